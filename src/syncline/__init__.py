@@ -1,0 +1,7 @@
+"""syncline: a two-way record synchronisation engine for business systems."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,292 @@
+"""Loading and checking ``syncline.toml``.
+
+Terms: an **endpoint** is one configured system (``[endpoints.NAME]``: a ``connector`` type
+plus its settings); a **link** (``[links.NAME]``) keeps two endpoints in step for some
+streams. Relative paths in settings resolve against the config file's folder; a setting
+written ``env:NAME`` is read from that environment variable when it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from syncline.errors import ConfigError
+from syncline.model import ENTITY_TYPES
+
+__all__ = [
+    "Config",
+    "ConflictPolicy",
+    "EndpointConfig",
+    "LinkConfig",
+    "LinkDirection",
+    "StateConfig",
+    "load_config",
+    "parse_config",
+    "resolve_secret",
+]
+
+
+class LinkDirection(StrEnum):
+    BOTH = "both"
+    A_TO_B = "a-to-b"
+    B_TO_A = "b-to-a"
+
+
+class ConflictPolicy(StrEnum):
+    """How a record changed on both sides since the last sync is resolved.
+
+    ``a-wins`` / ``b-wins``: that side's version is kept; ``newest``: the later modification
+    wins (a on a tie or when either time is unknown); ``merge``: per-field three-way merge
+    against the last synced values, fields changed on both sides going to the newest;
+    ``manual``: the record is held for review (``syncline conflicts``).
+    """
+
+    A_WINS = "a-wins"
+    B_WINS = "b-wins"
+    NEWEST = "newest"
+    MERGE = "merge"
+    MANUAL = "manual"
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+_MAX_DELETE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
+
+
+class StateConfig(BaseModel):
+    model_config = _STRICT
+    url: str = "sqlite:///syncline-state.db"
+
+
+class EndpointConfig(BaseModel):
+    """``connector`` plus connector-specific settings (checked by the connector)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    connector: str
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LinkConfig(BaseModel):
+    model_config = _STRICT
+    a: str
+    b: str
+    streams: list[str] = Field(min_length=1)
+    direction: LinkDirection = LinkDirection.BOTH
+    conflict: ConflictPolicy = ConflictPolicy.NEWEST
+    match: dict[str, list[str]] = Field(default_factory=dict)
+    max_delete: str | int = "25%"
+    batch_size: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("max_delete")
+    @classmethod
+    def _check_max_delete(cls, value: str | int) -> str | int:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be a number of records (>= 0) or a percentage like '25%'")
+            return value
+        found = _MAX_DELETE.match(value)
+        if not found or (found.group(2) and float(found.group(1)) > 100):
+            raise ValueError(f"'{value}' is not a number of records or a percentage like '25%'")
+        return value
+
+    def delete_limit(self, total: int) -> int:
+        """How many deletions of a stream holding ``total`` records on a side are allowed."""
+        if isinstance(self.max_delete, int):
+            return self.max_delete
+        found = _MAX_DELETE.match(self.max_delete)
+        assert found is not None  # checked by the validator
+        number = float(found.group(1))
+        return int(total * number / 100) if found.group(2) else int(number)
+
+
+class _ConfigFile(BaseModel):
+    model_config = _STRICT
+    state: StateConfig = Field(default_factory=StateConfig)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    links: dict[str, LinkConfig] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A checked configuration. ``base_dir`` is the folder relative paths resolve against."""
+
+    state: StateConfig
+    endpoints: dict[str, EndpointConfig]
+    links: dict[str, LinkConfig]
+    base_dir: Path
+    source: str = "<config>"
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def link(self, name: str) -> LinkConfig:
+        """The link called ``name``.
+
+        Raises:
+            ConfigError: there is no such link (with a suggestion for a misspelt name).
+        """
+        if name not in self.links:
+            raise ConfigError(_unknown("link", name, self.links), key=f"links.{name}",
+                              source=self.source)
+        return self.links[name]
+
+    def resolve_path(self, value: str | Path) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def resolve_url(self, url: str) -> str:
+        """A database URL with a relative SQLite path made absolute against ``base_dir``."""
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") \
+                and url != "sqlite:///:memory:":
+            rest = url[len(prefix):]
+            path, sep, query = rest.partition("?")
+            return f"{prefix}{self.resolve_path(path)}{sep}{query}"
+        return url
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, Any] | list[str]) -> str:
+    options = list(known)
+    close = get_close_matches(name, options, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    listed = ", ".join(sorted(options)) or "none"
+    return f"unknown {kind} '{name}'{hint}; configured: {listed}"
+
+
+def resolve_secret(value: str, *, key: str = "") -> str:
+    """Resolve ``env:NAME`` to that environment variable's value; other text is returned as is.
+
+    Raises:
+        ConfigError: the variable is not set.
+    """
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ConfigError(f"environment variable {name} is not set", key=key or None)
+        return os.environ[name]
+    return value
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _explain(error: Any, raw: Mapping[str, Any]) -> tuple[str, str]:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    key = _location(loc)
+    if error["type"] == "extra_forbidden":
+        parent: Any = raw
+        for part in loc[:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, Mapping) else {}
+        allowed = _allowed_keys(loc[:-1])
+        name = str(loc[-1])
+        close = get_close_matches(name, allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return key, f"unknown setting '{name}'{hint}; allowed: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return key, "is required but missing"
+    given = error.get("input")
+    shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
+    return key, f"{error['msg']}{shown}"
+
+
+def _allowed_keys(parent: tuple[int | str, ...]) -> list[str]:
+    models: dict[int, type[BaseModel]] = {0: _ConfigFile}
+    if not parent:
+        return list(_ConfigFile.model_fields)
+    if parent[0] == "state":
+        return list(StateConfig.model_fields)
+    if parent[0] == "links":
+        return list(LinkConfig.model_fields)
+    return list(models[0].model_fields)
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
+    """Check a parsed TOML document.
+
+    Raises:
+        ConfigError: the first problem found, naming its key, with a suggestion where a name
+            looks misspelt.
+    """
+    try:
+        parsed = _ConfigFile.model_validate(raw)
+    except ValidationError as error:
+        key, message = _explain(error.errors()[0], raw)
+        raise ConfigError(message, key=key, source=source) from None
+    config = Config(parsed.state, dict(parsed.endpoints), dict(parsed.links), base_dir, source,
+                    raw)
+    _check_references(config)
+    return config
+
+
+def _check_references(config: Config) -> None:
+    from syncline.connectors import connector_class
+
+    for name, endpoint in config.endpoints.items():
+        cls = connector_class(endpoint.connector, key=f"endpoints.{name}.connector")
+        try:
+            cls.validate_settings(name, endpoint.settings)
+        except ConfigError as error:
+            raise ConfigError(str(error), key=None, source=config.source) from None
+    for name, link in config.links.items():
+        for side in ("a", "b"):
+            endpoint_name = getattr(link, side)
+            if endpoint_name not in config.endpoints:
+                raise ConfigError(_unknown("endpoint", endpoint_name, config.endpoints),
+                                  key=f"links.{name}.{side}", source=config.source)
+        if link.a == link.b:
+            raise ConfigError("a link needs two different endpoints", key=f"links.{name}.b",
+                              source=config.source)
+        for index, stream in enumerate(link.streams):
+            if stream not in ENTITY_TYPES:
+                raise ConfigError(_unknown("stream", stream, list(ENTITY_TYPES)),
+                                  key=f"links.{name}.streams[{index}]", source=config.source)
+            for side in ("a", "b"):
+                endpoint = config.endpoints[getattr(link, side)]
+                declared = endpoint.settings.get("streams")
+                if isinstance(declared, Mapping) and declared and stream not in declared:
+                    raise ConfigError(
+                        f"stream '{stream}' is not configured on endpoint "
+                        f"'{getattr(link, side)}' (add [endpoints.{getattr(link, side)}"
+                        f".streams.{stream}])",
+                        key=f"links.{name}.streams[{index}]", source=config.source)
+        for stream, fields in link.match.items():
+            if stream not in link.streams:
+                raise ConfigError(_unknown("stream", stream, link.streams),
+                                  key=f"links.{name}.match.{stream}", source=config.source)
+            known = ENTITY_TYPES[stream].fields
+            for field_name in fields:
+                if field_name not in known:
+                    raise ConfigError(_unknown("field", field_name, list(known)),
+                                      key=f"links.{name}.match.{stream}", source=config.source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a config file.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or holds a wrong setting.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} not found (create one with 'syncline init')") \
+            from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {file}: {error.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"not valid TOML: {error}", source=str(file)) from None
+    return parse_config(raw, base_dir=file.resolve().parent, source=str(file))

@@ -1,0 +1,55 @@
+"""Connector registry: connector type name -> class.
+
+Built-in connectors are registered here; third-party packages add theirs through the
+entry-point group ``syncline.connectors`` (name = connector type, value = the class).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from syncline.connectors.base import Connector
+from syncline.errors import ConfigError
+
+__all__ = ["available_connectors", "connector_class"]
+
+_BUILT_IN: dict[str, str] = {
+    "memory": "syncline.connectors.memory:MemoryConnector",
+    "sql": "syncline.connectors.sql:SqlConnector",
+}
+
+
+def _load(target: str) -> type[Connector]:
+    module_name, _, attribute = target.partition(":")
+    loaded = getattr(import_module(module_name), attribute)
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        raise ConfigError(f"'{target}' is not a syncline Connector class")
+    return loaded
+
+
+def available_connectors() -> dict[str, str]:
+    """Connector type name -> import target, built-in ones and those of installed plugins."""
+    found = dict(_BUILT_IN)
+    for entry in entry_points(group="syncline.connectors"):
+        found.setdefault(entry.name, entry.value)
+    return found
+
+
+def connector_class(type_name: str, *, key: str | None = None) -> type[Connector]:
+    """The connector class registered as ``type_name``.
+
+    Raises:
+        ConfigError: no connector of that name is known (with a suggestion when one is close).
+    """
+    known = available_connectors()
+    target = known.get(type_name)
+    if target is None:
+        from difflib import get_close_matches
+
+        close = get_close_matches(type_name, list(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(
+            f"unknown connector '{type_name}'{hint}; known: {', '.join(sorted(known))}", key=key
+        )
+    return _load(target)

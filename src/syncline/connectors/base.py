@@ -1,0 +1,266 @@
+"""The one small interface every connector implements.
+
+Terms:
+
+connector
+    The code that talks to one kind of system (``sql``, ``carddav``, ``xero``...). One
+    instance serves one configured endpoint.
+capabilities
+    What the connector can do per stream: read, create, update, delete, read incrementally
+    (from a cursor), detect deletions. The engine plans around them.
+cursor
+    An opaque string saying where incremental reading resumes (a change sequence number, a
+    sync-token, a timestamp). Only the connector understands it; the engine stores it.
+change
+    A record that was created or modified since a cursor (``record`` set), or a key that was
+    deleted (``record`` is ``None``).
+write operation
+    One create / update / delete to apply, carrying an idempotency ``token`` unique to it.
+
+A connector knows nothing of the engine's state (mappings, journal); the engine knows
+nothing of the connector's protocol.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Flag, StrEnum, auto
+from pathlib import Path
+from typing import Any, ClassVar
+
+from syncline.errors import ItemError
+from syncline.model import Record
+
+__all__ = [
+    "Capability",
+    "Change",
+    "ChangeFeed",
+    "Connector",
+    "ReadScope",
+    "WriteBatch",
+    "WriteKind",
+    "WriteOperation",
+    "WriteResult",
+]
+
+
+class Capability(Flag):
+    """What a connector can do with one stream."""
+
+    NONE = 0
+    READ = auto()
+    CREATE = auto()
+    UPDATE = auto()
+    DELETE = auto()
+    INCREMENTAL = auto()
+    DETECT_DELETES = auto()
+
+    @classmethod
+    def all(cls) -> Capability:
+        return (cls.READ | cls.CREATE | cls.UPDATE | cls.DELETE | cls.INCREMENTAL
+                | cls.DETECT_DELETES)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """A selection of records to read: modification dates and a key range (all inclusive).
+
+    An empty scope selects everything.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    from_key: str | None = None
+    to_key: str | None = None
+
+    @property
+    def is_everything(self) -> bool:
+        return self.since is None and self.until is None and self.from_key is None \
+            and self.to_key is None
+
+    def covers_key(self, key: str) -> bool:
+        """Whether ``key`` lies in the key range (keys compare as text)."""
+        if self.from_key is not None and key < self.from_key:
+            return False
+        return not (self.to_key is not None and key > self.to_key)
+
+
+@dataclass(slots=True)
+class Change:
+    """A created or modified record, or (``record is None``) a deleted key."""
+
+    key: str
+    record: Record | None
+
+
+@dataclass(slots=True)
+class ChangeFeed:
+    """The changes since a cursor, in pages, and the cursor to store once all are settled.
+
+    ``pages`` must be consumed completely before ``cursor`` is read; ``cursor`` is then the
+    position just after the last change returned.
+    """
+
+    pages: Iterator[list[Change]]
+    cursor_holder: list[str | None] = field(default_factory=lambda: [None])
+
+    @property
+    def cursor(self) -> str | None:
+        return self.cursor_holder[0]
+
+
+class WriteKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(slots=True)
+class WriteOperation:
+    """One write. ``key`` is the target key (``None`` for a create); ``fields`` the canonical
+    values to write (for an update: the mapped fields only; other data must be kept);
+    ``expected_version`` the version last seen, for optimistic concurrency where supported;
+    ``token`` an idempotency key unique to this operation."""
+
+    token: str
+    kind: WriteKind
+    key: str | None
+    fields: dict[str, Any] | None = None
+    expected_version: str | None = None
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Operations on one stream written together. ``batch_id`` is unique and stable: it is
+    stored in the state store's intent row before the batch is sent."""
+
+    batch_id: str
+    stream: str
+    operations: list[WriteOperation]
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """The outcome of one operation: the record's key and version after the write, or the
+    error that kept it from being written."""
+
+    token: str
+    key: str | None = None
+    version: str | None = None
+    error: ItemError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Connector(ABC):
+    """Base class of all connectors.
+
+    Subclasses set ``type_name`` and implement the abstract methods. A connector is created
+    with its endpoint's name, its settings (the ``[endpoints.NAME]`` table of the config) and
+    the folder relative paths resolve against. ``open`` is called before any other method.
+
+    Every method may raise :class:`~syncline.errors.RunError` subclasses when the system cannot
+    be used at all (unreachable, authentication), and reports problems with single records as
+    :class:`~syncline.errors.ItemError` inside results, never by raising.
+    """
+
+    type_name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
+        self.endpoint = endpoint
+        self.settings = dict(settings)
+        self.base_dir = base_dir
+
+    # -- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, endpoint: str, settings: Mapping[str, Any]) -> None:
+        """Check the endpoint's settings without connecting (the default accepts all).
+
+        Raises:
+            ConfigError: naming the offending key (``endpoints.NAME.KEY``).
+        """
+        return None
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect. Raises EndpointUnavailable or AuthenticationFailed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> Connector:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def setup(self, streams: Sequence[str]) -> list[str]:
+        """Prepare the system for incremental reading of ``streams`` (e.g. install change
+        capture). Returns one line per thing done; an empty list if nothing is needed.
+        Safe to run again."""
+        return []
+
+    # -- description ------------------------------------------------------------------------
+    @abstractmethod
+    def streams(self) -> dict[str, Capability]:
+        """The configured streams and what can be done with each."""
+
+    @abstractmethod
+    def field_names(self, stream: str) -> frozenset[str]:
+        """The canonical fields this endpoint reads and writes for ``stream``."""
+
+    @classmethod
+    def capability_matrix(cls) -> dict[str, Capability]:
+        """What the connector type supports per stream it knows, without configuration."""
+        return {}
+
+    # -- reading ----------------------------------------------------------------------------
+    @abstractmethod
+    def current_cursor(self, stream: str) -> str | None:
+        """The cursor for "now": reading changes from it later returns what happens after
+        this call. ``None`` if the stream cannot be read incrementally."""
+
+    @abstractmethod
+    def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
+        """Changes since ``cursor`` in pages, each key at most once, with the newest state.
+
+        Raises:
+            RunError: the cursor is no longer valid and the caller must read in full
+                (``ProtocolError``), or the endpoint cannot be read.
+        """
+
+    @abstractmethod
+    def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
+        """Every record of the stream within ``scope``, in pages."""
+
+    @abstractmethod
+    def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        """The current records with these keys; keys that no longer exist are left out."""
+
+    def count(self, stream: str) -> int | None:
+        """How many records the stream holds, when that is cheap to know."""
+        return None
+
+    # -- writing ----------------------------------------------------------------------------
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> list[WriteResult]:
+        """Apply a batch and return one result per operation, in order."""
+
+    def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
+        """After a crash: the results of ``batch`` if it was applied, ``None`` if it was not.
+
+        The engine calls this for every batch whose intent was written but never settled.
+        The operations carry kinds, tokens and target keys but no field values: a connector
+        finds out what happened from its own receipts, by idempotency token, or by looking
+        the records up. ``None`` means the batch was not applied at all; then the changes
+        are read and planned again (the cursors did not move), so the default is right
+        only for connectors whose writes leave no trace until fully applied.
+        """
+        return None

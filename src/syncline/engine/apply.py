@@ -1,0 +1,383 @@
+"""Applying planned decisions through connectors, crash-safely.
+
+For every batch of writes to one side: an **intent** row (the batch and, per operation,
+everything needed to record its result) is stored first; the batch is sent; then the
+results (mappings, journal rows, pending items) are **settled** in one state transaction
+that also removes the intents. A run killed in between leaves intents behind; the next run
+asks the connector to :meth:`~syncline.connectors.base.Connector.recover` each batch and
+settles what was applied, so nothing is written twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.connectors.base import Connector, WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.engine.options import PlannedChange, StreamCounts
+from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.references import ReferenceTranslator
+from syncline.errors import ItemError
+from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
+from syncline.state.store import JournalRow, MappingRow, PendingIntent, StateStore
+
+__all__ = ["Applier", "SettleBuffer"]
+
+_KIND = {WriteAction.CREATE: WriteKind.CREATE, WriteAction.UPDATE: WriteKind.UPDATE,
+         WriteAction.DELETE: WriteKind.DELETE}
+
+
+@dataclass
+class SettleBuffer:
+    """State changes collected for one settle transaction."""
+
+    batch_ids: list[str] = field(default_factory=list)
+    new_mappings: list[MappingRow] = field(default_factory=list)
+    changed_mappings: list[MappingRow] = field(default_factory=list)
+    removed_mapping_ids: list[int] = field(default_factory=list)
+    journal_rows: list[JournalRow] = field(default_factory=list)
+    pending_add: list[tuple[str, str, str]] = field(default_factory=list)
+    pending_remove: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value is not None else None
+
+
+def _unhex(value: str | None) -> bytes | None:
+    return bytes.fromhex(value) if value is not None else None
+
+
+class Applier:
+    """Applies decisions for one stream of one run (see the module docstring)."""
+
+    def __init__(self, *, store: StateStore, scope_id: int, run_id: int, stream: str,
+                 policy: Policy, connectors: dict[Side, Connector],
+                 translator: ReferenceTranslator, counts: StreamCounts,
+                 pending: dict[Side, set[str]], batch_size: int, dry_run: bool,
+                 planned: list[PlannedChange]) -> None:
+        self.store = store
+        self.scope_id = scope_id
+        self.run_id = run_id
+        self.stream = stream
+        self.policy = policy
+        self.connectors = connectors
+        self.translator = translator
+        self.counts = counts
+        self.pending = pending
+        self.batch_size = batch_size
+        self.dry_run = dry_run
+        self.planned = planned
+
+    # -- planning helpers -------------------------------------------------------------------
+    def _fill_fetched(self, decisions: Sequence[Decision]) -> None:
+        """Fill the fields of one-way repairs from the source records, read in one batch per
+        side. A repair whose source is gone is dropped (the next run sees the deletion)."""
+        wanted: dict[Side, list[tuple[Decision, Write]]] = {Side.A: [], Side.B: []}
+        for decision in decisions:
+            for write in decision.writes:
+                if write.fetch:
+                    wanted[write.target.other].append((decision, write))
+        for source, items in wanted.items():
+            if not items:
+                continue
+            keys = [str(d.a_key if source is Side.A else d.b_key) for d, _ in items]
+            found = self.connectors[source].read_keys(self.stream, keys)
+            if source is Side.B:
+                self.translator.to_a_space(list(found.values()))
+            for (decision, write), key in zip(items, keys, strict=True):
+                record = found.get(key)
+                if record is None:
+                    decision.writes.remove(write)
+                    continue
+                write.fields = {name: record.fields.get(name) for name in self.policy.field_names}
+                write.hash = content_hash(record.fields, self.policy.field_names)
+                write.fetch = False
+                decision.synced_fields = record.fields
+                if source is Side.A:
+                    decision.a_hash = write.hash
+                    decision.b_record = record
+                else:
+                    decision.b_hash = write.hash
+                    decision.a_record = record
+
+    # -- the main entry ---------------------------------------------------------------------
+    def apply(self, decisions: Sequence[Decision]) -> None:
+        """Apply decisions (writes of any kind), journal and settle them."""
+        if not decisions:
+            return
+        if any(write.fetch for decision in decisions for write in decision.writes):
+            self._fill_fetched(decisions)
+        if self.dry_run:
+            self._describe(decisions)
+            return
+        buffer = SettleBuffer()
+        outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
+        errors = self._translate(decisions)
+        groups: dict[tuple[Side, WriteAction], list[tuple[int, Write]]] = {}
+        for index, decision in enumerate(decisions):
+            if decision.hold:
+                self._hold(decision, buffer)
+                continue
+            if index in errors:
+                continue
+            for write in decision.writes:
+                groups.setdefault((write.target, write.action), []).append((index, write))
+        for (target, action), entries in groups.items():
+            for start in range(0, len(entries), self.batch_size):
+                chunk = entries[start:start + self.batch_size]
+                results = self._send(target, action, chunk, decisions)
+                for (index, write), result in zip(chunk, results, strict=True):
+                    outcomes.setdefault(index, []).append((write, result))
+                buffer.batch_ids.append(self._last_batch_id)
+        for index, decision in enumerate(decisions):
+            if decision.hold:
+                continue
+            if index in errors:
+                self._failed(decision, errors[index], buffer)
+                continue
+            self._settle_decision(decision, outcomes.get(index, []), buffer)
+        self._flush(buffer)
+
+    def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
+        errors: dict[int, ItemError] = {}
+        for target in (Side.A, Side.B):
+            items: list[tuple[str, dict[str, Any], Any]] = []
+            owners: dict[str, int] = {}
+            for index, decision in enumerate(decisions):
+                for write in decision.writes:
+                    if write.target is target and write.fields is not None:
+                        label = str((decision.a_key if target is Side.B else decision.b_key)
+                                    or index)
+                        owners[label] = index
+                        source = decision.a_record if target is Side.B else decision.b_record
+                        items.append((label, write.fields, source))
+            for label, error in self.translator.for_target(target, items).items():
+                errors[owners[label]] = error
+        return errors
+
+    def _send(self, target: Side, action: WriteAction, chunk: list[tuple[int, Write]],
+              decisions: Sequence[Decision]) -> list[WriteResult]:
+        batch_id = uuid.uuid4().hex
+        self._last_batch_id = batch_id
+        operations: list[WriteOperation] = []
+        payload: list[list[Any]] = []
+        for position, (index, write) in enumerate(chunk):
+            decision = decisions[index]
+            token = f"{batch_id}-{position}"
+            operations.append(WriteOperation(token, _KIND[action], write.key, write.fields,
+                                             write.expected_version))
+            payload.append(self._intent_entry(decision, write))
+        batch = WriteBatch(batch_id, self.stream, operations)
+        self.store.write_intent(PendingIntent(batch_id, self.run_id, self.scope_id,
+                                              target.value, {"ops": payload}))
+        results = self.connectors[target].write(batch)
+        if len(results) != len(operations):
+            raise ItemError(f"connector returned {len(results)} results for "
+                            f"{len(operations)} operations", stream=self.stream)
+        return results
+
+    def _intent_entry(self, decision: Decision, write: Write) -> list[Any]:
+        """What recovery needs to settle one operation (see :meth:`recover`)."""
+        snapshot = self._snapshot(decision)
+        return [write.target.value, write.action.value, decision.a_key, decision.b_key,
+                decision.mapping.id if decision.mapping else None,
+                _hex(self._after_hash(decision, Side.A, write)),
+                _hex(self._after_hash(decision, Side.B, write)),
+                decision.a_version, decision.b_version, snapshot, write.code.value,
+                decision.forget, decision.message]
+
+    def _snapshot(self, decision: Decision) -> dict[str, str] | None:
+        if not self.policy.keep_snapshot or decision.synced_fields is None:
+            return None
+        return {name: field_token(decision.synced_fields.get(name))
+                for name in self.policy.field_names}
+
+    @staticmethod
+    def _after_hash(decision: Decision, side: Side, write: Write | None) -> bytes | None:
+        if write is not None and write.target is side and write.action is not WriteAction.DELETE:
+            return write.hash
+        return decision.a_hash if side is Side.A else decision.b_hash
+
+    # -- settling ---------------------------------------------------------------------------
+    def _journal(self, buffer: SettleBuffer, decision: Decision, code: ActionCode,
+                 direction: Direction, outcome: Outcome, message: str | None) -> None:
+        buffer.journal_rows.append(JournalRow(self.run_id, self.scope_id, decision.a_key,
+                                              decision.b_key, code.value, direction.value,
+                                              outcome.value, message))
+
+    def _clear_pending(self, decision: Decision, buffer: SettleBuffer) -> None:
+        for side, key in ((Side.A, decision.a_key), (Side.B, decision.b_key)):
+            if key is not None and key in self.pending[side]:
+                buffer.pending_remove.append((side.value, key))
+                self.pending[side].discard(key)
+
+    def _failed(self, decision: Decision, error: ItemError, buffer: SettleBuffer) -> None:
+        for write in decision.writes or []:
+            source = write.target.other
+            key = decision.a_key if source is Side.A else decision.b_key
+            if key is not None:
+                buffer.pending_add.append((source.value, key, str(error)))
+                self.pending[source].add(key)
+            self._journal(buffer, decision, write.code, Direction.towards(write.target),
+                          Outcome.ERROR, str(error))
+            self.counts.errors += 1
+            return
+
+    def _hold(self, decision: Decision, buffer: SettleBuffer) -> None:
+        assert decision.a_key is not None and decision.b_key is not None
+        self.store.hold_conflict(
+            scope_id=self.scope_id, run_id=self.run_id, a_key=decision.a_key,
+            b_key=decision.b_key,
+            a_fields=decision.a_record.fields if decision.a_record else None,
+            b_fields=decision.b_record.fields if decision.b_record else None,
+            base=decision.mapping.snapshot if decision.mapping else None)
+        self.counts.conflicts += 1
+        self.counts.skipped += 1
+        self._journal(buffer, decision, ActionCode.MODIFY, Direction.A_TO_B, Outcome.SKIPPED,
+                      decision.message)
+
+    def _settle_decision(self, decision: Decision, done: list[tuple[Write, WriteResult]],
+                         buffer: SettleBuffer) -> None:
+        if decision.conflict:
+            self.counts.conflicts += 1
+        failed = [(write, result) for write, result in done if not result.ok]
+        for write, result in done:
+            direction = Direction.towards(write.target)
+            if result.ok:
+                if write.target is Side.A and write.action is WriteAction.CREATE:
+                    decision.a_key = result.key
+                elif write.target is Side.B and write.action is WriteAction.CREATE:
+                    decision.b_key = result.key
+                if write.target is Side.A:
+                    decision.a_version = result.version
+                    decision.a_hash = write.hash if write.action is not WriteAction.DELETE \
+                        else None
+                else:
+                    decision.b_version = result.version
+                    decision.b_hash = write.hash if write.action is not WriteAction.DELETE \
+                        else None
+                self.counts.add_action(write.code.value)
+                self._journal(buffer, decision, write.code, direction, Outcome.OK,
+                              decision.message)
+            else:
+                self.counts.errors += 1
+                source = write.target.other
+                key = decision.a_key if source is Side.A else decision.b_key
+                message = str(result.error)
+                if key is not None:
+                    buffer.pending_add.append((source.value, key, message))
+                    self.pending[source].add(key)
+                self._journal(buffer, decision, write.code, direction, Outcome.ERROR, message)
+        if failed:
+            return  # the mapping stays as it was; the source is pending and goes next run
+        if not done:
+            code = ActionCode.DELETE if decision.forget else ActionCode.MODIFY
+            self.counts.skipped += 1
+            self._journal(buffer, decision, code, Direction.A_TO_B, Outcome.SKIPPED,
+                          decision.message)
+        self._clear_pending(decision, buffer)
+        self._record_mapping(decision, buffer)
+
+    def _record_mapping(self, decision: Decision, buffer: SettleBuffer) -> None:
+        mapping = decision.mapping
+        if decision.forget or decision.a_key is None or decision.b_key is None:
+            if mapping is not None and mapping.id is not None:
+                buffer.removed_mapping_ids.append(mapping.id)
+            return
+        row = MappingRow(mapping.id if mapping else None, decision.a_key, decision.b_key,
+                         decision.a_hash, decision.b_hash, decision.a_version,
+                         decision.b_version, self._snapshot(decision))
+        if mapping is not None and mapping.id is not None:
+            buffer.changed_mappings.append(row)
+        else:
+            buffer.new_mappings.append(row)
+
+    def _flush(self, buffer: SettleBuffer) -> None:
+        self.store.settle(scope_id=self.scope_id, run_id=self.run_id,
+                          batch_ids=buffer.batch_ids, new_mappings=buffer.new_mappings,
+                          changed_mappings=buffer.changed_mappings,
+                          removed_mapping_ids=buffer.removed_mapping_ids,
+                          journal_rows=buffer.journal_rows, pending_add=buffer.pending_add,
+                          pending_remove=buffer.pending_remove)
+
+    def _describe(self, decisions: Sequence[Decision]) -> None:
+        for decision in decisions:
+            if decision.hold:
+                self.counts.conflicts += 1
+                self.planned.append(PlannedChange(self.stream, "hold", "", decision.a_key,
+                                                  decision.b_key, decision.message))
+                continue
+            if decision.conflict:
+                self.counts.conflicts += 1
+            for write in decision.writes:
+                self.counts.add_action(write.code.value)
+                self.planned.append(PlannedChange(
+                    self.stream, write.code.value, Direction.towards(write.target).value,
+                    decision.a_key, decision.b_key, decision.message))
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Settle the batches a previous, interrupted run sent or was about to send.
+
+        Returns how many operations were found applied and settled.
+        """
+        settled = 0
+        for intent in self.store.pending_intents(self.scope_id):
+            target = Side(intent.target)
+            entries = intent.payload["ops"]
+            operations = [WriteOperation(f"{intent.batch_id}-{position}",
+                                         WriteKind(self._kind_of(entry)),
+                                         entry[3] if target is Side.B else entry[2])
+                          for position, entry in enumerate(entries)]
+            results = self.connectors[target].recover(
+                WriteBatch(intent.batch_id, self.stream, operations))
+            buffer = SettleBuffer(batch_ids=[intent.batch_id])
+            if results is not None:
+                for entry, result in zip(entries, results, strict=True):
+                    settled += self._settle_recovered(target, entry, result, buffer)
+            self._flush(buffer)
+        return settled
+
+    @staticmethod
+    def _kind_of(entry: list[Any]) -> str:
+        return _KIND[WriteAction(entry[1])].value
+
+    def _settle_recovered(self, target: Side, entry: list[Any], result: WriteResult,
+                          buffer: SettleBuffer) -> int:
+        (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
+         code, forget, message) = entry
+        if not result.ok:
+            return 0  # never applied: the source change is read again (cursors did not move)
+        if action == WriteAction.CREATE.value:
+            if target is Side.A:
+                a_key = result.key
+            else:
+                b_key = result.key
+        if target is Side.A:
+            a_version = result.version
+        else:
+            b_version = result.version
+        buffer.journal_rows.append(JournalRow(
+            self.run_id, self.scope_id, a_key, b_key, code, Direction.towards(target).value,
+            Outcome.OK.value, f"{message} (settled after an interrupted run)"))
+        self.counts.add_action(code)
+        if forget or a_key is None or b_key is None:
+            if mapping_id is not None:
+                buffer.removed_mapping_ids.append(int(mapping_id))
+            return 1
+        row = MappingRow(mapping_id, a_key, b_key, _unhex(a_hash), _unhex(b_hash), a_version,
+                         b_version, snapshot)
+        if mapping_id is not None:
+            buffer.changed_mappings.append(row)
+        else:
+            buffer.new_mappings.append(row)
+        return 1
+
+
+def describe_payload(payload: dict[str, Any]) -> str:
+    """A short text of an intent's payload, for diagnostics."""
+    return json.dumps({"operations": len(payload.get("ops", []))})

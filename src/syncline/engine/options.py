@@ -1,0 +1,166 @@
+"""What a caller asks of a run (:class:`SyncOptions`), what it is told while the run goes on
+(:class:`ProgressReporter`) and what it gets back (:class:`RunSummary`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from syncline.connectors.base import ReadScope
+
+__all__ = [
+    "NullProgress",
+    "PlannedChange",
+    "ProgressReporter",
+    "RunMode",
+    "RunOutcome",
+    "RunSummary",
+    "StreamCounts",
+    "SyncOptions",
+    "Trigger",
+]
+
+
+class RunMode(StrEnum):
+    """``incremental``: changes since the stored cursors; ``full``: both sides read completely
+    and reconciled (Force Sync); ``forced``: records marked for resynchronisation are sent
+    again (action code R) along with the incremental changes."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+    FORCED = "forced"
+
+
+class Trigger(StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    STARTUP = "startup"
+    API = "api"
+    FORCE = "force"
+
+
+class RunOutcome(StrEnum):
+    """``ok``: everything went; ``warning``: went, with warnings; ``error``: some records did
+    not go (they stay pending); ``failed``: the run could not proceed; ``running``."""
+
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+    FAILED = "failed"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """A run request. Empty ``streams`` means all of the link's streams. A non-empty ``scope``
+    (dates or key range) reads only that part and never moves the cursors."""
+
+    mode: RunMode = RunMode.INCREMENTAL
+    streams: tuple[str, ...] = ()
+    scope: ReadScope = field(default_factory=ReadScope)
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    trigger: Trigger = Trigger.MANUAL
+    user: str | None = None
+
+
+class ProgressReporter(Protocol):
+    """Receives progress while a run goes on. Implementations must be cheap."""
+
+    def stream_started(self, stream: str, total: int | None) -> None: ...
+
+    def advanced(self, stream: str, done: int) -> None: ...
+
+    def stream_finished(self, stream: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class NullProgress:
+    """A reporter that ignores everything."""
+
+    def stream_started(self, stream: str, total: int | None) -> None:
+        return None
+
+    def advanced(self, stream: str, done: int) -> None:
+        return None
+
+    def stream_finished(self, stream: str) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
+
+
+@dataclass
+class StreamCounts:
+    """Per stream: journal rows by action code, and errors / warnings / conflicts."""
+
+    A: int = 0
+    M: int = 0
+    D: int = 0
+    R: int = 0
+    errors: int = 0
+    warnings: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"A": self.A, "M": self.M, "D": self.D, "R": self.R, "errors": self.errors,
+                "warnings": self.warnings, "conflicts": self.conflicts, "skipped": self.skipped}
+
+    def add_action(self, code: str) -> None:
+        setattr(self, code, getattr(self, code) + 1)
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One change a dry run would make."""
+
+    stream: str
+    action: str
+    direction: str
+    a_key: str | None
+    b_key: str | None
+    detail: str
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``to_json`` gives the documented ``sync --json`` shape."""
+
+    link: str
+    run_id: int | None
+    mode: RunMode
+    trigger: Trigger
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: RunOutcome = RunOutcome.RUNNING
+    streams: dict[str, StreamCounts] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    planned: list[PlannedChange] = field(default_factory=list)
+    user: str | None = None
+    dry_run: bool = False
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "link": self.link,
+            "run_id": self.run_id,
+            "mode": self.mode.value,
+            "trigger": self.trigger.value,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": self.duration_s,
+            "outcome": self.outcome.value,
+            "streams": {name: counts.to_json() for name, counts in self.streams.items()},
+            "messages": list(self.messages),
+            "dry_run": self.dry_run,
+        }

@@ -1,0 +1,470 @@
+"""The planner: pure functions from (mappings, changes on a, changes on b, policy) to a plan.
+
+No I/O happens here. The engine reads changes and mappings, calls :func:`plan_chunk`, and
+applies the returned :class:`Decision` list.
+
+Terms:
+
+side change
+    What one side says about one record since the last sync: its current record and content
+    hash, or that it was deleted (``record is None``). ``forced`` marks a record an operator
+    asked to send again even though nothing seems to have changed (action code R).
+echo
+    A change whose content hash equals the hash the mapping recorded for that side: it is
+    our own write coming back, or a save that changed nothing we sync. Echoes are no change.
+decision
+    What to do about one pair of records: at most one write per side, the mapping to store
+    afterwards (or to forget), or a conflict to hold for review.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from syncline.config import ConflictPolicy, LinkDirection
+from syncline.model import ActionCode, Record, Side, canonical_value, field_token
+from syncline.state.store import MappingRow
+
+__all__ = [
+    "Decision",
+    "Policy",
+    "SideChange",
+    "Write",
+    "WriteAction",
+    "match_key",
+    "merge_fields",
+    "plan_chunk",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the planner needs of a link for one stream. ``field_names`` are the fields both
+    endpoints map, sorted: the fields that are synced and hashed."""
+
+    direction: LinkDirection
+    conflict: ConflictPolicy
+    field_names: tuple[str, ...]
+    match_fields: tuple[str, ...] = ()
+    keep_snapshot: bool = False
+
+    def allows(self, target: Side) -> bool:
+        """Whether changes may be written to ``target`` at all."""
+        if self.direction is LinkDirection.BOTH:
+            return True
+        return target is (Side.B if self.direction is LinkDirection.A_TO_B else Side.A)
+
+    @property
+    def source(self) -> Side | None:
+        """The authoritative side of a one-way link."""
+        if self.direction is LinkDirection.A_TO_B:
+            return Side.A
+        if self.direction is LinkDirection.B_TO_A:
+            return Side.B
+        return None
+
+
+@dataclass(slots=True)
+class SideChange:
+    key: str
+    record: Record | None
+    hash: bytes | None
+    forced: bool = False
+
+    @property
+    def deleted(self) -> bool:
+        return self.record is None
+
+
+class WriteAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(slots=True)
+class Write:
+    """One write to one side. ``fields`` are the synced values to write (``None`` for a
+    delete, and for a one-way repair whose source record the engine must fetch first:
+    ``fetch`` is then set). ``code`` is the journal's action code."""
+
+    target: Side
+    action: WriteAction
+    key: str | None
+    fields: dict[str, Any] | None
+    hash: bytes | None
+    code: ActionCode
+    expected_version: str | None = None
+    fetch: bool = False
+
+
+@dataclass(slots=True)
+class Decision:
+    """What to do about one pair of records (see the module docstring).
+
+    ``a_key`` / ``b_key`` are the keys the pair has now (``None`` where a create will make
+    one). After the writes, the mapping holds ``a_hash`` / ``b_hash`` (``None``: take the
+    hash of what was written). ``forget`` drops the mapping; ``hold`` keeps the pair as an
+    open conflict and writes nothing; a decision without writes that is neither forget nor
+    hold just records the mapping (a link by natural key, or both sides changed alike).
+    """
+
+    a_key: str | None
+    b_key: str | None
+    mapping: MappingRow | None
+    writes: list[Write] = field(default_factory=list)
+    a_hash: bytes | None = None
+    b_hash: bytes | None = None
+    a_version: str | None = None
+    b_version: str | None = None
+    synced_fields: dict[str, Any] | None = None
+    forget: bool = False
+    hold: bool = False
+    conflict: bool = False
+    a_record: Record | None = None
+    b_record: Record | None = None
+    message: str = ""
+
+
+def match_key(record: Record, match_fields: Sequence[str]) -> tuple[Any, ...] | None:
+    """The natural key of a record for first-sync matching, or ``None`` when any of the
+    fields is empty. Text compares case-insensitively with outer spaces removed."""
+    if not match_fields:
+        return None
+    values: list[Any] = []
+    for name in match_fields:
+        value = canonical_value(record.fields.get(name))
+        if value is None:
+            return None
+        values.append(value.strip().casefold() if isinstance(value, str) else value)
+    return tuple(values)
+
+
+def _newer(a: Record, b: Record) -> Side:
+    """The side with the later modification; a on a tie or when either time is unknown."""
+    if a.updated_at is not None and b.updated_at is not None \
+            and _aware(b.updated_at) > _aware(a.updated_at):
+        return Side.B
+    return Side.A
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def merge_fields(names: Sequence[str], a: Record, b: Record,
+                 snapshot: dict[str, str] | None) -> tuple[dict[str, Any], list[str]]:
+    """Per-field three-way merge of two versions against the last synced snapshot.
+
+    A field changed on one side only takes that side's value. A field changed on both sides
+    to different values takes the newer record's value and is listed in the second return
+    value. Without a snapshot, an empty field takes the other side's value.
+    """
+    newer = _newer(a, b)
+    merged: dict[str, Any] = {}
+    clashes: list[str] = []
+    for name in names:
+        a_value, b_value = a.fields.get(name), b.fields.get(name)
+        a_token, b_token = field_token(a_value), field_token(b_value)
+        base = snapshot.get(name) if snapshot is not None else None
+        if a_token == b_token:
+            merged[name] = a_value
+        elif snapshot is not None and a_token == base:
+            merged[name] = b_value
+        elif snapshot is not None and b_token == base:
+            merged[name] = a_value
+        elif snapshot is None and canonical_value(a_value) is None:
+            merged[name] = b_value
+        elif snapshot is None and canonical_value(b_value) is None:
+            merged[name] = a_value
+        else:
+            merged[name] = a_value if newer is Side.A else b_value
+            clashes.append(name)
+    return merged, clashes
+
+
+def _synced(policy: Policy, fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: fields.get(name) for name in policy.field_names}
+
+
+def _copy(policy: Policy, source: Side, change: SideChange, decision: Decision,
+          target_key: str | None, code: ActionCode, expected: str | None) -> None:
+    """Add to ``decision`` a write of ``change``'s record to the other side."""
+    assert change.record is not None
+    target = source.other
+    decision.writes.append(Write(
+        target=target,
+        action=WriteAction.UPDATE if target_key is not None else WriteAction.CREATE,
+        key=target_key, fields=_synced(policy, change.record.fields), hash=change.hash,
+        code=code, expected_version=expected))
+    decision.synced_fields = change.record.fields
+
+
+def _code(change: SideChange, *, create: bool) -> ActionCode:
+    if change.forced:
+        return ActionCode.FORCED
+    return ActionCode.CREATE if create else ActionCode.MODIFY
+
+
+def _side_hash(decision: Decision, side: Side, value: bytes | None) -> None:
+    if side is Side.A:
+        decision.a_hash = value
+    else:
+        decision.b_hash = value
+
+
+def _resolve_both_modified(policy: Policy, decision: Decision, a: SideChange, b: SideChange,
+                           snapshot: dict[str, str] | None, how: str) -> None:
+    """Two different versions of one record: decide by the link's policy."""
+    assert a.record is not None and b.record is not None
+    decision.conflict = True
+    winner: Side | None = policy.source
+    reason = "one-way link" if winner is not None else ""
+    conflict = policy.conflict
+    if winner is None and conflict is ConflictPolicy.MANUAL:
+        decision.hold = True
+        decision.a_record, decision.b_record = a.record, b.record
+        decision.message = f"conflict held for review: {how}"
+        return
+    if winner is None and conflict is ConflictPolicy.MERGE:
+        merged, clashes = merge_fields(policy.field_names, a.record, b.record, snapshot)
+        merged_record = Record("", merged)
+        from syncline.model import content_hash
+
+        merged_hash = content_hash(merged, policy.field_names)
+        note = f"; changed on both sides, newest kept: {', '.join(clashes)}" if clashes else ""
+        decision.message = f"conflict merged field by field ({how}){note}"
+        decision.synced_fields = merged
+        for side, change, key, version in ((Side.A, a, decision.a_key, _version(decision, Side.A)),
+                                           (Side.B, b, decision.b_key, _version(decision, Side.B))):
+            if change.hash == merged_hash:
+                _side_hash(decision, side, change.hash)
+                continue
+            decision.writes.append(Write(side, WriteAction.UPDATE, key,
+                                         _synced(policy, merged_record.fields), merged_hash,
+                                         ActionCode.FORCED if change.forced else ActionCode.MODIFY,
+                                         expected_version=version))
+        return
+    if winner is None:
+        if conflict is ConflictPolicy.A_WINS:
+            winner, reason = Side.A, "a wins by policy"
+        elif conflict is ConflictPolicy.B_WINS:
+            winner, reason = Side.B, "b wins by policy"
+        else:
+            winner = _newer(a.record, b.record)
+            reason = f"newest ({winner.value}) wins"
+    source, _target = (a, b) if winner is Side.A else (b, a)
+    target_key = decision.b_key if winner is Side.A else decision.a_key
+    _side_hash(decision, winner, source.hash)
+    _copy(policy, winner, source, decision, target_key,
+          ActionCode.FORCED if source.forced else ActionCode.MODIFY,
+          _version(decision, winner.other))
+    decision.message = f"conflict ({how}): {reason}"
+
+
+def _version(decision: Decision, side: Side) -> str | None:
+    if decision.mapping is None:
+        return None
+    return decision.mapping.a_version if side is Side.A else decision.mapping.b_version
+
+
+def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChange,
+               mapping: MappingRow) -> None:
+    """Only ``side`` changed a mapped record."""
+    target = side.other
+    target_key = mapping.b_key if target is Side.B else mapping.a_key
+    if not policy.allows(target):
+        # a one-way link's target changed: put the source's version back
+        source_hash = mapping.a_hash if target is Side.A else mapping.b_hash
+        _side_hash(decision, target, source_hash)
+        if change.deleted:
+            if side is Side.A:
+                decision.a_key = None
+            else:
+                decision.b_key = None
+            decision.writes.append(Write(side, WriteAction.CREATE, None, None, None,
+                                         ActionCode.CREATE, fetch=True))
+            decision.message = "deleted on the target of a one-way link: restored"
+        else:
+            decision.writes.append(Write(side, WriteAction.UPDATE, change.key, None, None,
+                                         ActionCode.MODIFY, fetch=True,
+                                         expected_version=change.record.version
+                                         if change.record else None))
+            decision.message = "changed on the target of a one-way link: reverted"
+        return
+    if change.deleted:
+        decision.writes.append(Write(target, WriteAction.DELETE, target_key, None, None,
+                                     ActionCode.DELETE,
+                                     expected_version=_version(decision, target)))
+        decision.forget = True
+        decision.message = f"deleted on {side.value}"
+        return
+    _side_hash(decision, side, change.hash)
+    _copy(policy, side, change, decision, target_key, _code(change, create=False),
+          _version(decision, target))
+    decision.message = f"changed on {side.value}"
+
+
+def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
+                   b: SideChange | None) -> Decision | None:
+    a_changed = a is not None and (a.deleted or a.forced or a.hash != mapping.a_hash)
+    b_changed = b is not None and (b.deleted or b.forced or b.hash != mapping.b_hash)
+    decision = Decision(mapping.a_key, mapping.b_key, mapping, a_hash=mapping.a_hash,
+                        b_hash=mapping.b_hash, a_version=mapping.a_version,
+                        b_version=mapping.b_version)
+    if a is not None and a.record is not None:
+        decision.a_version = a.record.version
+    if b is not None and b.record is not None:
+        decision.b_version = b.record.version
+    if not a_changed and not b_changed:
+        return None
+    if a_changed and not b_changed:
+        assert a is not None
+        _one_sided(policy, decision, Side.A, a, mapping)
+        return decision
+    if b_changed and not a_changed:
+        assert b is not None
+        _one_sided(policy, decision, Side.B, b, mapping)
+        return decision
+    assert a is not None and b is not None
+    if a.deleted and b.deleted:
+        decision.forget = True
+        decision.message = "deleted on both sides"
+        return decision
+    if a.deleted or b.deleted:
+        return _delete_versus_change(policy, decision, a, b)
+    if a.hash == b.hash and not (a.forced or b.forced):
+        decision.a_hash, decision.b_hash = a.hash, b.hash
+        decision.synced_fields = a.record.fields if a.record else None
+        decision.message = "changed alike on both sides"
+        return decision
+    _resolve_both_modified(policy, decision, a, b, mapping.snapshot, "changed on both sides")
+    return decision
+
+
+def _delete_versus_change(policy: Policy, decision: Decision, a: SideChange,
+                          b: SideChange) -> Decision:
+    """One side deleted a record the other side changed. The change wins (nothing is lost)
+    unless a one-way link or an a-wins / b-wins policy names the deleting side."""
+    decision.conflict = True
+    deleted_side = Side.A if a.deleted else Side.B
+    changed, changed_side = (b, Side.B) if a.deleted else (a, Side.A)
+    winner = policy.source
+    if winner is None and policy.conflict is ConflictPolicy.A_WINS:
+        winner = Side.A
+    elif winner is None and policy.conflict is ConflictPolicy.B_WINS:
+        winner = Side.B
+    if winner is deleted_side:
+        target_key = decision.b_key if changed_side is Side.B else decision.a_key
+        decision.writes.append(Write(changed_side, WriteAction.DELETE, target_key, None, None,
+                                     ActionCode.DELETE))
+        decision.forget = True
+        decision.message = f"deleted on {deleted_side.value}, changed on " \
+                           f"{changed_side.value}: the deletion wins"
+        return decision
+    if deleted_side is Side.A:
+        decision.a_key = None
+    else:
+        decision.b_key = None
+    _side_hash(decision, changed_side, changed.hash)
+    _copy(policy, changed_side, changed, decision, None, _code(changed, create=True), None)
+    decision.message = f"deleted on {deleted_side.value} but changed on " \
+                       f"{changed_side.value}: recreated"
+    return decision
+
+
+def _decide_new_pair(policy: Policy, a: SideChange, b: SideChange) -> Decision:
+    """Two unmapped records with the same natural key: link them."""
+    assert a.record is not None and b.record is not None
+    decision = Decision(a.key, b.key, None, a_version=a.record.version,
+                        b_version=b.record.version)
+    how = "matched by " + ", ".join(policy.match_fields)
+    if a.hash == b.hash:
+        decision.a_hash, decision.b_hash = a.hash, b.hash
+        decision.synced_fields = a.record.fields
+        decision.message = f"{how}; already equal"
+        return decision
+    _resolve_both_modified(policy, decision, a, b, None, f"{how}, contents differ")
+    return decision
+
+
+def _create_from(policy: Policy, side: Side, change: SideChange) -> Decision | None:
+    if not policy.allows(side.other):
+        return None
+    decision = Decision(change.key if side is Side.A else None,
+                        change.key if side is Side.B else None, None)
+    _side_hash(decision, side, change.hash)
+    if change.record is not None:
+        if side is Side.A:
+            decision.a_version = change.record.version
+        else:
+            decision.b_version = change.record.version
+    _copy(policy, side, change, decision, None, _code(change, create=True), None)
+    decision.message = f"new on {side.value}"
+    return decision
+
+
+def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Sequence[SideChange],
+               mappings: Sequence[MappingRow]) -> list[Decision]:
+    """Plan one chunk of changes.
+
+    ``mappings`` must include every stored mapping whose a-key is among ``a_changes`` or whose
+    b-key is among ``b_changes``; the chunk must hold both sides' changes of a mapped pair
+    and every unmapped change that could match another by natural key. Each key appears at
+    most once per side.
+    """
+    a_by_key = {change.key: change for change in a_changes}
+    b_by_key = {change.key: change for change in b_changes}
+    decisions: list[Decision] = []
+    mapped_a: set[str] = set()
+    mapped_b: set[str] = set()
+    for mapping in mappings:
+        if mapping.a_key in mapped_a or mapping.b_key in mapped_b:
+            continue
+        a = a_by_key.get(mapping.a_key)
+        b = b_by_key.get(mapping.b_key)
+        if a is None and b is None:
+            continue
+        mapped_a.add(mapping.a_key)
+        mapped_b.add(mapping.b_key)
+        decision = _decide_mapped(policy, mapping, a, b)
+        if decision is not None:
+            decisions.append(decision)
+
+    unmatched_b: dict[tuple[Any, ...], deque[SideChange]] = defaultdict(deque)
+    loose_b: list[SideChange] = []
+    for change in b_changes:
+        if change.key in mapped_b or change.record is None:
+            continue  # deletions of never-synced records need nothing
+        loose_b.append(change)
+        found = match_key(change.record, policy.match_fields)
+        if found is not None:
+            unmatched_b[found].append(change)
+    paired_b: set[str] = set()
+    for change in a_changes:
+        if change.key in mapped_a or change.record is None:
+            continue
+        found = match_key(change.record, policy.match_fields)
+        candidates = unmatched_b.get(found) if found is not None else None
+        if candidates:
+            partner = candidates.popleft()
+            paired_b.add(partner.key)
+            decisions.append(_decide_new_pair(policy, change, partner))
+            continue
+        created = _create_from(policy, Side.A, change)
+        if created is not None:
+            decisions.append(created)
+    for change in loose_b:
+        if change.key in paired_b:
+            continue
+        created = _create_from(policy, Side.B, change)
+        if created is not None:
+            decisions.append(created)
+    return decisions

@@ -1,0 +1,129 @@
+"""Reading one side of one stream as :class:`~syncline.engine.plan.SideChange` pages.
+
+Incremental reads come from the connector's change feed since the stored cursor. Full reads
+list every record and keep only those whose content hash differs from the mapping (or that
+have no mapping), then report mapped keys that were not listed as deletions. Either way,
+records that failed last run (pending) are read again by key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from syncline.connectors.base import Capability, Connector, ReadScope
+from syncline.engine.plan import SideChange
+from syncline.engine.references import ReferenceTranslator
+from syncline.errors import ProtocolError
+from syncline.model import Record, Side, content_hash
+from syncline.state.store import StateStore
+
+__all__ = ["SideReader"]
+
+
+@dataclass
+class SideReader:
+    """Reads one side's changes of a stream. After the pages are consumed, ``cursor`` is the
+    cursor to store (``None``: keep the stored one) and ``notes`` say what happened."""
+
+    side: Side
+    stream: str
+    connector: Connector
+    store: StateStore
+    scope_id: int
+    field_names: tuple[str, ...]
+    translator: ReferenceTranslator
+    scope: ReadScope
+    full: bool
+    pending: set[str]
+    page_size: int = 2000
+    cursor: str | None = None
+    read_count: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def _to_changes(self, records: list[Record]) -> list[SideChange]:
+        if self.side is Side.B:
+            self.translator.to_a_space(records)
+        names = self.field_names
+        return [SideChange(record.key, record, content_hash(record.fields, names))
+                for record in records]
+
+    def capabilities(self) -> Capability:
+        return self.connector.streams().get(self.stream, Capability.NONE)
+
+    def pages(self) -> Iterator[list[SideChange]]:
+        """The side's changes in pages; each key at most once."""
+        stored = self.store.cursor(self.scope_id, self.side.value)
+        incremental = (not self.full and stored is not None and self.scope.is_everything
+                       and Capability.INCREMENTAL in self.capabilities())
+        if incremental:
+            assert stored is not None
+            try:
+                yield from self._incremental(stored)
+                return
+            except ProtocolError as error:
+                self.notes.append(f"{self.side.value}: incremental read refused ({error}); "
+                                  f"reading everything instead")
+        yield from self._full()
+
+    def _incremental(self, stored: str) -> Iterator[list[SideChange]]:
+        feed = self.connector.read_changes(self.stream, stored, self.scope)
+        seen: set[str] = set()
+        for page in feed.pages:
+            records = [change.record for change in page if change.record is not None]
+            by_key = {change.key: change for change in self._to_changes(records)}
+            out: list[SideChange] = []
+            for change in page:
+                seen.add(change.key)
+                out.append(by_key[change.key] if change.record is not None
+                           else SideChange(change.key, None, None))
+            self.read_count += len(out)
+            yield out
+        self.cursor = feed.cursor
+        retry = [key for key in self.pending if key not in seen]
+        if retry:
+            yield from self._by_keys(retry)
+
+    def _by_keys(self, keys: list[str]) -> Iterator[list[SideChange]]:
+        for start in range(0, len(keys), self.page_size):
+            chunk = keys[start:start + self.page_size]
+            found = self.connector.read_keys(self.stream, chunk)
+            changes = self._to_changes(list(found.values()))
+            changes.extend(SideChange(key, None, None) for key in chunk if key not in found)
+            self.read_count += len(changes)
+            yield changes
+
+    def _full(self) -> Iterator[list[SideChange]]:
+        if self.scope.is_everything:
+            self.cursor = self.connector.current_cursor(self.stream)
+        track_deletions = (Capability.DETECT_DELETES in self.capabilities()
+                           and self.scope.since is None and self.scope.until is None
+                           and self.store.count_mappings(self.scope_id) > 0)
+        seen: set[str] = set()
+        side = self.side.value
+        for records in self.connector.read_all(self.stream, self.scope):
+            changes = self._to_changes(records)
+            self.read_count += len(changes)
+            mapped = self.store.mappings_for(self.scope_id, side, (c.key for c in changes))
+            out: list[SideChange] = []
+            for change in changes:
+                if track_deletions:
+                    seen.add(change.key)
+                mapping = mapped.get(change.key)
+                if mapping is None or change.key in self.pending:
+                    out.append(change)
+                    continue
+                known = mapping.a_hash if self.side is Side.A else mapping.b_hash
+                if change.hash != known:
+                    out.append(change)
+            yield out
+        if not track_deletions:
+            return
+        for mappings in self.store.iter_mappings(self.scope_id):
+            gone = []
+            for mapping in mappings:
+                key = mapping.a_key if self.side is Side.A else mapping.b_key
+                if key not in seen and self.scope.covers_key(key):
+                    gone.append(SideChange(key, None, None))
+            if gone:
+                yield gone

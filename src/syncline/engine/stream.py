@@ -1,0 +1,185 @@
+"""One stream of one run: read both sides, plan in chunks, apply, delete last, move cursors.
+
+Memory stays flat for large streams: one side (the **held** side, b unless the link runs
+b-to-a) is read completely into memory — after echo suppression it holds only what changed
+there — while the other (**streamed**) side is read page by page. Each streamed page is
+planned together with the held changes it pairs with (by mapping or by natural key).
+Deletions are applied after everything else, once the ``max_delete`` check has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
+from syncline.connectors.base import Connector
+from syncline.engine.apply import Applier
+from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
+from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, match_key, plan_chunk
+from syncline.engine.reading import SideReader
+from syncline.engine.references import ReferenceTranslator
+from syncline.errors import ConfigError
+from syncline.model import Side
+from syncline.state.store import MappingRow, StateStore
+
+__all__ = ["StreamRun"]
+
+
+@dataclass
+class StreamRun:
+    """Syncs one stream for one run (see the module docstring)."""
+
+    link_name: str
+    link: LinkConfig
+    stream: str
+    connectors: dict[Side, Connector]
+    store: StateStore
+    run_id: int
+    options: SyncOptions
+    progress: ProgressReporter
+    counts: StreamCounts = field(default_factory=StreamCounts)
+    planned: list[PlannedChange] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    blocked: bool = False
+
+    def policy(self) -> Policy:
+        """The planner's view of the link for this stream.
+
+        Raises:
+            ConfigError: the two endpoints share no field of the stream.
+        """
+        shared = self.connectors[Side.A].field_names(self.stream) \
+            & self.connectors[Side.B].field_names(self.stream)
+        if not shared:
+            raise ConfigError(
+                f"endpoints '{self.link.a}' and '{self.link.b}' map no common field of "
+                f"stream '{self.stream}'", key=f"links.{self.link_name}.streams")
+        return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
+                      tuple(self.link.match.get(self.stream, ())),
+                      keep_snapshot=self.link.conflict is ConflictPolicy.MERGE)
+
+    def _lookup(self, stream: str, side: Side, keys: Iterable[str]) -> dict[str, str]:
+        scope_id = self.store.scope_id(self.link_name, stream)
+        found = self.store.mappings_for(scope_id, side.value, keys)
+        return {key: (m.b_key if side is Side.A else m.a_key) for key, m in found.items()}
+
+    def run(self) -> None:
+        """Sync the stream. Raises RunError subclasses when an endpoint cannot be used."""
+        policy = self.policy()
+        scope_id = self.store.scope_id(self.link_name, self.stream)
+        translator = ReferenceTranslator(self.stream, self.link.streams, self._lookup)
+        pending = {side: set(self.store.pending_keys(scope_id, side.value)) for side in Side}
+        applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
+                          stream=self.stream, policy=policy, connectors=self.connectors,
+                          translator=translator, counts=self.counts, pending=pending,
+                          batch_size=self.link.batch_size, dry_run=self.options.dry_run,
+                          planned=self.planned)
+        if not self.options.dry_run:
+            recovered = applier.recover()
+            if recovered:
+                self.messages.append(f"{self.stream}: settled {recovered} writes of an "
+                                     f"interrupted run")
+        held_side = Side.A if self.link.direction is LinkDirection.B_TO_A else Side.B
+        streamed_side = held_side.other
+        full = self.options.mode.value == "full"
+        readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,
+                                    scope_id, policy.field_names, translator, self.options.scope,
+                                    full, pending[side], page_size=self.link.batch_size)
+                   for side in Side}
+        total = self.connectors[streamed_side].count(self.stream) if full or \
+            self.store.cursor(scope_id, streamed_side.value) is None else None
+        self.progress.stream_started(self.stream, total)
+
+        held: dict[str, SideChange] = {}
+        for page in readers[held_side].pages():
+            for change in page:
+                held[change.key] = change
+        held_mappings = self.store.mappings_for(scope_id, held_side.value, held)
+        by_match: dict[tuple[object, ...], list[str]] = {}
+        for change in held.values():
+            if change.key not in held_mappings and change.record is not None:
+                found = match_key(change.record, policy.match_fields)
+                if found is not None:
+                    by_match.setdefault(found, []).append(change.key)
+
+        deletions: list[Decision] = []
+        done = 0
+        for page in readers[streamed_side].pages():
+            if page:
+                self._chunk(policy, applier, streamed_side, page, held, by_match, deletions)
+                done += len(page)
+            self.progress.advanced(self.stream, readers[streamed_side].read_count)
+        rest = list(held.values())
+        for start in range(0, len(rest), self.link.batch_size):
+            chunk = rest[start:start + self.link.batch_size]
+            mappings = [held_mappings[c.key] for c in chunk if c.key in held_mappings]
+            a_changes, b_changes = ([], chunk) if held_side is Side.B else (chunk, [])
+            self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
+        self._delete(applier, deletions)
+        for side in Side:
+            self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
+        if not (self.options.dry_run or self.blocked):
+            for side in Side:
+                if readers[side].cursor is not None:
+                    self.store.set_cursor(scope_id, side.value, readers[side].cursor)
+        self.progress.stream_finished(self.stream)
+
+    def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
+               page: list[SideChange], held: dict[str, SideChange],
+               by_match: dict[tuple[object, ...], list[str]], deletions: list[Decision]) -> None:
+        mappings = self.store.mappings_for(applier.scope_id, streamed_side.value,
+                                           (c.key for c in page))
+        pulled: list[SideChange] = []
+        for change in page:
+            mapping = mappings.get(change.key)
+            if mapping is not None:
+                partner = held.pop(mapping.b_key if streamed_side is Side.A else mapping.a_key,
+                                   None)
+                if partner is not None:
+                    pulled.append(partner)
+            elif change.record is not None and by_match:
+                found = match_key(change.record, policy.match_fields)
+                for key in by_match.pop(found, ()) if found is not None else ():
+                    partner = held.pop(key, None)
+                    if partner is not None:
+                        pulled.append(partner)
+        a_changes, b_changes = (page, pulled) if streamed_side is Side.A else (pulled, page)
+        rows: Sequence[MappingRow] = list(mappings.values())
+        self._apply(applier, plan_chunk(policy, a_changes, b_changes, rows), deletions)
+
+    @staticmethod
+    def _apply(applier: Applier, decisions: list[Decision], deletions: list[Decision]) -> None:
+        now: list[Decision] = []
+        for decision in decisions:
+            if any(write.action is WriteAction.DELETE for write in decision.writes):
+                deletions.append(decision)
+            else:
+                now.append(decision)
+        applier.apply(now)
+
+    def _delete(self, applier: Applier, deletions: list[Decision]) -> None:
+        """Apply deletions unless one side would lose more than ``max_delete`` allows."""
+        if not deletions:
+            return
+        for target in Side:
+            wanted = sum(1 for d in deletions for w in d.writes
+                         if w.target is target and w.action is WriteAction.DELETE)
+            if not wanted:
+                continue
+            counted = self.connectors[target].count(self.stream)
+            total = counted if counted is not None else \
+                self.store.count_mappings(applier.scope_id)
+            limit = self.link.delete_limit(total)
+            if wanted > limit and not self.options.allow_mass_delete:
+                endpoint = self.link.a if target is Side.A else self.link.b
+                self.blocked = True
+                self.messages.append(
+                    f"{self.stream}: {wanted} deletions on '{endpoint}' ({target.value}) exceed "
+                    f"max_delete = {self.link.max_delete!r} of {total} records (limit {limit}); "
+                    f"nothing was deleted. Check the data, then run again with "
+                    f"--allow-mass-delete to delete them.")
+        if self.blocked:
+            return
+        for start in range(0, len(deletions), self.link.batch_size):
+            applier.apply(deletions[start:start + self.link.batch_size])

@@ -1,0 +1,140 @@
+"""One run of a link: open both endpoints, sync each stream in reference order, record it.
+
+``read → plan → apply → record`` happens per stream in :mod:`syncline.engine.stream`; this
+module owns the run: its row in the state store, its outcome and its summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from syncline.config import Config
+from syncline.connectors import connector_class
+from syncline.connectors.base import Connector
+from syncline.engine.options import (
+    NullProgress,
+    ProgressReporter,
+    RunOutcome,
+    RunSummary,
+    StreamCounts,
+    SyncOptions,
+)
+from syncline.engine.stream import StreamRun
+from syncline.errors import RunError, UsageError
+from syncline.model import Side, stream_order
+from syncline.state.store import StateStore, now
+
+__all__ = ["ConnectorFactory", "SyncEngine", "open_endpoint"]
+
+ConnectorFactory = Callable[[str], Connector]
+"""Makes an (unopened) connector for an endpoint name."""
+
+
+def open_endpoint(config: Config, name: str) -> Connector:
+    """An unopened connector for endpoint ``name`` of ``config``.
+
+    Raises:
+        ConfigError: the endpoint or its connector type is unknown.
+    """
+    if name not in config.endpoints:
+        from syncline.errors import ConfigError
+
+        raise ConfigError(f"unknown endpoint '{name}'", key=f"endpoints.{name}")
+    endpoint = config.endpoints[name]
+    cls = connector_class(endpoint.connector, key=f"endpoints.{name}.connector")
+    return cls(name, endpoint.settings, config.base_dir)
+
+
+class SyncEngine:
+    """Runs links of one configuration against one state store."""
+
+    def __init__(self, config: Config, store: StateStore,
+                 factory: ConnectorFactory | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.factory: ConnectorFactory = factory or (lambda name: open_endpoint(config, name))
+
+    def run(self, link_name: str, options: SyncOptions | None = None,
+            progress: ProgressReporter | None = None) -> RunSummary:
+        """Run ``link_name`` once and return what it did.
+
+        Item errors do not raise: they are journalled, counted and leave the records
+        pending (outcome ``error``).
+
+        Raises:
+            ConfigError: the link is unknown or misconfigured.
+            UsageError: ``options.streams`` names a stream the link does not sync.
+            RunError: an endpoint cannot be used; the run is recorded as ``failed`` and
+                nothing past the last settled batch was written.
+        """
+        options = options or SyncOptions()
+        progress = progress or NullProgress()
+        link = self.config.link(link_name)
+        streams = list(options.streams) or list(link.streams)
+        unknown = [stream for stream in streams if stream not in link.streams]
+        if unknown:
+            raise UsageError(f"link '{link_name}' does not sync {', '.join(unknown)}; "
+                             f"its streams are: {', '.join(link.streams)}")
+        started = now()
+        clock = time.perf_counter()
+        summary = RunSummary(link_name, None, options.mode, options.trigger, started,
+                             user=options.user, dry_run=options.dry_run)
+        if not options.dry_run:
+            summary.run_id = self.store.start_run(
+                link=link_name, trigger=options.trigger.value, mode=options.mode.value,
+                scope=_scope_json(options), user=options.user, dry_run=False,
+                started_at=started)
+        connectors: dict[Side, Connector] = {}
+        failure: RunError | None = None
+        try:
+            for side, name in ((Side.A, link.a), (Side.B, link.b)):
+                connector = self.factory(name)
+                connector.open()
+                connectors[side] = connector
+            for stream in stream_order(streams):
+                summary.streams[stream] = StreamCounts()
+                part = StreamRun(link_name, link, stream, connectors, self.store,
+                                 summary.run_id or 0, options, progress,
+                                 counts=summary.streams[stream], planned=summary.planned)
+                try:
+                    part.run()
+                finally:
+                    summary.messages.extend(part.messages)
+                if part.blocked:
+                    summary.outcome = RunOutcome.ERROR
+        except RunError as error:
+            failure = error
+            summary.messages.append(str(error))
+        finally:
+            for connector in connectors.values():
+                connector.close()
+            summary.finished_at = now()
+            summary.outcome = _outcome(summary, failure)
+            if summary.run_id is not None:
+                self.store.finish_run(
+                    summary.run_id, outcome=summary.outcome.value,
+                    finished_at=summary.finished_at,
+                    duration_s=round(time.perf_counter() - clock, 3),
+                    counts={name: counts.to_json() for name, counts in summary.streams.items()},
+                    message="\n".join(summary.messages) or None)
+        if failure is not None:
+            raise failure
+        return summary
+
+
+def _outcome(summary: RunSummary, failure: RunError | None) -> RunOutcome:
+    if failure is not None:
+        return RunOutcome.FAILED
+    if summary.outcome is RunOutcome.ERROR or any(c.errors for c in summary.streams.values()):
+        return RunOutcome.ERROR
+    if any(c.warnings for c in summary.streams.values()):
+        return RunOutcome.WARNING
+    return RunOutcome.OK
+
+
+def _scope_json(options: SyncOptions) -> dict[str, object]:
+    scope = options.scope
+    return {"streams": list(options.streams), "since": scope.since, "until": scope.until,
+            "from_key": scope.from_key, "to_key": scope.to_key,
+            "allow_mass_delete": options.allow_mass_delete}

@@ -1,0 +1,330 @@
+"""Canonical records, entity types, action codes and content hashes.
+
+Terms:
+
+record
+    One item of a stream in canonical form: a ``key`` (the item's identity on its own
+    endpoint, always a string), ``fields`` (canonical field name -> canonical value), an
+    optional ``version`` (etag, SyncToken, row version) and ``updated_at``.
+canonical value
+    ``None``, ``str``, ``int``, ``bool``, :class:`~decimal.Decimal`, :class:`~datetime.date`,
+    :class:`~datetime.datetime` (timezone-aware) or, for ``lines``, a list of dicts of those.
+content hash
+    A short digest of the canonical values of a chosen set of fields. Two records with the same
+    hash over the same fields hold the same data; the engine compares hashes to suppress echoes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ENTITY_TYPES",
+    "ActionCode",
+    "Direction",
+    "EntityType",
+    "FieldSpec",
+    "FieldType",
+    "Outcome",
+    "Record",
+    "Side",
+    "canonical_value",
+    "content_hash",
+    "entity_type",
+    "field_token",
+    "stream_order",
+]
+
+
+class Side(StrEnum):
+    """One of the two endpoints of a link."""
+
+    A = "a"
+    B = "b"
+
+    @property
+    def other(self) -> Side:
+        return Side.B if self is Side.A else Side.A
+
+
+class Direction(StrEnum):
+    """Which way a journal row's change went: ``a>b`` or ``b>a``."""
+
+    A_TO_B = "a>b"
+    B_TO_A = "b>a"
+
+    @staticmethod
+    def towards(target: Side) -> Direction:
+        return Direction.A_TO_B if target is Side.B else Direction.B_TO_A
+
+
+class ActionCode(StrEnum):
+    """The journal's action codes."""
+
+    CREATE = "A"
+    MODIFY = "M"
+    DELETE = "D"
+    FORCED = "R"
+
+
+class Outcome(StrEnum):
+    """How one journal row (or one run) ended."""
+
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOLEAN = "boolean"
+    REFERENCE = "reference"
+    LINES = "lines"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One canonical field. ``reference`` names the stream a REFERENCE field points to."""
+
+    name: str
+    type: FieldType = FieldType.TEXT
+    reference: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityType:
+    """A canonical entity type: its fields, natural keys and (for documents) line fields."""
+
+    name: str
+    fields: Mapping[str, FieldSpec]
+    natural_keys: tuple[str, ...] = ()
+    line_fields: Mapping[str, FieldSpec] | None = None
+    doc: str = ""
+
+    def references(self) -> dict[str, str]:
+        """Field name -> referenced stream, for the record and (prefixed ``lines.``) its lines."""
+        found = {f.name: f.reference for f in self.fields.values() if f.reference}
+        for spec in (self.line_fields or {}).values():
+            if spec.reference:
+                found[f"lines.{spec.name}"] = spec.reference
+        return found
+
+
+def _fields(*specs: FieldSpec | str) -> dict[str, FieldSpec]:
+    out: dict[str, FieldSpec] = {}
+    for spec in specs:
+        resolved = FieldSpec(spec) if isinstance(spec, str) else spec
+        out[resolved.name] = resolved
+    return out
+
+
+def _ref(name: str, stream: str) -> FieldSpec:
+    return FieldSpec(name, FieldType.REFERENCE, reference=stream)
+
+
+def _dec(name: str) -> FieldSpec:
+    return FieldSpec(name, FieldType.DECIMAL)
+
+
+def _date(name: str) -> FieldSpec:
+    return FieldSpec(name, FieldType.DATE)
+
+
+def _dt(name: str) -> FieldSpec:
+    return FieldSpec(name, FieldType.DATETIME)
+
+
+def _bool(name: str) -> FieldSpec:
+    return FieldSpec(name, FieldType.BOOLEAN)
+
+
+_ADDRESS = ("street", "city", "region", "postcode", "country")
+_DOCUMENT_LINES = _fields(
+    "description", _ref("item", "item"), _dec("quantity"), _dec("unit_price"),
+    _ref("ledger_account", "ledger_account"), _ref("tax_rate", "tax_rate"), _dec("tax_amount"),
+    _dec("line_amount"), _ref("cost_code", "cost_code"), _ref("project_code", "project_code"),
+)
+_DOCUMENT_HEAD = (
+    "number", _ref("contact", "contact"), _date("date"), _date("due_date"), "currency", "status",
+    "reference", _dec("subtotal"), _dec("tax_total"), _dec("total"), "owner",
+)
+
+ENTITY_TYPES: dict[str, EntityType] = {
+    t.name: t
+    for t in (
+        EntityType(
+            "organisation",
+            _fields("name", "number", "email", "phone", "website", "tax_number", *_ADDRESS,
+                    "notes", "owner", _bool("archived")),
+            natural_keys=("number", "name"),
+            doc="A company or other body: customer, supplier, partner.",
+        ),
+        EntityType(
+            "contact",
+            _fields("name", "first_name", "last_name", "email", "phone", "mobile",
+                    _ref("organisation", "organisation"), "title", *_ADDRESS, "notes",
+                    "categories", "owner", _bool("archived")),
+            natural_keys=("email", "name"),
+            doc="A person (or, in accounting systems, a customer or supplier account).",
+        ),
+        EntityType(
+            "item",
+            _fields("code", "name", "description", _dec("unit_price"), _dec("cost_price"),
+                    _ref("ledger_account", "ledger_account"), _ref("tax_rate", "tax_rate"),
+                    _bool("active")),
+            natural_keys=("code",),
+            doc="A product or service that documents sell or buy.",
+        ),
+        EntityType(
+            "tax_rate",
+            _fields("code", "name", _dec("rate"), _bool("active")),
+            natural_keys=("code", "name"),
+            doc="A VAT / sales tax code with its rate in percent.",
+        ),
+        EntityType(
+            "ledger_account",
+            _fields("code", "name", "type", "description", _ref("tax_rate", "tax_rate"),
+                    _bool("active")),
+            natural_keys=("code",),
+            doc="A general-ledger account.",
+        ),
+        EntityType("cost_code", _fields("code", "name", _bool("active")), natural_keys=("code",),
+                   doc="A cost centre / tracking option."),
+        EntityType("project_code", _fields("code", "name", _bool("active")),
+                   natural_keys=("code",), doc="A project / job code."),
+        EntityType("invoice", _fields(*_DOCUMENT_HEAD, FieldSpec("lines", FieldType.LINES)),
+                   natural_keys=("number",), line_fields=_DOCUMENT_LINES,
+                   doc="A sales invoice (accounts receivable)."),
+        EntityType("credit_note",
+                   _fields(*_DOCUMENT_HEAD, _ref("invoice", "invoice"),
+                           FieldSpec("lines", FieldType.LINES)),
+                   natural_keys=("number",), line_fields=_DOCUMENT_LINES,
+                   doc="A credit note against a customer or supplier."),
+        EntityType("bill", _fields(*_DOCUMENT_HEAD, FieldSpec("lines", FieldType.LINES)),
+                   natural_keys=("number",), line_fields=_DOCUMENT_LINES,
+                   doc="A purchase invoice (accounts payable)."),
+        EntityType("payment",
+                   _fields("reference", _ref("invoice", "invoice"), _ref("contact", "contact"),
+                           _date("date"), _dec("amount"), "currency",
+                           _ref("ledger_account", "ledger_account"), "status"),
+                   natural_keys=("reference",), doc="A payment applied to a document."),
+        EntityType("expense",
+                   _fields("number", _ref("contact", "contact"), _date("date"), "description",
+                           _dec("amount"), _dec("tax_amount"),
+                           _ref("ledger_account", "ledger_account"),
+                           _ref("tax_rate", "tax_rate"), _ref("cost_code", "cost_code"),
+                           _ref("project_code", "project_code"), "owner", "status"),
+                   natural_keys=("number",), doc="An expense claim or receipt."),
+        EntityType("task",
+                   _fields("uid", "summary", "description", _dt("due"), "status",
+                           FieldSpec("priority", FieldType.INTEGER), _dt("completed"),
+                           _ref("contact", "contact"), "owner", "categories"),
+                   natural_keys=("uid",), doc="A to-do (VTODO)."),
+        EntityType("event",
+                   _fields("uid", "summary", "description", _dt("start"), _dt("end"),
+                           _bool("all_day"), "timezone", "location", "attendees",
+                           "recurrence", _ref("contact", "contact"), "owner", "categories"),
+                   natural_keys=("uid",), doc="An appointment (VEVENT)."),
+    )
+}
+
+
+def entity_type(stream: str) -> EntityType:
+    """The canonical entity type of a stream name.
+
+    Raises:
+        KeyError: no canonical entity type has that name.
+    """
+    return ENTITY_TYPES[stream]
+
+
+def stream_order(streams: Iterable[str]) -> list[str]:
+    """Order streams so that every stream comes after the streams it references.
+
+    Streams that reference each other (none of the canonical ones do) keep their given order.
+    """
+    wanted = list(dict.fromkeys(streams))
+    placed: list[str] = []
+    visiting: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in placed or name in visiting:
+            return
+        visiting.add(name)
+        spec = ENTITY_TYPES.get(name)
+        if spec is not None:
+            for target in spec.references().values():
+                if target in wanted and target != name:
+                    place(target)
+        visiting.discard(name)
+        placed.append(name)
+
+    for name in wanted:
+        place(name)
+    return placed
+
+
+@dataclass(slots=True)
+class Record:
+    """One item of a stream in canonical form (see the module docstring)."""
+
+    key: str
+    fields: dict[str, Any]
+    version: str | None = None
+    updated_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def canonical_value(value: Any) -> Any:
+    """Normalise a canonical value for comparison and hashing.
+
+    Empty strings count as ``None``; decimals lose trailing zeros; integral floats become
+    ints; datetimes and dates become ISO text; lines become tuples of sorted items.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):
+        normal = value.normalize()
+        return int(normal) if normal == normal.to_integral_value() else str(normal)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return tuple(canonical_value(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, canonical_value(item)) for key, item in value.items()
+                            if item not in (None, "")))
+    return value
+
+
+def content_hash(fields: Mapping[str, Any], names: tuple[str, ...]) -> bytes:
+    """A 12-byte digest of ``fields`` restricted to ``names`` (in that order).
+
+    ``names`` must be sorted the same way for both sides of a link; the engine passes the
+    link's shared field names, sorted.
+    """
+    values = tuple(canonical_value(fields.get(name)) for name in names)
+    return hashlib.blake2b(repr(values).encode(), digest_size=12).digest()
+
+
+def field_token(value: Any) -> str:
+    """A short text standing for one canonical value: equal tokens mean equal values.
+
+    Mappings keep one per field as the last synced snapshot, for the merge policy.
+    """
+    return repr(canonical_value(value))

@@ -1,0 +1,503 @@
+"""The state store: the only module that reads or writes syncline's own database.
+
+SQLite by default (one file, no server), PostgreSQL by URL. The schema is created and
+upgraded by Alembic on :meth:`StateStore.open`. Bulk paths (mappings, journal) compile
+their statements once with SQLAlchemy and send plain tuples to the driver, because per-row
+dictionaries cost several times the database's own work at a million rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.sql import bindparam
+from sqlalchemy.sql.dml import Delete, Insert, Update
+
+from syncline.errors import StateError
+from syncline.state import schema as t
+
+__all__ = ["JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
+
+_PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class MappingRow:
+    """A stored mapping (see :mod:`syncline.state.schema`). ``snapshot`` maps a field name
+    to the token (see :func:`syncline.model.field_token`) of its last synced value."""
+
+    id: int | None
+    a_key: str
+    b_key: str
+    a_hash: bytes | None
+    b_hash: bytes | None
+    a_version: str | None = None
+    b_version: str | None = None
+    snapshot: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
+class JournalRow:
+    run_id: int
+    scope_id: int
+    a_key: str | None
+    b_key: str | None
+    action: str
+    direction: str
+    outcome: str
+    message: str | None
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.run_id, self.scope_id, self.a_key, self.b_key, self.action,
+                self.direction, self.outcome, self.message)
+
+
+@dataclass(slots=True)
+class PendingIntent:
+    batch_id: str
+    run_id: int
+    scope_id: int
+    target: str
+    payload: dict[str, Any]
+
+
+_JOURNAL_COLUMNS = ("run_id", "scope_id", "a_key", "b_key", "action", "direction", "outcome",
+                    "message")
+_MAPPING_COLUMNS = ("scope_id", "a_key", "b_key", "a_hash", "b_hash", "a_version", "b_version",
+                    "snapshot", "run_id")
+_MAPPING_UPDATE = (
+    update(t.mappings)
+    .where(t.mappings.c.id == bindparam("m_id"))
+    .values(a_key=bindparam("m_a_key"), b_key=bindparam("m_b_key"),
+            a_hash=bindparam("m_a_hash"), b_hash=bindparam("m_b_hash"),
+            a_version=bindparam("m_a_version"), b_version=bindparam("m_b_version"),
+            snapshot=bindparam("m_snapshot"), run_id=bindparam("m_run_id"))
+)
+_MAPPING_UPDATE_NAMES = ("m_a_key", "m_b_key", "m_a_hash", "m_b_hash", "m_a_version",
+                         "m_b_version", "m_snapshot", "m_run_id", "m_id")
+_MAPPING_DELETE = delete(t.mappings).where(t.mappings.c.id == bindparam("m_id"))
+
+
+def _execute_many(connection: Connection, statement: Insert | Update | Delete,
+                  names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``statement`` once per row; ``rows`` hold values in the order of ``names``.
+
+    Positional drivers (sqlite3, pymysql) get the tuples directly; others get dicts.
+    """
+    if not rows:
+        return
+    column_keys = list(names) if isinstance(statement, Insert) else None
+    compiled = statement.compile(dialect=connection.dialect, column_keys=column_keys)
+    if compiled.positional and compiled.positiontup is not None:
+        order = [names.index(name) for name in compiled.positiontup]
+        if order == list(range(len(names))):
+            connection.exec_driver_sql(str(compiled), list(rows))
+        else:
+            connection.exec_driver_sql(str(compiled),
+                                       [tuple(row[i] for i in order) for row in rows])
+        return
+    connection.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "<unparseable url>"
+
+
+class StateStore:
+    """syncline's own database: scopes, cursors, mappings, runs, journal, conflicts,
+    pending items and write intents."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._scope_ids: dict[tuple[str, str], int] = {}
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str) -> StateStore:
+        """Connect and bring the schema up to date.
+
+        Raises:
+            StateError: the database cannot be reached or migrated.
+        """
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ImportError) as error:
+            raise StateError(f"state store URL {_masked(url)} is not usable: {error}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration.
+
+        Raises:
+            StateError: the database cannot be reached or the migration fails.
+        """
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as error:
+            raise StateError(
+                f"state store {_masked(str(self.engine.url))} cannot be opened: "
+                f"{error.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- scopes and cursors -----------------------------------------------------------------
+    def scope_id(self, link: str, stream: str) -> int:
+        """The id of (link, stream), created on first use."""
+        cached = self._scope_ids.get((link, stream))
+        if cached is not None:
+            return cached
+        query = select(t.scopes.c.id).where(t.scopes.c.link == link, t.scopes.c.stream == stream)
+        with self.engine.begin() as connection:
+            found = connection.execute(query).scalar()
+            if found is None:
+                found = _new_id(connection.execute(
+                    insert(t.scopes).values(link=link, stream=stream)))
+        self._scope_ids[(link, stream)] = int(found)
+        return int(found)
+
+    def cursor(self, scope_id: int, side: str) -> str | None:
+        query = select(t.cursors.c.value).where(t.cursors.c.scope_id == scope_id,
+                                                t.cursors.c.side == side)
+        with self.engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        return None if value is None else str(value)
+
+    def set_cursor(self, scope_id: int, side: str, value: str | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(delete(t.cursors).where(t.cursors.c.scope_id == scope_id,
+                                                       t.cursors.c.side == side))
+            connection.execute(insert(t.cursors).values(scope_id=scope_id, side=side,
+                                                        value=value, updated_at=now()))
+
+    # -- mappings ---------------------------------------------------------------------------
+    @staticmethod
+    def _mapping(row: Any) -> MappingRow:
+        snapshot = json.loads(row.snapshot) if row.snapshot else None
+        return MappingRow(row.id, row.a_key, row.b_key,
+                          bytes(row.a_hash) if row.a_hash is not None else None,
+                          bytes(row.b_hash) if row.b_hash is not None else None,
+                          row.a_version, row.b_version, snapshot)
+
+    def mappings_for(self, scope_id: int, side: str, keys: Iterable[str]) -> dict[str, MappingRow]:
+        """Mappings whose key on ``side`` is one of ``keys``, by that key."""
+        column = t.mappings.c.a_key if side == "a" else t.mappings.c.b_key
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, MappingRow] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), _PAGE):
+                query = select(t.mappings).where(t.mappings.c.scope_id == scope_id,
+                                                 column.in_(wanted[start:start + _PAGE]))
+                for row in connection.execute(query):
+                    mapping = self._mapping(row)
+                    found[mapping.a_key if side == "a" else mapping.b_key] = mapping
+        return found
+
+    def count_mappings(self, scope_id: int) -> int:
+        query = select(func.count()).select_from(t.mappings).where(
+            t.mappings.c.scope_id == scope_id)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
+    def iter_mappings(self, scope_id: int, page: int = 5000) -> Iterator[list[MappingRow]]:
+        """Every mapping of a scope, in pages ordered by id (keyset paging: flat memory)."""
+        last = 0
+        while True:
+            query = (select(t.mappings).where(t.mappings.c.scope_id == scope_id,
+                                              t.mappings.c.id > last)
+                     .order_by(t.mappings.c.id).limit(page))
+            with self.engine.connect() as connection:
+                rows = [self._mapping(row) for row in connection.execute(query)]
+            if not rows:
+                return
+            last = int(rows[-1].id or 0)
+            yield rows
+
+    # -- intents and settling ----------------------------------------------------------------
+    def write_intent(self, intent: PendingIntent) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(t.intents).values(
+                batch_id=intent.batch_id, run_id=intent.run_id, scope_id=intent.scope_id,
+                target=intent.target, payload=json.dumps(intent.payload, default=str),
+                created_at=now()))
+
+    def pending_intents(self, scope_id: int) -> list[PendingIntent]:
+        query = select(t.intents).where(t.intents.c.scope_id == scope_id).order_by(
+            t.intents.c.created_at)
+        with self.engine.connect() as connection:
+            return [PendingIntent(row.batch_id, row.run_id, row.scope_id, row.target,
+                                  json.loads(row.payload))
+                    for row in connection.execute(query)]
+
+    def settle(self, *, scope_id: int, run_id: int, batch_ids: Sequence[str] = (),
+               new_mappings: Sequence[MappingRow] = (),
+               changed_mappings: Sequence[MappingRow] = (),
+               removed_mapping_ids: Sequence[int] = (),
+               journal_rows: Sequence[JournalRow] = (),
+               pending_add: Sequence[tuple[str, str, str]] = (),
+               pending_remove: Sequence[tuple[str, str]] = ()) -> None:
+        """Record the results of written batches in one transaction: mappings, journal rows,
+        pending items (``(side, key, message)`` to add, ``(side, key)`` to clear), and the
+        removal of the batches' intents."""
+        with self.engine.begin() as connection:
+            if removed_mapping_ids:
+                _execute_many(connection, _MAPPING_DELETE, ("m_id",),
+                              [(mapping_id,) for mapping_id in removed_mapping_ids])
+            if changed_mappings:
+                _execute_many(connection, _MAPPING_UPDATE, _MAPPING_UPDATE_NAMES, [
+                    (m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
+                     json.dumps(m.snapshot) if m.snapshot is not None else None, run_id, m.id)
+                    for m in changed_mappings])
+            if new_mappings:
+                _execute_many(connection, insert(t.mappings), _MAPPING_COLUMNS, [
+                    (scope_id, m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
+                     json.dumps(m.snapshot) if m.snapshot is not None else None, run_id)
+                    for m in new_mappings])
+            if journal_rows:
+                _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS,
+                              [row.as_tuple() for row in journal_rows])
+            if pending_remove:
+                _execute_many(
+                    connection,
+                    delete(t.pending).where(t.pending.c.scope_id == scope_id,
+                                            t.pending.c.side == bindparam("p_side"),
+                                            t.pending.c.key == bindparam("p_key")),
+                    ("p_side", "p_key"), list(pending_remove))
+            if pending_add:
+                self._add_pending(connection, scope_id, run_id, pending_add)
+            if batch_ids:
+                connection.execute(delete(t.intents).where(t.intents.c.batch_id.in_(batch_ids)))
+
+    @staticmethod
+    def _add_pending(connection: Connection, scope_id: int, run_id: int,
+                     items: Sequence[tuple[str, str, str]]) -> None:
+        keys = [(side, key) for side, key, _ in items]
+        existing: dict[tuple[str, str], tuple[int, int]] = {}
+        for start in range(0, len(keys), _PAGE):
+            chunk = keys[start:start + _PAGE]
+            query = select(t.pending.c.side, t.pending.c.key, t.pending.c.attempts,
+                           t.pending.c.first_run).where(
+                t.pending.c.scope_id == scope_id,
+                t.pending.c.key.in_([key for _, key in chunk]))
+            for row in connection.execute(query):
+                existing[(row.side, row.key)] = (row.attempts, row.first_run)
+        for side, key, message in items:
+            attempts, first_run = existing.get((side, key), (0, run_id))
+            if (side, key) in existing:
+                connection.execute(delete(t.pending).where(
+                    t.pending.c.scope_id == scope_id, t.pending.c.side == side,
+                    t.pending.c.key == key))
+            connection.execute(insert(t.pending).values(
+                scope_id=scope_id, side=side, key=key, message=message[:2000],
+                attempts=attempts + 1, first_run=first_run, last_run=run_id))
+
+    def pending_keys(self, scope_id: int, side: str) -> list[str]:
+        query = select(t.pending.c.key).where(t.pending.c.scope_id == scope_id,
+                                              t.pending.c.side == side)
+        with self.engine.connect() as connection:
+            return [row.key for row in connection.execute(query)]
+
+    def pending_items(self, link: str) -> list[dict[str, Any]]:
+        """Records that could not be synced, with their last error, for a link."""
+        query = (select(t.scopes.c.stream, t.pending).join(
+            t.scopes, t.scopes.c.id == t.pending.c.scope_id).where(t.scopes.c.link == link)
+            .order_by(t.scopes.c.stream, t.pending.c.key))
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    # -- conflicts ---------------------------------------------------------------------------
+    def hold_conflict(self, *, scope_id: int, run_id: int, a_key: str, b_key: str,
+                      a_fields: dict[str, Any] | None, b_fields: dict[str, Any] | None,
+                      base: dict[str, str] | None) -> int:
+        """Store (or refresh) an open conflict for a pair of records; returns its id."""
+        def encode(value: Any) -> str:
+            return json.dumps(value, default=str, sort_keys=True)
+
+        with self.engine.begin() as connection:
+            found = connection.execute(select(t.conflicts.c.id).where(
+                t.conflicts.c.scope_id == scope_id, t.conflicts.c.a_key == a_key,
+                t.conflicts.c.b_key == b_key, t.conflicts.c.status == "open")).scalar()
+            values = {"a_fields": encode(a_fields), "b_fields": encode(b_fields),
+                      "base_fields": encode(base) if base is not None else None,
+                      "detected_run": run_id, "detected_at": now()}
+            if found is not None:
+                connection.execute(update(t.conflicts).where(t.conflicts.c.id == found)
+                                   .values(**values))
+                return int(found)
+            return _new_id(connection.execute(insert(t.conflicts).values(
+                scope_id=scope_id, a_key=a_key, b_key=b_key, status="open", **values)))
+
+    def conflicts(self, link: str, *, status: str | None = "open",
+                  conflict_id: int | None = None) -> list[dict[str, Any]]:
+        query = select(t.scopes.c.stream, t.scopes.c.link, t.conflicts).join(
+            t.scopes, t.scopes.c.id == t.conflicts.c.scope_id).where(t.scopes.c.link == link)
+        if status is not None:
+            query = query.where(t.conflicts.c.status == status)
+        if conflict_id is not None:
+            query = query.where(t.conflicts.c.id == conflict_id)
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(
+                query.order_by(t.conflicts.c.id))]
+        for row in rows:
+            for name in ("a_fields", "b_fields", "base_fields", "resolution"):
+                if row.get(name):
+                    row[name] = json.loads(row[name])
+        return rows
+
+    def resolve_conflict(self, conflict_id: int, resolution: dict[str, Any],
+                         user: str | None) -> None:
+        """Mark a conflict resolved; ``resolution`` says which side (or which field values)
+        the next run writes."""
+        with self.engine.begin() as connection:
+            connection.execute(update(t.conflicts).where(t.conflicts.c.id == conflict_id).values(
+                status="resolved", resolution=json.dumps(resolution, default=str),
+                resolved_by=user, resolved_at=now()))
+
+    def close_conflict(self, conflict_id: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(t.conflicts).where(t.conflicts.c.id == conflict_id)
+                               .values(status="applied"))
+
+    # -- runs and journal --------------------------------------------------------------------
+    def start_run(self, *, link: str, trigger: str, mode: str, scope: dict[str, Any],
+                  user: str | None, dry_run: bool, started_at: datetime) -> int:
+        self._close_abandoned_runs(link)
+        with self.engine.begin() as connection:
+            return _new_id(connection.execute(insert(t.runs).values(
+                link=link, trigger=trigger, mode=mode, scope=json.dumps(scope, default=str),
+                user=user, started_at=started_at, outcome="running", dry_run=dry_run,
+                host=socket.gethostname(), pid=os.getpid())))
+
+    def _close_abandoned_runs(self, link: str) -> None:
+        """Mark runs of ``link`` left 'running' by a process on this host that has ended."""
+        query = select(t.runs.c.id, t.runs.c.pid).where(
+            t.runs.c.link == link, t.runs.c.outcome == "running",
+            t.runs.c.host == socket.gethostname())
+        with self.engine.begin() as connection:
+            for row in connection.execute(query).all():
+                if row.pid and _process_alive(int(row.pid)):
+                    continue
+                connection.execute(update(t.runs).where(t.runs.c.id == row.id).values(
+                    outcome="failed", finished_at=now(),
+                    message="interrupted: the process running it ended; resumed by a later run"))
+
+    def finish_run(self, run_id: int, *, outcome: str, finished_at: datetime,
+                   duration_s: float, counts: dict[str, Any], message: str | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(t.runs).where(t.runs.c.id == run_id).values(
+                outcome=outcome, finished_at=finished_at, duration_s=duration_s,
+                counts=json.dumps(counts), message=message))
+
+    def runs(self, link: str | None = None, *, limit: int = 20,
+             run_id: int | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, with ``counts`` decoded."""
+        query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        if link is not None:
+            query = query.where(t.runs.c.link == link)
+        if run_id is not None:
+            query = query.where(t.runs.c.id == run_id)
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        for row in rows:
+            row["counts"] = json.loads(row["counts"]) if row.get("counts") else {}
+            row["scope"] = json.loads(row["scope"]) if row.get("scope") else {}
+        return rows
+
+    def last_synced_at(self, link: str) -> datetime | None:
+        """When the last run of ``link`` that was not a dry run and did not fail finished."""
+        query = select(func.max(t.runs.c.finished_at)).where(
+            t.runs.c.link == link, t.runs.c.outcome.in_(("ok", "warning", "error")),
+            t.runs.c.dry_run.is_(False))
+        with self.engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value if isinstance(value, datetime) else None
+
+    def journal(self, link: str, *, run_id: int | None = None, action: str | None = None,
+                outcome: str | None = None, stream: str | None = None,
+                limit: int | None = 1000) -> list[dict[str, Any]]:
+        """Journal rows of a link, newest first, filtered as asked."""
+        query = (select(t.journal, t.scopes.c.stream)
+                 .join(t.scopes, t.scopes.c.id == t.journal.c.scope_id)
+                 .where(t.scopes.c.link == link).order_by(t.journal.c.id.desc()))
+        if run_id is not None:
+            query = query.where(t.journal.c.run_id == run_id)
+        if action is not None:
+            query = query.where(t.journal.c.action == action)
+        if outcome is not None:
+            query = query.where(t.journal.c.outcome == outcome)
+        if stream is not None:
+            query = query.where(t.scopes.c.stream == stream)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT just created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
