@@ -318,8 +318,13 @@ def content_hash(fields: Mapping[str, Any], names: tuple[str, ...]) -> bytes:
     ``names`` must be sorted the same way for both sides of a link; the engine passes the
     link's shared field names, sorted.
     """
-    values = tuple(canonical_value(fields.get(name)) for name in names)
-    return hashlib.blake2b(repr(values).encode(), digest_size=12).digest()
+    values = [value if type(value) in _PLAIN and value != "" else canonical_value(value)
+              for value in map(fields.get, names)]
+    return _blake2b(repr(values).encode(), digest_size=12).digest()
+
+
+_PLAIN = frozenset((str, int))
+_blake2b = hashlib.blake2b
 
 
 def field_token(value: Any) -> str:

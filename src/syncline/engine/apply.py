@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,16 @@ from syncline.connectors.base import Connector, WriteBatch, WriteKind, WriteOper
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.engine.references import ReferenceTranslator
-from syncline.errors import ItemError
+from syncline.errors import ItemError, ProtocolError
 from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
-from syncline.state.store import JournalRow, MappingRow, PendingIntent, StateStore
+from syncline.state.store import MappingRow, PendingIntent, StateStore
 
 __all__ = ["Applier", "SettleBuffer"]
 
+_SIDE_TEXT = {Side.A: "a", Side.B: "b"}
+_DIRECTION_TEXT = {Side.A: "b>a", Side.B: "a>b"}  # by target side
+_ACTION_TEXT = {action: action.value for action in WriteAction}
+_CODE_TEXT = {code: code.value for code in ActionCode}
 _KIND = {WriteAction.CREATE: WriteKind.CREATE, WriteAction.UPDATE: WriteKind.UPDATE,
          WriteAction.DELETE: WriteKind.DELETE}
 
@@ -38,7 +43,7 @@ class SettleBuffer:
     new_mappings: list[MappingRow] = field(default_factory=list)
     changed_mappings: list[MappingRow] = field(default_factory=list)
     removed_mapping_ids: list[int] = field(default_factory=list)
-    journal_rows: list[JournalRow] = field(default_factory=list)
+    journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
     pending_add: list[tuple[str, str, str]] = field(default_factory=list)
     pending_remove: list[tuple[str, str]] = field(default_factory=list)
 
@@ -71,6 +76,9 @@ class Applier:
         self.batch_size = batch_size
         self.dry_run = dry_run
         self.planned = planned
+        self.tally: dict[str, int] = dict.fromkeys("AMDR", 0)
+        self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
+        self._settling: Future[None] | None = None
 
     # -- planning helpers -------------------------------------------------------------------
     def _fill_fetched(self, decisions: Sequence[Decision]) -> None:
@@ -116,7 +124,7 @@ class Applier:
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
-        errors = self._translate(decisions)
+        errors = self._translate(decisions) if self.translator.active else {}
         groups: dict[tuple[Side, WriteAction], list[tuple[int, Write]]] = {}
         for index, decision in enumerate(decisions):
             if decision.hold:
@@ -125,14 +133,21 @@ class Applier:
             if index in errors:
                 continue
             for write in decision.writes:
-                groups.setdefault((write.target, write.action), []).append((index, write))
+                group = groups.get((write.target, write.action))
+                if group is None:
+                    group = groups[(write.target, write.action)] = []
+                group.append((index, write))
         for (target, action), entries in groups.items():
             for start in range(0, len(entries), self.batch_size):
                 chunk = entries[start:start + self.batch_size]
-                results = self._send(target, action, chunk, decisions)
+                batch_id, results = self._send(target, action, chunk, decisions)
                 for (index, write), result in zip(chunk, results, strict=True):
-                    outcomes.setdefault(index, []).append((write, result))
-                buffer.batch_ids.append(self._last_batch_id)
+                    found = outcomes.get(index)
+                    if found is None:
+                        outcomes[index] = [(write, result)]
+                    else:
+                        found.append((write, result))
+                buffer.batch_ids.append(batch_id)
         for index, decision in enumerate(decisions):
             if decision.hold:
                 continue
@@ -160,35 +175,50 @@ class Applier:
         return errors
 
     def _send(self, target: Side, action: WriteAction, chunk: list[tuple[int, Write]],
-              decisions: Sequence[Decision]) -> list[WriteResult]:
+              decisions: Sequence[Decision]) -> tuple[str, list[WriteResult]]:
+        """Store the intent of a batch, then write the batch; returns its id and results.
+
+        Each intent entry holds what :meth:`recover` needs to settle the operation: target,
+        action, keys, mapping id, the hashes and versions after the write, the snapshot,
+        the action code, whether the mapping is forgotten, and the journal message.
+
+        Raises:
+            ProtocolError: the connector returned a wrong number of results.
+        """
         batch_id = uuid.uuid4().hex
-        self._last_batch_id = batch_id
+        kind = _KIND[action]
+        target_text = _SIDE_TEXT[target]
+        action_text = _ACTION_TEXT[action]
+        keep_snapshot = self.policy.keep_snapshot
+        deleting = action is WriteAction.DELETE
         operations: list[WriteOperation] = []
         payload: list[list[Any]] = []
         for position, (index, write) in enumerate(chunk):
             decision = decisions[index]
-            token = f"{batch_id}-{position}"
-            operations.append(WriteOperation(token, _KIND[action], write.key, write.fields,
-                                             write.expected_version))
-            payload.append(self._intent_entry(decision, write))
+            operations.append(WriteOperation(f"{batch_id}-{position}", kind, write.key,
+                                             write.fields, write.expected_version))
+            written = None if deleting else write.hash
+            a_hash = written if target is Side.A else decision.a_hash
+            b_hash = written if target is Side.B else decision.b_hash
+            mapping = decision.mapping
+            payload.append([
+                target_text, action_text, decision.a_key, decision.b_key,
+                mapping.id if mapping is not None else None,
+                a_hash.hex() if a_hash is not None else None,
+                b_hash.hex() if b_hash is not None else None,
+                decision.a_version, decision.b_version,
+                self._snapshot(decision) if keep_snapshot else None,
+                _CODE_TEXT[write.code], decision.forget, decision.message])
         batch = WriteBatch(batch_id, self.stream, operations)
+        self.drain()
         self.store.write_intent(PendingIntent(batch_id, self.run_id, self.scope_id,
-                                              target.value, {"ops": payload}))
+                                              target_text, {"ops": payload}))
         results = self.connectors[target].write(batch)
         if len(results) != len(operations):
-            raise ItemError(f"connector returned {len(results)} results for "
-                            f"{len(operations)} operations", stream=self.stream)
-        return results
-
-    def _intent_entry(self, decision: Decision, write: Write) -> list[Any]:
-        """What recovery needs to settle one operation (see :meth:`recover`)."""
-        snapshot = self._snapshot(decision)
-        return [write.target.value, write.action.value, decision.a_key, decision.b_key,
-                decision.mapping.id if decision.mapping else None,
-                _hex(self._after_hash(decision, Side.A, write)),
-                _hex(self._after_hash(decision, Side.B, write)),
-                decision.a_version, decision.b_version, snapshot, write.code.value,
-                decision.forget, decision.message]
+            raise ProtocolError(self.connectors[target].endpoint,
+                                f"{len(results)} results for a batch of {len(operations)} "
+                                f"operations")
+        return batch_id, results
 
     def _snapshot(self, decision: Decision) -> dict[str, str] | None:
         if not self.policy.keep_snapshot or decision.synced_fields is None:
@@ -196,18 +226,12 @@ class Applier:
         return {name: field_token(decision.synced_fields.get(name))
                 for name in self.policy.field_names}
 
-    @staticmethod
-    def _after_hash(decision: Decision, side: Side, write: Write | None) -> bytes | None:
-        if write is not None and write.target is side and write.action is not WriteAction.DELETE:
-            return write.hash
-        return decision.a_hash if side is Side.A else decision.b_hash
-
     # -- settling ---------------------------------------------------------------------------
     def _journal(self, buffer: SettleBuffer, decision: Decision, code: ActionCode,
                  direction: Direction, outcome: Outcome, message: str | None) -> None:
-        buffer.journal_rows.append(JournalRow(self.run_id, self.scope_id, decision.a_key,
-                                              decision.b_key, code.value, direction.value,
-                                              outcome.value, message))
+        buffer.journal_rows.append((self.run_id, self.scope_id, decision.a_key,
+                                    decision.b_key, code.value, direction.value,
+                                    outcome.value, message))
 
     def _clear_pending(self, decision: Decision, buffer: SettleBuffer) -> None:
         for side, key in ((Side.A, decision.a_key), (Side.B, decision.b_key)):
@@ -229,6 +253,7 @@ class Applier:
 
     def _hold(self, decision: Decision, buffer: SettleBuffer) -> None:
         assert decision.a_key is not None and decision.b_key is not None
+        self.drain()
         self.store.hold_conflict(
             scope_id=self.scope_id, run_id=self.run_id, a_key=decision.a_key,
             b_key=decision.b_key,
@@ -244,42 +269,46 @@ class Applier:
                          buffer: SettleBuffer) -> None:
         if decision.conflict:
             self.counts.conflicts += 1
-        failed = [(write, result) for write, result in done if not result.ok]
+        journal = buffer.journal_rows
+        failed = False
         for write, result in done:
-            direction = Direction.towards(write.target)
-            if result.ok:
-                if write.target is Side.A and write.action is WriteAction.CREATE:
-                    decision.a_key = result.key
-                elif write.target is Side.B and write.action is WriteAction.CREATE:
-                    decision.b_key = result.key
+            direction = _DIRECTION_TEXT[write.target]
+            code = _CODE_TEXT[write.code]
+            if result.error is None:
+                written = write.hash if write.action is not WriteAction.DELETE else None
                 if write.target is Side.A:
+                    if write.action is WriteAction.CREATE:
+                        decision.a_key = result.key
                     decision.a_version = result.version
-                    decision.a_hash = write.hash if write.action is not WriteAction.DELETE \
-                        else None
+                    decision.a_hash = written
                 else:
+                    if write.action is WriteAction.CREATE:
+                        decision.b_key = result.key
                     decision.b_version = result.version
-                    decision.b_hash = write.hash if write.action is not WriteAction.DELETE \
-                        else None
-                self.counts.add_action(write.code.value)
-                self._journal(buffer, decision, write.code, direction, Outcome.OK,
-                              decision.message)
-            else:
-                self.counts.errors += 1
-                source = write.target.other
-                key = decision.a_key if source is Side.A else decision.b_key
-                message = str(result.error)
-                if key is not None:
-                    buffer.pending_add.append((source.value, key, message))
-                    self.pending[source].add(key)
-                self._journal(buffer, decision, write.code, direction, Outcome.ERROR, message)
+                    decision.b_hash = written
+                self.tally[code] += 1
+                journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
+                                code, direction, "ok", decision.message))
+                continue
+            failed = True
+            self.counts.errors += 1
+            source = write.target.other
+            key = decision.a_key if source is Side.A else decision.b_key
+            message = str(result.error)
+            if key is not None:
+                buffer.pending_add.append((_SIDE_TEXT[source], key, message))
+                self.pending[source].add(key)
+            journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key, code,
+                            direction, "error", message))
         if failed:
             return  # the mapping stays as it was; the source is pending and goes next run
         if not done:
-            code = ActionCode.DELETE if decision.forget else ActionCode.MODIFY
             self.counts.skipped += 1
-            self._journal(buffer, decision, code, Direction.A_TO_B, Outcome.SKIPPED,
-                          decision.message)
-        self._clear_pending(decision, buffer)
+            journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
+                            "D" if decision.forget else "M", "a>b", "skipped",
+                            decision.message))
+        if self.pending[Side.A] or self.pending[Side.B]:
+            self._clear_pending(decision, buffer)
         self._record_mapping(decision, buffer)
 
     def _record_mapping(self, decision: Decision, buffer: SettleBuffer) -> None:
@@ -288,15 +317,43 @@ class Applier:
             if mapping is not None and mapping.id is not None:
                 buffer.removed_mapping_ids.append(mapping.id)
             return
-        row = MappingRow(mapping.id if mapping else None, decision.a_key, decision.b_key,
-                         decision.a_hash, decision.b_hash, decision.a_version,
-                         decision.b_version, self._snapshot(decision))
+        row = MappingRow(mapping.id if mapping is not None else None, decision.a_key,
+                         decision.b_key, decision.a_hash, decision.b_hash, decision.a_version,
+                         decision.b_version,
+                         self._snapshot(decision) if self.policy.keep_snapshot else None)
         if mapping is not None and mapping.id is not None:
             buffer.changed_mappings.append(row)
         else:
             buffer.new_mappings.append(row)
 
+    def drain(self) -> None:
+        """Wait for the settle transaction in flight, if any.
+
+        Raises:
+            whatever that transaction raised.
+        """
+        future, self._settling = self._settling, None
+        if future is not None:
+            future.result()
+
+    def close(self) -> None:
+        """Finish the settle in flight and stop the settle thread."""
+        try:
+            self.drain()
+        finally:
+            self._settler.shutdown(wait=True)
+
     def _flush(self, buffer: SettleBuffer) -> None:
+        """Settle ``buffer`` on the settle thread, so that reading and planning the next
+        chunk overlap with this transaction. Every other state write waits for it first
+        (:meth:`drain`), so the order intent → write → settle holds per batch."""
+        for code, number in self.tally.items():
+            setattr(self.counts, code, getattr(self.counts, code) + number)
+        self.tally = dict.fromkeys(self.tally, 0)
+        self.drain()
+        self._settling = self._settler.submit(self._settle_now, buffer)
+
+    def _settle_now(self, buffer: SettleBuffer) -> None:
         self.store.settle(scope_id=self.scope_id, run_id=self.run_id,
                           batch_ids=buffer.batch_ids, new_mappings=buffer.new_mappings,
                           changed_mappings=buffer.changed_mappings,
@@ -326,6 +383,7 @@ class Applier:
         Returns how many operations were found applied and settled.
         """
         settled = 0
+        self.drain()
         for intent in self.store.pending_intents(self.scope_id):
             target = Side(intent.target)
             entries = intent.payload["ops"]
@@ -361,10 +419,10 @@ class Applier:
             a_version = result.version
         else:
             b_version = result.version
-        buffer.journal_rows.append(JournalRow(
+        buffer.journal_rows.append((
             self.run_id, self.scope_id, a_key, b_key, code, Direction.towards(target).value,
             Outcome.OK.value, f"{message} (settled after an interrupted run)"))
-        self.counts.add_action(code)
+        self.tally[code] += 1
         if forget or a_key is None or b_key is None:
             if mapping_id is not None:
                 buffer.removed_mapping_ids.append(int(mapping_id))

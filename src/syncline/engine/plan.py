@@ -396,19 +396,21 @@ def _decide_new_pair(policy: Policy, a: SideChange, b: SideChange) -> Decision:
 
 
 def _create_from(policy: Policy, side: Side, change: SideChange) -> Decision | None:
-    if not policy.allows(side.other):
+    """A record new on ``side``: create it on the other side (if the link allows)."""
+    record = change.record
+    assert record is not None
+    target = Side.B if side is Side.A else Side.A
+    if not policy.allows(target):
         return None
-    decision = Decision(change.key if side is Side.A else None,
-                        change.key if side is Side.B else None, None)
-    _side_hash(decision, side, change.hash)
-    if change.record is not None:
-        if side is Side.A:
-            decision.a_version = change.record.version
-        else:
-            decision.b_version = change.record.version
-    _copy(policy, side, change, decision, None, _code(change, create=True), None)
-    decision.message = f"new on {side.value}"
-    return decision
+    fields = record.fields
+    write = Write(target, WriteAction.CREATE, None,
+                  {name: fields.get(name) for name in policy.field_names}, change.hash,
+                  ActionCode.FORCED if change.forced else ActionCode.CREATE)
+    if side is Side.A:
+        return Decision(change.key, None, None, [write], a_hash=change.hash,
+                        a_version=record.version, synced_fields=fields, message="new on a")
+    return Decision(None, change.key, None, [write], b_hash=change.hash,
+                    b_version=record.version, synced_fields=fields, message="new on b")
 
 
 def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Sequence[SideChange],
@@ -449,10 +451,12 @@ def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Seque
             unmatched_b[found].append(change)
     paired_b: set[str] = set()
     for change in a_changes:
-        if change.key in mapped_a or change.record is None:
+        if change.record is None or change.key in mapped_a:
             continue
-        found = match_key(change.record, policy.match_fields)
-        candidates = unmatched_b.get(found) if found is not None else None
+        candidates = None
+        if unmatched_b:
+            found = match_key(change.record, policy.match_fields)
+            candidates = unmatched_b.get(found) if found is not None else None
         if candidates:
             partner = candidates.popleft()
             paired_b.add(partner.key)

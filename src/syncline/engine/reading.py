@@ -16,7 +16,7 @@ from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ProtocolError
 from syncline.model import Record, Side, content_hash
-from syncline.state.store import StateStore
+from syncline.state.store import MappingRow, StateStore
 
 __all__ = ["SideReader"]
 
@@ -39,6 +39,9 @@ class SideReader:
     page_size: int = 2000
     cursor: str | None = None
     read_count: int = 0
+    page_mappings: dict[str, MappingRow] | None = None
+    """The stored mappings of the last page's keys on this side, when the read looked them
+    up anyway (full reads); ``None`` when the caller must look them up."""
     notes: list[str] = field(default_factory=list)
 
     def _to_changes(self, records: list[Record]) -> list[SideChange]:
@@ -70,6 +73,7 @@ class SideReader:
         feed = self.connector.read_changes(self.stream, stored, self.scope)
         seen: set[str] = set()
         for page in feed.pages:
+            self.page_mappings = None
             records = [change.record for change in page if change.record is not None]
             by_key = {change.key: change for change in self._to_changes(records)}
             out: list[SideChange] = []
@@ -87,6 +91,7 @@ class SideReader:
     def _by_keys(self, keys: list[str]) -> Iterator[list[SideChange]]:
         for start in range(0, len(keys), self.page_size):
             chunk = keys[start:start + self.page_size]
+            self.page_mappings = None
             found = self.connector.read_keys(self.stream, chunk)
             changes = self._to_changes(list(found.values()))
             changes.extend(SideChange(key, None, None) for key in chunk if key not in found)
@@ -96,15 +101,18 @@ class SideReader:
     def _full(self) -> Iterator[list[SideChange]]:
         if self.scope.is_everything:
             self.cursor = self.connector.current_cursor(self.stream)
+        any_mapped = self.store.count_mappings(self.scope_id) > 0
         track_deletions = (Capability.DETECT_DELETES in self.capabilities()
                            and self.scope.since is None and self.scope.until is None
-                           and self.store.count_mappings(self.scope_id) > 0)
+                           and any_mapped)
         seen: set[str] = set()
         side = self.side.value
         for records in self.connector.read_all(self.stream, self.scope):
             changes = self._to_changes(records)
             self.read_count += len(changes)
-            mapped = self.store.mappings_for(self.scope_id, side, (c.key for c in changes))
+            mapped = self.store.mappings_for(self.scope_id, side, (c.key for c in changes)) \
+                if any_mapped else {}
+            self.page_mappings = mapped
             out: list[SideChange] = []
             for change in changes:
                 if track_deletions:
@@ -126,4 +134,5 @@ class SideReader:
                 if key not in seen and self.scope.covers_key(key):
                     gone.append(SideChange(key, None, None))
             if gone:
+                self.page_mappings = None
                 yield gone

@@ -19,6 +19,7 @@ from syncline.engine.options import PlannedChange, ProgressReporter, StreamCount
 from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, match_key, plan_chunk
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
+from syncline.engine.resolutions import apply_resolutions
 from syncline.errors import ConfigError
 from syncline.model import Side
 from syncline.state.store import MappingRow, StateStore
@@ -75,11 +76,23 @@ class StreamRun:
                           translator=translator, counts=self.counts, pending=pending,
                           batch_size=self.link.batch_size, dry_run=self.options.dry_run,
                           planned=self.planned)
+        try:
+            self._run(policy, scope_id, translator, pending, applier)
+        finally:
+            applier.close()
+
+    def _run(self, policy: Policy, scope_id: int, translator: ReferenceTranslator,
+             pending: dict[Side, set[str]], applier: Applier) -> None:
         if not self.options.dry_run:
             recovered = applier.recover()
             if recovered:
                 self.messages.append(f"{self.stream}: settled {recovered} writes of an "
                                      f"interrupted run")
+            resolved = apply_resolutions(store=self.store, link=self.link_name,
+                                         stream=self.stream, scope_id=scope_id, policy=policy,
+                                         applier=applier)
+            if resolved:
+                self.messages.append(f"{self.stream}: applied {resolved} resolved conflicts")
         held_side = Side.A if self.link.direction is LinkDirection.B_TO_A else Side.B
         streamed_side = held_side.other
         full = self.options.mode.value == "full"
@@ -104,11 +117,11 @@ class StreamRun:
                     by_match.setdefault(found, []).append(change.key)
 
         deletions: list[Decision] = []
-        done = 0
-        for page in readers[streamed_side].pages():
+        streamed = readers[streamed_side]
+        for page in streamed.pages():
             if page:
-                self._chunk(policy, applier, streamed_side, page, held, by_match, deletions)
-                done += len(page)
+                self._chunk(policy, applier, streamed_side, page, streamed.page_mappings, held,
+                            by_match, deletions)
             self.progress.advanced(self.stream, readers[streamed_side].read_count)
         rest = list(held.values())
         for start in range(0, len(rest), self.link.batch_size):
@@ -117,6 +130,7 @@ class StreamRun:
             a_changes, b_changes = ([], chunk) if held_side is Side.B else (chunk, [])
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
         self._delete(applier, deletions)
+        applier.drain()
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
         if not (self.options.dry_run or self.blocked):
@@ -126,10 +140,11 @@ class StreamRun:
         self.progress.stream_finished(self.stream)
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
-               page: list[SideChange], held: dict[str, SideChange],
-               by_match: dict[tuple[object, ...], list[str]], deletions: list[Decision]) -> None:
-        mappings = self.store.mappings_for(applier.scope_id, streamed_side.value,
-                                           (c.key for c in page))
+               page: list[SideChange], known: dict[str, MappingRow] | None,
+               held: dict[str, SideChange], by_match: dict[tuple[object, ...], list[str]],
+               deletions: list[Decision]) -> None:
+        mappings = known if known is not None else self.store.mappings_for(
+            applier.scope_id, streamed_side.value, (c.key for c in page))
         pulled: list[SideChange] = []
         for change in page:
             mapping = mappings.get(change.key)

@@ -29,14 +29,17 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
 from syncline.errors import StateError
 from syncline.state import schema as t
 
-__all__ = ["JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
+__all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
+
+SCHEMA_REVISION = "0001"
+"""The newest migration in ``migrations/versions`` (a test checks they agree)."""
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
 
@@ -175,6 +178,8 @@ class StateStore:
         Raises:
             StateError: the database cannot be reached or the migration fails.
         """
+        if self._revision() == SCHEMA_REVISION:
+            return
         from alembic import command
         from alembic.config import Config as AlembicConfig
 
@@ -188,6 +193,16 @@ class StateStore:
             raise StateError(
                 f"state store {_masked(str(self.engine.url))} cannot be opened: "
                 f"{error.orig}") from None
+
+    def _revision(self) -> str | None:
+        """The schema revision the database is at (``None``: new or unreadable)."""
+        try:
+            with self.engine.connect() as connection:
+                value = connection.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version").scalar()
+        except (OperationalError, ProgrammingError):
+            return None
+        return None if value is None else str(value)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -284,12 +299,13 @@ class StateStore:
                new_mappings: Sequence[MappingRow] = (),
                changed_mappings: Sequence[MappingRow] = (),
                removed_mapping_ids: Sequence[int] = (),
-               journal_rows: Sequence[JournalRow] = (),
+               journal_rows: Sequence[tuple[Any, ...]] = (),
                pending_add: Sequence[tuple[str, str, str]] = (),
                pending_remove: Sequence[tuple[str, str]] = ()) -> None:
         """Record the results of written batches in one transaction: mappings, journal rows,
         pending items (``(side, key, message)`` to add, ``(side, key)`` to clear), and the
-        removal of the batches' intents."""
+        removal of the batches' intents. Journal rows are tuples in the order of
+        :meth:`JournalRow.as_tuple`."""
         with self.engine.begin() as connection:
             if removed_mapping_ids:
                 _execute_many(connection, _MAPPING_DELETE, ("m_id",),
@@ -305,8 +321,7 @@ class StateStore:
                      json.dumps(m.snapshot) if m.snapshot is not None else None, run_id)
                     for m in new_mappings])
             if journal_rows:
-                _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS,
-                              [row.as_tuple() for row in journal_rows])
+                _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
             if pending_remove:
                 _execute_many(
                     connection,

@@ -1,0 +1,74 @@
+"""Applying conflicts that a person resolved (``syncline conflicts LINK --resolve``).
+
+A held conflict keeps both versions of a record pair and leaves the mapping as it was. Once
+resolved, the resolution says which side's version wins (``{"side": "a"}``) or gives the
+value per field (``{"fields": {...}}``, fields not named keep side a's value). The next run
+of the link reads both records as they are now, writes the chosen values where they differ,
+and marks the conflict applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncline.engine.apply import Applier
+from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.model import ActionCode, Record, Side, content_hash
+from syncline.state.store import StateStore
+
+__all__ = ["apply_resolutions"]
+
+
+def _resolved_fields(resolution: dict[str, Any], a: Record, b: Record,
+                     names: tuple[str, ...]) -> dict[str, Any]:
+    side = resolution.get("side")
+    if side in ("a", "b"):
+        winner = a if side == "a" else b
+        return {name: winner.fields.get(name) for name in names}
+    chosen = resolution.get("fields") or {}
+    return {name: chosen.get(name, a.fields.get(name)) for name in names}
+
+
+def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: int,
+                      policy: Policy, applier: Applier) -> int:
+    """Write the resolved conflicts of one stream; returns how many were applied.
+
+    A conflict whose record is gone on either side is closed without writing (the deletion
+    is synced as usual).
+    """
+    resolved = [row for row in store.conflicts(link, status="resolved")
+                if row["stream"] == stream]
+    if not resolved:
+        return 0
+    a_records = applier.connectors[Side.A].read_keys(stream, [row["a_key"] for row in resolved])
+    b_records = applier.connectors[Side.B].read_keys(stream, [row["b_key"] for row in resolved])
+    applier.translator.to_a_space(list(b_records.values()))
+    mappings = store.mappings_for(scope_id, "a", [row["a_key"] for row in resolved])
+    decisions: list[Decision] = []
+    for row in resolved:
+        a, b = a_records.get(row["a_key"]), b_records.get(row["b_key"])
+        mapping = mappings.get(row["a_key"])
+        if a is None or b is None or mapping is None:
+            store.close_conflict(int(row["id"]))
+            continue
+        fields = _resolved_fields(row["resolution"] or {}, a, b, policy.field_names)
+        digest = content_hash(fields, policy.field_names)
+        decision = Decision(a.key, b.key, mapping, a_hash=mapping.a_hash,
+                            b_hash=mapping.b_hash, a_version=a.version, b_version=b.version,
+                            synced_fields=fields, a_record=a, b_record=b,
+                            message=f"conflict #{row['id']} resolved by "
+                                    f"{row.get('resolved_by') or 'a person'}")
+        for side, record, key in ((Side.A, a, a.key), (Side.B, b, b.key)):
+            current = content_hash(record.fields, policy.field_names)
+            if current == digest:
+                if side is Side.A:
+                    decision.a_hash = digest
+                else:
+                    decision.b_hash = digest
+                continue
+            decision.writes.append(Write(side, WriteAction.UPDATE, key, dict(fields), digest,
+                                         ActionCode.MODIFY, expected_version=record.version))
+        decisions.append(decision)
+        store.close_conflict(int(row["id"]))
+    applier.apply(decisions)
+    return len(decisions)
