@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -291,7 +291,8 @@ def canonical_value(value: Any) -> Any:
     """Normalise a canonical value for comparison and hashing.
 
     Empty strings count as ``None``; decimals lose trailing zeros; integral floats become
-    ints; datetimes and dates become ISO text; lines become tuples of sorted items.
+    ints; datetimes become ISO text in UTC (naive ones are taken as they are), dates ISO
+    text; lines become tuples of sorted items.
     """
     if value is None or value == "":
         return None
@@ -302,7 +303,9 @@ def canonical_value(value: Any) -> Any:
         return int(normal) if normal == normal.to_integral_value() else str(normal)
     if isinstance(value, float):
         return int(value) if value.is_integer() else repr(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return tuple(canonical_value(item) for item in value)

@@ -19,9 +19,9 @@ from typing import Any
 
 from syncline.connectors.base import Connector, WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.engine.options import PlannedChange, StreamCounts
-from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.plan import CreateBatch, Decision, Policy, Write, WriteAction
 from syncline.engine.references import ReferenceTranslator
-from syncline.errors import ItemError, ProtocolError
+from syncline.errors import ItemError, ProtocolError, VersionConflict
 from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
 from syncline.state.store import MappingRow, PendingIntent, StateStore
 
@@ -41,6 +41,7 @@ class SettleBuffer:
 
     batch_ids: list[str] = field(default_factory=list)
     new_mappings: list[MappingRow] = field(default_factory=list)
+    new_mapping_rows: list[tuple[Any, ...]] = field(default_factory=list)
     changed_mappings: list[MappingRow] = field(default_factory=list)
     removed_mapping_ids: list[int] = field(default_factory=list)
     journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -157,6 +158,96 @@ class Applier:
             self._settle_decision(decision, outcomes.get(index, []), buffer)
         self._flush(buffer)
 
+    def apply_creates(self, batch: CreateBatch) -> None:
+        """Create records new on one side on the other, in bulk (see :class:`CreateBatch`).
+
+        Same effect as applying the equivalent one-create decisions, with per-record work
+        kept to building the operation, the journal row and the mapping row.
+        """
+        source, changes, fields, codes = batch.source, batch.changes, batch.fields, batch.codes
+        target = source.other
+        direction = _DIRECTION_TEXT[target]
+        message = f"new on {_SIDE_TEXT[source]}"
+        if self.dry_run:
+            for change, code in zip(changes, codes, strict=True):
+                setattr(self.counts, code, getattr(self.counts, code) + 1)
+                a_key, b_key = (change.key, None) if source is Side.A else (None, change.key)
+                self.planned.append(PlannedChange(self.stream, code, direction, a_key, b_key,
+                                                  message))
+            return
+        failed: dict[int, ItemError] = {}
+        if self.translator.active:
+            position = {change.key: index for index, change in enumerate(changes)}
+            items = [(change.key, values, change.record)
+                     for change, values in zip(changes, fields, strict=True)]
+            for label, error in self.translator.for_target(target, items).items():
+                failed[position[label]] = error
+        keep = [index for index in range(len(changes)) if index not in failed] if failed \
+            else range(len(changes))
+        buffer = SettleBuffer()
+        journal, rows = buffer.journal_rows, buffer.new_mapping_rows
+        run_id, scope_id = self.run_id, self.scope_id
+        snapshots = self.policy.keep_snapshot
+        names = self.policy.field_names
+        connector = self.connectors[target]
+        for start in range(0, len(keep), self.batch_size):
+            chosen = keep[start:start + self.batch_size]
+            batch_id = uuid.uuid4().hex
+            operations = [WriteOperation(f"{batch_id}-{number}", WriteKind.CREATE, None,
+                                         fields[index]) for number, index in enumerate(chosen)]
+            picked = [changes[index] for index in chosen]
+            tokens = [json.dumps({name: field_token(fields[index].get(name)) for name in names})
+                      for index in chosen] if snapshots else None
+            self.drain()
+            self.store.write_intent(PendingIntent(batch_id, run_id, scope_id,
+                                                  _SIDE_TEXT[target], {"creates": {
+                "source": _SIDE_TEXT[source], "message": message,
+                "keys": [change.key for change in picked],
+                "hashes": [change.hash.hex() if change.hash else None for change in picked],
+                "versions": [change.record.version if change.record else None
+                             for change in picked],
+                "codes": [codes[index] for index in chosen], "snapshots": tokens}}))
+            results = connector.write(WriteBatch(batch_id, self.stream, operations))
+            if len(results) != len(operations):
+                raise ProtocolError(connector.endpoint, f"{len(results)} results for a batch "
+                                                        f"of {len(operations)} operations")
+            buffer.batch_ids.append(batch_id)
+            for number, (index, change, result) in enumerate(
+                    zip(chosen, picked, results, strict=True)):
+                if result.error is not None:
+                    failed[index] = result.error
+                    continue
+                code = codes[index]
+                self.tally[code] += 1
+                version = change.record.version if change.record else None
+                snapshot = tokens[number] if tokens is not None else None
+                if source is Side.A:
+                    journal.append((run_id, scope_id, change.key, result.key, code, direction,
+                                    "ok", message))
+                    rows.append((scope_id, change.key, result.key, change.hash, change.hash,
+                                 version, result.version, snapshot, run_id))
+                else:
+                    journal.append((run_id, scope_id, result.key, change.key, code, direction,
+                                    "ok", message))
+                    rows.append((scope_id, result.key, change.key, change.hash, change.hash,
+                                 result.version, version, snapshot, run_id))
+        source_text = _SIDE_TEXT[source]
+        for index, problem in failed.items():
+            change = changes[index]
+            text = str(problem)
+            self.counts.errors += 1
+            buffer.pending_add.append((source_text, change.key, text))
+            self.pending[source].add(change.key)
+            a_key, b_key = (change.key, None) if source is Side.A else (None, change.key)
+            journal.append((run_id, scope_id, a_key, b_key, codes[index], direction, "error",
+                            text))
+        if self.pending[source]:
+            for index, change in enumerate(changes):
+                if change.key in self.pending[source] and index not in failed:
+                    buffer.pending_remove.append((source_text, change.key))
+                    self.pending[source].discard(change.key)
+        self._flush(buffer)
+
     def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
         errors: dict[int, ItemError] = {}
         for target in (Side.A, Side.B):
@@ -180,7 +271,8 @@ class Applier:
 
         Each intent entry holds what :meth:`recover` needs to settle the operation: target,
         action, keys, mapping id, the hashes and versions after the write, the snapshot,
-        the action code, whether the mapping is forgotten, and the journal message.
+        the action code, whether the mapping is forgotten, the journal message, and whether
+        the decision writes more than one side.
 
         Raises:
             ProtocolError: the connector returned a wrong number of results.
@@ -208,7 +300,8 @@ class Applier:
                 b_hash.hex() if b_hash is not None else None,
                 decision.a_version, decision.b_version,
                 self._snapshot(decision) if keep_snapshot else None,
-                _CODE_TEXT[write.code], decision.forget, decision.message])
+                _CODE_TEXT[write.code], decision.forget, decision.message,
+                len(decision.writes) > 1])
         batch = WriteBatch(batch_id, self.stream, operations)
         self.drain()
         self.store.write_intent(PendingIntent(batch_id, self.run_id, self.scope_id,
@@ -264,6 +357,8 @@ class Applier:
         self.counts.skipped += 1
         self._journal(buffer, decision, ActionCode.MODIFY, Direction.A_TO_B, Outcome.SKIPPED,
                       decision.message)
+        if decision.mapping is None:
+            self._record_mapping(decision, buffer)
 
     def _settle_decision(self, decision: Decision, done: list[tuple[Write, WriteResult]],
                          buffer: SettleBuffer) -> None:
@@ -298,11 +393,15 @@ class Applier:
             if key is not None:
                 buffer.pending_add.append((_SIDE_TEXT[source], key, message))
                 self.pending[source].add(key)
+            if isinstance(result.error, VersionConflict) and write.key is not None:
+                # changed under us: read the target again too, and decide by policy then
+                buffer.pending_add.append((_SIDE_TEXT[write.target], write.key, message))
+                self.pending[write.target].add(write.key)
             journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key, code,
                             direction, "error", message))
         if failed:
             return  # the mapping stays as it was; the source is pending and goes next run
-        if not done:
+        if not done and not decision.quiet:
             self.counts.skipped += 1
             journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
                             "D" if decision.forget else "M", "a>b", "skipped",
@@ -356,6 +455,7 @@ class Applier:
     def _settle_now(self, buffer: SettleBuffer) -> None:
         self.store.settle(scope_id=self.scope_id, run_id=self.run_id,
                           batch_ids=buffer.batch_ids, new_mappings=buffer.new_mappings,
+                          new_mapping_rows=buffer.new_mapping_rows,
                           changed_mappings=buffer.changed_mappings,
                           removed_mapping_ids=buffer.removed_mapping_ids,
                           journal_rows=buffer.journal_rows, pending_add=buffer.pending_add,
@@ -386,6 +486,9 @@ class Applier:
         self.drain()
         for intent in self.store.pending_intents(self.scope_id):
             target = Side(intent.target)
+            if "creates" in intent.payload:
+                settled += self._recover_creates(intent, target)
+                continue
             entries = intent.payload["ops"]
             operations = [WriteOperation(f"{intent.batch_id}-{position}",
                                          WriteKind(self._kind_of(entry)),
@@ -400,6 +503,38 @@ class Applier:
             self._flush(buffer)
         return settled
 
+    def _recover_creates(self, intent: PendingIntent, target: Side) -> int:
+        """Settle an interrupted :meth:`apply_creates` batch."""
+        creates = intent.payload["creates"]
+        keys = creates["keys"]
+        operations = [WriteOperation(f"{intent.batch_id}-{number}", WriteKind.CREATE, None)
+                      for number in range(len(keys))]
+        results = self.connectors[target].recover(
+            WriteBatch(intent.batch_id, self.stream, operations))
+        buffer = SettleBuffer(batch_ids=[intent.batch_id])
+        settled = 0
+        if results is not None:
+            message = f"{creates['message']} (settled after an interrupted run)"
+            direction = _DIRECTION_TEXT[target]
+            snapshots = creates.get("snapshots") or [None] * len(keys)
+            for key, digest, version, code, snapshot, result in zip(
+                    keys, creates["hashes"], creates["versions"], creates["codes"], snapshots,
+                    results, strict=True):
+                if result.error is not None:
+                    continue
+                hashed = _unhex(digest)
+                a_key, b_key = (key, result.key) if target is Side.B else (result.key, key)
+                a_version, b_version = (version, result.version) if target is Side.B \
+                    else (result.version, version)
+                buffer.journal_rows.append((self.run_id, self.scope_id, a_key, b_key, code,
+                                            direction, "ok", message))
+                buffer.new_mapping_rows.append((self.scope_id, a_key, b_key, hashed, hashed,
+                                                a_version, b_version, snapshot, self.run_id))
+                self.tally[code] += 1
+                settled += 1
+        self._flush(buffer)
+        return settled
+
     @staticmethod
     def _kind_of(entry: list[Any]) -> str:
         return _KIND[WriteAction(entry[1])].value
@@ -407,7 +542,7 @@ class Applier:
     def _settle_recovered(self, target: Side, entry: list[Any], result: WriteResult,
                           buffer: SettleBuffer) -> int:
         (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
-         code, forget, message) = entry
+         code, forget, message, one_of_several) = entry
         if not result.ok:
             return 0  # never applied: the source change is read again (cursors did not move)
         if action == WriteAction.CREATE.value:
@@ -423,6 +558,10 @@ class Applier:
             self.run_id, self.scope_id, a_key, b_key, code, Direction.towards(target).value,
             Outcome.OK.value, f"{message} (settled after an interrupted run)"))
         self.tally[code] += 1
+        if one_of_several:
+            # a decision writing both sides (a merge): with only this write known, keep the
+            # mapping as it was, so the next run sees both sides changed and merges again
+            return 1
         if forget or a_key is None or b_key is None:
             if mapping_id is not None:
                 buffer.removed_mapping_ids.append(int(mapping_id))

@@ -31,6 +31,7 @@ from syncline.model import ActionCode, Record, Side, canonical_value, field_toke
 from syncline.state.store import MappingRow
 
 __all__ = [
+    "CreateBatch",
     "Decision",
     "Policy",
     "SideChange",
@@ -39,6 +40,7 @@ __all__ = [
     "match_key",
     "merge_fields",
     "plan_chunk",
+    "plan_creates",
 ]
 
 
@@ -52,6 +54,8 @@ class Policy:
     field_names: tuple[str, ...]
     match_fields: tuple[str, ...] = ()
     keep_snapshot: bool = False
+    held: frozenset[str] = frozenset()
+    """a-keys of pairs with an open conflict: their changes are held too, until resolved."""
 
     def allows(self, target: Side) -> bool:
         """Whether changes may be written to ``target`` at all."""
@@ -126,6 +130,7 @@ class Decision:
     forget: bool = False
     hold: bool = False
     conflict: bool = False
+    quiet: bool = False
     a_record: Record | None = None
     b_record: Record | None = None
     message: str = ""
@@ -205,6 +210,10 @@ def _copy(policy: Policy, source: Side, change: SideChange, decision: Decision,
         key=target_key, fields=_synced(policy, change.record.fields), hash=change.hash,
         code=code, expected_version=expected))
     decision.synced_fields = change.record.fields
+    if source is Side.A:
+        decision.a_record = change.record
+    else:
+        decision.b_record = change.record
 
 
 def _code(change: SideChange, *, create: bool) -> ActionCode:
@@ -232,6 +241,8 @@ def _resolve_both_modified(policy: Policy, decision: Decision, a: SideChange, b:
         decision.hold = True
         decision.a_record, decision.b_record = a.record, b.record
         decision.message = f"conflict held for review: {how}"
+        if decision.mapping is None:  # a new pair: link it, so that neither is copied later
+            decision.a_hash, decision.b_hash = a.hash, b.hash
         return
     if winner is None and conflict is ConflictPolicy.MERGE:
         merged, clashes = merge_fields(policy.field_names, a.record, b.record, snapshot)
@@ -270,9 +281,8 @@ def _resolve_both_modified(policy: Policy, decision: Decision, a: SideChange, b:
 
 
 def _version(decision: Decision, side: Side) -> str | None:
-    if decision.mapping is None:
-        return None
-    return decision.mapping.a_version if side is Side.A else decision.mapping.b_version
+    """The version a write to ``side`` expects: the one just read, else the stored one."""
+    return decision.a_version if side is Side.A else decision.b_version
 
 
 def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChange,
@@ -323,7 +333,16 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         decision.a_version = a.record.version
     if b is not None and b.record is not None:
         decision.b_version = b.record.version
+    if (a_changed or b_changed) and mapping.a_key in policy.held:
+        decision.hold = True
+        decision.a_record = a.record if a is not None and a_changed else None
+        decision.b_record = b.record if b is not None and b_changed else None
+        decision.message = "changed while its conflict awaits review: held with it"
+        return decision
     if not a_changed and not b_changed:
+        if (decision.a_version, decision.b_version) != (mapping.a_version, mapping.b_version):
+            decision.quiet = True  # an echo with a new version: remember the version
+            return decision
         return None
     if a_changed and not b_changed:
         assert a is not None
@@ -408,9 +427,11 @@ def _create_from(policy: Policy, side: Side, change: SideChange) -> Decision | N
                   ActionCode.FORCED if change.forced else ActionCode.CREATE)
     if side is Side.A:
         return Decision(change.key, None, None, [write], a_hash=change.hash,
-                        a_version=record.version, synced_fields=fields, message="new on a")
+                        a_version=record.version, synced_fields=fields, a_record=record,
+                        message="new on a")
     return Decision(None, change.key, None, [write], b_hash=change.hash,
-                    b_version=record.version, synced_fields=fields, message="new on b")
+                    b_version=record.version, synced_fields=fields, b_record=record,
+                    message="new on b")
 
 
 def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Sequence[SideChange],
@@ -472,3 +493,36 @@ def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Seque
         if created is not None:
             decisions.append(created)
     return decisions
+
+
+@dataclass(slots=True)
+class CreateBatch:
+    """Records new on ``source``, each to be created on the other side: the columnar form of
+    what :func:`plan_chunk` decides for unmapped records with nothing to pair with. ``fields``
+    are the synced values to write, ``codes`` the journal's action codes (A, or R when
+    forced), both in the order of ``changes``."""
+
+    source: Side
+    changes: list[SideChange]
+    fields: list[dict[str, Any]]
+    codes: list[str]
+
+
+def plan_creates(policy: Policy, source: Side, changes: Sequence[SideChange]) -> CreateBatch | None:
+    """Plan ``changes`` (all unmapped, with no possible partner on the other side) as
+    creates, or ``None`` when the link does not write to the other side or any change is a
+    deletion (then :func:`plan_chunk` must be used)."""
+    target = Side.B if source is Side.A else Side.A
+    if not policy.allows(target):
+        return None
+    names = policy.field_names
+    fields: list[dict[str, Any]] = []
+    codes: list[str] = []
+    for change in changes:
+        record = change.record
+        if record is None:
+            return None
+        values = record.fields
+        fields.append({name: values.get(name) for name in names})
+        codes.append("R" if change.forced else "A")
+    return CreateBatch(source, list(changes), fields, codes)

@@ -121,8 +121,12 @@ class SideReader:
                 if mapping is None or change.key in self.pending:
                     out.append(change)
                     continue
-                known = mapping.a_hash if self.side is Side.A else mapping.b_hash
-                if change.hash != known:
+                if self.side is Side.A:
+                    known, version = mapping.a_hash, mapping.a_version
+                else:
+                    known, version = mapping.b_hash, mapping.b_version
+                if change.hash != known or (change.record is not None
+                                            and change.record.version != version):
                     out.append(change)
             yield out
         if not track_deletions:

@@ -10,13 +10,21 @@ Deletions are applied after everything else, once the ``max_delete`` check has p
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
-from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, match_key, plan_chunk
+from syncline.engine.plan import (
+    Decision,
+    Policy,
+    SideChange,
+    WriteAction,
+    match_key,
+    plan_chunk,
+    plan_creates,
+)
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
@@ -67,8 +75,8 @@ class StreamRun:
 
     def run(self) -> None:
         """Sync the stream. Raises RunError subclasses when an endpoint cannot be used."""
-        policy = self.policy()
         scope_id = self.store.scope_id(self.link_name, self.stream)
+        policy = replace(self.policy(), held=self.store.open_conflict_keys(scope_id))
         translator = ReferenceTranslator(self.stream, self.link.streams, self._lookup)
         pending = {side: set(self.store.pending_keys(scope_id, side.value)) for side in Side}
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
@@ -93,6 +101,7 @@ class StreamRun:
                                          applier=applier)
             if resolved:
                 self.messages.append(f"{self.stream}: applied {resolved} resolved conflicts")
+            applier.drain()  # reads below must see what recovery and resolutions settled
         held_side = Side.A if self.link.direction is LinkDirection.B_TO_A else Side.B
         streamed_side = held_side.other
         full = self.options.mode.value == "full"
@@ -159,6 +168,11 @@ class StreamRun:
                     partner = held.pop(key, None)
                     if partner is not None:
                         pulled.append(partner)
+        if not mappings and not pulled:
+            creates = plan_creates(policy, streamed_side, page)
+            if creates is not None:
+                applier.apply_creates(creates)
+                return
         a_changes, b_changes = (page, pulled) if streamed_side is Side.A else (pulled, page)
         rows: Sequence[MappingRow] = list(mappings.values())
         self._apply(applier, plan_chunk(policy, a_changes, b_changes, rows), deletions)
@@ -177,6 +191,7 @@ class StreamRun:
         """Apply deletions unless one side would lose more than ``max_delete`` allows."""
         if not deletions:
             return
+        applier.drain()
         for target in Side:
             wanted = sum(1 for d in deletions for w in d.writes
                          if w.target is target and w.action is WriteAction.DELETE)

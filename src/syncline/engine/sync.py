@@ -87,6 +87,7 @@ class SyncEngine:
                 started_at=started)
         connectors: dict[Side, Connector] = {}
         failure: RunError | None = None
+        unexpected: BaseException | None = None
         try:
             for side, name in ((Side.A, link.a), (Side.B, link.b)):
                 connector = self.factory(name)
@@ -106,11 +107,15 @@ class SyncEngine:
         except RunError as error:
             failure = error
             summary.messages.append(str(error))
+        except BaseException as error:
+            unexpected = error
+            summary.messages.append(f"stopped by {type(error).__name__}: {error}")
+            raise
         finally:
             for connector in connectors.values():
                 connector.close()
             summary.finished_at = now()
-            summary.outcome = _outcome(summary, failure)
+            summary.outcome = _outcome(summary, failure or unexpected)
             if summary.run_id is not None:
                 self.store.finish_run(
                     summary.run_id, outcome=summary.outcome.value,
@@ -123,7 +128,7 @@ class SyncEngine:
         return summary
 
 
-def _outcome(summary: RunSummary, failure: RunError | None) -> RunOutcome:
+def _outcome(summary: RunSummary, failure: BaseException | None) -> RunOutcome:
     if failure is not None:
         return RunOutcome.FAILED
     if summary.outcome is RunOutcome.ERROR or any(c.errors for c in summary.streams.values()):

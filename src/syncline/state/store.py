@@ -107,7 +107,8 @@ _MAPPING_DELETE = delete(t.mappings).where(t.mappings.c.id == bindparam("m_id"))
 
 def _execute_many(connection: Connection, statement: Insert | Update | Delete,
                   names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Run ``statement`` once per row; ``rows`` hold values in the order of ``names``.
+    """Run ``statement`` once per row; ``rows`` hold values in the order of ``names``,
+    which must name every parameter of the statement.
 
     Positional drivers (sqlite3, pymysql) get the tuples directly; others get dicts.
     """
@@ -297,6 +298,7 @@ class StateStore:
 
     def settle(self, *, scope_id: int, run_id: int, batch_ids: Sequence[str] = (),
                new_mappings: Sequence[MappingRow] = (),
+               new_mapping_rows: Sequence[tuple[Any, ...]] = (),
                changed_mappings: Sequence[MappingRow] = (),
                removed_mapping_ids: Sequence[int] = (),
                journal_rows: Sequence[tuple[Any, ...]] = (),
@@ -305,7 +307,8 @@ class StateStore:
         """Record the results of written batches in one transaction: mappings, journal rows,
         pending items (``(side, key, message)`` to add, ``(side, key)`` to clear), and the
         removal of the batches' intents. Journal rows are tuples in the order of
-        :meth:`JournalRow.as_tuple`."""
+        :meth:`JournalRow.as_tuple`; ``new_mapping_rows`` are tuples of scope id, a-key,
+        b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id."""
         with self.engine.begin() as connection:
             if removed_mapping_ids:
                 _execute_many(connection, _MAPPING_DELETE, ("m_id",),
@@ -320,15 +323,19 @@ class StateStore:
                     (scope_id, m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
                      json.dumps(m.snapshot) if m.snapshot is not None else None, run_id)
                     for m in new_mappings])
+            if new_mapping_rows:
+                _execute_many(connection, insert(t.mappings), _MAPPING_COLUMNS,
+                              new_mapping_rows)
             if journal_rows:
                 _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
             if pending_remove:
                 _execute_many(
                     connection,
-                    delete(t.pending).where(t.pending.c.scope_id == scope_id,
+                    delete(t.pending).where(t.pending.c.scope_id == bindparam("p_scope"),
                                             t.pending.c.side == bindparam("p_side"),
                                             t.pending.c.key == bindparam("p_key")),
-                    ("p_side", "p_key"), list(pending_remove))
+                    ("p_scope", "p_side", "p_key"),
+                    [(scope_id, side, key) for side, key in pending_remove])
             if pending_add:
                 self._add_pending(connection, scope_id, run_id, pending_add)
             if batch_ids:
@@ -375,7 +382,9 @@ class StateStore:
     def hold_conflict(self, *, scope_id: int, run_id: int, a_key: str, b_key: str,
                       a_fields: dict[str, Any] | None, b_fields: dict[str, Any] | None,
                       base: dict[str, str] | None) -> int:
-        """Store (or refresh) an open conflict for a pair of records; returns its id."""
+        """Store (or refresh) an open conflict for a pair of records; returns its id.
+
+        When refreshing, a side given as ``None`` keeps the version stored before."""
         def encode(value: Any) -> str:
             return json.dumps(value, default=str, sort_keys=True)
 
@@ -383,9 +392,13 @@ class StateStore:
             found = connection.execute(select(t.conflicts.c.id).where(
                 t.conflicts.c.scope_id == scope_id, t.conflicts.c.a_key == a_key,
                 t.conflicts.c.b_key == b_key, t.conflicts.c.status == "open")).scalar()
-            values = {"a_fields": encode(a_fields), "b_fields": encode(b_fields),
-                      "base_fields": encode(base) if base is not None else None,
-                      "detected_run": run_id, "detected_at": now()}
+            values: dict[str, Any] = {"detected_run": run_id, "detected_at": now()}
+            if a_fields is not None or found is None:
+                values["a_fields"] = encode(a_fields)
+            if b_fields is not None or found is None:
+                values["b_fields"] = encode(b_fields)
+            if found is None:
+                values["base_fields"] = encode(base) if base is not None else None
             if found is not None:
                 connection.execute(update(t.conflicts).where(t.conflicts.c.id == found)
                                    .values(**values))
@@ -409,6 +422,13 @@ class StateStore:
                 if row.get(name):
                     row[name] = json.loads(row[name])
         return rows
+
+    def open_conflict_keys(self, scope_id: int) -> frozenset[str]:
+        """The a-keys of a scope's pairs with an open conflict."""
+        query = select(t.conflicts.c.a_key).where(t.conflicts.c.scope_id == scope_id,
+                                                  t.conflicts.c.status == "open")
+        with self.engine.connect() as connection:
+            return frozenset(row.a_key for row in connection.execute(query))
 
     def resolve_conflict(self, conflict_id: int, resolution: dict[str, Any],
                          user: str | None) -> None:
