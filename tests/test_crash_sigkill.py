@@ -162,7 +162,7 @@ def test_killed_runs_resume_without_duplicates_or_loss(folder: Path) -> None:
     result = _syncline(folder, "sync")
     assert result.returncode == 0, result.stdout + result.stderr
     _assert_equal_sides(folder)
-    again = _syncline(folder, "sync", "--json")
+    again = _syncline(folder, "sync", "crm-books", "--json")
     assert again.returncode == 0, again.stderr
     counts = json.loads(again.stdout)["streams"]["contact"]
     assert (counts["A"], counts["M"], counts["D"], counts["errors"]) == (0, 0, 0, 0)

@@ -20,11 +20,20 @@ _BUILT_IN: dict[str, str] = {
 }
 
 
-def _load(target: str) -> type[Connector]:
+def _load(target: str, key: str | None) -> type[Connector]:
+    """Import a connector class.
+
+    Raises:
+        ConfigError: the module cannot be imported, lacks the class, or the class is not a
+            Connector.
+    """
     module_name, _, attribute = target.partition(":")
-    loaded = getattr(import_module(module_name), attribute)
+    try:
+        loaded = getattr(import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"connector '{target}' cannot be loaded: {error}", key=key) from None
     if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
-        raise ConfigError(f"'{target}' is not a syncline Connector class")
+        raise ConfigError(f"'{target}' is not a syncline Connector class", key=key)
     return loaded
 
 
@@ -52,4 +61,4 @@ def connector_class(type_name: str, *, key: str | None = None) -> type[Connector
         raise ConfigError(
             f"unknown connector '{type_name}'{hint}; known: {', '.join(sorted(known))}", key=key
         )
-    return _load(target)
+    return _load(target, key)
