@@ -24,8 +24,20 @@ def main() -> None:
         print("{}")
         return
     store = StateStore.open(config.resolve_url(config.state.url))
-    summary = SyncEngine(config, store).run("crm-books")
-    print(json.dumps(summary.to_json()))
+    summary = SyncEngine(config, store).run("crm-books").to_json()
+    summary["peak_rss_kb"] = _peak_rss_kb()
+    print(json.dumps(summary))
+
+
+def _peak_rss_kb() -> int | None:
+    """This process's peak resident memory since it started (Linux ``VmHWM``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 if __name__ == "__main__":

@@ -97,8 +97,10 @@ class LinkConfig(BaseModel):
                 raise ValueError("must be a number of records (>= 0) or a percentage like '25%'")
             return value
         found = _MAX_DELETE.match(value)
-        if not found or (found.group(2) and float(found.group(1)) > 100):
-            raise ValueError(f"'{value}' is not a number of records or a percentage like '25%'")
+        if not found:
+            raise ValueError("must be a number of records or a percentage like '25%'")
+        if found.group(2) and float(found.group(1)) > 100:
+            raise ValueError("a percentage cannot exceed 100%")
         return value
 
     def delete_limit(self, total: int) -> int:
@@ -155,12 +157,18 @@ class Config:
         return url
 
 
-def _unknown(kind: str, name: str, known: Mapping[str, Any] | list[str]) -> str:
-    options = list(known)
+def _suggestion(name: str, options: list[str]) -> str:
+    """`` (did you mean 'X'?)`` for the option closest to ``name``, or nothing."""
     close = get_close_matches(name, options, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    listed = ", ".join(sorted(options)) or "none"
-    return f"unknown {kind} '{name}'{hint}; configured: {listed}"
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, Any] | list[str], *,
+             listed: str = "configured") -> str:
+    """``unknown KIND 'NAME' (did you mean ...?); LISTED: options`` for a name not found."""
+    options = list(known)
+    shown = ", ".join(sorted(options)) or "none"
+    return f"unknown {kind} '{name}'{_suggestion(name, options)}; {listed}: {shown}"
 
 
 def resolve_secret(value: str, *, key: str = "") -> str:
@@ -195,20 +203,25 @@ def _explain(error: Any, raw: Mapping[str, Any]) -> tuple[str, str]:
         return key, f"unknown setting '{name}'{hint}; allowed: {', '.join(allowed)}"
     if error["type"] == "missing":
         return key, "is required but missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
     given = error.get("input")
-    shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
-    return key, f"{error['msg']}{shown}"
+    if given is None or isinstance(given, dict):
+        return key, message
+    hint = ""
+    if error["type"] == "enum" and isinstance(given, str):
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        close = get_close_matches(given, choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+    return key, f"{message} (got {given!r}{hint})"
 
 
 def _allowed_keys(parent: tuple[int | str, ...]) -> list[str]:
-    models: dict[int, type[BaseModel]] = {0: _ConfigFile}
-    if not parent:
-        return list(_ConfigFile.model_fields)
-    if parent[0] == "state":
+    """The settings allowed in the table at ``parent`` (a key path)."""
+    if parent[:1] == ("state",):
         return list(StateConfig.model_fields)
-    if parent[0] == "links":
+    if parent[:1] == ("links",) and len(parent) == 2:
         return list(LinkConfig.model_fields)
-    return list(models[0].model_fields)
+    return list(_ConfigFile.model_fields)
 
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
@@ -229,15 +242,32 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
     return config
 
 
+def _with_source(error: ConfigError, source: str) -> ConfigError:
+    """``error`` (raised without knowing the file) naming ``source``, its key kept."""
+    if error.source is not None:
+        return error
+    text = str(error)
+    if error.key and text.startswith(f"{error.key}: "):
+        text = text[len(error.key) + 2:]
+    return ConfigError(text, key=error.key, source=source)
+
+
 def _check_references(config: Config) -> None:
     from syncline.connectors import connector_class
 
     for name, endpoint in config.endpoints.items():
-        cls = connector_class(endpoint.connector, key=f"endpoints.{name}.connector")
+        key = f"endpoints.{name}.connector"
+        try:
+            cls = connector_class(endpoint.connector, key=key)
+        except ConfigError as error:
+            raise _with_source(error, config.source) from None
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"connector '{endpoint.connector}' cannot be loaded: {error}",
+                              key=key, source=config.source) from None
         try:
             cls.validate_settings(name, endpoint.settings)
         except ConfigError as error:
-            raise ConfigError(str(error), key=None, source=config.source) from None
+            raise _with_source(error, config.source) from None
     for name, link in config.links.items():
         for side in ("a", "b"):
             endpoint_name = getattr(link, side)
@@ -249,7 +279,8 @@ def _check_references(config: Config) -> None:
                               source=config.source)
         for index, stream in enumerate(link.streams):
             if stream not in ENTITY_TYPES:
-                raise ConfigError(_unknown("stream", stream, list(ENTITY_TYPES)),
+                raise ConfigError(_unknown("stream", stream, list(ENTITY_TYPES),
+                                           listed="known streams"),
                                   key=f"links.{name}.streams[{index}]", source=config.source)
             for side in ("a", "b"):
                 endpoint = config.endpoints[getattr(link, side)]
@@ -262,12 +293,16 @@ def _check_references(config: Config) -> None:
                         key=f"links.{name}.streams[{index}]", source=config.source)
         for stream, fields in link.match.items():
             if stream not in link.streams:
-                raise ConfigError(_unknown("stream", stream, link.streams),
-                                  key=f"links.{name}.match.{stream}", source=config.source)
+                raise ConfigError(
+                    f"'{stream}' is not one of the link's streams"
+                    f"{_suggestion(stream, link.streams)}; its streams: "
+                    f"{', '.join(link.streams)}",
+                    key=f"links.{name}.match.{stream}", source=config.source)
             known = ENTITY_TYPES[stream].fields
             for field_name in fields:
                 if field_name not in known:
-                    raise ConfigError(_unknown("field", field_name, list(known)),
+                    raise ConfigError(_unknown(f"{stream} field", field_name, list(known),
+                                               listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
 
 

@@ -291,8 +291,9 @@ def canonical_value(value: Any) -> Any:
     """Normalise a canonical value for comparison and hashing.
 
     Empty strings count as ``None``; decimals lose trailing zeros; integral floats become
-    ints; datetimes become ISO text in UTC (naive ones are taken as they are), dates ISO
-    text; lines become tuples of sorted items.
+    ints; datetimes become ISO text in UTC to the second (naive ones are taken as they are;
+    many systems keep no fractions of a second), dates ISO text; lines become tuples of
+    sorted items.
     """
     if value is None or value == "":
         return None
@@ -304,7 +305,8 @@ def canonical_value(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if value.is_integer() else repr(value)
     if isinstance(value, datetime):
-        return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat()
+        moment = value.astimezone(UTC) if value.tzinfo is not None else value
+        return moment.replace(microsecond=0).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -17,6 +17,7 @@ __all__ = ["available_connectors", "connector_class"]
 _BUILT_IN: dict[str, str] = {
     "memory": "syncline.connectors.memory:MemoryConnector",
     "sql": "syncline.connectors.sql:SqlConnector",
+    "vdir": "syncline.connectors.vdir:VdirConnector",
 }
 
 

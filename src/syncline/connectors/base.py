@@ -82,7 +82,8 @@ class ReadScope:
             and self.to_key is None
 
     def covers_key(self, key: str) -> bool:
-        """Whether ``key`` lies in the key range (keys compare as text)."""
+        """Whether ``key`` lies in the key range, comparing keys as text (connectors whose
+        keys order otherwise decide with :meth:`Connector.in_key_range`)."""
         if self.from_key is not None and key < self.from_key:
             return False
         return not (self.to_key is not None and key > self.to_key)
@@ -230,6 +231,8 @@ class Connector(ABC):
     @abstractmethod
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
         """Changes since ``cursor`` in pages, each key at most once, with the newest state.
+        With a non-empty ``scope`` the feed leaves out changes outside it but still moves
+        past them: the engine never stores the cursor of a scoped read.
 
         Raises:
             RunError: the cursor is no longer valid and the caller must read in full
@@ -243,6 +246,11 @@ class Connector(ABC):
     @abstractmethod
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
         """The current records with these keys; keys that no longer exist are left out."""
+
+    def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
+        """Whether ``key`` lies in ``scope``'s key range as this system orders keys (the
+        order :meth:`read_all` uses for a key range). The default compares text."""
+        return scope.covers_key(key)
 
     def count(self, stream: str) -> int | None:
         """How many records the stream holds, when that is cheap to know."""

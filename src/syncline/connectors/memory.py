@@ -5,8 +5,9 @@ a change log with sequence numbers (cursor), versions that change on every write
 expected-version checks, per-batch receipts for crash recovery, and failure injection
 (``fail_keys`` writes fail, ``unavailable`` refuses to open).
 
-Settings: ``name`` (the shared store's name, default: the endpoint name) and ``streams`` (a
-table per stream with ``fields``, a list of canonical field names).
+Settings: ``name`` (the shared store's name, default: the endpoint name), ``page_size``
+(records per page when reading, default 500) and ``streams`` (a table per stream with
+``fields``, a list of canonical field names).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class MemoryConnector(Connector):
     def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
         super().__init__(endpoint, settings, base_dir)
         self.data = shared_store(str(settings.get("name", endpoint)))
+        self.page_size = int(settings.get("page_size", 500))
         streams = settings.get("streams") or {}
         self._fields = {name: frozenset(spec.get("fields") or ENTITY_TYPES[name].fields)
                         for name, spec in streams.items()}
@@ -134,14 +136,15 @@ class MemoryConnector(Connector):
                 if name == stream and scope.covers_key(key):
                     keys[key] = sequence
         changes = [Change(key, self._record(stream, key)) for key in keys]
-        feed = ChangeFeed(iter([changes[i:i + 500] for i in range(0, len(changes), 500)]))
+        size = self.page_size
+        feed = ChangeFeed(iter([changes[i:i + size] for i in range(0, len(changes), size)]))
         feed.cursor_holder[0] = str(last)
         return feed
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
         keys = sorted(key for key in self.data.stream(stream) if scope.covers_key(key))
-        for start in range(0, len(keys), 500):
-            page = [self._record(stream, key) for key in keys[start:start + 500]]
+        for start in range(0, len(keys), self.page_size):
+            page = [self._record(stream, key) for key in keys[start:start + self.page_size]]
             yield [record for record in page if record is not None]
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:

@@ -131,11 +131,14 @@ class SideReader:
             yield out
         if not track_deletions:
             return
+        ranged = self.scope.from_key is not None or self.scope.to_key is not None
         for mappings in self.store.iter_mappings(self.scope_id):
             gone = []
             for mapping in mappings:
                 key = mapping.a_key if self.side is Side.A else mapping.b_key
-                if key not in seen and self.scope.covers_key(key):
+                if key not in seen and (ranged is False
+                                        or self.connector.in_key_range(self.stream, key,
+                                                                       self.scope)):
                     gone.append(SideChange(key, None, None))
             if gone:
                 self.page_mappings = None

@@ -176,8 +176,9 @@ def _parse_lines(stream: str, raw: Any, where: str) -> LinesMapping:
 def _parse_stream(endpoint: str, stream: str, raw: Any) -> StreamMapping:
     where = f"endpoints.{endpoint}.streams.{stream}"
     if stream not in ENTITY_TYPES:
-        raise ConfigError(f"'{stream}' is not a canonical stream{_suggest(stream, list(ENTITY_TYPES))};"
-                          f" known: {', '.join(ENTITY_TYPES)}", key=where)
+        hint = _suggest(stream, list(ENTITY_TYPES))
+        raise ConfigError(f"'{stream}' is not a canonical stream{hint}; known: "
+                          f"{', '.join(ENTITY_TYPES)}", key=where)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"must be a table (got {raw!r})", key=where)
     _check_keys(raw, _STREAM_KEYS, where)

@@ -1,0 +1,211 @@
+"""``syncline setup`` and ``syncline sync``: preparing endpoints and running links.
+
+Exit codes of ``sync``: 0 every run ended ``ok`` or ``warning``; 1 a run finished with item
+errors (records that stay pending, or deletions held back by ``max_delete``); 3 a run could
+not proceed (endpoint unreachable, authentication). Usage and configuration errors exit 2
+before anything is touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from syncline.cli.common import (
+    ConfigOption,
+    current_user,
+    load,
+    open_store,
+    parse_since,
+    parse_until,
+)
+from syncline.cli.progress import progress_for
+from syncline.cli.render import (
+    dump_json,
+    planned_json,
+    planned_table,
+    run_row_json,
+    summary_table,
+    worst_exit,
+)
+from syncline.config import Config
+from syncline.connectors.base import ReadScope
+from syncline.engine import (
+    RunMode,
+    RunOutcome,
+    RunSummary,
+    SyncEngine,
+    SyncOptions,
+    Trigger,
+    open_endpoint,
+)
+from syncline.errors import RunError, UsageError
+from syncline.state.store import StateStore
+
+__all__ = ["choose_streams", "print_summary", "run_link", "setup", "sync"]
+
+
+def setup(
+    ctx: typer.Context,
+    link: Annotated[str, typer.Argument(help="The link whose endpoints to prepare.")],
+    config: ConfigOption = None,
+) -> None:
+    """Prepare both endpoints of LINK for incremental sync (e.g. install change capture).
+
+    Safe to run again; prints what each endpoint did.
+    """
+    loaded = load(ctx, config)
+    settings = loaded.link(link)
+    console = Console()
+    for side, name in (("a", settings.a), ("b", settings.b)):
+        connector = open_endpoint(loaded, name)
+        connector.open()
+        try:
+            done = connector.setup(list(settings.streams))
+        finally:
+            connector.close()
+        kind = loaded.endpoints[name].connector
+        console.print(f"[bold]{name}[/] ({kind}, side {side}):")
+        for line in done or ["nothing to do"]:
+            console.print(f"  {line}", markup=False, highlight=False)
+    console.print(f"{link} is ready: run [bold]syncline sync {link}[/]")
+
+
+def choose_streams(config: Config, links: list[str],
+                   wanted: list[str]) -> dict[str, tuple[str, ...]]:
+    """Per link, the streams to sync: all of its streams, or those of ``wanted`` it syncs.
+
+    With one link every wanted stream must belong to it; across all links each wanted stream
+    must belong to at least one, and links syncing none of them are left out.
+
+    Raises:
+        UsageError: a wanted stream is not synced (by the link, or by any link).
+        ConfigError: a named link does not exist.
+    """
+    if not wanted:
+        return {name: () for name in links}
+    chosen: dict[str, tuple[str, ...]] = {}
+    for name in links:
+        synced = config.link(name).streams
+        if len(links) == 1:
+            missing = [stream for stream in wanted if stream not in synced]
+            if missing:
+                raise UsageError(f"link '{name}' does not sync {', '.join(missing)}; "
+                                 f"its streams are: {', '.join(synced)}")
+        own = tuple(stream for stream in dict.fromkeys(wanted) if stream in synced)
+        if own:
+            chosen[name] = own
+    unsynced = [stream for stream in wanted
+                if not any(stream in streams for streams in chosen.values())]
+    if unsynced:
+        raise UsageError(f"no link syncs {', '.join(unsynced)}")
+    return chosen
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    """The per-stream table of a run, the dry-run plan, and the run's messages."""
+    if summary.dry_run:
+        console.print(planned_table(summary.planned))
+        console.print("[yellow]dry run:[/] nothing was changed", highlight=False)
+    console.print(summary_table(summary))
+    for message in summary.messages:
+        console.print(f"[yellow]•[/] {message}", highlight=False)
+
+
+def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOptions,
+             console: Console, *, plain: bool) -> tuple[RunSummary | None, dict[str, Any] | None,
+                                                        RunError | None]:
+    """Run one link with progress; returns ``(summary, None, None)`` when it ran, or
+    ``(None, failed-run JSON or None, error)`` when it could not proceed.
+
+    Raises:
+        ConfigError, UsageError: the link or the options are wrong (nothing ran).
+    """
+    before = store.runs(name, limit=1)
+    last_id = before[0]["id"] if before else 0
+    try:
+        with progress_for(console, sys.stderr, name, plain=plain) as reporter:
+            return engine.run(name, options, reporter), None, None
+    except RunError as error:
+        after = store.runs(name, limit=1)
+        failed = run_row_json(name, after[0]) if after and after[0]["id"] > last_id else None
+        return None, failed, error
+
+
+def sync(
+    ctx: typer.Context,
+    link: Annotated[str | None, typer.Argument(
+        help="The link to run; without it every link runs in turn.")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Read both sides completely and reconcile (Force Sync).")] = False,
+    stream: Annotated[list[str] | None, typer.Option(
+        "--stream", "-s", metavar="STREAM",
+        help="Sync only this stream (repeatable).")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        parser=parse_since, metavar="DATE",
+        help="Only records modified on or after DATE (ISO date or date-time).")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        parser=parse_until, metavar="DATE",
+        help="Only records modified on or before DATE (a date means its whole day).")] = None,
+    from_key: Annotated[str | None, typer.Option(
+        "--from", metavar="KEY", help="Only records whose key is >= KEY (as text).")] = None,
+    to_key: Annotated[str | None, typer.Option(
+        "--to", metavar="KEY", help="Only records whose key is <= KEY (as text).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the planned changes; change nothing.")] = False,
+    allow_mass_delete: Annotated[bool, typer.Option(
+        "--allow-mass-delete", help="Apply deletions beyond the link's max_delete.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print only the run summary as JSON on stdout.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run LINK (or every link) once: read both sides, plan, apply, journal.
+
+    A date or key scope reads only that part and leaves the cursors where they are.
+    """
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+    loaded = load(ctx, config)
+    if link is not None:
+        loaded.link(link)
+    links = [link] if link is not None else list(loaded.links)
+    if not links:
+        raise UsageError(f"{loaded.source} configures no link; add a [links.NAME] table")
+    per_link = choose_streams(loaded, links, list(stream or []))
+    scope = ReadScope(since=since, until=until, from_key=from_key, to_key=to_key)
+    console = Console()
+    documents: list[dict[str, Any]] = []
+    outcomes: list[RunOutcome] = []
+    with open_store(loaded) as store:
+        engine = SyncEngine(loaded, store)
+        for name, streams in per_link.items():
+            options = SyncOptions(mode=RunMode.FULL if full else RunMode.INCREMENTAL,
+                                  streams=streams, scope=scope, dry_run=dry_run,
+                                  allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
+                                  user=current_user())
+            summary, failed, error = run_link(engine, store, name, options, console,
+                                              plain=json_output)
+            if summary is None:
+                outcomes.append(RunOutcome.FAILED)
+                typer.echo(f"{typer.style('error:', fg='red', bold=True)} {name}: {error} "
+                           f"(nothing was lost; changes wait for the next run)", err=True)
+                if failed is not None:
+                    documents.append(failed)
+                continue
+            outcomes.append(summary.outcome)
+            if json_output:
+                document = summary.to_json()
+                if dry_run:
+                    document["planned"] = planned_json(summary.planned)
+                documents.append(document)
+            else:
+                print_summary(console, summary)
+    if json_output and link is None:
+        typer.echo(dump_json(documents))
+    elif json_output and documents:
+        typer.echo(dump_json(documents[0]))
+    raise typer.Exit(worst_exit(outcomes))

@@ -1,0 +1,99 @@
+"""The ``syncline`` command line: the Typer application and its entry point.
+
+Every command is thin: parse, call the engine or the state store, render. Errors syncline
+raises on purpose end the command with one line on stderr and the error's exit code:
+
+=====  ===========================================================================
+code   meaning
+=====  ===========================================================================
+0      everything went (warnings included)
+1      a run finished with item errors (the records stay pending and are retried)
+2      usage or configuration error: nothing was touched
+3      a run could not proceed (endpoint unreachable, authentication, state store)
+130    interrupted (Ctrl-C); the next run resumes
+=====  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from syncline import __version__
+from syncline.cli import commands_info, commands_project, commands_sync
+from syncline.cli.common import CliState, ConfigOption
+from syncline.errors import ConfigError, SynclineError
+
+__all__ = ["app", "main"]
+
+
+def report_error(error: SynclineError, config: Path | None = None) -> None:
+    """Print ``error`` as one line on stderr: ``error: <what and where>``. A configuration
+    error that does not name its file yet is prefixed with ``config``, the file loaded."""
+    where = f"{config}: " if isinstance(error, ConfigError) and error.source is None \
+        and error.key and config is not None else ""
+    typer.echo(f"{typer.style('error:', fg='red', bold=True)} {where}{error}", err=True)
+
+
+class SynclineGroup(TyperGroup):
+    """The command group; turns syncline's own errors into a message and an exit code
+    instead of a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SynclineError as error:
+            state = ctx.find_object(CliState)
+            report_error(error, state.loaded if state is not None else None)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing is lost; the next run resumes where this one "
+                       "stopped", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="syncline",
+    cls=SynclineGroup,
+    help="Two-way record sync between business systems.",
+    epilog="Exit codes: 0 ok, 1 item errors, 2 usage or config error, 3 run could not proceed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"syncline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    version: Annotated[bool | None, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """syncline keeps records (contacts, organisations, items, invoices, ...) in step
+    between two systems, both ways, and journals everything it does."""
+    ctx.obj = CliState(config=Path(config) if config is not None else None)
+
+
+app.command("init")(commands_project.init)
+app.command("demo")(commands_project.demo)
+app.command("setup")(commands_sync.setup)
+app.command("sync")(commands_sync.sync)
+app.command("status")(commands_info.status)
+app.command("journal")(commands_info.journal)
+app.command("conflicts")(commands_info.conflicts)
+app.command("connectors")(commands_info.connectors)
+
+
+def main() -> None:
+    """The console script ``syncline``."""
+    app()

@@ -1,0 +1,142 @@
+"""Progress while a run goes on: Rich bars on a terminal, plain log lines elsewhere.
+
+Both classes implement :class:`syncline.engine.ProgressReporter`. The engine reports per
+**stream**: ``stream_started`` (with the number of records to read, when known),
+``advanced`` (records read so far, a running total), ``stream_finished``, and free-text
+``message`` lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from syncline.engine import ProgressReporter
+
+__all__ = ["LogProgress", "RateColumn", "RichProgress", "progress_for"]
+
+
+class RateColumn(ProgressColumn):
+    """Records per second of a task (Rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("", style="progress.data.speed")
+        return Text(f"{speed:,.0f}/s", style="progress.data.speed")
+
+
+class RichProgress:
+    """One Rich progress bar per stream, drawn on ``console`` while the ``with`` block runs."""
+
+    def __init__(self, console: Console, link: str) -> None:
+        self.link = link
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stream_started(self, stream: str, total: int | None) -> None:
+        self.tasks[stream] = self.progress.add_task(f"{self.link} {stream}", total=total)
+
+    def advanced(self, stream: str, done: int) -> None:
+        task = self.tasks.get(stream)
+        if task is not None:
+            self.progress.update(task, completed=done)
+
+    def stream_finished(self, stream: str) -> None:
+        task = self.tasks.get(stream)
+        if task is None:
+            return
+        done = self.progress.tasks[task].completed
+        self.progress.update(task, total=done, completed=done)
+        self.progress.stop_task(task)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+
+class LogProgress:
+    """Plain, timestamped lines on ``stream`` (stderr): start, progress at most every
+    ``interval`` seconds, end, and messages."""
+
+    def __init__(self, stream: TextIO, link: str, interval: float = 2.0) -> None:
+        self.stream = stream
+        self.link = link
+        self.interval = interval
+        self.totals: dict[str, int | None] = {}
+        self.done: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.last_line: dict[str, float] = {}
+
+    def _line(self, text: str) -> None:
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        self.stream.write(f"{stamp} {self.link} {text}\n")
+        self.stream.flush()
+
+    def stream_started(self, stream: str, total: int | None) -> None:
+        self.totals[stream] = total
+        self.done[stream] = 0
+        self.started[stream] = self.last_line[stream] = time.monotonic()
+        size = f"{total} records" if total is not None else "changes since the last run"
+        self._line(f"{stream}: reading {size}")
+
+    def advanced(self, stream: str, done: int) -> None:
+        self.done[stream] = done
+        moment = time.monotonic()
+        if moment - self.last_line.get(stream, 0.0) >= self.interval:
+            self.last_line[stream] = moment
+            total = self.totals.get(stream)
+            self._line(f"{stream}: {done}/{total if total is not None else '?'} read")
+
+    def stream_finished(self, stream: str) -> None:
+        elapsed = time.monotonic() - self.started.get(stream, time.monotonic())
+        done = self.done.get(stream, 0)
+        rate = f", {done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
+        self._line(f"{stream}: done, {done} read in {elapsed:.2f}s{rate}")
+
+    def message(self, text: str) -> None:
+        self._line(text)
+
+
+@contextmanager
+def progress_for(console: Console, errors: TextIO, link: str, *,
+                 plain: bool) -> Iterator[ProgressReporter]:
+    """The reporter for one run of ``link``: Rich bars on ``console`` when it is a terminal
+    and ``plain`` is not asked for, otherwise log lines on ``errors``."""
+    if console.is_terminal and not plain:
+        with RichProgress(console, link) as bars:
+            yield bars
+    else:
+        yield LogProgress(errors, link)

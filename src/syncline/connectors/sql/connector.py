@@ -1,0 +1,308 @@
+"""The ``sql`` connector: a table per stream in SQLite, PostgreSQL or MariaDB.
+
+Keys are the text of the key column's value (integer keys both ways). Change capture is
+installed by :meth:`SqlConnector.setup` (triggers filling ``syncline_changes``); until then a
+stream can be read in full only. Writes go one transaction per batch and are logged in
+``syncline_batches`` in the same transaction, which is what :meth:`SqlConnector.recover`
+looks at after a crash. Records carry no version (``None``): the engine compares content
+hashes. ``Record.updated_at`` comes from the stream's ``updated`` column when one is
+configured, else (for changes) from the change log's time of the last change.
+
+``ReadScope.since``/``until`` filter on the ``updated`` column; for streams without one they
+are ignored when reading in full and compared with the change log's times when reading
+changes. Key ranges compare keys in the key column's own type (integer keys numerically).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from syncline.connectors.base import (
+    Capability,
+    ChangeFeed,
+    Connector,
+    ReadScope,
+    WriteBatch,
+    WriteResult,
+)
+from syncline.connectors.sql import changes, reading, writing
+from syncline.connectors.sql.binding import BoundStream, bind_stream
+from syncline.connectors.sql.capture import (
+    BATCHES,
+    CONTROL,
+    CaptureTarget,
+    captured_tables,
+    install_capture,
+)
+from syncline.connectors.sql.connection import (
+    WRITE_OPTION,
+    connect_error,
+    create_engine,
+    driver_message,
+    guarded,
+    is_connection_problem,
+    run_error,
+    sqlite_file_missing,
+)
+from syncline.connectors.sql.settings import SqlSettings, mask_secrets, parse_settings, resolve_url
+from syncline.errors import ConfigError, EndpointUnavailable, ProtocolError, RunError, SynclineError
+from syncline.model import ENTITY_TYPES, Record
+
+__all__ = ["SqlConnector"]
+
+_ALWAYS = Capability.READ | Capability.CREATE | Capability.UPDATE | Capability.DELETE \
+    | Capability.DETECT_DELETES
+
+
+class SqlConnector(Connector):
+    """Connector type ``sql`` (see the module docstring and
+    :mod:`~syncline.connectors.sql.settings` for the settings)."""
+
+    type_name: ClassVar[str] = "sql"
+    description: ClassVar[str] = "a database (SQLite, PostgreSQL, MariaDB): one table per stream"
+
+    def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
+        """Raises: ConfigError: the settings are wrong (see :meth:`validate_settings`)."""
+        super().__init__(endpoint, settings, base_dir)
+        self.config: SqlSettings = parse_settings(endpoint, settings)
+        self._engine: Engine | None = None
+        self._url: URL | None = None
+        self._bound: dict[str, BoundStream] = {}
+        self._captured: set[str] = set()
+        self._has_control = False
+        self._has_batches = False
+
+    # -- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, endpoint: str, settings: Mapping[str, Any]) -> None:
+        """Check the settings without connecting.
+
+        Raises:
+            ConfigError: naming the offending key, with a suggestion for a misspelt name.
+        """
+        parse_settings(endpoint, settings)
+
+    def open(self) -> None:
+        """Connect, reflect the mapped tables and check every configured column exists.
+
+        Raises:
+            ConfigError: a table or column is missing (naming its setting), or ``env:NAME``
+                is unset.
+            EndpointUnavailable: the database cannot be reached.
+            AuthenticationFailed: the database refused the credentials.
+        """
+        self.close()
+        url = resolve_url(self.config.url, self.base_dir, key=f"endpoints.{self.endpoint}.url")
+        missing = sqlite_file_missing(url)
+        if missing is not None:
+            raise EndpointUnavailable(self.endpoint, f"SQLite database file {missing} does not "
+                                                     f"exist")
+        try:
+            engine = create_engine(url)
+        except (ImportError, sa.exc.ArgumentError) as error:
+            raise ConfigError(f"cannot use this database URL: {mask_secrets(str(error), url)}",
+                              key=f"endpoints.{self.endpoint}.url") from None
+        try:
+            with engine.connect() as conn:
+                tables = sa.inspect(conn).get_table_names()
+                bound = {name: bind_stream(conn, self.endpoint, mapping, tables)
+                         for name, mapping in self.config.streams.items()}
+                self._captured = captured_tables(conn)
+        except sa.exc.DBAPIError as error:
+            engine.dispose()
+            raise connect_error(self.endpoint, url, error) from None
+        except SynclineError:
+            engine.dispose()
+            raise
+        self._engine, self._url, self._bound = engine, url, bound
+        self._has_control = CONTROL.name in tables
+        self._has_batches = BATCHES.name in tables
+
+    def close(self) -> None:
+        """Release the connections. Safe to call twice."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+
+    def _ready(self, stream: str) -> tuple[Engine, URL, BoundStream]:
+        if self._engine is None or self._url is None:
+            raise RuntimeError("SqlConnector.open() must be called first")
+        try:
+            return self._engine, self._url, self._bound[stream]
+        except KeyError:
+            raise ConfigError(f"stream '{stream}' is not configured on endpoint "
+                              f"'{self.endpoint}'", key=f"endpoints.{self.endpoint}.streams."
+                                                        f"{stream}") from None
+
+    def _targets(self, stream: str) -> list[CaptureTarget]:
+        bound = self._ready(stream)[2]
+        targets = [CaptureTarget(bound.table.name, bound.key.name, bound.table.name)]
+        if bound.lines is not None:
+            targets.append(CaptureTarget(bound.lines.table.name, bound.lines.parent.name,
+                                         bound.table.name, line=True))
+        return targets
+
+    def setup(self, streams: Sequence[str]) -> list[str]:
+        """Install change capture for ``streams`` (all configured streams when empty): the
+        bookkeeping tables and triggers on their tables and lines tables. Safe to run again.
+
+        Raises:
+            ConfigError: a stream is not configured.
+            EndpointUnavailable: the database refused (for example: no privilege to create
+                triggers), with its message.
+        """
+        names = list(streams) or list(self._bound)
+        targets = [target for name in names for target in self._targets(name)]
+        engine, url, _ = self._ready(names[0])
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    done = install_capture(conn, targets)
+                with conn.begin():
+                    self._captured = captured_tables(conn)
+        except sa.exc.DBAPIError as error:
+            if is_connection_problem(error):
+                raise run_error(self.endpoint, url, error) from None
+            raise RunError(f"endpoint '{self.endpoint}': setting up change capture failed: "
+                           f"{driver_message(error, url)}") from None
+        self._has_control = engine.dialect.name == "sqlite"
+        self._has_batches = True
+        return done
+
+    # -- description ------------------------------------------------------------------------
+    def _capability(self, bound: BoundStream) -> Capability:
+        tables = [bound.table.name] + ([bound.lines.table.name] if bound.lines else [])
+        if all(table in self._captured for table in tables):
+            return _ALWAYS | Capability.INCREMENTAL
+        return _ALWAYS
+
+    def streams(self) -> dict[str, Capability]:
+        """The configured streams; ``INCREMENTAL`` only once :meth:`setup` has run for them."""
+        if self._engine is None:
+            return {name: _ALWAYS for name in self.config.streams}
+        return {name: self._capability(bound) for name, bound in self._bound.items()}
+
+    def field_names(self, stream: str) -> frozenset[str]:
+        """The mapped canonical fields of ``stream`` (``lines`` included when mapped)."""
+        return self.config.streams[stream].field_names
+
+    @classmethod
+    def capability_matrix(cls) -> dict[str, Capability]:
+        """Every canonical stream can be mapped to a table and supports everything."""
+        return {name: Capability.all() for name in ENTITY_TYPES}
+
+    # -- reading ----------------------------------------------------------------------------
+    def current_cursor(self, stream: str) -> str | None:
+        """The newest change-log sequence number as text (``"0"`` when the log is empty,
+        with gaps appended when transactions are running); ``None`` before :meth:`setup`."""
+        engine, url, bound = self._ready(stream)
+        if not self._capability(bound) & Capability.INCREMENTAL:
+            return None
+        with guarded(self.endpoint, url):
+            return str(changes.current_position(engine))
+
+    def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
+        """Changes since ``cursor``, each key once with its current row, deletions as
+        ``Change(key, None)``; see :mod:`~syncline.connectors.sql.changes`.
+
+        Raises:
+            ProtocolError: change capture is not set up, the cursor is not valid, or the
+                change log was reset: read in full.
+            EndpointUnavailable: the database cannot be reached.
+            MalformedRecord: a row holds a value that cannot be read as its canonical type.
+        """
+        engine, url, bound = self._ready(stream)
+        if not self._capability(bound) & Capability.INCREMENTAL:
+            raise ProtocolError(self.endpoint, f"change capture is not set up for "
+                                               f"{bound.table.name}; run 'syncline setup'")
+        with guarded(self.endpoint, url):
+            feed = changes.read_changes(engine, self.endpoint, bound, cursor, scope,
+                                        self.config.page_size)
+        return ChangeFeed(self._guard_pages(url, feed.pages), feed.cursor_holder)
+
+    def _guard_pages(self, url: URL, pages: Iterator[list[Any]]) -> Iterator[list[Any]]:
+        with guarded(self.endpoint, url):
+            yield from pages
+
+    def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
+        """Every record within ``scope`` in key order, in pages of ``page_size``.
+
+        Raises:
+            UsageError: a key range bound cannot be a key of this stream.
+            EndpointUnavailable: the database cannot be reached.
+            MalformedRecord: a row holds a value that cannot be read as its canonical type.
+        """
+        engine, url, bound = self._ready(stream)
+        return self._guard_pages(url, reading.read_all(engine, bound, scope,
+                                                       self.config.page_size))
+
+    def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        """The current records with these keys; keys that do not exist are left out.
+
+        Raises:
+            EndpointUnavailable: the database cannot be reached.
+        """
+        engine, url, bound = self._ready(stream)
+        with guarded(self.endpoint, url):
+            return reading.read_keys(engine, bound, keys)
+
+    def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
+        """Whether ``key`` lies in ``scope``'s key range, comparing in the key column's type.
+
+        Raises:
+            UsageError: a bound of the range cannot be a key of this stream.
+        """
+        _, _, bound = self._ready(stream)
+        low, high = reading.key_bounds(bound, scope)
+        return reading.in_key_range(bound, key, low, high)
+
+    def count(self, stream: str) -> int:
+        """How many rows the stream's table holds."""
+        engine, url, bound = self._ready(stream)
+        with guarded(self.endpoint, url), engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(bound.table))
+                       .scalar_one())
+
+    # -- writing ----------------------------------------------------------------------------
+    def _context(self, stream: str) -> writing.WriteContext:
+        engine, url, bound = self._ready(stream)
+        if not self._has_batches:
+            with guarded(self.endpoint, url), engine.begin() as conn:
+                BATCHES.create(conn, checkfirst=True)
+            self._has_batches = True
+        return writing.WriteContext(engine, bound, self._has_control, url)
+
+    def write(self, batch: WriteBatch) -> list[WriteResult]:
+        """Apply ``batch`` in one transaction; see :mod:`~syncline.connectors.sql.writing`.
+
+        Raises:
+            EndpointUnavailable: the database cannot be reached or stayed locked; nothing of
+                the batch was applied.
+            ProtocolError: the batch id was already logged for other operations.
+        """
+        context = self._context(batch.stream)
+        try:
+            with guarded(self.endpoint, context.url):
+                return writing.write(context, batch)
+        except ValueError as error:  # the batch id was logged for other operations
+            raise ProtocolError(self.endpoint, str(error)) from None
+
+    def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
+        """The results stored for ``batch`` if it was applied, ``None`` if it was not.
+
+        Raises:
+            ProtocolError: the batch id was logged for a different number of operations.
+            EndpointUnavailable: the database cannot be reached.
+        """
+        context = self._context(batch.stream)
+        try:
+            with guarded(self.endpoint, context.url):
+                return writing.recover(context, batch)
+        except ValueError as error:
+            raise ProtocolError(self.endpoint, str(error)) from None

@@ -1,0 +1,238 @@
+"""Reading records: whole tables in key order, chosen keys, and lines with their documents.
+
+Terms: a **page** is a list of at most ``page_size`` records; **raw columns** are selected
+with SQLAlchemy's type processing switched off, so that every value reaches the readers of
+:mod:`~syncline.connectors.sql.coerce` exactly as the driver returns it (and a value that
+cannot be read is reported with its record instead of failing the whole page).
+
+Tables are read with keyset pagination (``WHERE key > last ORDER BY key LIMIT page_size``):
+one short query per page on the key's index, so memory stays flat however big the table and
+no transaction stays open while the caller works on a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import NullType
+
+from syncline.connectors.base import ReadScope
+from syncline.connectors.sql.binding import BoundLines, BoundStream
+from syncline.connectors.sql.coerce import reader_for, writer_for
+from syncline.errors import MalformedRecord, UsageError
+from syncline.model import FieldType, Record
+
+__all__ = [
+    "IN_CHUNK",
+    "chunks",
+    "fetch_records",
+    "in_key_range",
+    "key_bounds",
+    "read_all",
+    "read_keys",
+    "updated_clause",
+]
+
+IN_CHUNK = 1000
+"""Most values bound into one ``IN (...)`` list (well under every supported parameter limit)."""
+
+_read_datetime = reader_for(FieldType.DATETIME)
+
+
+_TEXT = reader_for(FieldType.TEXT)
+"""The reader of text fields: the fast path of :func:`_records` skips it for ``str``."""
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    return sa.type_coerce(column, NullType())
+
+
+def _columns(bound: BoundStream) -> list[sa.ColumnElement[Any]]:
+    """Key, mapped fields, then the ``updated`` column (when configured), all raw."""
+    columns = [_raw(bound.key.column)] + [_raw(f.column) for f in bound.fields]
+    if bound.updated is not None:
+        columns.append(_raw(bound.updated))
+    return columns
+
+
+def key_bounds(bound: BoundStream, scope: ReadScope) -> tuple[Any, Any]:
+    """The scope's key range in the key column's own type (``None`` where open).
+
+    Raises:
+        UsageError: a bound cannot be a key of this column (``"abc"`` for an integer key).
+    """
+    values: list[Any] = []
+    for given in (scope.from_key, scope.to_key):
+        if given is None:
+            values.append(None)
+            continue
+        try:
+            values.append(bound.key.native(given))
+        except ValueError:
+            raise UsageError(f"key range bound '{given}' is not a valid {bound.key.name} of "
+                             f"{bound.table.name} ({bound.key.kind.value} key)") from None
+    return values[0], values[1]
+
+
+def in_key_range(bound: BoundStream, key: str, low: Any, high: Any) -> bool:
+    """Whether canonical ``key`` lies within ``low..high`` (from :func:`key_bounds`)."""
+    if low is None and high is None:
+        return True
+    value = bound.key.sort_value(key)
+    if value is None:
+        return False
+    return not ((low is not None and value < low) or (high is not None and value > high))
+
+
+def updated_clause(bound: BoundStream, since: datetime | None,
+                   until: datetime | None) -> list[sa.ColumnElement[bool]]:
+    """Conditions keeping rows whose ``updated`` column lies within ``since..until``; none
+    when the stream has no ``updated`` column (dates are then ignored)."""
+    column = bound.updated
+    if column is None:
+        return []
+    clauses: list[sa.ColumnElement[bool]] = []
+    for value, is_low in ((since, True), (until, False)):
+        if value is None:
+            continue
+        if bound.dialect == "sqlite":  # ISO text in any form SQLite reads, as points in time
+            utc = _read_datetime(value).replace(tzinfo=None).isoformat(" ")
+            left: sa.ColumnElement[Any] = sa.func.julianday(_raw(column))
+            right: Any = sa.func.julianday(utc)
+        else:
+            left, right = column, writer_for(FieldType.DATETIME, column)(value)
+        clauses.append(left >= right if is_low else left <= right)
+    return clauses
+
+
+def _read(bound: BoundStream, key: str, column: sa.Column[Any], convert: Any,
+          value: Any) -> Any:
+    try:
+        return convert(value)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise MalformedRecord(f"{bound.describe_key(key)}: column {column.name} holds "
+                              f"{value!r}: {error}", stream=bound.name, key=key) from None
+
+
+def fetch_lines(conn: Connection, bound: BoundStream, lines: BoundLines,
+                parents: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The lines of the documents with (native) keys ``parents``, by canonical parent key,
+    each list in line order."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    columns = [_raw(lines.parent)] + [_raw(f.column) for f in lines.fields]
+    order = [lines.parent] + ([lines.order] if lines.order is not None else []) \
+        + [lines.key.column]
+    for part in chunks(parents):
+        query = sa.select(*columns).where(lines.parent.in_(part)).order_by(*order)
+        for row in conn.execute(query):
+            parent = bound.key.text(row[0])
+            line = {f.name: _read(bound, parent, f.column, f.read, value)
+                    for f, value in zip(lines.fields, row[1:], strict=True)}
+            found.setdefault(parent, []).append(line)
+    return found
+
+
+def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+             changed_at: dict[str, datetime] | None = None) -> list[Record]:
+    lines: dict[str, list[dict[str, Any]]] = {}
+    if bound.lines is not None and rows:
+        lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows])
+    records = []
+    count = len(bound.fields)
+    names = [f.name for f in bound.fields]
+    texts = [f.name for f in bound.fields if f.read is _TEXT]
+    others = [(f.name, f.read) for f in bound.fields if f.read is not _TEXT]
+    key_text = bound.key.text
+    for row in rows:
+        key = key_text(row[0])
+        # fast path: text stays text, only other values are converted; on a failure the
+        # slow path names the column and value that cannot be read
+        fields = dict(zip(names, row[1:count + 1], strict=True))
+        try:
+            for name in texts:
+                value = fields[name]
+                if value is not None and value.__class__ is not str:
+                    fields[name] = _TEXT(value)
+            for name, convert in others:
+                fields[name] = convert(fields[name])
+        except (ValueError, TypeError, ArithmeticError):
+            fields = {f.name: _read(bound, key, f.column, f.read, value)
+                      for f, value in zip(bound.fields, row[1:count + 1], strict=True)}
+        if bound.lines is not None:
+            fields["lines"] = lines.get(key, [])
+        updated_at = None
+        if bound.updated is not None:
+            updated_at = _read(bound, key, bound.updated, _read_datetime, row[count + 1])
+        elif changed_at is not None:
+            updated_at = changed_at.get(key)
+        records.append(Record(key, fields, updated_at=updated_at))
+    return records
+
+
+def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
+                  changed_at: dict[str, datetime] | None = None) -> list[Record]:
+    """The current records with (native) keys ``natives`` (one query per chunk of
+    :data:`IN_CHUNK` keys); keys with no row are left out. ``changed_at`` supplies
+    ``updated_at`` for streams without an ``updated`` column."""
+    records: list[Record] = []
+    for part in chunks(natives):
+        query = sa.select(*_columns(bound)).where(bound.key.column.in_(part))
+        records.extend(_records(conn, bound, conn.execute(query).all(), changed_at))
+    return records
+
+
+def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str]) -> dict[str, Record]:
+    """The current records with canonical ``keys``; keys that cannot exist or do not are left
+    out."""
+    natives = []
+    for key in dict.fromkeys(keys):
+        try:
+            natives.append(bound.key.native(key))
+        except ValueError:
+            continue
+    with engine.connect() as conn:
+        return {record.key: record for record in fetch_records(conn, bound, natives)}
+
+
+def read_all(engine: Engine, bound: BoundStream, scope: ReadScope,
+             page_size: int) -> Iterator[list[Record]]:
+    """Every record within ``scope`` in key order, in pages of at most ``page_size``.
+
+    The key range compares keys in the key column's own type (integer keys numerically).
+    ``since``/``until`` filter on the ``updated`` column and are ignored for streams without
+    one.
+
+    Raises:
+        UsageError: a key range bound cannot be a key of this stream.
+        MalformedRecord: a row holds a value that cannot be read as its canonical type.
+    """
+    low, high = key_bounds(bound, scope)
+    key = bound.key.column
+    conditions = updated_clause(bound, scope.since, scope.until)
+    if low is not None:
+        conditions.append(key >= low)
+    if high is not None:
+        conditions.append(key <= high)
+    after: Any = None
+    while True:
+        query = sa.select(*_columns(bound)).where(*conditions).order_by(key).limit(page_size)
+        if after is not None:
+            query = query.where(key > after)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return
+            page = _records(conn, bound, rows)
+        yield page
+        if len(rows) < page_size:
+            return
+        after = rows[-1][0]

@@ -1,0 +1,488 @@
+"""Writing batches: one transaction per batch, executemany per kind of operation, per-item
+fallback with savepoints, and the batch log for crash recovery.
+
+Terms:
+
+item
+    One write operation made ready for the database (:class:`_Item`): its column values
+    converted, its lines turned into rows, its key in the key column's own type.
+batch log
+    ``syncline_batches`` (see :mod:`~syncline.connectors.sql.capture`): the batch's results
+    are stored in the same transaction as its writes, so after a crash a batch id found there
+    was applied (with exactly those results) and one not found was not applied at all.
+
+A batch is applied in one transaction: deletes, then updates, then creates (so that a value
+freed by a delete or update can be taken by a create), each as few ``executemany`` calls as
+the operations allow. If the database rejects the batch as a whole (a unique key taken, a
+value too long...), it is rolled back and applied again one item at a time, each inside a
+savepoint, so that only the rejected items fail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from syncline import errors
+from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.sql.binding import BoundStream, KeyColumn, KeyGeneration
+from syncline.connectors.sql.capture import BATCHES, set_suppression
+from syncline.connectors.sql.coerce import ColumnKind, writer_for
+from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
+from syncline.connectors.sql.reading import chunks
+from syncline.connectors.sql.settings import mask_secrets
+from syncline.errors import ItemError, ValidationFailed
+from syncline.model import FieldType
+
+__all__ = ["BATCH_RETENTION_DAYS", "WriteContext", "load_results", "recover", "write"]
+
+BATCH_RETENTION_DAYS = 30
+"""Batch log rows older than this are removed when a later batch is written."""
+
+_KEY_PARAM = "syncline_key_"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What writing needs besides the batch: the engine, the bound stream, whether SQLite's
+    ``syncline_control`` exists, and the URL (to mask its password in messages)."""
+
+    engine: Engine
+    bound: BoundStream
+    control_table: bool
+    url: sa.URL
+
+
+@dataclass(slots=True)
+class _Item:
+    index: int
+    op: WriteOperation
+    values: dict[str, Any] = field(default_factory=dict)
+    lines: list[dict[str, Any]] | None = None
+    native: Any = None
+
+
+# -- results <-> JSON ------------------------------------------------------------------------
+def _dump(results: Sequence[WriteResult]) -> str:
+    """The results as compact JSON: ``{"keys": [...], "versions": [...], "errors": {index:
+    [error class, message]}}``, versions and errors left out when there are none (the tokens
+    are the batch's own, so they are not stored)."""
+    stored: dict[str, Any] = {"keys": [result.key for result in results]}
+    versions = [result.version for result in results]
+    if any(version is not None for version in versions):
+        stored["versions"] = versions
+    errors_by_index = {str(index): [type(result.error).__name__, result.error.message]
+                       for index, result in enumerate(results) if result.error is not None}
+    if errors_by_index:
+        stored["errors"] = errors_by_index
+    return json.dumps(stored, separators=(",", ":"))
+
+
+def load_results(text: str, batch: WriteBatch) -> list[WriteResult]:
+    """The results stored in the batch log for ``batch`` (the reverse of :func:`_dump`).
+
+    Raises:
+        ValueError: the stored results do not fit the batch (not one per operation).
+    """
+    stored = json.loads(text)
+    keys = stored["keys"]
+    if len(keys) != len(batch.operations):
+        raise ValueError(f"batch {batch.batch_id} was logged with {len(keys)} results for "
+                         f"{len(batch.operations)} operations")
+    versions = stored.get("versions") or [None] * len(keys)
+    failures = stored.get("errors", {})
+    results = []
+    for index, (op, key, version) in enumerate(zip(batch.operations, keys, versions,
+                                                   strict=True)):
+        item_error = None
+        if str(index) in failures:
+            name, message = failures[str(index)]
+            kind = getattr(errors, str(name), ItemError)
+            if not (isinstance(kind, type) and issubclass(kind, ItemError)):
+                kind = ItemError
+            item_error = kind(str(message), stream=batch.stream, key=key)
+        results.append(WriteResult(op.token, key, version, item_error))
+    return results
+
+
+# -- preparing -------------------------------------------------------------------------------
+def _failed(bound: BoundStream, op: WriteOperation, message: str,
+            kind: type[ItemError] = ValidationFailed) -> WriteResult:
+    return WriteResult(op.token, op.key, error=kind(f"{bound.describe_key(op.key)}: {message}",
+                                                    stream=bound.name, key=op.key))
+
+
+def _missing(bound: BoundStream, op: WriteOperation) -> WriteResult:
+    return WriteResult(op.token, op.key, error=ItemError(
+        f"no row with {bound.key.name}={op.key} in {bound.table.name}", stream=bound.name,
+        key=op.key))
+
+
+def _line_rows(bound: BoundStream, value: Any) -> list[dict[str, Any]]:
+    lines = bound.lines
+    assert lines is not None
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"lines must be a list, not {type(value).__name__}")
+    rows = []
+    for number, line in enumerate(value, start=1):
+        if not isinstance(line, dict):
+            raise TypeError(f"line {number} is not a set of fields")
+        row: dict[str, Any] = {}
+        for spec in lines.fields:
+            try:
+                row[spec.column.name] = spec.write(line.get(spec.name))
+            except (ValueError, TypeError, ArithmeticError) as error:
+                raise ValueError(f"line {number} field {spec.name} "
+                                 f"({lines.table.name}.{spec.column.name}): {error}") from None
+        if lines.order is not None:
+            row[lines.order.name] = number
+        if lines.key.generation is KeyGeneration.UUID:
+            row[lines.key.name] = uuid4().hex
+        rows.append(row)
+    return rows
+
+
+def _field_error(bound: BoundStream, op: WriteOperation, given: dict[str, Any]) -> WriteResult:
+    """The result naming the first field of ``op`` that cannot be converted."""
+    for spec in bound.fields:
+        if spec.name in given:
+            try:
+                spec.write(given[spec.name])
+            except (ValueError, TypeError, ArithmeticError) as error:
+                return _failed(bound, op, f"field {spec.name} ({bound.table.name}."
+                                          f"{spec.column.name}): {error}")
+    raise AssertionError("no field fails to convert")  # pragma: no cover
+
+
+def _prepare(bound: BoundStream, operations: Sequence[WriteOperation]) \
+        -> tuple[list[_Item], dict[int, WriteResult]]:
+    """The items to apply, and the results of operations that failed already (a value that
+    cannot be converted, a key the table cannot hold) by index. Written for speed: this runs
+    once per operation of every batch."""
+    writers = [(spec.name, spec.column.name, spec.write) for spec in bound.fields]
+    native = bound.key.native
+    lines = bound.lines
+    items: list[_Item] = []
+    failed: dict[int, WriteResult] = {}
+    create, delete = WriteKind.CREATE, WriteKind.DELETE
+    for index, op in enumerate(operations):
+        item = _Item(index, op)
+        kind = op.kind
+        if kind is not create:
+            try:
+                item.native = native(op.key or "")
+            except ValueError:
+                failed[index] = _missing(bound, op)
+                continue
+            if kind is delete:
+                items.append(item)
+                continue
+        given = op.fields or {}
+        try:
+            item.values = {column: write(given[name]) for name, column, write in writers
+                           if name in given}
+        except (ValueError, TypeError, ArithmeticError):
+            failed[index] = _field_error(bound, op, given)
+            continue
+        if lines is not None and "lines" in given:
+            try:
+                item.lines = _line_rows(bound, given["lines"])
+            except (ValueError, TypeError) as error:
+                failed[index] = _failed(bound, op, str(error))
+                continue
+        items.append(item)
+    return items, failed
+
+
+# -- applying --------------------------------------------------------------------------------
+def _stamp(conn: Connection, bound: BoundStream) -> dict[str, Any]:
+    """``{updated column: now}`` for the statements of a batch (empty without an ``updated``
+    column). The value is converted for the column once and bound as is, instead of once per
+    row."""
+    column = bound.updated
+    if column is None:
+        return {}
+    value = writer_for(FieldType.DATETIME, column)(datetime.now(UTC))
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if process is not None:
+        value = process(value)
+    untyped = sa.types.NullType()
+    return {column.name: sa.type_coerce(sa.bindparam("syncline_stamp_", value, type_=untyped),
+                                        untyped)}
+
+
+def _with_stamp(columns: Iterable[str], stamp: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in stamp.items() if name not in columns}
+
+
+def _existing(conn: Connection, key: KeyColumn, natives: list[Any]) -> set[Any]:
+    found: set[Any] = set()
+    for part in chunks(natives):
+        found.update(conn.execute(sa.select(key.column).where(key.column.in_(part))).scalars())
+    return found
+
+
+def _groups(items: list[_Item]) -> Iterator[list[_Item]]:
+    """Items with the same set of columns (one ``executemany`` each), in their order."""
+    grouped: dict[tuple[str, ...], list[_Item]] = {}
+    for item in items:  # values are built in field order: the same columns, the same tuple
+        grouped.setdefault(tuple(item.values), []).append(item)
+    yield from grouped.values()
+
+
+def _replace_lines(conn: Connection, bound: BoundStream, items: list[_Item],
+                   delete_first: bool) -> None:
+    lines = bound.lines
+    if lines is None:
+        return
+    with_lines = [item for item in items if item.lines is not None]
+    if delete_first:
+        for part in chunks([item.native for item in with_lines]):
+            conn.execute(sa.delete(lines.table).where(lines.parent.in_(part)))
+    rows = [{**row, lines.parent.name: item.native}
+            for item in with_lines for row in item.lines or []]
+    if rows:
+        conn.execute(sa.insert(lines.table), rows)
+
+
+def _executemany(conn: Connection, statement: sa.Insert, params: list[dict[str, Any]]) -> None:
+    """``conn.execute(statement, params)``; on SQLite, when no value needs SQLAlchemy's type
+    processing (text, integers, values converted beforehand), the statement is compiled once
+    and the rows are handed to the driver as tuples, which saves most of the per-row cost."""
+    if conn.dialect.name != "sqlite" or not params:
+        conn.execute(statement, params)
+        return
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(params[0]))
+    names = compiled.positiontup or []
+    fixed: dict[str, Any] = {}
+    for name in names:
+        bind = compiled.binds.get(name)
+        if bind is None or bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) \
+                is not None:
+            conn.execute(statement, params)
+            return
+        if name not in params[0]:
+            fixed[name] = bind.value
+    rows = [tuple(row[n] if n in row else fixed[n] for n in names) for row in params]
+    conn.exec_driver_sql(compiled.string, rows)
+
+
+class _KeysNotConsecutive(Exception):
+    """The rowid shortcut of :func:`_sqlite_rowid_insert` did not hold: roll the batch back and
+    write it again without the shortcut."""
+
+
+def _sqlite_rowid_insert(conn: Connection, bound: BoundStream, statement: sa.Insert,
+                         params: list[dict[str, Any]]) -> list[Any]:
+    """Insert into a table keyed by SQLite's rowid with a plain ``executemany`` and work out
+    the new keys: SQLite numbers new rows one above the highest rowid, and syncline holds the
+    write lock, so the keys are consecutive. That is checked afterwards; if it does not hold,
+    :class:`_KeysNotConsecutive` is raised (no savepoint is taken: in SQLite it would make
+    every insert also write a statement journal)."""
+    key = bound.key.column
+    before = conn.execute(sa.select(sa.func.max(key))).scalar() or 0
+    _executemany(conn, statement, params)
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    first = last - len(params) + 1
+    inserted = conn.execute(sa.select(sa.func.count()).where(key.between(first, last)))
+    if first <= before or inserted.scalar_one() != len(params):
+        raise _KeysNotConsecutive
+    return list(range(first, last + 1))
+
+
+def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
+            stamp: dict[str, Any], shortcut: bool) -> None:
+    """Insert one group of creates and set each item's ``native`` key."""
+    key = bound.key
+    statement = sa.insert(bound.table)
+    if stamp:
+        statement = statement.values(_with_stamp(group[0].values, stamp))
+    if key.name in group[0].values:
+        for item in group:
+            item.native = item.values[key.name]
+        _executemany(conn, statement, [item.values for item in group])
+        return
+    if key.generation is KeyGeneration.UUID:
+        for item in group:
+            item.native = item.values[key.name] = uuid4().hex
+        _executemany(conn, statement, [item.values for item in group])
+        return
+    params = [item.values for item in group]
+    if key.sequence is not None:
+        taken = sa.select(sa.func.nextval(key.sequence)).select_from(
+            sa.func.generate_series(1, len(group)))
+        for item, native in zip(group, conn.execute(taken).scalars(), strict=True):
+            item.native = item.values[key.name] = native
+        conn.execute(statement, params)
+        return
+    if key.rowid_alias and shortcut:
+        natives = _sqlite_rowid_insert(conn, bound, statement, params)
+    elif conn.dialect.insert_returning:
+        returning = statement.returning(key.column, sort_by_parameter_order=True)
+        natives = list(conn.execute(returning, params).scalars())
+    else:
+        natives = []
+        for one in params:
+            inserted = conn.execute(statement, one).inserted_primary_key
+            natives.append(inserted[0] if inserted else None)
+    for item, native in zip(group, natives, strict=True):
+        item.native = native
+
+
+def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
+           stamp: dict[str, Any], shortcut: bool = True) -> dict[int, WriteResult]:
+    """Apply ``items`` inside the caller's transaction; results by item index. ``stamp`` holds
+    what :func:`_stamp` returned; ``shortcut`` allows :func:`_sqlite_rowid_insert`. Raises the
+    database's error if it rejects any statement."""
+    results: dict[int, WriteResult] = {}
+    key = bound.key
+    changing = [i for i in items if i.op.kind is not WriteKind.CREATE]
+    existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
+    for item in changing:
+        if item.native not in existing:
+            results[item.index] = _missing(bound, item.op)
+    alive = [i for i in items if i.index not in results]
+
+    deletes = [i for i in alive if i.op.kind is WriteKind.DELETE]
+    for part in chunks([i.native for i in deletes]):
+        if bound.lines is not None:
+            conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent.in_(part)))
+        conn.execute(sa.delete(bound.table).where(key.column.in_(part)))
+
+    updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
+    for group in _groups([i for i in updates if i.values or stamp]):
+        statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
+        if stamp:
+            statement = statement.values(_with_stamp(group[0].values, stamp))
+        conn.execute(statement, [{**i.values, _KEY_PARAM: i.native} for i in group])
+    for item in updates:
+        item.native = item.values.get(key.name, item.native)
+    _replace_lines(conn, bound, updates, delete_first=True)
+
+    creates = [i for i in alive if i.op.kind is WriteKind.CREATE]
+    for group in _groups(creates):
+        if key.generation is KeyGeneration.NONE and key.name not in group[0].values:
+            for item in group:
+                results[item.index] = _failed(
+                    bound, item.op, f"the key column {key.name} has no default value; give "
+                    f"it one (autoincrement) or map a field to it")
+            continue
+        _insert(conn, bound, group, stamp, shortcut)
+    _replace_lines(conn, bound, [i for i in creates if i.index not in results],
+                   delete_first=False)
+
+    text = str if key.kind is ColumnKind.INTEGER else key.text
+    for item in alive:
+        if item.index not in results:
+            new_key = None if item.native is None else text(item.native)
+            results[item.index] = WriteResult(item.op.token, new_key)
+    return results
+
+
+# -- transactions ----------------------------------------------------------------------------
+@contextmanager
+def _transaction(context: WriteContext) -> Iterator[Connection]:
+    """A write transaction with echo suppression on (see
+    :func:`~syncline.connectors.sql.capture.set_suppression`); committed when the block ends
+    normally, rolled back when it raises."""
+    with context.engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        mariadb = conn.dialect.name not in ("sqlite", "postgresql")
+        try:
+            with conn.begin():
+                set_suppression(conn, True, control_table=context.control_table)
+                yield conn
+                set_suppression(conn, False, control_table=context.control_table)
+        finally:
+            if mariadb:
+                try:
+                    set_suppression(conn, False)
+                    conn.commit()
+                except sa.exc.DBAPIError:
+                    conn.invalidate()
+
+
+def _stored(conn: Connection, batch_id: str) -> str | None:
+    value = conn.execute(sa.select(BATCHES.c.results).where(BATCHES.c.batch_id == batch_id))\
+        .scalar()
+    return None if value is None else str(value)
+
+
+def _log(conn: Connection, batch: WriteBatch, results: list[WriteResult]) -> None:
+    now = datetime.now(UTC)
+    conn.execute(sa.delete(BATCHES).where(
+        BATCHES.c.applied_at < now - timedelta(days=BATCH_RETENTION_DAYS)))
+    conn.execute(sa.insert(BATCHES).values(batch_id=batch.batch_id, results=_dump(results),
+                                           applied_at=now))
+
+
+def _item_error(context: WriteContext, item: _Item, error: sa.exc.DBAPIError) -> WriteResult:
+    complaint = mask_secrets(" ".join(str(error.orig).split()), context.url)
+    kind: type[ItemError] = ValidationFailed
+    if not isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
+        kind = ItemError
+    return _failed(context.bound, item.op, complaint, kind)
+
+
+def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
+    """Apply ``batch`` and return one result per operation, in order (see the module
+    docstring). A batch id already in the batch log is not applied again: its stored results
+    are returned.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database cannot be used (lost connection, lock
+            timeout); nothing of the batch was applied.
+    """
+    bound = context.bound
+    items, early = _prepare(bound, batch.operations)
+
+    def settle(applied: dict[int, WriteResult]) -> list[WriteResult]:
+        merged = {**early, **applied}
+        return [merged[i] for i in range(len(batch.operations))]
+
+    for shortcut in (True, False):
+        try:
+            with _transaction(context) as conn:
+                stored = _stored(conn, batch.batch_id)
+                if stored is not None:
+                    return load_results(stored, batch)
+                results = settle(_apply(conn, bound, items, _stamp(conn, bound), shortcut))
+                _log(conn, batch, results)
+                return results
+        except _KeysNotConsecutive:
+            continue
+        except sa.exc.DBAPIError as error:
+            if is_connection_problem(error):
+                raise
+            break
+    applied: dict[int, WriteResult] = {}
+    with _transaction(context) as conn:
+        stamp = _stamp(conn, bound)
+        for item in items:
+            try:
+                with conn.begin_nested():
+                    applied.update(_apply(conn, bound, [item], stamp, shortcut=False))
+            except sa.exc.DBAPIError as error:
+                if is_connection_problem(error):
+                    raise
+                applied[item.index] = _item_error(context, item, error)
+        results = settle(applied)
+        _log(conn, batch, results)
+        return results
+
+
+def recover(context: WriteContext, batch: WriteBatch) -> list[WriteResult] | None:
+    """The stored results of ``batch`` if it was applied, ``None`` if it was not."""
+    with context.engine.connect() as conn:
+        stored = _stored(conn, batch.batch_id)
+    return None if stored is None else load_results(stored, batch)
