@@ -6,10 +6,13 @@ A read goes in three steps:
    which numbers up to ``high`` (new ones and the gaps of the cursor) are present, which are
    still missing (gaps to look at again). This happens before step 2, so that a row committed
    in between is at worst read twice, never skipped;
-2. the distinct keys of the stream's table logged within those numbers are streamed from the
-   database, each with its latest ``changed_at``, in pages of ``page_size`` keys;
-3. for each page the current rows are fetched with one ``WHERE key IN (...)`` query per chunk;
-   keys without a row were deleted and come back as ``Change(key, None)``.
+2. the distinct keys of the stream's table logged within those numbers are read in one short
+   transaction, each with its latest ``changed_at`` (memory follows the number of changed
+   keys, not the size of the table);
+3. for each page of ``page_size`` keys the current rows are fetched in a short transaction of
+   its own, one ``WHERE key IN (...)`` query per chunk; keys without a row were deleted and
+   come back as ``Change(key, None)``. No lock is held between pages, so the caller may write
+   to the same database while it works through them.
 """
 
 from __future__ import annotations
@@ -137,13 +140,15 @@ def read_changes(engine: Engine, endpoint: str, bound: BoundStream, cursor: str,
             query = sa.select(CHANGES.c.record_key, sa.func.max(CHANGES.c.changed_at)) \
                 .where(CHANGES.c.table_name == bound.table.name, clause) \
                 .group_by(CHANGES.c.record_key)
-            with engine.connect() as stream, engine.connect() as conn:
-                result = stream.execution_options(stream_results=True, yield_per=page_size) \
-                    .execute(query)
-                for logged in result.partitions(page_size):
-                    page = _page(conn, bound, logged, bounds, scope)
-                    if page:
-                        yield page
+            # one short read of the log, then one short read per page: no lock is held while
+            # the caller works on a page (it may write to this very database meanwhile)
+            with engine.connect() as conn:
+                logged = conn.execute(query).all()
+            for start in range(0, len(logged), page_size):
+                with engine.connect() as conn:
+                    page = _page(conn, bound, logged[start:start + page_size], bounds, scope)
+                if page:
+                    yield page
         holder[0] = str(after)
 
     return ChangeFeed(pages(), holder)

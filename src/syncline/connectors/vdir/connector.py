@@ -1,0 +1,439 @@
+"""The ``vdir`` connector: a local folder with one ``.vcf`` or ``.ics`` file per item.
+
+The layout is vdirsyncer's filesystem storage (and khard's, khal's, Evolution's): every file
+``<name><fileext>`` directly in the folder is one item; its key is the name without the
+extension; hidden files are not items. One folder holds one stream.
+
+Settings:
+
+``path``
+    The folder, relative to the configuration file's folder (created when missing).
+``fileext``
+    ``".vcf"`` (default) or ``".ics"``.
+``streams``
+    The stream the folder holds: ``contact`` (default for ``.vcf``) or ``organisation``;
+    ``event`` (default for ``.ics``) or ``task``. A name, a list of one name, or a table
+    with one key (``[endpoints.x.streams.contact]``) are all accepted.
+``page_size``
+    Records per page when reading (default 500).
+``state_dir``
+    Where the connector keeps its snapshots and batch receipts (default:
+    ``.syncline/vdir/<endpoint>-<folder hash>`` in the configuration folder).
+
+Versions are ``"<mtime_ns>:<size>"``. Incremental reading (INCREMENTAL) is honest: the
+cursor names a snapshot of the folder's listing kept in the state folder (a cursor holding
+10,000 names would be too big), and a read lists the folder (``os.scandir``, ``stat`` only),
+parses only the files whose version differs from the snapshot (or whose bytes differ, for
+files written in the snapshot's clock tick), and reports the keys the snapshot has and the
+folder no longer has as deleted. The last four snapshots are kept; a cursor whose snapshot is
+gone (the state folder was removed, several runs read without storing their cursor, another
+link reads the same folder) raises :class:`~syncline.errors.ProtocolError`, and the engine
+reads everything instead. The connector's own writes are added to the current snapshot, so
+they do not come back as changes. A file created and deleted between two reads leaves no
+trace and is not reported. Full reads detect deletions too (DETECT_DELETES).
+
+Writes are atomic (a temporary file in the folder, then a hard link or ``os.replace``). A
+create derives the file name from the new item's UID (for contacts the UID comes from the
+operation's idempotency token) and never overwrites a file; updates and deletes check
+``expected_version`` when given. Each batch leaves a receipt in the state folder before its
+first file is written, from which :meth:`VdirConnector.recover` tells what was applied.
+
+A malformed file is a per-item problem: it is left out of the page read and appended to
+:attr:`VdirConnector.item_errors`, it is neither a change nor a deletion, and every later
+read reports it again until it is fixed. The base interface has no slot for such items yet,
+and the engine takes a mapped key missing from a full listing for a deletion; until it does,
+:meth:`VdirConnector.streams` withdraws DETECT_DELETES while the folder holds malformed
+files, and :meth:`VdirConnector.in_key_range` puts them in no key range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from syncline.connectors.base import (
+    Capability,
+    Change,
+    ChangeFeed,
+    Connector,
+    ReadScope,
+    WriteBatch,
+    WriteResult,
+)
+from syncline.connectors.vdir.items import CODECS, Codec
+from syncline.connectors.vdir.settings import DEFAULT_STREAM, check_settings, stream_names
+from syncline.connectors.vdir.state import (
+    MALFORMED,
+    Entry,
+    Snapshot,
+    StateFolder,
+    digest,
+    now_ns,
+    scan,
+)
+from syncline.connectors.vdir.writing import recover_batch, write_batch
+from syncline.errors import (
+    EndpointUnavailable,
+    MalformedRecord,
+    ProtocolError,
+)
+from syncline.model import Record
+
+__all__ = ["VdirConnector"]
+
+_CURSOR_PREFIX = "snap:"
+
+
+class VdirConnector(Connector):
+    """See the module docstring."""
+
+    type_name: ClassVar[str] = "vdir"
+    description: ClassVar[str] = "a folder of .vcf / .ics files, one item per file (vdir)"
+
+    def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
+        super().__init__(endpoint, settings, base_dir)
+        self.validate_settings(endpoint, settings)
+        self.fileext = str(settings.get("fileext", ".vcf"))
+        names = stream_names(settings.get("streams")) or [DEFAULT_STREAM[self.fileext]]
+        self.stream_name = names[0]
+        self.codec: Codec = CODECS[self.fileext](self.stream_name)
+        folder = Path(str(settings["path"])).expanduser()
+        self.folder = folder if folder.is_absolute() else base_dir / folder
+        self._prefix = os.path.join(self.folder, "")  # the folder, ending with a separator
+        self.page_size = int(settings.get("page_size", 500))
+        state_dir = settings.get("state_dir")
+        if state_dir is None:
+            tag = hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]
+            self.state = StateFolder(base_dir / ".syncline" / "vdir" / f"{endpoint}-{tag}")
+        else:
+            path = Path(str(state_dir)).expanduser()
+            self.state = StateFolder(path if path.is_absolute() else base_dir / path)
+        self.item_errors: list[MalformedRecord] = []
+        """Items that could not be read, since the connector was opened (see the module
+        docstring): the base interface has no place for them in a page yet."""
+        self._bad: set[str] | None = None  # keys of malformed files, loaded lazily
+        self._warm: dict[str, tuple[str, Record | None]] = {}  # parsed by current_cursor
+
+    # -- settings and description ------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, endpoint: str, settings: Mapping[str, Any]) -> None:
+        """Raises: ConfigError naming the offending key (see :mod:`.settings`)."""
+        check_settings(endpoint, settings)
+
+    @classmethod
+    def capability_matrix(cls) -> dict[str, Capability]:
+        return dict.fromkeys(("contact", "organisation", "event", "task"), Capability.all())
+
+    def open(self) -> None:
+        """Create the folder (on first use) and the state folder when missing.
+
+        Raises:
+            EndpointUnavailable: the folder cannot be created or listed, or it is gone
+                although it held items when last read (a missing folder is never taken for
+                an empty one: that would delete everything on the other side).
+        """
+        if not self.folder.is_dir():
+            known = self.state.current()
+            if known is not None and known.entries:
+                raise EndpointUnavailable(self.endpoint, f"the folder {self.folder} is gone (moved,"
+                                          f" renamed, on a disk not mounted?); it held "
+                                          f"{len(known.entries)} items when last read")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.state.ensure()
+            os.scandir(self.folder).close()
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{self.folder}: {error}") from None
+
+    def streams(self) -> dict[str, Capability]:
+        """All capabilities; but no DETECT_DELETES while the folder holds malformed files
+        (see :meth:`in_key_range` for why)."""
+        if self._malformed_keys():
+            return {self.stream_name: Capability.all() & ~Capability.DETECT_DELETES}
+        return {self.stream_name: Capability.all()}
+
+    def _malformed_keys(self) -> set[str]:
+        """The keys of the files found malformed, by this connector or (through the
+        snapshot) by an earlier run."""
+        if self._bad is None:
+            snapshot = self.state.current()
+            self._bad = {key for key, version in snapshot.entries.items()
+                         if version == MALFORMED} if snapshot is not None else set()
+        return self._bad
+
+    def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
+        """Text order, except that malformed files are in no range.
+
+        This is a stopgap for a gap in the interface: a page has no slot for an item that
+        exists but cannot be read, so a full read leaves it out, and the engine takes a mapped
+        key missing from a full listing for a deletion. The engine asks this method about
+        such keys in a ranged full read, and plans no deletion for a key outside the range.
+        For a full read of everything it does not ask; there :meth:`streams` withdraws
+        DETECT_DELETES while malformed files exist (:meth:`current_cursor`, which the engine
+        calls first, parses the folder and so knows). Incremental reads are exact.
+        """
+        return scope.covers_key(key) and key not in self._malformed_keys()
+
+    def field_names(self, stream: str) -> frozenset[str]:
+        self._check_stream(stream)
+        return self.codec.field_names
+
+    def _check_stream(self, stream: str) -> None:
+        if stream != self.stream_name:
+            raise ProtocolError(self.endpoint, f"this folder holds {self.stream_name}, "
+                                               f"not {stream}")
+
+    # -- files ------------------------------------------------------------------------------
+    def _file(self, key: str) -> str | None:
+        """The file of ``key``, ``None`` for a key that cannot name an item file."""
+        if not key or "/" in key or "\\" in key or "\0" in key or key.startswith("."):
+            return None
+        return f"{self._prefix}{key}{self.fileext}"
+
+    def _listing(self) -> dict[str, Entry]:
+        try:
+            listing, odd = scan(self.folder, self.fileext)
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{self.folder}: {error}") from None
+        for name in odd:
+            self._malformed(name, "the file name holds control characters")
+        return listing
+
+    def _malformed(self, key: str, problem: str) -> None:
+        self._note(MalformedRecord(f"{self.folder / key}: {problem}" if problem else key,
+                                   stream=self.stream_name, key=key))
+
+    def _note(self, error: MalformedRecord) -> None:
+        """Record a malformed item once (a full read may meet it twice)."""
+        if error.key is not None:
+            self._malformed_keys().add(error.key)
+        if not any(str(known) == str(error) for known in self.item_errors[-50:]):
+            self.item_errors.append(error)
+
+    def _parse(self, key: str, data: bytes, entry: Entry) -> tuple[Record | None, bool]:
+        """The record of file ``key`` holding ``data`` (``None`` for an item of another
+        stream), and whether the file is malformed (then it is recorded in
+        :attr:`item_errors` and the record is ``None``)."""
+        source = f"{self._prefix}{key}{self.fileext}"
+        try:
+            parsed = self.codec.read(data.decode("utf-8-sig"), source)
+        except UnicodeDecodeError as error:
+            self._note(MalformedRecord(f"{source}: not UTF-8 text ({error})",
+                                       stream=self.stream_name, key=key))
+            return None, True
+        except MalformedRecord as error:
+            error.stream, error.key = self.stream_name, key
+            self._note(error)
+            return None, True
+        self._malformed_keys().discard(key)
+        if parsed is None:
+            return None, False
+        updated = parsed.updated_at or datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+        extra = {"uid": parsed.uid} if parsed.uid else {}
+        return Record(key, parsed.fields, entry.version, updated, extra), False
+
+    def load_file(self, key: str) -> tuple[bytes, Entry] | None:
+        """The bytes and entry of the file of item ``key``; ``None`` when there is no such
+        file (or ``key`` cannot name one).
+
+        Raises:
+            EndpointUnavailable: the file exists but cannot be read.
+        """
+        path = self._file(key)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                return handle.read(), Entry(info.st_mtime_ns, info.st_size)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{path}: {error}") from None
+
+    def _records(self, keys: Sequence[str], malformed: list[str]) -> Iterator[Record]:
+        """The records of ``keys`` that exist and are of the stream; the keys of malformed
+        files are appended to ``malformed``."""
+        for key in keys:
+            loaded = self.load_file(key)
+            if loaded is None:
+                continue
+            record, bad = self._parse(key, *loaded)
+            if bad:
+                malformed.append(key)
+            elif record is not None:
+                yield record
+
+    def _remember_malformed(self, keys: list[str]) -> None:
+        """Mark malformed files in the current snapshot, so that every incremental read
+        reads (and reports) them again until they are fixed or removed."""
+        if keys:
+            with contextlib.suppress(OSError):
+                self.state.amend(dict.fromkeys(keys, (MALFORMED, "")))
+
+    # -- reading ----------------------------------------------------------------------------
+    def current_cursor(self, stream: str) -> str | None:
+        """A cursor naming a new snapshot of the folder (see the module docstring).
+
+        Every file is parsed here, to find malformed ones before the engine asks for the
+        capabilities of a full read (see :meth:`in_key_range`); the records are kept for the
+        :meth:`read_all` that follows, so a full read parses each file once.
+
+        Raises:
+            EndpointUnavailable: the folder or the state folder cannot be used.
+        """
+        self._check_stream(stream)
+        taken = now_ns()
+        listing = self._listing()
+        known: dict[str, bytes] = {}
+        self._warm = {}
+        malformed: list[str] = []
+        for key in listing:
+            loaded = self.load_file(key)
+            if loaded is None:
+                continue
+            known[key] = loaded[0]
+            record, bad = self._parse(key, *loaded)
+            if bad:
+                malformed.append(key)
+            else:
+                self._warm[key] = (loaded[1].version, record)
+        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext, known)
+        for key in malformed:
+            snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
+        try:
+            self.state.save(snapshot)
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
+        return f"{_CURSOR_PREFIX}{snapshot.token}"
+
+    def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
+        """The items created, changed or deleted since the snapshot ``cursor`` names.
+
+        Raises:
+            ProtocolError: the cursor's snapshot is gone (read everything instead).
+            EndpointUnavailable: the folder or the state folder cannot be used.
+        """
+        self._check_stream(stream)
+        token = cursor.removeprefix(_CURSOR_PREFIX)
+        before = self.state.find(token) if cursor.startswith(_CURSOR_PREFIX) else None
+        if before is None:
+            raise ProtocolError(self.endpoint, f"the folder snapshot of cursor {cursor!r} is "
+                                               f"no longer kept; a full read is needed")
+        taken = now_ns()
+        listing = self._listing()
+        changed: dict[str, tuple[bytes, Entry]] = {}
+        for key, entry in listing.items():
+            version = before.entries.get(key)
+            known_digest = before.digests.get(key)
+            if version == entry.version and known_digest is None:
+                continue
+            loaded = self.load_file(key)
+            if loaded is None:
+                continue  # deleted meanwhile: reported as deleted below
+            if version == loaded[1].version and known_digest == digest(loaded[0]):
+                continue
+            changed[key] = loaded
+        gone = [key for key in before.entries if key not in listing]
+        self._malformed_keys().difference_update(gone)
+        changes: dict[str, Change] = {key: Change(key, None) for key in gone
+                                      if scope.covers_key(key)}
+        malformed: list[str] = []
+        for key, (data, entry) in changed.items():
+            if not scope.covers_key(key) or not self._in_dates(entry, scope):
+                continue
+            record, bad = self._parse(key, data, entry)
+            if bad:
+                malformed.append(key)  # left out: neither a change nor a deletion
+            else:
+                changes[key] = Change(key, record)  # None: an item of another stream
+        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext,
+                               {key: data for key, (data, _) in changed.items()})
+        for key in malformed:
+            snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
+        try:
+            self.state.save(snapshot)
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
+        ordered = [changes[key] for key in sorted(changes)]
+        size = self.page_size
+        feed = ChangeFeed(iter([ordered[i:i + size] for i in range(0, len(ordered), size)]))
+        feed.cursor_holder[0] = f"{_CURSOR_PREFIX}{snapshot.token}"
+        return feed
+
+    @staticmethod
+    def _in_dates(entry: Entry, scope: ReadScope) -> bool:
+        if scope.since is None and scope.until is None:
+            return True
+        moment = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+        if scope.since is not None and moment < _aware(scope.since):
+            return False
+        return not (scope.until is not None and moment > _aware(scope.until))
+
+    def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
+        """Every item of the folder within ``scope`` (key range by file name; dates by the
+        files' modification times), in pages ordered by key. Malformed files are left out
+        and recorded in :attr:`item_errors`.
+
+        Raises:
+            EndpointUnavailable: the folder cannot be read.
+        """
+        self._check_stream(stream)
+        listing = self._listing()
+        keys = sorted(key for key, entry in listing.items()
+                      if scope.covers_key(key) and self._in_dates(entry, scope))
+        warm, self._warm = self._warm, {}
+        page: list[Record] = []
+        malformed: list[str] = []
+        for key in keys:
+            cached = warm.get(key)
+            if cached is not None and cached[0] == listing[key].version:
+                record = cached[1]
+            else:
+                found = list(self._records([key], malformed))
+                record = found[0] if found else None
+            if record is None:
+                continue
+            page.append(record)
+            if len(page) >= self.page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+        self._remember_malformed(malformed)
+
+    def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        """Raises: EndpointUnavailable: the folder cannot be read."""
+        self._check_stream(stream)
+        malformed: list[str] = []
+        found = {record.key: record for record in self._records(keys, malformed)}
+        self._remember_malformed(malformed)
+        return found
+
+    def count(self, stream: str) -> int | None:
+        self._check_stream(stream)
+        return len(self._listing())
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> list[WriteResult]:
+        """Apply ``batch`` (see :func:`~syncline.connectors.vdir.writing.write_batch`).
+
+        Raises:
+            EndpointUnavailable: the folder or the state folder cannot be written.
+        """
+        self._check_stream(batch.stream)
+        return write_batch(self, batch)
+
+    def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
+        """What became of ``batch`` (see
+        :func:`~syncline.connectors.vdir.writing.recover_batch`)."""
+        return recover_batch(self, batch)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

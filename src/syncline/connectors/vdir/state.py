@@ -1,0 +1,325 @@
+"""The vdir connector's own bookkeeping: folder listings, snapshots and batch receipts.
+
+Terms:
+
+listing
+    What ``os.scandir`` says about the folder right now: item key (the file name without its
+    extension) -> :class:`Entry` (modification time in nanoseconds and size). Only ``stat``
+    is used; no file is opened.
+version
+    ``"<mtime_ns>:<size>"`` of a file: it changes whenever the file is rewritten (apart
+    from the case below).
+snapshot
+    A listing remembered at a moment (``taken_ns``) under a random ``token``; the cursor of
+    an incremental read names the token. Files modified within :data:`MARGIN_NS` of the
+    moment also keep a digest of their bytes: a file systems' clock is coarse (a few
+    milliseconds, two seconds on FAT), so a rewrite of the same size in the same clock tick
+    keeps its version; the digest catches it. The connector's own writes are added to the
+    current snapshot with the digest of what was written, so they do not come back as
+    changes.
+receipt
+    A small file per write batch, written before the first file of the batch is touched:
+    for each operation its kind, the key it writes and the digest of the text it writes (or
+    the error that kept it from being tried). :meth:`VdirConnector.recover` reads it.
+
+Everything lives in the connector's state folder (``state_dir``), outside the vdir, so the
+folder holds nothing but items for other applications. Losing the state folder costs one
+full read (the cursor no longer matches a snapshot), never data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "MALFORMED",
+    "MARGIN_NS",
+    "Entry",
+    "Receipt",
+    "ReceiptLine",
+    "Snapshot",
+    "StateFolder",
+    "atomic_write",
+    "digest",
+    "scan",
+]
+
+MARGIN_NS = 2_000_000_000
+"""Files modified this close (2 s) to a snapshot's moment keep a digest in it."""
+
+MALFORMED = "malformed"
+"""The version a snapshot gives a malformed file: it never matches, so the file is read
+again by every incremental read until it is fixed."""
+
+_TEMP_PREFIX = ".syncline-"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def digest(data: bytes) -> str:
+    """A short digest of a file's bytes."""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file of a listing."""
+
+    mtime_ns: int
+    size: int
+
+    @property
+    def version(self) -> str:
+        return f"{self.mtime_ns}:{self.size}"
+
+
+def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
+    """The folder's listing, and the names of files with the extension that cannot be items
+    (control characters in the name). Hidden files (temporary files included) and folders
+    are left out.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    found: dict[str, Entry] = {}
+    odd: list[str] = []
+    cut = len(fileext)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(fileext) or name.startswith(".") or len(name) == cut:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                info = entry.stat()
+            except FileNotFoundError:  # removed while listing
+                continue
+            if _CONTROL.search(name):
+                odd.append(name)
+                continue
+            found[name[:-cut]] = Entry(info.st_mtime_ns, info.st_size)
+    return found, odd
+
+
+def atomic_write(folder: Path, name: str, data: bytes, *, exclusive: bool) -> Entry:
+    """Write ``data`` to ``folder / name`` through a temporary file in the same folder.
+
+    With ``exclusive`` the file must not exist yet: it is hard-linked into place (atomic
+    and never overwriting; a plain existence check and rename where the file system has no
+    hard links). Otherwise ``os.replace`` swaps it in atomically. Returns the new file's
+    entry (a rename keeps the modification time, so it is taken before the rename).
+
+    Raises:
+        FileExistsError: ``exclusive`` and the file exists.
+        OSError: the folder cannot be written.
+    """
+    target = folder / name
+    temp = folder / f"{_TEMP_PREFIX}{secrets.token_hex(6)}.tmp"
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            info = os.fstat(handle.fileno())
+        if exclusive:
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here
+                if target.exists():
+                    raise FileExistsError(str(target)) from None
+                os.replace(temp, target)
+                return Entry(info.st_mtime_ns, info.st_size)
+            os.unlink(temp)
+        else:
+            os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return Entry(info.st_mtime_ns, info.st_size)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A remembered listing (see the module docstring). ``digests`` holds the digest of
+    the files modified near ``taken_ns`` and of the connector's own writes."""
+
+    token: str
+    taken_ns: int
+    entries: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, listing: dict[str, Entry], taken_ns: int, folder: Path,
+           fileext: str, known: dict[str, bytes] | None = None) -> Snapshot:
+        """A new snapshot of ``listing`` taken at ``taken_ns``. The files near that moment
+        are read for their digest (``known`` gives bytes already read)."""
+        snapshot = cls(secrets.token_hex(8), taken_ns,
+                       {key: entry.version for key, entry in listing.items()})
+        recent = taken_ns - MARGIN_NS
+        for key, entry in listing.items():
+            if entry.mtime_ns >= recent:
+                data = (known or {}).get(key)
+                if data is None:
+                    try:
+                        data = (folder / f"{key}{fileext}").read_bytes()
+                    except OSError:
+                        snapshot.entries.pop(key)  # gone meanwhile: report it next time
+                        continue
+                snapshot.digests[key] = digest(data)
+        return snapshot
+
+    def to_text(self) -> str:
+        lines = [f"syncline-vdir-snapshot 1 {self.token} {self.taken_ns}\n"]
+        lines.extend(f"{key}\t{version}\t{self.digests.get(key, '')}\n"
+                     for key, version in self.entries.items())
+        return "".join(lines)
+
+    @classmethod
+    def from_text(cls, text: str) -> Snapshot | None:
+        """The snapshot ``text`` holds, or ``None`` when it is not one."""
+        head, _, body = text.partition("\n")
+        parts = head.split(" ")
+        if len(parts) != 4 or parts[0] != "syncline-vdir-snapshot" or parts[1] != "1":
+            return None
+        snapshot = cls(parts[2], int(parts[3]))
+        for line in body.splitlines():
+            key, version, found = line.split("\t")
+            snapshot.entries[key] = version
+            if found:
+                snapshot.digests[key] = found
+        return snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """One operation of a batch: ``key`` written (``""``: none), ``digest`` of the text
+    written (``""`` for a delete) or the ``error`` that kept it from being tried."""
+
+    token: str
+    kind: str
+    key: str
+    digest: str = ""
+    error: str = ""
+
+
+Receipt = list[ReceiptLine]
+
+
+class StateFolder:
+    """The files of the state folder: ``snapshot`` (current), ``snapshot.1``... (the ones
+    before) and ``batches/<batch id>`` receipts."""
+
+    keep_receipts = 256
+    keep_snapshots = 4
+    """A cursor stays usable for this many snapshots: runs that read but do not store
+    their cursor (dry runs, failed runs, scoped reads) do not force a full read at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def ensure(self) -> None:
+        """Create the folder. Raises OSError."""
+        (self.path / "batches").mkdir(parents=True, exist_ok=True)
+
+    def _write(self, name: str, text: str) -> None:
+        temp = self.path / f"{name}.{secrets.token_hex(4)}.tmp"
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, self.path / name)
+
+    # -- snapshots --------------------------------------------------------------------------
+    def current(self) -> Snapshot | None:
+        return self._read_snapshot("snapshot")
+
+    def _read_snapshot(self, name: str) -> Snapshot | None:
+        try:
+            text = (self.path / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        try:
+            return Snapshot.from_text(text)
+        except ValueError:
+            return None
+
+    def find(self, token: str) -> Snapshot | None:
+        """The snapshot called ``token`` (the current one or one of the
+        :attr:`keep_snapshots` - 1 before it), else ``None``."""
+        for name in self._snapshot_names():
+            found = self._read_snapshot(name)
+            if found is not None and found.token == token:
+                return found
+        return None
+
+    def _snapshot_names(self) -> list[str]:
+        return ["snapshot", *(f"snapshot.{n}" for n in range(1, self.keep_snapshots))]
+
+    def save(self, snapshot: Snapshot, *, replace_current: bool = False) -> None:
+        """Store ``snapshot`` as the current one; the ones before move down the line, the
+        oldest is dropped (unless ``replace_current``: an amended current snapshot).
+        Raises OSError."""
+        if not replace_current:
+            names = self._snapshot_names()
+            for older, newer in reversed(list(zip(names[1:], names[:-1], strict=True))):
+                if (self.path / newer).exists():
+                    os.replace(self.path / newer, self.path / older)
+        self._write("snapshot", snapshot.to_text())
+
+    def amend(self, written: dict[str, tuple[str, str] | None]) -> None:
+        """Add the connector's own writes (key -> (version, digest), ``None`` for a delete)
+        to the current snapshot. Raises OSError."""
+        snapshot = self.current()
+        if snapshot is None or not written:
+            return
+        for key, outcome in written.items():
+            if outcome is None:
+                snapshot.entries.pop(key, None)
+                snapshot.digests.pop(key, None)
+            else:
+                snapshot.entries[key], snapshot.digests[key] = outcome
+        self.save(snapshot, replace_current=True)
+
+    # -- receipts ---------------------------------------------------------------------------
+    def _receipt_path(self, batch_id: str) -> Path:
+        safe = "".join(char if char.isalnum() or char in "-_" else "_" for char in batch_id)
+        return self.path / "batches" / safe
+
+    def write_receipt(self, batch_id: str, lines: Receipt) -> None:
+        """Store a batch's receipt before the batch is applied. Raises OSError."""
+        text = "".join("\t".join((line.token, line.kind, line.key, line.digest,
+                                  line.error.replace("\t", " ").replace("\n", " "))) + "\n"
+                       for line in lines)
+        self._write(f"batches/{self._receipt_path(batch_id).name}", text)
+        self._prune()
+
+    def receipt(self, batch_id: str) -> Receipt | None:
+        """The receipt of a batch, or ``None`` when the batch was never started."""
+        try:
+            text = self._receipt_path(batch_id).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        lines: Receipt = []
+        for row in text.splitlines():
+            token, kind, key, found, error = row.split("\t")
+            lines.append(ReceiptLine(token, kind, key, found, error))
+        return lines
+
+    def _prune(self) -> None:
+        folder = self.path / "batches"
+        try:
+            receipts = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        except OSError:
+            return
+        for old in receipts[:-self.keep_receipts]:
+            old.unlink(missing_ok=True)
+
+
+def now_ns() -> int:
+    """The wall clock in nanoseconds (file modification times use the same clock)."""
+    return time.time_ns()

@@ -1,0 +1,193 @@
+"""Writing a batch to a vdir folder, and finding out after a crash what a batch did.
+
+Terms:
+
+receipt
+    See :mod:`syncline.connectors.vdir.state`: written before the first file of a batch.
+applied
+    A create is applied when its file exists, an update when its file holds the bytes it
+    wrote (compared by digest), a delete when its file is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING
+
+from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.vdir.items import safe_name
+from syncline.connectors.vdir.state import Entry, ReceiptLine, atomic_write, digest
+from syncline.errors import (
+    EndpointUnavailable,
+    ItemError,
+    MalformedRecord,
+    ValidationFailed,
+    VersionConflict,
+)
+
+if TYPE_CHECKING:
+    from syncline.connectors.vdir.connector import VdirConnector
+
+__all__ = ["recover_batch", "write_batch"]
+
+_Plan = tuple[WriteOperation, str, bytes | None, Entry | None]
+
+
+def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult]:
+    """Apply ``batch``: check and prepare every operation, write the receipt, write the
+    files (each atomically), then add what was written to the current snapshot so it does
+    not come back as a change. One result per operation, in order; a problem with one item
+    is its result's error.
+
+    Raises:
+        EndpointUnavailable: the state folder or the folder cannot be written (files written
+            before stay written; :func:`recover_batch` finds them).
+    """
+    plans: list[_Plan] = []
+    receipt: list[ReceiptLine] = []
+    failed: dict[str, ItemError] = {}
+    for operation in batch.operations:
+        try:
+            key, data, current = _prepare(connector, operation)
+        except (ItemError, ValueError) as error:
+            item_error = error if isinstance(error, ItemError) else ValidationFailed(
+                f"{batch.stream} {operation.key or '(new)'}: {error}",
+                stream=batch.stream, key=operation.key)
+            failed[operation.token] = item_error
+            receipt.append(ReceiptLine(operation.token, operation.kind.value,
+                                       operation.key or "", error=str(item_error)))
+            continue
+        plans.append((operation, key, data, current))
+        receipt.append(ReceiptLine(operation.token, operation.kind.value, key,
+                                   digest(data) if data is not None else ""))
+    try:
+        connector.state.write_receipt(batch.batch_id, receipt)
+    except OSError as error:
+        raise EndpointUnavailable(connector.endpoint, f"{connector.state.path}: {error}") \
+            from None
+    done: dict[str, WriteResult] = {}
+    written: dict[str, tuple[str, str] | None] = {}
+    for operation, key, data, current in plans:
+        result = _apply(connector, batch.stream, operation, key, data, current)
+        done[operation.token] = result
+        if result.ok:
+            written[key] = None if data is None else (str(result.version), digest(data))
+    with contextlib.suppress(OSError):  # else they come back once, as echoes
+        connector.state.amend(written)
+    return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
+            for op in batch.operations]
+
+
+def _prepare(connector: VdirConnector, operation: WriteOperation) \
+        -> tuple[str, bytes | None, Entry | None]:
+    """The key, the bytes to write (``None`` for a delete) and the entry the file has now
+    (``None`` for a create).
+
+    Raises:
+        ItemError: the target is missing or changed since it was read (VersionConflict), or
+            is malformed (MalformedRecord).
+        ValueError: a value cannot be written.
+    """
+    stream = connector.stream_name
+    if operation.kind is WriteKind.CREATE:
+        uid, text = connector.codec.create(operation.fields or {}, operation.token)
+        return safe_name(uid), text.encode(), None
+    key = operation.key or ""
+    name = f"{key}{connector.fileext}"
+    loaded = connector.load_file(key)
+    if loaded is None:
+        raise VersionConflict(f"{stream} {key}: the file {name} no longer exists",
+                              stream=stream, key=key)
+    data, entry = loaded
+    if operation.expected_version is not None and operation.expected_version != entry.version:
+        raise VersionConflict(f"{stream} {key}: the file changed since it was read",
+                              stream=stream, key=key)
+    if operation.kind is WriteKind.DELETE:
+        return key, None, entry
+    source = str(connector.folder / name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MalformedRecord(f"{source}: not UTF-8 text ({error})", stream=stream,
+                              key=key) from None
+    try:
+        updated = connector.codec.update(text, operation.fields or {}, source)
+    except MalformedRecord as error:
+        error.stream, error.key = stream, key
+        raise
+    return key, updated.encode(), entry
+
+
+def _apply(connector: VdirConnector, stream: str, operation: WriteOperation, key: str,
+           data: bytes | None, current: Entry | None) -> WriteResult:
+    """Write (or remove) one file.
+
+    Raises:
+        EndpointUnavailable: the folder cannot be written.
+    """
+    name = f"{key}{connector.fileext}"
+    try:
+        if data is None:
+            os.unlink(connector.folder / name)
+            return WriteResult(operation.token, key)
+        if current is not None:
+            check = connector.load_file(key)
+            if check is None or check[1] != current:
+                raise VersionConflict(f"{stream} {key}: the file changed while it was being "
+                                      f"written", stream=stream, key=key)
+        entry = atomic_write(connector.folder, name, data, exclusive=current is None)
+    except FileExistsError:
+        return WriteResult(operation.token, error=ItemError(
+            f"{stream}: a file {name} already exists (an item with the same UID); it is not "
+            f"overwritten", stream=stream, key=key))
+    except FileNotFoundError:
+        return WriteResult(operation.token, error=VersionConflict(
+            f"{stream} {key}: the file {name} no longer exists", stream=stream, key=key))
+    except VersionConflict as error:
+        return WriteResult(operation.token, error=error)
+    except OSError as error:
+        raise EndpointUnavailable(connector.endpoint, f"{connector.folder / name}: {error}") \
+            from None
+    return WriteResult(operation.token, key, entry.version)
+
+
+def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult] | None:
+    """What became of ``batch``, from its receipt and the files (see the module docstring).
+
+    ``None`` when there is no receipt (the batch never started) or none of its operations was
+    applied; otherwise one result per operation, an operation that was not applied coming
+    back as a (retriable) ItemError and one that failed its checks with its error.
+
+    Raises:
+        EndpointUnavailable: the folder cannot be read.
+    """
+    receipt = connector.state.receipt(batch.batch_id)
+    if receipt is None:
+        return None
+    by_token = {line.token: line for line in receipt}
+    results: list[WriteResult] = []
+    applied = 0
+    for operation in batch.operations:
+        line = by_token.get(operation.token)
+        if line is None or line.error:
+            message = line.error if line is not None else "not in the batch's receipt"
+            results.append(WriteResult(operation.token, error=ItemError(
+                message, stream=batch.stream, key=operation.key)))
+            continue
+        loaded = connector.load_file(line.key)
+        if line.kind == WriteKind.DELETE.value:
+            done = loaded is None
+        elif line.kind == WriteKind.CREATE.value:
+            done = loaded is not None
+        else:
+            done = loaded is not None and digest(loaded[0]) == line.digest
+        if not done:
+            results.append(WriteResult(operation.token, error=ItemError(
+                f"{batch.stream} {line.key}: not written before the interruption",
+                stream=batch.stream, key=line.key or None)))
+            continue
+        applied += 1
+        results.append(WriteResult(operation.token, line.key,
+                                   loaded[1].version if loaded is not None else None))
+    return results if applied else None

@@ -1,0 +1,318 @@
+"""Content lines of vCard (RFC 6350 / RFC 2426) items, read and written losslessly.
+
+Terms:
+
+content line
+    One property of an item after unfolding: ``[group "."] NAME *(";" param) ":" value``.
+prefix
+    The text of a content line before the colon that ends the parameters (group, name and
+    parameters exactly as written). A changed property keeps its prefix byte for byte, so
+    parameters such as ``TYPE=work`` or ``PREF=1`` survive an update untouched.
+raw value
+    The value as written, still escaped (``\\,``, ``\\;``, ``\\n``, ``\\\\``).
+
+Lines nobody changes are written back exactly as they were read; only the lines of mapped
+properties are rebuilt. That is how an update keeps X- properties, PHOTO, parameters and the
+order of everything syncline does not map.
+
+This module is deliberately small and fast (about 20 µs per card): reading a folder of 10,000
+cards must not cost seconds in parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from syncline.errors import MalformedRecord
+
+__all__ = [
+    "ContentLine",
+    "Item",
+    "escape_text",
+    "fold",
+    "join_structured",
+    "parse_item",
+    "split_structured",
+    "unescape_text",
+]
+
+_NAME = re.compile(r"(?:([A-Za-z0-9-]+)\.)?([A-Za-z0-9-]+)")
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPES = {"n": "\n", "N": "\n"}
+
+
+def unescape_text(raw: str) -> str:
+    """The text a raw TEXT value stands for (``\\n`` is a new line, ``\\,`` a comma...)."""
+    if "\\" not in raw:
+        return raw
+    return _UNESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
+
+
+def escape_text(text: str) -> str:
+    """The raw form of a TEXT value (backslash, comma, semicolon and new lines escaped)."""
+    return (text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
+            .replace("\r\n", "\\n").replace("\n", "\\n"))
+
+
+def _split_unescaped(raw: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(raw)
+    for char in chars:
+        if char == "\\":
+            current.append(char)
+            current.append(next(chars, ""))
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def split_structured(raw: str) -> list[str]:
+    """The components of a structured value (N, ADR, ORG), unescaped; multiple values inside
+    one component (separated by unescaped commas) are joined with ``", "``."""
+    if "\\" not in raw:
+        return [", ".join(p for p in part.split(",") if p) if "," in part else part
+                for part in raw.split(";")]
+    return [", ".join(unescape_text(value) for value in _split_unescaped(part, ",") if value)
+            for part in _split_unescaped(raw, ";")]
+
+
+def split_list(raw: str) -> list[str]:
+    """The values of a comma-separated TEXT list (CATEGORIES), unescaped."""
+    return [unescape_text(value).strip() for value in _split_unescaped(raw, ",")
+            if value.strip()]
+
+
+def join_structured(components: list[str]) -> str:
+    """The raw form of a structured value made of ``components``."""
+    return ";".join(escape_text(component) for component in components)
+
+
+def fold(line: str) -> str:
+    """``line`` folded to lines of at most 75 octets (never inside a UTF-8 sequence), with
+    CRLF line ends."""
+    encoded = line.encode()
+    if len(encoded) <= 75:
+        return line + "\r\n"
+    pieces: list[str] = []
+    start, limit = 0, 75
+    while start < len(encoded):
+        end = min(start + limit, len(encoded))
+        while end < len(encoded) and (encoded[end] & 0xC0) == 0x80:
+            end -= 1  # do not cut a multi-byte character
+        pieces.append(encoded[start:end].decode())
+        start, limit = end, 74  # continuation lines start with a space
+    return "\r\n ".join(pieces) + "\r\n"
+
+
+@dataclass(slots=True)
+class ContentLine:
+    """One property (see the module docstring). ``name`` is upper-case; ``params`` maps
+    upper-case parameter names to their values (unquoted, in order)."""
+
+    name: str
+    prefix: str
+    value: str
+    params: dict[str, list[str]] = field(default_factory=dict)
+    group: str | None = None
+    raw: str | None = None
+    """The unfolded line as read; ``None`` once the value changed."""
+    folded: str | None = None
+    """The line as read, folded as it was (without the final line end)."""
+
+    @classmethod
+    def make(cls, prefix: str, value: str) -> ContentLine:
+        """A new line ``prefix:value`` (``prefix``: name and parameters, as written).
+
+        Raises:
+            MalformedRecord: ``prefix`` is not a property name with parameters.
+        """
+        line = _split_line(f"{prefix}:{value}", "a new line", 1)
+        line.raw = None
+        return line
+
+    def types(self) -> set[str]:
+        """The lower-case TYPE values (``TYPE=work,voice`` and ``TYPE=work;TYPE=voice``
+        alike; vCard 2.1 bare types such as ``TEL;CELL`` count as TYPE too)."""
+        found: set[str] = set()
+        for value in self.params.get("TYPE", ()):
+            found.update(part.strip().lower() for part in value.split(",") if part.strip())
+        return found
+
+    def param(self, name: str) -> str | None:
+        values = self.params.get(name.upper())
+        return values[0] if values else None
+
+    def with_value(self, raw_value: str) -> None:
+        """Change the raw value, keeping group, name and parameters."""
+        if raw_value != self.value:
+            self.value = raw_value
+            self.raw = self.folded = None
+
+    def render(self) -> str:
+        """The folded text of the line with its CRLF: exactly as read when unchanged."""
+        if self.folded is not None:
+            return self.folded + "\r\n"
+        return fold(self.raw if self.raw is not None else f"{self.prefix}:{self.value}")
+
+
+def _parse_params(text: str, where: str) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    position = 0
+    length = len(text)
+    while position < length:
+        if text[position] != ";":
+            raise MalformedRecord(f"{where}: expected ';' before a parameter")
+        position += 1
+        equals = text.find("=", position)
+        next_semicolon = text.find(";", position)
+        if equals < 0 or (0 <= next_semicolon < equals):
+            end = next_semicolon if next_semicolon >= 0 else length
+            bare = text[position:end]
+            if not bare:
+                raise MalformedRecord(f"{where}: empty parameter")
+            params.setdefault("TYPE", []).append(bare)  # vCard 2.1: TEL;CELL
+            position = end
+            continue
+        name = text[position:equals].upper()
+        if not name:
+            raise MalformedRecord(f"{where}: parameter without a name")
+        position = equals + 1
+        values = params.setdefault(name, [])
+        while True:
+            if position < length and text[position] == '"':
+                close = text.find('"', position + 1)
+                if close < 0:
+                    raise MalformedRecord(f"{where}: unterminated quoted parameter value")
+                values.append(text[position + 1:close])
+                position = close + 1
+            else:
+                end = position
+                while end < length and text[end] not in ",;":
+                    end += 1
+                values.append(text[position:end])
+                position = end
+            if position < length and text[position] == ",":
+                position += 1
+                continue
+            break
+    return params
+
+
+def _split_line(line: str, source: str, number: int) -> ContentLine:
+    """One unfolded line as a :class:`ContentLine` (``number`` counts unfolded lines).
+
+    Raises:
+        MalformedRecord: naming ``source``, the line and the problem.
+    """
+    colon = line.find(":")
+    semicolon = line.find(";")
+    name_end = colon if semicolon < 0 or 0 <= colon < semicolon else semicolon
+    if colon < 0:
+        raise MalformedRecord(f"{source}: line {number}: no ':' between the property name "
+                              f"and its value")
+    match = _NAME.fullmatch(line, 0, name_end)
+    if match is None:
+        raise MalformedRecord(f"{source}: line {number}: no property name")
+    params: dict[str, list[str]] = {}
+    if name_end != colon:
+        if '"' in line[:colon]:  # a colon inside a quoted parameter value ends nothing
+            colon, quoted = -1, False
+            for index in range(name_end, len(line)):
+                char = line[index]
+                if char == '"':
+                    quoted = not quoted
+                elif char == ":" and not quoted:
+                    colon = index
+                    break
+            if colon < 0:
+                raise MalformedRecord(f"{source}: line {number}: no ':' after the "
+                                      f"parameters (an unterminated quote?)")
+        params = _parse_params(line[name_end:colon], f"{source}: line {number}")
+    return ContentLine(match.group(2).upper(), line[:colon], line[colon + 1:], params,
+                       match.group(1), line)
+
+
+@dataclass(slots=True)
+class Item:
+    """One BEGIN/END component as content lines: ``kind`` (``VCARD``) and the lines between
+    its BEGIN and END, nested components kept as plain lines."""
+
+    kind: str
+    lines: list[ContentLine]
+
+    def find(self, name: str) -> Iterator[ContentLine]:
+        """The lines of property ``name`` (upper-case), in order."""
+        return (line for line in self.lines if line.name == name)
+
+    def first(self, name: str) -> ContentLine | None:
+        for line in self.lines:
+            if line.name == name:
+                return line
+        return None
+
+    def index(self) -> dict[str, list[ContentLine]]:
+        """Property name -> its lines, in order (a snapshot: build it again after edits)."""
+        found: dict[str, list[ContentLine]] = {}
+        for line in self.lines:
+            found.setdefault(line.name, []).append(line)
+        return found
+
+    def to_text(self) -> str:
+        """The item's text: unchanged lines exactly as read, folded, CRLF line ends."""
+        body = "".join(line.render() for line in self.lines)
+        return f"BEGIN:{self.kind}\r\n{body}END:{self.kind}\r\n"
+
+
+def parse_item(text: str, kind: str, *, source: str) -> Item:
+    """Parse the one ``kind`` component (``VCARD``) ``text`` holds.
+
+    Raises:
+        MalformedRecord: naming ``source`` and the problem (no BEGIN/END, a line that is not
+            a content line, more than one item, a bad parameter).
+    """
+    text = text.lstrip("\ufeff")
+    pieces = text.split("\n")  # CRLF as RFC 6350 says; LF and a mix of both as found
+    raw_lines: list[str] = []
+    physical: list[str] = []  # the folded text of each logical line, as read
+    for piece in pieces:
+        if piece.endswith("\r"):
+            piece = piece[:-1]
+        if not piece:
+            continue
+        if piece[0] in " \t" and raw_lines:
+            raw_lines[-1] += piece[1:]
+            physical[-1] += "\r\n" + piece
+        elif not piece.isspace():
+            raw_lines.append(piece)
+            physical.append(piece)
+    begin = f"BEGIN:{kind}"
+    end = f"END:{kind}"
+    if not raw_lines or raw_lines[0].strip().upper() != begin:
+        raise MalformedRecord(f"{source}: does not start with {begin}")
+    lines: list[ContentLine] = []
+    closed = False
+    for number in range(1, len(raw_lines)):
+        line = raw_lines[number]
+        if closed:
+            raise MalformedRecord(f"{source}: line {number + 1}: text after {end} "
+                                  f"(one item per file)")
+        if line[:4].upper() in ("END:", "BEGI"):
+            upper = line.strip().upper()
+            if upper == end:
+                closed = True
+                continue
+            if upper == begin:
+                raise MalformedRecord(f"{source}: line {number + 1}: {begin} inside an item")
+        parsed = _split_line(line, source, number + 1)
+        parsed.folded = physical[number]
+        lines.append(parsed)
+    if not closed:
+        raise MalformedRecord(f"{source}: no {end}")
+    return Item(kind, lines)

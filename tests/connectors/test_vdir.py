@@ -1,0 +1,567 @@
+"""The ``vdir`` connector: the shared contract (contacts in .vcf files, events in .ics files),
+what is particular to a folder of files, and a memory <-> vdir link synced by the engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor, same
+from syncline.config import parse_config
+from syncline.connectors import connector_class
+from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteKind, WriteOperation
+from syncline.connectors.memory import shared_store
+from syncline.connectors.vdir import VdirConnector
+from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
+from syncline.errors import (
+    ConfigError,
+    EndpointUnavailable,
+    ItemError,
+    MalformedRecord,
+    ProtocolError,
+    VersionConflict,
+)
+from syncline.model import Record
+from syncline.state.store import StateStore
+
+PEOPLE = [("Margaret", "Hughes"), ("Oliver", "Bennett"), ("Priya", "Sharma"),
+          ("Tomasz", "Nowak"), ("Aoife", "Byrne"), ("Kwame", "Mensah"), ("Lucía", "Fernández"),
+          ("Hannah", "Schmidt"), ("Dmitri", "Volkov"), ("Sophie", "Laurent")]
+CITIES = ["London", "Manchester", "Leeds", "Bristol", "Glasgow", "Cardiff", "Belfast"]
+LONDON = ZoneInfo("Europe/London")
+
+
+def person(n: int) -> dict[str, Any]:
+    first, last = PEOPLE[n % len(PEOPLE)]
+    return {"name": f"{first} {last}", "first_name": first, "last_name": last,
+            "email": f"{first.lower()}.{last.lower()}{n}@hughes-partners.co.uk",
+            "phone": f"+44 20 7946 {n:04d}", "city": CITIES[n % len(CITIES)]}
+
+
+def meeting(n: int) -> dict[str, Any]:
+    start = datetime(2024, 6, 3, 9, 30, tzinfo=LONDON) + timedelta(days=n, hours=n % 5)
+    return {"summary": f"Account review {n} with {' '.join(PEOPLE[n % len(PEOPLE)])}",
+            "start": start, "end": start + timedelta(minutes=45), "all_day": False,
+            "timezone": "Europe/London", "location": f"{n} Fleet Street, London"}
+
+
+def person_card(uid: str, name: str) -> str:
+    first, _, last = name.partition(" ")
+    return (f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{last};{first};;;\r\n"
+            "END:VCARD\r\n")
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
+
+
+class FolderEditor:
+    """Edits the folder as another application (khard, a file manager) would: plain file
+    writes, text it makes itself."""
+
+    def __init__(self, folder: Path, fileext: str) -> None:
+        self.folder = folder
+        self.fileext = fileext
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}{self.fileext}"
+
+    def text(self, uid: str, fields: dict[str, Any], extra: str = "") -> str:
+        if self.fileext == ".vcf":
+            return ("BEGIN:VCARD\r\nVERSION:3.0\r\n"
+                    f"UID:{uid}\r\nFN:{_escape(fields['name'])}\r\n"
+                    f"N:{_escape(fields['last_name'])};{_escape(fields['first_name'])};;;\r\n"
+                    f"EMAIL;TYPE=INTERNET,WORK:{fields['email']}\r\n"
+                    f"TEL;TYPE=WORK,VOICE:{fields['phone']}\r\n"
+                    f"ADR;TYPE=WORK:;;;{_escape(fields['city'])};;;United Kingdom\r\n"
+                    f"{extra}END:VCARD\r\n")
+        start = fields["start"].astimezone(LONDON).strftime("%Y%m%dT%H%M%S")
+        end = fields["end"].astimezone(LONDON).strftime("%Y%m%dT%H%M%S")
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//Folder editor//EN\r\n"
+                f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240601T120000Z\r\n"
+                f"DTSTART;TZID=Europe/London:{start}\r\nDTEND;TZID=Europe/London:{end}\r\n"
+                f"SUMMARY:{_escape(fields['summary'])}\r\n"
+                f"LOCATION:{_escape(fields['location'])}\r\n"
+                f"{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+    def create(self, fields: dict[str, Any]) -> str:
+        uid = str(uuid.uuid4()).upper()
+        self.path(uid).write_text(self.text(uid, fields), encoding="utf-8")
+        return uid
+
+    def update(self, key: str, fields: dict[str, Any]) -> None:
+        extra = "".join(line + "\r\n" for line in self.path(key).read_text().splitlines()
+                        if line.startswith("X-"))
+        self.path(key).write_text(self.text(key, fields, extra), encoding="utf-8")
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink()
+
+    def set_unmapped(self, key: str, value: str) -> None:
+        text = self.path(key).read_text(encoding="utf-8")
+        end = "END:VCARD" if self.fileext == ".vcf" else "END:VEVENT"
+        self.path(key).write_text(text.replace(end, f"X-SYNCLINE-TEST:{value}\r\n{end}"),
+                                  encoding="utf-8")
+
+    def get_unmapped(self, key: str) -> str | None:
+        for line in self.path(key).read_text(encoding="utf-8").splitlines():
+            if line.startswith("X-SYNCLINE-TEST:"):
+                return line.partition(":")[2].replace("\\,", ",")
+        return None
+
+
+class VdirContract(ConnectorContract):
+    fileext = ".vcf"
+    page_size = 5
+
+    @pytest.fixture
+    def connector(self, tmp_path: Path) -> Iterator[VdirConnector]:
+        connector = VdirConnector("folder", {"path": "items", "fileext": self.fileext,
+                                             "streams": [self.stream],
+                                             "page_size": self.page_size}, tmp_path)
+        connector.open()
+        yield connector
+        connector.close()
+        assert connector.item_errors == []
+
+    @pytest.fixture
+    def outside(self, connector: VdirConnector) -> FolderEditor:
+        return FolderEditor(connector.folder, self.fileext)
+
+    def test_changes_hold_each_key_once_with_its_newest_state(
+            self, connector: Connector, make_fields: FieldMaker,
+            outside: OutsideEditor | None) -> None:
+        """The contract's version also wants a file created *and* deleted between two reads
+        reported as deleted. A folder keeps no trace of such a file (nor does a CalDAV
+        server have to), and a deletion of a key never read is nothing to the engine; so
+        here the short-lived key may be reported as deleted or not at all."""
+        editor = self.needs_changes(connector, outside)
+        cursor = connector.current_cursor(self.stream)
+        assert cursor is not None
+        kept = editor.create(make_fields(1))
+        editor.update(kept, make_fields(2))
+        editor.update(kept, make_fields(3))
+        gone = editor.create(make_fields(4))
+        editor.update(gone, make_fields(5))
+        editor.delete(gone)
+        found, _ = self.changes(connector, cursor)
+        by_key: dict[str, Record | None] = {c.key: c.record for c in found}
+        assert len(by_key) == len(found)
+        assert set(by_key) - {gone} == {kept}
+        assert by_key.get(gone) is None
+        record = by_key[kept]
+        assert record is not None and same(record.fields, make_fields(3))
+
+
+class TestVdirContact(VdirContract):
+    stream = "contact"
+
+    @pytest.fixture
+    def make_fields(self) -> FieldMaker:
+        return person
+
+
+class TestVdirEvent(VdirContract):
+    stream = "event"
+    fileext = ".ics"
+
+    @pytest.fixture
+    def make_fields(self) -> FieldMaker:
+        return meeting
+
+
+# -- particular to a folder -----------------------------------------------------------------------
+@pytest.fixture
+def contacts(tmp_path: Path) -> Iterator[VdirConnector]:
+    connector = VdirConnector("folder", {"path": "contacts"}, tmp_path)
+    connector.open()
+    yield connector
+    connector.close()
+
+
+def op(kind: WriteKind, key: str | None = None, fields: dict[str, Any] | None = None,
+       expected: str | None = None) -> WriteOperation:
+    return WriteOperation(uuid.uuid4().hex, kind, key, fields, expected)
+
+
+def write(connector: VdirConnector, *operations: WriteOperation) -> list[Any]:
+    return connector.write(WriteBatch(uuid.uuid4().hex, connector.stream_name,
+                                      list(operations)))
+
+
+def test_registered_and_defaults(tmp_path: Path) -> None:
+    assert connector_class("vdir") is VdirConnector
+    connector = VdirConnector("folder", {"path": "contacts", "fileext": ".vcf"}, tmp_path)
+    assert connector.folder == tmp_path / "contacts"
+    assert list(connector.streams()) == ["contact"]
+    assert "email" in connector.field_names("contact")
+    events = VdirConnector("cal", {"path": "/abs/calendar", "fileext": ".ics"}, tmp_path)
+    assert events.folder == Path("/abs/calendar")
+    assert list(events.streams()) == ["event"]
+
+
+@pytest.mark.parametrize(("settings", "key", "words"), [
+    ({}, "endpoints.f.path", "required"),
+    ({"path": "x", "fileext": ".txt"}, "endpoints.f.fileext", ".vcf"),
+    ({"path": "x", "streams": ["event"]}, "endpoints.f.streams", "contact"),
+    ({"path": "x", "fileext": ".ics", "streams": ["event", "task"]}, "endpoints.f.streams",
+     "one stream"),
+    ({"path": "x", "filext": ".vcf"}, "endpoints.f.filext", "did you mean 'fileext'"),
+    ({"path": "x", "page_size": 0}, "endpoints.f.page_size", ">= 1"),
+])
+def test_bad_settings(settings: dict[str, Any], key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        VdirConnector.validate_settings("f", settings)
+    assert raised.value.key == key
+    assert words in str(raised.value)
+
+
+def test_config_as_in_the_issue(tmp_path: Path) -> None:
+    config = parse_config({"endpoints": {"folder": {"connector": "vdir", "path": "contacts",
+                                                    "fileext": ".vcf"}}}, base_dir=tmp_path)
+    assert config.endpoints["folder"].settings == {"path": "contacts", "fileext": ".vcf"}
+    with pytest.raises(ConfigError, match="fileext"):
+        parse_config({"endpoints": {"folder": {"connector": "vdir", "path": "c",
+                                               "fileext": "vcf"}}}, base_dir=tmp_path)
+
+
+def test_file_name_comes_from_the_uid_and_is_never_overwritten(
+        contacts: VdirConnector) -> None:
+    (created,) = write(contacts, op(WriteKind.CREATE, fields=person(1)))
+    assert created.ok
+    path = contacts.folder / f"{created.key}.vcf"
+    text = path.read_bytes().decode()
+    assert f"UID:{created.key}\r\n" in text
+    assert created.version == f"{path.stat().st_mtime_ns}:{path.stat().st_size}"
+    assert not [p for p in contacts.folder.iterdir() if p.name.startswith(".")]
+
+    events = VdirConnector("cal", {"path": "cal", "fileext": ".ics"}, contacts.base_dir)
+    events.open()
+    uid = "kick-off@acme.example"
+    first = write(events, op(WriteKind.CREATE, fields={**meeting(1), "uid": uid}))
+    assert first[0].key == uid
+    again = write(events, op(WriteKind.CREATE, fields={**meeting(2), "uid": uid}))
+    assert isinstance(again[0].error, ItemError) and "already exists" in str(again[0].error)
+    assert "Account review 1" in (events.folder / "kick-off@acme.example.ics").read_text()
+    odd = write(events, op(WriteKind.CREATE, fields={**meeting(3), "uid": "a/b c"}))
+    assert odd[0].ok and len(str(odd[0].key)) == 40  # SHA-1 of an unsafe UID
+
+
+def test_expected_version_is_checked(contacts: VdirConnector) -> None:
+    (created,) = write(contacts, op(WriteKind.CREATE, fields=person(1)))
+    key = str(created.key)
+    stale = write(contacts, op(WriteKind.UPDATE, key, {"title": "CFO"}, expected="1:1"))
+    assert isinstance(stale[0].error, VersionConflict)
+    (ok,) = write(contacts, op(WriteKind.UPDATE, key, {"title": "CFO"}, created.version))
+    assert ok.ok and ok.version != created.version
+    gone = write(contacts, op(WriteKind.DELETE, key, expected=created.version))
+    assert isinstance(gone[0].error, VersionConflict)
+    assert write(contacts, op(WriteKind.DELETE, key, expected=ok.version))[0].ok
+
+
+def test_malformed_file_is_an_item_error_not_a_failed_read(contacts: VdirConnector) -> None:
+    keys = [str(r.key) for r in write(contacts, *(op(WriteKind.CREATE, fields=person(n))
+                                                  for n in range(3)))]
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    bad = contacts.folder / "broken.vcf"
+    bad.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Missing colon\r\nEND:VCARD\r\n")
+    (contacts.folder / "latin1.vcf").write_bytes("BEGIN:VCARD\r\nFN:Zoë\r\n".encode("latin-1"))
+    read = [r.key for page in contacts.read_all("contact", ReadScope()) for r in page]
+    assert sorted(read) == sorted(keys)
+    problems = {error.key: str(error) for error in contacts.item_errors}
+    assert set(problems) == {"broken", "latin1"}
+    assert "broken.vcf" in problems["broken"] and "line 3" in problems["broken"]
+    assert "UTF-8" in problems["latin1"]
+    assert all(isinstance(e, MalformedRecord) for e in contacts.item_errors)
+
+    contacts.item_errors.clear()
+    feed = contacts.read_changes("contact", cursor, ReadScope())
+    changes = [change for page in feed.pages for change in page]
+    assert changes == []  # the bad files are left out of the page ...
+    assert {error.key for error in contacts.item_errors} == {"broken", "latin1"}  # ... noted
+
+    contacts.item_errors.clear()  # reported again by every read until fixed ...
+    assert feed.cursor is not None
+    feed = contacts.read_changes("contact", feed.cursor, ReadScope())
+    assert [c for page in feed.pages for c in page] == []
+    assert {error.key for error in contacts.item_errors} == {"broken", "latin1"}
+    bad.write_text(person_card("broken", "Ada Lovelace"))  # ... then read as a change
+    (contacts.folder / "latin1.vcf").unlink()  # ... or as a deletion
+    assert feed.cursor is not None
+    feed = contacts.read_changes("contact", feed.cursor, ReadScope())
+    found = {c.key: c.record for page in feed.pages for c in page}
+    assert set(found) == {"broken", "latin1"} and found["latin1"] is None
+    assert found["broken"] is not None and found["broken"].fields["name"] == "Ada Lovelace"
+
+
+def test_lost_snapshot_asks_for_a_full_read(contacts: VdirConnector) -> None:
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    shutil.rmtree(contacts.state.path)
+    with pytest.raises(ProtocolError, match="full read"):
+        contacts.read_changes("contact", cursor, ReadScope())
+    with pytest.raises(ProtocolError):
+        contacts.read_changes("contact", "something-else", ReadScope())
+
+
+def test_previous_snapshot_still_serves_a_cursor_that_was_not_stored(
+        contacts: VdirConnector) -> None:
+    """A dry run (or a failed run) reads changes without storing the cursor: the next run
+    starts from the cursor before it and must still see the change."""
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    editor = FolderEditor(contacts.folder, ".vcf")
+    key = editor.create(person(4))
+    dry = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c.key for page in dry.pages for c in page] == [key]
+    again = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c.key for page in again.pages for c in page] == [key]
+    contacts.read_changes("contact", cursor, ReadScope())
+    last = contacts.read_changes("contact", cursor, ReadScope())  # the 4th snapshot since
+    assert [c.key for page in last.pages for c in page] == [key]
+    contacts.read_changes("contact", str(last.cursor), ReadScope())
+    with pytest.raises(ProtocolError):  # now too old: the engine reads everything
+        contacts.read_changes("contact", cursor, ReadScope())
+
+
+def test_same_size_rewrite_in_the_same_clock_tick_is_seen(contacts: VdirConnector) -> None:
+    editor = FolderEditor(contacts.folder, ".vcf")
+    key = editor.create(person(1))
+    path = editor.path(key)
+    stamp = path.stat().st_mtime_ns
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    text = path.read_text()
+    path.write_text(text.replace("Oliver", "Olivex"))  # same size
+    os.utime(path, ns=(stamp, stamp))  # same modification time
+    feed = contacts.read_changes("contact", cursor, ReadScope())
+    (change,) = [c for page in feed.pages for c in page]
+    assert change.record is not None and change.record.fields["first_name"] == "Olivex"
+
+
+def test_other_kind_of_card_is_not_a_contact(contacts: VdirConnector) -> None:
+    (contacts.folder / "acme.vcf").write_text(
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:org\r\nFN:Acme Ltd\r\nORG:Acme Ltd\r\n"
+        "UID:urn:uuid:0b9f8d1e-8f43-4a43-a1cc-5b1a3cb5f3f0\r\nEND:VCARD\r\n")
+    assert list(contacts.read_all("contact", ReadScope())) == []
+    organisations = VdirConnector("orgs", {"path": "contacts", "streams": "organisation"},
+                                  contacts.base_dir)
+    organisations.open()
+    (page,) = organisations.read_all("organisation", ReadScope())
+    assert page[0].fields["name"] == "Acme Ltd"
+
+
+def test_recover_a_batch_interrupted_half_way(contacts: VdirConnector,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (first,) = write(contacts, op(WriteKind.CREATE, fields=person(1)))
+    batch = WriteBatch("half", "contact", [op(WriteKind.UPDATE, str(first.key), person(2)),
+                                           op(WriteKind.CREATE, fields=person(3))])
+    import syncline.connectors.vdir.writing as module
+
+    calls = 0
+    real = module.atomic_write
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt  # the process dies before the second file
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "atomic_write", dying)
+    with pytest.raises(KeyboardInterrupt):
+        contacts.write(batch)
+    monkeypatch.undo()
+    recovered = contacts.recover(batch)
+    assert recovered is not None
+    assert recovered[0].ok and recovered[0].key == first.key
+    assert isinstance(recovered[1].error, ItemError)
+    assert contacts.count("contact") == 1
+
+
+def test_read_scope_by_key_and_date(contacts: VdirConnector) -> None:
+    results = write(contacts, *(op(WriteKind.CREATE, fields=person(n)) for n in range(4)))
+    keys = sorted(str(r.key) for r in results)
+    old = contacts.folder / f"{keys[0]}.vcf"
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    recent = ReadScope(since=datetime(2021, 1, 1, tzinfo=UTC))
+    assert keys[0] not in [r.key for p in contacts.read_all("contact", recent) for r in p]
+    ranged = ReadScope(from_key=keys[1], to_key=keys[2])
+    assert [r.key for p in contacts.read_all("contact", ranged) for r in p] == keys[1:3]
+
+
+# -- the engine: memory <-> vdir ------------------------------------------------------------------
+FIELDS = ["name", "first_name", "last_name", "email", "phone", "city", "notes"]
+
+
+def link_config(tmp_path: Path, store_name: str) -> Any:
+    raw = {
+        "endpoints": {
+            "crm": {"connector": "memory", "name": store_name,
+                    "streams": {"contact": {"fields": FIELDS}}},
+            "folder": {"connector": "vdir", "path": "contacts", "fileext": ".vcf"},
+        },
+        "links": {"crm-folder": {"a": "crm", "b": "folder", "streams": ["contact"],
+                                 "match": {"contact": ["email"]}, "max_delete": "50%"}},
+    }
+    return parse_config(raw, base_dir=tmp_path)
+
+
+def test_memory_and_vdir_synced_both_ways(tmp_path: Path) -> None:
+    store_name = f"crm-{uuid.uuid4().hex}"
+    config = link_config(tmp_path, store_name)
+    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    crm = shared_store(store_name)
+    folder = tmp_path / "contacts"
+    editor = FolderEditor(folder, ".vcf")
+
+    def sync(mode: RunMode = RunMode.INCREMENTAL) -> Any:
+        summary = SyncEngine(config, state).run("crm-folder", SyncOptions(mode=mode))
+        assert summary.outcome is RunOutcome.OK, summary.messages
+        return summary
+
+    def cards() -> dict[str, str]:
+        return {path.stem: path.read_text(encoding="utf-8") for path in folder.glob("*.vcf")}
+
+    for n in range(6):
+        crm.put("contact", f"p{n}", {**person(n), "notes": f"Customer since 201{n}"})
+    folder.mkdir()
+    theirs = editor.create(person(7))
+    editor.set_unmapped(theirs, "kept")
+    sync()
+    assert len(cards()) == 7 and len(crm.stream("contact")) == 7
+    pairs = {row.a_key: row.b_key for page in state.iter_mappings(
+        state.scope_id("crm-folder", "contact")) for row in page}
+    assert "Customer since 2013" in cards()[pairs["p3"]]
+
+    # edit on both sides, create on the folder side, delete on both sides
+    crm.put("contact", "p1", {**person(1), "notes": "Moved to the Leeds office"})
+    editor.update(pairs["p2"], {**person(2), "phone": "+44 113 496 0000"})
+    editor.set_unmapped(pairs["p4"], "a photo, say")
+    crm.put("contact", "p4", {**person(4), "city": "York"})
+    extra = editor.create(person(8))
+    crm.remove("contact", "p0")
+    editor.delete(pairs["p5"])
+    summary = sync()
+    counts = summary.streams["contact"].to_json()
+    assert (counts["A"], counts["M"], counts["D"]) == (1, 3, 2)
+    assert "Moved to the Leeds office" in cards()[pairs["p1"]]
+    assert crm.stream("contact")["p2"][1]["phone"] == "+44 113 496 0000"
+    assert "X-SYNCLINE-TEST:a photo, say" in cards()[pairs["p4"]]
+    assert "York" in cards()[pairs["p4"]]
+    assert pairs["p0"] not in cards() and "p5" not in crm.stream("contact")
+    assert any(f["email"] == person(8)["email"] for _, f, _ in crm.stream("contact").values())
+    assert extra in cards()
+
+    # nothing changed: nothing to do; a forced full read agrees
+    quiet = sync()
+    assert sum(quiet.streams["contact"].to_json().values()) == 0
+    full = sync(RunMode.FULL)
+    assert sum(full.streams["contact"].to_json().values()) == 0
+    assert editor.get_unmapped(theirs) == "kept"
+    state.close()
+
+
+@pytest.mark.parametrize("mode", [RunMode.INCREMENTAL, RunMode.FULL])
+def test_a_malformed_card_deletes_nothing(tmp_path: Path, mode: RunMode) -> None:
+    """A card someone broke is an item problem: the run goes on, and neither an incremental
+    nor a full sync takes the unreadable card for a deleted one."""
+    store_name = f"crm-{uuid.uuid4().hex}"
+    config = link_config(tmp_path, store_name)
+    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    crm = shared_store(store_name)
+    for n in range(4):
+        crm.put("contact", f"p{n}", person(n))
+    engine = SyncEngine(config, state)
+    assert engine.run("crm-folder").outcome is RunOutcome.OK
+    pairs = {row.a_key: row.b_key for page in state.iter_mappings(
+        state.scope_id("crm-folder", "contact")) for row in page}
+    broken = tmp_path / "contacts" / f"{pairs['p1']}.vcf"
+    broken.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver Bennett\r\nEND:VCARD\r\n")
+    crm.put("contact", "p2", {**person(2), "city": "Swansea"})
+
+    summary = engine.run("crm-folder", SyncOptions(mode=mode))
+    again = engine.run("crm-folder", SyncOptions(mode=RunMode.FULL))
+
+    assert summary.streams["contact"].to_json()["D"] == 0
+    assert again.streams["contact"].to_json()["D"] == 0
+    assert set(crm.stream("contact")) == {"p0", "p1", "p2", "p3"}
+    assert "Swansea" in (tmp_path / "contacts" / f"{pairs['p2']}.vcf").read_text()
+    state.close()
+
+
+def test_events_synced_both_ways(tmp_path: Path) -> None:
+    """Appointments from a CRM (memory) to a calendar folder and back, an all-day event and
+    an alarm set in the calendar application included."""
+    store_name = f"crm-{uuid.uuid4().hex}"
+    fields = ["uid", "summary", "start", "end", "all_day", "timezone", "location"]
+    config = parse_config({
+        "endpoints": {
+            "crm": {"connector": "memory", "name": store_name,
+                    "streams": {"event": {"fields": fields}}},
+            "calendar": {"connector": "vdir", "path": "calendar", "fileext": ".ics"},
+        },
+        "links": {"crm-calendar": {"a": "crm", "b": "calendar", "streams": ["event"],
+                                   "match": {"event": ["uid"]}, "max_delete": "50%"}},
+    }, base_dir=tmp_path)
+    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    crm = shared_store(store_name)
+    folder = tmp_path / "calendar"
+
+    def sync() -> Any:
+        summary = SyncEngine(config, state).run("crm-calendar")
+        assert summary.outcome is RunOutcome.OK, summary.messages
+        return summary.streams["event"].to_json()
+
+    crm.put("event", "e1", {**meeting(1), "uid": "review-1@crm.example.com"})
+    crm.put("event", "e2", {"uid": "fair-2024@crm.example.com", "summary": "Trade fair",
+                            "start": datetime(2024, 9, 17).date(), "all_day": True,
+                            "end": datetime(2024, 9, 20).date(), "location": "NEC Birmingham"})
+    sync()
+    files = {path.stem: path for path in folder.glob("*.ics")}
+    assert set(files) == {"review-1@crm.example.com", "fair-2024@crm.example.com"}
+    assert "DTSTART;VALUE=DATE:20240917" in files["fair-2024@crm.example.com"].read_text()
+
+    review = files["review-1@crm.example.com"]
+    text = review.read_text().replace(
+        "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Review\r\n"
+        "TRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT")
+    review.write_text(text.replace("Account review 1", "Account review 1 (room 4)"))
+    crm.put("event", "e2", {**crm.stream("event")["e2"][1], "location": "ExCeL London"})
+    counts = sync()
+    assert counts["M"] == 2
+    assert "(room 4)" in crm.stream("event")["e1"][1]["summary"]
+    assert "ExCeL London" in files["fair-2024@crm.example.com"].read_text()
+
+    crm.put("event", "e1", {**crm.stream("event")["e1"][1],
+                            "start": datetime(2024, 6, 4, 14, 0, tzinfo=LONDON),
+                            "end": datetime(2024, 6, 4, 15, 0, tzinfo=LONDON)})
+    files["fair-2024@crm.example.com"].unlink()
+    counts = sync()
+    assert (counts["M"], counts["D"]) == (1, 1)
+    assert set(crm.stream("event")) == {"e1"}
+    moved = review.read_text()
+    assert "DTSTART;TZID=Europe/London:20240604T140000" in moved
+    assert "TRIGGER:-PT10M" in moved  # the alarm the calendar application added is kept
+    state.close()
+
+
+def test_a_folder_that_is_gone_is_not_an_empty_folder(tmp_path: Path) -> None:
+    connector = VdirConnector("folder", {"path": "contacts"}, tmp_path)
+    connector.open()  # first use: the folder is made
+    write(connector, op(WriteKind.CREATE, fields=person(1)))
+    assert connector.current_cursor("contact") is not None
+    shutil.move(tmp_path / "contacts", tmp_path / "contacts-moved")
+    again = VdirConnector("folder", {"path": "contacts"}, tmp_path)
+    with pytest.raises(EndpointUnavailable, match="is gone"):
+        again.open()
+    assert not (tmp_path / "contacts").exists()
