@@ -108,10 +108,10 @@ class Applier:
                 decision.synced_fields = record.fields
                 if source is Side.A:
                     decision.a_hash = write.hash
-                    decision.b_record = record
+                    decision.a_record = record
                 else:
                     decision.b_hash = write.hash
-                    decision.a_record = record
+                    decision.b_record = record
 
     # -- the main entry ---------------------------------------------------------------------
     def apply(self, decisions: Sequence[Decision]) -> None:
@@ -416,10 +416,13 @@ class Applier:
             if mapping is not None and mapping.id is not None:
                 buffer.removed_mapping_ids.append(mapping.id)
             return
+        snapshot = None
+        if self.policy.keep_snapshot:
+            snapshot = self._snapshot(decision) if decision.synced_fields is not None \
+                else (mapping.snapshot if mapping is not None else None)
         row = MappingRow(mapping.id if mapping is not None else None, decision.a_key,
                          decision.b_key, decision.a_hash, decision.b_hash, decision.a_version,
-                         decision.b_version,
-                         self._snapshot(decision) if self.policy.keep_snapshot else None)
+                         decision.b_version, snapshot)
         if mapping is not None and mapping.id is not None:
             buffer.changed_mappings.append(row)
         else:

@@ -36,6 +36,7 @@ class SideReader:
     scope: ReadScope
     full: bool
     pending: set[str]
+    run_id: int = 0
     page_size: int = 2000
     cursor: str | None = None
     read_count: int = 0
@@ -132,7 +133,9 @@ class SideReader:
         if not track_deletions:
             return
         ranged = self.scope.from_key is not None or self.scope.to_key is not None
-        for mappings in self.store.iter_mappings(self.scope_id):
+        # mappings this run wrote are left out: their records came into being (or were
+        # paired) after the listing passed them, so the listing cannot speak for them
+        for mappings in self.store.iter_mappings(self.scope_id, written_before=self.run_id):
             gone = []
             for mapping in mappings:
                 key = mapping.a_key if self.side is Side.A else mapping.b_key

@@ -44,7 +44,7 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
     b_records = applier.connectors[Side.B].read_keys(stream, [row["b_key"] for row in resolved])
     applier.translator.to_a_space(list(b_records.values()))
     mappings = store.mappings_for(scope_id, "a", [row["a_key"] for row in resolved])
-    decisions: list[Decision] = []
+    decisions: list[tuple[int, bytes, Decision]] = []
     for row in resolved:
         a, b = a_records.get(row["a_key"]), b_records.get(row["b_key"])
         mapping = mappings.get(row["a_key"])
@@ -68,7 +68,14 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
                 continue
             decision.writes.append(Write(side, WriteAction.UPDATE, key, dict(fields), digest,
                                          ActionCode.MODIFY, expected_version=record.version))
-        decisions.append(decision)
-        store.close_conflict(int(row["id"]))
-    applier.apply(decisions)
-    return len(decisions)
+        decisions.append((int(row["id"]), digest, decision))
+    applier.apply([decision for _, _, decision in decisions])
+    applier.drain()
+    applied = 0
+    for conflict_id, digest, decision in decisions:
+        # closed only once both sides hold the chosen values: a write that failed (or a run
+        # that died) leaves the resolution to be applied by the next run
+        if decision.a_hash == digest and decision.b_hash == digest:
+            store.close_conflict(conflict_id)
+            applied += 1
+    return applied

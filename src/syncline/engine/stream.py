@@ -107,7 +107,8 @@ class StreamRun:
         full = self.options.mode.value == "full"
         readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,
                                     scope_id, policy.field_names, translator, self.options.scope,
-                                    full, pending[side], page_size=self.link.batch_size)
+                                    full, pending[side], run_id=self.run_id,
+                                    page_size=self.link.batch_size)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
             self.store.cursor(scope_id, streamed_side.value) is None else None

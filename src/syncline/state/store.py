@@ -162,7 +162,12 @@ class StateStore:
             StateError: the database cannot be reached or migrated.
         """
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url[len("sqlite:///"):].split("?")[0]).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StateError(f"state store folder {folder} cannot be created: "
+                                 f"{error.strerror}") from None
         try:
             engine = create_engine(url, future=True)
         except (SQLAlchemyError, ImportError) as error:
@@ -266,13 +271,18 @@ class StateStore:
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar() or 0)
 
-    def iter_mappings(self, scope_id: int, page: int = 5000) -> Iterator[list[MappingRow]]:
-        """Every mapping of a scope, in pages ordered by id (keyset paging: flat memory)."""
+    def iter_mappings(self, scope_id: int, page: int = 5000,
+                      written_before: int | None = None) -> Iterator[list[MappingRow]]:
+        """Every mapping of a scope, in pages ordered by id (keyset paging: flat memory);
+        with ``written_before``, only those that run did not write."""
         last = 0
         while True:
             query = (select(t.mappings).where(t.mappings.c.scope_id == scope_id,
                                               t.mappings.c.id > last)
                      .order_by(t.mappings.c.id).limit(page))
+            if written_before is not None:
+                query = query.where((t.mappings.c.run_id.is_(None))
+                                    | (t.mappings.c.run_id != written_before))
             with self.engine.connect() as connection:
                 rows = [self._mapping(row) for row in connection.execute(query)]
             if not rows:
