@@ -47,6 +47,9 @@ class SettleBuffer:
     journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
     pending_add: list[tuple[str, str, str]] = field(default_factory=list)
     pending_remove: list[tuple[str, str]] = field(default_factory=list)
+    mapping_run_id: int | None = None
+    """The run the mappings are recorded for (default: this run); recovery records those of
+    an interrupted run's batches for that run, the one that wrote the records."""
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -456,7 +459,8 @@ class Applier:
         self._settling = self._settler.submit(self._settle_now, buffer)
 
     def _settle_now(self, buffer: SettleBuffer) -> None:
-        self.store.settle(scope_id=self.scope_id, run_id=self.run_id,
+        run_id = buffer.mapping_run_id if buffer.mapping_run_id is not None else self.run_id
+        self.store.settle(scope_id=self.scope_id, run_id=run_id,
                           batch_ids=buffer.batch_ids, new_mappings=buffer.new_mappings,
                           new_mapping_rows=buffer.new_mapping_rows,
                           changed_mappings=buffer.changed_mappings,
@@ -499,7 +503,7 @@ class Applier:
                           for position, entry in enumerate(entries)]
             results = self.connectors[target].recover(
                 WriteBatch(intent.batch_id, self.stream, operations))
-            buffer = SettleBuffer(batch_ids=[intent.batch_id])
+            buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
             if results is not None:
                 for entry, result in zip(entries, results, strict=True):
                     settled += self._settle_recovered(target, entry, result, buffer)
@@ -514,7 +518,7 @@ class Applier:
                       for number in range(len(keys))]
         results = self.connectors[target].recover(
             WriteBatch(intent.batch_id, self.stream, operations))
-        buffer = SettleBuffer(batch_ids=[intent.batch_id])
+        buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
         settled = 0
         if results is not None:
             message = f"{creates['message']} (settled after an interrupted run)"
@@ -532,7 +536,7 @@ class Applier:
                 buffer.journal_rows.append((self.run_id, self.scope_id, a_key, b_key, code,
                                             direction, "ok", message))
                 buffer.new_mapping_rows.append((self.scope_id, a_key, b_key, hashed, hashed,
-                                                a_version, b_version, snapshot, self.run_id))
+                                                a_version, b_version, snapshot, intent.run_id))
                 self.tally[code] += 1
                 settled += 1
         self._flush(buffer)
