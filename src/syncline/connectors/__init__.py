@@ -21,7 +21,7 @@ _BUILT_IN: dict[str, str] = {
 }
 
 
-def _load(target: str, key: str | None) -> type[Connector]:
+def _load(type_name: str, target: str, key: str | None) -> type[Connector]:
     """Import a connector class.
 
     Raises:
@@ -32,9 +32,11 @@ def _load(target: str, key: str | None) -> type[Connector]:
     try:
         loaded = getattr(import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ConfigError(f"connector '{target}' cannot be loaded: {error}", key=key) from None
+        raise ConfigError(f"connector '{type_name}' cannot be loaded: {error}", key=key) \
+            from None
     if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
-        raise ConfigError(f"'{target}' is not a syncline Connector class", key=key)
+        raise ConfigError(f"connector '{type_name}' ({target}) is not a syncline Connector "
+                          f"class", key=key)
     return loaded
 
 
@@ -62,4 +64,4 @@ def connector_class(type_name: str, *, key: str | None = None) -> type[Connector
         raise ConfigError(
             f"unknown connector '{type_name}'{hint}; known: {', '.join(sorted(known))}", key=key
         )
-    return _load(target, key)
+    return _load(type_name, target, key)
