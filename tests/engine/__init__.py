@@ -1,0 +1,1 @@
+"""Tests of the sync engine: the planner, runs on memory connectors, crashes, convergence."""
