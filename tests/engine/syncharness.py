@@ -182,15 +182,18 @@ def make_harness(folder: Path, *, streams: Mapping[str, list[str]] | None = None
                  b_streams: Mapping[str, list[str]] | None = None, conflict: str = "newest",
                  direction: str = "both", match: Mapping[str, list[str]] | None = None,
                  max_delete: str | int = "25%", batch_size: int = 2000,
-                 log_writes: bool = False, state_url: str | None = None) -> Harness:
+                 log_writes: bool = False, state_url: str | None = None,
+                 page_size: int = 500) -> Harness:
     """A fresh harness. ``streams`` are side a's streams and fields (default: contacts with
-    name, email, phone); ``b_streams`` side b's (default: the same)."""
+    name, email, phone); ``b_streams`` side b's (default: the same); ``page_size`` how many
+    records the memory endpoints read per page."""
     a_streams = dict(streams or {"contact": CONTACT_FIELDS})
     tag = f"h{next(_names)}-{id(folder):x}"
     a_name, b_name = f"{tag}-crm", f"{tag}-books"
     raw = {
-        "endpoints": {"crm": _endpoint(a_name, a_streams),
-                      "books": _endpoint(b_name, dict(b_streams or a_streams))},
+        "endpoints": {"crm": {**_endpoint(a_name, a_streams), "page_size": page_size},
+                      "books": {**_endpoint(b_name, dict(b_streams or a_streams)),
+                                "page_size": page_size}},
         "links": {"l": {"a": "crm", "b": "books", "streams": list(a_streams),
                         "conflict": conflict, "direction": direction,
                         "match": dict(match if match is not None

@@ -753,3 +753,18 @@ def test_resolution_survives_a_crash_while_it_is_written(
     expected = contact("Person p1", "p1@example.com", "999")
     assert h.records("a")["p1"] == expected
     assert h.records("b")[c1] == expected
+
+
+def test_same_natural_key_on_several_pages_pairs_one_to_one(
+        harness_factory: HarnessFactory) -> None:
+    """Records sharing a natural key, spread over several pages of the streamed side, pair
+    one to one with the other side's records of that key: nothing is created."""
+    h = harness_factory(batch_size=2, page_size=2)
+    for i in range(6):
+        h.a.put("contact", f"p{i}", contact(f"Ann {i}", "ann@example.com"))
+        h.b.put("contact", f"c{i}", contact(f"Ann {i}", "ann@example.com"))
+    summary = h.sync()
+    assert summary.outcome is RunOutcome.OK, summary.messages
+    assert counts(summary)["A"] == 0
+    assert len(h.records("a")) == len(h.records("b")) == 6
+    h.assert_converged()

@@ -164,11 +164,15 @@ class StreamRun:
                 if partner is not None:
                     pulled.append(partner)
             elif change.record is not None and by_match:
+                # one candidate per record, so that same-key records on later pages still
+                # find theirs (pairing is one to one)
                 found = match_key(change.record, policy.match_fields)
-                for key in by_match.pop(found, ()) if found is not None else ():
-                    partner = held.pop(key, None)
+                candidates = by_match.get(found) if found is not None else None
+                while candidates:
+                    partner = held.pop(candidates.pop(0), None)
                     if partner is not None:
                         pulled.append(partner)
+                        break
         if not mappings and not pulled:
             creates = plan_creates(policy, streamed_side, page)
             if creates is not None:
