@@ -52,10 +52,6 @@ class SettleBuffer:
     an interrupted run's batches for that run, the one that wrote the records."""
 
 
-def _hex(value: bytes | None) -> str | None:
-    return value.hex() if value is not None else None
-
-
 def _unhex(value: str | None) -> bytes | None:
     return bytes.fromhex(value) if value is not None else None
 
@@ -581,7 +577,3 @@ class Applier:
             buffer.new_mappings.append(row)
         return 1
 
-
-def describe_payload(payload: dict[str, Any]) -> str:
-    """A short text of an intent's payload, for diagnostics."""
-    return json.dumps({"operations": len(payload.get("ops", []))})
