@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cli.helpers import ISSUE_EXAMPLE
 from syncline import connectors
 from syncline.config import (
     ConflictPolicy,
@@ -19,35 +20,7 @@ from syncline.config import (
 )
 from syncline.errors import ConfigError
 
-EXAMPLE = """\
-[state]
-url = "sqlite:///syncline-state.db"        # or postgresql+psycopg://user@host/db
-
-[endpoints.crm]
-connector = "sql"
-url = "sqlite:///crm.db"
-[endpoints.crm.streams.contact]
-table = "people"
-key = "person_id"
-fields = { name = "full_name", email = "email_address", phone = "phone" }
-
-[endpoints.books]
-connector = "sql"
-url = "sqlite:///books.db"
-[endpoints.books.streams.contact]
-table = "customers"
-key = "cust_no"
-fields = { name = "name", email = "email", phone = "tel" }
-
-[links.crm-books]
-a = "crm"
-b = "books"
-streams = ["contact"]
-direction = "both"        # both | a-to-b | b-to-a
-conflict = "newest"       # a-wins | b-wins | newest | merge | manual
-match = { contact = ["email"] }
-max_delete = "25%"
-"""
+EXAMPLE = ISSUE_EXAMPLE
 
 
 def _raw(**changes: Any) -> dict[str, Any]:

@@ -15,38 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from cli.helpers import ISSUE_EXAMPLE
+
 pytestmark = pytest.mark.slow
 
 RECORDS = 100_000
 SYNCLINE = str(Path(sys.executable).with_name("syncline"))
 
-CONFIG = """\
-[state]
-url = "sqlite:///state.db"
-
-[endpoints.crm]
-connector = "sql"
-url = "sqlite:///crm.db"
-[endpoints.crm.streams.contact]
-table = "people"
-key = "person_id"
-fields = { name = "full_name", email = "email_address", phone = "phone" }
-
-[endpoints.books]
-connector = "sql"
-url = "sqlite:///books.db"
-[endpoints.books.streams.contact]
-table = "customers"
-key = "cust_no"
-fields = { name = "name", email = "email", phone = "tel" }
-
-[links.crm-books]
-a = "crm"
-b = "books"
-streams = ["contact"]
-match = { contact = ["email"] }
-batch_size = 1000
-"""
+CONFIG = ISSUE_EXAMPLE.replace("syncline-state.db", "state.db") + "batch_size = 1000\n"
 
 
 def _syncline(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
