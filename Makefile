@@ -24,6 +24,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.dav
 
 clean:
 	rm -rf $(VENV) syncline-demo .pytest_cache .mypy_cache .ruff_cache

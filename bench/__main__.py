@@ -51,8 +51,7 @@ streams = ["contact"]
 direction = "both"
 conflict = "newest"
 match = {{ contact = ["email"] }}
-batch_size = {batch_size}
-"""
+{batch_size}"""
 
 
 @dataclass
@@ -82,8 +81,9 @@ def _people(count: int) -> Iterator[tuple[int, str, str, str]]:
             for number in range(1, count + 1))
 
 
-def build(folder: Path, count: int, batch_size: int) -> None:
-    """Create crm.db with ``count`` people, an empty books.db and syncline.toml."""
+def build(folder: Path, count: int, batch_size: int | None) -> None:
+    """Create crm.db with ``count`` people, an empty books.db and syncline.toml (with the
+    link's ``batch_size`` when given; by default the connectors' preference)."""
     crm = sqlite3.connect(folder / "crm.db")
     crm.execute("CREATE TABLE people (person_id INTEGER PRIMARY KEY, full_name TEXT NOT NULL,"
                 " email_address TEXT, phone TEXT)")
@@ -95,7 +95,8 @@ def build(folder: Path, count: int, batch_size: int) -> None:
                   " email TEXT, tel TEXT)")
     books.commit()
     books.close()
-    (folder / "syncline.toml").write_text(CONFIG.format(batch_size=batch_size))
+    setting = f"batch_size = {batch_size}\n" if batch_size is not None else ""
+    (folder / "syncline.toml").write_text(CONFIG.format(batch_size=setting))
 
 
 def run_step(folder: Path, *args: str) -> tuple[float, float | None, dict[str, object]]:
@@ -158,7 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--changes", type=int, default=1_000)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the link's batch_size (default: the connectors' preference)")
     parser.add_argument("--keep", type=Path, default=None)
     options = parser.parse_args()
     folder = options.keep or Path(tempfile.mkdtemp(prefix="syncline-bench-"))

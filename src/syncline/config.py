@@ -22,6 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncline.errors import ConfigError
 from syncline.model import ENTITY_TYPES
+from syncline.rules_config import StreamRules, XrefTables, check_link_rules, rules_allowed_keys
+from syncline.service_config import (
+    DEFAULT_SCHEDULE,
+    LinkServiceSettings,
+    ScheduleText,
+    StreamSchedules,
+)
 
 __all__ = [
     "Config",
@@ -78,7 +85,7 @@ class EndpointConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
-class LinkConfig(BaseModel):
+class LinkConfig(LinkServiceSettings):
     model_config = _STRICT
     a: str
     b: str
@@ -87,7 +94,14 @@ class LinkConfig(BaseModel):
     conflict: ConflictPolicy = ConflictPolicy.NEWEST
     match: dict[str, list[str]] = Field(default_factory=dict)
     max_delete: str | int = "25%"
-    batch_size: int = Field(default=2000, ge=1, le=100_000)
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    """Records per read page and write batch; ``None``: what the two connectors prefer
+    (the smaller of their ``preferred_batch_size``)."""
+    rules: dict[str, StreamRules] = Field(default_factory=dict)
+    xref: XrefTables = Field(default_factory=dict)
+    schedule: ScheduleText = DEFAULT_SCHEDULE
+    on_startup: bool = False
+    schedules: StreamSchedules = Field(default_factory=dict)
 
     @field_validator("max_delete")
     @classmethod
@@ -217,6 +231,9 @@ def _explain(error: Any, raw: Mapping[str, Any]) -> tuple[str, str]:
 
 def _allowed_keys(parent: tuple[int | str, ...]) -> list[str]:
     """The settings allowed in the table at ``parent`` (a key path)."""
+    in_rules = rules_allowed_keys(parent)
+    if in_rules is not None:
+        return in_rules
     if parent[:1] == ("state",):
         return list(StateConfig.model_fields)
     if parent[:1] == ("links",) and len(parent) == 2:
@@ -304,6 +321,7 @@ def _check_references(config: Config) -> None:
                     raise ConfigError(_unknown(f"{stream} field", field_name, list(known),
                                                listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
+        check_link_rules(name, link, config.source)
 
 
 def load_config(path: str | Path) -> Config:

@@ -159,6 +159,9 @@ _DOCUMENT_LINES = _fields(
 _DOCUMENT_HEAD = (
     "number", _ref("contact", "contact"), _date("date"), _date("due_date"), "currency", "status",
     "reference", _dec("subtotal"), _dec("tax_total"), _dec("total"), "owner",
+    # posting controls, for the rules of a link (usually mapped on the local side only):
+    # on hold, kept out of the books for good, and the record to post the document under
+    _bool("on_hold"), _bool("nc_only"), _ref("proxy_contact", "contact"),
 )
 
 ENTITY_TYPES: dict[str, EntityType] = {
@@ -220,6 +223,17 @@ ENTITY_TYPES: dict[str, EntityType] = {
                            _date("date"), _dec("amount"), "currency",
                            _ref("ledger_account", "ledger_account"), "status"),
                    natural_keys=("reference",), doc="A payment applied to a document."),
+        EntityType("vendor",
+                   _fields("name", "first_name", "last_name", "email", "phone", "mobile",
+                           "title", *_ADDRESS, "tax_number", "notes", _bool("archived")),
+                   natural_keys=("email", "name"),
+                   doc="A supplier account where the books keep suppliers apart from "
+                       "customers (QuickBooks Online Vendor)."),
+        EntityType("term",
+                   _fields("name", FieldSpec("due_days", FieldType.INTEGER),
+                           _dec("discount_percent"),
+                           FieldSpec("discount_days", FieldType.INTEGER), _bool("active")),
+                   natural_keys=("name",), doc="Payment terms (e.g. 'Net 30')."),
         EntityType("expense",
                    _fields("number", _ref("contact", "contact"), _date("date"), "description",
                            _dec("amount"), _dec("tax_amount"),

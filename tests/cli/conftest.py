@@ -12,7 +12,7 @@ from .helpers import MemoryPair, SqlPair, make_memory, make_sql
 
 @pytest.fixture
 def runner() -> CliRunner:
-    return CliRunner()
+    return CliRunner(env={"COLUMNS": "200"})
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from syncline.cli import app
-from syncline.demo import Demo
+from syncline.demo import GROUPWARE_LINKS, Demo
+from syncline.formats.icalendar import calendar_fields, component_kind, parse_calendar
+from syncline.formats.vcard import card_fields, parse_vcard
 
 SYNCLINE = Path(sys.executable).with_name("syncline")
 
@@ -51,6 +53,32 @@ def _assert_in_step(folder: Path) -> None:
     assert len(invoices) == 80 + 6 + 1
 
 
+def _assert_groupware(folder: Path) -> None:
+    """The groupware folders hold the CRM's people, appointments and tasks, one file each."""
+    crm = folder / "crm.db"
+    cards = sorted((folder / "groupware" / "contacts").glob("*.vcf"))
+    people = _rows(crm, "SELECT email_address, full_name, phone, mobile, job_title FROM "
+                        "people ORDER BY email_address")
+    found = []
+    for path in cards:
+        fields = card_fields(parse_vcard(path.read_text(encoding="utf-8"), source=str(path)),
+                             "contact")
+        found.append((fields["email"], fields["name"], fields["phone"], fields["mobile"],
+                      fields["title"]))
+    assert sorted(found, key=lambda row: str(row[0])) == people
+    for name, stream, table, column in (("calendar", "event", "appointments", "subject"),
+                                        ("tasks", "task", "tasks", "title")):
+        items = sorted((folder / "groupware" / name).glob("*.ics"))
+        summaries = []
+        for path in items:
+            calendar = parse_calendar(path.read_text(encoding="utf-8"), source=str(path))
+            assert component_kind(calendar) == stream
+            summaries.append(calendar_fields(calendar, stream)["summary"])
+        assert sorted(summaries) == [row[0] for row in _rows(
+            crm, f"SELECT {column} FROM {table} ORDER BY {column}")]
+        assert summaries
+
+
 def test_demo_runs_end_to_end_in_a_few_seconds(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     started = time.monotonic()
@@ -74,7 +102,12 @@ def test_demo_runs_end_to_end_in_a_few_seconds(tmp_path: Path) -> None:
     assert f"syncline --config {folder}/syncline.toml status" in out
     assert f"syncline --config {folder}/syncline.toml journal crm-books --run 2" in out
     assert "crm-books contact: reading" in result.stderr  # not a terminal: log lines
+    assert "7. groupware" in out
+    assert f"crm-contacts: 169 contact files in {folder}/groupware/contacts" in out
+    assert f"crm-calendar: 24 event files in {folder}/groupware/calendar" in out
+    assert f"crm-tasks: 16 task files in {folder}/groupware/tasks" in out
     _assert_in_step(folder)
+    _assert_groupware(folder)
     status = subprocess.run([str(SYNCLINE), "--config", str(folder / "syncline.toml"),
                              "status", "crm-books", "--json"], capture_output=True, text=True,
                             timeout=60)
@@ -93,6 +126,7 @@ def test_demo_twice_in_the_same_folder_rebuilds_it(runner: CliRunner, tmp_path: 
     assert "crm-books: run 1, incremental, ok" in second.stdout  # a fresh state store
     assert (folder / "notes.txt").read_text(encoding="utf-8") == "keep me"
     _assert_in_step(folder)
+    _assert_groupware(folder)  # the first demo's files are gone, not doubled
 
 
 def test_demo_takes_a_folder_not_a_config(runner: CliRunner, tmp_path: Path) -> None:
@@ -130,4 +164,30 @@ def test_demo_steps_one_by_one(tmp_path: Path) -> None:
     counts = demo.journal_counts(second.run_id)
     assert counts[("D", "a>b", "ok")] == 1
     assert counts[("A", "b>a", "ok")] == 2  # the new customer and the new invoice
-    assert len(demo.prepare()) >= 4
+    created = {}
+    for link in GROUPWARE_LINKS:
+        assert "crm-pim" in demo.setup(link)
+        summary = demo.sync(link_name=link)
+        assert summary.outcome.value == "ok", summary.messages
+        ((stream, stream_counts),) = summary.streams.items()
+        created[stream] = stream_counts.A
+    assert created == {"contact": 169, "event": 24, "task": 16}
+    assert [(found.link, found.files) for found in demo.groupware()] == [
+        ("crm-contacts", 169), ("crm-calendar", 24), ("crm-tasks", 16)]
+    _assert_groupware(demo.folder)
+    for link in GROUPWARE_LINKS:  # nothing changed: nothing travels
+        again = demo.sync(link_name=link)
+        assert all(c.A == c.M == c.D == 0 for c in again.streams.values()), link
+    # a contacts application edits a card in the folder: the change reaches the CRM
+    card = next(path for path in (demo.folder / "groupware" / "contacts").glob("*.vcf")
+                if "TITLE:" in path.read_text(encoding="utf-8"))
+    text = card.read_text(encoding="utf-8")
+    email = card_fields(parse_vcard(text, source=str(card)), "contact")["email"]
+    title_line = next(line for line in text.splitlines() if line.startswith("TITLE:"))
+    card.write_text(text.replace(title_line, "TITLE:Head of Purchasing"), encoding="utf-8")
+    back = demo.sync(link_name="crm-contacts")
+    assert back.streams["contact"].M == 1
+    assert _rows(demo.crm, f"SELECT job_title FROM people WHERE email_address = '{email}'") \
+        == [("Head of Purchasing",)]
+    assert len(demo.prepare()) >= 5
+    assert not (demo.folder / "groupware").exists()

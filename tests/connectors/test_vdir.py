@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -565,3 +565,139 @@ def test_a_folder_that_is_gone_is_not_an_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(EndpointUnavailable, match="is gone"):
         again.open()
     assert not (tmp_path / "contacts").exists()
+
+
+# -- speed work that must not change what is read or written -------------------------------------
+def _age(folder: Path, seconds: int = 60) -> None:
+    """Make every item file of ``folder`` older than a snapshot's clock margin."""
+    stamp = (datetime.now(UTC) - timedelta(seconds=seconds)).timestamp()
+    for path in folder.iterdir():
+        if path.is_file():
+            os.utime(path, (stamp, stamp))
+
+
+def test_an_unchanged_folder_keeps_its_snapshot_and_cursor(contacts: VdirConnector) -> None:
+    """A read that finds nothing new rewrites no snapshot: the cursor stays the same and
+    still sees a later change (a digest-free snapshot has nothing more to remember)."""
+    editor = FolderEditor(contacts.folder, ".vcf")
+    keys = [editor.create(person(n)) for n in range(3)]
+    _age(contacts.folder)
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    snapshot_file = contacts.state.path / "snapshot"
+    written = snapshot_file.stat().st_mtime_ns, snapshot_file.stat().st_ino
+    quiet = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c for page in quiet.pages for c in page] == []
+    assert quiet.cursor == cursor
+    assert (snapshot_file.stat().st_mtime_ns, snapshot_file.stat().st_ino) == written
+    editor.update(keys[1], person(7))
+    feed = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c.key for page in feed.pages for c in page] == [keys[1]]
+    assert feed.cursor != cursor
+    gone = contacts.read_changes("contact", str(feed.cursor), ReadScope())
+    assert [c for page in gone.pages for c in page] == []
+
+
+def test_recent_files_are_checked_once_then_forgotten(
+        contacts: VdirConnector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written near a snapshot's moment keep a digest (a same-size rewrite in the same
+    clock tick must be seen); the first read after checks them, a read after that skips
+    them and keeps its cursor."""
+    write(contacts, *(op(WriteKind.CREATE, fields=person(n)) for n in range(4)))
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    taken = contacts.state.find(cursor.removeprefix("snap:"))
+    assert taken is not None and len(taken.digests) == 4
+    monkeypatch.setattr("syncline.connectors.vdir.state.MARGIN_NS", -10**12)  # time passes
+    first = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c for page in first.pages for c in page] == []
+    snapshot = contacts.state.find(str(first.cursor).removeprefix("snap:"))
+    assert snapshot is not None and snapshot.digests == {}
+    second = contacts.read_changes("contact", str(first.cursor), ReadScope())
+    assert second.cursor == first.cursor
+
+
+def test_writes_are_atomic_and_leave_no_temporary_files(contacts: VdirConnector) -> None:
+    (created,) = write(contacts, op(WriteKind.CREATE, fields=person(1)))
+    assert created.ok
+    path = contacts.folder / f"{created.key}.vcf"
+    before = path.stat().st_ino
+    (updated,) = write(contacts, op(WriteKind.UPDATE, created.key, {"title": "Buyer"},
+                                    created.version))
+    assert updated.ok and updated.version != created.version
+    assert path.stat().st_ino != before  # a new file renamed over the old one
+    assert "TITLE:Buyer" in path.read_text(encoding="utf-8")
+    assert [p.name for p in contacts.folder.iterdir() if p.name.startswith(".")] == []
+    loaded = contacts.load_file(str(created.key))
+    assert loaded is not None and loaded[1].version == updated.version
+    assert loaded[0] == path.read_bytes()
+
+
+_AWKWARD = ["Ada", "  Lovelace ", " ", "", "a,b", "c;d", "back\\slash", "two\nlines",
+            "é" * 50, "x" * 90, ",", " , ", "Müller", 0, 12, date(2024, 1, 2), None]
+
+
+@pytest.mark.parametrize("stream", ["contact", "organisation"])
+def test_new_cards_are_written_as_the_general_writer_writes_them(stream: str) -> None:
+    """:func:`new_vcard_text` (the fast way a create takes) writes the bytes
+    :func:`new_vcard` does, for plain and awkward values alike."""
+    import random
+
+    from syncline.formats.vcard import (
+        CONTACT_FIELDS,
+        ORGANISATION_FIELDS,
+        new_vcard,
+        new_vcard_text,
+    )
+
+    now = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
+    names = sorted(CONTACT_FIELDS | ORGANISATION_FIELDS | {"uid", "owner"})
+    chooser = random.Random(stream)
+    cases = [person(n) for n in range(5)]
+    cases += [{name: chooser.choice(_AWKWARD)
+               for name in chooser.sample(names, chooser.randint(0, len(names)))}
+              for _ in range(1500)]
+    for fields in cases:
+        expected = new_vcard(stream, fields, uid="urn:uuid:x,1", now=now).to_text()
+        assert new_vcard_text(stream, fields, uid="urn:uuid:x,1", now=now) == expected, fields
+
+
+def test_card_lines_parse_their_parameters_when_asked_and_bad_ones_still_fail() -> None:
+    from syncline.formats.contentline import parse_item
+
+    card = parse_item('BEGIN:VCARD\r\nVERSION:3.0\r\nitem1.TEL;type=WORK;TYPE="cell,voice";'
+                      'PREF=1:+44 1\r\nEMAIL;INTERNET:a@b.c\r\nFN:A\r\nEND:VCARD\r\n', "VCARD",
+                      source="x.vcf")
+    tel, email, name = card.lines[1:]
+    assert (tel.group, tel.name) == ("item1", "TEL")
+    assert tel.params == {"TYPE": ["WORK", "cell,voice"], "PREF": ["1"]}
+    assert tel.types() == {"work", "cell", "voice"}
+    assert email.types() == {"internet"} and name.params == {}
+    for bad in ('TEL;TYPE="open:1', "TEL;=x:1", "TEL;;TYPE=x:1", 'TEL;TYPE="a"b:1', ";X:1",
+                "TEL;TYPE=x"):
+        with pytest.raises(MalformedRecord):
+            parse_item(f"BEGIN:VCARD\r\n{bad}\r\nEND:VCARD\r\n", "VCARD", source="x.vcf")
+
+
+def test_reading_a_card_in_one_pass_reads_what_the_parts_read() -> None:
+    from syncline.formats.vcard import (
+        card_fields,
+        is_organisation,
+        new_vcard,
+        parse_vcard,
+        read_card,
+        revision,
+        uid_of,
+    )
+
+    texts = [new_vcard("contact", person(n), uid=f"u{n}").to_text() for n in range(3)]
+    texts.append(new_vcard("organisation", {"name": "Hughes & Partners"}, uid="o1").to_text())
+    texts.append("BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:org\r\nFN:Acme\r\nEND:VCARD\r\n")
+    texts.append("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;Jane;;;\r\nREV:2024-03-15\r\n"
+                 "TEL;CELL:+1 555\r\nEND:VCARD\r\n")
+    for text in texts:
+        card = parse_vcard(text, source="x.vcf")
+        for stream in ("contact", "organisation"):
+            expected = None if is_organisation(card) != (stream == "organisation") else (
+                card_fields(card, stream), uid_of(card), revision(card))
+            assert read_card(text, stream, source="x.vcf") == expected

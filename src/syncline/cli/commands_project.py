@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,9 +15,11 @@ from syncline.cli.common import CliState, ConfigOption, config_path
 from syncline.cli.progress import progress_for
 from syncline.cli.render import worst_exit
 from syncline.cli.starter import STARTER_CONFIG
-from syncline.demo import LINK, ConflictStory, Demo
-from syncline.engine import RunSummary
 from syncline.errors import UsageError
+
+if TYPE_CHECKING:  # imported when used: other commands need not load the demo (start-up)
+    from syncline.demo import ConflictStory, Demo
+    from syncline.engine import RunSummary
 
 __all__ = ["demo", "init"]
 
@@ -41,7 +43,9 @@ def demo(
     ] = Path("syncline-demo"),
 ) -> None:
     """Build two sample databases with different schemas, link them, sync, change both
-    sides (with a conflict and a delete), sync again, and show what happened.
+    sides (with a conflict and a delete), sync again, and show what happened; then sync the
+    CRM's contacts, appointments and tasks with FOLDER/groupware, .vcf and .ics files any
+    contacts or calendar application opens.
 
     Writes FOLDER/syncline.toml; look further with --config FOLDER/syncline.toml.
     """
@@ -49,6 +53,8 @@ def demo(
     if state is not None and state.config is not None:
         raise UsageError("demo writes its own FOLDER/syncline.toml: give the folder instead "
                          "of --config")
+    from syncline.demo import GROUPWARE_LINKS, LINK, Demo
+
     console = Console()
     run = Demo(folder)
     config_arg = f"--config {run.config_file}"
@@ -66,7 +72,7 @@ def demo(
             _say(console, f"  {line}")
 
     console.rule("[bold]3. first sync: existing records are paired by natural keys")
-    first = _sync(run, console)
+    first = _sync(run, console, LINK)
     paired = ", ".join(f"{stream} {count} (by {' + '.join(keys)})"
                        for stream, (count, keys) in run.paired(first).items() if count)
     _say(console, f"already on both sides, paired instead of created: {paired or 'none'}")
@@ -77,25 +83,37 @@ def demo(
         _say(console, f"  {edit.endpoint:6} {edit.stream:8} {edit.description}")
 
     console.rule("[bold]5. second sync: only the changes travel")
-    second = _sync(run, console)
+    second = _sync(run, console, LINK)
 
     console.rule("[bold]6. what happened")
     if second.run_id is not None:
         console.print(_actions_table(run, second.run_id))
         for story in run.conflicts(second.run_id):
             _print_conflict(console, story)
+
+    console.rule("[bold]7. groupware: the CRM's contacts, appointments and tasks as files")
+    outcomes = [first.outcome, second.outcome]
+    for link in GROUPWARE_LINKS:
+        run.setup(link)
+        outcomes.append(_sync(run, console, link).outcome)
+    for found in run.groupware():
+        _say(console, f"  {found.link}: {found.files} {found.stream} files in {found.folder}")
+    _say(console, "open them in any contacts or calendar application (or point khard, khal or "
+                  "vdirsyncer at the folders); edits made there come back with "
+                  f"syncline {config_arg} sync crm-contacts")
+
     console.print("\nlook further:", highlight=False)
     for command in (f"syncline {config_arg} status",
                     f"syncline {config_arg} journal {LINK} --run {second.run_id}",
                     f"syncline {config_arg} journal {LINK} --action D",
                     f"syncline {config_arg} sync {LINK} --dry-run --full"):
         _say(console, f"  {command}")
-    raise typer.Exit(worst_exit((first.outcome, second.outcome)))
+    raise typer.Exit(worst_exit(outcomes))
 
 
-def _sync(run: Demo, console: Console) -> RunSummary:
-    with progress_for(console, sys.stderr, LINK, plain=False) as reporter:
-        summary = run.sync(reporter)
+def _sync(run: Demo, console: Console, link: str) -> RunSummary:
+    with progress_for(console, sys.stderr, link, plain=False) as reporter:
+        summary = run.sync(reporter, link_name=link)
     print_summary(console, summary)
     return summary
 

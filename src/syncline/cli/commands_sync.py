@@ -44,6 +44,9 @@ from syncline.engine import (
     open_endpoint,
 )
 from syncline.errors import RunError, UsageError
+from syncline.service.lock import holder_text
+from syncline.service.runner import run_locked
+from syncline.state.service_store import Lease
 from syncline.state.store import StateStore
 
 __all__ = ["choose_streams", "print_summary", "run_link", "setup", "sync"]
@@ -117,10 +120,12 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 
 
 def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOptions,
-             console: Console, *, plain: bool) -> tuple[RunSummary | None, dict[str, Any] | None,
-                                                        RunError | None]:
-    """Run one link with progress; returns ``(summary, None, None)`` when it ran, or
-    ``(None, failed-run JSON or None, error)`` when it could not proceed.
+             console: Console, *, plain: bool, wait: bool = False,
+             command: str = "syncline sync") -> tuple[RunSummary | None,
+                                                      dict[str, Any] | None, RunError | None]:
+    """Run one link with progress under its run lock; returns ``(summary, None, None)`` when
+    it ran, or ``(None, failed-run JSON or None, error)`` when it could not proceed (also
+    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false).
 
     Raises:
         ConfigError, UsageError: the link or the options are wrong (nothing ran).
@@ -128,8 +133,13 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
     before = store.runs(name, limit=1)
     last_id = before[0]["id"] if before else 0
     try:
+        def waiting(lease: Lease) -> None:
+            typer.echo(f"{name}: waiting for {lease.describe()} to finish", err=True)
+
         with progress_for(console, sys.stderr, name, plain=plain) as reporter:
-            return engine.run(name, options, reporter), None, None
+            return run_locked(engine, name, options, progress=reporter, wait=wait,
+                              on_wait=waiting,
+                              holder=holder_text(command, options.user)), None, None
     except RunError as error:
         after = store.runs(name, limit=1)
         failed = run_row_json(name, after[0]) if after and after[0]["id"] > last_id else None
@@ -152,9 +162,14 @@ def sync(
         parser=parse_until, metavar="DATE",
         help="Only records modified on or before DATE (a date means its whole day).")] = None,
     from_key: Annotated[str | None, typer.Option(
-        "--from", metavar="KEY", help="Only records whose key is >= KEY (as text).")] = None,
+        "--from-key", "--from", metavar="KEY",
+        help="Only records whose key is >= KEY (as text).")] = None,
     to_key: Annotated[str | None, typer.Option(
-        "--to", metavar="KEY", help="Only records whose key is <= KEY (as text).")] = None,
+        "--to-key", "--to", metavar="KEY",
+        help="Only records whose key is <= KEY (as text).")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another run holds the link (the service, another sync), wait "
+                       "for it instead of failing with 'link is busy'.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the planned changes; change nothing.")] = False,
     allow_mass_delete: Annotated[bool, typer.Option(
@@ -188,7 +203,7 @@ def sync(
                                   allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
                                   user=current_user())
             summary, failed, error = run_link(engine, store, name, options, console,
-                                              plain=json_output)
+                                              plain=json_output, wait=wait)
             if summary is None:
                 outcomes.append(RunOutcome.FAILED)
                 typer.echo(f"{typer.style('error:', fg='red', bold=True)} {name}: {error} "

@@ -23,7 +23,17 @@ import typer
 from typer.core import TyperGroup
 
 from syncline import __version__
-from syncline.cli import commands_info, commands_project, commands_sync
+from syncline.cli import (
+    commands_discover,
+    commands_force,
+    commands_info,
+    commands_post,
+    commands_project,
+    commands_serve,
+    commands_sync,
+)
+from syncline.cli.commands_auth import auth as auth_command
+from syncline.cli.commands_sandbox import sandbox_app
 from syncline.cli.common import CliState, ConfigOption
 from syncline.errors import ConfigError, SynclineError
 
@@ -92,6 +102,14 @@ app.command("status")(commands_info.status)
 app.command("journal")(commands_info.journal)
 app.command("conflicts")(commands_info.conflicts)
 app.command("connectors")(commands_info.connectors)
+app.add_typer(sandbox_app)
+app.command("auth")(auth_command)
+app.command("post")(commands_post.post)
+app.command("errors")(commands_post.errors)
+app.command("xref")(commands_post.xref)
+app.command("serve")(commands_serve.serve)
+app.command("force")(commands_force.force)
+app.command("discover")(commands_discover.discover)
 
 
 def main() -> None:

@@ -15,9 +15,13 @@ from syncline.errors import ConfigError
 __all__ = ["available_connectors", "connector_class"]
 
 _BUILT_IN: dict[str, str] = {
+    "caldav": "syncline.connectors.dav:CalDavConnector",
+    "carddav": "syncline.connectors.dav:CardDavConnector",
     "memory": "syncline.connectors.memory:MemoryConnector",
+    "qbo": "syncline.connectors.qbo:QboConnector",
     "sql": "syncline.connectors.sql:SqlConnector",
     "vdir": "syncline.connectors.vdir:VdirConnector",
+    "xero": "syncline.connectors.xero:XeroConnector",
 }
 
 

@@ -16,6 +16,10 @@ change
     deleted (``record`` is ``None``).
 write operation
     One create / update / delete to apply, carrying an idempotency ``token`` unique to it.
+bulk create
+    Many creates on one stream handed over as plain field dicts (:class:`CreateRows`), the
+    engine's lane for first syncs; the default implementation turns them into a
+    :class:`WriteBatch`, connectors that can do better override :meth:`Connector.write_creates`.
 
 A connector knows nothing of the engine's state (mappings, journal); the engine knows
 nothing of the connector's protocol.
@@ -31,7 +35,7 @@ from enum import Flag, StrEnum, auto
 from pathlib import Path
 from typing import Any, ClassVar
 
-from syncline.errors import ItemError
+from syncline.errors import ItemError, ProtocolError
 from syncline.model import Record
 
 __all__ = [
@@ -39,6 +43,8 @@ __all__ = [
     "Change",
     "ChangeFeed",
     "Connector",
+    "CreateRows",
+    "CreatedRows",
     "ReadScope",
     "WriteBatch",
     "WriteKind",
@@ -158,6 +164,44 @@ class WriteResult:
         return self.error is None
 
 
+@dataclass(slots=True)
+class CreateRows:
+    """Records to create on one stream in one batch: ``rows`` holds each record's canonical
+    fields. Row ``n`` is the operation with token ``f"{batch_id}-{n}"``, exactly as if the
+    batch were a :class:`WriteBatch` of creates, so :meth:`Connector.recover` works the same
+    for both."""
+
+    batch_id: str
+    stream: str
+    rows: list[dict[str, Any]]
+
+    def as_write_batch(self) -> WriteBatch:
+        """The same creates as a :class:`WriteBatch`."""
+        create = WriteKind.CREATE
+        return WriteBatch(self.batch_id, self.stream,
+                          [WriteOperation(f"{self.batch_id}-{number}", create, None, fields)
+                           for number, fields in enumerate(self.rows)])
+
+
+@dataclass(slots=True)
+class CreatedRows:
+    """The outcome of :class:`CreateRows`, by row number: the new record's key (``None``
+    where the create failed), its version (``versions`` is ``None`` when the connector keeps
+    none) and the error of each failed row."""
+
+    keys: list[str | None]
+    versions: list[str | None] | None = None
+    errors: dict[int, ItemError] = field(default_factory=dict)
+
+    @classmethod
+    def from_results(cls, results: Sequence[WriteResult]) -> CreatedRows:
+        versions = [result.version for result in results]
+        return cls([result.key if result.error is None else None for result in results],
+                   versions if any(version is not None for version in versions) else None,
+                   {number: result.error for number, result in enumerate(results)
+                    if result.error is not None})
+
+
 class Connector(ABC):
     """Base class of all connectors.
 
@@ -172,6 +216,10 @@ class Connector(ABC):
 
     type_name: ClassVar[str]
     description: ClassVar[str] = ""
+    preferred_batch_size: ClassVar[int] = 2000
+    """Records per read page and write batch when the link sets no ``batch_size`` (the
+    link takes the smaller preference of its two endpoints). Connectors of remote APIs
+    split a batch into requests of their own size."""
 
     def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
         self.endpoint = endpoint
@@ -260,6 +308,20 @@ class Connector(ABC):
     @abstractmethod
     def write(self, batch: WriteBatch) -> list[WriteResult]:
         """Apply a batch and return one result per operation, in order."""
+
+    def write_creates(self, batch: CreateRows) -> CreatedRows:
+        """Create ``batch.rows`` (see :class:`CreateRows`); one entry per row in the result.
+        The default writes them as a :class:`WriteBatch` through :meth:`write`.
+
+        Raises:
+            ProtocolError: the connector returned a different number of results.
+            whatever :meth:`write` raises.
+        """
+        results = self.write(batch.as_write_batch())
+        if len(results) != len(batch.rows):
+            raise ProtocolError(self.endpoint, f"{len(results)} results for a batch of "
+                                               f"{len(batch.rows)} creates")
+        return CreatedRows.from_results(results)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """After a crash: the results of ``batch`` if it was applied, ``None`` if it was not.

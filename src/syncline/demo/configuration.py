@@ -1,18 +1,24 @@
-"""The demo's ``syncline.toml``: both databases described, linked both ways."""
+"""The demo's ``syncline.toml``: both databases described, linked both ways, and the CRM's
+people, appointments and tasks linked with a folder of .vcf / .ics files."""
 
 from __future__ import annotations
+
+from syncline.demo.groupware import GROUPWARE_CONFIG
 
 __all__ = ["DEMO_CONFIG", "LINK"]
 
 LINK = "crm-books"
-"""The name of the demo's one link."""
+"""The name of the demo's link between the two databases."""
 
 DEMO_CONFIG = """\
 # syncline demo configuration, written by `syncline demo`.
 # Two SQLite databases with different schemas, kept in step both ways:
-#   crm.db    a CRM: organisations, people, products, invoices + invoice_lines
+#   crm.db    a CRM: organisations, people, products, invoices + invoice_lines,
+#             appointments, tasks
 #   books.db  an accounting package: companies, customers, stock_items,
 #             sales_invoices + sales_invoice_lines
+# The CRM's people, appointments and tasks are also kept in step with groupware/,
+# a folder of .vcf and .ics files (see the end of this file).
 # Relative paths resolve against this file's folder.
 
 # syncline's own state: mappings, cursors, runs, journal, conflicts.
@@ -172,4 +178,4 @@ conflict = "newest"       # changed on both sides: the later change wins
 # instead of being created twice.
 match = { organisation = ["number"], contact = ["email"], item = ["code"], invoice = ["number"] }
 max_delete = "25%"        # a run deleting more of a stream stops unless --allow-mass-delete
-"""
+""" + GROUPWARE_CONFIG

@@ -5,10 +5,14 @@ Steps: :meth:`Demo.prepare` (empty the folder of a previous demo), :meth:`Demo.b
 two databases), :meth:`Demo.write_config`, :meth:`Demo.setup` (change capture on both
 sides), :meth:`Demo.sync` (first sync), :meth:`Demo.change_both_sides`, :meth:`Demo.sync`
 again, then :meth:`Demo.conflicts` and :meth:`Demo.journal_counts` to tell what happened.
+Last, the groupware links (:mod:`syncline.demo.groupware`): :meth:`Demo.setup` and
+:meth:`Demo.sync` of each link in :data:`~syncline.demo.groupware.GROUPWARE_LINKS`, and
+:meth:`Demo.groupware` to tell what the folders hold.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -18,14 +22,22 @@ from syncline.config import Config, load_config
 from syncline.demo.configuration import DEMO_CONFIG, LINK
 from syncline.demo.data import generate_pair
 from syncline.demo.databases import build_books, build_crm
+from syncline.demo.groupware import (
+    GROUPWARE_FOLDER,
+    FolderContents,
+    build_groupware,
+    folder_contents,
+)
 from syncline.demo.scenario import ConflictCase, EditReport, apply_edits, contact_phone
 from syncline.engine import ProgressReporter, RunSummary, SyncEngine, SyncOptions, open_endpoint
 from syncline.state.store import StateStore
 
-__all__ = ["DEMO_FILES", "ConflictStory", "Demo"]
+__all__ = ["DEMO_FILES", "DEMO_FOLDERS", "ConflictStory", "Demo"]
 
 DEMO_FILES = ("crm.db", "books.db", "syncline.toml", "syncline-state.db")
 """The files a demo folder holds (SQLite may add ``-wal``, ``-shm``, ``-journal`` beside)."""
+DEMO_FOLDERS = (GROUPWARE_FOLDER, ".syncline/vdir")
+"""The folders a demo folder holds: the groupware items and the vdir connector's state."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +76,18 @@ class Demo:
                 if path.exists():
                     path.unlink()
                     removed.append(path)
+        for name in DEMO_FOLDERS:
+            path = self.folder / name
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
         return removed
 
     def build(self) -> dict[str, dict[str, int]]:
         """Create both databases; returns rows per table per database."""
         crm_data, books_data = generate_pair()
         build_crm(self.crm, crm_data)
+        build_groupware(self.crm)
         build_books(self.books, crm_data, books_data)
         return {"crm": _table_sizes(self.crm), "books": _table_sizes(self.books)}
 
@@ -86,14 +104,15 @@ class Demo:
         """
         return load_config(self.config_file)
 
-    def setup(self) -> dict[str, list[str]]:
-        """Prepare both endpoints for incremental sync; returns what each did.
+    def setup(self, link_name: str = LINK) -> dict[str, list[str]]:
+        """Prepare both endpoints of ``link_name`` for incremental sync; returns what each
+        did.
 
         Raises:
             RunError: an endpoint cannot be opened.
         """
         config = self.config()
-        link = config.link(LINK)
+        link = config.link(link_name)
         done: dict[str, list[str]] = {}
         for name in (link.a, link.b):
             connector = open_endpoint(config, name)
@@ -108,8 +127,8 @@ class Demo:
         return StateStore.open(config.resolve_url(config.state.url))
 
     def sync(self, progress: ProgressReporter | None = None,
-             options: SyncOptions | None = None) -> RunSummary:
-        """Run the demo link once.
+             options: SyncOptions | None = None, link_name: str = LINK) -> RunSummary:
+        """Run the link ``link_name`` (the one between the databases, by default) once.
 
         Raises:
             RunError: an endpoint cannot be used.
@@ -117,9 +136,14 @@ class Demo:
         config = self.config()
         store = self._store(config)
         try:
-            return SyncEngine(config, store).run(LINK, options or SyncOptions(), progress)
+            return SyncEngine(config, store).run(link_name, options or SyncOptions(),
+                                                 progress)
         finally:
             store.close()
+
+    def groupware(self) -> list[FolderContents]:
+        """What each groupware folder holds (see :mod:`syncline.demo.groupware`)."""
+        return folder_contents(self.folder)
 
     def paired(self, first: RunSummary) -> dict[str, tuple[int, tuple[str, ...]]]:
         """After the first sync ``first``: per stream, how many records were already on both

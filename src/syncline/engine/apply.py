@@ -12,18 +12,30 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from syncline.connectors.base import Connector, WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.base import (
+    Connector,
+    WriteBatch,
+    WriteKind,
+    WriteOperation,
+    WriteResult,
+)
+from syncline.engine.bulk_creates import CreateJob, CreateOutcome, Rejected, run_create_job
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import CreateBatch, Decision, Policy, Write, WriteAction
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, ProtocolError, VersionConflict
 from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
+from syncline.state.bulk import CreatedMappings
 from syncline.state.store import MappingRow, PendingIntent, StateStore
+
+if TYPE_CHECKING:
+    from syncline.engine.rules_gate import RuleGate
 
 __all__ = ["Applier", "SettleBuffer"]
 
@@ -47,6 +59,8 @@ class SettleBuffer:
     journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
     pending_add: list[tuple[str, str, str]] = field(default_factory=list)
     pending_remove: list[tuple[str, str]] = field(default_factory=list)
+    created: list[CreatedMappings] = field(default_factory=list)
+    """Records created in bulk (see :meth:`Applier.apply_creates`)."""
     mapping_run_id: int | None = None
     """The run the mappings are recorded for (default: this run); recovery records those of
     an interrupted run's batches for that run, the one that wrote the records."""
@@ -78,7 +92,10 @@ class Applier:
         self.planned = planned
         self.tally: dict[str, int] = dict.fromkeys("AMDR", 0)
         self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
-        self._settling: Future[None] | None = None
+        self.rules: RuleGate | None = None
+        """The stream's posting rules, checked between plan and apply (set by the stream
+        run when the link has rules for the stream; see :mod:`syncline.engine.rules_gate`)."""
+        self._settling: Future[CreateOutcome | None] | None = None
 
     # -- planning helpers -------------------------------------------------------------------
     def _fill_fetched(self, decisions: Sequence[Decision]) -> None:
@@ -119,12 +136,21 @@ class Applier:
             return
         if any(write.fetch for decision in decisions for write in decision.writes):
             self._fill_fetched(decisions)
+        checked = self.rules.check(decisions) if self.rules is not None else None  # rules
+        if checked is not None:
+            decisions = checked.decisions
         if self.dry_run:
+            if checked is not None:
+                self.planned.extend(checked.planned)
+                decisions = checked.sendable()
             self._describe(decisions)
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
         errors = self._translate(decisions) if self.translator.active else {}
+        if checked is not None:
+            errors.update(checked.blocked)
+            checked.record(buffer, self.pending)
         groups: dict[tuple[Side, WriteAction], list[tuple[int, Write]]] = {}
         for index, decision in enumerate(decisions):
             if decision.hold:
@@ -154,7 +180,10 @@ class Applier:
             if index in errors:
                 self._failed(decision, errors[index], buffer)
                 continue
+            start = len(buffer.journal_rows)
             self._settle_decision(decision, outcomes.get(index, []), buffer)
+            if checked is not None and index in checked.warnings:
+                checked.mark_warning(index, buffer.journal_rows, start, self.counts)
         self._flush(buffer)
 
     def apply_creates(self, batch: CreateBatch) -> None:
@@ -174,78 +203,43 @@ class Applier:
                 self.planned.append(PlannedChange(self.stream, code, direction, a_key, b_key,
                                                   message))
             return
-        failed: dict[int, ItemError] = {}
+        rejected: list[Rejected] = []
+        keep: Sequence[int] = range(len(changes))
         if self.translator.active:
             position = {change.key: index for index, change in enumerate(changes)}
             items = [(change.key, values, change.record)
                      for change, values in zip(changes, fields, strict=True)]
-            for label, error in self.translator.for_target(target, items).items():
-                failed[position[label]] = error
-        keep = [index for index in range(len(changes)) if index not in failed] if failed \
-            else range(len(changes))
-        buffer = SettleBuffer()
-        journal, rows = buffer.journal_rows, buffer.new_mapping_rows
-        run_id, scope_id = self.run_id, self.scope_id
-        snapshots = self.policy.keep_snapshot
+            refused = {position[label]: error for label, error
+                       in self.translator.for_target(target, items).items()}
+            rejected = [Rejected(changes[index].key, codes[index], error)
+                        for index, error in refused.items()]
+            keep = [index for index in range(len(changes)) if index not in refused]
         names = self.policy.field_names
-        connector = self.connectors[target]
-        for start in range(0, len(keep), self.batch_size):
+        pending = self.pending[source]
+        for start in range(0, max(len(keep), 1), self.batch_size):
             chosen = keep[start:start + self.batch_size]
-            batch_id = uuid.uuid4().hex
-            operations = [WriteOperation(f"{batch_id}-{number}", WriteKind.CREATE, None,
-                                         fields[index]) for number, index in enumerate(chosen)]
+            if not chosen and not rejected:
+                break
             picked = [changes[index] for index in chosen]
-            tokens = [json.dumps({name: field_token(fields[index].get(name)) for name in names})
-                      for index in chosen] if snapshots else None
-            self.drain()
-            self.store.write_intent(PendingIntent(batch_id, run_id, scope_id,
-                                                  _SIDE_TEXT[target], {"creates": {
-                "source": _SIDE_TEXT[source], "message": message,
-                "keys": [change.key for change in picked],
-                "hashes": [change.hash.hex() if change.hash else None for change in picked],
-                "versions": [change.record.version if change.record else None
-                             for change in picked],
-                "codes": [codes[index] for index in chosen], "snapshots": tokens}}))
-            results = connector.write(WriteBatch(batch_id, self.stream, operations))
-            if len(results) != len(operations):
-                raise ProtocolError(connector.endpoint, f"{len(results)} results for a batch "
-                                                        f"of {len(operations)} operations")
-            buffer.batch_ids.append(batch_id)
-            for number, (index, change, result) in enumerate(
-                    zip(chosen, picked, results, strict=True)):
-                if result.error is not None:
-                    failed[index] = result.error
-                    continue
-                code = codes[index]
-                self.tally[code] += 1
-                version = change.record.version if change.record else None
-                snapshot = tokens[number] if tokens is not None else None
-                if source is Side.A:
-                    journal.append((run_id, scope_id, change.key, result.key, code, direction,
-                                    "ok", message))
-                    rows.append((scope_id, change.key, result.key, change.hash, change.hash,
-                                 version, result.version, snapshot, run_id))
-                else:
-                    journal.append((run_id, scope_id, result.key, change.key, code, direction,
-                                    "ok", message))
-                    rows.append((scope_id, result.key, change.key, change.hash, change.hash,
-                                 result.version, version, snapshot, run_id))
-        source_text = _SIDE_TEXT[source]
-        for index, problem in failed.items():
-            change = changes[index]
-            text = str(problem)
-            self.counts.errors += 1
-            buffer.pending_add.append((source_text, change.key, text))
-            self.pending[source].add(change.key)
-            a_key, b_key = (change.key, None) if source is Side.A else (None, change.key)
-            journal.append((run_id, scope_id, a_key, b_key, codes[index], direction, "error",
-                            text))
-        if self.pending[source]:
-            for index, change in enumerate(changes):
-                if change.key in self.pending[source] and index not in failed:
-                    buffer.pending_remove.append((source_text, change.key))
-                    self.pending[source].discard(change.key)
-        self._flush(buffer)
+            hashes = [change.hash if change.hash is not None else
+                      content_hash(fields[index], names)
+                      for index, change in zip(chosen, picked, strict=True)]
+            job = CreateJob(
+                batch_id=uuid.uuid4().hex, stream=self.stream, run_id=self.run_id,
+                scope_id=self.scope_id, source=source, message=message,
+                keys=[change.key for change in picked], hashes=hashes,
+                versions=[change.record.version if change.record else None
+                          for change in picked],
+                codes=[codes[index] for index in chosen],
+                fields=[fields[index] for index in chosen],
+                tokens=[json.dumps({name: field_token(fields[index].get(name))
+                                    for name in names}) for index in chosen]
+                if self.policy.keep_snapshot else None,
+                was_pending={change.key for change in picked if change.key in pending}
+                if pending else set(),
+                rejected=rejected)
+            rejected = []
+            self._submit(partial(run_create_job, job, self.store, self.connectors[target]))
 
     def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
         errors: dict[int, ItemError] = {}
@@ -434,8 +428,16 @@ class Applier:
             whatever that transaction raised.
         """
         future, self._settling = self._settling, None
-        if future is not None:
-            future.result()
+        if future is None:
+            return
+        outcome = future.result()
+        if outcome is None:
+            return
+        for code, number in outcome.tally.items():
+            setattr(self.counts, code, getattr(self.counts, code) + number)
+        self.counts.errors += len(outcome.failed)
+        self.pending[outcome.source].update(outcome.failed)
+        self.pending[outcome.source].difference_update(outcome.cleared)
 
     def close(self) -> None:
         """Finish the settle in flight and stop the settle thread."""
@@ -451,10 +453,16 @@ class Applier:
         for code, number in self.tally.items():
             setattr(self.counts, code, getattr(self.counts, code) + number)
         self.tally = dict.fromkeys(self.tally, 0)
+        self._submit(partial(self._settle_now, buffer))
+
+    def _submit(self, work: Callable[[], CreateOutcome | None]) -> None:
+        """Run ``work`` (a settle, or a whole bulk-create job) on the settle thread once the
+        one in flight is done; at most one is in flight."""
         self.drain()
-        self._settling = self._settler.submit(self._settle_now, buffer)
+        self._settling = self._settler.submit(work)
 
     def _settle_now(self, buffer: SettleBuffer) -> None:
+        """Settle ``buffer`` (on the settle thread)."""
         run_id = buffer.mapping_run_id if buffer.mapping_run_id is not None else self.run_id
         self.store.settle(scope_id=self.scope_id, run_id=run_id,
                           batch_ids=buffer.batch_ids, new_mappings=buffer.new_mappings,
@@ -462,7 +470,8 @@ class Applier:
                           changed_mappings=buffer.changed_mappings,
                           removed_mapping_ids=buffer.removed_mapping_ids,
                           journal_rows=buffer.journal_rows, pending_add=buffer.pending_add,
-                          pending_remove=buffer.pending_remove)
+                          pending_remove=buffer.pending_remove, created=buffer.created,
+                          journal_run_id=self.run_id)
 
     def _describe(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:

@@ -26,7 +26,8 @@ __all__ = [
 class RunMode(StrEnum):
     """``incremental``: changes since the stored cursors; ``full``: both sides read completely
     and reconciled (Force Sync); ``forced``: records marked for resynchronisation are sent
-    again (action code R) along with the incremental changes."""
+    again (action code R) along with the incremental changes. Any run (but a dry run) writes
+    the marks waiting for its streams; ``forced`` records that it was started for them."""
 
     INCREMENTAL = "incremental"
     FULL = "full"

@@ -231,8 +231,17 @@ def _side_hash(decision: Decision, side: Side, value: bytes | None) -> None:
 
 def _resolve_both_modified(policy: Policy, decision: Decision, a: SideChange, b: SideChange,
                            snapshot: dict[str, str] | None, how: str) -> None:
-    """Two different versions of one record: decide by the link's policy."""
+    """Two different versions of one record: decide by the link's policy (a record forced
+    on one side only wins: the operator named that side authoritative)."""
     assert a.record is not None and b.record is not None
+    if a.forced != b.forced:
+        forced_side, forced = (Side.A, a) if a.forced else (Side.B, b)
+        _side_hash(decision, forced_side, forced.hash)
+        _copy(policy, forced_side, forced, decision,
+              decision.b_key if forced_side is Side.A else decision.a_key, ActionCode.FORCED,
+              _version(decision, forced_side.other))
+        decision.message = f"forced from {forced_side.value} ({how})"
+        return
     decision.conflict = True
     winner: Side | None = policy.source
     reason = "one-way link" if winner is not None else ""
@@ -319,7 +328,7 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
     _side_hash(decision, side, change.hash)
     _copy(policy, side, change, decision, target_key, _code(change, create=False),
           _version(decision, target))
-    decision.message = f"changed on {side.value}"
+    decision.message = f"{'forced from' if change.forced else 'changed on'} {side.value}"
 
 
 def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
@@ -405,7 +414,7 @@ def _decide_new_pair(policy: Policy, a: SideChange, b: SideChange) -> Decision:
     decision = Decision(a.key, b.key, None, a_version=a.record.version,
                         b_version=b.record.version)
     how = "matched by " + ", ".join(policy.match_fields)
-    if a.hash == b.hash:
+    if a.hash == b.hash and not (a.forced or b.forced):
         decision.a_hash, decision.b_hash = a.hash, b.hash
         decision.synced_fields = a.record.fields
         decision.message = f"{how}; already equal"

@@ -3,7 +3,9 @@
 Incremental reads come from the connector's change feed since the stored cursor. Full reads
 list every record and keep only those whose content hash differs from the mapping (or that
 have no mapping), then report mapped keys that were not listed as deletions. Either way,
-records that failed last run (pending) are read again by key.
+records that failed last run (pending) are read again by key, and so are records marked for
+resynchronisation (``syncline force``): those come with ``forced`` set, so the planner writes
+them to the other side with action code R even when their hash says nothing changed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ProtocolError
 from syncline.model import Record, Side, content_hash
+from syncline.state.service_store import marked_keys
 from syncline.state.store import MappingRow, StateStore
 
 __all__ = ["SideReader"]
@@ -44,12 +47,16 @@ class SideReader:
     """The stored mappings of the last page's keys on this side, when the read looked them
     up anyway (full reads); ``None`` when the caller must look them up."""
     notes: list[str] = field(default_factory=list)
+    forced: set[str] = field(default_factory=set)
+    """Keys on this side marked for resynchronisation (loaded when reading starts)."""
 
     def _to_changes(self, records: list[Record]) -> list[SideChange]:
         if self.side is Side.B:
             self.translator.to_a_space(records)
         names = self.field_names
-        return [SideChange(record.key, record, content_hash(record.fields, names))
+        forced = self.forced
+        return [SideChange(record.key, record, content_hash(record.fields, names),
+                           bool(forced) and record.key in forced)
                 for record in records]
 
     def capabilities(self) -> Capability:
@@ -58,6 +65,7 @@ class SideReader:
     def pages(self) -> Iterator[list[SideChange]]:
         """The side's changes in pages; each key at most once."""
         stored = self.store.cursor(self.scope_id, self.side.value)
+        self.forced = marked_keys(self.store, self.scope_id, self.side.value, self.run_id)
         incremental = (not self.full and stored is not None and self.scope.is_everything
                        and Capability.INCREMENTAL in self.capabilities())
         if incremental:
@@ -85,7 +93,7 @@ class SideReader:
             self.read_count += len(out)
             yield out
         self.cursor = feed.cursor
-        retry = [key for key in self.pending if key not in seen]
+        retry = [key for key in self.pending | self.forced if key not in seen]
         if retry:
             yield from self._by_keys(retry)
 
@@ -107,6 +115,7 @@ class SideReader:
                            and self.scope.since is None and self.scope.until is None
                            and any_mapped)
         seen: set[str] = set()
+        forced_seen: set[str] = set()
         side = self.side.value
         for records in self.connector.read_all(self.stream, self.scope):
             changes = self._to_changes(records)
@@ -119,7 +128,9 @@ class SideReader:
                 if track_deletions:
                     seen.add(change.key)
                 mapping = mapped.get(change.key)
-                if mapping is None or change.key in self.pending:
+                if change.forced:
+                    forced_seen.add(change.key)
+                if mapping is None or change.forced or change.key in self.pending:
                     out.append(change)
                     continue
                 if self.side is Side.A:
@@ -130,6 +141,9 @@ class SideReader:
                                             and change.record.version != version):
                     out.append(change)
             yield out
+        unlisted = [key for key in self.forced if key not in forced_seen]
+        if unlisted:  # marked records outside the scope read: read them by key
+            yield from self._by_keys(unlisted)
         if not track_deletions:
             return
         ranged = self.scope.from_key is not None or self.scope.to_key is not None

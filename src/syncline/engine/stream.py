@@ -17,6 +17,7 @@ from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
 from syncline.engine.plan import (
+    CreateBatch,
     Decision,
     Policy,
     SideChange,
@@ -28,8 +29,9 @@ from syncline.engine.plan import (
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
+from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
-from syncline.model import Side
+from syncline.model import Record, Side
 from syncline.state.store import MappingRow, StateStore
 
 __all__ = ["StreamRun"]
@@ -51,6 +53,17 @@ class StreamRun:
     planned: list[PlannedChange] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     blocked: bool = False
+    _backlog: list[CreateBatch] = field(default_factory=list)
+    """Bulk creates waiting to fill a write batch (pages can be smaller than batches)."""
+    _backlog_size: int = 0
+
+    @property
+    def batch_size(self) -> int:
+        """Records per read page and write batch: the link's ``batch_size``, or the smaller
+        preference of the two connectors."""
+        if self.link.batch_size is not None:
+            return self.link.batch_size
+        return min(connector.preferred_batch_size for connector in self.connectors.values())
 
     def policy(self) -> Policy:
         """The planner's view of the link for this stream.
@@ -82,12 +95,34 @@ class StreamRun:
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
                           stream=self.stream, policy=policy, connectors=self.connectors,
                           translator=translator, counts=self.counts, pending=pending,
-                          batch_size=self.link.batch_size, dry_run=self.options.dry_run,
+                          batch_size=self.batch_size, dry_run=self.options.dry_run,
                           planned=self.planned)
+        gate = self._rules(policy, scope_id, pending, applier, translator)
         try:
             self._run(policy, scope_id, translator, pending, applier)
+            if gate is not None:
+                self.messages.extend(gate.finish())
         finally:
             applier.close()
+
+    def _rules(self, policy: Policy, scope_id: int, pending: dict[Side, set[str]],
+               applier: Applier, translator: ReferenceTranslator) -> RuleGate | None:
+        """Hand the stream's posting rules (if the link has any) to the applier; documents
+        asked for with ``syncline post`` are read again like pending ones."""
+        def read_current(side: Side, keys: list[str]) -> dict[str, Record]:
+            found = self.connectors[side].read_keys(self.stream, keys)
+            if side is Side.B:
+                translator.to_a_space(list(found.values()))
+            return found
+
+        gate = RuleGate.for_stream(link_name=self.link_name, link=self.link, stream=self.stream,
+                                   store=self.store, scope_id=scope_id, run_id=self.run_id,
+                                   policy=policy, counts=self.counts,
+                                   dry_run=self.options.dry_run, read_current=read_current)
+        if gate is not None:
+            pending[Side.A] |= gate.requested
+            applier.rules = gate
+        return gate
 
     def _run(self, policy: Policy, scope_id: int, translator: ReferenceTranslator,
              pending: dict[Side, set[str]], applier: Applier) -> None:
@@ -108,7 +143,7 @@ class StreamRun:
         readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,
                                     scope_id, policy.field_names, translator, self.options.scope,
                                     full, pending[side], run_id=self.run_id,
-                                    page_size=self.link.batch_size)
+                                    page_size=self.batch_size)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
             self.store.cursor(scope_id, streamed_side.value) is None else None
@@ -133,9 +168,10 @@ class StreamRun:
                 self._chunk(policy, applier, streamed_side, page, streamed.page_mappings, held,
                             by_match, deletions)
             self.progress.advanced(self.stream, readers[streamed_side].read_count)
+        self._flush_creates(applier)
         rest = list(held.values())
-        for start in range(0, len(rest), self.link.batch_size):
-            chunk = rest[start:start + self.link.batch_size]
+        for start in range(0, len(rest), self.batch_size):
+            chunk = rest[start:start + self.batch_size]
             mappings = [held_mappings[c.key] for c in chunk if c.key in held_mappings]
             a_changes, b_changes = ([], chunk) if held_side is Side.B else (chunk, [])
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
@@ -173,14 +209,38 @@ class StreamRun:
                     if partner is not None:
                         pulled.append(partner)
                         break
-        if not mappings and not pulled:
+        if not mappings and not pulled and applier.rules is None:  # rules: per-record path
             creates = plan_creates(policy, streamed_side, page)
             if creates is not None:
-                applier.apply_creates(creates)
+                self._queue_creates(applier, creates)
                 return
+        self._flush_creates(applier)
         a_changes, b_changes = (page, pulled) if streamed_side is Side.A else (pulled, page)
         rows: Sequence[MappingRow] = list(mappings.values())
         self._apply(applier, plan_chunk(policy, a_changes, b_changes, rows), deletions)
+
+    def _queue_creates(self, applier: Applier, creates: CreateBatch) -> None:
+        """Collect bulk creates until they fill a write batch (connectors may read in pages
+        smaller than the link's batches; fewer, larger write transactions are faster)."""
+        self._backlog.append(creates)
+        self._backlog_size += len(creates.changes)
+        if self._backlog_size >= self.batch_size:
+            self._flush_creates(applier)
+
+    def _flush_creates(self, applier: Applier) -> None:
+        """Apply the collected bulk creates (before anything else is planned, so that what
+        follows sees their mappings)."""
+        if not self._backlog:
+            return
+        batches, self._backlog, self._backlog_size = self._backlog, [], 0
+        merged = batches[0]
+        if len(batches) > 1:
+            merged = CreateBatch(merged.source, [], [], [])
+            for batch in batches:
+                merged.changes.extend(batch.changes)
+                merged.fields.extend(batch.fields)
+                merged.codes.extend(batch.codes)
+        applier.apply_creates(merged)
 
     @staticmethod
     def _apply(applier: Applier, decisions: list[Decision], deletions: list[Decision]) -> None:
@@ -216,5 +276,5 @@ class StreamRun:
                     f"--allow-mass-delete to delete them.")
         if self.blocked:
             return
-        for start in range(0, len(deletions), self.link.batch_size):
-            applier.apply(deletions[start:start + self.link.batch_size])
+        for start in range(0, len(deletions), self.batch_size):
+            applier.apply(deletions[start:start + self.batch_size])

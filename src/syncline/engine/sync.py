@@ -23,6 +23,7 @@ from syncline.engine.options import (
 from syncline.engine.stream import StreamRun
 from syncline.errors import RunError, UsageError
 from syncline.model import Side, stream_order
+from syncline.state.service_store import clear_written_marks, mark_ceiling
 from syncline.state.store import StateStore, now
 
 __all__ = ["ConnectorFactory", "SyncEngine", "open_endpoint"]
@@ -85,6 +86,7 @@ class SyncEngine:
                 link=link_name, trigger=options.trigger.value, mode=options.mode.value,
                 scope=_scope_json(options), user=options.user, dry_run=False,
                 started_at=started)
+        ceiling = mark_ceiling(self.store)  # marks added while this run goes wait for the next
         connectors: dict[Side, Connector] = {}
         failure: RunError | None = None
         unexpected: BaseException | None = None
@@ -102,6 +104,9 @@ class SyncEngine:
                     part.run()
                 finally:
                     summary.messages.extend(part.messages)
+                if summary.run_id is not None:  # forced records written: clear their marks
+                    clear_written_marks(self.store, scope_id=self.store.scope_id(
+                        link_name, stream), run_id=summary.run_id, ceiling=ceiling)
                 if part.blocked:
                     summary.outcome = RunOutcome.ERROR
         except RunError as error:

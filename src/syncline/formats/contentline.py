@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from syncline.errors import MalformedRecord
 
@@ -111,20 +111,54 @@ def fold(line: str) -> str:
     return "\r\n ".join(pieces) + "\r\n"
 
 
-@dataclass(slots=True)
 class ContentLine:
     """One property (see the module docstring). ``name`` is upper-case; ``params`` maps
-    upper-case parameter names to their values (unquoted, in order)."""
+    upper-case parameter names to their values (unquoted, in order).
 
-    name: str
-    prefix: str
-    value: str
-    params: dict[str, list[str]] = field(default_factory=dict)
-    group: str | None = None
-    raw: str | None = None
-    """The unfolded line as read; ``None`` once the value changed."""
-    folded: str | None = None
-    """The line as read, folded as it was (without the final line end)."""
+    ``raw`` is the unfolded line as read (``None`` once the value changed); ``folded`` the
+    line as read, folded as it was (without the final line end). The parameters of a line
+    read from text are parsed when first asked for (they were checked while reading).
+    """
+
+    __slots__ = ("_params", "_types", "folded", "group", "name", "prefix", "raw", "value")
+
+    def __init__(self, name: str, prefix: str, value: str,
+                 params: dict[str, list[str]] | None = None, group: str | None = None,
+                 raw: str | None = None, folded: str | None = None) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.value = value
+        self._params = params
+        self._types: frozenset[str] | None = None
+        self.group = group
+        self.raw = raw
+        self.folded = folded
+
+    @property
+    def params(self) -> dict[str, list[str]]:
+        if self._params is None:
+            cut = self.prefix.find(";")
+            self._params = _parse_params(self.prefix[cut:], "a content line") \
+                if cut >= 0 else {}
+        return self._params
+
+    @params.setter
+    def params(self, value: dict[str, list[str]]) -> None:
+        self._params = value
+        self._types = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContentLine):
+            return NotImplemented
+        return (self.name, self.prefix, self.value, self.params, self.group, self.raw,
+                self.folded) == (other.name, other.prefix, other.value, other.params,
+                                 other.group, other.raw, other.folded)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return (f"ContentLine(name={self.name!r}, prefix={self.prefix!r}, "
+                f"value={self.value!r}, group={self.group!r})")
 
     @classmethod
     def make(cls, prefix: str, value: str) -> ContentLine:
@@ -137,13 +171,16 @@ class ContentLine:
         line.raw = None
         return line
 
-    def types(self) -> set[str]:
+    def types(self) -> frozenset[str]:
         """The lower-case TYPE values (``TYPE=work,voice`` and ``TYPE=work;TYPE=voice``
         alike; vCard 2.1 bare types such as ``TEL;CELL`` count as TYPE too)."""
-        found: set[str] = set()
-        for value in self.params.get("TYPE", ()):
-            found.update(part.strip().lower() for part in value.split(",") if part.strip())
-        return found
+        if self._types is None:
+            found: set[str] = set()
+            for value in self.params.get("TYPE", ()):
+                found.update(part.strip().lower() for part in value.split(",")
+                             if part.strip())
+            self._types = frozenset(found)
+        return self._types
 
     def param(self, name: str) -> str | None:
         values = self.params.get(name.upper())
@@ -205,8 +242,37 @@ def _parse_params(text: str, where: str) -> dict[str, list[str]]:
     return params
 
 
+_HEAD = re.compile(r"(?:([A-Za-z0-9-]+)\.)?([A-Za-z0-9-]+)([;:])")
+_VALUE = r'(?:"[^"]*"|[^,;"][^,;]*|)'
+_WELL_FORMED_PARAMS = re.compile(rf"(?:;(?:[^;=]+={_VALUE}(?:,{_VALUE})*|[^;=]+))*")
+"""Parameters :func:`_parse_params` accepts, as one pattern: lines that match are read
+without parsing their parameters (they are parsed when asked for); the others go through
+:func:`_parse_params`, which says what is wrong."""
+
+
 def _split_line(line: str, source: str, number: int) -> ContentLine:
     """One unfolded line as a :class:`ContentLine` (``number`` counts unfolded lines).
+
+    Raises:
+        MalformedRecord: naming ``source``, the line and the problem.
+    """
+    head = _HEAD.match(line)
+    if head is not None:
+        end = head.end()
+        if head.group(3) == ":":
+            return ContentLine(head.group(2).upper(), line[:end - 1], line[end:], {},
+                               head.group(1), line)
+        colon = line.find(":", end)
+        if colon > 0 and _WELL_FORMED_PARAMS.fullmatch(line, end - 1, colon) is not None \
+                and '"' not in line[end:colon]:
+            return ContentLine(head.group(2).upper(), line[:colon], line[colon + 1:], None,
+                               head.group(1), line)
+    return _split_line_checked(line, source, number)
+
+
+def _split_line_checked(line: str, source: str, number: int) -> ContentLine:
+    """:func:`_split_line` for the lines its fast path leaves: quoted parameter values,
+    and every malformed line (this says what is wrong).
 
     Raises:
         MalformedRecord: naming ``source``, the line and the problem.
@@ -281,17 +347,25 @@ def parse_item(text: str, kind: str, *, source: str) -> Item:
     pieces = text.split("\n")  # CRLF as RFC 6350 says; LF and a mix of both as found
     raw_lines: list[str] = []
     physical: list[str] = []  # the folded text of each logical line, as read
-    for piece in pieces:
-        if piece.endswith("\r"):
-            piece = piece[:-1]
-        if not piece:
-            continue
-        if piece[0] in " \t" and raw_lines:
-            raw_lines[-1] += piece[1:]
-            physical[-1] += "\r\n" + piece
-        elif not piece.isspace():
-            raw_lines.append(piece)
-            physical.append(piece)
+    if "\n " not in text and "\n\t" not in text:  # nothing folded: the lines as they are
+        for piece in pieces:
+            if piece.endswith("\r"):
+                piece = piece[:-1]
+            if piece and not piece.isspace():
+                raw_lines.append(piece)
+        physical = raw_lines
+    else:
+        for piece in pieces:
+            if piece.endswith("\r"):
+                piece = piece[:-1]
+            if not piece:
+                continue
+            if piece[0] in " \t" and raw_lines:
+                raw_lines[-1] += piece[1:]
+                physical[-1] += "\r\n" + piece
+            elif not piece.isspace():
+                raw_lines.append(piece)
+                physical.append(piece)
     begin = f"BEGIN:{kind}"
     end = f"END:{kind}"
     if not raw_lines or raw_lines[0].strip().upper() != begin:

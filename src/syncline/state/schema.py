@@ -35,15 +35,23 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_tokens",
     "conflicts",
     "cursors",
+    "force_marks",
+    "force_requests",
     "intents",
     "journal",
+    "link_controls",
     "mappings",
     "metadata",
     "pending",
+    "post_requests",
+    "run_locks",
     "runs",
     "scopes",
+    "users",
+    "xref_entries",
 ]
 
 metadata = MetaData()
@@ -161,4 +169,137 @@ intents = Table(
     Column("target", String(1), nullable=False),
     Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- service (issue 5): run locks and forced resynchronisation --------------------------------
+# run_lock
+#     The lease that lets one run of a link go at a time, across processes: taken by an
+#     atomic insert-or-conditional-update, renewed by a heartbeat, released at the end, and
+#     taken over once ``expires_at`` (seconds since the epoch) has passed.
+# force_request
+#     One ``syncline force`` (or API) request: its criteria, who asked, how many records it
+#     marked, the run that wrote them and where its log goes.
+# force_mark
+#     One record (by its key on the authoritative ``side``) to send again with action code R,
+#     cleared once written.
+
+run_locks = Table(
+    "run_locks",
+    metadata,
+    Column("link", String(200), primary_key=True),
+    Column("owner", String(300), nullable=False),
+    Column("holder", Text, nullable=True),
+    Column("host", String(200), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("acquired_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+force_requests = Table(
+    "force_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("link", String(200), nullable=False),
+    Column("side", String(1), nullable=False),
+    Column("criteria", Text, nullable=False),
+    Column("requested_by", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("marked", Integer, nullable=False),
+    Column("log_path", Text, nullable=True),
+    Column("run_id", Integer, nullable=True),
+    Column("log_written", Boolean, nullable=False, default=False),
+    Index("ix_force_requests_link", "link"),
+)
+
+force_marks = Table(
+    "force_marks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope_id", Integer, nullable=False),
+    Column("side", String(1), nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("request_id", Integer, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_force_marks_key", "scope_id", "side", "key", unique=True),
+    sqlite_autoincrement=True,  # ids never reused: a run clears only marks older than it
+)
+
+# -- posting rules (issue 4): xref entries and post requests --------------------------------
+# xref entry
+#     One entry of a link's cross-reference table (``table_name``: ledger_account, tax_rate,
+#     ...): the local value and the books value it maps to. Entries here win over the
+#     config's; ``syncline xref`` edits them.
+# post request
+#     A document (by its key on side a) that ``syncline post`` asked to send while the
+#     stream's ``send_all`` is off; cleared once the document is in the books or the rules
+#     said why it cannot go.
+
+xref_entries = Table(
+    "xref_entries",
+    metadata,
+    Column("link", String(200), primary_key=True),
+    Column("table_name", String(100), primary_key=True),
+    Column("local_value", KEY, primary_key=True),
+    Column("remote_value", KEY, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=True),
+)
+
+post_requests = Table(
+    "post_requests",
+    metadata,
+    Column("scope_id", Integer, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("requested_by", String(200), nullable=True),
+)
+
+# -- users and link controls (issue 5): who may use the service, and what they switched ------
+# user
+#     A person (or program) using the API: a unique ``name``, a ``role`` (viewer, operator,
+#     admin) and an argon2 ``password_hash`` (none: token access only).
+# api token
+#     A bearer token of a user; only its SHA-256 ``token_hash`` is stored (the token itself
+#     is shown once, when created).
+# link control
+#     What an administrator or operator switched on a link (``stream`` empty) or one of its
+#     streams: ``paused`` (no run starts by schedule or by hand) and, per link, whether it
+#     takes part in "Sync All" (``sync_all``).
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=True),
+    UniqueConstraint("name", name="uq_users_name"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_tokens_hash", "token_hash", unique=True),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+link_controls = Table(
+    "link_controls",
+    metadata,
+    Column("link", String(200), primary_key=True),
+    Column("stream", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("sync_all", Boolean, nullable=False, default=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=True),
 )

@@ -35,10 +35,11 @@ from sqlalchemy.sql.dml import Delete, Insert, Update
 
 from syncline.errors import StateError
 from syncline.state import schema as t
+from syncline.state.bulk import CreatedMappings, insert_created
 
 __all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0004"
 """The newest migration in ``migrations/versions`` (a test checks they agree)."""
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
@@ -313,13 +314,22 @@ class StateStore:
                removed_mapping_ids: Sequence[int] = (),
                journal_rows: Sequence[tuple[Any, ...]] = (),
                pending_add: Sequence[tuple[str, str, str]] = (),
-               pending_remove: Sequence[tuple[str, str]] = ()) -> None:
+               pending_remove: Sequence[tuple[str, str]] = (),
+               created: Sequence[CreatedMappings] = (),
+               journal_run_id: int | None = None) -> None:
         """Record the results of written batches in one transaction: mappings, journal rows,
         pending items (``(side, key, message)`` to add, ``(side, key)`` to clear), and the
         removal of the batches' intents. Journal rows are tuples in the order of
         :meth:`JournalRow.as_tuple`; ``new_mapping_rows`` are tuples of scope id, a-key,
-        b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id."""
+        b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id; ``created``
+        holds records created in bulk (their mappings are recorded for ``run_id``, their
+        journal rows for ``journal_run_id``, by default ``run_id`` too)."""
         with self.engine.begin() as connection:
+            for batch in created:
+                insert_created(connection, batch, scope_id=scope_id, mapping_run_id=run_id,
+                               journal_run_id=run_id if journal_run_id is None
+                               else journal_run_id, mapping_columns=_MAPPING_COLUMNS,
+                               journal_columns=_JOURNAL_COLUMNS, execute_many=_execute_many)
             if removed_mapping_ids:
                 _execute_many(connection, _MAPPING_DELETE, ("m_id",),
                               [(mapping_id,) for mapping_id in removed_mapping_ids])

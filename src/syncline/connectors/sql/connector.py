@@ -26,11 +26,13 @@ from syncline.connectors.base import (
     Capability,
     ChangeFeed,
     Connector,
+    CreatedRows,
+    CreateRows,
     ReadScope,
     WriteBatch,
     WriteResult,
 )
-from syncline.connectors.sql import changes, reading, writing
+from syncline.connectors.sql import bulk_create, changes, reading, writing
 from syncline.connectors.sql.binding import BoundStream, bind_stream
 from syncline.connectors.sql.capture import (
     BATCHES,
@@ -64,6 +66,7 @@ class SqlConnector(Connector):
     :mod:`~syncline.connectors.sql.settings` for the settings)."""
 
     type_name: ClassVar[str] = "sql"
+    preferred_batch_size: ClassVar[int] = 20_000
     description: ClassVar[str] = "a database (SQLite, PostgreSQL, MariaDB): one table per stream"
 
     def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
@@ -292,6 +295,23 @@ class SqlConnector(Connector):
                 return writing.write(context, batch)
         except ValueError as error:  # the batch id was logged for other operations
             raise ProtocolError(self.endpoint, str(error)) from None
+
+    def write_creates(self, batch: CreateRows) -> CreatedRows:
+        """Create rows in bulk (see :mod:`~syncline.connectors.sql.bulk_create`), or the
+        general way where the bulk lane does not apply.
+
+        Raises:
+            EndpointUnavailable: the database cannot be reached or stayed locked; nothing of
+                the batch was applied.
+            ProtocolError: the batch id was already logged for other operations.
+        """
+        context = self._context(batch.stream)
+        try:
+            with guarded(self.endpoint, context.url):
+                created = bulk_create.write_creates(context, batch)
+        except ValueError as error:
+            raise ProtocolError(self.endpoint, str(error)) from None
+        return created if created is not None else super().write_creates(batch)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """The results stored for ``batch`` if it was applied, ``None`` if it was not.

@@ -52,6 +52,17 @@ def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]
         yield items[start:start + size]
 
 
+def fetch_plain(conn: Connection, query: sa.Select[Any]) -> list[Any]:
+    """Every row of ``query`` as the driver's own tuples. The queries of this module select
+    raw columns (no type processing), so SQLAlchemy's row objects would only add cost: the
+    rows are taken from the DBAPI cursor directly."""
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
 def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, NullType())
 
@@ -141,6 +152,20 @@ def fetch_lines(conn: Connection, bound: BoundStream, lines: BoundLines,
     return found
 
 
+_TEXT_TYPES = frozenset({str, type(None)})
+
+
+def _plain_page(bound: BoundStream, rows: Sequence[Any], count: int,
+                others: list[Any]) -> bool:
+    """Whether ``rows`` need no conversion at all: keys are SQLite rowids (integers) and
+    every field is text or NULL (checked a column at a time, in C)."""
+    if others or not bound.key.rowid_alias or not rows or len(rows[0]) != count + 1:
+        return False
+    columns = list(zip(*rows, strict=True))
+    return set(map(type, columns[0])) == {int} and all(
+        set(map(type, column)) <= _TEXT_TYPES for column in columns[1:])
+
+
 def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
              changed_at: dict[str, datetime] | None = None) -> list[Record]:
     lines: dict[str, list[dict[str, Any]]] = {}
@@ -152,6 +177,10 @@ def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
     texts = [f.name for f in bound.fields if f.read is _TEXT]
     others = [(f.name, f.read) for f in bound.fields if f.read is not _TEXT]
     key_text = bound.key.text
+    if _plain_page(bound, rows, count, others) and bound.lines is None \
+            and bound.updated is None and changed_at is None:
+        # the common page: integer row keys and text only; no per-value work at all
+        return [Record(str(row[0]), dict(zip(names, row[1:]))) for row in rows]  # noqa: B905
     for row in rows:
         key = key_text(row[0])
         # fast path: text stays text, only other values are converted; on a failure the
@@ -186,7 +215,7 @@ def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
     records: list[Record] = []
     for part in chunks(natives):
         query = sa.select(*_columns(bound)).where(bound.key.column.in_(part))
-        records.extend(_records(conn, bound, conn.execute(query).all(), changed_at))
+        records.extend(_records(conn, bound, fetch_plain(conn, query), changed_at))
     return records
 
 
@@ -228,7 +257,7 @@ def read_all(engine: Engine, bound: BoundStream, scope: ReadScope,
         if after is not None:
             query = query.where(key > after)
         with engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = fetch_plain(conn, query)
             if not rows:
                 return
             page = _records(conn, bound, rows)

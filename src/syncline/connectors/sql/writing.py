@@ -42,7 +42,17 @@ from syncline.connectors.sql.settings import mask_secrets
 from syncline.errors import ItemError, ValidationFailed
 from syncline.model import FieldType
 
-__all__ = ["BATCH_RETENTION_DAYS", "WriteContext", "load_results", "recover", "write"]
+__all__ = [
+    "BATCH_RETENTION_DAYS",
+    "WriteContext",
+    "load_results",
+    "log_batch",
+    "recover",
+    "stamp_value",
+    "stored_results",
+    "write",
+    "write_transaction",
+]
 
 BATCH_RETENTION_DAYS = 30
 """Batch log rows older than this are removed when a later batch is written."""
@@ -205,20 +215,30 @@ def _prepare(bound: BoundStream, operations: Sequence[WriteOperation]) \
 
 
 # -- applying --------------------------------------------------------------------------------
-def _stamp(conn: Connection, bound: BoundStream) -> dict[str, Any]:
-    """``{updated column: now}`` for the statements of a batch (empty without an ``updated``
-    column). The value is converted for the column once and bound as is, instead of once per
-    row."""
+def stamp_value(conn: Connection, bound: BoundStream) -> tuple[str, Any] | None:
+    """The ``updated`` column's name and the value that stamps a batch's rows with now,
+    converted for the column and the driver (``None`` without an ``updated`` column)."""
     column = bound.updated
     if column is None:
-        return {}
+        return None
     value = writer_for(FieldType.DATETIME, column)(datetime.now(UTC))
     process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     if process is not None:
         value = process(value)
+    return column.name, value
+
+
+def _stamp(conn: Connection, bound: BoundStream) -> dict[str, Any]:
+    """``{updated column: now}`` for the statements of a batch (empty without an ``updated``
+    column). The value is converted for the column once and bound as is, instead of once per
+    row."""
+    stamp = stamp_value(conn, bound)
+    if stamp is None:
+        return {}
+    name, value = stamp
     untyped = sa.types.NullType()
-    return {column.name: sa.type_coerce(sa.bindparam("syncline_stamp_", value, type_=untyped),
-                                        untyped)}
+    return {name: sa.type_coerce(sa.bindparam("syncline_stamp_", value, type_=untyped),
+                                 untyped)}
 
 
 def _with_stamp(columns: Iterable[str], stamp: dict[str, Any]) -> dict[str, Any]:
@@ -391,7 +411,7 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
 
 # -- transactions ----------------------------------------------------------------------------
 @contextmanager
-def _transaction(context: WriteContext) -> Iterator[Connection]:
+def write_transaction(context: WriteContext) -> Iterator[Connection]:
     """A write transaction with echo suppression on (see
     :func:`~syncline.connectors.sql.capture.set_suppression`); committed when the block ends
     normally, rolled back when it raises."""
@@ -412,17 +432,19 @@ def _transaction(context: WriteContext) -> Iterator[Connection]:
                     conn.invalidate()
 
 
-def _stored(conn: Connection, batch_id: str) -> str | None:
+def stored_results(conn: Connection, batch_id: str) -> str | None:
     value = conn.execute(sa.select(BATCHES.c.results).where(BATCHES.c.batch_id == batch_id))\
         .scalar()
     return None if value is None else str(value)
 
 
-def _log(conn: Connection, batch: WriteBatch, results: list[WriteResult]) -> None:
+def log_batch(conn: Connection, batch_id: str, results: str) -> None:
+    """Store a batch's results (JSON, see :func:`_dump`) in the batch log, and drop entries
+    older than :data:`BATCH_RETENTION_DAYS`."""
     now = datetime.now(UTC)
     conn.execute(sa.delete(BATCHES).where(
         BATCHES.c.applied_at < now - timedelta(days=BATCH_RETENTION_DAYS)))
-    conn.execute(sa.insert(BATCHES).values(batch_id=batch.batch_id, results=_dump(results),
+    conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=results,
                                            applied_at=now))
 
 
@@ -452,12 +474,12 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
 
     for shortcut in (True, False):
         try:
-            with _transaction(context) as conn:
-                stored = _stored(conn, batch.batch_id)
+            with write_transaction(context) as conn:
+                stored = stored_results(conn, batch.batch_id)
                 if stored is not None:
                     return load_results(stored, batch)
                 results = settle(_apply(conn, bound, items, _stamp(conn, bound), shortcut))
-                _log(conn, batch, results)
+                log_batch(conn, batch.batch_id, _dump(results))
                 return results
         except _KeysNotConsecutive:
             continue
@@ -466,7 +488,7 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                 raise
             break
     applied: dict[int, WriteResult] = {}
-    with _transaction(context) as conn:
+    with write_transaction(context) as conn:
         stamp = _stamp(conn, bound)
         for item in items:
             try:
@@ -477,12 +499,12 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                     raise
                 applied[item.index] = _item_error(context, item, error)
         results = settle(applied)
-        _log(conn, batch, results)
+        log_batch(conn, batch.batch_id, _dump(results))
         return results
 
 
 def recover(context: WriteContext, batch: WriteBatch) -> list[WriteResult] | None:
     """The stored results of ``batch`` if it was applied, ``None`` if it was not."""
     with context.engine.connect() as conn:
-        stored = _stored(conn, batch.batch_id)
+        stored = stored_results(conn, batch.batch_id)
     return None if stored is None else load_results(stored, batch)

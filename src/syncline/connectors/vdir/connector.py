@@ -248,13 +248,26 @@ class VdirConnector(Connector):
         if path is None:
             return None
         try:
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                return handle.read(), Entry(info.st_mtime_ns, info.st_size)
+            descriptor = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as error:
             raise EndpointUnavailable(self.endpoint, f"{path}: {error}") from None
+        try:
+            info = os.fstat(descriptor)
+            data = os.read(descriptor, info.st_size + 1)
+            if len(data) > info.st_size:  # it grew meanwhile: read on to the end
+                chunks = [data]
+                while chunk := os.read(descriptor, 65536):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+        except IsADirectoryError:
+            return None
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{path}: {error}") from None
+        finally:
+            os.close(descriptor)
+        return data, Entry(info.st_mtime_ns, info.st_size)
 
     def _records(self, keys: Sequence[str], malformed: list[str]) -> Iterator[Record]:
         """The records of ``keys`` that exist and are of the stream; the keys of malformed
@@ -328,10 +341,11 @@ class VdirConnector(Connector):
         taken = now_ns()
         listing = self._listing()
         changed: dict[str, tuple[bytes, Entry]] = {}
+        versions, digests = before.entries, before.digests
         for key, entry in listing.items():
-            version = before.entries.get(key)
-            known_digest = before.digests.get(key)
-            if version == entry.version and known_digest is None:
+            version = versions.get(key)
+            known_digest = digests.get(key)
+            if known_digest is None and version == f"{entry[0]}:{entry[1]}":
                 continue
             loaded = self.load_file(key)
             if loaded is None:
@@ -352,14 +366,18 @@ class VdirConnector(Connector):
                 malformed.append(key)  # left out: neither a change nor a deletion
             else:
                 changes[key] = Change(key, record)  # None: an item of another stream
-        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext,
-                               {key: data for key, (data, _) in changed.items()})
-        for key in malformed:
-            snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
-        try:
-            self.state.save(snapshot)
-        except OSError as error:
-            raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
+        if not changed and not gone and not before.digests:
+            snapshot = before  # nothing to remember that it does not hold: it stays the cursor
+        else:
+            snapshot = Snapshot.of(listing, taken, self.folder, self.fileext,
+                                   {key: data for key, (data, _) in changed.items()})
+            for key in malformed:
+                snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
+            try:
+                self.state.save(snapshot)
+            except OSError as error:
+                raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") \
+                    from None
         ordered = [changes[key] for key in sorted(changes)]
         size = self.page_size
         feed = ChangeFeed(iter([ordered[i:i + size] for i in range(0, len(ordered), size)]))

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from syncline.errors import MalformedRecord
-from syncline.formats import icalendar as ical
 from syncline.formats import vcard
 
 __all__ = ["CODECS", "CalendarCodec", "Codec", "Parsed", "VCardCodec", "safe_name"]
@@ -113,11 +112,8 @@ class VCardCodec(Codec):
         return vcard.is_organisation(card) == (self.stream == "organisation")
 
     def read(self, text: str, source: str) -> Parsed | None:
-        card = vcard.parse_vcard(text, source=source)
-        if not self._mine(card):
-            return None
-        return Parsed(vcard.card_fields(card, self.stream), vcard.uid_of(card),
-                      vcard.revision(card))
+        found = vcard.read_card(text, self.stream, source=source)
+        return Parsed(*found) if found is not None else None
 
     def update(self, text: str, fields: Mapping[str, Any], source: str) -> str:
         card = vcard.parse_vcard(text, source=source)
@@ -127,20 +123,26 @@ class VCardCodec(Codec):
 
     def create(self, fields: Mapping[str, Any], token: str) -> tuple[str, str]:
         uid = uid_for(token)
-        return uid, vcard.new_vcard(self.stream, fields, uid=uid).to_text()
+        return uid, vcard.new_vcard_text(self.stream, fields, uid=uid)
 
 
 class CalendarCodec(Codec):
-    """Events and tasks in iCalendar files (:mod:`syncline.formats.icalendar`)."""
+    """Events and tasks in iCalendar files (:mod:`syncline.formats.icalendar`, imported on
+    first use: it loads the icalendar library, which a folder of contacts never needs, and
+    start-up time counts)."""
 
     streams = ("event", "task")
     fileext = ".ics"
 
     @property
     def field_names(self) -> frozenset[str]:
+        from syncline.formats import icalendar as ical
+
         return ical.EVENT_FIELDS if self.stream == "event" else ical.TASK_FIELDS
 
     def read(self, text: str, source: str) -> Parsed | None:
+        from syncline.formats import icalendar as ical
+
         calendar = ical.parse_calendar(text, source=source)
         if ical.component_kind(calendar) != self.stream:
             return None
@@ -148,12 +150,16 @@ class CalendarCodec(Codec):
                       ical.last_modified(calendar))
 
     def update(self, text: str, fields: Mapping[str, Any], source: str) -> str:
+        from syncline.formats import icalendar as ical
+
         calendar = ical.parse_calendar(text, source=source)
         if ical.component_kind(calendar) != self.stream:
             raise MalformedRecord(f"{source}: holds no {self.stream}")
         return ical.calendar_text(ical.update_calendar(calendar, self.stream, fields))
 
     def create(self, fields: Mapping[str, Any], token: str) -> tuple[str, str]:
+        from syncline.formats import icalendar as ical
+
         uid = str(fields.get("uid") or f"{uid_for(token)}@syncline")
         calendar = ical.new_calendar(self.stream, {**fields, "uid": uid})
         return uid, ical.calendar_text(calendar)

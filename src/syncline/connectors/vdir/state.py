@@ -29,13 +29,16 @@ full read (the cursor no longer matches a snapshot), never data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "MALFORMED",
@@ -66,9 +69,8 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One file of a listing."""
+class Entry(NamedTuple):
+    """One file of a listing (a named tuple: a folder of 10,000 files makes 10,000)."""
 
     mtime_ns: int
     size: int
@@ -92,7 +94,7 @@ def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
-            if not name.endswith(fileext) or name.startswith(".") or len(name) == cut:
+            if name[0] == "." or not name.endswith(fileext) or len(name) == cut:
                 continue
             try:
                 if not entry.is_file():
@@ -100,14 +102,46 @@ def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
                 info = entry.stat()
             except FileNotFoundError:  # removed while listing
                 continue
-            if _CONTROL.search(name):
+            if not name.isprintable() and _CONTROL.search(name):
                 odd.append(name)
                 continue
             found[name[:-cut]] = Entry(info.st_mtime_ns, info.st_size)
     return found, odd
 
 
-def atomic_write(folder: Path, name: str, data: bytes, *, exclusive: bool) -> Entry:
+_TEMP_TOKEN = secrets.token_hex(4)
+_TEMP_COUNTER = itertools.count()
+
+
+def _temporary(folder: str, data: bytes) -> tuple[str, os.stat_result]:
+    """A new hidden temporary file in ``folder`` holding ``data``: its path and its status.
+    Its name is unique to this process (a random token and a counter), and it is created
+    exclusively all the same.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    while True:
+        temp = os.path.join(folder, f"{_TEMP_PREFIX}{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}.tmp")
+        try:
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:  # left by a process with the same token: take the next
+            continue
+        break
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        info = os.fstat(descriptor)
+    except BaseException:
+        os.close(descriptor)
+        os.unlink(temp)
+        raise
+    os.close(descriptor)
+    return temp, info
+
+
+def atomic_write(folder: Path | str, name: str, data: bytes, *, exclusive: bool) -> Entry:
     """Write ``data`` to ``folder / name`` through a temporary file in the same folder.
 
     With ``exclusive`` the file must not exist yet: it is hard-linked into place (atomic
@@ -119,29 +153,25 @@ def atomic_write(folder: Path, name: str, data: bytes, *, exclusive: bool) -> En
         FileExistsError: ``exclusive`` and the file exists.
         OSError: the folder cannot be written.
     """
-    target = folder / name
-    temp = folder / f"{_TEMP_PREFIX}{secrets.token_hex(6)}.tmp"
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    target = os.path.join(folder, name)
+    temp, info = _temporary(str(folder), data)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            info = os.fstat(handle.fileno())
         if exclusive:
             try:
                 os.link(temp, target)
             except FileExistsError:
                 raise
             except OSError:  # no hard links here
-                if target.exists():
-                    raise FileExistsError(str(target)) from None
+                if os.path.exists(target):
+                    raise FileExistsError(target) from None
                 os.replace(temp, target)
                 return Entry(info.st_mtime_ns, info.st_size)
             os.unlink(temp)
         else:
             os.replace(temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
         raise
     return Entry(info.st_mtime_ns, info.st_size)
 
@@ -175,6 +205,9 @@ class Snapshot:
                         continue
                 snapshot.digests[key] = digest(data)
         return snapshot
+
+    def copy(self) -> Snapshot:
+        return Snapshot(self.token, self.taken_ns, dict(self.entries), dict(self.digests))
 
     def to_text(self) -> str:
         lines = [f"syncline-vdir-snapshot 1 {self.token} {self.taken_ns}\n"]
@@ -224,6 +257,9 @@ class StateFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._parsed: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
+        """Snapshot file name -> (its inode, modification time and size; what it held),
+        so that one run parses each snapshot file once."""
 
     def ensure(self) -> None:
         """Create the folder. Raises OSError."""
@@ -239,14 +275,26 @@ class StateFolder:
         return self._read_snapshot("snapshot")
 
     def _read_snapshot(self, name: str) -> Snapshot | None:
+        """The snapshot in file ``name`` (a copy the caller may change), ``None`` when there
+        is none or it cannot be read."""
+        path = self.path / name
         try:
-            text = (self.path / name).read_text(encoding="utf-8")
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                signature = (info.st_ino, info.st_mtime_ns, info.st_size)
+                known = self._parsed.get(name)
+                if known is not None and known[0] == signature:
+                    return known[1].copy()
+                text = handle.read().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
         try:
-            return Snapshot.from_text(text)
+            snapshot = Snapshot.from_text(text)
         except ValueError:
             return None
+        if snapshot is not None:
+            self._parsed[name] = (signature, snapshot.copy())
+        return snapshot
 
     def find(self, token: str) -> Snapshot | None:
         """The snapshot called ``token`` (the current one or one of the

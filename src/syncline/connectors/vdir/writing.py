@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["recover_batch", "write_batch"]
 
-_Plan = tuple[WriteOperation, str, bytes | None, Entry | None]
+_Plan = tuple[WriteOperation, str, bytes | None, Entry | None, str]
+"""An operation ready to apply: the operation, its key, the bytes to write (``None``: a
+delete), the entry the file has now (``None``: a create) and the digest of the bytes."""
 
 
 def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult]:
@@ -58,9 +60,9 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
             receipt.append(ReceiptLine(operation.token, operation.kind.value,
                                        operation.key or "", error=str(item_error)))
             continue
-        plans.append((operation, key, data, current))
-        receipt.append(ReceiptLine(operation.token, operation.kind.value, key,
-                                   digest(data) if data is not None else ""))
+        found = digest(data) if data is not None else ""
+        plans.append((operation, key, data, current, found))
+        receipt.append(ReceiptLine(operation.token, operation.kind.value, key, found))
     try:
         connector.state.write_receipt(batch.batch_id, receipt)
     except OSError as error:
@@ -68,11 +70,12 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
             from None
     done: dict[str, WriteResult] = {}
     written: dict[str, tuple[str, str] | None] = {}
-    for operation, key, data, current in plans:
-        result = _apply(connector, batch.stream, operation, key, data, current)
+    folder = str(connector.folder)
+    for operation, key, data, current, found in plans:
+        result = _apply(connector, folder, batch.stream, operation, key, data, current)
         done[operation.token] = result
         if result.ok:
-            written[key] = None if data is None else (str(result.version), digest(data))
+            written[key] = None if data is None else (str(result.version), found)
     with contextlib.suppress(OSError):  # else they come back once, as echoes
         connector.state.amend(written)
     return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
@@ -119,9 +122,9 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
     return key, updated.encode(), entry
 
 
-def _apply(connector: VdirConnector, stream: str, operation: WriteOperation, key: str,
-           data: bytes | None, current: Entry | None) -> WriteResult:
-    """Write (or remove) one file.
+def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteOperation,
+           key: str, data: bytes | None, current: Entry | None) -> WriteResult:
+    """Write (or remove) one file of ``folder`` (the connector's folder, as text).
 
     Raises:
         EndpointUnavailable: the folder cannot be written.
@@ -129,14 +132,14 @@ def _apply(connector: VdirConnector, stream: str, operation: WriteOperation, key
     name = f"{key}{connector.fileext}"
     try:
         if data is None:
-            os.unlink(connector.folder / name)
+            os.unlink(os.path.join(folder, name))
             return WriteResult(operation.token, key)
         if current is not None:
             check = connector.load_file(key)
             if check is None or check[1] != current:
                 raise VersionConflict(f"{stream} {key}: the file changed while it was being "
                                       f"written", stream=stream, key=key)
-        entry = atomic_write(connector.folder, name, data, exclusive=current is None)
+        entry = atomic_write(folder, name, data, exclusive=current is None)
     except FileExistsError:
         return WriteResult(operation.token, error=ItemError(
             f"{stream}: a file {name} already exists (an item with the same UID); it is not "

@@ -1,0 +1,99 @@
+"""``python -m bench.dav``: syncline and vdirsyncer side by side on the same contact work.
+
+Both tools run as a user runs them, one whole process per sync (start-up and imports count):
+``.venv/bin/syncline sync`` and ``vdirsyncer sync``, vdirsyncer installed from PyPI into a
+virtualenv of its own (see :mod:`bench.dav_tools`). For each row the table shows the median
+seconds of ``--runs`` runs per tool, records/s, the peak RSS of the process and the ratio
+vdirsyncer / syncline, with the row's target:
+
+(a) first sync of 10,000 realistic vCards, folder -> empty folder       target >= 2x
+(b) re-sync, no change                                                 target >= 3x
+(c) re-sync after 1% of the cards changed on one side                  target >= 3x
+(d) re-sync after 1% of the cards deleted on one side                  target >= 3x
+(e) first upload of 1,000 cards to an empty Radicale address book      target no slower
+(f) re-sync, no change, with a 10,000-card Radicale address book       target >= 5x
+(g) re-sync after 1% of those cards changed on the server              target >= 3x
+
+Rows (e)...(g) need the ``carddav`` connector and Radicale; without them they are reported
+as skipped with the reason. Every measured sync is checked (the other side holds what it
+should), so a tool cannot look fast by doing less.
+
+Options: ``--cards N`` (default 10,000), ``--upload N`` (default 1,000), ``--runs N``
+(default 3), ``--rows abcdefg`` (which rows), ``--keep DIR`` (work there and keep it), and
+``--json FILE`` (also write the results as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.dav_folders import FolderBench
+from bench.dav_radicale import RadicaleBench
+from bench.dav_rows import Row, render_table
+from bench.dav_tools import (
+    ToolFailed,
+    child_environment,
+    prepare_syncline,
+    syncline_binary,
+    vdirsyncer_binary,
+)
+
+__all__ = ["main"]
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.dav", description=__doc__.split(
+        "\n", 1)[0])
+    parser.add_argument("--cards", type=int, default=10_000)
+    parser.add_argument("--upload", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", default="abcdefg")
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    options = parser.parse_args(argv)
+    work = options.keep or Path(tempfile.mkdtemp(prefix="syncline-bench-dav-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        syncline = syncline_binary()
+        vdirsyncer, version = vdirsyncer_binary()
+        prepare_syncline()
+        environment = child_environment()
+        _log(f"syncline: {syncline}; vdirsyncer {version}: {vdirsyncer}; work in {work}")
+        rows: list[Row] = []
+        if set(options.rows) & set("abcd"):
+            folders = FolderBench(work / "folders", options.cards, options.runs,
+                                  syncline=syncline, vdirsyncer=vdirsyncer,
+                                  environment=environment, log=_log)
+            rows += [row for row in folders.rows() if row.key in options.rows]
+        if set(options.rows) & set("efg"):
+            server = RadicaleBench(work / "radicale", options.cards, options.upload,
+                                   options.runs, syncline=syncline, vdirsyncer=vdirsyncer,
+                                   environment=environment, log=_log)
+            rows += [row for row in server.rows() if row.key in options.rows]
+    except ToolFailed as error:
+        _log(f"benchmark failed: {error}")
+        return 1
+    finally:
+        if options.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nsyncline vs vdirsyncer {version}, {options.cards:,} vCards\n")
+    print(render_table(rows, options.runs))
+    if options.json is not None:
+        options.json.parent.mkdir(parents=True, exist_ok=True)
+        options.json.write_text(json.dumps({"vdirsyncer": version, "runs": options.runs,
+                                            "rows": [row.to_json() for row in rows]},
+                                           indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The REST API of ``syncline serve`` (FastAPI).
+
+Public entry points: :func:`create_app` (the application over an :class:`ApiContext`) and
+:func:`build_context` (the sync service with its progress hub and scheduler host). Routes
+are split by concern: ``routes_links`` (status, syncs, pause, Sync All, endpoints),
+``routes_runs`` (runs, journal), ``routes_review`` (errors, warnings, retry, conflicts,
+xref), ``routes_events`` (progress as server-sent events), ``routes_users`` (users,
+tokens); ``auth`` checks tokens and roles.
+"""
+
+from __future__ import annotations
+
+from syncline.api.app import build_context, create_app
+from syncline.api.context import ApiContext
+from syncline.api.progress import ProgressHub
+
+__all__ = ["ApiContext", "ProgressHub", "build_context", "create_app"]

@@ -1,0 +1,174 @@
+"""The API's request and response bodies (pydantic models, documented in the OpenAPI
+document at ``/api/openapi.json``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncline.state.users_store import Role
+
+__all__ = [
+    "ErrorBody",
+    "ForceResyncBody",
+    "PauseBody",
+    "ResolveBody",
+    "RetryBody",
+    "SyncAllFlagBody",
+    "SyncBody",
+    "TokenBody",
+    "TokenCreated",
+    "TriggerAnswer",
+    "UserBody",
+    "UserOut",
+    "UserUpdateBody",
+    "XrefBody",
+]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """What an error answer holds: ``detail`` says what went wrong and where."""
+
+    detail: str
+
+
+class SyncBody(BaseModel):
+    """A selective sync: chosen streams (none: all), modification dates and a key range
+    (all inclusive); ``allow_mass_delete`` consents to deletions beyond the link's
+    ``max_delete``."""
+
+    model_config = _STRICT
+    streams: list[str] = Field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    from_key: str | None = None
+    to_key: str | None = None
+    allow_mass_delete: bool = False
+
+
+class ForceResyncBody(BaseModel):
+    """A forced resynchronisation (``syncline force``): which records to send again (action
+    code R), from which side, and whether to run at once (``now``) or with the next run."""
+
+    model_config = _STRICT
+    streams: list[str] = Field(default_factory=list)
+    from_key: str | None = None
+    to_key: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    owner: str | None = None
+    with_related: bool = False
+    source: Literal["a", "b"] | None = Field(
+        default=None, description="The authoritative side (default: the link's).")
+    now: bool = False
+
+
+class ResolveBody(BaseModel):
+    """Resolve a conflict: the side whose version wins (written by the next run)."""
+
+    model_config = _STRICT
+    side: Literal["a", "b"]
+    run_now: bool = Field(default=False, description="Also start a run of the link now.")
+
+
+class RetryBody(BaseModel):
+    """Retry the records that could not go: the streams to retry (none: every stream with
+    such records)."""
+
+    model_config = _STRICT
+    streams: list[str] = Field(default_factory=list)
+
+
+class PauseBody(BaseModel):
+    """Pause or resume a link, or only one of its streams."""
+
+    model_config = _STRICT
+    stream: str | None = None
+
+
+class SyncAllFlagBody(BaseModel):
+    """Whether a link takes part in Sync All."""
+
+    model_config = _STRICT
+    enabled: bool
+
+
+class TriggerAnswer(BaseModel):
+    """What became of a request to run: ``started``, ``queued`` (behind the run going on),
+    ``coalesced`` (merged into the waiting request) or ``paused`` (not started)."""
+
+    link: str
+    status: str
+    mode: str
+    trigger: str
+    streams: list[str]
+    requested_by: list[str]
+    merged: int
+
+
+class UserBody(BaseModel):
+    """A new user."""
+
+    model_config = _STRICT
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    password: str | None = Field(default=None, min_length=1)
+
+
+class UserUpdateBody(BaseModel):
+    """Changes to a user: a new role and / or password."""
+
+    model_config = _STRICT
+    role: Role | None = None
+    password: str | None = Field(default=None, min_length=1)
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it (never a password or token)."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str | None
+    has_password: bool
+    tokens: int
+
+
+class TokenBody(BaseModel):
+    """A new API token's label."""
+
+    model_config = _STRICT
+    label: str | None = Field(default=None, max_length=200)
+
+
+class TokenCreated(BaseModel):
+    """A new API token: shown this once, stored only as a hash."""
+
+    user: str
+    token: str
+    label: str | None
+
+
+class XrefBody(BaseModel):
+    """The books value a local value maps to in an xref table."""
+
+    model_config = _STRICT
+    remote: str = Field(min_length=1, max_length=255)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with datetimes as ISO text and bytes dropped (for run and journal rows)."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()
+                if not isinstance(item, bytes | bytearray | memoryview)}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,201 @@
+"""Progress of running syncs, published to API subscribers (server-sent events).
+
+Terms:
+
+hub
+    :class:`ProgressHub`: holds, per link, the progress of the run going on (a
+    *snapshot*) and the subscribers that want its events. The service asks it for a
+    :class:`RunProgress` reporter per run (see
+    :data:`~syncline.service.service.ProgressFactory`) and tells it when a run ends.
+event
+    A dict with ``event`` (its kind: ``run_started``, ``stream_started``, ``progress``,
+    ``stream_finished``, ``message``, ``run_finished``), ``link``, ``at`` (ISO time) and the
+    kind's own fields (``stream``, ``total``, ``done``, ``text``, ``outcome``, ``run_id``,
+    ``counts``, ``error``). ``done`` counts records read so far in the stream.
+subscriber
+    An asyncio queue on the API's event loop, for one link or for all; the engine's worker
+    threads hand events to it with ``call_soon_threadsafe``, so they never block on a slow
+    client (a subscriber more than :data:`QUEUE_LIMIT` events behind loses the oldest
+    progress events, never a ``run_finished``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from syncline.engine import RunSummary
+from syncline.service.requests import RunRequest
+
+__all__ = ["QUEUE_LIMIT", "ProgressHub", "RunProgress", "Subscription"]
+
+QUEUE_LIMIT = 1000
+CLOSED: dict[str, Any] = {"event": "closed"}
+"""Put on every subscription when the hub closes (the server stops)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class _StreamProgress:
+    total: int | None = None
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
+        return {"total": self.total, "done": self.done, "finished": self.finished,
+                "elapsed_s": round(elapsed, 3),
+                "rate": round(self.done / elapsed, 1) if elapsed > 0 else None}
+
+
+@dataclass
+class Subscription:
+    """One subscriber: its queue, its loop, and the link it follows (``None``: all)."""
+
+    queue: asyncio.Queue[dict[str, Any]]
+    loop: asyncio.AbstractEventLoop
+    link: str | None
+
+    def offer(self, event: dict[str, Any]) -> None:
+        """Put ``event`` on the queue (from any thread); drops the oldest event when full."""
+        def put() -> None:
+            if self.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+            self.queue.put_nowait(event)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+            self.loop.call_soon_threadsafe(put)
+
+
+class ProgressHub:
+    """See the module docstring. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, dict[str, Any]] = {}
+        self._streams: dict[str, dict[str, _StreamProgress]] = {}
+        self._subscriptions: list[Subscription] = []
+        self._closed = False
+
+    # -- the service's side -----------------------------------------------------------------
+    def reporter(self, request: RunRequest) -> RunProgress:
+        """The reporter of a run about to start (a :data:`ProgressFactory`)."""
+        started = {"mode": request.mode.value, "trigger": request.trigger.value,
+                   "streams": sorted(request.streams),
+                   "requested_by": list(request.requested_by), "started_at": _now()}
+        with self._lock:
+            self._running[request.link] = started
+            self._streams[request.link] = {}
+        self.publish(request.link, "run_started", **started)
+        return RunProgress(self, request.link)
+
+    def run_finished(self, request: RunRequest, summary: RunSummary | None,
+                     error: str | None) -> None:
+        """A :data:`~syncline.service.service.RunListener`: the run of ``request`` ended."""
+        with self._lock:
+            self._running.pop(request.link, None)
+            self._streams.pop(request.link, None)
+        if summary is not None:
+            self.publish(request.link, "run_finished", run_id=summary.run_id,
+                         outcome=summary.outcome.value, duration_s=summary.duration_s,
+                         counts={name: counts.to_json()
+                                 for name, counts in summary.streams.items()},
+                         error=error)
+        else:
+            self.publish(request.link, "run_finished", run_id=None, outcome="failed",
+                         duration_s=None, counts={}, error=error)
+
+    def _stream(self, link: str, stream: str) -> _StreamProgress:
+        streams = self._streams.setdefault(link, {})
+        return streams.setdefault(stream, _StreamProgress())
+
+    def stream_started(self, link: str, stream: str, total: int | None) -> None:
+        with self._lock:
+            self._streams.setdefault(link, {})[stream] = _StreamProgress(total=total)
+        self.publish(link, "stream_started", stream=stream, total=total)
+
+    def advanced(self, link: str, stream: str, done: int) -> None:
+        with self._lock:
+            progress = self._stream(link, stream)
+            progress.done = done
+            shown = progress.to_json()
+        self.publish(link, "progress", stream=stream, **shown)
+
+    def stream_finished(self, link: str, stream: str) -> None:
+        with self._lock:
+            progress = self._stream(link, stream)
+            progress.finished = True
+            shown = progress.to_json()
+        self.publish(link, "stream_finished", stream=stream, **shown)
+
+    # -- the API's side -----------------------------------------------------------------------
+    def snapshot(self, link: str) -> dict[str, Any] | None:
+        """The progress of the run of ``link`` going on (``None``: none), per stream."""
+        with self._lock:
+            running = self._running.get(link)
+            if running is None:
+                return None
+            streams = {name: progress.to_json()
+                       for name, progress in self._streams.get(link, {}).items()}
+        return {**running, "streams": streams}
+
+    def subscribe(self, link: str | None) -> Subscription:
+        """A new subscription (call from the event loop that will read it)."""
+        subscription = Subscription(asyncio.Queue(QUEUE_LIMIT), asyncio.get_running_loop(),
+                                    link)
+        with self._lock:
+            if self._closed:
+                subscription.queue.put_nowait(CLOSED)
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._subscriptions.remove(subscription)
+
+    def publish(self, link: str, kind: str, **fields: Any) -> None:
+        """Send an event to the subscribers of ``link`` and of all links."""
+        event = {"event": kind, "link": link, "at": _now(), **fields}
+        with self._lock:
+            targets = [item for item in self._subscriptions
+                       if item.link is None or item.link == link]
+        for subscription in targets:
+            subscription.offer(event)
+
+    def close(self) -> None:
+        """End every subscription (the server stops); later ones end at once."""
+        with self._lock:
+            self._closed = True
+            targets = list(self._subscriptions)
+        for subscription in targets:
+            subscription.offer(CLOSED)
+
+
+class RunProgress:
+    """The :class:`~syncline.engine.ProgressReporter` of one run: forwards to the hub."""
+
+    def __init__(self, hub: ProgressHub, link: str) -> None:
+        self.hub = hub
+        self.link = link
+
+    def stream_started(self, stream: str, total: int | None) -> None:
+        self.hub.stream_started(self.link, stream, total)
+
+    def advanced(self, stream: str, done: int) -> None:
+        self.hub.advanced(self.link, stream, done)
+
+    def stream_finished(self, stream: str) -> None:
+        self.hub.stream_finished(self.link, stream)
+
+    def message(self, text: str) -> None:
+        self.hub.publish(self.link, "message", text=text)

@@ -1,0 +1,235 @@
+"""Links: their status, starting syncs (selective, Force Sync, forced resynchronisation,
+Sync All), pause / resume, and the endpoints (settings masked).
+
+Roles: reading needs ``viewer``; starting a sync and pause / resume ``operator``; Force
+Sync, forced resynchronisation, Sync All and the Sync All switch ``admin``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+
+from syncline.api.auth import Admin, Context, Operator, Viewer
+from syncline.api.context import ApiContext
+from syncline.api.masking import mask_settings
+from syncline.api.models import (
+    ForceResyncBody,
+    PauseBody,
+    SyncAllFlagBody,
+    SyncBody,
+    TriggerAnswer,
+    jsonable,
+)
+from syncline.config import LinkConfig
+from syncline.connectors.base import ReadScope
+from syncline.engine import RunMode, Trigger
+from syncline.model import Side
+from syncline.service.criteria import ForceCriteria
+from syncline.service.service import TriggerOptions, TriggerResult
+
+__all__ = ["check_link", "check_streams", "router", "trigger_answer"]
+
+router = APIRouter(prefix="/api", tags=["links"])
+
+_RECENT_RUNS = 50  # runs looked at for each stream's last synced time
+
+
+def check_link(context: ApiContext, link: str) -> LinkConfig:
+    """The link called ``link``.
+
+    Raises:
+        HTTPException: 404 naming the configured links.
+    """
+    found = context.config.links.get(link)
+    if found is None:
+        known = ", ".join(sorted(context.config.links)) or "none"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no link '{link}'; links: {known}")
+    return found
+
+
+def check_streams(link: str, settings: LinkConfig, streams: list[str]) -> None:
+    """Raises HTTPException 422 when a stream is not one of the link's."""
+    unknown = sorted(set(streams) - set(settings.streams))
+    if unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"link '{link}' does not sync {', '.join(unknown)}; its streams "
+                            f"are: {', '.join(settings.streams)}")
+
+
+def _refuse_paused(context: ApiContext, link: str, streams: list[str]) -> None:
+    controls = context.controls.controls(link)
+    if controls.paused:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"link '{link}' is paused (by {controls.updated_by or 'someone'}); "
+                            f"resume it first")
+    paused = sorted(set(streams) & controls.paused_streams)
+    if paused:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"stream(s) {', '.join(paused)} of link '{link}' are paused; "
+                            f"resume them first")
+
+
+def trigger_answer(result: TriggerResult) -> TriggerAnswer:
+    request = result.request
+    return TriggerAnswer(link=result.link, status=result.status.value, mode=request.mode.value,
+                         trigger=request.trigger.value, streams=sorted(request.streams),
+                         requested_by=list(request.requested_by),
+                         merged=request.merged_count)
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
+def link_status(context: ApiContext, name: str) -> dict[str, Any]:
+    """Everything the dashboard shows about one link."""
+    settings = context.config.links[name]
+    service = context.service.status(name)[0]
+    store = context.store
+    runs = store.runs(name, limit=_RECENT_RUNS)
+    per_stream: dict[str, dict[str, Any]] = {}
+    for stream in settings.streams:
+        done = next((run for run in runs if run["outcome"] in ("ok", "warning", "error")
+                     and not run["dry_run"] and stream in (run.get("counts") or {})), None)
+        per_stream[stream] = {
+            "last_synced_at": jsonable(_aware(done["finished_at"])) if done else None,
+            "last_run_id": done["id"] if done else None,
+            "counts": (done.get("counts") or {}).get(stream) if done else None,
+            "schedule": settings.schedules.get(stream, settings.schedule),
+        }
+    controls = context.controls.controls(name)
+    for stream in controls.paused_streams:
+        if stream in per_stream:
+            per_stream[stream]["paused"] = True
+    for entry in per_stream.values():
+        entry.setdefault("paused", False)
+    last = runs[0] if runs else None
+    return {
+        "link": name,
+        "a": settings.a,
+        "b": settings.b,
+        "direction": settings.direction.value,
+        "conflict": settings.conflict.value,
+        "schedule": settings.schedule,
+        "on_startup": settings.on_startup,
+        "streams": per_stream,
+        "last_run": jsonable(last) if last else None,
+        "last_synced_at": jsonable(store.last_synced_at(name)),
+        "last_duration_s": last.get("duration_s") if last else None,
+        "last_outcome": last.get("outcome") if last else None,
+        "next_run": service["next_run"],
+        "running": service["running"],
+        "queued": service["queued"],
+        "progress": context.hub.snapshot(name),
+        "last_error": service["last_error"],
+        "marked": service["marked"],
+        "lock": service["lock"],
+        "pending_items": len(store.pending_items(name)),
+        "open_conflicts": len(store.conflicts(name)),
+        "controls": controls.to_json(),
+    }
+
+
+@router.get("/links", summary="Every link and its status")
+def list_links(context: Context, _user: Viewer) -> list[dict[str, Any]]:
+    return [link_status(context, name) for name in context.config.links]
+
+
+@router.get("/links/{link}", summary="One link's status")
+def get_link(link: str, context: Context, _user: Viewer) -> dict[str, Any]:
+    check_link(context, link)
+    return link_status(context, link)
+
+
+@router.post("/links/{link}/sync", status_code=status.HTTP_202_ACCEPTED,
+             summary="Start a sync (selective: streams, dates, key range)")
+def start_sync(link: str, body: SyncBody, context: Context, user: Operator) -> TriggerAnswer:
+    settings = check_link(context, link)
+    check_streams(link, settings, body.streams)
+    _refuse_paused(context, link, body.streams)
+    scope = ReadScope(since=body.since, until=body.until, from_key=body.from_key,
+                      to_key=body.to_key)
+    result = context.service.trigger(
+        link, RunMode.INCREMENTAL, body.streams,
+        TriggerOptions(scope=scope, allow_mass_delete=body.allow_mass_delete),
+        requested_by=user.name, trigger=Trigger.API)
+    return trigger_answer(result)
+
+
+@router.post("/links/{link}/force-sync", status_code=status.HTTP_202_ACCEPTED,
+             summary="Force Sync: a full run reconciling both sides completely")
+def force_sync(link: str, context: Context, user: Admin) -> TriggerAnswer:
+    check_link(context, link)
+    _refuse_paused(context, link, [])
+    return trigger_answer(context.service.force_sync(link, requested_by=user.name))
+
+
+@router.post("/links/{link}/force", summary="Forced resynchronisation: mark records to send "
+             "again (action code R), optionally running at once")
+def force_resync(link: str, body: ForceResyncBody, context: Context,
+                 user: Admin) -> dict[str, Any]:
+    settings = check_link(context, link)
+    check_streams(link, settings, body.streams)
+    if body.now:
+        _refuse_paused(context, link, body.streams)
+    criteria = ForceCriteria(
+        streams=tuple(body.streams), from_key=body.from_key, to_key=body.to_key,
+        since=body.since, until=body.until, due_from=body.due_from, due_to=body.due_to,
+        owner=body.owner, with_related=body.with_related,
+        source=Side(body.source) if body.source is not None else None)
+    result = context.service.force(link, criteria, requested_by=user.name, now=body.now)
+    return {**result.to_json(), "run_now": body.now}
+
+
+@router.post("/links/{link}/pause", summary="Pause a link (or one stream): no run starts")
+def pause(link: str, body: PauseBody, context: Context, user: Operator) -> dict[str, Any]:
+    settings = check_link(context, link)
+    if body.stream is not None:
+        check_streams(link, settings, [body.stream])
+    return context.controls.set_paused(link, True, stream=body.stream,
+                                       user=user.name).to_json()
+
+
+@router.post("/links/{link}/resume", summary="Resume a paused link (or stream)")
+def resume(link: str, body: PauseBody, context: Context, user: Operator) -> dict[str, Any]:
+    settings = check_link(context, link)
+    if body.stream is not None:
+        check_streams(link, settings, [body.stream])
+    return context.controls.set_paused(link, False, stream=body.stream,
+                                       user=user.name).to_json()
+
+
+@router.put("/links/{link}/sync-all", summary="Whether the link takes part in Sync All")
+def set_sync_all(link: str, body: SyncAllFlagBody, context: Context,
+                 user: Admin) -> dict[str, Any]:
+    check_link(context, link)
+    return context.controls.set_sync_all(link, body.enabled, user=user.name).to_json()
+
+
+@router.post("/sync-all", status_code=status.HTTP_202_ACCEPTED,
+             summary="Sync All: start every link that takes part and is not paused")
+def sync_all(context: Context, user: Admin) -> dict[str, Any]:
+    started: list[TriggerAnswer] = []
+    skipped: dict[str, str] = {}
+    for name in context.config.links:
+        controls = context.controls.controls(name)
+        if not controls.sync_all:
+            skipped[name] = "takes no part in Sync All"
+        elif controls.paused:
+            skipped[name] = "paused"
+        else:
+            started.append(trigger_answer(context.service.trigger(
+                name, requested_by=user.name, trigger=Trigger.API)))
+    return {"started": [answer.model_dump() for answer in started], "skipped": skipped}
+
+
+@router.get("/endpoints", summary="The configured endpoints (secrets masked)")
+def endpoints(context: Context, _user: Viewer) -> list[dict[str, Any]]:
+    return [{"endpoint": name, "connector": endpoint.connector,
+             "settings": mask_settings(endpoint.settings)}
+            for name, endpoint in context.config.endpoints.items()]

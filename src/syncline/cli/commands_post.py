@@ -1,0 +1,338 @@
+"""Commands for posting to the books: ``post``, ``errors`` and ``xref``.
+
+``syncline post LINK --stream invoice --key INV-1001`` asks for documents to be sent (the way
+documents go when a stream's ``send_all`` is off) and runs the stream at once;
+``syncline errors LINK`` lists the records that could not go, grouped by cause ("no ledger
+account mapped for product 'CONSULT-HR' — 12 invoices"); ``syncline xref LINK set|list|remove``
+edits the cross-reference tables the posting rules look codes up in.
+
+Terms: a **cause** is an error message without the document it names (``invoice INV-1001
+line 2: no ledger account mapped for product 'X'`` has the cause ``no ledger account mapped
+for product 'X'``), so that one missing entry blocking many documents shows as one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncline.cli.common import ConfigOption, current_user, load, open_store
+from syncline.cli.render import dump_json, outcome_text
+from syncline.config import Config, LinkConfig
+from syncline.connectors.base import ReadScope
+from syncline.engine import SyncEngine, SyncOptions, Trigger, open_endpoint
+from syncline.errors import UsageError
+from syncline.model import ENTITY_TYPES, Outcome, canonical_value
+from syncline.state.rules_store import RulesStore
+
+__all__ = ["CauseGroup", "XrefAction", "errors", "group_errors", "post", "resolve_keys",
+           "split_message", "xref"]
+
+_SHOWN = 10  # documents listed per cause in the table
+
+
+# -- post ---------------------------------------------------------------------------------------
+def resolve_keys(config: Config, link: LinkConfig, stream: str,
+                 given: list[str]) -> dict[str, str]:
+    """The keys on side a of the documents named by ``given``: each is a key, or a
+    document number (the stream's first natural key), looked up in that order.
+
+    Raises:
+        UsageError: a name matches no record of the stream on side a.
+        RunError: side a cannot be read.
+    """
+    connector = open_endpoint(config, link.a)
+    connector.open()
+    try:
+        found = {name: name for name in connector.read_keys(stream, given)}
+        missing = [name for name in given if name not in found]
+        natural = ENTITY_TYPES[stream].natural_keys
+        if missing and natural:
+            wanted = set(missing)
+            for page in connector.read_all(stream, ReadScope()):
+                for record in page:
+                    value = canonical_value(record.fields.get(natural[0]))
+                    if value is not None and str(value) in wanted:
+                        found[str(value)] = record.key
+                        wanted.discard(str(value))
+                if not wanted:
+                    break
+    finally:
+        connector.close()
+    unknown = [name for name in given if name not in found]
+    if unknown:
+        by = f" or {natural[0]}" if natural else ""
+        raise UsageError(f"no {stream} with key{by} {', '.join(repr(n) for n in unknown)} on "
+                         f"'{link.a}'")
+    return {name: found[name] for name in given}
+
+
+def post(
+    ctx: typer.Context,
+    link: Annotated[str, typer.Argument(help="The link to post through.")],
+    stream: Annotated[str, typer.Option(
+        "--stream", "-s", metavar="STREAM", help="The stream of the documents (invoice...).")],
+    key: Annotated[list[str], typer.Option(
+        "--key", "-k", metavar="KEY",
+        help="A document to post: its key or its number (repeatable).")],
+    no_run: Annotated[bool, typer.Option(
+        "--no-run", help="Only mark the documents; the next run of LINK posts them.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print what happened to each document as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Post documents to the books one by one (for streams whose send_all is off), then run
+    the stream so they go now. Exit code 1 when a document is blocked by a rule."""
+    loaded = load(ctx, config)
+    settings = loaded.link(link)
+    if stream not in settings.streams:
+        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
+                         f"{', '.join(settings.streams)}")
+    if stream not in settings.rules:
+        raise UsageError(f"link '{link}' has no posting rules for {stream}: every {stream} "
+                         f"goes with each sync (add [links.{link}.rules.{stream}] with "
+                         f"send_all = false to post them one by one)")
+    keys = resolve_keys(loaded, settings, stream, list(dict.fromkeys(key)))
+    user = current_user()
+    with open_store(loaded) as store:
+        scope_id = store.scope_id(link, stream)
+        RulesStore(store).request_posts(scope_id, keys.values(), user)
+        if no_run:
+            typer.echo(f"{len(keys)} {stream} document(s) marked for posting; the next run of "
+                       f"{link} sends them (syncline sync {link})")
+            return
+        summary = SyncEngine(loaded, store).run(link, SyncOptions(
+            streams=(stream,), trigger=Trigger.MANUAL, user=user))
+        rows = store.journal(link, run_id=summary.run_id, stream=stream, limit=None) \
+            if summary.run_id is not None else []
+        mapped = store.mappings_for(scope_id, "a", keys.values())
+    results = _post_results(keys, rows, mapped)
+    if json_output:
+        typer.echo(dump_json(results))
+    else:
+        console = Console()
+        table = Table(title=f"post {link} {stream}", title_justify="left")
+        for column in ("document", "key", "outcome", "in the books", "message"):
+            table.add_column(column)
+        for item in results:
+            table.add_row(item["document"], item["key"], outcome_text(item["outcome"]),
+                          item["b_key"] or "", item["message"] or "")
+        console.print(table)
+        for message in summary.messages:
+            console.print(f"[yellow]•[/] {message}", highlight=False)
+    if any(item["outcome"] == Outcome.ERROR.value for item in results):
+        raise typer.Exit(1)
+
+
+def _post_results(keys: Mapping[str, str], rows: list[dict[str, Any]],
+                  mapped: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per document asked for: its last journal row of the run, or where it stands."""
+    last: dict[str, dict[str, Any]] = {}
+    for row in reversed(rows):  # journal rows come newest first
+        if row.get("a_key") is not None:
+            last[str(row["a_key"])] = row
+    results = []
+    for name, record_key in keys.items():
+        row = last.get(record_key)
+        mapping = mapped.get(record_key)
+        b_key = mapping.b_key if mapping is not None else None
+        if row is not None:
+            outcome, message = str(row["outcome"]), row.get("message")
+        elif mapping is not None:
+            outcome, message = Outcome.OK.value, "already in the books: nothing to send"
+        else:
+            outcome, message = Outcome.SKIPPED.value, "not read in this run; marked for the next"
+        results.append({"document": name, "key": record_key, "outcome": outcome,
+                        "b_key": b_key, "message": message})
+    return results
+
+
+# -- errors -------------------------------------------------------------------------------------
+def split_message(stream: str, message: str) -> list[tuple[str, str]]:
+    """``(document, cause)`` for each problem in an error message; ``document`` names the
+    record (``INV-1001 line 2``) or is empty when the message does not say."""
+    parts = re.split(rf"; (?={re.escape(stream)} )", message)
+    pattern = re.compile(rf"^{re.escape(stream)} (?P<document>.+?): (?P<cause>.+)$", re.S)
+    out = []
+    for part in parts:
+        found = pattern.match(part)
+        out.append((found["document"], found["cause"]) if found else ("", part))
+    return out
+
+
+@dataclass
+class CauseGroup:
+    """The pending records of one stream that one cause keeps back."""
+
+    stream: str
+    cause: str
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len({item["key"] for item in self.documents})
+
+    @property
+    def noun(self) -> str:
+        word = self.stream.replace("_", " ")
+        return word if self.count == 1 else f"{word}s"
+
+
+def group_errors(rows: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
+    """Group pending items (``StateStore.pending_items`` rows) by stream and cause, the
+    largest groups first."""
+    groups: dict[tuple[str, str], CauseGroup] = {}
+    for row in rows:
+        stream = str(row["stream"])
+        for document, cause in split_message(stream, str(row["message"])):
+            group = groups.setdefault((stream, cause), CauseGroup(stream, cause))
+            group.documents.append({"key": row["key"], "side": row["side"],
+                                    "document": document or str(row["key"]),
+                                    "attempts": row["attempts"], "message": row["message"]})
+    return sorted(groups.values(), key=lambda group: (-group.count, group.stream, group.cause))
+
+
+def errors(
+    ctx: typer.Context,
+    link: Annotated[str, typer.Argument(help="The link whose blocked records to list.")],
+    stream: Annotated[str | None, typer.Option(
+        "--stream", "-s", metavar="STREAM", help="Only this stream.")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the groups as a JSON list.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the records of LINK that could not go, grouped by cause. They stay pending and
+    go with the next run once the cause is fixed."""
+    loaded = load(ctx, config)
+    settings = loaded.link(link)
+    if stream is not None and stream not in settings.streams:
+        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
+                         f"{', '.join(settings.streams)}")
+    with open_store(loaded) as store:
+        rows = [row for row in store.pending_items(link)
+                if stream is None or row["stream"] == stream]
+    groups = group_errors(rows)
+    if json_output:
+        typer.echo(dump_json([{"stream": g.stream, "cause": g.cause, "count": g.count,
+                               "documents": g.documents} for g in groups]))
+        return
+    console = Console()
+    if not groups:
+        console.print(f"{link} has no blocked records", highlight=False)
+        return
+    for group in groups:
+        console.print(f"[bold]{group.cause}[/] — {group.count} {group.noun}", highlight=False)
+        names = [item["document"] for item in group.documents]
+        more = f", … {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+        console.print(f"  {', '.join(names[:_SHOWN])}{more}", markup=False, highlight=False)
+
+
+# -- xref ---------------------------------------------------------------------------------------
+class XrefAction(StrEnum):
+    SET = "set"
+    LIST = "list"
+    REMOVE = "remove"
+
+
+def _tables(settings: LinkConfig) -> list[str]:
+    return sorted({table for rules in settings.rules.values() for table in rules.xref.values()})
+
+
+def _check_table(link: str, settings: LinkConfig, table: str | None) -> str:
+    tables = _tables(settings)
+    if table is None:
+        raise UsageError(f"name the xref table; link '{link}' uses: {', '.join(tables) or 'none'}")
+    if table not in tables:
+        close = get_close_matches(table, tables, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"link '{link}' has no xref table '{table}'{hint}; its rules use: "
+                         f"{', '.join(tables) or 'none'}")
+    return table
+
+
+def xref(
+    ctx: typer.Context,
+    link: Annotated[str, typer.Argument(help="The link whose xref tables to edit.")],
+    action: Annotated[XrefAction, typer.Argument(help="set, list or remove.")],
+    table: Annotated[str | None, typer.Argument(
+        help="The table (ledger_account, tax_rate...): the target field of an xref rule.")]
+    = None,
+    local: Annotated[str | None, typer.Argument(help="The local value (e.g. a product code).")]
+    = None,
+    remote: Annotated[str | None, typer.Argument(
+        help="With set: the books value (e.g. a ledger account code).")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="With list: print the entries as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Edit the cross-reference tables of LINK: set TABLE LOCAL REMOTE, remove TABLE LOCAL,
+    list [TABLE]. Entries stored here win over the config file's."""
+    loaded = load(ctx, config)
+    settings = loaded.link(link)
+    with open_store(loaded) as store:
+        rules_store = RulesStore(store)
+        if action is XrefAction.LIST:
+            if table is not None:
+                _check_table(link, settings, table)
+            _list_xref(link, settings, rules_store, table, json_output)
+            return
+        chosen = _check_table(link, settings, table)
+        if local is None or (action is XrefAction.SET and remote is None):
+            needs = "TABLE LOCAL REMOTE" if action is XrefAction.SET else "TABLE LOCAL"
+            raise UsageError(f"xref {action.value} needs {needs}")
+        if action is XrefAction.SET:
+            assert remote is not None
+            replaced = rules_store.set_xref(link, chosen, local, remote, current_user())
+            verb = "replaced" if replaced else "added"
+            typer.echo(f"{chosen}: '{local}' -> '{remote}' {verb}; the next run of {link} "
+                       f"uses it (syncline sync {link})")
+            return
+        if rules_store.remove_xref(link, chosen, local):
+            configured = settings.xref.get(chosen, {}).get(local)
+            after = f"; the config file's entry '{configured}' applies again" \
+                if configured is not None else ""
+            typer.echo(f"{chosen}: '{local}' removed{after}")
+            return
+        if local in settings.xref.get(chosen, {}):
+            raise UsageError(f"{chosen}: '{local}' is set in {loaded.source} "
+                             f"([links.{link}.xref.{chosen}]); remove it there")
+        raise UsageError(f"{chosen} has no entry for '{local}'")
+
+
+def _list_xref(link: str, settings: LinkConfig, rules_store: RulesStore, table: str | None,
+               json_output: bool) -> None:
+    tables = [table] if table is not None else _tables(settings)
+    stored = {(entry.table, entry.local_value): entry
+              for entry in rules_store.xref_entries(link, table)}
+    entries: list[dict[str, Any]] = []
+    for name in tables:
+        values = {**settings.xref.get(name, {})}
+        sources = dict.fromkeys(values, "config")
+        for (entry_table, local_value), entry in stored.items():
+            if entry_table == name:
+                values[local_value] = entry.remote_value
+                sources[local_value] = "state store"
+        entries.extend({"table": name, "local": local_value, "remote": values[local_value],
+                        "source": sources[local_value]} for local_value in sorted(values))
+    if json_output:
+        typer.echo(dump_json(entries))
+        return
+    console = Console()
+    if not entries:
+        console.print(f"no xref entries for {link} ({', '.join(tables) or 'no tables'})",
+                      highlight=False)
+        return
+    grid = Table(title=f"xref {link}", title_justify="left")
+    for column in ("table", "local value", "books value", "from"):
+        grid.add_column(column)
+    for item in entries:
+        grid.add_row(item["table"], item["local"], item["remote"], item["source"])
+    console.print(grid)

@@ -1,0 +1,177 @@
+"""What a DAV connector keeps on local disk about one collection, between runs.
+
+Terms:
+
+own writes
+    Key -> ETag (``None`` for a delete) of the items this connector wrote. A change the
+    server reports with exactly that ETag (or a removal of a key we deleted) is our own
+    write coming back, and is left out of the changes.
+malformed keys
+    Items found unparseable. Every incremental read fetches them again (and reports them
+    again, or as changes once fixed); while there are any, full reads do not detect
+    deletions (see :mod:`syncline.connectors.dav.connector`).
+snapshot
+    For ``ctag`` incremental reading: the collection's ctag and ETag listing at a cursor.
+receipt
+    Per write batch, written before its first request: token, kind, key and the ETag the
+    item had before (or the error that kept the operation from being sent). Recovery after
+    a crash compares it with what the server holds.
+
+All files are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CollectionState", "ReceiptLine"]
+
+_OWN_WRITES_KEPT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """One operation of a batch (see the module docstring); ``key`` and ``etag`` are ``""``
+    when there is none."""
+
+    token: str
+    kind: str
+    key: str
+    etag: str = ""
+    error: str = ""
+
+
+def _clean(text: str) -> str:
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+class CollectionState:
+    """The state files of one collection (see the module docstring). Methods writing files
+    raise OSError."""
+
+    keep_snapshots = 4
+    keep_receipts = 256
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._own: dict[str, str | None] | None = None
+        self._malformed: set[str] | None = None
+
+    def ensure(self) -> None:
+        (self.path / "batches").mkdir(parents=True, exist_ok=True)
+        (self.path / "snapshots").mkdir(exist_ok=True)
+
+    def _write(self, relative: str, text: str) -> None:
+        target = self.path / relative
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, target)
+
+    def _read(self, relative: str) -> str | None:
+        try:
+            return (self.path / relative).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    # -- own writes -------------------------------------------------------------------------
+    def own_writes(self) -> dict[str, str | None]:
+        if self._own is None:
+            self._own = {}
+            for line in (self._read("own-writes") or "").splitlines():
+                key, _, etag = line.partition("\t")
+                self._own[key] = etag or None
+        return self._own
+
+    def remember(self, written: Mapping[str, str | None]) -> None:
+        """Add our writes (key -> new ETag, ``None``: deleted)."""
+        if not written:
+            return
+        own = self.own_writes()
+        for key, etag in written.items():
+            own.pop(key, None)  # re-insert: the newest last, the oldest dropped first
+            own[key] = etag
+        while len(own) > _OWN_WRITES_KEPT:
+            own.pop(next(iter(own)))
+        self._save_own()
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop our writes of ``keys`` (someone else changed them since)."""
+        own = self.own_writes()
+        dropped = [key for key in keys if own.pop(key, "absent") != "absent"]
+        if dropped:
+            self._save_own()
+
+    def _save_own(self) -> None:
+        self._write("own-writes", "".join(f"{key}\t{etag or ''}\n"
+                                          for key, etag in self.own_writes().items()))
+
+    # -- malformed keys ---------------------------------------------------------------------
+    def malformed(self) -> set[str]:
+        if self._malformed is None:
+            self._malformed = set((self._read("malformed") or "").splitlines()) - {""}
+        return self._malformed
+
+    def mark_malformed(self, bad: Iterable[str], good: Iterable[str] = ()) -> None:
+        """Add ``bad`` keys to the malformed ones and remove ``good`` ones."""
+        current = self.malformed()
+        updated = (current | set(bad)) - set(good)
+        if updated != current:
+            self._malformed = updated
+            self._write("malformed", "".join(f"{key}\n" for key in sorted(updated)))
+
+    # -- snapshots (ctag reading) -----------------------------------------------------------
+    def save_snapshot(self, ctag: str | None, listing: Mapping[str, str]) -> str:
+        """Store a snapshot; return its id. The oldest beyond :attr:`keep_snapshots` go."""
+        name = secrets.token_hex(8)
+        lines = [f"ctag\t{ctag or ''}\n", *(f"{key}\t{etag}\n" for key, etag in listing.items())]
+        self._write(f"snapshots/{name}", "".join(lines))
+        folder = self.path / "snapshots"
+        kept = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime_ns)
+        for old in kept[:-self.keep_snapshots]:
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        return name
+
+    def snapshot(self, name: str) -> tuple[str | None, dict[str, str]] | None:
+        """The ctag and listing of snapshot ``name``, ``None`` when it is gone."""
+        if not name.isalnum():
+            return None
+        text = self._read(f"snapshots/{name}")
+        if text is None or not text.startswith("ctag\t"):
+            return None
+        head, *rows = text.splitlines()
+        listing = {}
+        for row in rows:
+            key, _, etag = row.partition("\t")
+            listing[key] = etag
+        return head.partition("\t")[2] or None, listing
+
+    # -- receipts ---------------------------------------------------------------------------
+    @staticmethod
+    def _receipt_name(batch_id: str) -> str:
+        return "batches/" + "".join(c if c.isalnum() or c in "-_" else "_" for c in batch_id)
+
+    def write_receipt(self, batch_id: str, lines: list[ReceiptLine]) -> None:
+        self._write(self._receipt_name(batch_id), "".join(
+            "\t".join((_clean(line.token), line.kind, _clean(line.key), _clean(line.etag),
+                       _clean(line.error))) + "\n" for line in lines))
+        folder = self.path / "batches"
+        receipts = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        for old in receipts[:-self.keep_receipts]:
+            old.unlink(missing_ok=True)
+
+    def receipt(self, batch_id: str) -> list[ReceiptLine] | None:
+        text = self._read(self._receipt_name(batch_id))
+        if text is None:
+            return None
+        lines = []
+        for row in text.splitlines():
+            parts = row.split("\t")
+            if len(parts) == 5:
+                lines.append(ReceiptLine(*parts))
+        return lines

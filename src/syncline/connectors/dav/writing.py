@@ -1,0 +1,224 @@
+"""Writing a batch to a DAV collection, and finding out after a crash what a batch did.
+
+Every operation is one request with a precondition (see
+:mod:`syncline.connectors.dav.client`): creates ``If-None-Match: *`` at a resource name
+derived from the operation's idempotency token, updates and deletes ``If-Match`` with the
+ETag read. The items to update are fetched first, in multiget batches, so that only the
+mapped properties change.
+
+applied
+    A create is applied when its resource exists, an update when the item's ETag is no
+    longer the one it had before (the receipt keeps it), a delete when the item is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.dav.client import ItemRefused, PreconditionFailed
+from syncline.connectors.dav.items import resource_name
+from syncline.connectors.dav.state import ReceiptLine
+from syncline.errors import (
+    EndpointUnavailable,
+    ItemError,
+    MalformedRecord,
+    ValidationFailed,
+    VersionConflict,
+)
+
+if TYPE_CHECKING:
+    from syncline.connectors.dav.connector import DavConnector, Fetched, StreamSite
+
+__all__ = ["recover_batch", "write_batch"]
+
+_Prepared = tuple[WriteOperation, str, bytes | None, str | None]
+"""An operation ready to send: the key, the body (``None``: delete) and the If-Match ETag
+(``None``: create)."""
+
+
+def _gone(site: StreamSite, key: str, source: str) -> VersionConflict:
+    return VersionConflict(f"{site.stream} {key}: {source} no longer exists",
+                           stream=site.stream, key=key)
+
+
+def _prepare(connector: DavConnector, site: StreamSite, operation: WriteOperation,
+             current: Fetched) -> tuple[str, bytes | None, str | None]:
+    """The key, body and If-Match ETag of ``operation``.
+
+    Raises:
+        ItemError: the item is gone or changed (VersionConflict) or malformed
+            (MalformedRecord).
+        ValueError: a value cannot be written.
+    """
+    codec = site.codec
+    if operation.kind is WriteKind.CREATE:
+        key = resource_name(operation.token, codec.extension)
+        return key, codec.create(operation.fields or {}, operation.token).encode(), None
+    key = operation.key or ""
+    if operation.kind is WriteKind.DELETE and operation.expected_version is not None \
+            and key not in current.items and key not in current.missing:
+        return key, None, operation.expected_version  # not fetched: If-Match says enough
+    source = connector.source(site, key)
+    item = current.items.get(key)
+    if item is None:
+        raise _gone(site, key, source)
+    etag, text = item.etag, item.text
+    if operation.expected_version is not None and operation.expected_version != etag:
+        raise VersionConflict(f"{site.stream} {key}: {source} changed since it was read",
+                              stream=site.stream, key=key)
+    if operation.kind is WriteKind.DELETE:
+        return key, None, etag
+    try:
+        updated = codec.update(text, operation.fields or {}, source)
+    except MalformedRecord as error:
+        error.stream, error.key = site.stream, key
+        raise
+    return key, updated.encode("utf-8"), etag
+
+
+def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, key: str,
+          body: bytes | None, etag: str | None) -> WriteResult:
+    """Send one prepared operation; its result (an ItemError for a refused item)."""
+    url = connector.url_of(site, key)
+    stream = site.stream
+    try:
+        if body is None:
+            connector.http.delete(url, etag)
+            return WriteResult(operation.token, key)
+        written = connector.http.put(url, body, site.codec.content_type, etag=etag)
+    except PreconditionFailed:
+        if etag is None:
+            return WriteResult(operation.token, error=ItemError(
+                f"{stream}: {url} already exists; it is not overwritten", stream=stream,
+                key=key))
+        return WriteResult(operation.token, error=VersionConflict(
+            f"{stream} {key}: {url} changed on the server since it was read (412 "
+            f"Precondition Failed)", stream=stream, key=key))
+    except ItemRefused as refused:
+        if refused.status in (404, 410) and etag is not None:
+            return WriteResult(operation.token, error=_gone(site, key, url))
+        return WriteResult(operation.token, error=ValidationFailed(
+            f"{stream} {operation.key or '(new)'}: {url}: the server refused it "
+            f"({refused})", stream=stream, key=operation.key))
+    return WriteResult(operation.token, key, written.etag)
+
+
+def _fill_etags(connector: DavConnector, site: StreamSite,
+                results: list[WriteResult]) -> None:
+    """Ask for the ETags a server did not give in its PUT answers (one multiget)."""
+    missing = [result for result in results if result.ok and result.key is not None
+               and result.version is None]
+    if not missing:
+        return
+    fetched = connector.fetch(site, [str(result.key) for result in missing], with_data=False)
+    for result in missing:
+        item = fetched.items.get(str(result.key))
+        if item is not None:
+            result.version = item.etag
+
+
+def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
+        -> list[WriteResult]:
+    """Apply ``batch``; one result per operation, in order (see the module docstring).
+
+    Raises:
+        EndpointUnavailable: the server cannot be reached (operations sent before stay
+            applied; :func:`recover_batch` finds them) or the receipt cannot be written.
+        AuthenticationFailed, ProtocolError: see :class:`~.client.DavClient`.
+    """
+    targets = [op.key for op in batch.operations if op.key and (
+        op.kind is WriteKind.UPDATE or (op.kind is WriteKind.DELETE
+                                        and op.expected_version is None))]
+    current = connector.fetch(site, list(dict.fromkeys(targets)))
+    prepared: list[_Prepared] = []
+    failed: dict[str, ItemError] = {}
+    receipt: list[ReceiptLine] = []
+    for operation in batch.operations:
+        try:
+            key, body, etag = _prepare(connector, site, operation, current)
+        except (ItemError, ValueError) as error:
+            item_error = error if isinstance(error, ItemError) else ValidationFailed(
+                f"{site.stream} {operation.key or '(new)'}: {error}", stream=site.stream,
+                key=operation.key)
+            failed[operation.token] = item_error
+            receipt.append(ReceiptLine(operation.token, operation.kind.value,
+                                       operation.key or "", error=str(item_error)))
+            continue
+        prepared.append((operation, key, body, etag))
+        receipt.append(ReceiptLine(operation.token, operation.kind.value, key, etag or ""))
+    try:
+        site.state.write_receipt(batch.batch_id, receipt)
+    except OSError as error:
+        raise EndpointUnavailable(connector.endpoint,
+                                  f"state folder {site.state.path}: {error}") from None
+    done: dict[str, WriteResult] = {}
+    try:
+        for operation, key, body, etag in prepared:
+            done[operation.token] = _send(connector, site, operation, key, body, etag)
+        _fill_etags(connector, site, list(done.values()))
+    finally:
+        _remember(site, [(op, done[op.token]) for op, *_ in prepared if op.token in done])
+    return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
+            for op in batch.operations]
+
+
+def _remember(site: StreamSite, outcomes: list[tuple[WriteOperation, WriteResult]]) -> None:
+    """Keep our writes, so that they do not come back as changes."""
+    written: dict[str, str | None] = {}
+    for operation, result in outcomes:
+        if not result.ok or result.key is None:
+            continue
+        if operation.kind is WriteKind.DELETE:
+            written[result.key] = None
+        elif result.version is not None:
+            written[result.key] = result.version
+    with contextlib.suppress(OSError):
+        site.state.remember(written)
+
+
+def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
+        -> list[WriteResult] | None:
+    """What became of ``batch``, from its receipt and the server (see the module
+    docstring): ``None`` when it never started or none of it was applied, else one result
+    per operation (an ItemError for one not applied).
+
+    Raises:
+        EndpointUnavailable, AuthenticationFailed, ProtocolError: the server cannot be read.
+    """
+    receipt = site.state.receipt(batch.batch_id)
+    if receipt is None:
+        return None
+    by_token = {line.token: line for line in receipt}
+    keys = [line.key for line in receipt if line.key and not line.error]
+    now = connector.fetch(site, keys, with_data=False)
+    results: list[WriteResult] = []
+    applied: list[tuple[WriteOperation, WriteResult]] = []
+    for operation in batch.operations:
+        line = by_token.get(operation.token)
+        if line is None or line.error:
+            results.append(WriteResult(operation.token, error=ItemError(
+                line.error if line is not None else "not in the batch's receipt",
+                stream=site.stream, key=operation.key)))
+            continue
+        item = now.items.get(line.key)
+        if line.kind == WriteKind.DELETE.value:
+            done = item is None
+        elif line.kind == WriteKind.CREATE.value:
+            done = item is not None
+        else:
+            done = item is not None and item.etag != line.etag
+        if not done:
+            results.append(WriteResult(operation.token, error=ItemError(
+                f"{site.stream} {line.key}: not written before the interruption",
+                stream=site.stream, key=line.key)))
+            continue
+        result = WriteResult(operation.token, line.key, item.etag if item is not None else None)
+        results.append(result)
+        applied.append((WriteOperation(operation.token, WriteKind(line.kind), line.key),
+                        result))
+    if not applied:
+        return None
+    _remember(site, applied)
+    return results

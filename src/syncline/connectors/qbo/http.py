@@ -1,0 +1,223 @@
+"""Calling the QBO Accounting API: limits, retries, tokens, faults.
+
+Every call:
+
+- carries ``minorversion`` and a ``requestid`` (the same on every retry of the call, so a
+  write QBO already applied is answered again instead of applied twice);
+- waits for the client-side limits first: at most ``requests_per_minute`` calls in any
+  sliding minute and ``concurrent`` calls at once per company (QBO: 500 and 10);
+- on HTTP 429 waits at least the ``Retry-After`` it was given (every thread waits: the
+  limit is the company's, not the thread's), then tries again;
+- on 401 refreshes the access token once and tries again;
+- on a connection error, a timeout or a 5xx answer tries again with exponential back-off.
+
+Faults come back as :class:`Fault`; a call that cannot succeed raises a
+:class:`~syncline.errors.RunError`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from syncline.connectors.qbo.auth import TokenKeeper
+from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
+
+__all__ = ["ApiClient", "Fault", "FaultError", "RateGate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One QBO fault: its ``type`` and first error's ``code``, ``message`` and ``detail``."""
+
+    type: str
+    code: str
+    message: str
+    detail: str
+
+    @classmethod
+    def of(cls, body: Any) -> Fault | None:
+        """The fault in a ``Fault`` object (either spelling of the keys), if it is one."""
+        if not isinstance(body, dict):
+            return None
+        errors = body.get("Error") or body.get("error") or [{}]
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        if not isinstance(first, dict):
+            first = {}
+        return cls(str(body.get("type", "")), str(first.get("code", "")),
+                   str(first.get("Message") or first.get("message") or ""),
+                   str(first.get("Detail") or first.get("detail") or ""))
+
+    def __str__(self) -> str:
+        return f"QBO fault {self.code} {self.message}: {self.detail}".rstrip(": ")
+
+
+class FaultError(Exception):
+    """A whole request answered with a fault (HTTP 400)."""
+
+    def __init__(self, fault: Fault, status: int) -> None:
+        super().__init__(str(fault))
+        self.fault = fault
+        self.status = status
+
+
+class _Retry(Exception):
+    """A transient failure; ``wait`` is the least time to wait before the next try."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+class RateGate:
+    """Client-side limits: a sliding-window rate, a concurrency cap, and a shared pause
+    after a 429 (``pause_until``)."""
+
+    def __init__(self, per_minute: int, concurrent: int, minute_seconds: float = 60.0,
+                 *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.per_minute = per_minute
+        self.minute_seconds = minute_seconds
+        self.slots = threading.BoundedSemaphore(concurrent)
+        self.sent: deque[float] = deque()
+        self.pause_until = 0.0
+        self.lock = threading.Lock()
+        self.sleep = sleep
+
+    def pause(self, seconds: float) -> None:
+        """Hold every call back for ``seconds`` from now (keeps a longer pause)."""
+        with self.lock:
+            self.pause_until = max(self.pause_until, time.monotonic() + seconds)
+
+    def admit(self) -> None:
+        """Wait until a call may be sent and count it as sent (call with a slot held)."""
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                wait = self.pause_until - now
+                while self.sent and self.sent[0] <= now - self.minute_seconds:
+                    self.sent.popleft()
+                if wait <= 0 and len(self.sent) >= self.per_minute:
+                    wait = self.sent[0] + self.minute_seconds - now
+                if wait <= 0:
+                    self.sent.append(now)
+                    return
+            self.sleep(wait)
+
+
+def _wait_for(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome is not None else None
+    backoff = min(0.25 * 2 ** (state.attempt_number - 1), 8.0)
+    if isinstance(error, _Retry) and error.wait is not None:
+        return 0.0  # the gate holds the call back for the wait the server asked
+    return float(backoff)
+
+
+class ApiClient:
+    """Calls one company's API (see the module docstring)."""
+
+    def __init__(self, *, endpoint: str, base_url: str, realm: str, minor_version: int,
+                 tokens: TokenKeeper, gate: RateGate, timeout: float = 60.0,
+                 attempts: int = 8) -> None:
+        self.endpoint = endpoint
+        self.realm = realm
+        self.minor_version = minor_version
+        self.tokens = tokens
+        self.gate = gate
+        self.attempts = attempts
+        self.base = f"{base_url.rstrip('/')}/v3/company/{realm}"
+        self.http = httpx.Client(timeout=timeout, trust_env=False,
+                                 limits=httpx.Limits(max_connections=32,
+                                                     max_keepalive_connections=32),
+                                 headers={"Accept": "application/json"})
+        self.calls = 0
+        self.throttled = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, *, request_id: str,
+             params: dict[str, str] | None = None, body: Any = None) -> dict[str, Any]:
+        """One API call (``path`` below ``/v3/company/<realm>``); returns the JSON answer.
+
+        Raises:
+            FaultError: QBO refused the request as a whole (a 4xx with a fault).
+            AuthenticationFailed: the token was refused even after a refresh.
+            EndpointUnavailable: the API did not answer usefully after every retry.
+            ProtocolError: the answer is not the JSON QBO sends.
+        """
+        query = {**(params or {}), "minorversion": str(self.minor_version),
+                 "requestid": request_id}
+        refreshed = [False]
+
+        def attempt() -> dict[str, Any]:
+            return self._attempt(method, path, query, body, refreshed)
+
+        retrying = Retrying(stop=stop_after_attempt(self.attempts), wait=_wait_for,
+                            retry=retry_if_exception_type(_Retry), reraise=True)
+        try:
+            return retrying(attempt)
+        except _Retry as error:
+            raise EndpointUnavailable(self.endpoint, f"{method} {path}: {error.reason} "
+                                                     f"(gave up after {self.attempts} tries)"
+                                      ) from None
+
+    def _attempt(self, method: str, path: str, query: dict[str, str], body: Any,
+                 refreshed: list[bool]) -> dict[str, Any]:
+        token = self.tokens.access_token()
+        with self.gate.slots:
+            self.gate.admit()
+            self.calls += 1
+            try:
+                response = self.http.request(method, f"{self.base}{path}", params=query,
+                                             json=body,
+                                             headers={"Authorization": f"Bearer {token}"})
+            except httpx.TransportError as error:
+                raise _Retry(f"{type(error).__name__}: {error}") from None
+        status = response.status_code
+        if status == 429:
+            self.throttled += 1
+            wait = _retry_after(response.headers.get("Retry-After"))
+            self.gate.pause(wait)
+            raise _Retry(f"HTTP 429 (asked to wait {wait:g} s)", wait)
+        if status >= 500:
+            raise _Retry(f"HTTP {status}: {response.text[:200]}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise ProtocolError(self.endpoint, f"{method} {path}: HTTP {status} with a "
+                                               f"body that is not JSON: "
+                                               f"{response.text[:200]!r}") from None
+        if not isinstance(answer, dict):
+            raise ProtocolError(self.endpoint, f"{method} {path}: the answer is not a JSON "
+                                               f"object")
+        if status == 401:
+            if not refreshed[0]:
+                refreshed[0] = True
+                self.tokens.access_token(force=True)
+                raise _Retry("HTTP 401: the access token was refreshed", 0.0)
+            raise AuthenticationFailed(self.endpoint, str(Fault.of(answer.get("Fault"))
+                                                         or f"HTTP {status}"))
+        if status >= 400:
+            fault = Fault.of(answer.get("Fault") or answer.get("fault"))
+            if fault is None:
+                raise ProtocolError(self.endpoint, f"{method} {path}: HTTP {status} without "
+                                                   f"a fault: {response.text[:200]!r}")
+            raise FaultError(fault, status)
+        return answer
+
+
+def _retry_after(text: str | None) -> float:
+    """Seconds from a ``Retry-After`` header (seconds, fractions tolerated); 1 when absent
+    or unreadable (an HTTP date is not expected from QBO)."""
+    try:
+        return max(0.0, float(text)) if text is not None else 1.0
+    except ValueError:
+        return 1.0

@@ -1,0 +1,354 @@
+"""The ``xero`` connector: one Xero organisation through the Accounting API.
+
+Streams (see :data:`CAPABILITIES`): ``contact`` (Contacts), ``invoice`` and ``bill``
+(Invoices of type ACCREC and ACCPAY), ``credit_note`` (CreditNotes), ``payment``
+(Payments), ``ledger_account`` (Accounts), ``tax_rate`` (TaxRates), ``item`` (Items), and
+``cost_code`` / ``project_code`` (the options of two tracking categories).
+
+Reading: pages of 100 (``page=N``); incremental reads use ``If-Modified-Since`` where the
+API has it; the cursor is ``<UpdatedDateUTC in ms>|<keys seen at that moment>`` so that
+nothing at the boundary is read twice or missed (the read asks from a second before the
+cursor and leaves out what the cursor says was seen). Tax rates, tracking options and items are
+read in full (no incremental read: Xero has no ``If-Modified-Since`` for the first two and
+deleted items leave no trace). Our own writes are remembered and not handed back as changes.
+
+Deletion semantics (Xero's): contacts and accounts are ARCHIVED, documents in DRAFT or
+SUBMITTED are DELETED and AUTHORISED ones VOIDED (a PAID one cannot be: its payments must be
+deleted first), payments are DELETED, items are deleted. Records in any of these states count
+as deleted: reads leave them out and change feeds report them as deletions.
+
+Writing: see :mod:`.writing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from syncline.connectors.base import (
+    Capability,
+    Change,
+    ChangeFeed,
+    Connector,
+    ReadScope,
+    WriteBatch,
+    WriteResult,
+)
+from syncline.connectors.xero.auth import TokenKeeper
+from syncline.connectors.xero.client import XeroClient, limiter_for
+from syncline.connectors.xero.mapping import GONE, STREAMS, from_xero, key_of, updated_ms
+from syncline.connectors.xero.settings import XeroSettings, parse_settings
+from syncline.connectors.xero.state import XeroState
+from syncline.connectors.xero.writing import Writer
+from syncline.errors import AuthenticationFailed, ConfigError, EndpointUnavailable, ProtocolError
+from syncline.model import ENTITY_TYPES, Record
+from syncline.vault import Vault
+
+__all__ = ["CAPABILITIES", "XeroConnector"]
+
+_FULL = Capability.all()
+_READ_ONLY = Capability.READ | Capability.DETECT_DELETES
+CAPABILITIES: dict[str, Capability] = {
+    "contact": _FULL, "invoice": _FULL, "bill": _FULL, "credit_note": _FULL,
+    "payment": _FULL & ~Capability.UPDATE, "ledger_account": _FULL,
+    "item": _FULL & ~Capability.INCREMENTAL,
+    "tax_rate": _READ_ONLY, "cost_code": _READ_ONLY, "project_code": _READ_ONLY,
+}
+_FIELDS: dict[str, frozenset[str]] = {
+    "contact": frozenset({"name", "first_name", "last_name", "email", "phone", "mobile",
+                          "street", "city", "region", "postcode", "country", "archived"}),
+    "payment": frozenset({"reference", "invoice", "contact", "date", "amount",
+                          "ledger_account", "status"}),
+    "item": frozenset({"code", "name", "description", "unit_price", "cost_price",
+                       "ledger_account", "tax_rate", "active"}),
+    "ledger_account": frozenset({"code", "name", "type", "description", "tax_rate", "active"}),
+    "tax_rate": frozenset({"code", "name", "rate", "active"}),
+    "cost_code": frozenset({"code", "name", "active"}),
+    "project_code": frozenset({"code", "name", "active"}),
+}
+_DOCUMENT_FIELDS = frozenset({"number", "contact", "date", "due_date", "currency", "status",
+                              "reference", "subtotal", "tax_total", "total", "lines"})
+_IDS_PER_CALL = 50
+_PAGE = 100
+
+
+def _iso(millis: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+class XeroConnector(Connector):
+    """See the module docstring."""
+
+    type_name: ClassVar[str] = "xero"
+    description: ClassVar[str] = "Xero accounting (OAuth 2.0, one organisation per endpoint)"
+
+    def __init__(self, endpoint: str, settings: Mapping[str, Any], base_dir: Path) -> None:
+        super().__init__(endpoint, settings, base_dir)
+        self.config: XeroSettings = parse_settings(endpoint, settings, base_dir)
+        self.http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self.vault = Vault(self.config.vault_path, key_file=self.config.key_file)
+        self.tokens = TokenKeeper(endpoint, self.config, self.vault, self.http)
+        self.tenant_id: str | None = None
+        self._client: XeroClient | None = None
+        self._state: XeroState | None = None
+
+    # -- settings and description ------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, endpoint: str, settings: Mapping[str, Any]) -> None:
+        """Raises: ConfigError naming the offending key."""
+        parse_settings(endpoint, settings, Path("."), need_secret=False)
+
+    @classmethod
+    def capability_matrix(cls) -> dict[str, Capability]:
+        return dict(CAPABILITIES)
+
+    def streams(self) -> dict[str, Capability]:
+        return {name: CAPABILITIES[name] for name in self.config.streams}
+
+    def field_names(self, stream: str) -> frozenset[str]:
+        self._check(stream)
+        names = _FIELDS.get(stream, _DOCUMENT_FIELDS)
+        return frozenset(name for name in names if name in ENTITY_TYPES[stream].fields)
+
+    def _check(self, stream: str) -> None:
+        if stream not in self.config.streams:
+            raise ProtocolError(self.endpoint, f"stream '{stream}' is not configured")
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Find the organisation among the connection's and get ready to call it.
+
+        Raises:
+            AuthenticationFailed: no token stored, refused, or the organisation is not
+                reachable with it.
+            EndpointUnavailable: Xero cannot be reached.
+            ConfigError: ``tenant`` is missing and the connection reaches several.
+        """
+        self.tenant_id = self._find_tenant()
+        limiter = limiter_for(self.config.api_url, self.tenant_id, self.config.per_minute,
+                              self.config.per_day, self.config.concurrent,
+                              self.config.time_scale)
+        self._client = XeroClient(self.endpoint, self.config.api_url, self.tenant_id,
+                                  self.tokens, self.http, limiter, self.config.max_wait)
+        self._state = XeroState(self.config.state_dir)
+
+    def connections(self) -> list[dict[str, Any]]:
+        """The organisations the stored token reaches (``GET /connections``).
+
+        Raises:
+            AuthenticationFailed, EndpointUnavailable: as :meth:`open`.
+        """
+        for attempt in range(2):
+            token = self.tokens.access_token()
+            try:
+                response = self.http.get(self.config.connections_url,
+                                         headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as error:
+                raise EndpointUnavailable(self.endpoint, f"{self.config.connections_url}: "
+                                                         f"{error}") from None
+            if response.status_code == 401 and attempt == 0:
+                self.tokens.refresh_now(token)
+                continue
+            if response.status_code != 200:
+                raise AuthenticationFailed(self.endpoint, f"/connections answered HTTP "
+                                                          f"{response.status_code}")
+            found: list[dict[str, Any]] = response.json()
+            return found
+        raise AuthenticationFailed(self.endpoint, "the access token is refused")
+
+    def _find_tenant(self) -> str:
+        found = self.connections()
+        wanted = self.config.tenant
+        if wanted is None:
+            if len(found) == 1:
+                return str(found[0]["tenantId"]).lower()
+            names = ", ".join(f"{c['tenantName']} ({c['tenantId']})" for c in found)
+            raise ConfigError(f"the connection reaches {len(found)} organisations; name one "
+                              f"with 'tenant': {names or 'none'}",
+                              key=f"endpoints.{self.endpoint}.tenant")
+        for connection in found:
+            if wanted.lower() in (str(connection["tenantId"]).lower(),
+                                  str(connection["tenantName"]).lower()):
+                return str(connection["tenantId"]).lower()
+        raise AuthenticationFailed(self.endpoint, f"the connection does not reach "
+                                                  f"organisation '{wanted}'")
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+        self.http.close()
+
+    @property
+    def client(self) -> XeroClient:
+        if self._client is None:
+            raise ProtocolError(self.endpoint, "the connector is not open")
+        return self._client
+
+    @property
+    def state(self) -> XeroState:
+        if self._state is None:
+            raise ProtocolError(self.endpoint, "the connector is not open")
+        return self._state
+
+    # -- raw reading --------------------------------------------------------------------------
+    def _get(self, path: str, params: dict[str, Any], since: int | None = None) -> Any:
+        headers = {"If-Modified-Since": _iso(since)} if since is not None else None
+        answer = self.client.call("GET", path, params=params, headers=headers)
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            raise ProtocolError(self.endpoint, f"GET {path} answered HTTP {answer.status}: "
+                                               f"{str(answer.body)[:300]}")
+        return answer.body
+
+    def fetch(self, stream: str, *, since: int | None = None, ids: Sequence[str] = (),
+              newest_first: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """The stream's Xero objects in pages (gone ones included)."""
+        spec = STREAMS[stream]
+        if spec.collection == "TrackingCategories":
+            category = self.config.tracking[stream].lower()
+            body = self._get("/TrackingCategories", {"includeArchived": "true"})
+            options = [dict(option, TrackingCategoryID=found["TrackingCategoryID"])
+                       for found in body.get("TrackingCategories", [])
+                       if str(found.get("Name", "")).lower() == category
+                       for option in found.get("Options", [])]
+            yield [o for o in options if not ids or key_of(stream, o) in ids]
+            return
+        params: dict[str, Any] = {}
+        if spec.where:
+            params["where"] = spec.where
+        if spec.collection == "Contacts":
+            params["includeArchived"] = "true"
+        if newest_first:
+            params["order"] = "UpdatedDateUTC DESC"
+        if not spec.paged:
+            body = self._get(f"/{spec.collection}", params, since)
+            objects = body.get(spec.collection, [])
+            if ids:
+                wanted = set(ids)
+                objects = [o for o in objects if key_of(stream, o) in wanted]
+            for start in range(0, len(objects), _PAGE):  # one answer, served in pages
+                yield objects[start:start + _PAGE]
+            return
+        if ids:
+            params["IDs"] = ",".join(ids)
+        page = 1
+        while True:
+            body = self._get(f"/{spec.collection}", {**params, "page": page}, since)
+            objects = body.get(spec.collection, [])
+            if objects:
+                yield objects
+            if len(objects) < _PAGE or newest_first:
+                return
+            page += 1
+
+    def _records(self, stream: str, objects: list[dict[str, Any]]) -> list[Record]:
+        spec = STREAMS[stream]
+        out = []
+        for obj in objects:
+            if spec.status_field and obj.get(spec.status_field) in GONE:
+                continue
+            out.append(from_xero(stream, obj, self.config.tracking))
+        return out
+
+    # -- reading ------------------------------------------------------------------------------
+    def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
+        self._check(stream)
+        since = int((scope.since - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000) \
+            if scope.since is not None and STREAMS[stream].modified_since else None
+        for objects in self.fetch(stream, since=since):
+            page = [record for record in self._records(stream, objects)
+                    if scope.covers_key(record.key)
+                    and (scope.until is None or record.updated_at is None
+                         or record.updated_at <= scope.until)
+                    and (scope.since is None or record.updated_at is None
+                         or record.updated_at >= scope.since)]
+            if page:
+                yield page
+
+    def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        self._check(stream)
+        found: dict[str, Record] = {}
+        wanted = [key for key in dict.fromkeys(keys) if key]
+        for start in range(0, len(wanted), _IDS_PER_CALL):
+            chunk = wanted[start:start + _IDS_PER_CALL]
+            if STREAMS[stream].paged and any(not _uuid_like(key) for key in chunk):
+                chunk = [key for key in chunk if _uuid_like(key)]
+                if not chunk:
+                    continue
+            for objects in self.fetch(stream, ids=chunk):
+                for record in self._records(stream, objects):
+                    if record.key in chunk:
+                        found[record.key] = record
+        return {key: found[key] for key in wanted if key in found}
+
+    def count(self, stream: str) -> int | None:
+        return None
+
+    def current_cursor(self, stream: str) -> str | None:
+        self._check(stream)
+        if not CAPABILITIES[stream] & Capability.INCREMENTAL:
+            return None
+        newest, keys = 0, []
+        for objects in self.fetch(stream, newest_first=True):
+            for obj in objects:
+                millis = updated_ms(obj) or 0
+                key = key_of(stream, obj)
+                if millis > newest:
+                    newest, keys = millis, [key]
+                elif millis == newest:
+                    keys.append(key)
+        return f"{newest}|{','.join(keys)}"
+
+    def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
+        self._check(stream)
+        try:
+            text, _, boundary_text = cursor.partition("|")
+            after = int(text)
+        except ValueError:
+            raise ProtocolError(self.endpoint, f"'{cursor}' is not a xero cursor") from None
+        boundary = set(filter(None, boundary_text.split(",")))
+        spec = STREAMS[stream]
+        newest: dict[str, tuple[int, dict[str, Any]]] = {}
+        # ask from a second earlier: whether Xero compares inclusively or exclusively, or
+        # to the second, nothing at the boundary is missed (what was seen is skipped below)
+        for objects in self.fetch(stream, since=max(0, after - 1000)):
+            for obj in objects:
+                key = key_of(stream, obj)
+                millis = updated_ms(obj) or 0
+                if millis < after or (millis == after and key in boundary):
+                    continue
+                if key not in newest or newest[key][0] <= millis:
+                    newest[key] = (millis, obj)
+        top = max([after, *(millis for millis, _ in newest.values())])
+        top_keys = {key for key, (millis, _) in newest.items() if millis == top}
+        if top == after:
+            top_keys |= boundary
+        own = self.state.own_writes(stream, list(newest))
+        changes: list[Change] = []
+        for key, (millis, obj) in sorted(newest.items(), key=lambda item: item[1][0]):
+            if (key, str(millis)) in own or not scope.covers_key(key):
+                continue
+            if spec.status_field and obj.get(spec.status_field) in GONE:
+                changes.append(Change(key, None))
+            else:
+                changes.append(Change(key, from_xero(stream, obj, self.config.tracking)))
+        feed = ChangeFeed(iter([changes[i:i + 100] for i in range(0, len(changes), 100)]))
+        feed.cursor_holder[0] = f"{top}|{','.join(sorted(top_keys))}"
+        return feed
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> list[WriteResult]:
+        self._check(batch.stream)
+        return Writer(self).write(batch)
+
+    def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
+        return Writer(self).recover(batch)
+
+
+def _uuid_like(key: str) -> bool:
+    return len(key) == 36 and key.count("-") == 4

@@ -1,0 +1,168 @@
+"""The bulk-create lane of the applier: records new on one side, created on the other in
+batches that are written and settled off the main thread.
+
+Terms:
+
+job
+    One batch of creates (:class:`CreateJob`), prepared on the main thread (fields, hashes,
+    versions, codes, snapshot tokens, which keys were pending) and carried out by
+    :func:`run_create_job` on the applier's settle thread: intent row, the connector's
+    :meth:`~syncline.connectors.base.Connector.write_creates`, then one settle transaction
+    with the mappings and journal rows (:class:`~syncline.state.bulk.CreatedMappings`), the
+    errors and the pending items, which also removes the intent. The order intent → write →
+    settle holds per batch, as everywhere in :mod:`syncline.engine.apply`.
+outcome
+    What the main thread folds into its counters and pending sets once the job is done
+    (:class:`CreateOutcome`); the settle thread touches no shared in-memory state.
+
+While a job runs, the main thread reads and plans the next page, so a first sync keeps two
+cores busy: the SQLite work of the writes and settles runs with the GIL released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.connectors.base import Connector, CreatedRows, CreateRows
+from syncline.errors import ItemError, ProtocolError
+from syncline.model import Side
+from syncline.state.bulk import CreatedMappings
+from syncline.state.store import PendingIntent, StateStore
+
+__all__ = ["CreateJob", "CreateOutcome", "Rejected", "run_create_job"]
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that will not be created: its source key, journal code and the error."""
+
+    key: str
+    code: str
+    error: ItemError
+
+
+@dataclass
+class CreateJob:
+    """One batch of bulk creates (see the module docstring). Lists are in batch order;
+    ``keys``, ``hashes`` and ``versions`` are the source records'."""
+
+    batch_id: str
+    stream: str
+    run_id: int
+    scope_id: int
+    source: Side
+    message: str
+    keys: list[str]
+    hashes: list[bytes]
+    versions: list[str | None]
+    codes: list[str]
+    fields: list[dict[str, Any]]
+    tokens: list[str] | None
+    was_pending: set[str] = field(default_factory=set)
+    """Source keys of this batch that are pending from an earlier run."""
+    rejected: list[Rejected] = field(default_factory=list)
+    """Records of the same page refused before writing (a reference not yet mapped)."""
+
+    @property
+    def target(self) -> Side:
+        return self.source.other
+
+    @property
+    def direction(self) -> str:
+        return "a>b" if self.source is Side.A else "b>a"
+
+    def intent(self) -> PendingIntent:
+        """The intent row: enough to settle the batch after a crash."""
+        return PendingIntent(self.batch_id, self.run_id, self.scope_id, self.target.value, {
+            "creates": {"source": self.source.value, "message": self.message,
+                        "keys": self.keys, "hashes": [digest.hex() for digest in self.hashes],
+                        "versions": self.versions, "codes": self.codes,
+                        "snapshots": self.tokens}})
+
+
+@dataclass
+class CreateOutcome:
+    """What a job did, for the main thread's bookkeeping."""
+
+    source: Side
+    tally: dict[str, int] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    """Source keys that failed (now pending)."""
+    cleared: list[str] = field(default_factory=list)
+    """Source keys that were pending and are now created."""
+
+
+def run_create_job(job: CreateJob, store: StateStore, connector: Connector) -> CreateOutcome:
+    """Carry out ``job``: intent, write, settle (see the module docstring).
+
+    Raises:
+        ProtocolError: the connector answered with the wrong number of results, or a
+            successful create without a key; the intent stays for recovery.
+        whatever the connector or the state store raise (RunError, StateError).
+    """
+    if job.keys:
+        store.write_intent(job.intent())
+        written = connector.write_creates(CreateRows(job.batch_id, job.stream, job.fields))
+    else:  # only records refused before writing
+        written = CreatedRows([])
+    if len(written.keys) != len(job.keys):
+        raise ProtocolError(connector.endpoint, f"{len(written.keys)} results for a batch of "
+                                                f"{len(job.keys)} creates")
+    created = CreatedMappings(job.direction, job.message)
+    outcome = CreateOutcome(job.source)
+    errors = dict(written.errors)
+    for number, new_key in enumerate(written.keys):
+        if new_key is None and number not in errors:
+            raise ProtocolError(connector.endpoint, f"the create of {job.stream} "
+                                                    f"{job.keys[number]} succeeded without a key")
+    if not errors:
+        _fill(created, job, [str(key) for key in written.keys], written.versions,
+              range(len(job.keys)))
+    else:
+        rows = [number for number in range(len(job.keys)) if number not in errors]
+        _fill(created, job, [str(written.keys[number]) for number in rows],
+              [written.versions[number] for number in rows] if written.versions else None,
+              rows)
+    for code in created.codes:
+        outcome.tally[code] = outcome.tally.get(code, 0) + 1
+    journal_rows: list[tuple[Any, ...]] = []
+    pending_add: list[tuple[str, str, str]] = []
+    source = job.source.value
+    problems = [Rejected(job.keys[number], job.codes[number], error)
+                for number, error in errors.items()] + job.rejected
+    for problem in problems:
+        text = str(problem.error)
+        a_key, b_key = (problem.key, None) if job.source is Side.A else (None, problem.key)
+        journal_rows.append((job.run_id, job.scope_id, a_key, b_key, problem.code,
+                             job.direction, "error", text))
+        pending_add.append((source, problem.key, text))
+        outcome.failed.append(problem.key)
+    failed = set(outcome.failed)
+    outcome.cleared = [key for key in job.was_pending if key not in failed]
+    store.settle(scope_id=job.scope_id, run_id=job.run_id, batch_ids=[job.batch_id],
+                 created=[created], journal_rows=journal_rows, pending_add=pending_add,
+                 pending_remove=[(source, key) for key in outcome.cleared])
+    return outcome
+
+
+def _fill(created: CreatedMappings, job: CreateJob, new_keys: list[str],
+          new_versions: list[str | None] | None, rows: list[int] | range) -> None:
+    """Put the created rows ``rows`` of ``job`` into ``created`` as columns."""
+    whole = isinstance(rows, range)
+    source_keys = job.keys if whole else [job.keys[number] for number in rows]
+    versions = job.versions if whole else [job.versions[number] for number in rows]
+    targets: list[str | None] = new_versions if new_versions is not None \
+        else [None] * len(new_keys)
+    if job.source is Side.A:
+        created.a_keys, created.b_keys = source_keys, new_keys
+        created.a_versions, created.b_versions = versions, targets
+    else:
+        created.a_keys, created.b_keys = new_keys, source_keys
+        created.a_versions, created.b_versions = targets, versions
+    created.hashes = job.hashes if whole else [job.hashes[number] for number in rows]
+    created.codes = job.codes if whole else [job.codes[number] for number in rows]
+    if job.tokens is not None:
+        tokens: list[str | None] = list(job.tokens) if whole \
+            else [job.tokens[number] for number in rows]
+        created.snapshots = tokens

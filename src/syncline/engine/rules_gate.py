@@ -1,0 +1,245 @@
+"""Where posting rules meet the engine: between plan and apply.
+
+A :class:`RuleGate` serves one stream of one run of a link that has rules for that stream.
+It loads what the pure rules (:mod:`syncline.engine.rules`) need from the state store (the
+xref tables, merged with the config's; the documents someone asked to post) and turns their
+verdicts into what the applier does with each planned decision:
+
+- writes to the books (side b) take the transformed fields, and the content hash of what the
+  books will hold (so that reading the document back is an echo, not a change);
+- a blocked document is not written: the applier journals the error and keeps it pending,
+  so it is read and checked again next run and goes once the cause is fixed;
+- a warning is journalled with the written document (outcome ``warning``);
+- a document the rules skip (not eligible, excluded, waiting for ``syncline post``) is left
+  out of the run altogether: no write, no mapping, counted as skipped. One that was asked
+  for with ``syncline post`` is journalled ``skipped`` with the reason, once;
+- updates coming back from the books leave the fields the rules own alone (proxied
+  references, xref targets, lines); documents the books created come over with the values
+  of in-place xref tables turned back into local values.
+
+Rules apply to records going from side a (the company's own system) to side b (the books).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from syncline.config import LinkConfig
+from syncline.engine.options import PlannedChange, StreamCounts
+from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.rules import RuleSet, VerdictKind, localise, reverse_fields
+from syncline.errors import ItemError
+from syncline.model import Outcome, Record, Side, content_hash
+from syncline.state.rules_store import RulesStore
+from syncline.state.store import StateStore
+
+if TYPE_CHECKING:
+    from syncline.engine.apply import SettleBuffer
+
+__all__ = ["CurrentReader", "RuleCheck", "RuleGate", "RuleRejected"]
+
+_SKIP_WORDS = {VerdictKind.NOT_ELIGIBLE: "not eligible",
+               VerdictKind.EXCLUDED: "kept out of the books",
+               VerdictKind.AWAITING_POST: "waiting for syncline post"}
+_OUTCOME_COLUMN = 6  # position of the outcome in a journal row tuple
+_MESSAGE_COLUMN = 7
+
+
+CurrentReader = Callable[[Side, list[str]], dict[str, Record]]
+"""(side, keys) -> the current records of the stream with those keys, references in a-space."""
+
+
+class RuleRejected(ItemError):
+    """A posting rule blocks a document (a missing xref entry, totals beyond tolerance...).
+
+    Like every item error, the document stays pending and is checked again next run.
+    """
+
+    retriable = True
+
+
+@dataclass
+class RuleCheck:
+    """The gate's answer for one list of decisions. ``decisions`` are those to apply (the
+    skipped ones left out); ``blocked`` and ``warnings`` are keyed by position in it;
+    ``journal_rows`` are the ``skipped`` rows of documents asked for with ``syncline post``;
+    ``planned`` describes the blocked ones for a dry run; ``released`` are the a-keys of the
+    skipped documents (no longer pending, if they were)."""
+
+    decisions: list[Decision]
+    blocked: dict[int, ItemError] = field(default_factory=dict)
+    warnings: dict[int, str] = field(default_factory=dict)
+    journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    planned: list[PlannedChange] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+
+    def record(self, buffer: SettleBuffer, pending: dict[Side, set[str]]) -> None:
+        """Add to ``buffer`` the ``skipped`` journal rows, and the release of skipped
+        documents that were pending (blocked before, left out now)."""
+        buffer.journal_rows.extend(self.journal_rows)
+        for key in self.released:
+            if key in pending[Side.A]:
+                buffer.pending_remove.append((Side.A.value, key))
+                pending[Side.A].discard(key)
+
+    def sendable(self) -> list[Decision]:
+        """The decisions that are not blocked."""
+        return [decision for index, decision in enumerate(self.decisions)
+                if index not in self.blocked]
+
+    def mark_warning(self, index: int, rows: list[tuple[Any, ...]], start: int,
+                     counts: StreamCounts) -> None:
+        """Turn the ``ok`` journal rows settled for decision ``index`` (those from ``start``
+        on) into ``warning`` rows carrying the warning; count the warning once."""
+        message = self.warnings[index]
+        warned = False
+        for position in range(start, len(rows)):
+            row = rows[position]
+            if row[_OUTCOME_COLUMN] == Outcome.OK.value:
+                rows[position] = (*row[:_OUTCOME_COLUMN], Outcome.WARNING.value, message,
+                                  *row[_MESSAGE_COLUMN + 1:])
+                warned = True
+        if warned:
+            counts.warnings += 1
+
+
+class RuleGate:
+    """Applies one stream's posting rules to the decisions of one run (see the module
+    docstring). Build with :meth:`for_stream`."""
+
+    def __init__(self, *, link_name: str, link: LinkConfig, stream: str, store: StateStore,
+                 scope_id: int, run_id: int, policy: Policy, counts: StreamCounts,
+                 dry_run: bool, read_current: CurrentReader | None = None) -> None:
+        rules = link.rules[stream]
+        self.read_current = read_current
+        self.link_name = link_name
+        self.stream = stream
+        self.scope_id = scope_id
+        self.run_id = run_id
+        self.policy = policy
+        self.counts = counts
+        self.dry_run = dry_run
+        self.store = store
+        self.rules_store = RulesStore(store)
+        self.ruleset = RuleSet.compile(stream, rules)
+        names = set(rules.xref.values())
+        stored = self.rules_store.xref_tables(link_name, names)
+        self.tables = {name: {**link.xref.get(name, {}), **stored.get(name, {})}
+                       for name in names}
+        self.requested: set[str] = self.rules_store.requested(scope_id)
+        self.answered: set[str] = set()
+        self.skips: Counter[VerdictKind] = Counter()
+
+    @classmethod
+    def for_stream(cls, *, link_name: str, link: LinkConfig, stream: str, store: StateStore,
+                   scope_id: int, run_id: int, policy: Policy, counts: StreamCounts,
+                   dry_run: bool, read_current: CurrentReader | None = None
+                   ) -> RuleGate | None:
+        """The gate of ``stream``, or ``None`` when the link has no rules for it.
+        ``read_current`` reads records of the stream by key on one side, in a-space."""
+        if stream not in link.rules:
+            return None
+        return cls(link_name=link_name, link=link, stream=stream, store=store,
+                   scope_id=scope_id, run_id=run_id, policy=policy, counts=counts,
+                   dry_run=dry_run, read_current=read_current)
+
+    def check(self, decisions: Sequence[Decision]) -> RuleCheck:
+        """Evaluate the rules for every write to the books in ``decisions``, and trim the
+        updates coming back from the books (see the module docstring).
+
+        Raises:
+            RunError: reading the current records that updates need for their hashes failed.
+        """
+        result = RuleCheck([])
+        names = self.policy.field_names
+        current: dict[Side, list[tuple[Write, str, dict[str, Any]]]] = {Side.A: [], Side.B: []}
+        for decision in decisions:
+            index = len(result.decisions)
+            verdict = None
+            for write in decision.writes:
+                if write.fields is None or write.action is WriteAction.DELETE:
+                    continue
+                if write.target is Side.A:
+                    if write.action is WriteAction.CREATE:
+                        write.fields = localise(self.ruleset.rules, write.fields, self.tables)
+                        write.hash = content_hash(write.fields, names)
+                    elif write.action is WriteAction.UPDATE and write.key is not None:
+                        trimmed = reverse_fields(self.ruleset.rules, write.fields)
+                        if len(trimmed) != len(write.fields):
+                            write.fields = trimmed
+                            current[Side.A].append((write, write.key, {}))
+                    continue
+                key = decision.a_key or ""
+                record = decision.a_record.fields if decision.a_record is not None \
+                    else write.fields
+                verdict = self.ruleset.evaluate(
+                    record, write.fields, key=key, creating=write.action is WriteAction.CREATE,
+                    requested=key in self.requested, tables=self.tables)
+                if verdict.sends:
+                    assert verdict.fields is not None
+                    write.fields = verdict.fields
+                    write.hash = content_hash({**verdict.fields, **verdict.assumed}, names)
+                    if verdict.assumed and write.key is not None:
+                        current[Side.B].append((write, write.key, verdict.assumed))
+                break
+            if verdict is not None and verdict.skipped:
+                self._skip(decision, verdict.kind, verdict.message, result)
+                continue
+            result.decisions.append(decision)
+            if verdict is None:
+                continue
+            if verdict.kind is VerdictKind.ERROR:
+                result.blocked[index] = RuleRejected(verdict.message, stream=self.stream,
+                                                     key=decision.a_key)
+                result.planned.append(PlannedChange(self.stream, "error", "a>b",
+                                                    decision.a_key, decision.b_key,
+                                                    verdict.message))
+            elif verdict.kind is VerdictKind.WARNING:
+                result.warnings[index] = verdict.message
+        self._hash_partial_writes(current)
+        return result
+
+    def _hash_partial_writes(self, partial: dict[Side, list[tuple[Write, str,
+                                                                    dict[str, Any]]]]) -> None:
+        """Give updates that leave fields out the hash of what their target will hold: the
+        target's current record with the written fields laid over it (where the record is
+        gone, the assumed values stand in)."""
+        names = self.policy.field_names
+        for side, items in partial.items():
+            if not items or self.read_current is None:
+                continue
+            found = self.read_current(side, [key for _, key, _ in items])
+            for write, key, assumed in items:
+                record = found.get(key)
+                base = dict(record.fields) if record is not None else dict(assumed)
+                write.hash = content_hash({**base, **(write.fields or {})}, names)
+
+    def _skip(self, decision: Decision, kind: VerdictKind, message: str,
+              result: RuleCheck) -> None:
+        self.skips[kind] += 1
+        self.counts.skipped += 1
+        key = decision.a_key
+        if key is not None:
+            result.released.append(key)
+        if key is not None and key in self.requested and key not in self.answered:
+            self.answered.add(key)
+            code = decision.writes[0].code.value if decision.writes else "A"
+            result.journal_rows.append((self.run_id, self.scope_id, key, decision.b_key, code,
+                                        "a>b", Outcome.SKIPPED.value, message))
+
+    def finish(self) -> list[str]:
+        """After the stream's last write settled: forget the post requests that were posted
+        or answered, and say how many documents the rules left out."""
+        if not self.dry_run and self.requested:
+            mapped = self.store.mappings_for(self.scope_id, Side.A.value, self.requested)
+            done = self.answered | set(mapped)
+            if done:
+                self.rules_store.clear_requests(self.scope_id, done)
+        if not self.skips:
+            return []
+        parts = [f"{self.skips[kind]} {words}" for kind, words in _SKIP_WORDS.items()
+                 if self.skips[kind]]
+        return [f"{self.stream}: posting rules left out {', '.join(parts)}"]

@@ -1,0 +1,245 @@
+"""The ``rules`` and ``xref`` sections of a link: posting rules per stream, checked.
+
+Terms:
+
+posting rule
+    What decides whether, and in what form, a record of the local side (a) goes to the books
+    (side b): rules apply to writes from a to b; updates coming back from b leave the fields
+    the rules own alone (see :func:`syncline.engine.rules.owned_fields`). Rules are declared
+    per stream::
+
+        [links.crm-books.rules.invoice]
+        eligible = "status in ['shipped', 'finished'] && !on_hold"   # a CEL expression
+        exclude_flag = "nc_only"            # a field that keeps a document out for good
+        send_all = false                    # off: only documents posted with 'syncline post'
+        status_on_create = "AUTHORISED"     # the status documents are created with
+        totals = { tolerance = 0.01, above = "error", rounding_account = "860" }
+        xref = { "lines.item" = "ledger_account", "lines.tax_rate" = "tax_rate" }
+        proxy = { contact = "proxy_contact" }
+
+eligibility expression
+    A `CEL <https://cel.dev>`_ expression over the record's canonical fields (``lines`` is a
+    list of maps) that must be ``true`` for a new document to go. Dates are ISO text
+    (``date >= '2024-01-01'``), decimals are numbers, empty fields are ``null``. Evaluated
+    by the ``common-expression-language`` package: never Python ``eval``.
+cross-reference (xref)
+    ``"SOURCE" = "TARGET"``: the value of field SOURCE (``lines.item`` for a line field) is
+    looked up in the xref table called TARGET and written to field TARGET of the same record
+    or line. Tables hold *local value -> books value* entries, in the config
+    (``[links.NAME.xref.TABLE]``) and in the state store (``syncline xref``); the state
+    store's entry wins. A value with no entry blocks the document.
+proxy
+    ``FIELD = "PROXY_FIELD"``: when the document's PROXY_FIELD names a record, the document
+    is posted with FIELD set to that record (all web-shop orders under one 'Web Customer').
+totals check
+    The total the books will compute from the lines is compared with the document's own
+    ``total``; a difference up to ``tolerance`` adds a rounding line on ``rounding_account``
+    (a warning); a larger one blocks the document (``above = "error"``) or adds an
+    adjustment line on ``adjustment_account`` (``above = "adjustment"``, a warning too).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from difflib import get_close_matches
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from syncline.errors import ConfigError
+from syncline.model import ENTITY_TYPES, FieldType
+
+if TYPE_CHECKING:
+    from syncline.config import LinkConfig
+
+__all__ = [
+    "AboveTolerance",
+    "StreamRules",
+    "TotalsRule",
+    "XrefTables",
+    "check_link_rules",
+    "compile_expression",
+    "expression_fields",
+    "rules_allowed_keys",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+XrefTables = dict[str, dict[str, str]]
+"""Xref table name -> local value -> books value."""
+
+
+class AboveTolerance(StrEnum):
+    """What a totals difference beyond the tolerance does: block the document, or post it
+    with an adjustment line (and a warning)."""
+
+    ERROR = "error"
+    ADJUSTMENT = "adjustment"
+
+
+class TotalsRule(BaseModel):
+    """The totals check of a document stream (see the module docstring)."""
+
+    model_config = _STRICT
+    tolerance: Decimal = Field(default=Decimal("0.01"), ge=0)
+    above: AboveTolerance = AboveTolerance.ERROR
+    rounding_account: str
+    adjustment_account: str | None = None
+
+    @property
+    def adjustment_target(self) -> str:
+        """The ledger account of adjustment lines (the rounding account unless set)."""
+        return self.adjustment_account or self.rounding_account
+
+
+class StreamRules(BaseModel):
+    """The posting rules of one stream of a link (see the module docstring)."""
+
+    model_config = _STRICT
+    eligible: str | None = None
+    exclude_flag: str | None = None
+    send_all: bool = True
+    status_on_create: str | None = None
+    totals: TotalsRule | None = None
+    xref: dict[str, str] = Field(default_factory=dict)
+    proxy: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("eligible", "exclude_flag", "status_on_create")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave the setting out instead)")
+        return value
+
+
+def rules_allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
+    """The settings allowed in the table at ``parent`` (a key path) when it lies inside a
+    link's ``rules``; ``None`` for any other table."""
+    if len(parent) < 3 or parent[0] != "links" or parent[2] != "rules":
+        return None
+    if len(parent) == 4:
+        return list(StreamRules.model_fields)
+    if len(parent) == 5 and parent[4] == "totals":
+        return list(TotalsRule.model_fields)
+    return None
+
+
+# -- expressions ----------------------------------------------------------------------------
+_MACRO = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+
+def compile_expression(text: str) -> Any:
+    """Compile a CEL expression.
+
+    Raises:
+        ValueError: the expression does not parse (the message shows where).
+    """
+    import cel
+
+    return cel.compile(text)
+
+
+def expression_fields(text: str, program: Any) -> set[str]:
+    """The record fields an expression reads: its free variables, less the variables that
+    its macros (``lines.exists(l, ...)``) bind."""
+    bound = set(_MACRO.findall(text))
+    return {name for name in program.variables() if name not in bound}
+
+
+# -- checking against the link ----------------------------------------------------------------
+def _suggest(name: str, options: list[str]) -> str:
+    close = get_close_matches(name, options, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _field_path(stream: str, path: str, *, key: str, source: str | None,
+                what: str) -> tuple[bool, str]:
+    """Check ``field`` or ``lines.field`` against the stream's canonical fields; returns
+    (is a line field, field name).
+
+    Raises:
+        ConfigError: no such field.
+    """
+    spec = ENTITY_TYPES[stream]
+    if path.startswith("lines."):
+        if spec.line_fields is None:
+            raise ConfigError(f"{what} '{path}': {stream} has no lines", key=key, source=source)
+        name = path[len("lines."):]
+        known = list(spec.line_fields)
+        if name not in known:
+            raise ConfigError(f"unknown {stream} line field '{name}' in {what} '{path}'"
+                              f"{_suggest(name, known)}; line fields: {', '.join(known)}",
+                              key=key, source=source)
+        return True, name
+    known = [name for name, field in spec.fields.items() if field.type is not FieldType.LINES]
+    if path not in known:
+        raise ConfigError(f"unknown {stream} field '{path}' in {what}{_suggest(path, known)}; "
+                          f"fields: {', '.join(known)}", key=key, source=source)
+    return False, path
+
+
+def _check_stream(link_name: str, link: LinkConfig, stream: str, rules: StreamRules,
+                  source: str | None) -> None:
+    where = f"links.{link_name}.rules.{stream}"
+    if stream not in link.streams:
+        raise ConfigError(f"'{stream}' is not one of the link's streams"
+                          f"{_suggest(stream, link.streams)}; its streams: "
+                          f"{', '.join(link.streams)}", key=where, source=source)
+    spec = ENTITY_TYPES[stream]
+    known = list(spec.fields)
+    if rules.eligible is not None:
+        key = f"{where}.eligible"
+        try:
+            program = compile_expression(rules.eligible)
+        except ValueError as error:
+            detail = str(error).replace("\n", " ")
+            raise ConfigError(f"the expression {rules.eligible!r} is not valid CEL: {detail}",
+                              key=key, source=source) from None
+        for name in sorted(expression_fields(rules.eligible, program)):
+            if name not in spec.fields:
+                raise ConfigError(
+                    f"unknown field '{name}' in the expression {rules.eligible!r}"
+                    f"{_suggest(name, known)}; {stream} fields: {', '.join(known)}",
+                    key=key, source=source)
+    if rules.exclude_flag is not None:
+        _field_path(stream, rules.exclude_flag, key=f"{where}.exclude_flag", source=source,
+                    what="exclude_flag")
+    for source_path, target in rules.xref.items():
+        key = f"{where}.xref"
+        in_lines, _ = _field_path(stream, source_path, key=key, source=source, what="xref")
+        target_path = f"lines.{target}" if in_lines else target
+        _field_path(stream, target_path, key=key, source=source,
+                    what=f"xref target of '{source_path}'")
+    for field_name, proxy_field in rules.proxy.items():
+        key = f"{where}.proxy"
+        for path in (field_name, proxy_field):
+            in_lines, _ = _field_path(stream, path, key=key, source=source, what="proxy")
+            if in_lines:
+                raise ConfigError(f"proxy '{path}': only document fields can be proxied, "
+                                  f"not line fields", key=key, source=source)
+    if rules.totals is not None and spec.line_fields is None:
+        raise ConfigError(f"a totals check needs a document with lines; {stream} has none",
+                          key=f"{where}.totals", source=source)
+
+
+def check_link_rules(link_name: str, link: LinkConfig, source: str | None) -> None:
+    """Check the ``rules`` and ``xref`` of one link against its streams and the canonical
+    fields.
+
+    Raises:
+        ConfigError: naming the file, the link, the stream's setting and the problem (an
+            unknown field in an expression, an expression that does not parse, a stream the
+            link does not sync, an xref table no rule uses).
+    """
+    used: set[str] = set()
+    for stream, rules in link.rules.items():
+        _check_stream(link_name, link, stream, rules, source)
+        used.update(rules.xref.values())
+    for table in link.xref:
+        if table not in used:
+            raise ConfigError(f"xref table '{table}' is used by no rule"
+                              f"{_suggest(table, sorted(used))}; tables the rules use: "
+                              f"{', '.join(sorted(used)) or 'none'}",
+                              key=f"links.{link_name}.xref.{table}", source=source)

@@ -1,0 +1,238 @@
+"""The subset of QBO's query language the SANDBOX understands, with a small real parser.
+
+Grammar (keywords in any case; ``ORDER BY`` and ``ORDERBY`` both accepted)::
+
+    query      := SELECT ( "*" | COUNT "(" "*" ")" ) FROM entity
+                  [ WHERE condition { AND condition } ]
+                  [ ORDERBY ordering { "," ordering } ]
+                  [ STARTPOSITION integer ] [ MAXRESULTS integer ]
+    condition  := path ( operator literal | IN "(" literal { "," literal } ")"
+                         | LIKE string )
+    operator   := "=" | "<" | ">" | "<=" | ">="
+    ordering   := path [ ASC | DESC ]
+    path       := name { "." name }                  (e.g. MetaData.LastUpdatedTime)
+    literal    := 'quoted text' (backslash escapes) | number | true | false
+
+As in QBO: no ``OR``, no joins, no projections; ``LIKE`` knows only ``%``. A query that does
+not follow the grammar raises :class:`~syncline.sandbox.qbo.faults.QboFault` with code 4000
+and a ``QueryParserError`` detail naming the token and its column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from syncline.sandbox.qbo.faults import FaultCode, QboFault
+
+__all__ = ["Condition", "Ordering", "Query", "parse_query"]
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<string>'(?:[^'\\]|\\.)*')
+  | (?P<number>-?\d+(?:\.\d+)?)
+  | (?P<operator><=|>=|=|<|>)
+  | (?P<symbol>[*(),])
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
+""", re.VERBOSE)
+
+_KEYWORDS = frozenset({"select", "from", "where", "and", "in", "like", "orderby", "order", "by",
+                       "asc", "desc", "startposition", "maxresults", "count", "true",
+                       "false", "or"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str
+    text: str
+    column: int
+
+    @property
+    def word(self) -> str:
+        return self.text.lower() if self.kind == "name" else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``path op value``; for ``IN`` the value is a list, for ``LIKE`` a pattern."""
+
+    path: tuple[str, ...]
+    operator: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    path: tuple[str, ...]
+    descending: bool = False
+
+
+@dataclass
+class Query:
+    """A parsed query. ``start`` is 1-based; ``max_results`` ``None`` when not given."""
+
+    entity: str
+    count: bool = False
+    conditions: list[Condition] = field(default_factory=list)
+    ordering: list[Ordering] = field(default_factory=list)
+    start: int = 1
+    max_results: int | None = None
+
+    def mentions(self, name: str) -> bool:
+        """Whether a condition filters on top-level property ``name`` (case-insensitive)."""
+        return any(c.path[0].lower() == name.lower() for c in self.conditions)
+
+
+def _tokens(text: str) -> list[_Token]:
+    found: list[_Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise _parser_error(f"Lexical error at line 1, column {position + 1}. "
+                                f"Encountered: \"{text[position]}\"")
+        kind = match.lastgroup or ""
+        if kind != "space":
+            found.append(_Token(kind, match.group(), position + 1))
+        position = match.end()
+    found.append(_Token("end", "<EOF>", len(text) + 1))
+    return found
+
+
+def _parser_error(detail: str) -> QboFault:
+    return QboFault(FaultCode.QUERY_PARSER, "Error parsing query",
+                    f"QueryParserError: {detail}")
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.index]
+
+    def fail(self, expecting: str) -> QboFault:
+        token = self.current
+        return _parser_error(f"Encountered \" {token.kind} \"{token.text}\" \" at line 1, "
+                             f"column {token.column}. Was expecting: {expecting}")
+
+    def keyword(self, *words: str) -> str | None:
+        if self.current.word in words:
+            word = self.current.word
+            self.index += 1
+            return word
+        return None
+
+    def expect_keyword(self, *words: str) -> str:
+        found = self.keyword(*words)
+        if found is None:
+            raise self.fail(" or ".join(w.upper() for w in words))
+        return found
+
+    def symbol(self, text: str) -> bool:
+        if self.current.kind == "symbol" and self.current.text == text:
+            self.index += 1
+            return True
+        return False
+
+    def expect_symbol(self, text: str) -> None:
+        if not self.symbol(text):
+            raise self.fail(f'"{text}"')
+
+    def name(self, what: str) -> str:
+        token = self.current
+        if token.kind != "name" or token.word in _KEYWORDS:
+            raise self.fail(what)
+        self.index += 1
+        return token.text
+
+    def integer(self, what: str) -> int:
+        token = self.current
+        if token.kind != "number" or not token.text.lstrip("-").isdigit():
+            raise self.fail(what)
+        self.index += 1
+        return int(token.text)
+
+    def literal(self) -> Any:
+        token = self.current
+        if token.kind == "string":
+            self.index += 1
+            return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+        if token.kind == "number":
+            self.index += 1
+            return Decimal(token.text)
+        if token.word in ("true", "false"):
+            self.index += 1
+            return token.word == "true"
+        raise self.fail("<STRING> or <NUMBER> or true or false")
+
+    def condition(self) -> Condition:
+        path = tuple(self.name("<PROPERTY>").split("."))
+        if self.keyword("in"):
+            self.expect_symbol("(")
+            values = [self.literal()]
+            while self.symbol(","):
+                values.append(self.literal())
+            self.expect_symbol(")")
+            return Condition(path, "in", values)
+        if self.keyword("like"):
+            if self.current.kind != "string":
+                raise self.fail("<STRING>")
+            return Condition(path, "like", self.literal())
+        if self.current.kind != "operator":
+            raise self.fail('"=" or "<" or ">" or "<=" or ">=" or IN or LIKE')
+        operator = self.current.text
+        self.index += 1
+        return Condition(path, operator, self.literal())
+
+    def parse(self) -> Query:
+        self.expect_keyword("select")
+        counting = False
+        if self.keyword("count"):
+            self.expect_symbol("(")
+            self.expect_symbol("*")
+            self.expect_symbol(")")
+            counting = True
+        else:
+            self.expect_symbol("*")
+        self.expect_keyword("from")
+        query = Query(self.name("<ENTITY>"), count=counting)
+        if self.keyword("where"):
+            query.conditions.append(self.condition())
+            while self.keyword("and"):
+                query.conditions.append(self.condition())
+            if self.current.word == "or":
+                raise _parser_error(f"OR is not supported (column {self.current.column})")
+        if self.keyword("orderby") or (self.keyword("order") and self.expect_keyword("by")):
+            while True:
+                path = tuple(self.name("<PROPERTY>").split("."))
+                descending = self.keyword("asc", "desc") == "desc"
+                query.ordering.append(Ordering(path, descending))
+                if not self.symbol(","):
+                    break
+        if self.keyword("startposition"):
+            query.start = self.integer("<INTEGER>")
+            if query.start < 1:
+                raise _parser_error("STARTPOSITION must be 1 or more")
+        if self.keyword("maxresults"):
+            query.max_results = self.integer("<INTEGER>")
+            if query.max_results < 1:
+                raise _parser_error("MAXRESULTS must be 1 or more")
+        if self.current.kind != "end":
+            raise self.fail("<EOF>")
+        return query
+
+
+def parse_query(text: str) -> Query:
+    """Parse ``text`` (see the module docstring).
+
+    Raises:
+        QboFault: code 4000 (``QueryParserError``) when the text does not follow the grammar.
+    """
+    if not text.strip():
+        raise _parser_error("the query is empty")
+    return _Parser(text).parse()

@@ -1,0 +1,132 @@
+"""Settling records created in bulk: their mappings and journal rows, column by column.
+
+A first sync creates up to millions of records on the other side. Their state rows are all
+alike: both sides carry the same content hash, the journal says ``A`` (or ``R``), ``ok``,
+one direction and one message. :class:`CreatedMappings` keeps them as columns, and
+:func:`insert_created` stores them. On SQLite both tables are filled from one JSON
+parameter (see :mod:`syncline.sqlite_bulk`): two statements per batch that run in C with the
+GIL released, so the settle thread no longer competes with the thread reading and writing
+the endpoints. Other databases get ordinary ``executemany`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+
+from syncline.errors import StateError
+from syncline.sqlite_bulk import JSON_INSERT_MIN_ROWS, json_insert_supported
+from syncline.state import schema as t
+
+__all__ = ["CreatedMappings", "insert_created"]
+
+
+@dataclass
+class CreatedMappings:
+    """Records created on one side from the other, as columns (one entry per record).
+
+    ``hashes`` is the content hash both sides now share; ``codes`` the journal action
+    (``A``, or ``R`` for a forced create); ``snapshots`` the merge snapshot JSON per record,
+    or ``None`` when the link keeps none."""
+
+    direction: str
+    message: str
+    a_keys: list[str] = field(default_factory=list)
+    b_keys: list[str] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    a_versions: list[str | None] = field(default_factory=list)
+    b_versions: list[str | None] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    snapshots: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.a_keys)
+
+    def mapping_rows(self, scope_id: int, run_id: int) -> list[tuple[Any, ...]]:
+        """The mapping rows in the column order of ``_MAPPING_COLUMNS`` of the store."""
+        snapshots = self.snapshots if self.snapshots is not None else [None] * len(self)
+        return [(scope_id, a_key, b_key, digest, digest, a_version, b_version, snapshot, run_id)
+                for a_key, b_key, digest, a_version, b_version, snapshot
+                in zip(self.a_keys, self.b_keys, self.hashes, self.a_versions, self.b_versions,
+                       snapshots, strict=True)]
+
+    def journal_rows(self, scope_id: int, run_id: int) -> list[tuple[Any, ...]]:
+        """The journal rows in the order of :meth:`JournalRow.as_tuple`."""
+        return [(run_id, scope_id, a_key, b_key, code, self.direction, "ok", self.message)
+                for a_key, b_key, code in zip(self.a_keys, self.b_keys, self.codes,
+                                              strict=True)]
+
+
+ManyRunner = Callable[[Connection, Any, Sequence[str], Sequence[tuple[Any, ...]]], None]
+
+
+def _uniform_width(hashes: list[bytes]) -> int | None:
+    widths = set(map(len, hashes))
+    return widths.pop() if len(widths) == 1 else None
+
+
+def insert_created(connection: Connection, created: CreatedMappings, *, scope_id: int,
+                   mapping_run_id: int, journal_run_id: int, mapping_columns: Sequence[str],
+                   journal_columns: Sequence[str], execute_many: ManyRunner) -> None:
+    """Insert the mapping and journal rows of ``created`` (see the module docstring).
+    ``execute_many`` is the store's row-at-a-time insert, used where JSON cannot be.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database rejects the rows (a duplicate key).
+        StateError: the new mappings did not get consecutive ids (cannot happen while
+            syncline holds the write lock; the transaction is rolled back).
+    """
+    if not len(created):
+        return
+    width = _uniform_width(created.hashes)
+    if (connection.dialect.name != "sqlite" or len(created) < JSON_INSERT_MIN_ROWS
+            or width is None or not json_insert_supported()):
+        execute_many(connection, insert(t.mappings), mapping_columns,
+                     created.mapping_rows(scope_id, mapping_run_id))
+        execute_many(connection, insert(t.journal), journal_columns,
+                     created.journal_rows(scope_id, journal_run_id))
+        return
+    snapshots = created.snapshots if created.snapshots is not None else [None] * len(created)
+    payload = json.dumps(list(zip(created.a_keys, created.b_keys, created.a_versions,
+                                  created.b_versions, snapshots, created.codes, strict=True)),
+                         separators=(",", ":"))
+    if "\\u0000" in payload:  # SQLite's text functions would cut the text short
+        execute_many(connection, insert(t.mappings), mapping_columns,
+                     created.mapping_rows(scope_id, mapping_run_id))
+        execute_many(connection, insert(t.journal), journal_columns,
+                     created.journal_rows(scope_id, journal_run_id))
+        return
+    hashes = b"".join(created.hashes)
+    digest = f"substr(?2, json_each.key * {width} + 1, {width})"
+    inserted = connection.exec_driver_sql(
+        "INSERT INTO mappings (scope_id, a_key, b_key, a_hash, b_hash, a_version, b_version, "
+        f"snapshot, run_id) SELECT ?3, json_extract(value, '$[0]'), "
+        f"json_extract(value, '$[1]'), {digest}, {digest}, json_extract(value, '$[2]'), "
+        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?4 FROM json_each(?1)",
+        (payload, hashes, scope_id, mapping_run_id))
+    count = len(created)
+    codes = set(created.codes)
+    if len(codes) == 1 and inserted.rowcount == count:
+        # one statement per batch inserts consecutive ids (syncline holds the write lock):
+        # the journal rows are copied from the mappings just inserted, with no JSON to parse
+        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        copied = connection.exec_driver_sql(
+            "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, outcome, "
+            "message) SELECT ?1, scope_id, a_key, b_key, ?2, ?3, 'ok', ?4 FROM mappings "
+            "WHERE id BETWEEN ?5 AND ?6 AND scope_id = ?7 ORDER BY id",
+            (journal_run_id, codes.pop(), created.direction, created.message,
+             last - count + 1, last, scope_id))
+        if copied.rowcount != count:
+            raise StateError(f"bulk settle expected {count} new mappings with consecutive "
+                             f"ids, found {copied.rowcount}; nothing was recorded")
+        return
+    connection.exec_driver_sql(
+        "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, outcome, "
+        "message) SELECT ?2, ?3, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+        "json_extract(value, '$[5]'), ?4, 'ok', ?5 FROM json_each(?1)",
+        (payload, journal_run_id, scope_id, created.direction, created.message))

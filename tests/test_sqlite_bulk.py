@@ -1,0 +1,65 @@
+"""Bulk inserts through one JSON parameter (:mod:`syncline.sqlite_bulk`) store exactly what
+``executemany`` stores, in order, and step aside for values JSON cannot carry."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncline.sqlite_bulk import JSON_INSERT_MIN_ROWS, insert_rows, json_insert
+
+
+def _both(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The table contents after inserting ``rows`` with :func:`insert_rows` and with plain
+    ``executemany``, each with its type names."""
+    found = []
+    for use_json in (True, False):
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE t (a, b TEXT, c BLOB, d INTEGER)")
+        if use_json:
+            insert_rows(conn.cursor(), "t", ["a", "b", "c", "d"], rows)
+        else:
+            conn.executemany("INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)", rows)
+        found.append(conn.execute(
+            "SELECT a, typeof(a), b, typeof(b), c, typeof(c), d, typeof(d) FROM t "
+            "ORDER BY rowid").fetchall())
+        conn.close()
+    return found[0], found[1]
+
+
+values = st.one_of(st.none(), st.integers(min_value=-2**63, max_value=2**63 - 1),
+                   st.text(), st.binary(max_size=20))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(values, values, values, values), min_size=JSON_INSERT_MIN_ROWS,
+                max_size=JSON_INSERT_MIN_ROWS + 40))
+def test_json_inserts_store_what_executemany_stores(rows: list[tuple[Any, ...]]) -> None:
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+def test_bytes_of_one_length_travel_as_one_blob() -> None:
+    rows = [(n, str(n), bytes([n % 256]) * 12, None) for n in range(200)]
+    statement = json_insert("t", ["a", "b", "c", "d"], rows)
+    assert statement is not None and "json_each.key * 12" in statement[0]
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+@pytest.mark.parametrize("odd", [1.5, "nul\x00inside", True, b""])
+def test_values_json_cannot_carry_fall_back_to_executemany(odd: Any) -> None:
+    rows: list[tuple[Any, ...]] = [(n, "x", None, n) for n in range(100)]
+    rows[50] = (odd, "x", None, 1)
+    assert json_insert("t", ["a", "b", "c", "d"], rows) is None
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+def test_small_batches_use_executemany() -> None:
+    rows = [(n, "x", None, n) for n in range(JSON_INSERT_MIN_ROWS - 1)]
+    assert json_insert("t", ["a", "b", "c", "d"], rows) is None
