@@ -63,3 +63,38 @@ def test_values_json_cannot_carry_fall_back_to_executemany(odd: Any) -> None:
 def test_small_batches_use_executemany() -> None:
     rows = [(n, "x", None, n) for n in range(JSON_INSERT_MIN_ROWS - 1)]
     assert json_insert("t", ["a", "b", "c", "d"], rows) is None
+
+
+def test_repeated_and_empty_columns_stay_out_of_the_json() -> None:
+    rows = [(7, "same", None, n) for n in range(300)]
+    statement = json_insert("t", ["a", "b", "c", "d"], rows)
+    assert statement is not None
+    sql, parameters = statement
+    assert "NULL" in sql and "?2" in sql and "?3" in sql and "value->>" not in sql
+    assert parameters[1:] == (7, "same")  # the JSON holds only column d, as a flat array
+    assert parameters[0] == "[" + ",".join(map(str, range(300))) + "]"
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+column_shapes = st.sampled_from(["varied", "repeated", "empty"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.tuples(column_shapes, column_shapes, column_shapes, column_shapes),
+       st.lists(st.tuples(values, values, values, values), min_size=JSON_INSERT_MIN_ROWS,
+                max_size=JSON_INSERT_MIN_ROWS + 40))
+def test_every_mix_of_column_shapes_stores_what_executemany_stores(
+        shapes: tuple[str, str, str, str], rows: list[tuple[Any, ...]]) -> None:
+    first = rows[0]
+    shaped = [tuple(value if shape == "varied" else first[index] if shape == "repeated"
+                    else None for index, (shape, value) in enumerate(zip(shapes, row, strict=True)))
+              for row in rows]
+    with_json, plain = _both(shaped)
+    assert with_json == plain
+
+
+def test_rows_of_a_large_batch_keep_their_order() -> None:
+    rows = [(f"k{(n * 7919) % 50_000}", str(n), None, n) for n in range(50_000)]
+    with_json, plain = _both(rows)
+    assert with_json == plain

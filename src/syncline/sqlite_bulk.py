@@ -6,7 +6,10 @@ on a background thread while it reads and writes the endpoints), every row then 
 the GIL, and large inserts crawl. :func:`insert_rows` instead encodes the whole batch as one
 JSON array (``json.dumps`` runs in C) and runs a single
 ``INSERT INTO t (...) SELECT ... FROM json_each(?)``: SQLite walks the array in C, in
-order, with the GIL released for the whole statement.
+order, with the GIL released for the whole statement. The statement has no ``ORDER BY``
+(which would sort the whole batch in a temporary B-tree): ``json_each`` visits an array's
+elements in their order, and ``tests/test_sqlite_bulk.py`` checks that rows get their
+rowids in that order.
 
 The values SQLite receives are the same as with bound parameters: ``str`` arrives as TEXT,
 ``int`` as INTEGER, ``None`` as NULL and ``bytes`` as a BLOB (bytes travel outside the JSON,
@@ -71,34 +74,53 @@ def _blob_expression(index: int, parameter: int, values: Sequence[bytes | None],
 
 
 def _encode(columns: Sequence[Sequence[Any]], count: int) \
-        -> tuple[list[str], str, list[bytes]] | None:
+        -> tuple[list[str], str, list[Any]] | None:
     """The SELECT expressions, the JSON array of the ``count`` rows whose values
-    ``columns`` hold (column by column) and the BLOB parameters, or ``None`` when a value
-    cannot travel as JSON unchanged."""
-    expressions: list[str] = []
+    ``columns`` hold (column by column) and the further parameters (from ``?2`` on), or
+    ``None`` when a value cannot travel as JSON unchanged.
+
+    A column whose values are all ``None`` becomes ``NULL`` and a column of one repeated
+    text or integer a bound parameter, so neither travels in the JSON; when a single column
+    is left, the JSON is a flat array and each row's value is read without parsing."""
+    expressions: list[str | int] = []  # an int: the position of the value in a JSON row
     json_columns: list[Sequence[Any]] = []
-    blobs: list[bytes] = []
+    parameters: list[Any] = []
     for index, values in enumerate(columns):
         kinds = set(map(type, values))
-        if kinds <= _TEXT_LIKE:
-            expressions.append(f"value->>{len(json_columns)}")
-            json_columns.append(values)
+        if kinds == {type(None)}:
+            expressions.append("NULL")
+        elif kinds <= _TEXT_LIKE:
+            first = values[0]
+            if first is not None and values.count(first) == count:
+                parameters.append(first)
+                expressions.append(f"?{1 + len(parameters)}")
+            else:
+                expressions.append(len(json_columns))
+                json_columns.append(values)
         elif kinds <= _BLOB_LIKE:
             if b"" in values:  # substr cannot cut an empty BLOB out of another
                 return None
-            expression, blob, pairs = _blob_expression(index, 2 + len(blobs), values,
+            expression, blob, pairs = _blob_expression(index, 2 + len(parameters), values,
                                                        len(json_columns))
             expressions.append(expression)
-            blobs.append(blob)
+            parameters.append(blob)
             if pairs is not None:
                 json_columns.append(pairs)
         else:
             return None
-    payload = json.dumps(list(zip(*json_columns, strict=True)) if json_columns else
-                         [[] for _ in range(count)], separators=(",", ":"))
+    flat = len(json_columns) == 1 and not any(isinstance(value, list | tuple)
+                                              for value in json_columns[0])
+    if flat:  # one value per row: SQLite hands each array element over as it is
+        payload = json.dumps(list(json_columns[0]), separators=(",", ":"))
+    else:
+        payload = json.dumps(list(zip(*json_columns, strict=True)) if json_columns else
+                             [0] * count, separators=(",", ":"))
     if "\\u0000" in payload:
         return None
-    return expressions, payload, blobs
+    rendered = [expression if isinstance(expression, str)
+                else "value" if flat else f"value->>{expression}"
+                for expression in expressions]
+    return rendered, payload, parameters
 
 
 def json_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) \
@@ -126,10 +148,10 @@ def json_insert_columns(table: str, columns: Sequence[str],
     encoded = _encode(values, count)
     if encoded is None:
         return None
-    expressions, payload, blobs = encoded
+    expressions, payload, parameters = encoded
     names = ", ".join(_quote(column) for column in columns)
     return (f"INSERT INTO {_quote(table)} ({names}) SELECT {', '.join(expressions)} "
-            f"FROM json_each(?1) ORDER BY json_each.key", (payload, *blobs))
+            f"FROM json_each(?1)", (payload, *parameters))
 
 
 def insert_rows(cursor: Any, table: str, columns: Sequence[str],

@@ -70,3 +70,18 @@ def test_postgres_bulk_settle(postgres_url: str) -> None:
     created = _created(150, snapshots=True)
     store.settle(scope_id=scope_id, run_id=7, created=[created], journal_run_id=9)
     _check(store, created, scope_id)
+
+
+def test_the_journal_copy_reads_only_the_new_mappings(tmp_path: Path) -> None:
+    """The copy must walk the id range of the batch, not the scope's index: otherwise every
+    batch of a first sync reads all mappings made before it (quadratic time)."""
+    from syncline.state.bulk import _JOURNAL_COPY
+
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    scope_id = store.scope_id("crm-books", "contact")
+    store.settle(scope_id=scope_id, run_id=7, created=[_created(300)], journal_run_id=9)
+    with store.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {_JOURNAL_COPY}", (9, "A", "a>b", "m", 1, 300, scope_id)))
+    assert "INTEGER PRIMARY KEY" in plan and "TEMP B-TREE" not in plan
+    assert "INDEX" not in plan.replace("PRIMARY KEY", "")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -25,10 +24,16 @@ from syncline.connectors.base import (
     WriteOperation,
     WriteResult,
 )
-from syncline.engine.bulk_creates import CreateJob, CreateOutcome, Rejected, run_create_job
+from syncline.engine.bulk_creates import (
+    CreateJob,
+    CreateOutcome,
+    Rejected,
+    expand_columns,
+)
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import CreateBatch, Decision, Policy, Write, WriteAction
 from syncline.engine.references import ReferenceTranslator
+from syncline.engine.settle_lane import SettleLane, SettleWork
 from syncline.errors import ItemError, ProtocolError, VersionConflict
 from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
 from syncline.state.bulk import CreatedMappings
@@ -91,11 +96,10 @@ class Applier:
         self.dry_run = dry_run
         self.planned = planned
         self.tally: dict[str, int] = dict.fromkeys("AMDR", 0)
-        self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
+        self._lane = SettleLane()
         self.rules: RuleGate | None = None
         """The stream's posting rules, checked between plan and apply (set by the stream
         run when the link has rules for the stream; see :mod:`syncline.engine.rules_gate`)."""
-        self._settling: Future[CreateOutcome | None] | None = None
 
     # -- planning helpers -------------------------------------------------------------------
     def _fill_fetched(self, decisions: Sequence[Decision]) -> None:
@@ -239,7 +243,7 @@ class Applier:
                 if pending else set(),
                 rejected=rejected)
             rejected = []
-            self._submit(partial(run_create_job, job, self.store, self.connectors[target]))
+            self._fold(self._lane.submit_create(job, self.store, self.connectors[target]))
 
     def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
         errors: dict[int, ItemError] = {}
@@ -422,29 +426,25 @@ class Applier:
             buffer.new_mappings.append(row)
 
     def drain(self) -> None:
-        """Wait for the settle transaction in flight, if any.
+        """Wait for the settle work and create jobs in flight, if any.
 
         Raises:
-            whatever that transaction raised.
+            whatever that work raised.
         """
-        future, self._settling = self._settling, None
-        if future is None:
-            return
-        outcome = future.result()
-        if outcome is None:
-            return
-        for code, number in outcome.tally.items():
-            setattr(self.counts, code, getattr(self.counts, code) + number)
-        self.counts.errors += len(outcome.failed)
-        self.pending[outcome.source].update(outcome.failed)
-        self.pending[outcome.source].difference_update(outcome.cleared)
+        self._fold(self._lane.drain())
+
+    def _fold(self, outcomes: list[CreateOutcome]) -> None:
+        """Count what finished create jobs did and update the pending sets."""
+        for outcome in outcomes:
+            for code, number in outcome.tally.items():
+                setattr(self.counts, code, getattr(self.counts, code) + number)
+            self.counts.errors += len(outcome.failed)
+            self.pending[outcome.source].update(outcome.failed)
+            self.pending[outcome.source].difference_update(outcome.cleared)
 
     def close(self) -> None:
-        """Finish the settle in flight and stop the settle thread."""
-        try:
-            self.drain()
-        finally:
-            self._settler.shutdown(wait=True)
+        """Finish the work in flight and stop the background threads."""
+        self._fold(self._lane.close())
 
     def _flush(self, buffer: SettleBuffer) -> None:
         """Settle ``buffer`` on the settle thread, so that reading and planning the next
@@ -455,11 +455,9 @@ class Applier:
         self.tally = dict.fromkeys(self.tally, 0)
         self._submit(partial(self._settle_now, buffer))
 
-    def _submit(self, work: Callable[[], CreateOutcome | None]) -> None:
-        """Run ``work`` (a settle, or a whole bulk-create job) on the settle thread once the
-        one in flight is done; at most one is in flight."""
-        self.drain()
-        self._settling = self._settler.submit(work)
+    def _submit(self, work: SettleWork) -> None:
+        """Run the settle ``work`` on the settle thread once all work in flight is done."""
+        self._fold(self._lane.submit(work))
 
     def _settle_now(self, buffer: SettleBuffer) -> None:
         """Settle ``buffer`` (on the settle thread)."""
@@ -529,9 +527,9 @@ class Applier:
             message = f"{creates['message']} (settled after an interrupted run)"
             direction = _DIRECTION_TEXT[target]
             snapshots = creates.get("snapshots") or [None] * len(keys)
+            hashes, versions, codes = expand_columns(creates)
             for key, digest, version, code, snapshot, result in zip(
-                    keys, creates["hashes"], creates["versions"], creates["codes"], snapshots,
-                    results, strict=True):
+                    keys, hashes, versions, codes, snapshots, results, strict=True):
                 if result.error is not None:
                     continue
                 hashed = _unhex(digest)

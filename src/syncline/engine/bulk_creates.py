@@ -30,7 +30,15 @@ from syncline.model import Side
 from syncline.state.bulk import CreatedMappings
 from syncline.state.store import PendingIntent, StateStore
 
-__all__ = ["CreateJob", "CreateOutcome", "Rejected", "run_create_job"]
+__all__ = [
+    "CreateJob",
+    "CreateOutcome",
+    "Rejected",
+    "expand_columns",
+    "run_create_job",
+    "settle_created",
+    "write_created",
+]
 
 
 @dataclass(slots=True)
@@ -76,9 +84,42 @@ class CreateJob:
         """The intent row: enough to settle the batch after a crash."""
         return PendingIntent(self.batch_id, self.run_id, self.scope_id, self.target.value, {
             "creates": {"source": self.source.value, "message": self.message,
-                        "keys": self.keys, "hashes": [digest.hex() for digest in self.hashes],
-                        "versions": self.versions, "codes": self.codes,
+                        "keys": self.keys, **_compact_columns(self.hashes, self.versions,
+                                                              self.codes),
                         "snapshots": self.tokens}})
+
+
+def _compact_columns(hashes: list[bytes], versions: list[str | None],
+                     codes: list[str]) -> dict[str, Any]:
+    """The hashes, versions and codes of an intent, small: hashes of one length as one hex
+    text (``hash_width`` bytes each), versions ``None`` when none is known and one code
+    when all are alike. :func:`expand_columns` reverses it."""
+    count = len(hashes)
+    widths = set(map(len, hashes))
+    compact: dict[str, Any] = {
+        "versions": versions if versions.count(None) != count else None,
+        "codes": codes[0] if count and codes.count(codes[0]) == count else codes}
+    if len(widths) == 1:
+        compact["hash_width"] = widths.pop()
+        compact["hashes"] = b"".join(hashes).hex()
+    else:
+        compact["hashes"] = [digest.hex() for digest in hashes]
+    return compact
+
+
+def expand_columns(creates: dict[str, Any]) -> tuple[list[str], list[str | None], list[str]]:
+    """The hashes (hex), versions and codes of a create intent, one per key, whether
+    written by :func:`_compact_columns` or by earlier versions (plain lists)."""
+    count = len(creates["keys"])
+    hashes = creates["hashes"]
+    if isinstance(hashes, str):
+        width = 2 * int(creates["hash_width"])
+        hashes = [hashes[start:start + width] for start in range(0, len(hashes), width)]
+    versions = creates["versions"] if creates["versions"] is not None else [None] * count
+    codes = creates["codes"]
+    if isinstance(codes, str):
+        codes = [codes] * count
+    return hashes, versions, codes
 
 
 @dataclass
@@ -101,6 +142,18 @@ def run_create_job(job: CreateJob, store: StateStore, connector: Connector) -> C
             successful create without a key; the intent stays for recovery.
         whatever the connector or the state store raise (RunError, StateError).
     """
+    return settle_created(job, store, write_created(job, store, connector))
+
+
+def write_created(job: CreateJob, store: StateStore, connector: Connector) -> CreatedRows:
+    """The first half of a job: write its intent, then create its records through
+    ``connector``. What the connector answered is checked, not yet settled.
+
+    Raises:
+        ProtocolError: the connector answered with the wrong number of results, or a
+            successful create without a key; the intent stays for recovery.
+        whatever the connector or the state store raise (RunError, StateError).
+    """
     if job.keys:
         store.write_intent(job.intent())
         written = connector.write_creates(CreateRows(job.batch_id, job.stream, job.fields))
@@ -109,13 +162,24 @@ def run_create_job(job: CreateJob, store: StateStore, connector: Connector) -> C
     if len(written.keys) != len(job.keys):
         raise ProtocolError(connector.endpoint, f"{len(written.keys)} results for a batch of "
                                                 f"{len(job.keys)} creates")
+    for number, new_key in enumerate(written.keys):
+        if new_key is None and number not in written.errors:
+            raise ProtocolError(connector.endpoint, f"the create of {job.stream} "
+                                                    f"{job.keys[number]} succeeded without a key")
+    return written
+
+
+def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> CreateOutcome:
+    """The second half of a job: one settle transaction for what :func:`write_created`
+    wrote (mappings, journal rows, errors, pending items; the intent goes).
+
+    Raises:
+        StateError, sqlalchemy.exc.SQLAlchemyError: the state store cannot record it; the
+            intent stays for recovery.
+    """
     created = CreatedMappings(job.direction, job.message)
     outcome = CreateOutcome(job.source)
     errors = dict(written.errors)
-    for number, new_key in enumerate(written.keys):
-        if new_key is None and number not in errors:
-            raise ProtocolError(connector.endpoint, f"the create of {job.stream} "
-                                                    f"{job.keys[number]} succeeded without a key")
     if not errors:
         _fill(created, job, [str(key) for key in written.keys], written.versions,
               range(len(job.keys)))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from syncline.config import Config
 from syncline.connectors import connector_class
 from syncline.connectors.base import Connector
+from syncline.engine.collector import fewer_collections
 from syncline.engine.options import (
     NullProgress,
     ProgressReporter,
@@ -95,20 +96,10 @@ class SyncEngine:
                 connector = self.factory(name)
                 connector.open()
                 connectors[side] = connector
-            for stream in stream_order(streams):
-                summary.streams[stream] = StreamCounts()
-                part = StreamRun(link_name, link, stream, connectors, self.store,
-                                 summary.run_id or 0, options, progress,
-                                 counts=summary.streams[stream], planned=summary.planned)
-                try:
-                    part.run()
-                finally:
-                    summary.messages.extend(part.messages)
-                if summary.run_id is not None:  # forced records written: clear their marks
-                    clear_written_marks(self.store, scope_id=self.store.scope_id(
-                        link_name, stream), run_id=summary.run_id, ceiling=ceiling)
-                if part.blocked:
-                    summary.outcome = RunOutcome.ERROR
+            with fewer_collections():
+                for stream in stream_order(streams):
+                    self._run_stream(link_name, stream, connectors, summary, options,
+                                     progress, ceiling)
         except RunError as error:
             failure = error
             summary.messages.append(str(error))
@@ -131,6 +122,29 @@ class SyncEngine:
         if failure is not None:
             raise failure
         return summary
+
+    def _run_stream(self, link_name: str, stream: str, connectors: dict[Side, Connector],
+                    summary: RunSummary, options: SyncOptions, progress: ProgressReporter,
+                    ceiling: int) -> None:
+        """Sync one stream of a run into ``summary``; forced marks it wrote are cleared.
+
+        Raises:
+            RunError: an endpoint cannot be used (see :meth:`run`).
+        """
+        link = self.config.link(link_name)
+        summary.streams[stream] = StreamCounts()
+        part = StreamRun(link_name, link, stream, connectors, self.store,
+                         summary.run_id or 0, options, progress,
+                         counts=summary.streams[stream], planned=summary.planned)
+        try:
+            part.run()
+        finally:
+            summary.messages.extend(part.messages)
+        if summary.run_id is not None:  # forced records written: clear their marks
+            clear_written_marks(self.store, scope_id=self.store.scope_id(link_name, stream),
+                                run_id=summary.run_id, ceiling=ceiling)
+        if part.blocked:
+            summary.outcome = RunOutcome.ERROR
 
 
 def _outcome(summary: RunSummary, failure: BaseException | None) -> RunOutcome:

@@ -11,7 +11,6 @@ the endpoints. Other databases get ordinary ``executemany`` rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from syncline.errors import StateError
-from syncline.sqlite_bulk import JSON_INSERT_MIN_ROWS, json_insert_supported
+from syncline.sqlite_bulk import json_insert_columns
 from syncline.state import schema as t
 
 __all__ = ["CreatedMappings", "insert_created"]
@@ -65,68 +64,62 @@ class CreatedMappings:
 ManyRunner = Callable[[Connection, Any, Sequence[str], Sequence[tuple[Any, ...]]], None]
 
 
-def _uniform_width(hashes: list[bytes]) -> int | None:
-    widths = set(map(len, hashes))
-    return widths.pop() if len(widths) == 1 else None
-
-
 def insert_created(connection: Connection, created: CreatedMappings, *, scope_id: int,
                    mapping_run_id: int, journal_run_id: int, mapping_columns: Sequence[str],
                    journal_columns: Sequence[str], execute_many: ManyRunner) -> None:
     """Insert the mapping and journal rows of ``created`` (see the module docstring).
     ``execute_many`` is the store's row-at-a-time insert, used where JSON cannot be.
+    ``mapping_columns`` and ``journal_columns`` name the columns of
+    :meth:`CreatedMappings.mapping_rows` and :meth:`CreatedMappings.journal_rows`.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database rejects the rows (a duplicate key).
         StateError: the new mappings did not get consecutive ids (cannot happen while
             syncline holds the write lock; the transaction is rolled back).
     """
-    if not len(created):
-        return
-    width = _uniform_width(created.hashes)
-    if (connection.dialect.name != "sqlite" or len(created) < JSON_INSERT_MIN_ROWS
-            or width is None or not json_insert_supported()):
-        execute_many(connection, insert(t.mappings), mapping_columns,
-                     created.mapping_rows(scope_id, mapping_run_id))
-        execute_many(connection, insert(t.journal), journal_columns,
-                     created.journal_rows(scope_id, journal_run_id))
-        return
-    snapshots = created.snapshots if created.snapshots is not None else [None] * len(created)
-    payload = json.dumps(list(zip(created.a_keys, created.b_keys, created.a_versions,
-                                  created.b_versions, snapshots, created.codes, strict=True)),
-                         separators=(",", ":"))
-    if "\\u0000" in payload:  # SQLite's text functions would cut the text short
-        execute_many(connection, insert(t.mappings), mapping_columns,
-                     created.mapping_rows(scope_id, mapping_run_id))
-        execute_many(connection, insert(t.journal), journal_columns,
-                     created.journal_rows(scope_id, journal_run_id))
-        return
-    hashes = b"".join(created.hashes)
-    digest = f"substr(?2, json_each.key * {width} + 1, {width})"
-    inserted = connection.exec_driver_sql(
-        "INSERT INTO mappings (scope_id, a_key, b_key, a_hash, b_hash, a_version, b_version, "
-        f"snapshot, run_id) SELECT ?3, json_extract(value, '$[0]'), "
-        f"json_extract(value, '$[1]'), {digest}, {digest}, json_extract(value, '$[2]'), "
-        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?4 FROM json_each(?1)",
-        (payload, hashes, scope_id, mapping_run_id))
     count = len(created)
+    if not count:
+        return
+    mappings = None
+    if connection.dialect.name == "sqlite":
+        snapshots = created.snapshots if created.snapshots is not None else [None] * count
+        mappings = json_insert_columns("mappings", mapping_columns, [
+            [scope_id] * count, created.a_keys, created.b_keys, created.hashes, created.hashes,
+            created.a_versions, created.b_versions, snapshots, [mapping_run_id] * count])
+    if mappings is None:
+        execute_many(connection, insert(t.mappings), mapping_columns,
+                     created.mapping_rows(scope_id, mapping_run_id))
+        execute_many(connection, insert(t.journal), journal_columns,
+                     created.journal_rows(scope_id, journal_run_id))
+        return
+    inserted = connection.exec_driver_sql(*mappings)
     codes = set(created.codes)
     if len(codes) == 1 and inserted.rowcount == count:
         # one statement per batch inserts consecutive ids (syncline holds the write lock):
         # the journal rows are copied from the mappings just inserted, with no JSON to parse
         last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-        copied = connection.exec_driver_sql(
-            "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, outcome, "
-            "message) SELECT ?1, scope_id, a_key, b_key, ?2, ?3, 'ok', ?4 FROM mappings "
-            "WHERE id BETWEEN ?5 AND ?6 AND scope_id = ?7 ORDER BY id",
-            (journal_run_id, codes.pop(), created.direction, created.message,
-             last - count + 1, last, scope_id))
+        copied = connection.exec_driver_sql(_JOURNAL_COPY, (
+            journal_run_id, codes.pop(), created.direction, created.message,
+            last - count + 1, last, scope_id))
         if copied.rowcount != count:
             raise StateError(f"bulk settle expected {count} new mappings with consecutive "
                              f"ids, found {copied.rowcount}; nothing was recorded")
         return
-    connection.exec_driver_sql(
-        "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, outcome, "
-        "message) SELECT ?2, ?3, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-        "json_extract(value, '$[5]'), ?4, 'ok', ?5 FROM json_each(?1)",
-        (payload, journal_run_id, scope_id, created.direction, created.message))
+    journal = json_insert_columns("journal", journal_columns, [
+        [journal_run_id] * count, [scope_id] * count, created.a_keys, created.b_keys,
+        created.codes, [created.direction] * count, ["ok"] * count, [created.message] * count])
+    if journal is None:
+        execute_many(connection, insert(t.journal), journal_columns,
+                     created.journal_rows(scope_id, journal_run_id))
+    else:
+        connection.exec_driver_sql(*journal)
+
+
+_JOURNAL_COPY = (
+    "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, outcome, message) "
+    "SELECT ?1, scope_id, a_key, b_key, ?2, ?3, 'ok', ?4 FROM mappings "
+    # '+scope_id' keeps the planner on the id range: through a scope index the copy would
+    # read every mapping of the scope, once per batch, and sort them
+    "WHERE id BETWEEN ?5 AND ?6 AND +scope_id = ?7 ORDER BY id")
+"""Journal rows of a batch of new mappings with one action code, copied from the mappings
+(ids ``?5`` to ``?6``)."""
