@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncline.model import (
@@ -15,6 +15,7 @@ from syncline.model import (
     Side,
     canonical_value,
     content_hash,
+    content_hashes,
     entity_type,
     field_token,
     stream_order,
@@ -199,3 +200,21 @@ def test_entity_references_include_line_fields() -> None:
 def test_side_other() -> None:
     assert Side.A.other is Side.B
     assert Side.B.other is Side.A
+
+
+field_values = st.one_of(
+    st.none(), st.just(""), st.text(max_size=8), st.integers(), st.booleans(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.datetimes(timezones=st.just(UTC)), st.lists(st.text(max_size=3), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["email", "name", "phone", "total"]),
+                                field_values), max_size=6),
+       st.lists(st.sampled_from(["email", "name", "phone", "total"]), unique=True,
+                max_size=4))
+def test_content_hashes_match_content_hash(field_maps: list[dict[str, Any]],
+                                           names: list[str]) -> None:
+    ordered = tuple(sorted(names))
+    assert content_hashes(field_maps, ordered) == [
+        content_hash(fields, ordered) for fields in field_maps]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Side",
     "canonical_value",
     "content_hash",
+    "content_hashes",
     "entity_type",
     "field_token",
     "stream_order",
@@ -215,14 +217,18 @@ ENTITY_TYPES: dict[str, EntityType] = {
                            FieldSpec("lines", FieldType.LINES)),
                    natural_keys=("number",), line_fields=_DOCUMENT_LINES,
                    doc="A credit note against a customer or supplier."),
-        EntityType("bill", _fields(*_DOCUMENT_HEAD, FieldSpec("lines", FieldType.LINES)),
+        EntityType("bill", _fields(*_DOCUMENT_HEAD, _ref("vendor", "vendor"),
+                                   FieldSpec("lines", FieldType.LINES)),
                    natural_keys=("number",), line_fields=_DOCUMENT_LINES,
                    doc="A purchase invoice (accounts payable)."),
         EntityType("payment",
                    _fields("reference", _ref("invoice", "invoice"), _ref("contact", "contact"),
                            _date("date"), _dec("amount"), "currency",
-                           _ref("ledger_account", "ledger_account"), "status"),
-                   natural_keys=("reference",), doc="A payment applied to a document."),
+                           _ref("ledger_account", "ledger_account"), "status",
+                           _ref("bill", "bill")),
+                   natural_keys=("reference",),
+                   doc="A payment applied to a document: a customer's to an invoice, or one "
+                       "to a supplier for a bill."),
         EntityType("vendor",
                    _fields("name", "first_name", "last_name", "email", "phone", "mobile",
                            "title", *_ADDRESS, "tax_number", "notes", _bool("archived")),
@@ -340,6 +346,29 @@ def content_hash(fields: Mapping[str, Any], names: tuple[str, ...]) -> bytes:
     values = [value if type(value) in _PLAIN and value != "" else canonical_value(value)
               for value in map(fields.get, names)]
     return _blake2b(repr(values).encode(), digest_size=12).digest()
+
+
+def content_hashes(field_maps: Iterable[Mapping[str, Any]],
+                   names: tuple[str, ...]) -> list[bytes]:
+    """:func:`content_hash` of each of ``field_maps``, equal to it digest for digest, with
+    less work per record (for pages of thousands)."""
+    digests: list[bytes] = []
+    append = digests.append
+    blake2b = _blake2b
+    plain = _PLAIN
+    pick = itemgetter(*names) if len(names) > 1 else None  # one or no name: no tuple
+    for fields in field_maps:
+        try:
+            values = list(pick(fields)) if pick is not None else [fields[n] for n in names]
+        except KeyError:  # a field this record lacks counts as None
+            values = [fields.get(name) for name in names]
+        for value in values:
+            if type(value) not in plain or value == "":
+                values = [item if type(item) in plain and item != "" else canonical_value(item)
+                          for item in values]
+                break
+        append(blake2b(repr(values).encode(), digest_size=12).digest())
+    return digests
 
 
 _PLAIN = frozenset((str, int))

@@ -17,7 +17,7 @@ from syncline.connectors.base import Capability, Connector, ReadScope
 from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ProtocolError
-from syncline.model import Record, Side, content_hash
+from syncline.model import Record, Side, content_hashes
 from syncline.state.service_store import marked_keys
 from syncline.state.store import MappingRow, StateStore
 
@@ -55,9 +55,9 @@ class SideReader:
             self.translator.to_a_space(records)
         names = self.field_names
         forced = self.forced
-        return [SideChange(record.key, record, content_hash(record.fields, names),
-                           bool(forced) and record.key in forced)
-                for record in records]
+        hashes = content_hashes([record.fields for record in records], names)
+        return [SideChange(record.key, record, digest, bool(forced) and record.key in forced)
+                for record, digest in zip(records, hashes, strict=True)]
 
     def capabilities(self) -> Capability:
         return self.connector.streams().get(self.stream, Capability.NONE)
