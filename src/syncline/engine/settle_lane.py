@@ -23,7 +23,9 @@ in flight
 
 When a job fails, the jobs submitted after it that have not started are cancelled and the
 ones running are waited for, so no thread touches a connector after the applier closes.
-Their intents stay in the state store; the next run settles them (crash recovery).
+Their intents stay in the state store; the next run settles them (crash recovery). A job
+behind the failed one that did finish, settle included, is not lost from the counts:
+:meth:`SettleLane.close` returns its outcome.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class SettleLane:
         self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
         self._in_flight: deque[tuple[Future[CreateOutcome | None], Future[CreatedRows] | None]] \
             = deque()
+        self._finished_late: list[CreateOutcome] = []
+        """Outcomes of jobs that finished behind a failed one (returned by :meth:`close`)."""
 
     def submit(self, work: SettleWork) -> list[CreateOutcome]:
         """Run ``work`` on the settle thread once everything in flight is done.
@@ -108,10 +112,12 @@ class SettleLane:
             as :meth:`drain`.
         """
         try:
-            return self.drain()
+            outcomes = self.drain()
         finally:
             self._writer.shutdown(wait=True)
             self._settler.shutdown(wait=True)
+        late, self._finished_late = self._finished_late, []
+        return late + outcomes
 
     def _collect_oldest(self) -> CreateOutcome | None:
         settled, _ = self._in_flight.popleft()
@@ -123,7 +129,8 @@ class SettleLane:
 
     def _abandon_rest(self) -> None:
         """Cancel what has not started and wait for what has; their errors are dropped
-        (the first error is the one raised; intents left behind are recovered later)."""
+        (the first error is the one raised; intents left behind are recovered later), the
+        outcomes of those that finished are kept for :meth:`close`."""
         rest = list(self._in_flight)
         self._in_flight.clear()
         for settled, written in rest:
@@ -131,11 +138,13 @@ class SettleLane:
             if written is not None:
                 written.cancel()
         for settled, written in rest:
-            for future in (written, settled):
-                if future is None:
-                    continue
+            if written is not None:
                 with suppress(CancelledError, Exception):  # the first error is the one raised
-                    future.result()
+                    written.result()
+            with suppress(CancelledError, Exception):
+                outcome = settled.result()
+                if outcome is not None:
+                    self._finished_late.append(outcome)
 
 
 def _settle_when_written(job: CreateJob, store: StateStore,
