@@ -276,7 +276,7 @@ def test_documents_payments_and_status(sandbox: SandboxServer, tmp_path: Path) -
         "1", WriteKind.CREATE, None, {"number": "INV-1", "contact": buyer, "lines": [
             {"item": "13", "quantity": 3, "unit_price": 100, "tax_rate": "9"}]})]))
     (bill,) = connector.write(WriteBatch("b", "bill", [WriteOperation(
-        "1", WriteKind.CREATE, None, {"number": "B-7", "contact": supplier, "lines": [
+        "1", WriteKind.CREATE, None, {"number": "B-7", "vendor": supplier, "lines": [
             {"description": "Paper", "ledger_account": "6", "line_amount": Decimal(42)}]})]))
     assert invoice.ok and bill.ok, (invoice.error, bill.error)
     read = connector.read_keys("invoice", [str(invoice.key)])[str(invoice.key)].fields
@@ -474,3 +474,34 @@ def test_crash_after_the_batch_was_applied_settles_without_doubles(
     assert sorted(pairs) == [f"c{n}" for n in range(5)]
     assert len(set(pairs.values())) == 5
     assert books.sync().streams["contact"].errors == 0
+
+
+def test_a_bill_names_its_supplier_as_a_vendor_both_ways(books_factory: Any) -> None:
+    """QBO keeps suppliers (Vendor) apart from customers (Customer): a bill's party is the
+    canonical ``vendor`` reference, translated through the vendor mappings, never a
+    customer's. The CRM's customer and supplier share a key number on purpose."""
+    bill_fields = ["number", "vendor", "date", "lines"]
+    books = books_factory(streams={"contact": CONTACT_FIELDS, "vendor": ["name", "email"],
+                                   "bill": bill_fields})
+    books.crm.put("contact", "7", {"name": "Buyer Ltd", "email": "buyer@x.com", "phone": None,
+                                   "notes": None})
+    books.crm.put("vendor", "7", {"name": "Paper Supplies", "email": "sales@paper.example"})
+    books.crm.put("bill", "b1", {"number": "SUP-1", "vendor": "7", "date": date(2026, 11, 3),
+                                 "lines": [{"description": "Paper", "ledger_account": "6",
+                                            "line_amount": Decimal("42.00")}]})
+    first = books.sync()
+    assert first.streams["bill"].A == 1 and first.streams["bill"].errors == 0, first.messages
+    (vendor,) = active(books.company, "Vendor")
+    (bill,) = active(books.company, "Bill")
+    assert vendor["DisplayName"] == "Paper Supplies"
+    assert bill["VendorRef"]["value"] == vendor["Id"]
+    # a bill entered in QuickBooks comes over naming the CRM's vendor
+    books.company.create("Bill", {"VendorRef": {"value": vendor["Id"]}, "DocNumber": "SUP-2",
+                                  "Line": [{"DetailType": "AccountBasedExpenseLineDetail",
+                                            "Amount": 10, "AccountBasedExpenseLineDetail": {
+                                                "AccountRef": {"value": "6"}}}]})
+    second = books.sync()
+    assert second.outcome.value == "ok", second.messages
+    bills = {fields["number"]: fields for _, fields, _ in books.crm.stream("bill").values()}
+    assert bills["SUP-2"]["vendor"] == "7"
+    assert books.sync().streams["bill"].to_json()["A"] == 0

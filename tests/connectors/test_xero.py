@@ -298,6 +298,16 @@ def test_oauth_refresh_rotates_and_token_is_encrypted(sandbox: Any, tmp_path: Pa
     other.close()
 
 
+def test_a_refused_refresh_token_asks_to_authorize_again(sandbox: Any, tmp_path: Path) -> None:
+    xero, server = sandbox
+    connector = make_connector(server.url, tmp_path, TENANT)
+    xero.oauth.refresh_tokens.clear()  # revoked, or unused for 60 days
+    xero.oauth.expire_access_tokens()
+    with pytest.raises(AuthenticationFailed, match="authorize again with `syncline auth books`"):
+        list(connector.read_all("contact", ReadScope()))
+    connector.close()
+
+
 def test_missing_token_is_an_authentication_error(sandbox: Any, tmp_path: Path) -> None:
     _, server = sandbox
     from sandbox.xero_support import connector_settings
@@ -378,48 +388,6 @@ def test_delete_semantics(sandbox: Any, tmp_path: Path) -> None:
     contact = user.call("GET", f"/Contacts/{customer}").json()["Contacts"][0]
     assert contact["ContactStatus"] == "ARCHIVED"
     connector.close()
-
-
-def test_cli_auth_then_connectors(sandbox: Any, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from syncline.cli.main import app
-
-    xero, server = sandbox
-    key_file = tmp_path / "secret.key"
-    key_file.write_bytes(Fernet.generate_key())
-    config = tmp_path / "syncline.toml"
-    config.write_text(f"""
-[state]
-url = "sqlite:///state.db"
-
-[endpoints.books]
-connector = "xero"
-client_id = "sandbox-client"
-client_secret = "sandbox-secret"
-sandbox_url = "{server.url}"
-tenant = "{TENANT}"
-key_file = "secret.key"
-redirect_uri = "http://localhost/cb"
-""")
-    runner = CliRunner()
-    result = runner.invoke(app, ["auth", "books", "--follow", "--config", str(config)])
-    assert result.exit_code == 0, result.output
-    assert "stored encrypted" in result.output and TENANT in result.output
-    stored = (tmp_path / ".syncline" / "vault.json").read_text()
-    assert "refresh_token" not in stored
-    connector = XeroConnector("books", {
-        "client_id": "sandbox-client", "client_secret": "sandbox-secret",
-        "sandbox_url": server.url, "tenant": TENANT, "key_file": str(key_file),
-        "redirect_uri": "http://localhost/cb"}, tmp_path)
-    connector.open()
-    assert connector.tenant_id == tenant_id(xero)
-    connector.close()
-    matrix = runner.invoke(app, ["connectors", "--json", "--config", str(config)])
-    assert matrix.exit_code == 0, matrix.output
-    assert '"xero"' in matrix.output and "ledger_account" in matrix.output
-    wrong = runner.invoke(app, ["auth", "nowhere", "--follow", "--config", str(config)])
-    assert wrong.exit_code == 2 and "nowhere" in wrong.output
 
 
 def test_reference_streams_and_versions(sandbox: Any, tmp_path: Path) -> None:
@@ -539,3 +507,17 @@ def test_engine_posts_unposted_invoices_once(sandbox: Any, tmp_path: Path) -> No
     contacts = {c["ContactID"]: c["Name"] for c in xero.store.snapshot()[tenant]["Contacts"]}
     assert sorted(contacts.values()) == ["Contoso plc", "Northwind Ltd"]
     assert {contacts[i["Contact"]["ContactID"]] for i in invoices} == set(contacts.values())
+
+
+def test_the_client_secret_may_come_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncline.connectors.xero.settings import parse_settings
+    from syncline.errors import ConfigError
+
+    settings = {"connector": "xero", "client_id": "app", "client_secret": "env:BOOKS_SECRET"}
+    monkeypatch.setenv("BOOKS_SECRET", "s3cret")
+    assert parse_settings("books", settings, tmp_path).client_secret == "s3cret"
+    monkeypatch.delenv("BOOKS_SECRET")
+    with pytest.raises(ConfigError, match="BOOKS_SECRET is not set"):
+        parse_settings("books", settings, tmp_path)
+    parse_settings("books", settings, tmp_path, need_secret=False)  # checking the file only

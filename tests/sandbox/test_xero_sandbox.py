@@ -193,13 +193,16 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         assert statuses == [200, 429]
 
 
-def test_429_storm_posts_everything_once_and_waits_as_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at_once", [1, 5])
+def test_429_storm_posts_everything_once_and_waits_as_asked(tmp_path: Path,
+                                                            at_once: int) -> None:
     limits = Limits(per_minute=5, concurrent=5, per_day=5000, scale=60.0)
     with running_sandbox(limits=limits) as (sandbox, server):
         # the client believes in looser limits than the server's, so it meets 429s
         connector = make_connector(server.url, tmp_path, "Sandbox Company A (UK)",
                                    batch_size=10, limits={"time_scale": 60.0,
-                                                          "per_minute": 50})
+                                                          "per_minute": 50,
+                                                          "concurrent": at_once})
         contact = ApiUser(server.url, connector.tenant_id or "")
         customer = _contact(contact, "Storm Buyer")
         sales = "200"
@@ -214,12 +217,20 @@ def test_429_storm_posts_everything_once_and_waits_as_asked(tmp_path: Path) -> N
         numbers = sorted(i["InvoiceNumber"] for i in
                          sandbox.store.snapshot()[tenant]["Invoices"])
         assert numbers == sorted(f"S-{n:03d}" for n in range(120))
-        log = [e for e in sandbox.store.log_entries() if e["tenant"] == tenant]
+        log = [e for e in sandbox.store.log_entries() if e["tenant"] == tenant
+               and e["method"] == "POST"]
         limited = [i for i, e in enumerate(log) if e["status"] == 429]
         assert limited, "the storm produced no 429"
         for index in limited:
-            asked = log[index]["finished"] + log[index]["retry_after"]
-            assert index + 1 < len(log) and log[index + 1]["arrived"] >= asked, log[index]
+            refused = log[index]
+            asked = refused["finished"] + refused["retry_after"]
+            # the refused call is tried again with its key, no sooner than asked
+            retry = next(e for e in log[index + 1:]
+                         if e["idempotency_key"] == refused["idempotency_key"])
+            assert retry["arrived"] >= asked, refused
+            if at_once == 1:  # one call at a time: nothing at all goes during the wait
+                assert log[index + 1]["arrived"] >= asked, refused
+        assert sum(e["status"] == 200 for e in log) == 12
         connector.close()
 
 
@@ -231,7 +242,7 @@ def test_a_long_wait_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
     with running_sandbox(limits=Limits(per_day=6, scale=144.0)) as (_, server):
         connector = make_connector(server.url, tmp_path, "Sandbox Company A (UK)",
                                    limits={"time_scale": 144.0, "max_wait": 5})
-        with pytest.raises(EndpointUnavailable, match="day"):
+        with pytest.raises(EndpointUnavailable, match=r"day.*calls resume at .* UTC"):
             for _ in range(10):
                 list(connector.read_all("tax_rate", ReadScope()))
         connector.close()
@@ -300,3 +311,30 @@ def test_a_key_in_flight_is_answered_409() -> None:
         assert statuses == [200, 409]
         tenant = next(iter(sandbox.store.tenants))
         assert len(sandbox.store.snapshot()[tenant]["Contacts"]) == 1
+
+
+def test_parameters_the_document_does_not_list_are_ignored_and_where_takes_or(
+        api: tuple[Any, ApiUser]) -> None:
+    _, user = api
+    contact = _contact(user)
+    invoices = user.call("PUT", "/Invoices", json={"Invoices": [
+        _invoice(contact, Status="AUTHORISED") for _ in range(3)]}).json()["Invoices"]
+    payments = [user.call("PUT", "/Payments", json={"Payments": [{
+        "Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "090"},
+        "Date": "2024-03-05", "Amount": 10}]}).json()["Payments"][0] for invoice in invoices]
+    first, second, third = (p["PaymentID"] for p in payments)
+    # GET /Payments has no IDs parameter in Xero's document: Xero ignores it
+    ignored = user.call("GET", "/Payments", params={"IDs": first, "page": 1}).json()
+    assert len(ignored["Payments"]) == 3
+    chosen = user.call("GET", "/Payments", params={
+        "where": f'PaymentID==Guid("{first}") OR PaymentID==Guid("{third}")'}).json()
+    assert sorted(p["PaymentID"] for p in chosen["Payments"]) == sorted([first, third])
+    both = user.call("GET", "/Invoices", params={
+        "where": f'Status=="AUTHORISED" AND InvoiceID==Guid("{invoices[1]["InvoiceID"]}") '
+                 f'|| InvoiceNumber=="{invoices[2]["InvoiceNumber"]}"'}).json()["Invoices"]
+    assert sorted(i["InvoiceID"] for i in both) == sorted(
+        [invoices[1]["InvoiceID"], invoices[2]["InvoiceID"]])
+    assert second not in [p["PaymentID"] for p in chosen["Payments"]]
+    # Accounts are not paged: page is ignored, everything comes in one answer
+    accounts = user.call("GET", "/Accounts", params={"page": 2}).json()
+    assert "pagination" not in accounts and len(accounts["Accounts"]) >= 10

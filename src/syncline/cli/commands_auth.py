@@ -3,13 +3,19 @@
 Prints the URL to open in a browser; after the user grants access, the browser is sent to
 the endpoint's ``redirect_uri``; paste that address (or just its ``code``) back, and the
 token is stored encrypted in the vault, from where the connector refreshes it on its own.
-Works for connectors whose ``tokens`` offer ``authorization_url()`` and ``complete()``
-(``xero``).
+With ``--listen`` (for a ``redirect_uri`` on ``http://localhost:PORT/...``, the default) the
+command opens the browser and catches the redirect itself on that port, so nothing needs
+pasting. Works for connectors whose ``tokens`` offer ``authorization_url()`` and
+``complete()`` (``xero``).
 """
 
 from __future__ import annotations
 
+import time
+import webbrowser
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Annotated, Any, Protocol
+from urllib.parse import urlparse
 
 import httpx
 import typer
@@ -41,6 +47,61 @@ def _follow(url: str, endpoint: str) -> str:
     return str(location)
 
 
+_RECEIVED = (b"<!doctype html><title>syncline</title><p>syncline received the authorization."
+             b" You can close this window.</p>")
+
+
+def _listen(redirect_uri: str, url: str, endpoint: str, timeout: float) -> str:
+    """Open ``url`` in a browser and wait for its redirect to ``redirect_uri`` (a local
+    address); returns the full redirect URL.
+
+    Raises:
+        UsageError: ``redirect_uri`` is not an ``http://localhost`` / ``127.0.0.1`` address.
+        AuthenticationFailed: no redirect came within ``timeout`` seconds.
+    """
+    target = urlparse(redirect_uri)
+    if target.scheme != "http" or target.hostname not in ("localhost", "127.0.0.1"):
+        raise UsageError(f"--listen needs a redirect_uri on http://localhost:PORT/... "
+                         f"(the endpoint has {redirect_uri})")
+    caught: list[str] = []
+    wanted_path = target.path or "/"
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if urlparse(self.path).path != wanted_path:
+                self.send_error(404)
+                return
+            caught.append(f"http://{target.netloc}{self.path}")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(_RECEIVED)))
+            self.end_headers()
+            self.wfile.write(_RECEIVED)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    try:
+        server = HTTPServer(("127.0.0.1", target.port or 80), Redirect)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {target.netloc} for the redirect: {error}") \
+            from None
+    server.timeout = 0.5
+    try:
+        typer.echo(f"Opening the browser to grant access (or open this address):\n\n  {url}\n"
+                   f"\nWaiting for the redirect to {redirect_uri} ...")
+        webbrowser.open(url)
+        deadline = time.monotonic() + timeout
+        while not caught and time.monotonic() < deadline:
+            server.handle_request()
+    finally:
+        server.server_close()
+    if not caught:
+        raise AuthenticationFailed(endpoint, f"no redirect arrived at {redirect_uri} within "
+                                             f"{timeout:.0f} s")
+    return caught[0]
+
+
 def auth(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The endpoint to authorize.")],
@@ -50,6 +111,12 @@ def auth(
     follow: Annotated[bool, typer.Option(
         "--follow", help="SANDBOX only: open the URL without a browser and complete at "
                          "once.")] = False,
+    listen: Annotated[bool, typer.Option(
+        "--listen", help="Open the browser and catch its redirect on the endpoint's "
+                         "redirect_uri (http://localhost:PORT/...) instead of pasting it.")]
+    = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", help="With --listen: seconds to wait for the redirect.", min=1)] = 300.0,
     config: ConfigOption = None,
 ) -> None:
     """Authorize ENDPOINT with its OAuth 2.0 provider and store the token, encrypted."""
@@ -69,6 +136,9 @@ def auth(
     expected: str | None = state  # checked only for a URL answered in this invocation
     if follow:
         answer = _follow(url, endpoint)
+    elif listen:
+        redirect_uri = str(getattr(getattr(connector, "config", None), "redirect_uri", ""))
+        answer = _listen(redirect_uri, url, endpoint, wait)
     elif answer is None:
         typer.echo(f"Open this address in a browser and grant access:\n\n  {url}\n")
         answer = typer.prompt("Then paste the address the browser was sent to (or the code)")

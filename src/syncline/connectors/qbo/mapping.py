@@ -10,7 +10,8 @@ stream                  QBO entity    notes
 ``term``                Term          DueDays, DiscountPercent, DiscountDays
 ``tax_rate``            TaxCode       read only; the rate sums the code's sales tax rates
 ``invoice``             Invoice       sales lines (SalesItemLineDetail)
-``bill``                Bill          item lines or account lines (by whether ``item`` is set)
+``bill``                Bill          item lines or account lines (by whether ``item`` is set);
+                                      the supplier is ``vendor`` (VendorRef), not ``contact``
 ``payment``             Payment       applied to at most one invoice
 ======================  ============  =====================================================
 
@@ -183,7 +184,7 @@ class StreamMap:
         if self.lines:
             names.add("lines")
         if self.stream in ("invoice", "bill"):
-            names.update(("subtotal", "status", "contact"))
+            names.update(("subtotal", "status", _PARTY[self.stream]))
         if self.stream == "payment":
             names.add("invoice")
         if self.stream == "tax_rate":
@@ -216,10 +217,17 @@ class StreamMap:
         return body
 
 
-def _document_read(party: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+_PARTY = {"invoice": "contact", "bill": "vendor"}
+"""The canonical field naming a document's party: an invoice's customer is a ``contact``
+(QBO Customer), a bill's supplier a ``vendor`` (QBO Vendor; QBO keeps suppliers apart from
+customers, so a bill's party must be a record of the ``vendor`` stream)."""
+
+
+def _document_read(party: str, field: str = "contact"
+                   ) -> Callable[[dict[str, Any], dict[str, Any]], None]:
     def read(item: dict[str, Any], fields: dict[str, Any]) -> None:
         where = f"{item.get('Id')}"
-        fields["contact"] = _ref(item.get(party))
+        fields[field] = _ref(item.get(party))
         total = _decimal(item.get("TotalAmt"), where) or Decimal(0)
         tax = _decimal(_get(item, "TxnTaxDetail.TotalTax"), where) or Decimal(0)
         fields["subtotal"] = total - tax
@@ -268,11 +276,11 @@ def _line_body(line: dict[str, Any], *, sales: bool) -> dict[str, Any]:
     return body
 
 
-def _document_write(party: str, *, sales: bool
+def _document_write(party: str, *, sales: bool, field: str = "contact"
                     ) -> Callable[[dict[str, Any], dict[str, Any]], None]:
     def write(fields: dict[str, Any], body: dict[str, Any]) -> None:
-        if "contact" in fields:
-            body[party] = {"value": str(fields["contact"])} if fields["contact"] else None
+        if field in fields:
+            body[party] = {"value": str(fields[field])} if fields[field] else None
         if "lines" in fields:
             body["Line"] = [_line_body(line, sales=sales) for line in fields["lines"] or ()]
     return write
@@ -319,8 +327,8 @@ STREAMS: dict[str, StreamMap] = {m.stream: m for m in (
               extra_read=_document_read("CustomerRef"),
               extra_write=_document_write("CustomerRef", sales=True)),
     StreamMap("bill", "Bill", EntityKind.TRANSACTION, _DOCUMENT, lines=True,
-              extra_read=_document_read("VendorRef"),
-              extra_write=_document_write("VendorRef", sales=False)),
+              extra_read=_document_read("VendorRef", _PARTY["bill"]),
+              extra_write=_document_write("VendorRef", sales=False, field=_PARTY["bill"])),
     StreamMap("payment", "Payment", EntityKind.TRANSACTION, (
         Property("reference", "PaymentRefNum"), Property("contact", "CustomerRef", "ref"),
         Property("date", "TxnDate", "date"), Property("amount", "TotalAmt", "decimal"),

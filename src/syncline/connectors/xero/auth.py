@@ -106,7 +106,10 @@ class TokenKeeper:
         if response.status_code != 200 or "access_token" not in document:
             reason = document.get("error_description") or document.get("error") \
                 or f"HTTP {response.status_code}"
-            raise AuthenticationFailed(self.endpoint, f"the token endpoint refused: {reason}")
+            hint = f"; authorize again with `syncline auth {self.endpoint}`" \
+                if document.get("error") == "invalid_grant" else ""
+            raise AuthenticationFailed(self.endpoint, f"the token endpoint refused: "
+                                                      f"{reason}{hint}")
         token = dict(OAuth2Token.from_dict(document))
         return token
 
@@ -170,6 +173,9 @@ class TokenKeeper:
                     "refresh_token", refresh_token=str(newer["refresh_token"])))
             else:
                 return
+        # Xero rotates the refresh token on every refresh; should an answer carry none, the
+        # one just used stays the newest
+        token.setdefault("refresh_token", self._token["refresh_token"])
         self._store(token)
 
     def expires_at(self) -> float | None:

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,7 +93,7 @@ class TenantLimiter:
                         if wait > max_wait:
                             raise EndpointUnavailable(endpoint, f"Xero's daily limit of "
                                                       f"{self.per_day} calls is used up; "
-                                                      f"calls resume in {wait:.0f} s")
+                                                      f"{_resume(wait)}")
                     if len(self._minute) + self._in_flight >= self.per_minute:
                         oldest = self._minute[0] if self._minute else now + 0.01
                         wait = max(wait, oldest + self.minute - now)
@@ -203,7 +204,7 @@ class XeroClient:
             if error.wait > self.max_wait:
                 raise EndpointUnavailable(self.endpoint, f"Xero's {error.problem} limit asks "
                                           f"for a wait of {error.wait:.0f} s (more than "
-                                          f"limits.max_wait)")
+                                          f"limits.max_wait); {_resume(error.wait)}")
             self.limiter.block(error.wait)
 
     def _once(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
@@ -254,6 +255,13 @@ class XeroClient:
                 raise ProtocolError(self.endpoint, f"{method} {path}: HTTP {status} with a "
                                                    f"body that is not JSON") from None
         return Answer(status, parsed, dict(response.headers))
+
+
+def _resume(seconds: float) -> str:
+    """When calls may resume, and what happens meanwhile (for a run that stops waiting)."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return (f"calls resume at {moment:%Y-%m-%d %H:%M} UTC; this run stops here and what it "
+            f"did not send stays pending for the next run")
 
 
 def _json_default(value: Any) -> Any:

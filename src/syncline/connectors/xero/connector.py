@@ -3,7 +3,11 @@
 Streams (see :data:`CAPABILITIES`): ``contact`` (Contacts), ``invoice`` and ``bill``
 (Invoices of type ACCREC and ACCPAY), ``credit_note`` (CreditNotes), ``payment``
 (Payments), ``ledger_account`` (Accounts), ``tax_rate`` (TaxRates), ``item`` (Items), and
-``cost_code`` / ``project_code`` (the options of two tracking categories).
+``cost_code`` / ``project_code`` (the options of two tracking categories). Xero's contacts
+are customers and suppliers alike, so a bill names its supplier with ``contact`` (the
+canonical ``vendor`` field is for books that keep suppliers apart, as QBO does), and a
+payment names the invoice it pays (``invoice``) or, paid to a supplier, the bill (``bill``).
+New credit notes are customer credit notes (ACCRECCREDIT).
 
 Reading: pages of 100 (``page=N``); incremental reads use ``If-Modified-Since`` where the
 API has it; the cursor is ``<UpdatedDateUTC in ms>|<keys seen at that moment>`` so that
@@ -15,7 +19,9 @@ deleted items leave no trace). Our own writes are remembered and not handed back
 Deletion semantics (Xero's): contacts and accounts are ARCHIVED, documents in DRAFT or
 SUBMITTED are DELETED and AUTHORISED ones VOIDED (a PAID one cannot be: its payments must be
 deleted first), payments are DELETED, items are deleted. Records in any of these states count
-as deleted: reads leave them out and change feeds report them as deletions.
+as deleted: reads leave them out and change feeds report them as deletions. Archived tax
+rates and tracking options (read-only codes that old documents keep) are records with
+``active`` false instead; a DELETED tax rate is gone.
 
 Writing: see :mod:`.writing`.
 """
@@ -40,7 +46,7 @@ from syncline.connectors.base import (
 )
 from syncline.connectors.xero.auth import TokenKeeper
 from syncline.connectors.xero.client import XeroClient, limiter_for
-from syncline.connectors.xero.mapping import GONE, STREAMS, from_xero, key_of, updated_ms
+from syncline.connectors.xero.mapping import STREAMS, from_xero, is_gone, key_of, updated_ms
 from syncline.connectors.xero.settings import XeroSettings, parse_settings
 from syncline.connectors.xero.state import XeroState
 from syncline.connectors.xero.writing import Writer
@@ -61,7 +67,7 @@ CAPABILITIES: dict[str, Capability] = {
 _FIELDS: dict[str, frozenset[str]] = {
     "contact": frozenset({"name", "first_name", "last_name", "email", "phone", "mobile",
                           "street", "city", "region", "postcode", "country", "archived"}),
-    "payment": frozenset({"reference", "invoice", "contact", "date", "amount",
+    "payment": frozenset({"reference", "invoice", "bill", "contact", "date", "amount",
                           "ledger_account", "status"}),
     "item": frozenset({"code", "name", "description", "unit_price", "cost_price",
                        "ledger_account", "tax_rate", "active"}),
@@ -212,7 +218,10 @@ class XeroConnector(Connector):
         if spec.collection == "TrackingCategories":
             category = self.config.tracking[stream].lower()
             body = self._get("/TrackingCategories", {"includeArchived": "true"})
-            options = [dict(option, TrackingCategoryID=found["TrackingCategoryID"])
+            # an option of an archived category is archived too
+            options = [dict(option, TrackingCategoryID=found["TrackingCategoryID"],
+                            Status=option.get("Status") if found.get("Status") == "ACTIVE"
+                            else found.get("Status"))
                        for found in body.get("TrackingCategories", [])
                        if str(found.get("Name", "")).lower() == category
                        for option in found.get("Options", [])]
@@ -234,8 +243,11 @@ class XeroConnector(Connector):
             for start in range(0, len(objects), _PAGE):  # one answer, served in pages
                 yield objects[start:start + _PAGE]
             return
-        if ids:
+        if ids and spec.by_ids:
             params["IDs"] = ",".join(ids)
+        elif ids:  # no IDs parameter (Payments, CreditNotes): a where clause
+            assert spec.where is None
+            params["where"] = " OR ".join(f'{spec.id_field}==Guid("{key}")' for key in ids)
         page = 1
         while True:
             body = self._get(f"/{spec.collection}", {**params, "page": page}, since)
@@ -247,10 +259,9 @@ class XeroConnector(Connector):
             page += 1
 
     def _records(self, stream: str, objects: list[dict[str, Any]]) -> list[Record]:
-        spec = STREAMS[stream]
         out = []
         for obj in objects:
-            if spec.status_field and obj.get(spec.status_field) in GONE:
+            if is_gone(stream, obj):
                 continue
             out.append(from_xero(stream, obj, self.config.tracking))
         return out
@@ -312,7 +323,6 @@ class XeroConnector(Connector):
         except ValueError:
             raise ProtocolError(self.endpoint, f"'{cursor}' is not a xero cursor") from None
         boundary = set(filter(None, boundary_text.split(",")))
-        spec = STREAMS[stream]
         newest: dict[str, tuple[int, dict[str, Any]]] = {}
         # ask from a second earlier: whether Xero compares inclusively or exclusively, or
         # to the second, nothing at the boundary is missed (what was seen is skipped below)
@@ -333,7 +343,7 @@ class XeroConnector(Connector):
         for key, (millis, obj) in sorted(newest.items(), key=lambda item: item[1][0]):
             if (key, str(millis)) in own or not scope.covers_key(key):
                 continue
-            if spec.status_field and obj.get(spec.status_field) in GONE:
+            if is_gone(stream, obj):
                 changes.append(Change(key, None))
             else:
                 changes.append(Change(key, from_xero(stream, obj, self.config.tracking)))

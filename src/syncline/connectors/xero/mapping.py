@@ -22,7 +22,8 @@ from typing import Any
 
 from syncline.model import Record
 
-__all__ = ["GONE", "STREAMS", "StreamSpec", "from_xero", "key_of", "to_xero", "updated_ms",
+__all__ = ["GONE", "STREAMS", "StreamSpec", "from_xero", "is_gone", "key_of", "to_xero",
+           "updated_ms",
            "xero_date"]
 
 _MS = re.compile(r"/Date\((-?\d+)")
@@ -39,12 +40,16 @@ class StreamSpec:
     status_field: str | None = None
     paged: bool = False
     modified_since: bool = False
+    by_ids: bool = False
+    """Whether ``GET`` takes ``IDs``; without it, records are asked for by key with a
+    ``where`` clause (``PaymentID==Guid("...") OR ...``)."""
 
 
 STREAMS: dict[str, StreamSpec] = {
-    "contact": StreamSpec("Contacts", "ContactID", None, "ContactStatus", True, True),
-    "invoice": StreamSpec("Invoices", "InvoiceID", 'Type=="ACCREC"', "Status", True, True),
-    "bill": StreamSpec("Invoices", "InvoiceID", 'Type=="ACCPAY"', "Status", True, True),
+    "contact": StreamSpec("Contacts", "ContactID", None, "ContactStatus", True, True, True),
+    "invoice": StreamSpec("Invoices", "InvoiceID", 'Type=="ACCREC"', "Status", True, True,
+                          True),
+    "bill": StreamSpec("Invoices", "InvoiceID", 'Type=="ACCPAY"', "Status", True, True, True),
     "credit_note": StreamSpec("CreditNotes", "CreditNoteID", None, "Status", True, True),
     "payment": StreamSpec("Payments", "PaymentID", None, "Status", True, True),
     "ledger_account": StreamSpec("Accounts", "AccountID", None, "Status", False, True),
@@ -55,6 +60,17 @@ STREAMS: dict[str, StreamSpec] = {
 }
 GONE = {"ARCHIVED", "DELETED", "VOIDED"}
 """Statuses that count as deleted: the record is left out of reads."""
+_INACTIVE_WHEN_ARCHIVED = frozenset({"tax_rate", "cost_code", "project_code"})
+
+
+def is_gone(stream: str, obj: dict[str, Any]) -> bool:
+    """Whether ``obj`` counts as deleted. Archived tax rates and tracking options do not:
+    they are read-only codes old documents still carry, so they stay as records with
+    ``active`` false (only a DELETED tax rate is gone)."""
+    status = obj.get(STREAMS[stream].status_field or "")
+    if stream in _INACTIVE_WHEN_ARCHIVED:
+        return status == "DELETED"
+    return status in GONE
 
 
 def key_of(stream: str, obj: dict[str, Any]) -> str:
@@ -165,8 +181,11 @@ def from_xero(stream: str, obj: dict[str, Any], tracking: dict[str, str]) -> Rec
         fields = _document(obj, "CreditNoteNumber", tracking)
     elif stream == "payment":
         document = obj.get("Invoice") or obj.get("CreditNote") or {}
+        paid = str(document.get("InvoiceID") or document.get("CreditNoteID") or "").lower() \
+            or None
+        bill = document.get("Type") == "ACCPAY"  # a payment to a supplier
         fields = {"reference": obj.get("Reference") or None,
-                  "invoice": document.get("InvoiceID") or document.get("CreditNoteID"),
+                  "invoice": None if bill else paid, "bill": paid if bill else None,
                   "contact": (document.get("Contact") or {}).get("ContactID"),
                   "date": _day(obj.get("Date")), "amount": _decimal(obj.get("Amount")),
                   "ledger_account": (obj.get("Account") or {}).get("Code")
@@ -281,7 +300,7 @@ def to_xero(stream: str, fields: dict[str, Any], tracking: dict[str, str],
     if stream == "payment":
         out = {"Amount": fields.get("amount"), "Date": xero_date(fields.get("date")),
                "Reference": fields.get("reference") or "",
-               "Invoice": {"InvoiceID": fields.get("invoice")},
+               "Invoice": {"InvoiceID": fields.get("invoice") or fields.get("bill")},
                "Account": _account_reference(fields.get("ledger_account"))}
         return out
     if stream == "ledger_account":

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from syncline.config import resolve_secret
 from syncline.errors import ConfigError
 
 __all__ = ["STREAM_NAMES", "XeroSettings", "parse_settings"]
@@ -117,6 +118,8 @@ def parse_settings(endpoint: str, settings: Mapping[str, Any], base_dir: Path,
                           key=f"{key}.client_id")
     secret_env = str(settings.get("client_secret_env", "XERO_CLIENT_SECRET"))
     secret = settings.get("client_secret") or os.environ.get(secret_env, "")
+    if need_secret and isinstance(secret, str) and secret.startswith(("env:", "vault:")):
+        secret = resolve_secret(secret, key=f"{key}.client_secret")
     if need_secret and not secret:
         raise ConfigError(f"no client secret: set client_secret or the environment variable "
                           f"{secret_env}", key=f"{key}.client_secret")

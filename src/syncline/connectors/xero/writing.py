@@ -6,6 +6,13 @@ its own, and an element with ``ValidationErrors`` becomes a
 :class:`~syncline.errors.ValidationFailed` naming the record and Xero's messages, while the
 others are written. Payments are created in batches too (``PUT /Payments``). Accounts are
 written one per request (the API takes one), deletions as the connector module describes.
+A request Xero refuses as a whole (HTTP 400 without per-element answers, e.g. one element
+breaking the schema) is sent again one element per request, so that only the offending
+element fails.
+
+The requests of a batch of creates (or of updates) are independent: up to the tenant's
+``concurrent`` limit of them are in flight at once (the shared limiter keeps to the minute
+and day limits). Batches mixing kinds, and deletions, go one request after another.
 
 Every request carries an ``Idempotency-Key`` derived from the batch ID, the request's place
 in the batch and the operations' tokens, and is recorded before it is sent (see
@@ -20,6 +27,7 @@ with :class:`~syncline.errors.VersionConflict` and is not sent.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -251,18 +259,54 @@ class Writer:
         """Apply ``batch`` (see the module docstring); one result per operation, in order."""
         results: dict[str, WriteResult] = {}
         requests = self._plan(batch, results)
-        state = self.connector.state
         spec = STREAMS[batch.stream]
+        numbered: list[tuple[int, _Request]] = []
         for sequence, request in enumerate(requests):
-            method, path = request.method, request.path
-            if not method:  # a deletion riding in a batched request keeps its own verb
-                method, path = "POST", f"/{spec.collection}"
-            key = self._key(batch.batch_id, sequence, request.operations)
-            state.record_sent(batch.batch_id, sequence, method, path, request.body, key,
-                              [op.token for op in request.operations])
-            answer = self._send(batch, sequence, method, path, request.body, key)
-            self._settle(batch.stream, request.operations, answer, results)
+            if not request.method:  # a deletion riding in a batched request keeps its verb
+                request.method, request.path = "POST", f"/{spec.collection}"
+            numbered.append((sequence, request))
+        kinds = {op.kind for op in batch.operations}
+        at_once = self.connector.config.concurrent
+        if len(numbered) > 1 and at_once > 1 and len(kinds) == 1 \
+                and kinds != {WriteKind.DELETE}:
+            # independent requests (all creates or all updates of distinct records): up to
+            # the tenant's concurrency limit in flight; the limiter paces them
+            with ThreadPoolExecutor(min(at_once, len(numbered)),
+                                    thread_name_prefix="xero-write") as pool:
+                futures = [pool.submit(self._run, batch, sequence, request, results)
+                           for sequence, request in numbered]
+                try:
+                    for done in futures:
+                        done.result()
+                except BaseException:
+                    for future in futures:  # the run ends: send nothing more
+                        future.cancel()
+                    raise
+        else:
+            for sequence, request in numbered:
+                self._run(batch, sequence, request, results)
         return self._finish(batch, results)
+
+    def _run(self, batch: WriteBatch, sequence: int, request: _Request,
+             results: dict[str, WriteResult]) -> None:
+        """Record, send and settle one request. A batched request Xero refuses as a whole
+        (HTTP 400 without per-element answers: one element breaks the schema) is sent again
+        one element per request, so that only the offending element fails."""
+        state = self.connector.state
+        key = self._key(batch.batch_id, sequence, request.operations)
+        state.record_sent(batch.batch_id, sequence, request.method, request.path, request.body,
+                          key, [op.token for op in request.operations])
+        answer = self._send(batch, sequence, request.method, request.path, request.body, key)
+        if request.batched and len(request.operations) > 1 and answer["status"] == 400:
+            collection = STREAMS[batch.stream].collection
+            elements = request.body[collection]
+            for index, (element, operation) in enumerate(zip(elements, request.operations,
+                                                             strict=True)):
+                single = _Request(request.method, request.path, {collection: [element]},
+                                  [operation], True)
+                self._run(batch, _split_sequence(sequence, index), single, results)
+            return
+        self._settle(batch.stream, request.operations, answer, results)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """The results of ``batch`` from its receipt, or by sending its unanswered requests
@@ -276,10 +320,23 @@ class Writer:
             return None
         by_token = {op.token: op for op in batch.operations}
         results: dict[str, WriteResult] = {}
+        split = {request.sequence // _SPLIT_WIDTH - 1 for request in sent
+                 if request.sequence >= _SPLIT_WIDTH}
         for request in sent:
+            if request.sequence in split:
+                continue  # refused as a whole and sent again element by element
             answer = request.answer or self._send(batch, request.sequence, request.method,
                                                   request.path, request.body, request.key)
             operations = [by_token[token] for token in request.tokens if token in by_token]
             if len(operations) == len(request.tokens):
                 self._settle(batch.stream, operations, answer, results)
         return self._finish(batch, results)
+
+
+_SPLIT_WIDTH = 1_000_000
+"""Sequence numbers of the one-element requests a refused request is split into:
+``(parent + 1) * 1_000_000 + index`` (above any request's own sequence number)."""
+
+
+def _split_sequence(parent: int, index: int) -> int:
+    return (parent + 1) * _SPLIT_WIDTH + index

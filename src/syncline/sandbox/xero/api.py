@@ -111,7 +111,8 @@ class AccountingApi:
         tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower() or None
         key = request.headers.get("idempotency-key") if write else None
         entry = LoggedRequest(0, arrived, arrived, tenant_id, request.method,
-                              request.url.path, 0, idempotency_key=key)
+                              request.url.path, 0, idempotency_key=key,
+                              modified_since=request.headers.get("if-modified-since"))
         answer, held = await self._admit(request, tenant_id, key, entry)
         if answer is None and tenant_id is not None:
             try:

@@ -6,8 +6,13 @@ Supported query parameters (Xero's): ``If-Modified-Since`` (records whose
 ``pageSize``, default 100, at most 1000), ``order`` (``Field [ASC|DESC]``; default
 ``UpdatedDateUTC`` then ID, so pages are stable) and a small ``where`` language: comparisons
 ``Field == "text"``, ``Field != "text"``, ``Field == true|false|number``, dotted fields
-(``Contact.ContactID``), joined by ``AND`` / ``&&``. Without ``page``, documents are listed
-without their line items, as Xero does.
+(``Contact.ContactID``), ``Field == Guid("...")``, joined by ``AND`` / ``&&`` and ``OR`` /
+``||`` (AND binds tighter). Without ``page``, documents are listed without their line
+items, as Xero does.
+
+As Xero does, a parameter the published document does not list for the collection's ``GET``
+is ignored (``IDs`` filters Contacts and Invoices, not Payments or CreditNotes; Accounts,
+Items, TaxRates and TrackingCategories are not paged).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from syncline.sandbox.xero import schema
 from syncline.sandbox.xero.catalog import Kind
 from syncline.sandbox.xero.store import Tenant, public
 
-__all__ = ["DEFAULT_PAGE_SIZE", "QueryInvalid", "select"]
+__all__ = ["DEFAULT_PAGE_SIZE", "QueryInvalid", "parameters", "select"]
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -42,7 +49,13 @@ def _value(record: Mapping[str, Any], dotted: str) -> Any:
     return current
 
 
-def _where(text: str) -> list[tuple[str, bool, Any]]:
+def _where(text: str) -> list[list[tuple[str, bool, Any]]]:
+    """The clause as alternatives (OR) of conjunctions (AND) of conditions."""
+    return [_conjunction(group) for group in re.split(r"\s+(?:OR|or)\s+|\s*\|\|\s*",
+                                                      text.strip())]
+
+
+def _conjunction(text: str) -> list[tuple[str, bool, Any]]:
     conditions: list[tuple[str, bool, Any]] = []
     for part in re.split(r"\s+(?:AND|and)\s+|\s*&&\s*", text.strip()):
         found = _CONDITION.match(part)
@@ -73,6 +86,18 @@ def _matches(record: Mapping[str, Any], conditions: list[tuple[str, bool, Any]])
     return True
 
 
+@cache
+def parameters(collection: str) -> frozenset[str]:
+    """The query parameters Xero's document lists for ``GET /{collection}``."""
+    document = schema.document()
+    names = set()
+    for parameter in schema.operation(f"/{collection}", "get").get("parameters", []):
+        if "$ref" in parameter:
+            parameter = document["components"]["parameters"][parameter["$ref"].rsplit("/")[-1]]
+        names.add(str(parameter["name"]))
+    return frozenset(names)
+
+
 def _listed(kind: Kind, tenant: Tenant) -> list[dict[str, Any]]:
     records = list(tenant.collections[kind.collection].values())
     if kind.collection == "Accounts":
@@ -88,6 +113,8 @@ def select(kind: Kind, tenant: Tenant, query: Mapping[str, str], since: datetime
     Raises:
         QueryInvalid: a parameter cannot be honoured (bad page, unknown where clause).
     """
+    allowed = parameters(kind.collection)
+    query = {name: value for name, value in query.items() if name in allowed}
     records = _listed(kind, tenant)
     if since is not None and kind.modified_since:
         records = [r for r in records if r["_updated"] >= since]
@@ -103,8 +130,9 @@ def select(kind: Kind, tenant: Tenant, query: Mapping[str, str], since: datetime
             records = [r for r in records
                        if str(_value(r, field_name) or "").lower() in wanted]
     if query.get("where"):
-        conditions = _where(query["where"])
-        records = [r for r in records if _matches(r, conditions)]
+        alternatives = _where(query["where"])
+        records = [r for r in records
+                   if any(_matches(r, conditions) for conditions in alternatives)]
     order = query.get("order", "").strip()
     if order:
         parts = order.split()
@@ -115,7 +143,7 @@ def select(kind: Kind, tenant: Tenant, query: Mapping[str, str], since: datetime
     else:
         records.sort(key=lambda r: (r["_updated"], str(r[kind.id_field]).lower()))
     pagination = None
-    if "page" in query and kind.paged:
+    if "page" in query:
         try:
             page = int(query["page"])
             size = int(query.get("pageSize") or DEFAULT_PAGE_SIZE)

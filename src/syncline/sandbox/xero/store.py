@@ -13,7 +13,8 @@ collection
     and never leave the sandbox).
 request log
     One :class:`LoggedRequest` per API call: when it arrived and finished, tenant, method,
-    path, status, and the ``Retry-After`` a 429 asked for. Tests and the benchmark read it
+    path, status, the ``Retry-After`` a 429 asked for, the ``If-Modified-Since`` a read
+    carried and how many elements a write held. Tests and the benchmark read it
     through ``GET /sandbox/log`` to check that clients waited as asked.
 """
 
@@ -114,6 +115,7 @@ class LoggedRequest:
     idempotency_key: str | None = None
     replayed: bool = False
     elements: int = 0
+    modified_since: str | None = None
 
 
 @dataclass
