@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench clean
 
@@ -20,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	command -v chromium >/dev/null || $(SUDO) sh -c 'apt-get update && apt-get install -y chromium'
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

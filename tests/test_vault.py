@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from typer.testing import CliRunner
 
+from cli.helpers import make_sql
+from syncline.cli import app
+from syncline.config import load_config, resolve_secret
 from syncline.errors import ConfigError
-from syncline.vault import KEY_ENVIRONMENT_VARIABLE, Vault, load_cipher
+from syncline.redaction import config_secrets, mask_settings
+from syncline.vault import KEY_ENVIRONMENT_VARIABLE, VAULT_ENVIRONMENT_VARIABLE, Vault, load_cipher
 
 SECRET = "refresh-9f1c2e7a-plain-text-token"
 
@@ -104,3 +109,42 @@ def test_concurrent_updates_lose_nothing(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert vaults[0].get("counter") == {"n": 100}
+
+
+def test_credentials_referenced_from_settings(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``syncline secret set`` keeps a credential encrypted; a setting written
+    ``vault:NAME`` uses it (here the CRM database's URL), the API masks nothing it needs
+    to show, and the value counts among the secrets kept out of logs and the state."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
+    monkeypatch.setenv(VAULT_ENVIRONMENT_VARIABLE, str(tmp_path / "creds.vault"))
+    pair = make_sql(tmp_path)
+    url = f"sqlite:///{pair.crm}"
+    text = pair.config.read_text().replace('url = "sqlite:///crm.db"', 'url = "vault:crm-url"')
+    pair.config.write_text(text)
+    runner = CliRunner()
+    missing = runner.invoke(app, ["sync", "crm-books", "--config", str(pair.config)])
+    assert missing.exit_code == 2
+    assert "credential 'crm-url' is not in the credentials vault" in missing.output
+    assert "syncline secret set crm-url" in missing.output
+    stored = runner.invoke(app, ["secret", "set", "crm-url", "--stdin"], input=url + "\n")
+    assert stored.exit_code == 0, stored.output
+    assert 'use it as "vault:crm-url"' in stored.output and url not in stored.output
+    assert runner.invoke(app, ["secret", "list"]).output.split() == ["crm-url"]
+    raw = (tmp_path / "creds.vault").read_bytes()
+    assert url.encode() not in raw and str(pair.crm).encode() not in raw
+    key_file = tmp_path / "home-config" / "syncline" / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert resolve_secret("vault:crm-url") == url
+    synced = runner.invoke(app, ["sync", "crm-books", "--config", str(pair.config)])
+    assert synced.exit_code == 0, synced.output
+    assert len(pair.customers()) == 3
+    config = load_config(pair.config)
+    assert url in config_secrets(config)
+    assert mask_settings(config.endpoints["crm"].settings)["url"] == "vault:crm-url"
+    removed = runner.invoke(app, ["secret", "remove", "crm-url"])
+    assert removed.exit_code == 0 and "removed credential crm-url" in removed.output
+    again = runner.invoke(app, ["secret", "remove", "crm-url"])
+    assert again.exit_code == 2 and "no credential 'crm-url'" in again.output
+    with pytest.raises(ConfigError, match="crm-url"):
+        resolve_secret("vault:crm-url", key="endpoints.crm.url")

@@ -3,7 +3,8 @@
 Terms: an **endpoint** is one configured system (``[endpoints.NAME]``: a ``connector`` type
 plus its settings); a **link** (``[links.NAME]``) keeps two endpoints in step for some
 streams. Relative paths in settings resolve against the config file's folder; a setting
-written ``env:NAME`` is read from that environment variable when it is used.
+written ``env:NAME`` is read from that environment variable when it is used, one written
+``vault:NAME`` from the encrypted credentials vault (``syncline secret set NAME``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from syncline.model import ENTITY_TYPES
 from syncline.rules_config import StreamRules, XrefTables, check_link_rules, rules_allowed_keys
 from syncline.service_config import (
     DEFAULT_SCHEDULE,
+    LinkNotify,
     LinkServiceSettings,
+    NotifySettings,
     ScheduleText,
     StreamSchedules,
 )
@@ -102,6 +105,8 @@ class LinkConfig(LinkServiceSettings):
     schedule: ScheduleText = DEFAULT_SCHEDULE
     on_startup: bool = False
     schedules: StreamSchedules = Field(default_factory=dict)
+    sync_user: str | None = Field(default=None, min_length=1, max_length=200)
+    notify: LinkNotify | None = None
 
     @field_validator("max_delete")
     @classmethod
@@ -132,6 +137,7 @@ class _ConfigFile(BaseModel):
     state: StateConfig = Field(default_factory=StateConfig)
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     links: dict[str, LinkConfig] = Field(default_factory=dict)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ class Config:
     base_dir: Path
     source: str = "<config>"
     raw: Mapping[str, Any] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def link(self, name: str) -> LinkConfig:
         """The link called ``name``.
@@ -186,11 +193,17 @@ def _unknown(kind: str, name: str, known: Mapping[str, Any] | list[str], *,
 
 
 def resolve_secret(value: str, *, key: str = "") -> str:
-    """Resolve ``env:NAME`` to that environment variable's value; other text is returned as is.
+    """Resolve ``env:NAME`` to that environment variable's value, and ``vault:NAME`` to the
+    credential stored encrypted as NAME (``syncline secret set NAME``, see
+    :mod:`syncline.vault`); other text is returned as is.
 
     Raises:
-        ConfigError: the variable is not set.
+        ConfigError: the variable is not set, or the credential is not stored.
     """
+    if value.startswith("vault:"):
+        from syncline.vault import resolve_credential
+
+        return resolve_credential(value[len("vault:"):], key=key)
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -238,6 +251,14 @@ def _allowed_keys(parent: tuple[int | str, ...]) -> list[str]:
         return list(StateConfig.model_fields)
     if parent[:1] == ("links",) and len(parent) == 2:
         return list(LinkConfig.model_fields)
+    if parent[:1] == ("links",) and parent[2:] == ("notify",):
+        return list(LinkNotify.model_fields)
+    if parent == ("notify",):
+        return list(NotifySettings.model_fields)
+    if parent == ("notify", "smtp"):
+        from syncline.service_config import SmtpSettings
+
+        return list(SmtpSettings.model_fields)
     return list(_ConfigFile.model_fields)
 
 
@@ -254,8 +275,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         key, message = _explain(error.errors()[0], raw)
         raise ConfigError(message, key=key, source=source) from None
     config = Config(parsed.state, dict(parsed.endpoints), dict(parsed.links), base_dir, source,
-                    raw)
+                    raw, parsed.notify)
     _check_references(config)
+    _check_notify(config)
     return config
 
 
@@ -322,6 +344,15 @@ def _check_references(config: Config) -> None:
                                                listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
         check_link_rules(name, link, config.source)
+
+
+def _check_notify(config: Config) -> None:
+    """E-mail notifications need ``[notify.smtp]``."""
+    for name, link in config.links.items():
+        if link.notify is not None and link.notify.email and config.notify.smtp is None:
+            raise ConfigError("e-mail notifications need the mail server: add [notify.smtp] "
+                              "with host and sender", key=f"links.{name}.notify.email",
+                              source=config.source)
 
 
 def load_config(path: str | Path) -> Config:

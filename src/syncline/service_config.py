@@ -22,8 +22,35 @@ A link's table in ``syncline.toml``::
     [links.crm-books]
     schedule = "every 30m"
     on_startup = true
+    sync_user = "svc-books"          # optional: the account every run of the link is done as
     [links.crm-books.schedules]
     tax_rate = "daily"
+
+sync user
+    ``sync_user`` names the one account (a user of ``syncline user``) that a link's runs are
+    done as, for systems that require one account to do all syncing: a run nobody asked for
+    (schedule, start-up) is recorded as that user's; a run someone asked for is recorded as
+    ``<who asked> as <sync user>``.
+notifications
+    ``[links.NAME.notify]`` says who hears of a failed run (``failed``: it could not
+    proceed) or a run with blocking errors (``error``: records could not go and stay
+    pending); ``warning`` may be added. E-mail goes through the SMTP server of
+    ``[notify.smtp]``; a webhook receives a JSON document signed with HMAC-SHA256 (see
+    :mod:`syncline.notify`)::
+
+        [notify.smtp]
+        host = "mail.example.com"
+        port = 587
+        security = "starttls"            # none | starttls | tls
+        sender = "syncline@example.com"
+        username = "syncline"
+        password = "env:SMTP_PASSWORD"
+
+        [links.crm-books.notify]
+        on = ["failed", "error"]         # the default
+        email = ["ops@example.com"]
+        webhook = "https://hooks.example.com/syncline"
+        webhook_secret = "env:SYNCLINE_WEBHOOK_SECRET"
 """
 
 from __future__ import annotations
@@ -35,14 +62,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "DEFAULT_SCHEDULE",
+    "LinkNotify",
     "LinkServiceSettings",
+    "NotifyEvent",
+    "NotifySettings",
     "Schedule",
     "ScheduleKind",
     "ScheduleText",
+    "SmtpSecurity",
+    "SmtpSettings",
     "StreamSchedules",
     "parse_schedule",
 ]
@@ -170,3 +202,81 @@ class LinkServiceSettings(BaseModel):
     def stream_schedules(self) -> dict[str, Schedule]:
         """The per-stream overrides, parsed."""
         return {stream: parse_schedule(text) for stream, text in self.schedules.items()}
+
+
+# -- notifications ------------------------------------------------------------------------------
+_NOTIFY_STRICT = ConfigDict(extra="forbid", frozen=True)
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def _check_addresses(value: list[str]) -> list[str]:
+    for address in value:
+        if not _ADDRESS.match(address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+    return value
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected: ``none``, ``starttls`` (upgrade a plain
+    connection, usually port 587) or ``tls`` (TLS from the start, usually port 465)."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class SmtpSettings(BaseModel):
+    """``[notify.smtp]``: the mail server notifications (and force logs) are sent through.
+    ``password`` is best written ``env:NAME``."""
+
+    model_config = _NOTIFY_STRICT
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: Annotated[str, AfterValidator(lambda value: _check_addresses([value])[0])]
+    username: str | None = None
+    password: str | None = None
+    security: SmtpSecurity = SmtpSecurity.NONE
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: settings shared by every link's notifications."""
+
+    model_config = _NOTIFY_STRICT
+    smtp: SmtpSettings | None = None
+
+
+class NotifyEvent(StrEnum):
+    """Which runs are notified: ``failed`` (could not proceed), ``error`` (finished with
+    blocking errors: records that could not go), ``warning`` (finished with warnings)."""
+
+    FAILED = "failed"
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class LinkNotify(BaseModel):
+    """``[links.NAME.notify]`` (see the module docstring). A webhook needs its
+    ``webhook_secret`` (the HMAC-SHA256 key, best written ``env:NAME``)."""
+
+    model_config = _NOTIFY_STRICT
+    on: list[NotifyEvent] = Field(default_factory=lambda: [NotifyEvent.FAILED,
+                                                           NotifyEvent.ERROR])
+    email: Annotated[list[str], AfterValidator(_check_addresses)] = Field(
+        default_factory=list)
+    webhook: Annotated[str | None, AfterValidator(_check_url)] = None
+    webhook_secret: str | None = Field(default=None, min_length=1)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> Any:
+        if self.webhook is not None and self.webhook_secret is None:
+            raise ValueError("webhook_secret is required with webhook (the key its "
+                             "HMAC-SHA256 signature is made with)")
+        return self

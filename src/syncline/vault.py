@@ -28,6 +28,13 @@ Typical use (a connector keeping its latest OAuth2 token)::
     with vault.update("books/oauth") as token:   # read-modify-write under the lock
         token["refresh_token"] = new_refresh_token
 
+credential
+    A secret a connector setting refers to as ``vault:NAME`` instead of holding it (e.g.
+    ``password = "vault:crm-dav"``), stored with ``syncline secret set NAME`` in the
+    *credentials vault*: ``$SYNCLINE_VAULT``, else ``credentials.vault`` next to the default
+    key file (``~/.config/syncline/credentials.vault``). It is read when the setting is used
+    (:func:`resolve_credential`), so it is never written in the configuration in clear.
+
 Errors: a key that is not a Fernet key, a vault that is not a vault file, or a value that the
 current key cannot decrypt raise :class:`~syncline.errors.ConfigError` naming the file or
 variable; an unreadable or unwritable file raises ``ConfigError`` too (nothing is changed).
@@ -50,16 +57,31 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from syncline.errors import ConfigError
 
 __all__ = [
+    "CREDENTIAL_PREFIX",
     "KEY_ENVIRONMENT_VARIABLE",
+    "VAULT_ENVIRONMENT_VARIABLE",
     "Vault",
+    "credential_names",
+    "credentials_vault",
     "default_key_file",
+    "default_vault_path",
     "load_cipher",
+    "remove_credential",
+    "resolve_credential",
+    "store_credential",
 ]
 
 KEY_ENVIRONMENT_VARIABLE = "SYNCLINE_SECRET_KEY"
 """The environment variable holding the secret key(s), comma-separated, newest first."""
 
+VAULT_ENVIRONMENT_VARIABLE = "SYNCLINE_VAULT"
+"""The environment variable naming the credentials vault's file."""
+
+CREDENTIAL_PREFIX = "vault:"
+"""How a setting refers to a credential kept in the credentials vault."""
+
 _FORMAT = "syncline-vault/1"
+_CREDENTIAL = "credential/"
 
 
 def default_key_file() -> Path:
@@ -273,3 +295,70 @@ class Vault:
         """
         with self._lock:
             return sorted(self._load())
+
+
+# -- credentials ------------------------------------------------------------------------------
+def default_vault_path() -> Path:
+    """The credentials vault's file (see the module docstring)."""
+    configured = os.environ.get(VAULT_ENVIRONMENT_VARIABLE, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return default_key_file().parent / "credentials.vault"
+
+
+def credentials_vault() -> Vault:
+    """The credentials vault, with the secret key of :func:`load_cipher`."""
+    return Vault(default_vault_path())
+
+
+def _credential_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or any(char.isspace() for char in cleaned):
+        raise ConfigError(f"{name!r} is not a credential name (no spaces, not empty)")
+    return _CREDENTIAL + cleaned
+
+
+def store_credential(name: str, value: str, vault: Vault | None = None) -> None:
+    """Keep ``value`` encrypted as credential ``name`` (replacing it).
+
+    Raises:
+        ConfigError: a bad name, an empty value, or a vault that cannot be written.
+    """
+    if not value:
+        raise ConfigError(f"credential '{name}' is empty")
+    (vault or credentials_vault()).put(_credential_name(name), {"value": value})
+
+
+def remove_credential(name: str, vault: Vault | None = None) -> bool:
+    """Forget credential ``name``; whether it was there.
+
+    Raises:
+        ConfigError: the vault cannot be read or written.
+    """
+    return (vault or credentials_vault()).delete(_credential_name(name))
+
+
+def credential_names(vault: Vault | None = None) -> list[str]:
+    """The names of the stored credentials, sorted.
+
+    Raises:
+        ConfigError: the vault cannot be read.
+    """
+    return [name[len(_CREDENTIAL):] for name in (vault or credentials_vault()).names()
+            if name.startswith(_CREDENTIAL)]
+
+
+def resolve_credential(name: str, *, key: str = "", vault: Vault | None = None) -> str:
+    """The value of credential ``name`` (a setting's ``vault:NAME``).
+
+    Raises:
+        ConfigError: no such credential (naming the setting and how to store it), or the
+            vault cannot be read or decrypted.
+    """
+    found = (vault or credentials_vault()).get(_credential_name(name))
+    value = found.get("value") if found is not None else None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"credential '{name}' is not in the credentials vault "
+                          f"{default_vault_path() if vault is None else vault.path} (store it "
+                          f"with 'syncline secret set {name}')", key=key or None)
+    return value

@@ -9,11 +9,17 @@ scheduler thread) and, at shutdown, stops it and waits for the runs going on.
 Every response passes through :class:`ScrubbedJSONResponse`, which removes the secrets of
 the configuration (see :func:`syncline.api.masking.config_secrets`) from the body, should
 an error message ever quote one.
+
+The web console (issue 6) plugs in here: when the package ``syncline.web`` can be
+imported, :func:`create_app` calls ``syncline.web.mount_web(app, context)`` after the API's
+routes are in place. The console uses the same :class:`~syncline.api.context.ApiContext`
+and the same authentication (:mod:`syncline.api.auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,10 +34,15 @@ from syncline.api.context import ApiContext
 from syncline.api.masking import config_secrets, scrub
 from syncline.api.progress import ProgressHub
 from syncline.config import Config
+from syncline.engine.sync import ConnectorFactory
 from syncline.errors import ConfigError, LinkBusy, RunError, StateError, SynclineError, UsageError
+from syncline.notify import Notifier
+from syncline.redaction import redact_store
+from syncline.service.clock import Clock
 from syncline.service.host import ServiceHost
 from syncline.service.service import SyncService
 from syncline.state.store import StateStore
+from syncline.state.users_store import UsersStore
 
 __all__ = ["ScrubbedJSONResponse", "build_context", "create_app"]
 
@@ -55,19 +66,58 @@ class ScrubbedJSONResponse(JSONResponse):
 
 
 def build_context(config: Config, store: StateStore, *, workers: int = 4,
-                  max_wait: float = 30.0, with_host: bool = True) -> ApiContext:
-    """The service (publishing progress to a new hub) and, with ``with_host``, the host
-    that runs its scheduler from the application's lifespan."""
+                  max_wait: float = 30.0, with_host: bool = True,
+                  factory: ConnectorFactory | None = None, clock: Clock | None = None,
+                  notify: bool = True) -> ApiContext:
+    """The service (publishing progress to a new hub, notifying per the links' ``notify``
+    settings unless ``notify`` is false) and, with ``with_host``, the host that runs its
+    scheduler from the application's lifespan. ``factory`` and ``clock`` replace how
+    connectors are made and what time it is (tests).
+
+    The store is set to scrub the configuration's secrets from what it writes (see
+    :func:`syncline.redaction.redact_store`)."""
+    secrets = config_secrets(config)
+    redact_store(store, secrets)
     hub = ProgressHub()
-    service = SyncService(config, store, max_workers=workers, progress=hub.reporter)
+    service = SyncService(config, store, max_workers=workers, progress=hub.reporter,
+                          factory=factory, clock=clock)
     service.add_listener(hub.run_finished)
+    notifier = Notifier(config, store) if notify else None
+    if notifier is not None:
+        service.add_listener(notifier)
+    _check_sync_users(config, store)
     host = ServiceHost(service, max_wait=max_wait) if with_host else None
     return ApiContext(config=config, store=store, service=service, hub=hub, host=host,
-                      secrets=config_secrets(config))
+                      secrets=secrets, notifier=notifier)
+
+
+def _check_sync_users(config: Config, store: StateStore) -> None:
+    """Warn about a link whose ``sync_user`` is not a user (runs still go, recorded as
+    that name)."""
+    wanted = {link.sync_user for link in config.links.values() if link.sync_user}
+    if not wanted:
+        return
+    known = {user.name for user in UsersStore(store).users()}
+    for name, link in config.links.items():
+        if link.sync_user and link.sync_user not in known:
+            log.warning("%s: sync_user '%s' is not a user (add it with 'syncline user add "
+                        "%s --role operator')", name, link.sync_user, link.sync_user)
 
 
 def _error(code: int, error: Exception) -> JSONResponse:
     return ScrubbedJSONResponse({"detail": str(error)}, status_code=code)
+
+
+def _mount_web(app: FastAPI, context: ApiContext) -> None:
+    """Let the web console add itself (see the module docstring), when it is installed."""
+    if importlib.util.find_spec("syncline.web") is None:
+        return
+    web = importlib.import_module("syncline.web")
+    mount = getattr(web, "mount_web", None)
+    if callable(mount):
+        mount(app, context)
+    else:
+        log.warning("syncline.web has no mount_web(app, context); the web console is off")
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -85,6 +135,8 @@ def create_app(context: ApiContext) -> FastAPI:
             if context.host is not None:
                 context.host.stop()
                 await asyncio.to_thread(context.host.join)
+            if context.notifier is not None:
+                await asyncio.to_thread(context.notifier.close)
 
     app = FastAPI(
         title="syncline",
@@ -101,6 +153,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.syncline = context
     for module in (routes_links, routes_runs, routes_review, routes_events, routes_users):
         app.include_router(module.router)
+    _mount_web(app, context)
 
     @app.exception_handler(LinkBusy)
     async def busy(_request: Request, error: LinkBusy) -> JSONResponse:

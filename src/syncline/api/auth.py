@@ -5,6 +5,19 @@ Every route needs an ``Authorization: Bearer <token>`` header with a user's API 
 ``401`` with ``WWW-Authenticate: Bearer``; a user whose role does not allow the route
 gets ``403`` naming the role needed. See :class:`~syncline.state.users_store.Role` for
 what each role may do.
+
+A stable interface for the web console too. In a route::
+
+    from syncline.api.auth import Context, Operator, Viewer
+
+    @router.post("/links/{link}/sync")
+    def start(link: str, context: Context, user: Operator) -> ...:   # 401 / 403 handled
+
+``Viewer``, ``Operator`` and ``Admin`` are ``Annotated[User, Depends(require(role))]``;
+:func:`authenticated` gives the user of any role; :func:`require` makes the check for a
+role. A console that signs people in with a password uses
+:meth:`~syncline.state.users_store.UsersStore.check_password` and may hand them an API
+token made with :meth:`~syncline.state.users_store.UsersStore.create_token`.
 """
 
 from __future__ import annotations

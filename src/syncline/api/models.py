@@ -63,6 +63,8 @@ class ForceResyncBody(BaseModel):
     due_from: datetime | None = None
     due_to: datetime | None = None
     owner: str | None = None
+    mine: bool = Field(default=False, description="Only records owned by the calling user "
+                       "(like --mine); not with owner.")
     with_related: bool = False
     source: Literal["a", "b"] | None = Field(
         default=None, description="The authoritative side (default: the link's).")

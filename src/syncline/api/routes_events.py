@@ -65,8 +65,9 @@ async def _stream(context: ApiContext, request: Request,
 
 @router.get("/links/{link}/events", response_class=EventSourceResponse,
             summary="Progress of the link's runs (server-sent events)")
-async def link_events(link: Annotated[str, Depends(_known_link)], request: Request,
-                      context: Context, _user: Viewer) -> AsyncIterator[ServerSentEvent]:
+async def link_events(_user: Viewer, link: Annotated[str, Depends(_known_link)],
+                      request: Request, context: Context) -> AsyncIterator[ServerSentEvent]:
+    # the user comes first: an unauthenticated caller learns nothing, not even the links
     async for event in _stream(context, request, link):
         yield event
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from syncline.api.auth import Admin, Context, Operator, Viewer
 from syncline.api.context import ApiContext
-from syncline.api.masking import mask_settings
+from syncline.api.masking import mask_settings, mask_text_urls
 from syncline.api.models import (
     ForceResyncBody,
     PauseBody,
@@ -132,7 +132,18 @@ def link_status(context: ApiContext, name: str) -> dict[str, Any]:
         "pending_items": len(store.pending_items(name)),
         "open_conflicts": len(store.conflicts(name)),
         "controls": controls.to_json(),
+        "sync_user": settings.sync_user,
+        "notify": _notify_summary(settings),
     }
+
+
+def _notify_summary(settings: LinkConfig) -> dict[str, Any] | None:
+    """Who hears of the link's failed runs (no secret)."""
+    notify = settings.notify
+    if notify is None:
+        return None
+    return {"on": [event.value for event in notify.on], "email": list(notify.email),
+            "webhook": mask_text_urls(notify.webhook) if notify.webhook else None}
 
 
 @router.get("/links", summary="Every link and its status")
@@ -177,10 +188,13 @@ def force_resync(link: str, body: ForceResyncBody, context: Context,
     check_streams(link, settings, body.streams)
     if body.now:
         _refuse_paused(context, link, body.streams)
+    if body.mine and body.owner is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "give owner or mine, not both")
     criteria = ForceCriteria(
         streams=tuple(body.streams), from_key=body.from_key, to_key=body.to_key,
         since=body.since, until=body.until, due_from=body.due_from, due_to=body.due_to,
-        owner=body.owner, with_related=body.with_related,
+        owner=user.name if body.mine else body.owner, with_related=body.with_related,
         source=Side(body.source) if body.source is not None else None)
     result = context.service.force(link, criteria, requested_by=user.name, now=body.now)
     return {**result.to_json(), "run_now": body.now}
@@ -233,3 +247,13 @@ def endpoints(context: Context, _user: Viewer) -> list[dict[str, Any]]:
     return [{"endpoint": name, "connector": endpoint.connector,
              "settings": mask_settings(endpoint.settings)}
             for name, endpoint in context.config.endpoints.items()]
+
+
+@router.get("/links/{link}/notifications",
+            summary="The latest notifications sent (or tried) about the link's runs")
+def notifications(link: str, context: Context, _user: Viewer) -> list[dict[str, Any]]:
+    check_link(context, link)
+    if context.notifier is None:
+        return []
+    return [delivery.to_json() for delivery in reversed(context.notifier.deliveries)
+            if delivery.link == link]

@@ -26,6 +26,21 @@ def runs(link: str, context: Context, _user: Viewer,
     return [jsonable(row) for row in context.store.runs(link, limit=limit)]
 
 
+RunOutcomeName = Literal["running", "ok", "warning", "error", "failed"]
+
+
+@router.get("/runs", summary="Runs of every link (or one), newest first")
+def all_runs(context: Context, _user: Viewer, link: str | None = None,
+             outcome: RunOutcomeName | None = None,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
+    if link is not None:
+        check_link(context, link)
+    rows = context.store.runs(link, limit=limit if outcome is None else 1000)
+    if outcome is not None:
+        rows = [row for row in rows if row["outcome"] == outcome][:limit]
+    return [jsonable(row) for row in rows]
+
+
 @router.get("/runs/{run_id}", summary="One run")
 def run(run_id: int, context: Context, _user: Viewer) -> dict[str, Any]:
     found = context.store.runs(None, run_id=run_id, limit=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
@@ -9,15 +10,19 @@ from fastapi import APIRouter, HTTPException, status
 from syncline.api.auth import Admin, Context, Viewer
 from syncline.api.models import TokenBody, TokenCreated, UserBody, UserOut, UserUpdateBody
 from syncline.errors import UsageError
-from syncline.state.users_store import User
+from syncline.state.users_store import Role, User
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _out(user: User) -> UserOut:
-    return UserOut(name=user.name, role=user.role, created_at=user.created_at,
+    return UserOut(name=user.name, role=user.role, created_at=_aware(user.created_at),
                    created_by=user.created_by, has_password=user.has_password,
                    tokens=user.tokens)
 
@@ -51,7 +56,12 @@ def add_user(body: UserBody, context: Context, user: Admin) -> UserOut:
 
 @router.patch("/users/{name}", summary="Change a user's role or password")
 def update_user(name: str, body: UserUpdateBody, context: Context, _user: Admin) -> UserOut:
-    _existing(context, name)
+    found = _existing(context, name)
+    if body.role is not None and body.role is not Role.ADMIN and found.role is Role.ADMIN:
+        admins = [user.name for user in context.users.users() if user.role is Role.ADMIN]
+        if admins == [name]:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{name} is the only admin; make "
+                                f"another user admin first")
     if body.role is not None:
         context.users.set_role(name, body.role)
     if body.password is not None:
@@ -80,8 +90,9 @@ def create_token(name: str, body: TokenBody, context: Context, _user: Admin) -> 
 def tokens(name: str, context: Context, _user: Admin) -> list[dict[str, Any]]:
     _existing(context, name)
     return [{"id": token.id, "label": token.label,
-             "created_at": token.created_at.isoformat(),
-             "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None}
+             "created_at": _aware(token.created_at).isoformat(),
+             "last_used_at": _aware(token.last_used_at).isoformat()
+             if token.last_used_at else None}
             for token in context.users.tokens(name)]
 
 

@@ -3,7 +3,9 @@
 Runs the scheduler (every link on its schedule, ``on_startup`` links at once) with the
 configuration's state store (embedded SQLite by default), serves the REST API
 (:mod:`syncline.api`, ``--host`` / ``--port``, default ``127.0.0.1:8040``; ``--port 0``
-takes a free port, logged at start), and logs every run on stderr (secrets scrubbed).
+takes a free port, logged at start) with the web console when it is installed, sends the
+links' notifications (:mod:`syncline.notify`), and logs every run on stderr (secrets
+scrubbed). API calls need a token: ``syncline user add NAME --role admin --token``.
 SIGINT or SIGTERM stops it cleanly: no new run starts, runs going on finish, then it exits
 0; a second signal abandons them at once (exit 130 / 143) — safe, as the engine resumes an
 interrupted run without duplicates, and the run lock of an ended process is taken over.
@@ -24,15 +26,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from syncline.api import build_context, create_app
-from syncline.api.masking import ScrubbingFilter
 from syncline.cli.common import ConfigOption, load, open_store
 from syncline.errors import UsageError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["serve"]
 
@@ -55,6 +57,10 @@ def serve(
 ) -> None:
     """Run the sync service and its REST API: every link on its schedule, until SIGINT /
     SIGTERM."""
+    import uvicorn  # imported here: only this command needs the API (and no import cycle)
+
+    from syncline.api import build_context, create_app
+
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load(ctx, config)
@@ -62,10 +68,14 @@ def serve(
     with open_store(loaded) as store, contextlib.closing(listener):
         context = build_context(loaded, store, workers=workers, max_wait=max_wait)
         _scrub_logs(context.secrets)
+        _check_secret_key()
+        if not context.users.users():
+            log.warning("no users yet: every API call will be refused; add one with "
+                        "'syncline user add NAME --role admin --token'")
         service = context.service
         host = context.host
         assert host is not None
-        server = _Server(uvicorn.Config(create_app(context), log_config=None,
+        server = _server(uvicorn.Config(create_app(context), log_config=None,
                                         access_log=verbose, timeout_graceful_shutdown=10,
                                         lifespan="on"))
         stopping = threading.Event()
@@ -103,12 +113,16 @@ def serve(
         log.info("syncline serve: stopped")
 
 
-class _Server(uvicorn.Server):
+def _server(config: uvicorn.Config) -> uvicorn.Server:
     """Uvicorn without its own signal handlers (``serve`` keeps SIGINT / SIGTERM)."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
 
 
 def _shown_host(address: str) -> str:
@@ -138,8 +152,26 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
+def _check_secret_key() -> None:
+    """Make sure the secret key the vault encrypts with is there (the key file is created
+    on first start, permissions 0600); say where it comes from, never what it is."""
+    from syncline.errors import ConfigError
+    from syncline.vault import KEY_ENVIRONMENT_VARIABLE, default_key_file, load_cipher
+
+    try:
+        load_cipher()
+    except ConfigError as error:
+        log.warning("the secret key is not usable, so stored credentials and tokens cannot "
+                    "be read: %s", error)
+        return
+    if os.environ.get(KEY_ENVIRONMENT_VARIABLE, "").strip():
+        log.info("secrets at rest: encrypted with the key of $%s", KEY_ENVIRONMENT_VARIABLE)
+    else:
+        log.info("secrets at rest: encrypted with the key file %s", default_key_file())
+
+
 def _scrub_logs(secrets: list[str]) -> None:
     """Keep the configuration's secrets out of every log line (see ScrubbingFilter)."""
-    scrubber = ScrubbingFilter(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(scrubber)
+    from syncline.redaction import install_log_scrubbing
+
+    install_log_scrubbing(secrets)

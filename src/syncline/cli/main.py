@@ -34,6 +34,8 @@ from syncline.cli import (
 )
 from syncline.cli.commands_auth import auth as auth_command
 from syncline.cli.commands_sandbox import sandbox_app
+from syncline.cli.commands_secret import secret_app
+from syncline.cli.commands_user import user_app
 from syncline.cli.common import CliState, ConfigOption
 from syncline.errors import ConfigError, SynclineError
 
@@ -72,6 +74,7 @@ app = typer.Typer(
     epilog="Exit codes: 0 ok, 1 item errors, 2 usage or config error, 3 run could not proceed.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: their line breaks are not kept
     pretty_exceptions_show_locals=False,
 )
 
@@ -110,6 +113,8 @@ app.command("xref")(commands_post.xref)
 app.command("serve")(commands_serve.serve)
 app.command("force")(commands_force.force)
 app.command("discover")(commands_discover.discover)
+app.add_typer(user_app)
+app.add_typer(secret_app)
 
 
 def main() -> None:

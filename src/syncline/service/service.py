@@ -291,10 +291,16 @@ class SyncService:
 
     def _run_request(self, request: RunRequest) -> RunSummary:
         engine = SyncEngine(self.config, self.store, self.factory)
-        options = request.options(list(self.config.link(request.link).streams))
+        settings = self.config.link(request.link)
+        options = request.options(list(settings.streams))
+        if settings.sync_user:  # the run is done as the link's sync user
+            asked = ", ".join(who for who in request.requested_by if who != "schedule")
+            options = replace(options, user=f"{asked} as {settings.sync_user}" if asked
+                              else settings.sync_user)
         progress = self.progress(request) if self.progress is not None else None
         summary = run_locked(engine, request.link, options, holder=self.holder,
-                             clock=self.clock, ttl=self.lease_ttl, progress=progress)
+                             clock=self.clock, ttl=self.lease_ttl, progress=progress,
+                             notify=False)  # the service's listeners notify
         counts = ", ".join(f"{stream} " + " ".join(f"{code}{value}" for code, value in
                                                    counts.to_json().items() if value)
                            for stream, counts in summary.streams.items())

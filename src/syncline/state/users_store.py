@@ -46,6 +46,8 @@ TOKEN_PREFIX = "sl_"
 """What every API token starts with (so a leaked one is recognisable by secret scanners)."""
 
 _NAME_LIMIT = 200
+_LAST_USED_EVERY = 60.0
+"""A token's ``last_used_at`` is brought up to date at most this often (seconds)."""
 
 
 class Role(StrEnum):
@@ -259,18 +261,25 @@ class UsersStore:
         return bool(result.rowcount)
 
     def authenticate(self, token: str) -> User | None:
-        """The user owning ``token``, or ``None``; records when the token was last used."""
+        """The user owning ``token``, or ``None``; records when the token was last used (to
+        the minute)."""
         if not token.startswith(TOKEN_PREFIX):
             return None
         digest = hash_token(token)
-        query = (select(t.api_tokens.c.id, t.api_tokens.c.token_hash, t.users.c.name)
+        query = (select(t.api_tokens.c.id, t.api_tokens.c.token_hash,
+                        t.api_tokens.c.last_used_at, t.users.c.name)
                  .join(t.users, t.users.c.id == t.api_tokens.c.user_id)
                  .where(t.api_tokens.c.token_hash == digest))
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         if row is None or not hmac.compare_digest(str(row.token_hash), digest):
             return None
-        with self.engine.begin() as connection:
-            connection.execute(update(t.api_tokens).where(t.api_tokens.c.id == row.id)
-                               .values(last_used_at=now()))
+        moment = now()
+        last = row.last_used_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=moment.tzinfo)
+        if last is None or (moment - last).total_seconds() >= _LAST_USED_EVERY:
+            with self.engine.begin() as connection:  # not on every call: fewer writes
+                connection.execute(update(t.api_tokens).where(t.api_tokens.c.id == row.id)
+                                   .values(last_used_at=moment))
         return self.find(str(row.name))

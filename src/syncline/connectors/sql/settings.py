@@ -203,7 +203,7 @@ def parse_settings(endpoint: str, settings: Mapping[str, Any]) -> SqlSettings:
     _check_keys(settings, _ENDPOINT_KEYS, where)
     url = _text(settings, "url", where)
     assert url is not None
-    if not url.startswith("env:"):
+    if not url.startswith(("env:", "vault:")):  # references are resolved when used
         _parse_url(url, f"{where}.url")
     page_size = settings.get("page_size", DEFAULT_PAGE_SIZE)
     if isinstance(page_size, bool) or not isinstance(page_size, int) \

@@ -1,0 +1,201 @@
+"""Signing in and out, the dashboard, starting syncs, and live progress.
+
+Pages and actions (the role each needs):
+
+* ``GET /login``, ``POST /login``, ``POST /logout`` — anyone;
+* ``GET /`` — the dashboard: a card per link (``viewer``); ``GET /links/{link}/card`` the
+  same card alone (htmx refreshes it when a run ends);
+* ``POST /links/{link}/sync`` — Sync now, or with ``stream`` one stream only (``operator``);
+* ``POST /links/{link}/pause`` / ``resume`` — a link or one ``stream`` (``operator``);
+* ``POST /links/{link}/force-sync`` — Force Sync: a full run (``admin``);
+* ``POST /sync-all`` — Sync All: every link that takes part and is not paused (``admin``);
+* ``GET /events`` — progress of every link as server-sent events (``viewer``): the
+  events of :mod:`syncline.api.progress`, each with its kind as the SSE event name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from syncline.api.progress import CLOSED
+from syncline.connectors.base import ReadScope
+from syncline.engine import RunMode, Trigger
+from syncline.redaction import scrub
+from syncline.service.service import TriggerOptions, TriggerResult, TriggerStatus
+from syncline.web.common import check_link, context, render, see_other
+from syncline.web.session import (
+    COOKIE,
+    LIFETIME_S,
+    WebSession,
+    admin,
+    current_session,
+    operator,
+    viewer,
+)
+from syncline.web.views import link_card, link_cards
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+Viewer = Annotated[WebSession, Depends(viewer)]
+Operator = Annotated[WebSession, Depends(operator)]
+Admin = Annotated[WebSession, Depends(admin)]
+KEEPALIVE = 15.0
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a full URL) may follow sign-in."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", current_session(request), next=_safe_next(next),
+                  error=None, name="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
+          next: Annotated[str, Form()] = "/") -> Response:
+    user = context(request).users.check_password(name.strip(), password)
+    if user is None:
+        return render(request, "login.html", None, status_code=401, next=_safe_next(next),
+                      error="The name or the password is wrong.", name=name)
+    keys = request.app.state.syncline_web_keys
+    response = see_other(_safe_next(next))
+    response.set_cookie(COOKIE, keys.issue(user.name), max_age=LIFETIME_S, httponly=True,
+                        samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout(_session: Viewer) -> RedirectResponse:
+    response = see_other("/login", "You are signed out.")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, session: Viewer) -> Response:
+    return render(request, "dashboard.html", session, cards=link_cards(context(request)))
+
+
+@router.get("/links/{link}/card", response_class=HTMLResponse)
+def card(request: Request, link: str, session: Viewer) -> Response:
+    check_link(request, link)
+    return render(request, "_card_status.html", session,
+                  card=link_card(context(request), link))
+
+
+def _said(result: TriggerResult, what: str) -> tuple[str, str]:
+    """The notice for a trigger's result: (text, kind)."""
+    texts = {
+        TriggerStatus.STARTED: f"{what} of {result.link} started.",
+        TriggerStatus.QUEUED: f"{what} of {result.link} queued: it starts when the run "
+                              f"going on ends.",
+        TriggerStatus.COALESCED: f"{what} of {result.link} joined the run already waiting.",
+        TriggerStatus.PAUSED: f"{result.link} is paused: nothing started. Resume it first.",
+    }
+    return texts[result.status], "error" if result.status is TriggerStatus.PAUSED else "ok"
+
+
+@router.post("/links/{link}/sync")
+def sync_now(request: Request, link: str, session: Operator,
+             stream: Annotated[str, Form()] = "") -> RedirectResponse:
+    settings = check_link(request, link)
+    streams = [stream] if stream else []
+    if stream and stream not in settings.streams:
+        return see_other("/", f"{link} does not sync {stream}.", "error")
+    result = context(request).service.trigger(
+        link, RunMode.INCREMENTAL, streams, TriggerOptions(scope=ReadScope()),
+        requested_by=session.user.name, trigger=Trigger.API)
+    text, kind = _said(result, f"Sync of {stream}" if stream else "Sync")
+    return see_other(f"/#link-{link}", text, kind)
+
+
+@router.post("/links/{link}/force-sync")
+def force_sync(request: Request, link: str, session: Admin) -> RedirectResponse:
+    check_link(request, link)
+    result = context(request).service.force_sync(link, requested_by=session.user.name)
+    text, kind = _said(result, "Force Sync")
+    return see_other(f"/#link-{link}", text, kind)
+
+
+@router.post("/sync-all")
+def sync_all(request: Request, session: Admin) -> RedirectResponse:
+    ctx = context(request)
+    started, skipped = [], []
+    for name in ctx.config.links:
+        controls = ctx.controls.controls(name)
+        if not controls.sync_all:
+            skipped.append(f"{name} (takes no part in Sync All)")
+        elif controls.paused:
+            skipped.append(f"{name} (paused)")
+        else:
+            ctx.service.trigger(name, requested_by=session.user.name, trigger=Trigger.API)
+            started.append(name)
+    text = f"Sync All started {', '.join(started) or 'nothing'}."
+    if skipped:
+        text += f" Left out: {', '.join(skipped)}."
+    return see_other("/", text, "ok" if started else "error")
+
+
+def _pause(request: Request, link: str, session: WebSession, stream: str,
+           paused: bool) -> RedirectResponse:
+    settings = check_link(request, link)
+    if stream and stream not in settings.streams:
+        return see_other("/", f"{link} does not sync {stream}.", "error")
+    context(request).controls.set_paused(link, paused, stream=stream or None,
+                                         user=session.user.name)
+    what = f"{link} {stream}".strip() if stream else link
+    return see_other(f"/#link-{link}", f"{what} {'paused' if paused else 'resumed'}.")
+
+
+@router.post("/links/{link}/pause")
+def pause(request: Request, link: str, session: Operator,
+          stream: Annotated[str, Form()] = "") -> RedirectResponse:
+    return _pause(request, link, session, stream, True)
+
+
+@router.post("/links/{link}/resume")
+def resume(request: Request, link: str, session: Operator,
+           stream: Annotated[str, Form()] = "") -> RedirectResponse:
+    return _pause(request, link, session, stream, False)
+
+
+def _clean(secrets: list[str], event: dict[str, Any]) -> dict[str, Any]:
+    return {key: scrub(value, secrets) if isinstance(value, str) else value
+            for key, value in event.items()}
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def events(request: Request, _session: Viewer) -> AsyncIterator[ServerSentEvent]:
+    ctx = context(request)
+    subscription = ctx.hub.subscribe(None)
+    try:
+        yield ServerSentEvent(event="snapshot", data={
+            name: ctx.hub.snapshot(name) for name in ctx.config.links})
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield ServerSentEvent(comment="keep-alive")
+                continue
+            if event is CLOSED:
+                return
+            yield ServerSentEvent(event=str(event["event"]), data=_clean(ctx.secrets, event))
+    finally:
+        ctx.hub.unsubscribe(subscription)
+

@@ -1,0 +1,183 @@
+"""What needs a person: records that could not go (grouped by cause, with the fix and
+"Retry"), warnings, and conflicts to resolve.
+
+* ``GET /review`` — the first link's review; ``GET /links/{link}/review`` (``viewer``);
+* ``POST /links/{link}/xref`` — the fix for a missing cross-reference: store ``local`` ->
+  ``remote`` in xref ``table`` (``admin``);
+* ``POST /links/{link}/retry`` — run the streams with waiting records now, or one ``stream``
+  (``operator``);
+* ``POST /links/{link}/conflicts/{id}/resolve`` — keep one side (``side`` = a / b) or choose
+  per field (``field.NAME`` = a / b for every field that differs) (``operator``); with
+  ``run_now`` the link runs at once and writes the resolution.
+
+Terms: a **fix** is known for causes the posting rules word as ``no <table> mapped for
+<what> '<value>'``: adding ``value`` to the xref table ``<table>`` (spaces as ``_``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from syncline.cli.commands_post import CauseGroup, group_errors
+from syncline.config import LinkConfig
+from syncline.engine import RunMode, Trigger
+from syncline.state.journal_query import JournalFilter, journal_page
+from syncline.state.rules_store import RulesStore
+from syncline.web.common import check_link, context, render, see_other
+from syncline.web.session import WebSession, admin, operator, viewer
+
+__all__ = ["Fix", "fix_for", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+Viewer = Annotated[WebSession, Depends(viewer)]
+Operator = Annotated[WebSession, Depends(operator)]
+Admin = Annotated[WebSession, Depends(admin)]
+
+_MISSING = re.compile(r"^no (?P<what>[a-z ]+) mapped for (?P<source>.+?) '(?P<value>.*)'$")
+_WARNINGS = 100
+
+
+@dataclass(frozen=True)
+class Fix:
+    """How to fix a cause: map ``local`` in xref table ``table``."""
+
+    table: str
+    local: str
+    source: str
+
+
+def xref_tables(settings: LinkConfig) -> list[str]:
+    """The xref tables a link's posting rules look codes up in."""
+    return sorted({name for rules in settings.rules.values() for name in rules.xref.values()})
+
+
+def fix_for(cause: str, tables: list[str]) -> Fix | None:
+    """The fix for ``cause`` when it is a missing xref entry of one of ``tables``."""
+    found = _MISSING.match(cause)
+    if found is None:
+        return None
+    table = found["what"].replace(" ", "_")
+    return Fix(table, found["value"], found["source"]) if table in tables else None
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return str(value)
+
+
+def _conflict_view(row: dict[str, Any]) -> dict[str, Any]:
+    a_fields = row.get("a_fields") or {}
+    b_fields = row.get("b_fields") or {}
+    names = sorted(set(a_fields) | set(b_fields))
+    fields = [{"name": name, "a": _shown(a_fields.get(name)), "b": _shown(b_fields.get(name)),
+               "differs": a_fields.get(name) != b_fields.get(name)} for name in names]
+    return {**row, "fields": fields}
+
+
+@router.get("/review")
+def first_review(request: Request, _session: Viewer) -> RedirectResponse:
+    links = list(context(request).config.links)
+    if not links:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no links are configured")
+    return RedirectResponse(f"/links/{links[0]}/review", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/links/{link}/review", response_class=HTMLResponse)
+def review(request: Request, link: str, session: Viewer) -> Response:
+    settings = check_link(request, link)
+    ctx = context(request)
+    tables = xref_tables(settings)
+    groups: list[tuple[CauseGroup, Fix | None]] = [
+        (group, fix_for(group.cause, tables)) for group in group_errors(
+            ctx.store.pending_items(link))]
+    warnings = journal_page(ctx.store, JournalFilter(link=link, outcome="warning",
+                                                     limit=_WARNINGS))
+    conflicts = [_conflict_view(row) for row in ctx.store.conflicts(link)]
+    return render(request, "review.html", session, link=link, settings=settings,
+                  groups=groups, warnings=warnings, conflicts=conflicts,
+                  pending_streams=sorted({group.stream for group, _ in groups}))
+
+
+@router.post("/links/{link}/xref")
+def add_xref(request: Request, link: str, session: Admin, table: Annotated[str, Form()],
+             local: Annotated[str, Form()], remote: Annotated[str, Form()] = ""
+             ) -> RedirectResponse:
+    settings = check_link(request, link)
+    back = f"/links/{link}/review"
+    if table not in xref_tables(settings):
+        return see_other(back, f"{link} has no xref table '{table}'.", "error")
+    remote = remote.strip()
+    if not remote or len(remote) > 255:
+        return see_other(back, f"Enter the {table.replace('_', ' ')} for '{local}'.", "error")
+    RulesStore(context(request).store).set_xref(link, table, local, remote, session.user.name)
+    return see_other(back, f"{table.replace('_', ' ')}: '{local}' now maps to '{remote}'. "
+                           f"Press Retry to send the waiting records.")
+
+
+@router.post("/links/{link}/retry")
+def retry(request: Request, link: str, session: Operator,
+          stream: Annotated[str, Form()] = "") -> RedirectResponse:
+    check_link(request, link)
+    ctx = context(request)
+    back = f"/links/{link}/review"
+    waiting = sorted({str(row["stream"]) for row in ctx.store.pending_items(link)
+                      if not stream or row["stream"] == stream})
+    if not waiting:
+        return see_other(back, "No records are waiting to be retried.", "error")
+    result = ctx.service.trigger(link, RunMode.INCREMENTAL, waiting,
+                                 requested_by=session.user.name, trigger=Trigger.API)
+    if result.status.value == "paused":
+        return see_other(back, f"{link} is paused: resume it first.", "error")
+    return see_other(back, f"Retrying {', '.join(waiting)} of {link}: the run has "
+                           f"{result.status.value}.")
+
+
+@router.post("/links/{link}/conflicts/{conflict_id}/resolve")
+async def resolve(request: Request, link: str, conflict_id: int,
+                  session: Operator) -> RedirectResponse:
+    settings = check_link(request, link)
+    ctx = context(request)
+    back = f"/links/{link}/review#conflicts"
+    found = ctx.store.conflicts(link, conflict_id=conflict_id)
+    if not found:
+        return see_other(back, f"Conflict {conflict_id} is no longer open.", "error")
+    row = _conflict_view(found[0])
+    form = await request.form()
+    side = form.get("side")
+    resolution: dict[str, Any]
+    if side in ("a", "b"):
+        resolution = {"side": side}
+        said = f"kept {settings.a if side == 'a' else settings.b}'s version"
+    else:
+        chosen: dict[str, Any] = {}
+        missing = []
+        sources = {"a": found[0].get("a_fields") or {}, "b": found[0].get("b_fields") or {}}
+        for item in row["fields"]:
+            pick = form.get(f"field.{item['name']}")
+            if pick in ("a", "b"):
+                chosen[item["name"]] = sources[str(pick)].get(item["name"])
+            elif item["differs"]:
+                missing.append(item["name"])
+        if missing:
+            return see_other(back, f"Choose a side for {', '.join(missing)} of conflict "
+                                   f"{conflict_id}.", "error")
+        resolution = {"fields": chosen}
+        said = "chose the fields"
+    ctx.store.resolve_conflict(conflict_id, resolution, session.user.name)
+    text = f"Conflict {conflict_id} ({row['stream']} {row['a_key']}): {said}."
+    if form.get("run_now"):
+        result = ctx.service.trigger(link, requested_by=session.user.name, trigger=Trigger.API)
+        text += f" A run of {link} has {result.status.value} to write it."
+    else:
+        text += " The next run writes it."
+    return see_other(back, text)

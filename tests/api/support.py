@@ -1,0 +1,131 @@
+"""Helpers of the API tests: the real application served by uvicorn on a free port of
+127.0.0.1 (in a thread of the test process, so memory endpoints can be seeded and failures
+injected), with one user per role."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from syncline.api import ApiContext, build_context, create_app
+from syncline.config import Config
+from syncline.engine.sync import ConnectorFactory
+from syncline.state.store import StateStore
+from syncline.state.users_store import Role, UsersStore
+
+ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+STARTUP = 30.0
+
+
+@dataclass
+class Served:
+    """A running API: its base URL, the context behind it, a token per role."""
+
+    url: str
+    context: ApiContext
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    def client(self, role: Role | None = None, token: str | None = None) -> httpx.Client:
+        """An HTTP client sending the token of ``role`` (or ``token``; neither: none)."""
+        chosen = token if token is not None else self.tokens[role] if role else None
+        headers = {"Authorization": f"Bearer {chosen}"} if chosen else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+    @property
+    def store(self) -> StateStore:
+        return self.context.store
+
+
+def free_socket() -> socket.socket:
+    """A listening-ready socket bound to a free port of 127.0.0.1."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    return listener
+
+
+@contextmanager
+def serve_api(config: Config, *, factory: ConnectorFactory | None = None,
+              notify: bool = True) -> Iterator[Served]:
+    """Serve the API as ``syncline serve`` does (the scheduler host started by the
+    application's lifespan) over ``config``'s state store, with users viewer / operator /
+    admin, each with a token; stop the server (waiting for runs) and close the store after."""
+    store = StateStore.open(config.resolve_url(config.state.url))
+    users = UsersStore(store)
+    tokens = {}
+    for role in ROLES:
+        users.add_user(role.value, role, f"{role.value}-password", created_by="test")
+        tokens[role] = users.create_token(role.value, "tests")
+    context = build_context(config, store, workers=2, max_wait=0.2, with_host=True,
+                            factory=factory, notify=notify)
+    listener = free_socket()
+    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None,
+                                           access_log=False, lifespan="on",
+                                           timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP
+    while not server.started:
+        assert thread.is_alive(), "uvicorn ended while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = listener.getsockname()[1]
+    try:
+        yield Served(f"http://127.0.0.1:{port}", context, tokens)
+    finally:
+        context.hub.close()
+        server.should_exit = True
+        thread.join(STARTUP)
+        listener.close()
+        store.close()
+
+
+def read_events(lines: Iterator[str], until: str,
+                timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Server-sent events from ``lines`` (``response.iter_lines()`` of a stream) up to and
+    including the first of kind ``until``: each as ``{"event": kind, "data": JSON}``."""
+    events: list[dict[str, Any]] = []
+    kind: str | None = None
+    data: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in lines:
+        assert time.monotonic() < deadline, f"no '{until}' event in time: {events}"
+        if line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif line == "" and kind is not None:
+            events.append({"event": kind, "data": json.loads("\n".join(data))})
+            if kind == until:
+                return events
+            kind, data = None, []
+        elif line == "":
+            kind, data = None, []
+    raise AssertionError(f"the event stream ended before '{until}': {events}")
+
+
+def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
+    """Poll ``condition()`` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "syncline.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
