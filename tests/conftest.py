@@ -1,5 +1,7 @@
 """Shared fixtures: a fresh, uniquely named database on the local PostgreSQL and MariaDB
-servers for each test that asks for one, dropped afterwards.
+servers for each test that asks for one, dropped afterwards; and, for every test, a
+configuration home of its own (``XDG_CONFIG_HOME``), so that the secret key file syncline
+creates on first use never lands in the home folder of whoever runs the tests.
 
 When a server cannot be reached the test is skipped, except on CI (``CI=true``), where it
 fails: there the servers are part of the environment.
@@ -17,6 +19,12 @@ import sqlalchemy as sa
 
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 MARIADB_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
+
+
+@pytest.fixture(autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
 
 
 def _unreachable(server: str, address: str, error: Exception) -> NoReturn:
