@@ -29,7 +29,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from syncline import __version__
-from syncline.api import routes_events, routes_links, routes_review, routes_runs, routes_users
+from syncline.api import (
+    routes_events,
+    routes_links,
+    routes_review,
+    routes_runs,
+    routes_schedules,
+    routes_users,
+)
 from syncline.api.context import ApiContext
 from syncline.api.masking import config_secrets, scrub
 from syncline.api.progress import ProgressHub
@@ -151,7 +158,8 @@ def create_app(context: ApiContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.syncline = context
-    for module in (routes_links, routes_runs, routes_review, routes_events, routes_users):
+    for module in (routes_links, routes_schedules, routes_runs, routes_review, routes_events,
+                   routes_users):
         app.include_router(module.router)
     _mount_web(app, context)
 

@@ -16,6 +16,7 @@ __all__ = [
     "PauseBody",
     "ResolveBody",
     "RetryBody",
+    "ScheduleBody",
     "SyncAllFlagBody",
     "SyncBody",
     "TokenBody",
@@ -99,6 +100,17 @@ class SyncAllFlagBody(BaseModel):
 
     model_config = _STRICT
     enabled: bool
+
+
+class ScheduleBody(BaseModel):
+    """A link's schedule settings (see :mod:`syncline.service_config`): ``schedule`` for the
+    link, ``on_startup``, and per-stream ``overrides`` (stream -> schedule; the ones left
+    out follow the link's)."""
+
+    model_config = _STRICT
+    schedule: str = Field(examples=["every 30m", "*/10 * * * *", "daily", "manual"])
+    on_startup: bool = False
+    overrides: dict[str, str] = Field(default_factory=dict)
 
 
 class TriggerAnswer(BaseModel):

@@ -5,7 +5,7 @@ button, and each link's schedule (editable by admins) and Sync All switch.
 * ``POST /endpoints/{name}/test`` — connect, read what the streams can do and how many
   records each holds (``operator``);
 * ``POST /links/{link}/schedule`` — ``schedule``, ``on_startup`` and ``stream.NAME``
-  overrides (``admin``, see :mod:`syncline.web.schedules`);
+  overrides (``admin``, see :mod:`syncline.service.schedule_edit`);
 * ``POST /links/{link}/sync-all-flag`` — ``enabled`` = 1 / 0 (``admin``).
 """
 
@@ -24,8 +24,8 @@ from syncline.connectors import connector_class
 from syncline.connectors.base import Capability
 from syncline.engine.sync import open_endpoint
 from syncline.errors import SynclineError
+from syncline.service.schedule_edit import change_schedule
 from syncline.web.common import check_link, context, render, see_other
-from syncline.web.schedules import change_schedule
 from syncline.web.session import WebSession, admin, operator, viewer
 
 __all__ = ["CAPABILITIES", "EndpointView", "router"]
@@ -125,7 +125,8 @@ async def set_schedule(request: Request, link: str, session: Admin) -> RedirectR
     schedule = form.get("schedule")
     overrides = {stream: str(form.get(f"stream.{stream}") or "") for stream in settings.streams}
     try:
-        change = change_schedule(context(request), link,
+        ctx = context(request)
+        change = change_schedule(ctx.config, ctx.store, ctx.service, link,
                                  schedule if isinstance(schedule, str) else "",
                                  bool(form.get("on_startup")), overrides)
     except SynclineError as error:

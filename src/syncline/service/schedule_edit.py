@@ -1,5 +1,6 @@
-"""Changing a link's schedule from the console (``admin``): checked, applied to the running
-scheduler at once, and written to the configuration file so that it outlives a restart.
+"""Changing a link's schedule while the service runs (``admin``, from the web console or the
+REST API): checked, applied to the running scheduler at once, and written to the
+configuration file so that it outlives a restart.
 
 Terms: the **schedule** of a link and its per-stream **overrides** are as in
 :mod:`syncline.service_config`. The file is edited line by line inside the link's own table
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from syncline.api.context import ApiContext
+from syncline.config import Config
 from syncline.errors import UsageError
 from syncline.service.scheduler import Scheduler
+from syncline.service.service import SyncService
 from syncline.service_config import parse_schedule
+from syncline.state.store import StateStore
 
 __all__ = ["ScheduleChange", "change_schedule", "edit_config_text"]
 
@@ -129,16 +132,18 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def change_schedule(context: ApiContext, link: str, schedule: str, on_startup: bool,
+def change_schedule(config: Config, store: StateStore, service: SyncService, link: str,
+                    schedule: str, on_startup: bool,
                     overrides: dict[str, str]) -> ScheduleChange:
-    """Check, apply to the running scheduler, and save the link's schedule settings.
+    """Check, apply to ``service``'s scheduler, and save the link's schedule settings in
+    ``config`` and in the file it was read from (``store`` tells when the link last ran).
 
     Raises:
         UsageError: a schedule is not one, or an override names a stream the link does
             not sync.
         ConfigError: no such link.
     """
-    settings = context.config.link(link)
+    settings = config.link(link)
     schedule = _check(schedule, "schedule")
     clean: dict[str, str] = {}
     for stream, text in overrides.items():
@@ -147,7 +152,7 @@ def change_schedule(context: ApiContext, link: str, schedule: str, on_startup: b
         if text.strip():
             clean[stream] = _check(text, stream)
     saved, reason = False, None
-    path = Path(context.config.source)
+    path = Path(config.source)
     if path.is_file():
         try:
             edited = edit_config_text(path.read_text(encoding="utf-8"), link, schedule,
@@ -159,18 +164,17 @@ def change_schedule(context: ApiContext, link: str, schedule: str, on_startup: b
             saved = True
     else:
         reason = "the configuration was not read from a file"
-    context.config.links[link] = settings.model_copy(
+    config.links[link] = settings.model_copy(
         update={"schedule": schedule, "on_startup": on_startup, "schedules": clean})
-    service = context.service
 
     def last_started(name: str) -> datetime | None:
-        runs = context.store.runs(name, limit=1)
+        runs = store.runs(name, limit=1)
         started = runs[0]["started_at"] if runs else None
         if isinstance(started, datetime):
             return started if started.tzinfo else started.replace(tzinfo=UTC)
         return None
 
-    fresh = Scheduler(context.config, service.clock, last_started)
+    fresh = Scheduler(config, service.clock, last_started)
     service.scheduler.jobs = [job for job in service.scheduler.jobs if job.link != link] + \
         [job for job in fresh.jobs if job.link == link]
     return ScheduleChange(link, schedule, on_startup, clean, saved, reason)
