@@ -21,12 +21,30 @@ should), so a tool cannot look fast by doing less.
 Options: ``--cards N`` (default 10,000), ``--upload N`` (default 1,000), ``--runs N``
 (default 3), ``--rows abcdefg`` (which rows), ``--keep DIR`` (work there and keep it), and
 ``--json FILE`` (also write the results as JSON).
+
+Where the programs come from. syncline is the ``syncline`` console script of the
+environment running the benchmark (``make bench`` uses ``.venv``). vdirsyncer is installed
+from PyPI, on first use, into a virtualenv of its own: ``$SYNCLINE_BENCH_CACHE/vdirsyncer-venv``
+(default ``~/.cache/syncline-bench/vdirsyncer-venv``; set ``SYNCLINE_BENCH_CACHE=/tmp/...`` for
+a throw-away one). It is not a test or bench extra of syncline: vdirsyncer pins its own
+versions of click, requests and aiohttp, which must not change what syncline is measured
+with, and a cached virtualenv is not reinstalled on every run. The first version of 0.21,
+0.20, 0.19 that installs is used (the issue measured 0.21); the table names it. Radicale is
+``python -m radicale`` of syncline's environment (a test dependency), run as a subprocess
+on 127.0.0.1 with htpasswd authentication (see :mod:`bench.dav_radicale`).
+
+Measuring on a shared machine: the table's header gives the load average at the start and
+the end; ratios are only comparable between runs made under similar load.
+
+Usage: ``nice -n 10 .venv/bin/python -m bench.dav`` (about a quarter of an hour, most of it
+Radicale taking the uploads of row (e)).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -60,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     options = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     work = options.keep or Path(tempfile.mkdtemp(prefix="syncline-bench-dav-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if options.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\nsyncline vs vdirsyncer {version}, {options.cards:,} vCards\n")
+    print(f"\nsyncline vs vdirsyncer {version}, {options.cards:,} vCards; load average "
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+          f"({os.cpu_count()} CPUs)\n")
     print(render_table(rows, options.runs))
     if options.json is not None:
         options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -164,3 +164,46 @@ def test_force_over_sqlite_databases(runner: CliRunner, sql: SqlPair, tmp_path: 
     with log.open(encoding="utf-8", newline="") as handle:
         (row,) = list(csv.DictReader(handle))
     assert (row["a_key"], row["action"], row["outcome"]) == ("2", "R", "ok")
+
+
+def test_now_with_email_mails_the_detailed_log(runner: CliRunner, tmp_path: Path) -> None:
+    from notify.support import smtp_server
+
+    with smtp_server() as (port, mailbox):
+        link = memory_link(tmp_path, extra=f"""
+[notify.smtp]
+host = "127.0.0.1"
+port = {port}
+sender = "syncline@example.com"
+timeout = 10
+""")
+        for number in range(3):
+            link.a.put("contact", f"k{number}", {"name": f"Contact {number}",
+                                                 "email": f"c{number}@example.com"})
+        args = ["--config", str(link.path)]
+        assert runner.invoke(app, ["sync", "lr", *args]).exit_code == 0
+        result = runner.invoke(app, ["force", "lr", "--from-key", "k1", "--now",
+                                     "--email", "ops@example.com, lead@example.com", *args])
+        assert result.exit_code == 0, result.output
+        assert "log e-mailed to ops@example.com, lead@example.com" in result.output
+    [(recipients, message)] = mailbox.messages
+    assert recipients == ["ops@example.com", "lead@example.com"]
+    assert "forced synchronisation of lr" in str(message["Subject"])
+    body = message.get_content()
+    assert "2 records" in body
+    assert ",contact,R,a>b,k1," in body and ",contact,R,a>b,k2," in body
+    logs = list((tmp_path / "force-logs").glob("lr-*.csv"))
+    assert len(logs) == 1 and "k2" in logs[0].read_text(encoding="utf-8")
+
+
+def test_email_needs_now_and_a_mail_server(runner: CliRunner, memory: MemoryPair) -> None:
+    later = runner.invoke(app, memory.args("force", "lr", "--email", "ops@example.com"))
+    assert later.exit_code == 2 and "--email needs --now" in later.output
+    no_server = runner.invoke(app, memory.args("force", "lr", "--now", "--email",
+                                               "ops@example.com"))
+    assert no_server.exit_code == 2 and "[notify.smtp]" in no_server.output
+    wrong = runner.invoke(app, memory.args("force", "lr", "--now", "--email", "ops"))
+    assert wrong.exit_code == 2 and "'ops' is not an e-mail address" in wrong.output
+    store = StateStore.open(f"sqlite:///{memory.config.parent / 'state.db'}")
+    assert marked_count(store) == 0  # refused before anything was marked
+    store.close()

@@ -17,12 +17,31 @@ and provide these fixtures:
 Optional hooks: :meth:`ConnectorContract.rejected_fields` (fields the system refuses, for the
 per-item failure test), :meth:`ConnectorContract.key_order` (how the connector orders keys in
 a key range) and the class attribute ``page_size`` (the page size the fixture configured).
+
+Optional parts of the contract, each skipped unless the subclass opts in:
+
+concurrent modification
+    ``checks_versions = True``: an update or delete carrying an ``expected_version`` that is
+    no longer the record's fails with :class:`~syncline.errors.VersionConflict` and changes
+    nothing. :meth:`ConnectorContract.racing` also lets another user change the record
+    between the connector's own read and its write (the server's 412 for DAV).
+expired cursor
+    :meth:`ConnectorContract.expire_cursor`: a cursor the system no longer accepts makes
+    :meth:`~syncline.connectors.base.Connector.read_changes` raise
+    :class:`~syncline.errors.ProtocolError` (the engine then reads in full), and the full
+    read holds everything.
+malformed item
+    :meth:`ConnectorContract.put_malformed` stores an item the connector cannot parse: it is
+    a per-item :class:`~syncline.errors.MalformedRecord` naming the item and the parse
+    problem (see :meth:`ConnectorContract.item_errors`), neither a change nor a deletion,
+    and a full read still reads the rest and lets the engine infer no deletion from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, Protocol
 
 import pytest
@@ -37,7 +56,7 @@ from syncline.connectors.base import (
     WriteOperation,
     WriteResult,
 )
-from syncline.errors import ItemError
+from syncline.errors import ItemError, MalformedRecord, ProtocolError, VersionConflict
 from syncline.model import Record, canonical_value
 
 __all__ = ["ConnectorContract", "FieldMaker", "OutsideEditor"]
@@ -79,6 +98,8 @@ class ConnectorContract:
 
     stream: ClassVar[str]
     page_size: ClassVar[int | None] = None
+    checks_versions: ClassVar[bool] = False
+    """Whether writes check ``expected_version`` (optimistic concurrency)."""
 
     # -- fixtures and hooks the subclass provides --------------------------------------------
     @pytest.fixture
@@ -102,6 +123,29 @@ class ConnectorContract:
         """How the connector orders keys in a key range (text order unless overridden)."""
         return key
 
+    @contextlib.contextmanager
+    def racing(self, connector: Connector, action: Callable[[str], None]) -> Iterator[bool]:
+        """Within the block, ``action(key)`` runs just before the connector writes item
+        ``key``, after it checked the version it read: another user's change racing ours.
+        Yields whether the subclass arranged that (the default does not)."""
+        yield False
+
+    def expire_cursor(self, connector: Connector, cursor: str) -> str | None:
+        """A cursor like ``cursor`` that the system no longer accepts (an expired
+        sync-token, a snapshot that is gone); ``None``: the system knows no such thing."""
+        return None
+
+    def put_malformed(self, outside: OutsideEditor) -> tuple[str, str] | None:
+        """Store an item the connector cannot parse, as another user would; returns its key
+        and words of the parse problem the error must hold (``None``: not possible)."""
+        return None
+
+    def item_errors(self, connector: Connector) -> list[ItemError]:
+        """The per-item read problems the connector noted (its ``item_errors``)."""
+        found = getattr(connector, "item_errors", None)
+        assert isinstance(found, list), "a connector with malformed items keeps item_errors"
+        return found
+
     # -- helpers ----------------------------------------------------------------------------
     def batch(self, operations: Iterable[WriteOperation]) -> WriteBatch:
         return WriteBatch(f"batch-{_token()}", self.stream, list(operations))
@@ -109,11 +153,12 @@ class ConnectorContract:
     def create_op(self, fields: dict[str, Any]) -> WriteOperation:
         return WriteOperation(_token(), WriteKind.CREATE, None, fields)
 
-    def update_op(self, key: str, fields: dict[str, Any]) -> WriteOperation:
-        return WriteOperation(_token(), WriteKind.UPDATE, key, fields)
+    def update_op(self, key: str, fields: dict[str, Any],
+                  expected: str | None = None) -> WriteOperation:
+        return WriteOperation(_token(), WriteKind.UPDATE, key, fields, expected)
 
-    def delete_op(self, key: str) -> WriteOperation:
-        return WriteOperation(_token(), WriteKind.DELETE, key)
+    def delete_op(self, key: str, expected: str | None = None) -> WriteOperation:
+        return WriteOperation(_token(), WriteKind.DELETE, key, expected_version=expected)
 
     def create(self, connector: Connector, *fields: dict[str, Any]) -> list[str]:
         results = connector.write(self.batch(self.create_op(f) for f in fields))
@@ -328,3 +373,108 @@ class ConnectorContract:
         recovered: list[WriteResult] | None = connector.recover(batch)
         assert recovered is None
         assert list(connector.read_all(self.stream, ReadScope())) == []
+
+    # -- concurrent modification ------------------------------------------------------------
+    def test_stale_writes_are_version_conflicts(self, connector: Connector,
+                                                make_fields: FieldMaker,
+                                                outside: OutsideEditor | None) -> None:
+        if not self.checks_versions or outside is None:
+            pytest.skip("the connector does not check versions, or has no outside editor")
+        updated, deleted = self.create(connector, make_fields(1), make_fields(2))
+        read = connector.read_keys(self.stream, [updated, deleted])
+        outside.update(updated, make_fields(3))
+        outside.update(deleted, make_fields(4))
+        results = connector.write(self.batch([
+            self.update_op(updated, make_fields(5), read[updated].version),
+            self.delete_op(deleted, read[deleted].version)]))
+        assert all(isinstance(r.error, VersionConflict) for r in results), results
+        assert updated in str(results[0].error) and deleted in str(results[1].error)
+        now = connector.read_keys(self.stream, [updated, deleted])
+        assert same(now[updated].fields, make_fields(3))  # the other user's change stands
+        assert same(now[deleted].fields, make_fields(4))  # and nothing was deleted
+
+        current = now[updated].version
+        with self.racing(connector, lambda key: outside.update(key, make_fields(6))) \
+                as arranged:
+            if arranged:
+                (raced,) = connector.write(self.batch([
+                    self.update_op(updated, make_fields(7), current)]))
+        if not arranged:
+            return
+        assert isinstance(raced.error, VersionConflict), raced
+        assert same(connector.read_keys(self.stream, [updated])[updated].fields,
+                    make_fields(6))
+
+    # -- expired cursors --------------------------------------------------------------------
+    def test_expired_cursor_asks_for_a_full_read(self, connector: Connector,
+                                                 make_fields: FieldMaker,
+                                                 outside: OutsideEditor | None) -> None:
+        editor = self.needs_changes(connector, outside)
+        (ours,) = self.create(connector, make_fields(1))
+        cursor = connector.current_cursor(self.stream)
+        assert cursor is not None
+        theirs = editor.create(make_fields(2))
+        expired = self.expire_cursor(connector, cursor)
+        if expired is None:
+            pytest.skip("the system has no cursor that expires")
+        with pytest.raises(ProtocolError, match="full"):
+            feed = connector.read_changes(self.stream, expired, ReadScope())
+            list(feed.pages)
+        # what the engine does instead: a new cursor and a full read, which holds everything
+        fresh = connector.current_cursor(self.stream)
+        assert fresh is not None
+        read = [r.key for page in connector.read_all(self.stream, ReadScope()) for r in page]
+        assert sorted(read) == sorted([ours, theirs])
+        editor.update(theirs, make_fields(3))
+        found, _ = self.changes(connector, fresh)
+        assert [c.key for c in found] == [theirs]
+
+    # -- malformed items --------------------------------------------------------------------
+    def test_malformed_item_is_an_item_error_and_deletes_nothing(
+            self, connector: Connector, make_fields: FieldMaker,
+            outside: OutsideEditor | None) -> None:
+        editor = self.needs_changes(connector, outside)
+        keys = self.create(connector, make_fields(1), make_fields(2))
+        cursor = connector.current_cursor(self.stream)
+        assert cursor is not None
+        planted = self.put_malformed(editor)
+        if planted is None:
+            pytest.skip("no malformed item can be stored")
+        bad, problem = planted
+        errors = self.item_errors(connector)
+        try:
+            # an incremental read: neither a change nor a deletion, but an item error
+            found, cursor = self.changes(connector, cursor)
+            assert found == []
+            assert [e.key for e in errors] == [bad]
+            assert isinstance(errors[0], MalformedRecord)
+            assert bad in str(errors[0]) and problem in str(errors[0]), str(errors[0])
+            take = getattr(connector, "take_item_errors", None)
+            if take is not None:  # handed over once, for the engine's journal and messages
+                assert [e.key for e in take(self.stream)] == [bad]
+                assert take(self.stream) == [] and errors == []
+            # the next incremental read reports it again (it is still there)
+            errors.clear()
+            found, cursor = self.changes(connector, cursor)
+            assert found == [] and [e.key for e in errors] == [bad]
+            # a full read reads the rest, and lets the engine infer no deletion of it
+            connector.current_cursor(self.stream)
+            read = [r.key for page in connector.read_all(self.stream, ReadScope())
+                    for r in page]
+            assert sorted(read) == sorted(keys)
+            assert not connector.streams()[self.stream] & Capability.DETECT_DELETES \
+                or not connector.in_key_range(self.stream, bad, ReadScope())
+            assert not connector.in_key_range(self.stream, bad, ReadScope(from_key=""))
+            # the other records are still written and read as usual
+            (result,) = connector.write(self.batch([self.update_op(keys[0], make_fields(3))]))
+            assert result.ok, result.error
+            assert same(connector.read_keys(self.stream, [keys[0]])[keys[0]].fields,
+                        make_fields(3))
+            # once the item is gone, deletions are detected again
+            editor.delete(bad)
+            read = [r.key for page in connector.read_all(self.stream, ReadScope())
+                    for r in page]
+            assert sorted(read) == sorted(keys)
+            assert connector.streams()[self.stream] & Capability.DETECT_DELETES
+        finally:
+            errors.clear()

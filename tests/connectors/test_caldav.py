@@ -20,6 +20,7 @@ import pytest
 
 from connectors.contract import ConnectorContract, FieldMaker
 from connectors.radicale_server import (  # noqa: F401 - radicale is a fixture
+    DavContractHooks,
     DavEditor,
     RadicaleServer,
     radicale,
@@ -84,9 +85,10 @@ def connect(radicale: RadicaleServer, url: str, tmp_path: Path,  # noqa: F811
     return connector
 
 
-class CalDavContract(ConnectorContract):
+class CalDavContract(DavContractHooks, ConnectorContract):
     page_size = 5
     render: Any
+    malformed_problem = "PRIORITY"
 
     @pytest.fixture
     def calendar(self, radicale: RadicaleServer) -> str:  # noqa: F811
@@ -112,6 +114,9 @@ class CalDavContract(ConnectorContract):
 class TestCalDavEvent(CalDavContract):
     stream = "event"
     render = staticmethod(render_event)
+    malformed = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                 "UID:broken\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240601T090000Z\r\n"
+                 "PRIORITY:high\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
     @pytest.fixture
     def make_fields(self) -> FieldMaker:
@@ -121,6 +126,9 @@ class TestCalDavEvent(CalDavContract):
 class TestCalDavTask(CalDavContract):
     stream = "task"
     render = staticmethod(render_task)
+    malformed = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\n"
+                 "UID:broken\r\nDTSTAMP:20240101T000000Z\r\nPRIORITY:high\r\n"
+                 "SUMMARY:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
 
     @pytest.fixture
     def make_fields(self) -> FieldMaker:

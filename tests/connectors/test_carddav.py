@@ -14,7 +14,13 @@ import httpx
 import pytest
 
 from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor, same
-from connectors.radicale_server import DavEditor, RadicaleServer, radicale  # noqa: F401
+from connectors.radicale_server import (  # noqa: F401 - radicale is a fixture
+    DavContractHooks,
+    DavEditor,
+    FaultyProxy,
+    RadicaleServer,
+    radicale,
+)
 from syncline.config import load_config
 from syncline.connectors import connector_class
 from syncline.connectors.base import (
@@ -64,6 +70,12 @@ def render_card(uid: str, fields: dict[str, Any], extra: str) -> str:
             f"{extra}END:VCARD\r\n")
 
 
+NESTED = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken\r\nFN:Ada Lovelace\r\n"
+          "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Charles Babbage\r\nEND:VCARD\r\nEND:VCARD\r\n")
+"""A card nesting another (vCard 2.1's AGENT): Radicale takes it, syncline's parser does
+not."""
+
+
 def connect(radicale: RadicaleServer, url: str, tmp_path: Path,  # noqa: F811
             **settings: Any) -> CardDavConnector:
     connector = CardDavConnector("addressbook", {
@@ -73,9 +85,11 @@ def connect(radicale: RadicaleServer, url: str, tmp_path: Path,  # noqa: F811
     return connector
 
 
-class TestCardDavContact(ConnectorContract):
+class TestCardDavContact(DavContractHooks, ConnectorContract):
     stream = "contact"
     page_size = 5
+    malformed = NESTED
+    malformed_problem = "BEGIN:VCARD inside an item"
 
     @pytest.fixture
     def book(self, radicale: RadicaleServer) -> str:  # noqa: F811
@@ -164,10 +178,6 @@ match = {{ contact = ["email"] }}
 """
 
 
-NESTED = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken\r\nFN:Ada Lovelace\r\n"
-          "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Charles Babbage\r\nEND:VCARD\r\nEND:VCARD\r\n")
-"""A card nesting another (vCard 2.1's AGENT): Radicale takes it, syncline's parser does
-not."""
 
 
 def op(kind: WriteKind, key: str | None = None, fields: dict[str, Any] | None = None,
@@ -293,6 +303,32 @@ def test_no_change_sends_one_report_and_no_fetch(contacts: CardDavConnector,
     assert requests.take() == [("PROPFIND", contacts.site("contact").path),
                                ("REPORT", "addressbook-multiget"),
                                ("REPORT", "addressbook-multiget")]
+
+
+def test_count_lists_once_for_the_full_read_that_follows(contacts: CardDavConnector,
+                                                        editor: DavEditor) -> None:
+    """The engine asks for the count before a full read: that listing is the one the full
+    read uses; our writes keep the count; an incremental read forgets it."""
+    write(contacts, *(op(WriteKind.CREATE, fields=person(n)) for n in range(3)))
+    requests = Requests(contacts)
+    assert contacts.count("contact") == 3
+    assert requests.take() == [("REPORT", "sync-collection")]
+    cursor = contacts.current_cursor("contact")
+    assert cursor is not None
+    assert requests.take() == [("REPORT", "addressbook-multiget")]  # no second listing
+    assert len([r for page in contacts.read_all("contact", ReadScope()) for r in page]) == 3
+    assert contacts.count("contact") == 3 and requests.take() == []
+    first, second = write(contacts, op(WriteKind.CREATE, fields=person(4)),
+                          op(WriteKind.CREATE, fields=person(5)))
+    (deleted,) = write(contacts, op(WriteKind.DELETE, str(first.key)))
+    assert second.ok and deleted.ok
+    editor.create(person(6))  # someone else adds one: seen once the count is listed again
+    assert contacts.count("contact") == 4  # ours counted, theirs not known yet
+    feed = contacts.read_changes("contact", cursor, ReadScope())
+    assert [c for page in feed.pages for c in page]
+    requests.take()
+    assert contacts.count("contact") == 5
+    assert requests.take() == [("REPORT", "sync-collection")]
 
 
 def test_expired_token_asks_for_a_full_read(contacts: CardDavConnector,
@@ -494,3 +530,52 @@ def test_discovered_from_the_server_root(radicale: RadicaleServer,  # noqa: F811
     assert raised.value.key == "endpoints.addressbook.url"
     typo.close()
 
+
+
+# -- a server in trouble (a proxy answering for Radicale) ----------------------------------------
+def test_507_refuses_items_and_the_rest_goes_on(radicale: RadicaleServer,  # noqa: F811
+                                                book: str, tmp_path: Path,
+                                                editor: DavEditor) -> None:
+    with FaultyProxy(radicale.url) as proxy:
+        contacts = connect(radicale, proxy.via(book), tmp_path)
+        kept, gone = write(contacts, op(WriteKind.CREATE, fields=person(1)),
+                           op(WriteKind.CREATE, fields=person(2)))
+        proxy.full = True
+        proxy.requests.clear()
+        new, updated, deleted, later = write(
+            contacts, op(WriteKind.CREATE, fields=person(3)),
+            op(WriteKind.UPDATE, kept.key, {"title": "CFO"}),
+            op(WriteKind.DELETE, gone.key), op(WriteKind.CREATE, fields=person(4)))
+        contacts.close()
+    assert new.error is not None and type(new.error) is not VersionConflict
+    assert new.error.retriable and "507" in str(new.error) and "quota" in str(new.error)
+    assert "no room" in str(new.error)
+    for refused in (updated, later):  # not even sent once the server said it is full
+        assert refused.error is not None and refused.error.retriable
+        assert "not sent" in str(refused.error)
+    assert deleted.ok, deleted.error  # deletes free room: they still go
+    assert [method for method, _ in proxy.requests if method in ("PUT", "DELETE")] \
+        == ["PUT", "DELETE"]
+    folder = radicale.storage / "collection-root" / "alice" / book.rstrip("/").rsplit("/")[-1]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) \
+        == [kept.key]  # the refused cards were not stored, the deleted one is gone
+    assert "CFO" not in editor.get(str(kept.key))
+    assert editor.http.get(editor.url(str(gone.key))).status_code == 404
+
+
+def test_truncated_sync_collection_answers_are_followed(
+        radicale: RadicaleServer, book: str, tmp_path: Path,  # noqa: F811
+        editor: DavEditor) -> None:
+    with FaultyProxy(radicale.url) as proxy:
+        contacts = connect(radicale, proxy.via(book), tmp_path)
+        cursor = contacts.current_cursor("contact")
+        assert cursor is not None
+        keys = {editor.create(person(n)) for n in range(3)}
+        proxy.truncate = 1
+        proxy.requests.clear()
+        feed = contacts.read_changes("contact", cursor, ReadScope())
+        found = {c.key for page in feed.pages for c in page}
+        contacts.close()
+    assert found == keys
+    reports = [path for method, path in proxy.requests if method == "REPORT"]
+    assert len(reports) == 3  # sync-collection, again from the token given, multiget

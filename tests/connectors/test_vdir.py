@@ -3,10 +3,14 @@ what is particular to a folder of files, and a memory <-> vdir link synced by th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from syncline.config import parse_config
 from syncline.connectors import connector_class
 from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteKind, WriteOperation
 from syncline.connectors.memory import shared_store
-from syncline.connectors.vdir import VdirConnector
+from syncline.connectors.vdir import VdirConnector, writing
 from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
 from syncline.errors import (
     ConfigError,
@@ -121,6 +125,41 @@ class FolderEditor:
 class VdirContract(ConnectorContract):
     fileext = ".vcf"
     page_size = 5
+    checks_versions = True
+
+    @contextlib.contextmanager
+    def racing(self, connector: Connector, action: Callable[[str], None]) -> Iterator[bool]:
+        """Run ``action(key)`` between the connector's check of a file's version and its
+        write of that file (another program saving the file at that moment)."""
+        real = writing._apply
+
+        def racing_apply(connector: VdirConnector, folder: str, stream: str,
+                         operation: WriteOperation, key: str, *rest: Any) -> Any:
+            action(key)
+            return real(connector, folder, stream, operation, key, *rest)
+
+        writing._apply = racing_apply  # type: ignore[assignment]
+        try:
+            yield True
+        finally:
+            writing._apply = real
+
+    def expire_cursor(self, connector: Connector, cursor: str) -> str | None:
+        """The cursor's snapshot leaves the state folder after this many newer ones."""
+        assert isinstance(connector, VdirConnector)
+        for _ in range(connector.state.keep_snapshots):
+            connector.current_cursor(self.stream)
+        return cursor
+
+    def put_malformed(self, outside: OutsideEditor) -> tuple[str, str] | None:
+        assert isinstance(outside, FolderEditor)
+        outside.path("broken").write_text(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nFN Missing colon\r\nEND:VCARD\r\n"
+            if self.fileext == ".vcf" else
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:broken\r\n"
+            "DTSTART:20240601T090000Z\r\nPRIORITY:high\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            encoding="utf-8")
+        return "broken", "line 3" if self.fileext == ".vcf" else "PRIORITY"
 
     @pytest.fixture
     def connector(self, tmp_path: Path) -> Iterator[VdirConnector]:
@@ -231,6 +270,153 @@ def test_config_as_in_the_issue(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fileext"):
         parse_config({"endpoints": {"folder": {"connector": "vdir", "path": "c",
                                                "fileext": "vcf"}}}, base_dir=tmp_path)
+
+
+RICH_CARD = (
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nPRODID:-//Apple Inc.//iPhone OS 17.0//EN\r\n"
+    "UID:rich-card\r\nN:Hughes;Margaret;;Dr;\r\nFN:Dr Margaret Hughes\r\n"
+    "ORG:Hughes & Partners;Finance\r\nTITLE:Partner\r\n"
+    "EMAIL;TYPE=INTERNET,WORK,pref:margaret@hughes-partners.co.uk\r\n"
+    "TEL;TYPE=CELL:+44 7700 900123\r\n"
+    "item1.ADR;TYPE=WORK:;;1 Fleet Street;London;;EC4Y 1AA;United Kingdom\r\n"
+    "item1.X-ABLABEL:_$!<Work>!$_\r\n"
+    "PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsL\r\n"
+    " DBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgN\r\n"
+    "X-PHONETIC-LAST-NAME:HEWZ\r\nX-SOCIALPROFILE;TYPE=linkedin:https://example.org/mh\r\n"
+    "REV:2024-05-01T10:00:00Z\r\nEND:VCARD\r\n")
+
+RICH_EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Calendar//EN\r\nX-WR-CALNAME:Work\r\n"
+    "BEGIN:VTIMEZONE\r\nTZID:Europe/London\r\nBEGIN:STANDARD\r\nDTSTART:19701025T020000\r\n"
+    "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n"
+    "END:STANDARD\r\nEND:VTIMEZONE\r\n"
+    "BEGIN:VEVENT\r\nUID:rich-event\r\nDTSTAMP:20240601T120000Z\r\n"
+    "DTSTART;TZID=Europe/London:20240603T093000\r\nDTEND;TZID=Europe/London:20240603T101500\r\n"
+    "SUMMARY:Account review\r\nLOCATION:Room 1\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n"
+    "EXDATE;TZID=Europe/London:20240617T093000\r\nX-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n"
+    "ATTENDEE;CN=Oliver Bennett;PARTSTAT=ACCEPTED:mailto:oliver@example.org\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Review\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\n"
+    "END:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:rich-event\r\nDTSTAMP:20240601T120000Z\r\n"
+    "RECURRENCE-ID;TZID=Europe/London:20240610T093000\r\n"
+    "DTSTART;TZID=Europe/London:20240610T140000\r\nDTEND;TZID=Europe/London:20240610T150000\r\n"
+    "SUMMARY:Moved review\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_a_card_update_changes_only_the_mapped_lines(tmp_path: Path) -> None:
+    """Everything syncline does not map (PHOTO, X- properties, groups, parameters, order)
+    is written back byte for byte; REV says when the card changed."""
+    connector = VdirConnector("folder", {"path": "items"}, tmp_path)
+    connector.open()
+    path = connector.folder / "rich-card.vcf"
+    path.write_bytes(RICH_CARD.encode())
+    (result,) = write(connector, op(WriteKind.UPDATE, "rich-card", {"title": "Senior Partner"}))
+    assert result.ok, result.error
+    before, after = RICH_CARD.split("\r\n"), path.read_bytes().decode().split("\r\n")
+    assert len(after) == len(before)
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert [old for old, _ in changed] == ["TITLE:Partner", "REV:2024-05-01T10:00:00Z"]
+    assert changed[0][1] == "TITLE:Senior Partner" and changed[1][1].startswith("REV:")
+    assert connector.read_keys("contact", ["rich-card"])["rich-card"].fields["title"] \
+        == "Senior Partner"
+    connector.close()
+
+
+def test_an_event_update_keeps_alarms_exceptions_and_unmapped_properties(
+        tmp_path: Path) -> None:
+    """Every component and property syncline does not map (time zone, RRULE, EXDATE,
+    attendees' parameters, X- properties, the alarm, the moved occurrence) is written back
+    byte for byte; only the mapped LOCATION changes, and DTSTAMP / LAST-MODIFIED say when
+    (RFC 5545 §3.8.7)."""
+    import icalendar
+
+    connector = VdirConnector("folder", {"path": "items", "fileext": ".ics"}, tmp_path)
+    connector.open()
+    path = connector.folder / "rich-event.ics"
+    path.write_bytes(RICH_EVENT.encode())
+    (result,) = write(connector, op(WriteKind.UPDATE, "rich-event", {"location": "Room 4"}))
+    assert result.ok, result.error
+    stamps = {"DTSTAMP", "LAST-MODIFIED", "SEQUENCE"}
+
+    def contents(text: str) -> list[tuple[str, dict[str, bytes]]]:
+        return [(str(part.name), {name: part[name].to_ical() if hasattr(part[name], "to_ical")
+                                  else repr(part[name]).encode()
+                                  for name in part if name not in stamps})
+                for part in icalendar.Calendar.from_ical(text).walk()]
+
+    text = path.read_bytes().decode()
+    removed = Counter(RICH_EVENT.split("\r\n")) - Counter(text.split("\r\n"))
+    added = Counter(text.split("\r\n")) - Counter(RICH_EVENT.split("\r\n"))
+    assert set(removed) == {"LOCATION:Room 1", "DTSTAMP:20240601T120000Z"}  # byte for byte
+    assert sorted(line.split(":")[0] for line in added) == ["DTSTAMP", "LAST-MODIFIED",
+                                                              "LOCATION"]
+    before, after = contents(RICH_EVENT), contents(text)
+    assert [name for name, _ in after] == [name for name, _ in before]
+    assert [name for name, _ in before] == ["VCALENDAR", "VTIMEZONE", "STANDARD", "VEVENT",
+                                            "VALARM", "VEVENT"]
+    for (name, old), (_, new) in zip(before, after, strict=True):
+        if name == "VEVENT" and "RECURRENCE-ID" not in old:
+            assert new.pop("LOCATION") == b"Room 4" and old.pop("LOCATION") == b"Room 1"
+        assert new == old, name
+    connector.close()
+
+
+def test_an_event_moved_to_another_zone_keeps_the_rest_as_written(tmp_path: Path) -> None:
+    """New times in a new time zone, and one attendee more: the new VTIMEZONE is added, the
+    attendee already there keeps its line as written, the moved occurrence and the alarm
+    are untouched."""
+    connector = VdirConnector("folder", {"path": "items", "fileext": ".ics"}, tmp_path)
+    connector.open()
+    path = connector.folder / "rich-event.ics"
+    path.write_bytes(RICH_EVENT.encode())
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2024, 6, 3, 9, 0, tzinfo=new_york)
+    (result,) = write(connector, op(WriteKind.UPDATE, "rich-event", {
+        "start": start, "end": start + timedelta(hours=1), "timezone": "America/New_York",
+        "attendees": "ada@example.org, oliver@example.org"}))
+    assert result.ok, result.error
+    text = path.read_bytes().decode()
+    assert "ATTENDEE;CN=Oliver Bennett;PARTSTAT=ACCEPTED:mailto:oliver@example.org\r\n" in text
+    assert "ATTENDEE:mailto:ada@example.org\r\n" in text
+    exception = RICH_EVENT[RICH_EVENT.rindex("BEGIN:VEVENT"):]
+    assert text.endswith(exception)
+    london = RICH_EVENT[RICH_EVENT.index("BEGIN:VTIMEZONE"):RICH_EVENT.index("BEGIN:VEVENT")]
+    assert london in text
+    assert text.index("TZID:America/New_York") < text.index("BEGIN:VEVENT")
+    assert "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Review\r\nTRIGGER:-PT10M\r\n" \
+        "END:VALARM\r\n" in text
+    assert "DTSTART;TZID=America/New_York:20240603T090000\r\n" in text
+    record = connector.read_keys("event", ["rich-event"])["rich-event"]
+    assert record.fields["start"] == start and record.fields["timezone"] == "America/New_York"
+    assert record.fields["attendees"] == "ada@example.org, oliver@example.org"
+    assert record.fields["recurrence"] == "FREQ=WEEKLY;COUNT=4"
+    connector.close()
+
+
+def test_a_task_update_keeps_line_ends_folds_and_places() -> None:
+    """An item written with LF line ends and folded lines: changed properties stay where
+    they were (PRIORITY after the alarm), new ones (COMPLETED, STATUS) follow the master's
+    own properties, and untouched lines keep their folding and line ends."""
+    from syncline.formats.icalendar import calendar_fields, parse_calendar
+    from syncline.formats.icalendar_splice import update_text
+
+    text = ("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//Tasks//EN\nBEGIN:VTODO\nUID:t1\n"
+            "DTSTAMP:20240101T000000Z\nSUMMARY:Call Oliver about the renewal of the main"
+            "tenance contract for the\n  Leeds office\nX-APPLE-SORT-ORDER:12\nBEGIN:VALARM\n"
+            "ACTION:DISPLAY\nTRIGGER:-PT5M\nDESCRIPTION:x\nEND:VALARM\nPRIORITY:5\nEND:VTODO\n"
+            "END:VCALENDAR\n")
+    done = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+    out = update_text(text, parse_calendar(text, source="t"), "task",
+                      {"status": "COMPLETED", "completed": done, "priority": 1})
+    assert "\r" not in out
+    lines = out.split("\n")
+    assert "SUMMARY:Call Oliver about the renewal of the maintenance contract for the" in lines
+    assert lines[lines.index("END:VALARM") + 1] == "PRIORITY:1"
+    assert lines.index("STATUS:COMPLETED") < lines.index("BEGIN:VALARM")
+    assert lines.index("COMPLETED:20240701T120000Z") < lines.index("BEGIN:VALARM")
+    fields = calendar_fields(parse_calendar(out, source="o"), "task")
+    assert (fields["status"], fields["priority"], fields["completed"]) == ("COMPLETED", 1, done)
+    assert fields["summary"].endswith("contract for the Leeds office")
 
 
 def test_file_name_comes_from_the_uid_and_is_never_overwritten(
@@ -499,6 +685,35 @@ def test_a_malformed_card_deletes_nothing(tmp_path: Path, mode: RunMode) -> None
     state.close()
 
 
+def test_syncline_sync_names_the_malformed_file_and_its_problem(tmp_path: Path) -> None:
+    """What a user running ``syncline sync`` sees: the broken file and what is wrong with it
+    (line and problem), while the other cards are synced and nothing is deleted."""
+    (tmp_path / "syncline.toml").write_text(
+        '[state]\nurl = "sqlite:///state.db"\n\n'
+        '[endpoints.phone]\nconnector = "vdir"\npath = "phone"\nfileext = ".vcf"\n\n'
+        '[endpoints.copy]\nconnector = "vdir"\npath = "copy"\nfileext = ".vcf"\n\n'
+        '[links.phone-copy]\na = "phone"\nb = "copy"\nstreams = ["contact"]\n')
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    for n in range(3):
+        (phone / f"p{n}.vcf").write_text(person_card(f"p{n}", " ".join(PEOPLE[n])))
+    syncline = [str(Path(sys.executable).with_name("syncline")), "sync", "--config",
+                str(tmp_path / "syncline.toml")]
+    assert subprocess.run(syncline, capture_output=True, check=False).returncode == 0
+    (phone / "p1.vcf").write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver Bennett\r\n"
+                                  "END:VCARD\r\n")
+    (phone / "p3.vcf").write_text(person_card("p3", "Tomasz Nowak"))
+    for _ in range(2):  # incremental, then forced in full
+        done = subprocess.run([*syncline, *(["--full"] if _ else [])], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode in (0, 1), done.stderr  # the run goes on (1: item errors)
+        assert f"{phone / 'p1.vcf'}: line 3: no ':'" in done.stderr, done.stderr
+        copies = [path.read_text() for path in (tmp_path / "copy").glob("*.vcf")]
+        assert len(copies) == 4  # p1 kept (not deleted), p3 added
+        assert any("Tomasz Nowak" in text for text in copies)
+        assert any("Oliver Bennett" in text for text in copies)
+
+
 def test_events_synced_both_ways(tmp_path: Path) -> None:
     """Appointments from a CRM (memory) to a calendar folder and back, an all-day event and
     an alarm set in the calendar application included."""
@@ -701,3 +916,29 @@ def test_reading_a_card_in_one_pass_reads_what_the_parts_read() -> None:
             expected = None if is_organisation(card) != (stream == "organisation") else (
                 card_fields(card, stream), uid_of(card), revision(card))
             assert read_card(text, stream, source="x.vcf") == expected
+
+
+def test_a_malformed_card_is_journalled_as_an_error_and_deletes_nothing(
+        tmp_path: Path) -> None:
+    store_name = f"crm-{uuid.uuid4().hex}"
+    config = link_config(tmp_path, store_name)
+    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    crm = shared_store(store_name)
+    for n in range(4):
+        crm.put("contact", f"p{n}", person(n))
+    engine = SyncEngine(config, state)
+    assert engine.run("crm-folder").outcome is RunOutcome.OK
+    folder = tmp_path / "contacts"
+    bad = sorted(folder.glob("*.vcf"))[1]
+    bad.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver\r\nEND:VCARD\r\n")
+    for mode in (RunMode.INCREMENTAL, RunMode.FULL):
+        summary = engine.run("crm-folder", SyncOptions(mode=mode))
+        counts = summary.streams["contact"].to_json()
+        assert counts["errors"] == 1 and counts["D"] == 0
+        assert summary.outcome is RunOutcome.ERROR
+        assert any(str(bad) in m and "line 3" in m for m in summary.messages), summary.messages
+        rows = state.journal("crm-folder", run_id=summary.run_id, outcome="error")
+        assert [(r["b_key"], r["direction"]) for r in rows] == [(bad.stem, "b>a")]
+        assert str(bad) in rows[0]["message"]
+    assert len(crm.stream("contact")) == 4
+    state.close()

@@ -46,6 +46,7 @@ from syncline.errors import ConfigError, LinkBusy, RunError, StateError, Synclin
 from syncline.notify import Notifier
 from syncline.redaction import redact_store
 from syncline.service.clock import Clock
+from syncline.service.force_mail import ForceLogMailer
 from syncline.service.host import ServiceHost
 from syncline.service.service import SyncService
 from syncline.state.store import StateStore
@@ -94,8 +95,10 @@ def build_context(config: Config, store: StateStore, *, workers: int = 4,
         service.add_listener(notifier)
     _check_sync_users(config, store)
     host = ServiceHost(service, max_wait=max_wait) if with_host else None
+    force_mailer = ForceLogMailer(config, store)
+    service.add_listener(force_mailer.run_finished)
     return ApiContext(config=config, store=store, service=service, hub=hub, host=host,
-                      secrets=secrets, notifier=notifier)
+                      secrets=secrets, notifier=notifier, force_mailer=force_mailer)
 
 
 def _check_sync_users(config: Config, store: StateStore) -> None:

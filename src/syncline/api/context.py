@@ -17,6 +17,7 @@ from fastapi import Request
 from syncline.api.progress import ProgressHub
 from syncline.config import Config
 from syncline.notify.notifier import Notifier
+from syncline.service.force_mail import ForceLogMailer
 from syncline.service.host import ServiceHost
 from syncline.service.service import SyncService
 from syncline.state.controls_store import ControlsStore
@@ -50,6 +51,10 @@ class ApiContext:
         any text shown that did not come through an API response.
     ``notifier``
         The :class:`~syncline.notify.Notifier` (``None``: notifications are off).
+    ``force_mailer``
+        The :class:`~syncline.service.force_mail.ForceLogMailer` that e-mails the logs of
+        forced synchronisations once their run wrote them (``None``: made by
+        :func:`~syncline.api.app.build_context`, which registers it with the service).
 
     ``users`` and ``controls`` give the users store and the link controls (pause, Sync All).
     """
@@ -61,6 +66,7 @@ class ApiContext:
     host: ServiceHost | None = None
     secrets: list[str] = field(default_factory=list)
     notifier: Notifier | None = None
+    force_mailer: ForceLogMailer | None = None
 
     @property
     def users(self) -> UsersStore:

@@ -70,6 +70,9 @@ class ForceResyncBody(BaseModel):
     source: Literal["a", "b"] | None = Field(
         default=None, description="The authoritative side (default: the link's).")
     now: bool = False
+    email: list[str] = Field(
+        default_factory=list, description="E-mail the detailed log of the run that sends "
+        "the records to these addresses (needs [notify.smtp] in the configuration).")
 
 
 class ResolveBody(BaseModel):

@@ -28,6 +28,7 @@ from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, Trigger
 from syncline.model import Side
 from syncline.service.criteria import ForceCriteria
+from syncline.service.force_mail import parse_recipients
 from syncline.service.service import TriggerOptions, TriggerResult
 
 __all__ = ["check_link", "check_streams", "router", "trigger_answer"]
@@ -196,8 +197,18 @@ def force_resync(link: str, body: ForceResyncBody, context: Context,
         since=body.since, until=body.until, due_from=body.due_from, due_to=body.due_to,
         owner=user.name if body.mine else body.owner, with_related=body.with_related,
         source=Side(body.source) if body.source is not None else None)
-    result = context.service.force(link, criteria, requested_by=user.name, now=body.now)
-    return {**result.to_json(), "run_now": body.now}
+    mailer = context.force_mailer
+    recipients = parse_recipients(",".join(body.email)) if body.email else []
+    if recipients and (mailer is None or not mailer.enabled):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "e-mailing the log needs [notify.smtp] in the configuration")
+    log_path = mailer.log_path(link) if recipients and mailer is not None else None
+    result = context.service.force(link, criteria, requested_by=user.name, now=body.now,
+                                   log_path=log_path)
+    if log_path is not None and mailer is not None:
+        mailer.expect(result.request_id, link, recipients, log_path)
+    return {**result.to_json(), "run_now": body.now,
+            "log": str(log_path) if log_path is not None else None, "email": recipients}
 
 
 @router.post("/links/{link}/pause", summary="Pause a link (or one stream): no run starts")

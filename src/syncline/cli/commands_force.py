@@ -4,7 +4,8 @@ Marks the records that meet the criteria (on the authoritative side) to be sent 
 the other side with action code R, even where nothing seems to have changed. With
 ``--now`` the link runs at once (under its run lock); otherwise the marks wait for the
 link's next run (``syncline sync``, or the service's schedule). ``--log FILE`` writes the
-detailed log of the run that sends them (CSV or JSON lines, by the file's extension).
+detailed log of the run that sends them (CSV or JSON lines, by the file's extension);
+``--email`` (with ``--now``) mails it through ``[notify.smtp]``.
 
 Exit codes as ``syncline sync``: 0 marked (and, with ``--now``, sent); 1 the run left item
 errors; 2 usage or configuration error; 3 the run could not proceed (also: link busy).
@@ -34,6 +35,7 @@ from syncline.errors import UsageError
 from syncline.model import Side
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force import ForceResult, authoritative_side
+from syncline.service.force_mail import ForceLogMailer, parse_recipients
 from syncline.service.forcelog import log_format
 from syncline.service.service import SyncService
 
@@ -88,6 +90,10 @@ def force(
     log: Annotated[Path | None, typer.Option(
         "--log", metavar="FILE", dir_okay=False,
         help="Write the detailed log of the forced run to FILE (.csv or .jsonl).")] = None,
+    email: Annotated[str | None, typer.Option(
+        "--email", metavar="ADDRESSES",
+        help="With --now: e-mail the detailed log to these addresses (comma-separated; "
+             "needs [notify.smtp] in the configuration).")] = None,
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print only a JSON document on stdout.")] = False,
     config: ConfigOption = None,
@@ -105,13 +111,23 @@ def force(
     if log is not None:
         log_format(log)
         log = log.expanduser().resolve()
+    recipients = parse_recipients(email) if email else []
+    if recipients and not now:
+        raise UsageError("--email needs --now: this command sends the log when the run it "
+                         "starts has written it (the web console and the API also mail the "
+                         "log of a later run)")
     loaded = load(ctx, config)
     settings = loaded.link(link)
+    if recipients and loaded.notify.smtp is None:
+        raise UsageError("--email needs [notify.smtp] in the configuration")
     criteria = ForceCriteria(tuple(stream or ()), from_key, to_key, since, until, due_from,
                              due_to, owner, with_related, source)
     authoritative_side(settings, source)
     console = Console(stderr=json_output)
     with open_store(loaded) as store:
+        mailer = ForceLogMailer(loaded, store) if recipients else None
+        if mailer is not None and log is None:
+            log = mailer.log_path(link)
         service = SyncService(loaded, store, holder="syncline force")
         try:
             result = service.force(link, criteria, requested_by=user, log_path=log)
@@ -144,6 +160,11 @@ def force(
         print_summary(console, summary)
         if log is not None:
             console.print(f"log written to {log}", highlight=False)
+    if mailer is not None and log is not None:
+        sent = mailer.send(result.request_id, link, recipients, log)
+        message = f"log e-mailed to {', '.join(recipients)}" if sent else \
+            f"the log could not be e-mailed (see the messages above); it is in {log}"
+        typer.echo(message, err=True)
     outcomes: list[RunOutcome] = [summary.outcome]
     raise typer.Exit(worst_exit(outcomes))
 

@@ -304,6 +304,13 @@ class Connector(ABC):
         """How many records the stream holds, when that is cheap to know."""
         return None
 
+    def take_item_errors(self, stream: str) -> list[ItemError]:
+        """The items of ``stream`` that reads since the last call met but could not read
+        (such as a malformed vCard: the error names the item and the problem), handed over
+        once. Such an item is neither a change nor a deletion; the engine journals it as an
+        error. The default: none."""
+        return []
+
     # -- writing ----------------------------------------------------------------------------
     @abstractmethod
     def write(self, batch: WriteBatch) -> list[WriteResult]:

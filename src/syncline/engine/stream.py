@@ -177,6 +177,7 @@ class StreamRun:
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
         self._delete(applier, deletions)
         applier.drain()
+        self._item_problems(scope_id)
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
         if not (self.options.dry_run or self.blocked):
@@ -184,6 +185,22 @@ class StreamRun:
                 if readers[side].cursor is not None:
                     self.store.set_cursor(scope_id, side.value, readers[side].cursor)
         self.progress.stream_finished(self.stream)
+
+    def _item_problems(self, scope_id: int) -> None:
+        """Journal the items the connectors could not read (a malformed vCard or iCalendar
+        item: the message names it and the problem) as errors, and say so in the run's
+        messages. They are neither changes nor deletions, and not pending: the connectors
+        read them again every run until they are fixed."""
+        rows: list[tuple[object, ...]] = []
+        for side in Side:
+            for error in self.connectors[side].take_item_errors(self.stream):
+                self.counts.errors += 1
+                self.messages.append(f"{self.stream}: {side.value}: {error}")
+                rows.append((self.run_id, scope_id, error.key if side is Side.A else None,
+                             error.key if side is Side.B else None, "M",
+                             "a>b" if side is Side.A else "b>a", "error", str(error)))
+        if rows and not self.options.dry_run:
+            self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows)
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
                page: list[SideChange], known: dict[str, MappingRow] | None,

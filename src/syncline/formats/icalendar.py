@@ -82,7 +82,8 @@ def parse_calendar(text: str, *, source: str) -> icalendar.Calendar:
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except (ValueError, IndexError, KeyError) as error:
-        raise MalformedRecord(f"{source}: {error}") from None
+        where = _locate(text)
+        raise MalformedRecord(f"{source}: {where + ': ' if where else ''}{error}") from None
     if not isinstance(calendar, icalendar.Calendar):
         raise MalformedRecord(f"{source}: not a VCALENDAR")
     items = [c for c in calendar.subcomponents if c.name in ("VEVENT", "VTODO", "VJOURNAL")]
@@ -98,6 +99,30 @@ def parse_calendar(text: str, *, source: str) -> icalendar.Calendar:
     if not str(main.get("UID", "")).strip():
         raise MalformedRecord(f"{source}: {main.name} without UID")
     return calendar
+
+
+def _locate(text: str) -> str | None:
+    """Where the first problem of ``text`` is, for messages: ``line N: NAME`` of the first
+    content line icalendar cannot split or whose value it cannot read (``None``: not found).
+    Only called for items that failed to parse."""
+    factory = icalendar.Calendar.types_factory
+    unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "")
+    for number, line in enumerate(unfolded.replace("\r\n", "\n").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            content_line = icalendar.parser.Contentline(line)  # type: ignore[no-untyped-call]
+            name, params, value = content_line.parts()
+        except (ValueError, IndexError, KeyError):
+            return f"line {number}"
+        if name in ("BEGIN", "END"):
+            continue
+        kind: Any = factory.for_property(name, str(params.get("VALUE", "")) or None)
+        try:
+            kind.from_ical(value)
+        except (ValueError, IndexError, KeyError, TypeError):
+            return f"line {number}: {name}"
+    return None
 
 
 def master(calendar: icalendar.Calendar) -> icalendar.cal.Component | None:

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncline.api.context import ApiContext
+from syncline.service.force_mail import ForceLogMailer
 from syncline.web import (
     routes_connections,
     routes_dashboard,
@@ -29,7 +30,6 @@ from syncline.web import (
     routes_runs,
 )
 from syncline.web.common import HERE, render
-from syncline.web.forcemail import ForceLogMailer
 from syncline.web.session import LoginRequired, SessionKeys, current_session
 
 __all__ = ["mount_web"]
@@ -43,9 +43,9 @@ def mount_web(app: FastAPI, context: ApiContext, *, key: bytes | None = None) ->
         return
     app.state.syncline = context
     app.state.syncline_web_keys = SessionKeys(key)
-    mailer = ForceLogMailer(context.config, context.store)
-    context.service.add_listener(mailer.run_finished)
-    app.state.syncline_web_mailer = mailer
+    if context.force_mailer is None:  # a context not made by build_context
+        context.force_mailer = ForceLogMailer(context.config, context.store)
+        context.service.add_listener(context.force_mailer.run_finished)
     for module in (routes_dashboard, routes_runs, routes_review, routes_force,
                    routes_connections):
         app.include_router(module.router)

@@ -31,9 +31,9 @@ from syncline.errors import SynclineError, UsageError
 from syncline.model import Side
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force import Selection, authoritative_side, select_records
+from syncline.service.force_mail import ForceLogMailer, parse_recipients
 from syncline.service.service import TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
-from syncline.web.forcemail import ForceLogMailer, parse_recipients
 from syncline.web.session import WebSession, admin
 
 __all__ = ["criteria_from_form", "router"]
@@ -127,8 +127,8 @@ def criteria_from_form(settings: LinkConfig, fields: ForceForm,
 
 
 def _mailer(request: Request) -> ForceLogMailer:
-    found = request.app.state.syncline_web_mailer
-    assert isinstance(found, ForceLogMailer)
+    found = context(request).force_mailer
+    assert found is not None  # set by build_context or mount_web
     return found
 
 

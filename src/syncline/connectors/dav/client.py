@@ -13,7 +13,10 @@ precondition
     becomes :class:`PreconditionFailed`.
 
 Errors: a refused connection, a timeout or a 5xx answer raise
-:class:`~syncline.errors.EndpointUnavailable`; 401 raises
+:class:`~syncline.errors.EndpointUnavailable`, except a 507 Insufficient Storage answering a
+PUT (the server's storage or the user's quota is full), which refuses that one item
+(:class:`InsufficientStorage`: the writer stops sending new content in that batch, deletes go
+on, and the items are tried again next run); 401 raises
 :class:`~syncline.errors.AuthenticationFailed` naming the endpoint, URL and user (never the
 password); an answer that is not the XML expected raises
 :class:`~syncline.errors.ProtocolError` naming the URL.
@@ -42,6 +45,7 @@ from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolE
 
 __all__ = [
     "DavClient",
+    "InsufficientStorage",
     "ItemRefused",
     "NotMultistatus",
     "PreconditionFailed",
@@ -71,6 +75,11 @@ class ItemRefused(Exception):
         self.status = status
         self.detail = detail
         super().__init__(f"{status} {detail}")
+
+
+class InsufficientStorage(ItemRefused):
+    """A PUT was answered 507 Insufficient Storage: the server has no room for the item
+    (its storage or the user's quota is full)."""
 
 
 class SyncTokenInvalid(Exception):
@@ -155,7 +164,7 @@ class DavClient:
             who = f"user '{self.username}'" if self.username else "no user name configured"
             raise AuthenticationFailed(self.endpoint, f"{url} answered 401 Unauthorized "
                                        f"({who}; check username and password)")
-        if answer.status_code >= 500:
+        if answer.status_code >= 500 and not (method == "PUT" and answer.status_code == 507):
             raise EndpointUnavailable(self.endpoint, f"{method} {url} answered "
                                       f"{answer.status_code} {answer.reason_phrase}")
         return answer
@@ -232,6 +241,7 @@ class DavClient:
 
         Raises:
             PreconditionFailed: 412.
+            InsufficientStorage: 507.
             ItemRefused: another 4xx (404: gone; 403 / 409 / 415: content refused).
         """
         headers = {"Content-Type": content_type}
@@ -242,6 +252,8 @@ class DavClient:
         answer = self.request("PUT", url, body=body, headers=headers)
         if answer.status_code == 412:
             raise PreconditionFailed(url)
+        if answer.status_code == 507:
+            raise InsufficientStorage(507, f"{answer.reason_phrase}{_excerpt(answer)}".strip())
         if not 200 <= answer.status_code < 300:
             raise ItemRefused(answer.status_code,
                               f"{answer.reason_phrase}{_excerpt(answer)}".strip())

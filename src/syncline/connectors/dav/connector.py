@@ -28,10 +28,12 @@ the item again and applies the link's conflict policy.
 
 Malformed items. An item that cannot be parsed is a per-item problem: it is left out of the
 page, appended to :attr:`DavConnector.item_errors` (a
-:class:`~syncline.errors.MalformedRecord` naming its href and the parse problem), neither a
-change nor a deletion, and fetched and reported again by every incremental read until it is
-fixed. As with ``vdir``, while a collection holds malformed items :meth:`streams` withdraws
-DETECT_DELETES and :meth:`in_key_range` puts them in no key range, so the engine never takes
+:class:`~syncline.errors.MalformedRecord` naming its href and the parse problem, also
+logged as a warning; :meth:`DavConnector.take_item_errors` hands them over once, for the
+engine to journal), neither a change nor a deletion, and fetched and reported again by every
+incremental read until it is fixed. As with ``vdir``, while a collection holds malformed
+items :meth:`streams` withdraws DETECT_DELETES and :meth:`in_key_range` puts them in no key
+range, so the engine never takes
 one for a deleted record; :meth:`current_cursor` (which the engine calls before a full read)
 fetches every item for that reason, and the full read that follows uses what it fetched.
 """
@@ -55,6 +57,7 @@ from syncline.connectors.base import (
     Connector,
     ReadScope,
     WriteBatch,
+    WriteKind,
     WriteResult,
 )
 from syncline.connectors.dav.client import DavClient, NotMultistatus
@@ -66,6 +69,7 @@ from syncline.connectors.dav.state import CollectionState
 from syncline.errors import (
     ConfigError,
     EndpointUnavailable,
+    ItemError,
     MalformedRecord,
     ProtocolError,
 )
@@ -151,6 +155,12 @@ class DavConnector(Connector):
         """Items that could not be parsed, since the connector was opened (see the module
         docstring): the base interface has no place for them in a page yet."""
         self.warm_reads: dict[str, tuple[dict[str, str], dict[str, Record | None]]] = {}
+        self.known_counts: dict[str, int] = {}
+        """Items per stream, from the last full listing, kept up to date by our own writes
+        and forgotten by incremental reads (others may have changed the collection)."""
+        self.pre_listings: dict[str, tuple[dict[str, str], str]] = {}
+        """A listing :meth:`count` made and its cursor, for the :meth:`current_cursor` that
+        follows (no write in between), so that a full read lists the collection once."""
 
     # -- settings and description ------------------------------------------------------------
     @classmethod
@@ -428,6 +438,15 @@ class DavConnector(Connector):
             self.item_errors.append(error)
             logger.warning("%s: %s", self.endpoint, error)
 
+    def take_item_errors(self, stream: str) -> list[ItemError]:
+        """The malformed items of ``stream`` noted since the last call (each names the
+        item's URL and the parse problem), handed over once: for the engine to journal
+        and report in the run's messages."""
+        taken: list[ItemError] = [error for error in self.item_errors
+                                  if error.stream == stream]
+        self.item_errors[:] = [error for error in self.item_errors if error.stream != stream]
+        return taken
+
     def mark(self, site: StreamSite, bad: Sequence[str] = (), good: Sequence[str] = ()) \
             -> None:
         """Add ``bad`` keys to the collection's malformed ones and remove ``good`` ones (a
@@ -454,6 +473,8 @@ class DavConnector(Connector):
         from syncline.connectors.dav.reading import read_changes
 
         self.warm_reads.pop(stream, None)
+        self.known_counts.pop(stream, None)
+        self.pre_listings.pop(stream, None)
         return read_changes(self, self.site(stream), cursor, scope)
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
@@ -469,12 +490,34 @@ class DavConnector(Connector):
         return {key: record for key, record in self.records(site, fetched, wanted)
                 if record is not None}
 
+    def count(self, stream: str) -> int | None:
+        """How many items the stream holds: known from the last full read (and our writes
+        since), else from a listing of the collection, which the :meth:`current_cursor` of
+        the full read that usually follows then uses instead of listing again. ``None``
+        when the collection is shared with another stream (events and tasks in one
+        calendar) and no full read told them apart.
+
+        Raises:
+            ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be
+                read.
+        """
+        from syncline.connectors.dav.reading import count
+
+        return count(self, self.site(stream))
+
     # -- writing ----------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:
         from syncline.connectors.dav.writing import write_batch
 
         self.warm_reads.clear()
-        return write_batch(self, self.site(batch.stream), batch)
+        self.pre_listings.clear()
+        results = write_batch(self, self.site(batch.stream), batch)
+        if batch.stream in self.known_counts:
+            change = {WriteKind.CREATE: 1, WriteKind.DELETE: -1}
+            self.known_counts[batch.stream] += sum(
+                change.get(operation.kind, 0) for operation, result
+                in zip(batch.operations, results, strict=True) if result.ok)
+        return results
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         from syncline.connectors.dav.writing import recover_batch

@@ -29,7 +29,7 @@ from syncline.model import Record
 if TYPE_CHECKING:
     from syncline.connectors.dav.connector import DavConnector, StreamSite
 
-__all__ = ["Warm", "current_cursor", "read_all", "read_changes"]
+__all__ = ["Warm", "count", "current_cursor", "read_all", "read_changes"]
 
 logger = logging.getLogger("syncline.connectors.dav")
 
@@ -106,16 +106,41 @@ def current_cursor(connector: DavConnector, site: StreamSite) -> str:
     Raises:
         ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be read.
     """
+    listed = connector.pre_listings.pop(site.stream, None)
+    listing, cursor = listed if listed is not None else _list(connector, site)
+    _forget_vanished(connector, site, listing)
+    warm = connector.warm_reads[site.stream] = _fetch_everything(connector, site, listing)
+    connector.known_counts[site.stream] = sum(1 for record in warm[1].values()
+                                              if record is not None)
+    return cursor
+
+
+def _list(connector: DavConnector, site: StreamSite) -> tuple[dict[str, str], str]:
+    """Every item's key -> ETag, and a cursor for "now" (one request, or two for ctag)."""
     if site.sync_collection:
         listing, _, token = _sync_listing(connector, site, None)
-        cursor = _SYNC + token
-    else:
-        ctag = _ctag(connector, site)
-        listing = connector.listing(site)
-        cursor = _CTAG + _save_snapshot(connector, site, ctag, listing)
-    _forget_vanished(connector, site, listing)
-    connector.warm_reads[site.stream] = _fetch_everything(connector, site, listing)
-    return cursor
+        return listing, _SYNC + token
+    ctag = _ctag(connector, site)
+    listing = connector.listing(site)
+    return listing, _CTAG + _save_snapshot(connector, site, ctag, listing)
+
+
+def count(connector: DavConnector, site: StreamSite) -> int | None:
+    """How many items of ``site``'s stream there are (see
+    :meth:`~syncline.connectors.dav.connector.DavConnector.count`).
+
+    Raises:
+        ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be read.
+    """
+    known = connector.known_counts.get(site.stream)
+    if known is not None:
+        return known
+    if any(other.collection.url == site.collection.url
+           for other in connector.sites.values() if other.stream != site.stream):
+        return None
+    found = connector.pre_listings[site.stream] = _list(connector, site)
+    connector.known_counts[site.stream] = len(found[0])
+    return len(found[0])
 
 
 def _forget_vanished(connector: DavConnector, site: StreamSite,

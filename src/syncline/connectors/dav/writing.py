@@ -6,6 +6,11 @@ derived from the operation's idempotency token, updates and deletes ``If-Match``
 ETag read. The items to update are fetched first, in multiget batches, so that only the
 mapped properties change.
 
+A server without room (507 Insufficient Storage on a PUT: its storage or the user's quota
+is full) refuses that item, and the rest of the batch's creates and updates are not sent
+(each is a retriable item error: the records stay pending and are tried again next run);
+its deletes still go, as they free room.
+
 applied
     A create is applied when its resource exists, an update when the item's ETag is no
     longer the one it had before (the receipt keeps it), a delete when the item is gone.
@@ -17,7 +22,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
-from syncline.connectors.dav.client import ItemRefused, PreconditionFailed
+from syncline.connectors.dav.client import InsufficientStorage, ItemRefused, PreconditionFailed
 from syncline.connectors.dav.items import resource_name
 from syncline.connectors.dav.state import ReceiptLine
 from syncline.errors import (
@@ -36,6 +41,10 @@ __all__ = ["recover_batch", "write_batch"]
 _Prepared = tuple[WriteOperation, str, bytes | None, str | None]
 """An operation ready to send: the key, the body (``None``: delete) and the If-Match ETag
 (``None``: create)."""
+
+
+class _NoRoom(ItemError):
+    """The server answered a PUT with 507 Insufficient Storage (retried next run)."""
 
 
 def _gone(site: StreamSite, key: str, source: str) -> VersionConflict:
@@ -96,6 +105,11 @@ def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, 
         return WriteResult(operation.token, error=VersionConflict(
             f"{stream} {key}: {url} changed on the server since it was read (412 "
             f"Precondition Failed)", stream=stream, key=key))
+    except InsufficientStorage as refused:
+        return WriteResult(operation.token, error=_NoRoom(
+            f"{stream} {operation.key or '(new)'}: {url}: the server has no room for it "
+            f"({refused}: its storage or the user's quota is full); it is tried again next "
+            f"run", stream=stream, key=operation.key))
     except ItemRefused as refused:
         if refused.status in (404, 410) and etag is not None:
             return WriteResult(operation.token, error=_gone(site, key, url))
@@ -154,9 +168,19 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
         raise EndpointUnavailable(connector.endpoint,
                                   f"state folder {site.state.path}: {error}") from None
     done: dict[str, WriteResult] = {}
+    full: WriteResult | None = None  # the first 507: the server has no room for content
     try:
         for operation, key, body, etag in prepared:
-            done[operation.token] = _send(connector, site, operation, key, body, etag)
+            if full is not None and body is not None:
+                done[operation.token] = WriteResult(operation.token, error=ItemError(
+                    f"{site.stream} {operation.key or '(new)'}: not sent, the server has no "
+                    f"room ({full.error}); it is tried again next run", stream=site.stream,
+                    key=operation.key))
+                continue
+            result = _send(connector, site, operation, key, body, etag)
+            done[operation.token] = result
+            if full is None and isinstance(result.error, _NoRoom):
+                full = result
         _fill_etags(connector, site, list(done.values()))
     finally:
         _remember(site, [(op, done[op.token]) for op, *_ in prepared if op.token in done])

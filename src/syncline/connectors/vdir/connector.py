@@ -39,7 +39,9 @@ operation's idempotency token) and never overwrites a file; updates and deletes 
 first file is written, from which :meth:`VdirConnector.recover` tells what was applied.
 
 A malformed file is a per-item problem: it is left out of the page read and appended to
-:attr:`VdirConnector.item_errors`, it is neither a change nor a deletion, and every later
+:attr:`VdirConnector.item_errors` (naming the file and the parse problem, also logged as a
+warning; :meth:`VdirConnector.take_item_errors` hands them over once, for the engine to
+journal), it is neither a change nor a deletion, and every later
 read reports it again until it is fixed. The base interface has no slot for such items yet,
 and the engine takes a mapped key missing from a full listing for a deletion; until it does,
 :meth:`VdirConnector.streams` withdraws DETECT_DELETES while the folder holds malformed
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -79,12 +82,15 @@ from syncline.connectors.vdir.state import (
 from syncline.connectors.vdir.writing import recover_batch, write_batch
 from syncline.errors import (
     EndpointUnavailable,
+    ItemError,
     MalformedRecord,
     ProtocolError,
 )
 from syncline.model import Record
 
 __all__ = ["VdirConnector"]
+
+logger = logging.getLogger("syncline.connectors.vdir")
 
 _CURSOR_PREFIX = "snap:"
 
@@ -196,10 +202,18 @@ class VdirConnector(Connector):
         return f"{self._prefix}{key}{self.fileext}"
 
     def _listing(self) -> dict[str, Entry]:
+        """The folder's items now; malformed files no longer in it are malformed no more.
+
+        Raises:
+            EndpointUnavailable: the folder cannot be listed.
+        """
         try:
             listing, odd = scan(self.folder, self.fileext)
         except OSError as error:
             raise EndpointUnavailable(self.endpoint, f"{self.folder}: {error}") from None
+        bad = self._malformed_keys()
+        if bad:
+            bad.intersection_update(listing)
         for name in odd:
             self._malformed(name, "the file name holds control characters")
         return listing
@@ -214,6 +228,17 @@ class VdirConnector(Connector):
             self._malformed_keys().add(error.key)
         if not any(str(known) == str(error) for known in self.item_errors[-50:]):
             self.item_errors.append(error)
+            logger.warning("%s: %s", self.endpoint, error)
+
+    def take_item_errors(self, stream: str) -> list[ItemError]:
+        """The malformed files noted since the last call (each names the file and the parse
+        problem), handed over once: for the engine to journal and report in the run's
+        messages."""
+        if stream != self.stream_name:
+            return []
+        taken: list[ItemError] = list(self.item_errors)
+        self.item_errors.clear()
+        return taken
 
     def _parse(self, key: str, data: bytes, entry: Entry) -> tuple[Record | None, bool]:
         """The record of file ``key`` holding ``data`` (``None`` for an item of another

@@ -155,7 +155,9 @@ class CalendarCodec(Codec):
         calendar = ical.parse_calendar(text, source=source)
         if ical.component_kind(calendar) != self.stream:
             raise MalformedRecord(f"{source}: holds no {self.stream}")
-        return ical.calendar_text(ical.update_calendar(calendar, self.stream, fields))
+        from syncline.formats.icalendar_splice import update_text
+
+        return update_text(text, calendar, self.stream, fields)
 
     def create(self, fields: Mapping[str, Any], token: str) -> tuple[str, str]:
         from syncline.formats import icalendar as ical

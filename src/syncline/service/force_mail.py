@@ -1,10 +1,12 @@
-"""E-mailing the detailed log of a forced synchronisation started from the console.
+"""E-mailing the detailed log of a forced synchronisation (web console, API, CLI).
 
-When the forced-sync screen asks for it, the force request is stored with a log file (CSV,
-in ``force-logs/`` beside the configuration file); the run that sends the marked records
-writes it (:mod:`syncline.service.forcelog`). :class:`ForceLogMailer`, a run listener of
-the service, then sends the file's lines as a plain-text e-mail through ``[notify.smtp]``
-and forgets the request. A request whose log is not written yet waits for a later run.
+When a force request asks for it, the request is stored with a log file (CSV, in
+``force-logs/`` beside the configuration file, unless one is given); the run that sends the
+marked records writes it (:mod:`syncline.service.forcelog`). :class:`ForceLogMailer`, a run
+listener of the service, then sends the file's lines as a plain-text e-mail through
+``[notify.smtp]`` and forgets the request. A request whose log is not written yet waits for
+a later run of the same process; ``syncline force --now --email`` sends at once with
+:meth:`ForceLogMailer.send`.
 
 Errors while sending are logged (secrets never appear: the SMTP module names the server,
 never the password) and the request is dropped: the log file stays on disk.
@@ -29,7 +31,7 @@ from syncline.state.store import StateStore
 
 __all__ = ["MAX_BODY", "ForceLogMailer", "parse_recipients"]
 
-log = logging.getLogger("syncline.web")
+log = logging.getLogger("syncline.service")
 
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 MAX_BODY = 2_000_000
@@ -81,26 +83,36 @@ class ForceLogMailer:
         return folder / f"{link}-{stamp}.csv"
 
     def expect(self, request_id: int, link: str, recipients: list[str], path: Path) -> None:
-        """Mail the log of force request ``request_id`` once it is written."""
+        """Mail the log of force request ``request_id`` once it is written (at once when
+        its run, started before this call, already wrote it)."""
         with self._lock:
             self._waiting[request_id] = _Waiting(link, tuple(recipients), path)
+        self._send_written([request_id])
 
     def run_finished(self, request: RunRequest, _summary: RunSummary | None,
                      _error: str | None) -> None:
         """A run listener: send the logs the run wrote."""
         with self._lock:
-            mine = {key: item for key, item in self._waiting.items()
-                    if item.link == request.link}
-        if not mine:
-            return
+            mine = [key for key, item in self._waiting.items() if item.link == request.link]
+        if mine:
+            self._send_written(mine)
+
+    def _send_written(self, request_ids: list[int]) -> None:
+        """Send the logs of those of ``request_ids`` whose run wrote them, once each."""
         written = {int(row["id"]) for row in force_requests(self.store,
-                                                            request_ids=list(mine))
+                                                            request_ids=request_ids)
                    if row.get("log_written")}
         for request_id in sorted(written):
             with self._lock:
                 item = self._waiting.pop(request_id, None)
             if item is not None:
                 self._send(request_id, item)
+
+    def send(self, request_id: int, link: str, recipients: list[str], path: Path) -> bool:
+        """E-mail the log ``path`` of force request ``request_id`` now; whether it went
+        (failures are logged, never raised)."""
+        self._send(request_id, _Waiting(link, tuple(recipients), path))
+        return request_id in self.sent
 
     def _send(self, request_id: int, item: _Waiting) -> None:
         smtp = self.config.notify.smtp
