@@ -61,7 +61,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from croniter import croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
@@ -119,6 +118,8 @@ class Schedule:
             assert self.interval is not None
             return moment + self.interval
         assert self.cron is not None
+        from croniter import croniter  # only cron schedules need it (start-up time)
+
         aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
         found = croniter(self.cron, aware.astimezone(UTC)).get_next(datetime)
         assert isinstance(found, datetime)
@@ -146,6 +147,8 @@ def parse_schedule(text: str) -> Schedule:
             raise ValueError("an interval must be at least one second")
         return Schedule(ScheduleKind.INTERVAL, value, interval=timedelta(seconds=seconds))
     expression = _SHORTHANDS.get(lowered.removeprefix("@"), value)
+    from croniter import croniter  # only cron schedules need it (start-up time)
+
     if len(expression.split()) == 5 and croniter.is_valid(expression):
         return Schedule(ScheduleKind.CRON, value, cron=expression)
     raise ValueError(

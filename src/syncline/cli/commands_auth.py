@@ -12,16 +12,12 @@ pasting. Works for connectors whose ``tokens`` offer ``authorization_url()`` and
 from __future__ import annotations
 
 import time
-import webbrowser
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlparse
 
-import httpx
 import typer
 
 from syncline.cli.common import ConfigOption, load
-from syncline.connectors import connector_class
 from syncline.errors import AuthenticationFailed, ConfigError, UsageError
 
 __all__ = ["auth"]
@@ -36,6 +32,8 @@ class _Grant(Protocol):
 def _follow(url: str, endpoint: str) -> str:
     """Open the authorization URL without a browser and return where it redirects (only a
     SANDBOX, which consents at once, answers that way)."""
+    import httpx  # only --follow needs it (start-up time)
+
     try:
         response = httpx.get(url, follow_redirects=False, timeout=30)
     except httpx.HTTPError as error:
@@ -59,6 +57,9 @@ def _listen(redirect_uri: str, url: str, endpoint: str, timeout: float) -> str:
         UsageError: ``redirect_uri`` is not an ``http://localhost`` / ``127.0.0.1`` address.
         AuthenticationFailed: no redirect came within ``timeout`` seconds.
     """
+    import webbrowser
+    from http.server import BaseHTTPRequestHandler, HTTPServer  # only --listen (start-up)
+
     target = urlparse(redirect_uri)
     if target.scheme != "http" or target.hostname not in ("localhost", "127.0.0.1"):
         raise UsageError(f"--listen needs a redirect_uri on http://localhost:PORT/... "
@@ -120,6 +121,8 @@ def auth(
     config: ConfigOption = None,
 ) -> None:
     """Authorize ENDPOINT with its OAuth 2.0 provider and store the token, encrypted."""
+    from syncline.connectors import connector_class
+
     loaded = load(ctx, config)
     settings = loaded.endpoints.get(endpoint)
     if settings is None:

@@ -7,12 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from syncline.cli.common import ConfigOption, load
-from syncline.cli.render import dump_json
-from syncline.connectors import connector_class
 from syncline.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # the DAV modules (and httpx) load only when the command runs
@@ -35,6 +31,11 @@ def discover(
     config: ConfigOption = None,
 ) -> None:
     """List the address books or calendars of a CardDAV / CalDAV endpoint's user."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncline.cli.render import dump_json
+    from syncline.connectors import connector_class
     from syncline.connectors.dav.client import DavClient
     from syncline.connectors.dav.connector import DavConnector
     from syncline.connectors.dav.discovery import user_collections

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from syncline.cli.commands_sync import print_summary, run_link
 from syncline.cli.common import (
     ConfigOption,
     current_user,
@@ -29,15 +27,14 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.cli.render import dump_json, worst_exit
-from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions, Trigger
 from syncline.errors import UsageError
 from syncline.model import Side
-from syncline.service.criteria import ForceCriteria
-from syncline.service.force import ForceResult, authoritative_side
-from syncline.service.force_mail import ForceLogMailer, parse_recipients
-from syncline.service.forcelog import log_format
-from syncline.service.service import SyncService
+
+if TYPE_CHECKING:  # the engine, the service and Rich load when the command runs (start-up)
+    from rich.console import Console
+
+    from syncline.engine import RunOutcome
+    from syncline.service.force import ForceResult
 
 __all__ = ["force"]
 
@@ -99,6 +96,17 @@ def force(
     config: ConfigOption = None,
 ) -> None:
     """Send selected records of LINK again (action code R), even if nothing changed."""
+    from rich.console import Console
+
+    from syncline.cli.commands_sync import print_summary, run_link
+    from syncline.cli.render import dump_json, worst_exit
+    from syncline.engine import RunMode, SyncEngine, SyncOptions, Trigger
+    from syncline.service.criteria import ForceCriteria
+    from syncline.service.force import authoritative_side
+    from syncline.service.force_mail import ForceLogMailer, parse_recipients
+    from syncline.service.forcelog import log_format
+    from syncline.service.service import SyncService
+
     _check_range("--since / --until", since, until)
     _check_range("--due-from / --due-to", due_from, due_to)
     user = current_user()

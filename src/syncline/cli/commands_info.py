@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from syncline.cli.common import (
     DEFAULT_CONFIG,
@@ -17,23 +16,11 @@ from syncline.cli.common import (
     load,
     open_store,
 )
-from syncline.cli.render import (
-    CapabilityRow,
-    LinkStatus,
-    capability_json,
-    capability_table,
-    conflicts_json,
-    conflicts_table,
-    dump_json,
-    journal_json,
-    journal_table,
-    status_json,
-    status_view,
-)
-from syncline.connectors import available_connectors, connector_class
-from syncline.connectors.base import Capability
 from syncline.errors import SynclineError, UsageError
 from syncline.model import ActionCode, Outcome, Side
+
+if TYPE_CHECKING:  # Rich, the renderers and the connectors load when a command runs
+    from syncline.cli.render import CapabilityRow
 
 __all__ = ["JournalAction", "capability_rows", "conflicts", "connectors", "journal", "status"]
 
@@ -56,6 +43,10 @@ def status(
     config: ConfigOption = None,
 ) -> None:
     """Show the last run of each link, when it last synced, and what waits."""
+    from rich.console import Console
+
+    from syncline.cli.render import LinkStatus, dump_json, status_json, status_view
+
     loaded = load(ctx, config)
     names = [link] if link is not None else list(loaded.links)
     for name in names:
@@ -98,6 +89,10 @@ def journal(
     config: ConfigOption = None,
 ) -> None:
     """Show what runs of LINK did to each record, newest first."""
+    from rich.console import Console
+
+    from syncline.cli.render import dump_json, journal_json, journal_table
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     if stream is not None and stream not in settings.streams:
@@ -136,6 +131,10 @@ def conflicts(
 
     A resolution is recorded now and applied by the next run of the link.
     """
+    from rich.console import Console
+
+    from syncline.cli.render import conflicts_json, conflicts_table, dump_json
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     if (resolve is None) != (side is None):
@@ -170,6 +169,10 @@ def conflicts(
 def capability_rows() -> list[CapabilityRow]:
     """The capability matrix of every registered connector, one row per stream; a connector
     that cannot be loaded gets one row saying why."""
+    from syncline.cli.render import CapabilityRow
+    from syncline.connectors import available_connectors, connector_class
+    from syncline.connectors.base import Capability
+
     rows: list[CapabilityRow] = []
     for name in sorted(available_connectors()):
         try:
@@ -195,6 +198,10 @@ def connectors(
 
     Needs no configuration file; when there is one, also lists its endpoints' connectors.
     """
+    from rich.console import Console
+
+    from syncline.cli.render import capability_json, capability_table, dump_json
+
     rows = capability_rows()
     if json_output:
         typer.echo(dump_json(capability_json(rows)))

@@ -18,20 +18,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from syncline.cli.common import ConfigOption, current_user, load, open_store
-from syncline.cli.render import dump_json, outcome_text
-from syncline.config import Config, LinkConfig
-from syncline.connectors.base import ReadScope
-from syncline.engine import SyncEngine, SyncOptions, Trigger, open_endpoint
 from syncline.errors import UsageError
-from syncline.model import ENTITY_TYPES, Outcome, canonical_value
-from syncline.state.rules_store import RulesStore
+from syncline.model import Outcome
+
+if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
+    from syncline.config import Config, LinkConfig
+    from syncline.state.rules_store import RulesStore
 
 __all__ = ["CauseGroup", "XrefAction", "errors", "group_errors", "post", "resolve_keys",
            "split_message", "xref"]
@@ -49,6 +46,10 @@ def resolve_keys(config: Config, link: LinkConfig, stream: str,
         UsageError: a name matches no record of the stream on side a.
         RunError: side a cannot be read.
     """
+    from syncline.connectors.base import ReadScope
+    from syncline.engine import open_endpoint
+    from syncline.model import ENTITY_TYPES, canonical_value
+
     connector = open_endpoint(config, link.a)
     connector.open()
     try:
@@ -91,6 +92,13 @@ def post(
 ) -> None:
     """Post documents to the books one by one (for streams whose send_all is off), then run
     the stream so they go now. Exit code 1 when a document is blocked by a rule."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncline.cli.render import dump_json, outcome_text
+    from syncline.engine import SyncEngine, SyncOptions, Trigger
+    from syncline.state.rules_store import RulesStore
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     if stream not in settings.streams:
@@ -211,6 +219,10 @@ def errors(
 ) -> None:
     """List the records of LINK that could not go, grouped by cause. They stay pending and
     go with the next run once the cause is fixed."""
+    from rich.console import Console
+
+    from syncline.cli.render import dump_json
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     if stream is not None and stream not in settings.streams:
@@ -275,6 +287,8 @@ def xref(
 ) -> None:
     """Edit the cross-reference tables of LINK: set TABLE LOCAL REMOTE, remove TABLE LOCAL,
     list [TABLE]. Entries stored here win over the config file's."""
+    from syncline.state.rules_store import RulesStore
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     with open_store(loaded) as store:
@@ -309,6 +323,11 @@ def xref(
 
 def _list_xref(link: str, settings: LinkConfig, rules_store: RulesStore, table: str | None,
                json_output: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncline.cli.render import dump_json
+
     tables = [table] if table is not None else _tables(settings)
     stored = {(entry.table, entry.local_value): entry
               for entry in rules_store.xref_entries(link, table)}

@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from syncline.cli.commands_sync import print_summary
 from syncline.cli.common import CliState, ConfigOption, config_path
-from syncline.cli.progress import progress_for
-from syncline.cli.render import worst_exit
 from syncline.cli.starter import STARTER_CONFIG
 from syncline.errors import UsageError
 
 if TYPE_CHECKING:  # imported when used: other commands need not load the demo (start-up)
+    from rich.console import Console
+    from rich.table import Table
+
     from syncline.demo import ConflictStory, Demo
     from syncline.engine import RunSummary
 
@@ -53,6 +52,9 @@ def demo(
     if state is not None and state.config is not None:
         raise UsageError("demo writes its own FOLDER/syncline.toml: give the folder instead "
                          "of --config")
+    from rich.console import Console
+
+    from syncline.cli.render import worst_exit
     from syncline.demo import GROUPWARE_LINKS, LINK, Demo
 
     console = Console()
@@ -112,6 +114,8 @@ def demo(
 
 
 def _sync(run: Demo, console: Console, link: str) -> RunSummary:
+    from syncline.cli.progress import progress_for
+
     with progress_for(console, sys.stderr, link, plain=False) as reporter:
         summary = run.sync(reporter, link_name=link)
     print_summary(console, summary)
@@ -119,6 +123,8 @@ def _sync(run: Demo, console: Console, link: str) -> RunSummary:
 
 
 def _sizes_table(sizes: dict[str, dict[str, int]]) -> Table:
+    from rich.table import Table
+
     table = Table(title="sample databases", title_justify="left")
     table.add_column("database")
     table.add_column("table")
@@ -131,6 +137,8 @@ def _sizes_table(sizes: dict[str, dict[str, int]]) -> Table:
 
 
 def _actions_table(run: Demo, run_id: int) -> Table:
+    from rich.table import Table
+
     names = {"A": "created", "M": "modified", "D": "deleted", "R": "resent"}
     table = Table(title=f"run {run_id} by action and direction (from the journal)",
                   title_justify="left")

@@ -17,12 +17,6 @@ from typing import Annotated
 import typer
 
 from syncline.errors import UsageError
-from syncline.vault import (
-    credential_names,
-    default_vault_path,
-    remove_credential,
-    store_credential,
-)
 
 __all__ = ["secret_app"]
 
@@ -41,6 +35,8 @@ def set_secret(name: NameArgument,
                    "--stdin", help="Read the value from the first line of stdin.")] = False,
                ) -> None:
     """Store (or replace) credential NAME; a setting uses it as "vault:NAME"."""
+    from syncline.vault import default_vault_path, store_credential  # cryptography: slow
+
     if stdin:
         value = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -56,6 +52,8 @@ def set_secret(name: NameArgument,
 @secret_app.command("list")
 def list_secrets() -> None:
     """List the names of the stored credentials (never their values)."""
+    from syncline.vault import credential_names, default_vault_path
+
     names = credential_names()
     if not names:
         typer.echo(f"no credentials in {default_vault_path()}")
@@ -66,6 +64,8 @@ def list_secrets() -> None:
 @secret_app.command("remove")
 def remove_secret(name: NameArgument) -> None:
     """Forget credential NAME."""
+    from syncline.vault import default_vault_path, remove_credential
+
     if not remove_credential(name):
         raise UsageError(f"no credential '{name}' in {default_vault_path()}")
     typer.echo(f"removed credential {name}")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from syncline.cli.common import (
     ConfigOption,
@@ -23,31 +22,15 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.cli.progress import progress_for
-from syncline.cli.render import (
-    dump_json,
-    planned_json,
-    planned_table,
-    run_row_json,
-    summary_table,
-    worst_exit,
-)
-from syncline.config import Config
-from syncline.connectors.base import ReadScope
-from syncline.engine import (
-    RunMode,
-    RunOutcome,
-    RunSummary,
-    SyncEngine,
-    SyncOptions,
-    Trigger,
-    open_endpoint,
-)
 from syncline.errors import RunError, UsageError
-from syncline.service.lock import holder_text
-from syncline.service.runner import run_locked
-from syncline.state.service_store import Lease
-from syncline.state.store import StateStore
+
+if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
+    from rich.console import Console
+
+    from syncline.config import Config
+    from syncline.engine import RunOutcome, RunSummary, SyncEngine, SyncOptions
+    from syncline.state.service_store import Lease
+    from syncline.state.store import StateStore
 
 __all__ = ["choose_streams", "print_summary", "run_link", "setup", "sync"]
 
@@ -61,6 +44,10 @@ def setup(
 
     Safe to run again; prints what each endpoint did.
     """
+    from rich.console import Console
+
+    from syncline.engine import open_endpoint
+
     loaded = load(ctx, config)
     settings = loaded.link(link)
     console = Console()
@@ -111,6 +98,8 @@ def choose_streams(config: Config, links: list[str],
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The per-stream table of a run, the dry-run plan, and the run's messages."""
+    from syncline.cli.render import planned_table, summary_table
+
     if summary.dry_run:
         console.print(planned_table(summary.planned))
         console.print("[yellow]dry run:[/] nothing was changed", highlight=False)
@@ -130,6 +119,11 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
     Raises:
         ConfigError, UsageError: the link or the options are wrong (nothing ran).
     """
+    from syncline.cli.progress import progress_for
+    from syncline.cli.render import run_row_json
+    from syncline.service.lock import holder_text
+    from syncline.service.runner import run_locked
+
     before = store.runs(name, limit=1)
     last_id = before[0]["id"] if before else 0
     try:
@@ -182,6 +176,12 @@ def sync(
 
     A date or key scope reads only that part and leaves the cursors where they are.
     """
+    from rich.console import Console
+
+    from syncline.cli.render import dump_json, planned_json, worst_exit
+    from syncline.connectors.base import ReadScope
+    from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions, Trigger
+
     if since is not None and until is not None and since > until:
         raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
     loaded = load(ctx, config)

@@ -14,16 +14,15 @@ API token is printed once, when it is made (``syncline user token NAME``, or ``u
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from syncline.cli.common import ConfigOption, current_user, load, open_store
-from syncline.cli.render import dump_json
 from syncline.errors import UsageError
-from syncline.state.users_store import Role, User, UsersStore, parse_role
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, argon2) and Rich load when a command runs
+    from syncline.state.users_store import Role, User, UsersStore
 
 __all__ = ["user_app"]
 
@@ -73,7 +72,7 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The user's name (no spaces).")],
     role: Annotated[str, typer.Option("--role", "-r", help="viewer, operator or admin.")]
-    = Role.VIEWER.value,
+    = "viewer",  # Role.VIEWER; a literal so that --help does not load the store
     password: PasswordOption = False,
     password_stdin: PasswordStdinOption = False,
     token: Annotated[bool, typer.Option(
@@ -83,6 +82,8 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add user NAME with a role; optionally a password and an API token."""
+    from syncline.state.users_store import UsersStore, parse_role
+
     chosen = parse_role(role)
     secret = _password(password, password_stdin)
     loaded = load(ctx, config)
@@ -104,6 +105,12 @@ def _print_token(name: str, token: str) -> None:
 def list_users(ctx: typer.Context, json_output: JsonOption = False,
                config: ConfigOption = None) -> None:
     """List the users, their roles and how many API tokens each has."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncline.cli.render import dump_json
+    from syncline.state.users_store import UsersStore
+
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         users = UsersStore(store).users()
@@ -126,6 +133,8 @@ def set_role(ctx: typer.Context,
              name: Annotated[str, typer.Argument(help="The user.")],
              role: RoleArgument, config: ConfigOption = None) -> None:
     """Change the role of user NAME."""
+    from syncline.state.users_store import UsersStore, parse_role
+
     chosen = parse_role(role)
     loaded = load(ctx, config)
     with open_store(loaded) as store:
@@ -142,6 +151,8 @@ def _keep_an_admin(users: UsersStore, name: str, role: Role | None) -> None:
     Raises:
         UsageError: ``name`` is the last admin.
     """
+    from syncline.state.users_store import Role
+
     admins = [user.name for user in users.users() if user.role is Role.ADMIN]
     if admins == [name] and role is not Role.ADMIN:
         raise UsageError(f"{name} is the only admin; make another user admin first")
@@ -153,6 +164,8 @@ def set_password(ctx: typer.Context,
                  password_stdin: PasswordStdinOption = False,
                  config: ConfigOption = None) -> None:
     """Set the password of user NAME (hidden prompt, or --password-stdin)."""
+    from syncline.state.users_store import UsersStore
+
     secret = _password(not password_stdin, password_stdin)
     assert secret is not None
     loaded = load(ctx, config)
@@ -165,6 +178,8 @@ def set_password(ctx: typer.Context,
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user.")],
            config: ConfigOption = None) -> None:
     """Remove user NAME and their API tokens."""
+    from syncline.state.users_store import UsersStore
+
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         users = UsersStore(store)
@@ -181,6 +196,8 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user
               "--label", help="A label for the token (where it is used).")] = None,
           config: ConfigOption = None) -> None:
     """Make an API token for user NAME and print it (shown this once)."""
+    from syncline.state.users_store import UsersStore
+
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         made = UsersStore(store).create_token(name, label)
@@ -192,6 +209,12 @@ def tokens(ctx: typer.Context,
            name: Annotated[str | None, typer.Argument(help="Only this user's.")] = None,
            json_output: JsonOption = False, config: ConfigOption = None) -> None:
     """List API tokens (their ids, labels and last use; never the tokens)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncline.cli.render import dump_json
+    from syncline.state.users_store import UsersStore
+
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         users = UsersStore(store)
@@ -218,6 +241,8 @@ def revoke(ctx: typer.Context,
                                                    help="The id 'syncline user tokens' shows.")],
            config: ConfigOption = None) -> None:
     """Revoke (delete) an API token."""
+    from syncline.state.users_store import UsersStore
+
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         if not UsersStore(store).revoke_token(token_id):

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from syncline.config import Config, load_config
-from syncline.state.store import StateStore
+if TYPE_CHECKING:  # loaded by the commands that use them: ``--help`` need not (start-up)
+    from syncline.config import Config
+    from syncline.state.store import StateStore
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -70,6 +71,8 @@ def load(ctx: typer.Context, given: Path | None) -> Config:
     Raises:
         ConfigError: the file is missing, not TOML, or holds a wrong setting.
     """
+    from syncline.config import load_config
+
     path = config_path(ctx, given)
     state = ctx.find_object(CliState)
     if state is not None:
@@ -84,6 +87,8 @@ def open_store(config: Config) -> Iterator[StateStore]:
     Raises:
         StateError: the store cannot be opened or migrated.
     """
+    from syncline.state.store import StateStore
+
     store = StateStore.open(config.resolve_url(config.state.url))
     try:
         yield store

@@ -7,10 +7,12 @@ entry-point group ``syncline.connectors`` (name = connector type, value = the cl
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from syncline.connectors.base import Connector
 from syncline.errors import ConfigError
+
+if TYPE_CHECKING:  # the interface loads with the first connector (start-up time)
+    from syncline.connectors.base import Connector
 
 __all__ = ["available_connectors", "connector_class"]
 
@@ -32,6 +34,8 @@ def _load(type_name: str, target: str, key: str | None) -> type[Connector]:
         ConfigError: the module cannot be imported, lacks the class, or the class is not a
             Connector.
     """
+    from syncline.connectors.base import Connector
+
     module_name, _, attribute = target.partition(":")
     try:
         loaded = getattr(import_module(module_name), attribute)
@@ -46,6 +50,8 @@ def _load(type_name: str, target: str, key: str | None) -> type[Connector]:
 
 def available_connectors() -> dict[str, str]:
     """Connector type name -> import target, built-in ones and those of installed plugins."""
+    from importlib.metadata import entry_points  # slow to import: only when plugins are listed
+
     found = dict(_BUILT_IN)
     for entry in entry_points(group="syncline.connectors"):
         found.setdefault(entry.name, entry.value)
@@ -58,6 +64,9 @@ def connector_class(type_name: str, *, key: str | None = None) -> type[Connector
     Raises:
         ConfigError: no connector of that name is known (with a suggestion when one is close).
     """
+    target = _BUILT_IN.get(type_name)  # built-in names win: no need to scan the plugins
+    if target is not None:
+        return _load(type_name, target, key)
     known = available_connectors()
     target = known.get(type_name)
     if target is None:
