@@ -257,6 +257,21 @@ def test_force_sync_asks_first_then_runs_in_full(new_page: Any, served: Served) 
     assert last["user"] == "ada" and last["outcome"] == "ok"
 
 
+def test_one_stream_is_paused_and_resumed_from_its_row(new_page: Any, served: Served) -> None:
+    page = new_page("otto")
+    row = page.locator(f"#link-{LINK} tr[data-stream='invoice']")
+    row.get_by_role("button", name=f"Pause invoice of {LINK}").click()
+    expect(page.get_by_role("status").first).to_contain_text("paused")
+    row = page.locator(f"#link-{LINK} tr[data-stream='invoice']")
+    expect(row.locator(".tag")).to_have_text("paused")
+    controls = served.context.controls.controls(LINK)
+    assert controls.paused is False and "invoice" in controls.paused_streams
+    expect(page.locator(f"#link-{LINK} tr[data-stream='contact'] .tag")).to_have_count(0)
+    row.get_by_role("button", name=f"Resume invoice of {LINK}").click()
+    expect(page.locator(f"#link-{LINK} tr[data-stream='invoice'] .tag")).to_have_count(0)
+    assert "invoice" not in served.context.controls.controls(LINK).paused_streams
+
+
 def test_forced_synchronisation_screen_counts_then_sends_r_rows(
         new_page: Any, served: Served, screenshots: Path, mailbox: Mailbox) -> None:
     page = new_page("ada")
