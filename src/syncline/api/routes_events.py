@@ -23,7 +23,7 @@ from syncline.api.masking import scrub
 from syncline.api.progress import CLOSED
 from syncline.api.routes_links import check_link
 
-__all__ = ["KEEPALIVE", "router"]
+__all__ = ["KEEPALIVE", "progress_events", "router"]
 
 router = APIRouter(prefix="/api", tags=["progress"])
 
@@ -41,8 +41,12 @@ def _clean(context: ApiContext, event: dict[str, Any]) -> dict[str, Any]:
             for key, value in event.items()}
 
 
-async def _stream(context: ApiContext, request: Request,
-                  link: str | None) -> AsyncIterator[ServerSentEvent]:
+async def progress_events(context: ApiContext, request: Request,
+                          link: str | None) -> AsyncIterator[ServerSentEvent]:
+    """The progress events of ``link``'s runs (every link's with ``None``): a snapshot
+    first, then each event as the progress hub publishes it (secrets scrubbed), with a
+    keep-alive comment every :data:`KEEPALIVE` seconds, until the client goes or the hub
+    closes. Shared by the API and the web console."""
     subscription = context.hub.subscribe(link)
     try:
         names = [link] if link is not None else list(context.config.links)
@@ -68,7 +72,7 @@ async def _stream(context: ApiContext, request: Request,
 async def link_events(_user: Viewer, link: Annotated[str, Depends(_known_link)],
                       request: Request, context: Context) -> AsyncIterator[ServerSentEvent]:
     # the user comes first: an unauthenticated caller learns nothing, not even the links
-    async for event in _stream(context, request, link):
+    async for event in progress_events(context, request, link):
         yield event
 
 
@@ -76,5 +80,5 @@ async def link_events(_user: Viewer, link: Annotated[str, Depends(_known_link)],
             summary="Progress of every link's runs (server-sent events)")
 async def all_events(request: Request, context: Context,
                      _user: Viewer) -> AsyncIterator[ServerSentEvent]:
-    async for event in _stream(context, request, None):
+    async for event in progress_events(context, request, None):
         yield event

@@ -15,18 +15,16 @@ Pages and actions (the role each needs):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from syncline.api.progress import CLOSED
+from syncline.api.routes_events import progress_events
 from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, Trigger
-from syncline.redaction import scrub
 from syncline.service.service import TriggerOptions, TriggerResult, TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import (
@@ -47,7 +45,6 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[WebSession, Depends(viewer)]
 Operator = Annotated[WebSession, Depends(operator)]
 Admin = Annotated[WebSession, Depends(admin)]
-KEEPALIVE = 15.0
 
 
 def _safe_next(target: str | None) -> str:
@@ -173,29 +170,8 @@ def resume(request: Request, link: str, session: Operator,
     return _pause(request, link, session, stream, False)
 
 
-def _clean(secrets: list[str], event: dict[str, Any]) -> dict[str, Any]:
-    return {key: scrub(value, secrets) if isinstance(value, str) else value
-            for key, value in event.items()}
-
-
 @router.get("/events", response_class=EventSourceResponse)
 async def events(request: Request, _session: Viewer) -> AsyncIterator[ServerSentEvent]:
-    ctx = context(request)
-    subscription = ctx.hub.subscribe(None)
-    try:
-        yield ServerSentEvent(event="snapshot", data={
-            name: ctx.hub.snapshot(name) for name in ctx.config.links})
-        while True:
-            try:
-                event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                yield ServerSentEvent(comment="keep-alive")
-                continue
-            if event is CLOSED:
-                return
-            yield ServerSentEvent(event=str(event["event"]), data=_clean(ctx.secrets, event))
-    finally:
-        ctx.hub.unsubscribe(subscription)
+    async for event in progress_events(context(request), request, None):
+        yield event
 
