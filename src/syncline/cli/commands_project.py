@@ -110,6 +110,10 @@ def demo(
                     f"syncline {config_arg} journal {LINK} --action D",
                     f"syncline {config_arg} sync {LINK} --dry-run --full"):
         _say(console, f"  {command}")
+    console.print("\nthe web console (sign in as the user you add):", highlight=False)
+    for command in (f"syncline {config_arg} user add you --role admin --password",
+                    f"syncline {config_arg} serve    # then open http://127.0.0.1:8040/"):
+        _say(console, f"  {command}")
     raise typer.Exit(worst_exit(outcomes))
 
 
