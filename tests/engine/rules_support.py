@@ -91,7 +91,7 @@ CREATE TABLE invoice_lines (
 );
 """
 
-ENDPOINTS = """\
+CRM_ENDPOINT = """\
 [state]
 url = "sqlite:///state.db"
 
@@ -130,7 +130,10 @@ unit_price = "price"
 line_amount = "amount"
 tax_rate = "tax_code"
 tax_amount = "tax"
+"""
+"""The state store and the order system (crm): customers, and orders with lines as invoices."""
 
+ENDPOINTS = CRM_ENDPOINT + """
 [endpoints.books]
 connector = "sql"
 url = "sqlite:///books.db"

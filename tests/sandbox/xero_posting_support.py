@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from engine.rules_support import CRM_ENDPOINT as RULES_CRM_ENDPOINT
 from engine.rules_support import CRM_SCHEMA, CUSTOMERS, PRODUCTS, Order, insert_orders
 from sandbox.xero_support import ApiUser, authorize
 from syncline.config import Config, load_config
@@ -74,45 +75,7 @@ CREATE TABLE receipts (
 SUPPLIERS = [(50, "Rail Travel Co", "bookings@railtravel.example", "supplier"),
              (51, "Paper & Pens Ltd", "sales@paperpens.example", "supplier")]
 
-CRM_ENDPOINT = """\
-[state]
-url = "sqlite:///state.db"
-
-[endpoints.crm]
-connector = "sql"
-url = "sqlite:///crm.db"
-[endpoints.crm.streams.contact]
-table = "customers"
-key = "id"
-fields = { name = "name", email = "email", categories = "segment" }
-[endpoints.crm.streams.invoice]
-table = "orders"
-key = "order_id"
-[endpoints.crm.streams.invoice.fields]
-number = "order_no"
-contact = "customer_id"
-proxy_contact = "bill_to"
-date = "order_date"
-currency = "currency"
-status = "status"
-subtotal = "net"
-tax_total = "vat"
-total = "gross"
-on_hold = "on_hold"
-nc_only = "nc_only"
-[endpoints.crm.streams.invoice.lines]
-table = "order_lines"
-key = "line_id"
-parent = "order_id"
-order = "pos"
-[endpoints.crm.streams.invoice.lines.fields]
-description = "description"
-item = "product_code"
-quantity = "qty"
-unit_price = "price"
-line_amount = "amount"
-tax_rate = "tax_code"
-tax_amount = "tax"
+CRM_ENDPOINT = RULES_CRM_ENDPOINT + """\
 [endpoints.crm.streams.bill]
 table = "purchases"
 key = "purchase_id"
