@@ -13,30 +13,28 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from syncline.connectors.base import (
     Connector,
     WriteBatch,
-    WriteKind,
     WriteOperation,
     WriteResult,
 )
+from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
 from syncline.engine.bulk_creates import (
     CreateJob,
     CreateOutcome,
     Rejected,
-    expand_columns,
 )
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import CreateBatch, Decision, Policy, Write, WriteAction
+from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
 from syncline.errors import ItemError, ProtocolError, VersionConflict
 from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
-from syncline.state.bulk import CreatedMappings
 from syncline.state.store import MappingRow, PendingIntent, StateStore
 
 if TYPE_CHECKING:
@@ -45,34 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Applier", "SettleBuffer"]
 
 _SIDE_TEXT = {Side.A: "a", Side.B: "b"}
-_DIRECTION_TEXT = {Side.A: "b>a", Side.B: "a>b"}  # by target side
 _ACTION_TEXT = {action: action.value for action in WriteAction}
 _CODE_TEXT = {code: code.value for code in ActionCode}
-_KIND = {WriteAction.CREATE: WriteKind.CREATE, WriteAction.UPDATE: WriteKind.UPDATE,
-         WriteAction.DELETE: WriteKind.DELETE}
-
-
-@dataclass
-class SettleBuffer:
-    """State changes collected for one settle transaction."""
-
-    batch_ids: list[str] = field(default_factory=list)
-    new_mappings: list[MappingRow] = field(default_factory=list)
-    new_mapping_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    changed_mappings: list[MappingRow] = field(default_factory=list)
-    removed_mapping_ids: list[int] = field(default_factory=list)
-    journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    pending_add: list[tuple[str, str, str]] = field(default_factory=list)
-    pending_remove: list[tuple[str, str]] = field(default_factory=list)
-    created: list[CreatedMappings] = field(default_factory=list)
-    """Records created in bulk (see :meth:`Applier.apply_creates`)."""
-    mapping_run_id: int | None = None
-    """The run the mappings are recorded for (default: this run); recovery records those of
-    an interrupted run's batches for that run, the one that wrote the records."""
-
-
-def _unhex(value: str | None) -> bytes | None:
-    return bytes.fromhex(value) if value is not None else None
 
 
 class Applier:
@@ -188,7 +160,7 @@ class Applier:
             self._settle_decision(decision, outcomes.get(index, []), buffer)
             if checked is not None and index in checked.warnings:
                 checked.mark_warning(index, buffer.journal_rows, start, self.counts)
-        self._flush(buffer)
+        self.flush(buffer)
 
     def apply_creates(self, batch: CreateBatch) -> None:
         """Create records new on one side on the other, in bulk (see :class:`CreateBatch`).
@@ -198,7 +170,7 @@ class Applier:
         """
         source, changes, fields, codes = batch.source, batch.changes, batch.fields, batch.codes
         target = source.other
-        direction = _DIRECTION_TEXT[target]
+        direction = DIRECTION_BY_TARGET[target]
         message = f"new on {_SIDE_TEXT[source]}"
         if self.dry_run:
             for change, code in zip(changes, codes, strict=True):
@@ -275,7 +247,7 @@ class Applier:
             ProtocolError: the connector returned a wrong number of results.
         """
         batch_id = uuid.uuid4().hex
-        kind = _KIND[action]
+        kind = WRITE_KIND[action]
         target_text = _SIDE_TEXT[target]
         action_text = _ACTION_TEXT[action]
         keep_snapshot = self.policy.keep_snapshot
@@ -364,7 +336,7 @@ class Applier:
         journal = buffer.journal_rows
         failed = False
         for write, result in done:
-            direction = _DIRECTION_TEXT[write.target]
+            direction = DIRECTION_BY_TARGET[write.target]
             code = _CODE_TEXT[write.code]
             if result.error is None:
                 written = write.hash if write.action is not WriteAction.DELETE else None
@@ -446,7 +418,7 @@ class Applier:
         """Finish the work in flight and stop the background threads."""
         self._fold(self._lane.close())
 
-    def _flush(self, buffer: SettleBuffer) -> None:
+    def flush(self, buffer: SettleBuffer) -> None:
         """Settle ``buffer`` on the settle thread, so that reading and planning the next
         chunk overlap with this transaction. Every other state write waits for it first
         (:meth:`drain`), so the order intent → write → settle holds per batch."""
@@ -488,99 +460,11 @@ class Applier:
 
     # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> int:
-        """Settle the batches a previous, interrupted run sent or was about to send.
+        """Settle the batches a previous, interrupted run sent or was about to send (see
+        :mod:`syncline.engine.recovery`). Returns how many operations were found applied
+        and settled.
 
-        Returns how many operations were found applied and settled.
+        Raises:
+            whatever the connectors' ``recover`` or the state store raise.
         """
-        settled = 0
-        self.drain()
-        for intent in self.store.pending_intents(self.scope_id):
-            target = Side(intent.target)
-            if "creates" in intent.payload:
-                settled += self._recover_creates(intent, target)
-                continue
-            entries = intent.payload["ops"]
-            operations = [WriteOperation(f"{intent.batch_id}-{position}",
-                                         WriteKind(self._kind_of(entry)),
-                                         entry[3] if target is Side.B else entry[2])
-                          for position, entry in enumerate(entries)]
-            results = self.connectors[target].recover(
-                WriteBatch(intent.batch_id, self.stream, operations))
-            buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
-            if results is not None:
-                for entry, result in zip(entries, results, strict=True):
-                    settled += self._settle_recovered(target, entry, result, buffer)
-            self._flush(buffer)
-        return settled
-
-    def _recover_creates(self, intent: PendingIntent, target: Side) -> int:
-        """Settle an interrupted :meth:`apply_creates` batch."""
-        creates = intent.payload["creates"]
-        keys = creates["keys"]
-        operations = [WriteOperation(f"{intent.batch_id}-{number}", WriteKind.CREATE, None)
-                      for number in range(len(keys))]
-        results = self.connectors[target].recover(
-            WriteBatch(intent.batch_id, self.stream, operations))
-        buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
-        settled = 0
-        if results is not None:
-            message = f"{creates['message']} (settled after an interrupted run)"
-            direction = _DIRECTION_TEXT[target]
-            snapshots = creates.get("snapshots") or [None] * len(keys)
-            hashes, versions, codes = expand_columns(creates)
-            for key, digest, version, code, snapshot, result in zip(
-                    keys, hashes, versions, codes, snapshots, results, strict=True):
-                if result.error is not None:
-                    continue
-                hashed = _unhex(digest)
-                a_key, b_key = (key, result.key) if target is Side.B else (result.key, key)
-                a_version, b_version = (version, result.version) if target is Side.B \
-                    else (result.version, version)
-                buffer.journal_rows.append((self.run_id, self.scope_id, a_key, b_key, code,
-                                            direction, "ok", message))
-                buffer.new_mapping_rows.append((self.scope_id, a_key, b_key, hashed, hashed,
-                                                a_version, b_version, snapshot, intent.run_id))
-                self.tally[code] += 1
-                settled += 1
-        self._flush(buffer)
-        return settled
-
-    @staticmethod
-    def _kind_of(entry: list[Any]) -> str:
-        return _KIND[WriteAction(entry[1])].value
-
-    def _settle_recovered(self, target: Side, entry: list[Any], result: WriteResult,
-                          buffer: SettleBuffer) -> int:
-        (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
-         code, forget, message, one_of_several) = entry
-        if not result.ok:
-            return 0  # never applied: the source change is read again (cursors did not move)
-        if action == WriteAction.CREATE.value:
-            if target is Side.A:
-                a_key = result.key
-            else:
-                b_key = result.key
-        if target is Side.A:
-            a_version = result.version
-        else:
-            b_version = result.version
-        buffer.journal_rows.append((
-            self.run_id, self.scope_id, a_key, b_key, code, Direction.towards(target).value,
-            Outcome.OK.value, f"{message} (settled after an interrupted run)"))
-        self.tally[code] += 1
-        if one_of_several:
-            # a decision writing both sides (a merge): with only this write known, keep the
-            # mapping as it was, so the next run sees both sides changed and merges again
-            return 1
-        if forget or a_key is None or b_key is None:
-            if mapping_id is not None:
-                buffer.removed_mapping_ids.append(int(mapping_id))
-            return 1
-        row = MappingRow(mapping_id, a_key, b_key, _unhex(a_hash), _unhex(b_hash), a_version,
-                         b_version, snapshot)
-        if mapping_id is not None:
-            buffer.changed_mappings.append(row)
-        else:
-            buffer.new_mappings.append(row)
-        return 1
-
+        return recover_interrupted(self)

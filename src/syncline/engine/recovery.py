@@ -1,0 +1,129 @@
+"""Recovery: settling the batches an interrupted run left behind.
+
+Terms: an **intent** is the state-store row written before a batch goes to a connector (see
+:mod:`syncline.engine.apply`). A run killed between the write and its settle leaves intents
+behind. The next run of the stream asks the target connector, for each intent, which of its
+operations were applied (:meth:`~syncline.connectors.base.Connector.recover`, from the
+receipts it keeps) and settles those, for the run that wrote them: nothing is written twice
+and nothing is lost. Operations that were not applied need nothing: their source changes are
+read again, as the cursors did not move.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
+from syncline.engine.bulk_creates import expand_columns
+from syncline.engine.plan import WriteAction
+from syncline.model import Direction, Outcome, Side
+from syncline.state.store import MappingRow, PendingIntent
+
+if TYPE_CHECKING:
+    from syncline.engine.apply import Applier
+
+__all__ = ["recover_interrupted"]
+
+
+def recover_interrupted(applier: Applier) -> int:
+    """Settle the batches a previous, interrupted run of ``applier``'s stream sent or was
+    about to send. Returns how many operations were found applied and settled.
+
+    Raises:
+        whatever the connectors' ``recover`` or the state store raise.
+    """
+    settled = 0
+    applier.drain()
+    for intent in applier.store.pending_intents(applier.scope_id):
+        target = Side(intent.target)
+        if "creates" in intent.payload:
+            settled += _recover_creates(applier, intent, target)
+            continue
+        entries = intent.payload["ops"]
+        operations = [WriteOperation(f"{intent.batch_id}-{position}",
+                                     WriteKind(_kind_of(entry)),
+                                     entry[3] if target is Side.B else entry[2])
+                      for position, entry in enumerate(entries)]
+        results = applier.connectors[target].recover(
+            WriteBatch(intent.batch_id, applier.stream, operations))
+        buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
+        if results is not None:
+            for entry, result in zip(entries, results, strict=True):
+                settled += _settle_recovered(applier, target, entry, result, buffer)
+        applier.flush(buffer)
+    return settled
+
+
+def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> int:
+    """Settle an interrupted bulk-create batch (:meth:`Applier.apply_creates`)."""
+    creates = intent.payload["creates"]
+    keys = creates["keys"]
+    operations = [WriteOperation(f"{intent.batch_id}-{number}", WriteKind.CREATE, None)
+                  for number in range(len(keys))]
+    results = applier.connectors[target].recover(
+        WriteBatch(intent.batch_id, applier.stream, operations))
+    buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
+    settled = 0
+    if results is not None:
+        message = f"{creates['message']} (settled after an interrupted run)"
+        direction = DIRECTION_BY_TARGET[target]
+        snapshots = creates.get("snapshots") or [None] * len(keys)
+        hashes, versions, codes = expand_columns(creates)
+        for key, digest, version, code, snapshot, result in zip(
+                keys, hashes, versions, codes, snapshots, results, strict=True):
+            if result.error is not None:
+                continue
+            hashed = unhex(digest)
+            a_key, b_key = (key, result.key) if target is Side.B else (result.key, key)
+            a_version, b_version = (version, result.version) if target is Side.B \
+                else (result.version, version)
+            buffer.journal_rows.append((applier.run_id, applier.scope_id, a_key, b_key, code,
+                                        direction, "ok", message))
+            buffer.new_mapping_rows.append((applier.scope_id, a_key, b_key, hashed, hashed,
+                                            a_version, b_version, snapshot, intent.run_id))
+            applier.tally[code] += 1
+            settled += 1
+    applier.flush(buffer)
+    return settled
+
+
+def _kind_of(entry: list[Any]) -> str:
+    return WRITE_KIND[WriteAction(entry[1])].value
+
+
+def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: WriteResult,
+                      buffer: SettleBuffer) -> int:
+    """Add what one recovered operation did to ``buffer``; 1 when it was applied, else 0."""
+    (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
+     code, forget, message, one_of_several) = entry
+    if not result.ok:
+        return 0  # never applied: the source change is read again (cursors did not move)
+    if action == WriteAction.CREATE.value:
+        if target is Side.A:
+            a_key = result.key
+        else:
+            b_key = result.key
+    if target is Side.A:
+        a_version = result.version
+    else:
+        b_version = result.version
+    buffer.journal_rows.append((
+        applier.run_id, applier.scope_id, a_key, b_key, code, Direction.towards(target).value,
+        Outcome.OK.value, f"{message} (settled after an interrupted run)"))
+    applier.tally[code] += 1
+    if one_of_several:
+        # a decision writing both sides (a merge): with only this write known, keep the
+        # mapping as it was, so the next run sees both sides changed and merges again
+        return 1
+    if forget or a_key is None or b_key is None:
+        if mapping_id is not None:
+            buffer.removed_mapping_ids.append(int(mapping_id))
+        return 1
+    row = MappingRow(mapping_id, a_key, b_key, unhex(a_hash), unhex(b_hash), a_version,
+                     b_version, snapshot)
+    if mapping_id is not None:
+        buffer.changed_mappings.append(row)
+    else:
+        buffer.new_mappings.append(row)
+    return 1
