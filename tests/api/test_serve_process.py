@@ -11,13 +11,12 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from cli.helpers import make_sql
+from cli.helpers import PipeLines, make_sql
 
 from .support import read_events
 
@@ -25,23 +24,6 @@ SYNCLINE = Path(sys.executable).with_name("syncline")
 TIMEOUT = 60.0
 
 
-class _Lines:
-    """Collects a pipe's lines in a thread."""
-
-    def __init__(self, stream: object) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            self.lines.append(line)
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def join(self) -> None:
-        self._thread.join(TIMEOUT)
 
 
 def test_serve_serves_the_api_to_users_with_tokens(tmp_path: Path) -> None:
@@ -59,7 +41,7 @@ def test_serve_serves_the_api_to_users_with_tokens(tmp_path: Path) -> None:
                                 "--config", str(pair.config)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=environment)
-    log = _Lines(process.stderr)
+    log = PipeLines(process.stderr)
     try:
         deadline = time.monotonic() + TIMEOUT
         while not (found := re.search(r"API at (http://127\.0\.0\.1:\d+)/api", log.text())):

@@ -10,6 +10,7 @@ rejects phone numbers starting with ``bad`` (how a test makes an item error).
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,3 +177,25 @@ def make_sql(tmp_path: Path) -> SqlPair:
     db.commit()
     db.close()
     return pair
+
+
+class PipeLines:
+    """Collects a child process's pipe, line by line, in a thread, so that the child never
+    blocks on a full pipe."""
+
+    def __init__(self, stream: object, timeout: float = 60.0) -> None:
+        self.lines: list[str] = []
+        self.timeout = timeout
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def join(self) -> None:
+        """Wait (at most ``timeout`` seconds) for the pipe to close."""
+        self._thread.join(self.timeout)

@@ -11,14 +11,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .helpers import SqlPair, make_sql
+from .helpers import PipeLines, SqlPair, make_sql
 
 SYNCLINE = Path(sys.executable).with_name("syncline")
 TIMEOUT = 60.0
@@ -55,23 +54,6 @@ def _locks(pair: SqlPair) -> list[tuple[object, ...]]:
         db.close()
 
 
-class _Drain:
-    """Collects a pipe's lines in a thread, so the child never blocks on a full pipe."""
-
-    def __init__(self, stream: object) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            self.lines.append(line)
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def join(self) -> None:
-        self._thread.join(TIMEOUT)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -84,7 +66,7 @@ def test_serve_runs_on_startup_and_schedule_and_stops_cleanly(
     process = subprocess.Popen([str(SYNCLINE), "serve", "--tick", "0.2", "--port", "0", "--config",
                                 str(pair.config)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    errors = _Drain(process.stderr)
+    errors = PipeLines(process.stderr)
     try:
         _wait_for(lambda: any(row[2] != "running" for row in _runs(pair)), process,
                   "the start-up run")
@@ -151,7 +133,7 @@ on_startup = true
     return path
 
 
-def _wait_for_line(drain: _Drain, text: str, process: subprocess.Popen[str]) -> None:
+def _wait_for_line(drain: PipeLines, text: str, process: subprocess.Popen[str]) -> None:
     _wait_for(lambda: text in drain.text(), process, repr(text))
 
 
@@ -163,7 +145,7 @@ def test_a_signal_during_a_run_finishes_it_and_a_second_abandons_it(
     process = subprocess.Popen([sys.executable, str(script), "serve", "--tick", "0.2",
                                 "--port", "0", "--config", str(config)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    errors = _Drain(process.stderr)
+    errors = PipeLines(process.stderr)
     try:
         _wait_for(lambda: (tmp_path / "started").exists(), process, "the run to start")
         process.send_signal(signal.SIGTERM)
