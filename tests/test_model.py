@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 
 from syncline.model import (
     ENTITY_TYPES,
+    Record,
+    RecordColumns,
     Side,
     canonical_value,
+    column_hashes,
     content_hash,
     content_hashes,
     entity_type,
@@ -218,3 +221,29 @@ def test_content_hashes_match_content_hash(field_maps: list[dict[str, Any]],
     ordered = tuple(sorted(names))
     assert content_hashes(field_maps, ordered) == [
         content_hash(fields, ordered) for fields in field_maps]
+
+
+plain_values = st.one_of(st.none(), st.just(""), st.text(max_size=8), st.integers())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=3).flatmap(lambda width: st.lists(
+    st.lists(st.one_of(plain_values, field_values), min_size=width, max_size=width),
+    max_size=6)))
+def test_column_hashes_match_content_hash(rows: list[list[Any]]) -> None:
+    """Plain columns (text, integers, None: hashed without a step per record) and columns
+    needing canonical values both give content_hash's digests."""
+    width = len(rows[0]) if rows else 0
+    names = tuple(f"f{index}" for index in range(width))
+    columns = [[row[index] for row in rows] for index in range(width)]
+    assert column_hashes(columns, len(rows)) == [
+        content_hash(dict(zip(names, row, strict=True)), names) for row in rows]
+
+
+def test_record_columns_read_as_records() -> None:
+    page = RecordColumns(["1", "2"], ("name", "email"), [("Ada", "Grace"), ("a@x", None)])
+    assert len(page) == 2 and page.column("email") == ("a@x", None)
+    assert page.column("phone") == [None, None]
+    assert page.records() == [Record("1", {"name": "Ada", "email": "a@x"}),
+                              Record("2", {"name": "Grace", "email": None})]
+    assert RecordColumns(["7"], (), []).records() == [Record("7", {})]

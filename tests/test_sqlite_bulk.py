@@ -77,7 +77,29 @@ def test_repeated_and_empty_columns_stay_out_of_the_json() -> None:
     assert with_json == plain
 
 
-column_shapes = st.sampled_from(["varied", "repeated", "empty"])
+@pytest.mark.parametrize("start", [1, -70, 999_999_999_990, 0])
+def test_consecutive_numbers_as_text_stay_out_of_the_json(start: int) -> None:
+    rows = [(str(n), str(n * 3), None, n) for n in range(start, start + 150)]
+    statement = json_insert("t", ["a", "b", "c", "d"], rows)
+    assert statement is not None
+    assert f"CAST(json_each.key + {start} AS TEXT)" in statement[0]
+    assert statement[1][0].startswith(f'[["{start * 3}",{start}],')  # only b and d in it
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+@pytest.mark.parametrize("almost", [["007", "008"], ["1", "3"], ["+1", "+2"], ["1 ", "2 "],
+                                    ["1", None], ["9" * 19, "1" + "0" * 19]])
+def test_texts_that_only_look_consecutive_travel_in_the_json(almost: list[Any]) -> None:
+    rows: list[tuple[Any, ...]] = [(str(n), "x", None, n) for n in range(100)]
+    rows[:2] = [(almost[0], "x", None, 0), (almost[1], "x", None, 1)]
+    statement = json_insert("t", ["a", "b", "c", "d"], rows)
+    assert statement is not None and "CAST(json_each.key" not in statement[0]
+    with_json, plain = _both(rows)
+    assert with_json == plain
+
+
+column_shapes = st.sampled_from(["varied", "repeated", "empty", "counting"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -88,8 +110,9 @@ def test_every_mix_of_column_shapes_stores_what_executemany_stores(
         shapes: tuple[str, str, str, str], rows: list[tuple[Any, ...]]) -> None:
     first = rows[0]
     shaped = [tuple(value if shape == "varied" else first[index] if shape == "repeated"
-                    else None for index, (shape, value) in enumerate(zip(shapes, row, strict=True)))
-              for row in rows]
+                    else str(number + 5) if shape == "counting" else None
+                    for index, (shape, value) in enumerate(zip(shapes, row, strict=True)))
+              for number, row in enumerate(rows)]
     with_json, plain = _both(shaped)
     assert with_json == plain
 

@@ -73,15 +73,34 @@ def _blob_expression(index: int, parameter: int, values: Sequence[bytes | None],
             blob, pairs)
 
 
+def _counting_from(values: Sequence[Any]) -> int | None:
+    """The first number when ``values`` are the texts of consecutive integers
+    (``str(n)``, ``str(n + 1)``...), else ``None``."""
+    first = values[0]
+    if type(first) is not str or not first or len(first) > 18:
+        return None
+    try:
+        start = int(first)
+    except ValueError:
+        return None
+    if str(start) != first or not isinstance(values[-1], str) \
+            or values[-1] != str(start + len(values) - 1):
+        return None
+    return start if list(values) == list(map(str, range(start, start + len(values)))) \
+        else None
+
+
 def _encode(columns: Sequence[Sequence[Any]], count: int) \
         -> tuple[list[str], str, list[Any]] | None:
     """The SELECT expressions, the JSON array of the ``count`` rows whose values
     ``columns`` hold (column by column) and the further parameters (from ``?2`` on), or
     ``None`` when a value cannot travel as JSON unchanged.
 
-    A column whose values are all ``None`` becomes ``NULL`` and a column of one repeated
-    text or integer a bound parameter, so neither travels in the JSON; when a single column
-    is left, the JSON is a flat array and each row's value is read without parsing."""
+    A column whose values are all ``None`` becomes ``NULL``, a column of one repeated
+    text or integer a bound parameter and a column of consecutive integers written as text
+    (``"41"``, ``"42"``...: new rowids as keys) an expression on the row number, so none of
+    them travels in the JSON; when a single column is left, the JSON is a flat array and
+    each row's value is read without parsing."""
     expressions: list[str | int] = []  # an int: the position of the value in a JSON row
     json_columns: list[Sequence[Any]] = []
     parameters: list[Any] = []
@@ -91,9 +110,12 @@ def _encode(columns: Sequence[Sequence[Any]], count: int) \
             expressions.append("NULL")
         elif kinds <= _TEXT_LIKE:
             first = values[0]
+            start = _counting_from(values)
             if first is not None and values.count(first) == count:
                 parameters.append(first)
                 expressions.append(f"?{1 + len(parameters)}")
+            elif start is not None:
+                expressions.append(f"CAST(json_each.key + {start} AS TEXT)")
             else:
                 expressions.append(len(json_columns))
                 json_columns.append(values)

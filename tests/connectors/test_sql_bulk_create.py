@@ -40,7 +40,7 @@ def _rows(connector: SqlConnector) -> list[tuple[Any, ...]]:
 @pytest.mark.parametrize("count", [3, 500])  # below and above the JSON statement's minimum
 def test_bulk_creates_land_in_order_with_their_keys(opened: SqlConnector, count: int) -> None:
     rows = [contact_fields(n) for n in range(count)]
-    created = opened.write_creates(CreateRows("bulk-1", "contact", rows))
+    created = opened.write_creates(CreateRows.from_rows("bulk-1", "contact", rows))
     assert created.errors == {}
     stored = _rows(opened)
     assert [str(row[0]) for row in stored] == created.keys
@@ -54,11 +54,12 @@ def test_bulk_creates_land_in_order_with_their_keys(opened: SqlConnector, count:
 
 def test_a_batch_written_twice_is_applied_once(opened: SqlConnector) -> None:
     rows = [contact_fields(n) for n in range(100)]
-    first = opened.write_creates(CreateRows("bulk-again", "contact", rows))
-    again = opened.write_creates(CreateRows("bulk-again", "contact", rows))
+    first = opened.write_creates(CreateRows.from_rows("bulk-again", "contact", rows))
+    again = opened.write_creates(CreateRows.from_rows("bulk-again", "contact", rows))
     assert again.keys == first.keys
     assert len(_rows(opened)) == 100
-    recovered = opened.recover(CreateRows("bulk-again", "contact", rows).as_write_batch())
+    recovered = opened.recover(
+        CreateRows.from_rows("bulk-again", "contact", rows).as_write_batch())
     assert recovered is not None and [r.key for r in recovered] == first.keys
 
 
@@ -77,12 +78,12 @@ def test_the_lane_is_not_taken_for_values_that_need_reporting(opened: SqlConnect
     monkeypatch.setattr(bulk_module, "write_creates", spy)
     rows = [contact_fields(n) for n in range(80)]
     rows[5]["phone"] = 447946000111
-    created = opened.write_creates(CreateRows("converted", "contact", rows))
+    created = opened.write_creates(CreateRows.from_rows("converted", "contact", rows))
     assert taken[-1] is not None and created.errors == {}
     assert _rows(opened)[5][3] == "447946000111"
     bad = [contact_fields(n) for n in range(100, 180)]
     bad[9]["email"] = bad[8]["email"]  # a unique column: the database refuses the batch
-    outcome = opened.write_creates(CreateRows("duplicate", "contact", bad))
+    outcome = opened.write_creates(CreateRows.from_rows("duplicate", "contact", bad))
     assert taken[-1] is None  # the lane stepped back with nothing written
     assert set(outcome.errors) == {9}
     assert isinstance(outcome.errors[9], ValidationFailed)
@@ -90,13 +91,21 @@ def test_the_lane_is_not_taken_for_values_that_need_reporting(opened: SqlConnect
                                            if i != 9)
 
 
-def test_rows_with_different_fields_take_the_general_path(opened: SqlConnector) -> None:
-    rows: list[dict[str, Any]] = [contact_fields(n) for n in range(70)]
-    del rows[3]["phone"]
-    rows[4] = {**rows[4], "notes": None}  # same length as the others, another field
-    rows[4].pop("phone")
-    assert bulk_module._columns(opened._context("contact").bound, rows) is None
-    created = opened.write_creates(CreateRows("mixed", "contact", rows))
-    assert created.errors == {} and None not in created.keys
-    by_key = {str(row[0]): row for row in _rows(opened)}
-    assert len(by_key) == 70 and by_key[str(created.keys[3])][3] is None
+def test_create_rows_hold_rows_column_by_column() -> None:
+    rows: list[dict[str, Any]] = [contact_fields(n) for n in range(5)]
+    batch = CreateRows.from_rows("columns", "contact", rows)
+    assert len(batch) == 5 and batch.names == tuple(rows[0]) and batch.rows == rows
+    operations = batch.as_write_batch().operations
+    assert [operation.token for operation in operations] == [f"columns-{n}" for n in range(5)]
+    assert [operation.fields for operation in operations] == rows
+
+
+def test_create_rows_refuse_rows_with_different_fields() -> None:
+    rows: list[dict[str, Any]] = [contact_fields(n) for n in range(4)]
+    rows[2] = {**rows[2], "notes": None}
+    rows[2].pop("phone")  # as many fields as the others, not the same ones
+    with pytest.raises(ValueError, match="create batch mixed do not all have the same fields"):
+        CreateRows.from_rows("mixed", "contact", rows)
+    del rows[2]["notes"]
+    with pytest.raises(ValueError, match="same fields"):
+        CreateRows.from_rows("mixed", "contact", rows)

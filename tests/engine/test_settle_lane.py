@@ -36,8 +36,8 @@ def _job(batch_id: str, scope_id: int, first: int, count: int = 50) -> CreateJob
         batch_id=batch_id, stream="contact", run_id=1, scope_id=scope_id, source=Side.A,
         message="new on a", keys=keys,
         hashes=[hashlib.blake2b(key.encode(), digest_size=12).digest() for key in keys],
-        versions=[None] * count, codes=["A"] * count,
-        fields=[{"name": f"Contact {key}", "email": f"{key}@example.com"} for key in keys],
+        versions=[None] * count, codes=["A"] * count, names=("email", "name"),
+        columns=[[f"{key}@example.com" for key in keys], [f"Contact {key}" for key in keys]],
         tokens=None)
 
 
@@ -103,12 +103,13 @@ def test_a_failing_job_abandons_the_jobs_behind_it_without_losing_any(
         mapped = {row.b_key for row in connection.execute(select(t.mappings.c.b_key))}
     written_behind = [key for key in shared_store("lane-fail").stream("contact")
                       if key not in mapped]
-    # "behind" was cancelled before it started, or written and left to recovery, or
-    # written and settled: then its outcome comes from close(), so the run counts it
+    # "behind" was cancelled before its intent, or after its intent and before its write,
+    # or written and left to recovery, or written and settled: then its outcome comes from
+    # close(), so the run counts it
     if "behind" in intents:
         hashes, versions, codes = expand_columns(intents["behind"].payload["creates"])
         assert len(hashes) == 50 and codes == ["A"] * 50 and versions == [None] * 50
-        assert len(written_behind) == 50 and late == [] and len(mapped) == 50
+        assert len(written_behind) in (0, 50) and late == [] and len(mapped) == 50
     elif late:
         assert [outcome.tally for outcome in late] == [{"A": 50}]
         assert written_behind == [] and len(mapped) == 100

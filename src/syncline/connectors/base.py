@@ -17,9 +17,14 @@ change
 write operation
     One create / update / delete to apply, carrying an idempotency ``token`` unique to it.
 bulk create
-    Many creates on one stream handed over as plain field dicts (:class:`CreateRows`), the
+    Many creates on one stream handed over column by column (:class:`CreateRows`), the
     engine's lane for first syncs; the default implementation turns them into a
     :class:`WriteBatch`, connectors that can do better override :meth:`Connector.write_creates`.
+columnar page
+    A page of records column by column (:class:`~syncline.model.RecordColumns`). A connector
+    whose listing is a table may hand over such pages from :meth:`Connector.read_all_columnar`
+    (a first sync then builds no object per record); the default hands over
+    :meth:`Connector.read_all`'s pages of records.
 
 A connector knows nothing of the engine's state (mappings, journal); the engine knows
 nothing of the connector's protocol.
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from syncline.errors import ItemError, ProtocolError
-from syncline.model import Record
+from syncline.model import Record, RecordColumns
 
 __all__ = [
     "Capability",
@@ -166,14 +171,45 @@ class WriteResult:
 
 @dataclass(slots=True)
 class CreateRows:
-    """Records to create on one stream in one batch: ``rows`` holds each record's canonical
-    fields. Row ``n`` is the operation with token ``f"{batch_id}-{n}"``, exactly as if the
+    """Records to create on one stream in one batch, column by column: row ``n`` has, for
+    each field ``names[i]``, the canonical value ``columns[i][n]`` (every row has the same
+    fields). Row ``n`` is the operation with token ``f"{batch_id}-{n}"``, exactly as if the
     batch were a :class:`WriteBatch` of creates, so :meth:`Connector.recover` works the same
     for both."""
 
     batch_id: str
     stream: str
-    rows: list[dict[str, Any]]
+    names: tuple[str, ...]
+    columns: list[Sequence[Any]]
+    count: int
+
+    @classmethod
+    def from_rows(cls, batch_id: str, stream: str,
+                  rows: Sequence[Mapping[str, Any]]) -> CreateRows:
+        """The creates of ``rows``, each a record's fields as a dict.
+
+        Raises:
+            ValueError: the rows do not all have the same fields.
+        """
+        names = tuple(rows[0]) if rows else ()
+        if any(len(row) != len(names) or any(name not in row for name in names)
+               for row in rows):
+            raise ValueError(f"the rows of create batch {batch_id} do not all have the same "
+                             f"fields")
+        return cls(batch_id, stream, names, [[row[name] for row in rows] for name in names],
+                   len(rows))
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Each row's fields as a dict, in order."""
+        if not self.names:
+            return [{} for _ in range(self.count)]
+        names = self.names
+        return [dict(zip(names, values, strict=True))
+                for values in zip(*self.columns, strict=True)]
 
     def as_write_batch(self) -> WriteBatch:
         """The same creates as a :class:`WriteBatch`."""
@@ -291,6 +327,12 @@ class Connector(ABC):
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
         """Every record of the stream within ``scope``, in pages."""
 
+    def read_all_columnar(self, stream: str,
+                          scope: ReadScope) -> Iterator[list[Record] | RecordColumns]:
+        """:meth:`read_all`, where any page may come as a columnar page instead (see the
+        module docstring). The default: :meth:`read_all`'s pages."""
+        yield from self.read_all(stream, scope)
+
     @abstractmethod
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
         """The current records with these keys; keys that no longer exist are left out."""
@@ -325,9 +367,9 @@ class Connector(ABC):
             whatever :meth:`write` raises.
         """
         results = self.write(batch.as_write_batch())
-        if len(results) != len(batch.rows):
+        if len(results) != len(batch):
             raise ProtocolError(self.endpoint, f"{len(results)} results for a batch of "
-                                               f"{len(batch.rows)} creates")
+                                               f"{len(batch)} creates")
         return CreatedRows.from_results(results)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:

@@ -10,7 +10,6 @@ settles what was applied, so nothing is written twice and nothing is lost.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from functools import partial
@@ -23,13 +22,10 @@ from syncline.connectors.base import (
     WriteResult,
 )
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
-from syncline.engine.bulk_creates import (
-    CreateJob,
-    CreateOutcome,
-    Rejected,
-)
+from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
+from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.options import PlannedChange, StreamCounts
-from syncline.engine.plan import CreateBatch, Decision, Policy, Write, WriteAction
+from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
@@ -163,59 +159,29 @@ class Applier:
         self.flush(buffer)
 
     def apply_creates(self, batch: CreateBatch) -> None:
-        """Create records new on one side on the other, in bulk (see :class:`CreateBatch`).
+        """Create records new on one side on the other, in bulk (see
+        :class:`~syncline.engine.bulk_plan.CreateBatch`).
 
-        Same effect as applying the equivalent one-create decisions, with per-record work
-        kept to building the operation, the journal row and the mapping row.
+        Same effect as applying the equivalent one-create decisions, with no per-record
+        objects: the batch goes to the write and settle threads in jobs
+        (:func:`~syncline.engine.bulk_creates.prepare_jobs`).
         """
-        source, changes, fields, codes = batch.source, batch.changes, batch.fields, batch.codes
-        target = source.other
-        direction = DIRECTION_BY_TARGET[target]
-        message = f"new on {_SIDE_TEXT[source]}"
+        source = batch.source
         if self.dry_run:
-            for change, code in zip(changes, codes, strict=True):
+            direction = DIRECTION_BY_TARGET[source.other]
+            message = f"new on {_SIDE_TEXT[source]}"
+            for key, code in zip(batch.keys, batch.codes, strict=True):
                 setattr(self.counts, code, getattr(self.counts, code) + 1)
-                a_key, b_key = (change.key, None) if source is Side.A else (None, change.key)
+                a_key, b_key = (key, None) if source is Side.A else (None, key)
                 self.planned.append(PlannedChange(self.stream, code, direction, a_key, b_key,
                                                   message))
             return
-        rejected: list[Rejected] = []
-        keep: Sequence[int] = range(len(changes))
-        if self.translator.active:
-            position = {change.key: index for index, change in enumerate(changes)}
-            items = [(change.key, values, change.record)
-                     for change, values in zip(changes, fields, strict=True)]
-            refused = {position[label]: error for label, error
-                       in self.translator.for_target(target, items).items()}
-            rejected = [Rejected(changes[index].key, codes[index], error)
-                        for index, error in refused.items()]
-            keep = [index for index in range(len(changes)) if index not in refused]
-        names = self.policy.field_names
-        pending = self.pending[source]
-        for start in range(0, max(len(keep), 1), self.batch_size):
-            chosen = keep[start:start + self.batch_size]
-            if not chosen and not rejected:
-                break
-            picked = [changes[index] for index in chosen]
-            hashes = [change.hash if change.hash is not None else
-                      content_hash(fields[index], names)
-                      for index, change in zip(chosen, picked, strict=True)]
-            job = CreateJob(
-                batch_id=uuid.uuid4().hex, stream=self.stream, run_id=self.run_id,
-                scope_id=self.scope_id, source=source, message=message,
-                keys=[change.key for change in picked], hashes=hashes,
-                versions=[change.record.version if change.record else None
-                          for change in picked],
-                codes=[codes[index] for index in chosen],
-                fields=[fields[index] for index in chosen],
-                tokens=[json.dumps({name: field_token(fields[index].get(name))
-                                    for name in names}) for index in chosen]
-                if self.policy.keep_snapshot else None,
-                was_pending={change.key for change in picked if change.key in pending}
-                if pending else set(),
-                rejected=rejected)
-            rejected = []
-            self._fold(self._lane.submit_create(job, self.store, self.connectors[target]))
+        connector = self.connectors[source.other]
+        for job in prepare_jobs(batch, stream=self.stream, run_id=self.run_id,
+                                scope_id=self.scope_id, batch_size=self.batch_size,
+                                keep_snapshot=self.policy.keep_snapshot,
+                                pending=self.pending[source], translator=self.translator):
+            self._fold(self._lane.submit_create(job, self.store, connector))
 
     def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
         errors: dict[int, ItemError] = {}

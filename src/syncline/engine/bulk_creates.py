@@ -5,12 +5,14 @@ Terms:
 
 job
     One batch of creates (:class:`CreateJob`), prepared on the main thread (fields, hashes,
-    versions, codes, snapshot tokens, which keys were pending) and carried out by
-    :func:`run_create_job` on the applier's settle thread: intent row, the connector's
-    :meth:`~syncline.connectors.base.Connector.write_creates`, then one settle transaction
-    with the mappings and journal rows (:class:`~syncline.state.bulk.CreatedMappings`), the
-    errors and the pending items, which also removes the intent. The order intent → write →
-    settle holds per batch, as everywhere in :mod:`syncline.engine.apply`.
+    versions, codes, snapshot tokens, which keys were pending) and carried out in three
+    steps (:func:`run_create_job` runs them in a row; :mod:`syncline.engine.settle_lane`
+    spreads them over two threads): the intent row (:func:`write_intent`), the connector's
+    :meth:`~syncline.connectors.base.Connector.write_creates` (:func:`write_created`), then
+    one settle transaction with the mappings and journal rows
+    (:class:`~syncline.state.bulk.CreatedMappings`), the errors and the pending items, which
+    also removes the intent (:func:`settle_created`). The order intent → write → settle
+    holds per batch, as everywhere in :mod:`syncline.engine.apply`.
 outcome
     What the main thread folds into its counters and pending sets once the job is done
     (:class:`CreateOutcome`); the settle thread touches no shared in-memory state.
@@ -21,12 +23,18 @@ cores busy: the SQLite work of the writes and settles runs with the GIL released
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from syncline.connectors.base import Connector, CreatedRows, CreateRows
+from syncline.engine.bulk_plan import CreateBatch
+from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, ProtocolError
-from syncline.model import Side
+from syncline.model import Side, column_hashes, field_token
 from syncline.state.bulk import CreatedMappings
 from syncline.state.store import PendingIntent, StateStore
 
@@ -35,9 +43,11 @@ __all__ = [
     "CreateOutcome",
     "Rejected",
     "expand_columns",
+    "prepare_jobs",
     "run_create_job",
     "settle_created",
     "write_created",
+    "write_intent",
 ]
 
 
@@ -53,7 +63,8 @@ class Rejected:
 @dataclass
 class CreateJob:
     """One batch of bulk creates (see the module docstring). Lists are in batch order;
-    ``keys``, ``hashes`` and ``versions`` are the source records'."""
+    ``keys``, ``hashes`` and ``versions`` are the source records'; ``columns[i]`` holds the
+    values of field ``names[i]`` to write."""
 
     batch_id: str
     stream: str
@@ -65,7 +76,8 @@ class CreateJob:
     hashes: list[bytes]
     versions: list[str | None]
     codes: list[str]
-    fields: list[dict[str, Any]]
+    names: tuple[str, ...]
+    columns: list[Sequence[Any]]
     tokens: list[str] | None
     was_pending: set[str] = field(default_factory=set)
     """Source keys of this batch that are pending from an earlier run."""
@@ -122,6 +134,63 @@ def expand_columns(creates: dict[str, Any]) -> tuple[list[str], list[str | None]
     return hashes, versions, codes
 
 
+def prepare_jobs(batch: CreateBatch, *, stream: str, run_id: int, scope_id: int,
+                 batch_size: int, keep_snapshot: bool, pending: set[str],
+                 translator: ReferenceTranslator) -> Iterator[CreateJob]:
+    """The jobs that create ``batch`` on the other side, at most ``batch_size`` records
+    each. Records whose references the target does not have yet (see
+    :class:`~syncline.engine.references.ReferenceTranslator`) are refused: they ride along
+    with the first job as ``rejected``. ``pending`` are the source side's pending keys;
+    ``keep_snapshot`` asks for snapshot tokens (the merge policy)."""
+    source, count = batch.source, len(batch)
+    rejected: list[Rejected] = []
+    keep: Sequence[int] = range(count)
+    if translator.active:
+        rows = batch.rows()
+        records = batch.records if batch.records is not None else [None] * count
+        position = {key: index for index, key in enumerate(batch.keys)}
+        refused = {position[label]: error for label, error in translator.for_target(
+            source.other, list(zip(batch.keys, rows, records, strict=True))).items()}
+        rejected = [Rejected(batch.keys[index], batch.codes[index], error)
+                    for index, error in refused.items()]
+        keep = [index for index in range(count) if index not in refused]
+        batch.columns = [list(map(dict.get, rows, repeat(name))) for name in batch.names]
+    for start in range(0, max(len(keep), 1), batch_size):
+        chosen = keep[start:start + batch_size]
+        if not chosen and not rejected:
+            break
+        keys = _pick(batch.keys, chosen)
+        columns: list[Sequence[Any]] = [_pick(column, chosen) for column in batch.columns]
+        hashes = _pick(batch.hashes, chosen)
+        if None in hashes:
+            computed = column_hashes(columns, len(keys))
+            hashes = [known if known is not None else digest
+                      for known, digest in zip(hashes, computed, strict=True)]
+        yield CreateJob(
+            batch_id=uuid.uuid4().hex, stream=stream, run_id=run_id, scope_id=scope_id,
+            source=source, message=f"new on {'a' if source is Side.A else 'b'}", keys=keys,
+            hashes=hashes, versions=_pick(batch.versions, chosen),
+            codes=_pick(batch.codes, chosen), names=batch.names, columns=columns,
+            tokens=_tokens(batch.names, columns, len(keys)) if keep_snapshot else None,
+            was_pending={key for key in keys if key in pending} if pending else set(),
+            rejected=rejected)
+        rejected = []
+
+
+def _pick(values: Sequence[Any], chosen: Sequence[int]) -> list[Any]:
+    """The values at the positions ``chosen`` (a slice when they are a range)."""
+    if isinstance(chosen, range):
+        return list(values[chosen.start:chosen.stop])
+    return [values[index] for index in chosen]
+
+
+def _tokens(names: tuple[str, ...], columns: list[Sequence[Any]], count: int) -> list[str]:
+    """The snapshot of each record (field tokens as JSON, as the mappings keep them)."""
+    return [json.dumps({name: field_token(column[index])
+                        for name, column in zip(names, columns, strict=True)})
+            for index in range(count)]
+
+
 @dataclass
 class CreateOutcome:
     """What a job did, for the main thread's bookkeeping."""
@@ -142,21 +211,34 @@ def run_create_job(job: CreateJob, store: StateStore, connector: Connector) -> C
             successful create without a key; the intent stays for recovery.
         whatever the connector or the state store raise (RunError, StateError).
     """
-    return settle_created(job, store, write_created(job, store, connector))
+    write_intent(job, store)
+    return settle_created(job, store, write_created(job, connector))
 
 
-def write_created(job: CreateJob, store: StateStore, connector: Connector) -> CreatedRows:
-    """The first half of a job: write its intent, then create its records through
-    ``connector``. What the connector answered is checked, not yet settled.
+def write_intent(job: CreateJob, store: StateStore) -> None:
+    """The first step of a job: its intent row, enough to settle the batch after a crash
+    (none when every record was refused before writing).
+
+    Raises:
+        StateError, sqlalchemy.exc.SQLAlchemyError: the state store cannot record it.
+    """
+    if job.keys:
+        store.write_intent(job.intent())
+
+
+def write_created(job: CreateJob, connector: Connector) -> CreatedRows:
+    """The second step of a job, once its intent is written (:func:`write_intent`): create
+    its records through ``connector``. What the connector answered is checked, not yet
+    settled.
 
     Raises:
         ProtocolError: the connector answered with the wrong number of results, or a
             successful create without a key; the intent stays for recovery.
-        whatever the connector or the state store raise (RunError, StateError).
+        whatever the connector raises (RunError).
     """
     if job.keys:
-        store.write_intent(job.intent())
-        written = connector.write_creates(CreateRows(job.batch_id, job.stream, job.fields))
+        written = connector.write_creates(CreateRows(job.batch_id, job.stream, job.names,
+                                                     job.columns, len(job.keys)))
     else:  # only records refused before writing
         written = CreatedRows([])
     if len(written.keys) != len(job.keys):
@@ -170,7 +252,7 @@ def write_created(job: CreateJob, store: StateStore, connector: Connector) -> Cr
 
 
 def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> CreateOutcome:
-    """The second half of a job: one settle transaction for what :func:`write_created`
+    """The last step of a job: one settle transaction for what :func:`write_created`
     wrote (mappings, journal rows, errors, pending items; the intent goes).
 
     Raises:

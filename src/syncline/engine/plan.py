@@ -31,7 +31,6 @@ from syncline.model import ActionCode, Record, Side, canonical_value, field_toke
 from syncline.state.store import MappingRow
 
 __all__ = [
-    "CreateBatch",
     "Decision",
     "Policy",
     "SideChange",
@@ -40,7 +39,6 @@ __all__ = [
     "match_key",
     "merge_fields",
     "plan_chunk",
-    "plan_creates",
 ]
 
 
@@ -502,36 +500,3 @@ def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Seque
         if created is not None:
             decisions.append(created)
     return decisions
-
-
-@dataclass(slots=True)
-class CreateBatch:
-    """Records new on ``source``, each to be created on the other side: the columnar form of
-    what :func:`plan_chunk` decides for unmapped records with nothing to pair with. ``fields``
-    are the synced values to write, ``codes`` the journal's action codes (A, or R when
-    forced), both in the order of ``changes``."""
-
-    source: Side
-    changes: list[SideChange]
-    fields: list[dict[str, Any]]
-    codes: list[str]
-
-
-def plan_creates(policy: Policy, source: Side, changes: Sequence[SideChange]) -> CreateBatch | None:
-    """Plan ``changes`` (all unmapped, with no possible partner on the other side) as
-    creates, or ``None`` when the link does not write to the other side or any change is a
-    deletion (then :func:`plan_chunk` must be used)."""
-    target = Side.B if source is Side.A else Side.A
-    if not policy.allows(target):
-        return None
-    names = policy.field_names
-    fields: list[dict[str, Any]] = []
-    codes: list[str] = []
-    for change in changes:
-        record = change.record
-        if record is None:
-            return None
-        values = record.fields
-        fields.append({name: values.get(name) for name in names})
-        codes.append("R" if change.forced else "A")
-    return CreateBatch(source, list(changes), fields, codes)

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from syncline.connectors.base import Capability, Connector, ReadScope
+from syncline.engine.bulk_plan import ColumnChanges
 from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ProtocolError
-from syncline.model import Record, Side, content_hashes
+from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
 from syncline.state.service_store import marked_keys
 from syncline.state.store import MappingRow, StateStore
 
@@ -49,6 +50,10 @@ class SideReader:
     notes: list[str] = field(default_factory=list)
     forced: set[str] = field(default_factory=set)
     """Keys on this side marked for resynchronisation (loaded when reading starts)."""
+    columnar: bool = False
+    """Whether :meth:`pages` may yield :class:`~syncline.engine.bulk_plan.ColumnChanges`
+    (see the module docstring); the caller must then take both kinds of page. Only for
+    streams with no reference translation."""
 
     def _to_changes(self, records: list[Record]) -> list[SideChange]:
         if self.side is Side.B:
@@ -62,8 +67,9 @@ class SideReader:
     def capabilities(self) -> Capability:
         return self.connector.streams().get(self.stream, Capability.NONE)
 
-    def pages(self) -> Iterator[list[SideChange]]:
-        """The side's changes in pages; each key at most once."""
+    def pages(self) -> Iterator[list[SideChange] | ColumnChanges]:
+        """The side's changes in pages; each key at most once. Pages are lists of
+        :class:`~syncline.engine.plan.SideChange` unless ``columnar`` is set."""
         stored = self.store.cursor(self.scope_id, self.side.value)
         self.forced = marked_keys(self.store, self.scope_id, self.side.value, self.run_id)
         incremental = (not self.full and stored is not None and self.scope.is_everything
@@ -97,6 +103,18 @@ class SideReader:
         if retry:
             yield from self._by_keys(retry)
 
+    def _first_columnar(self) -> Iterator[list[SideChange] | ColumnChanges]:
+        """A full read while nothing is mapped: every record is a change, none is deleted
+        and none forced; columnar pages stay columnar."""
+        self.page_mappings = {}
+        for page in self.connector.read_all_columnar(self.stream, self.scope):
+            self.read_count += len(page)
+            if isinstance(page, RecordColumns):
+                yield ColumnChanges(page, column_hashes(
+                    [page.column(name) for name in self.field_names], len(page)))
+            else:
+                yield self._to_changes(page)
+
     def _by_keys(self, keys: list[str]) -> Iterator[list[SideChange]]:
         for start in range(0, len(keys), self.page_size):
             chunk = keys[start:start + self.page_size]
@@ -107,10 +125,14 @@ class SideReader:
             self.read_count += len(changes)
             yield changes
 
-    def _full(self) -> Iterator[list[SideChange]]:
+    def _full(self) -> Iterator[list[SideChange] | ColumnChanges]:
         if self.scope.is_everything:
             self.cursor = self.connector.current_cursor(self.stream)
         any_mapped = self.store.count_mappings(self.scope_id) > 0
+        if self.columnar and not any_mapped and not self.forced \
+                and not self.translator.active:
+            yield from self._first_columnar()
+            return
         track_deletions = (Capability.DETECT_DELETES in self.capabilities()
                            and self.scope.since is None and self.scope.until is None
                            and any_mapped)

@@ -15,16 +15,15 @@ from dataclasses import dataclass, field, replace
 from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
+from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
 from syncline.engine.plan import (
-    CreateBatch,
     Decision,
     Policy,
     SideChange,
     WriteAction,
     match_key,
     plan_chunk,
-    plan_creates,
 )
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
@@ -143,7 +142,8 @@ class StreamRun:
         readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,
                                     scope_id, policy.field_names, translator, self.options.scope,
                                     full, pending[side], run_id=self.run_id,
-                                    page_size=self.batch_size)
+                                    page_size=self.batch_size,
+                                    columnar=side is streamed_side and applier.rules is None)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
             self.store.cursor(scope_id, streamed_side.value) is None else None
@@ -151,7 +151,7 @@ class StreamRun:
 
         held: dict[str, SideChange] = {}
         for page in readers[held_side].pages():
-            for change in page:
+            for change in page if isinstance(page, list) else page.changes():
                 held[change.key] = change
         held_mappings = self.store.mappings_for(scope_id, held_side.value, held)
         by_match: dict[tuple[object, ...], list[str]] = {}
@@ -203,9 +203,16 @@ class StreamRun:
             self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows)
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
-               page: list[SideChange], known: dict[str, MappingRow] | None,
+               page: list[SideChange] | ColumnChanges, known: dict[str, MappingRow] | None,
                held: dict[str, SideChange], by_match: dict[tuple[object, ...], list[str]],
                deletions: list[Decision]) -> None:
+        if isinstance(page, ColumnChanges):  # all new; nothing to pair with unless matched
+            creates = plan_column_creates(policy, streamed_side, page) if not by_match \
+                else None
+            if creates is not None:
+                self._queue_creates(applier, creates)
+                return
+            page = page.changes()
         mappings = known if known is not None else self.store.mappings_for(
             applier.scope_id, streamed_side.value, (c.key for c in page))
         pulled: list[SideChange] = []
@@ -240,7 +247,7 @@ class StreamRun:
         """Collect bulk creates until they fill a write batch (connectors may read in pages
         smaller than the link's batches; fewer, larger write transactions are faster)."""
         self._backlog.append(creates)
-        self._backlog_size += len(creates.changes)
+        self._backlog_size += len(creates)
         if self._backlog_size >= self.batch_size:
             self._flush_creates(applier)
 
@@ -250,14 +257,7 @@ class StreamRun:
         if not self._backlog:
             return
         batches, self._backlog, self._backlog_size = self._backlog, [], 0
-        merged = batches[0]
-        if len(batches) > 1:
-            merged = CreateBatch(merged.source, [], [], [])
-            for batch in batches:
-                merged.changes.extend(batch.changes)
-                merged.fields.extend(batch.fields)
-                merged.codes.extend(batch.codes)
-        applier.apply_creates(merged)
+        applier.apply_creates(CreateBatch.merge(batches))
 
     @staticmethod
     def _apply(applier: Applier, decisions: list[Decision], deletions: list[Decision]) -> None:

@@ -1,15 +1,14 @@
 """The bulk-create lane: many new rows in one SQLite table keyed by its rowid, column by
 column.
 
-A first sync hands over thousands of records to create at a time
+A first sync hands over thousands of records to create at a time, column by column
 (:class:`~syncline.connectors.base.CreateRows`). For the common case (an SQLite table
 whose key is its ``INTEGER PRIMARY KEY``, no document lines, values that need no
 conversion or convert cleanly) this module skips the per-operation objects of
-:mod:`~syncline.connectors.sql.writing`: values are taken out of the field dicts column by
-column, converted per column, inserted with one ``executemany`` (or one JSON statement, see
-:mod:`syncline.sqlite_bulk`) and the new keys worked out from the rowids, all in one
-transaction with the batch's results stored in the batch log, exactly as
-:func:`~syncline.connectors.sql.writing.write` stores them.
+:mod:`~syncline.connectors.sql.writing`: values are converted per column, inserted with
+one ``executemany`` (or one JSON statement, see :mod:`syncline.sqlite_bulk`) and the new
+keys worked out from the rowids, all in one transaction with the batch's results stored
+in the batch log, exactly as :func:`~syncline.connectors.sql.writing.write` stores them.
 
 Whenever the lane does not apply, or the database rejects something, :func:`write_creates`
 returns ``None`` having changed nothing, and the caller writes the batch the general way
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,28 +50,18 @@ class _NotConsecutive(Exception):
     """The new rowids were not the consecutive numbers expected: roll back."""
 
 
-def _columns(bound: BoundStream, rows: list[dict[str, Any]]) \
-        -> tuple[list[str], list[Sequence[Any]]] | None:
+def _columns(bound: BoundStream, batch: CreateRows) -> tuple[list[str], list[Sequence[Any]]] | None:
     """The column names and their values (column by column) to insert, or ``None`` when the
-    lane does not apply (rows with different fields, a field on the key column, a value
-    that does not convert)."""
-    names = list(rows[0])
+    lane does not apply (no fields, a field on the key column or not mapped, a value that
+    does not convert)."""
     specs = {spec.name: spec for spec in bound.fields}
-    if not names or any(name not in specs for name in names):
+    if not batch.names or any(name not in specs for name in batch.names):
         return None
-    chosen = [specs[name] for name in names]
+    chosen = [specs[name] for name in batch.names]
     if any(spec.column.name == bound.key.name for spec in chosen):
         return None
-    width = len(names)
-    if set(map(len, rows)) != {width}:
-        return None
-    getter = itemgetter(*names)
-    try:  # every row has the same length, so a row without one of the names is not alike
-        raw = list(map(getter, rows)) if width > 1 else [(value,) for value in map(getter, rows)]
-    except KeyError:
-        return None
-    converted: list[Any] = []
-    for spec, values in zip(chosen, zip(*raw, strict=True), strict=True):
+    converted: list[Sequence[Any]] = []
+    for spec, values in zip(chosen, batch.columns, strict=True):
         if spec.write is _TEXT_WRITER and set(map(type, values)) <= _TEXT_WRITER_SAFE:
             converted.append(values)
             continue
@@ -112,7 +100,7 @@ def _insert(conn: Connection, bound: BoundStream, columns: list[str],
 
 
 def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | None:
-    """Create ``batch.rows`` through the bulk lane (see the module docstring), or return
+    """Create the rows of ``batch`` through the bulk lane (see the module docstring), or return
     ``None`` with nothing changed when the lane does not apply.
 
     Raises:
@@ -121,11 +109,10 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
         ValueError: the batch id was logged already, for a different number of rows.
     """
     bound = context.bound
-    rows = batch.rows
-    if (not rows or bound.lines is not None or not bound.key.rowid_alias
+    if (not len(batch) or bound.lines is not None or not bound.key.rowid_alias
             or bound.dialect != "sqlite"):
         return None
-    prepared = _columns(bound, rows)
+    prepared = _columns(bound, batch)
     if prepared is None:
         return None
     columns, values = prepared
@@ -137,7 +124,7 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
             stamp = stamp_value(conn, bound)
             if stamp is not None and stamp[0] not in columns:
                 columns = [*columns, stamp[0]]
-                values = [*values, [stamp[1]] * len(rows)]
+                values = [*values, [stamp[1]] * len(batch)]
             keys = _insert(conn, bound, columns, values)
             log_batch(conn, batch.batch_id, json.dumps({"keys": keys}, separators=(",", ":")))
             return CreatedRows(list(keys))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -53,9 +53,11 @@ from syncline.connectors.sql.connection import (
 )
 from syncline.connectors.sql.settings import SqlSettings, mask_secrets, parse_settings, resolve_url
 from syncline.errors import ConfigError, EndpointUnavailable, ProtocolError, RunError, SynclineError
-from syncline.model import ENTITY_TYPES, Record
+from syncline.model import ENTITY_TYPES, Record, RecordColumns
 
 __all__ = ["SqlConnector"]
+
+_Page = TypeVar("_Page")
 
 _ALWAYS = Capability.READ | Capability.CREATE | Capability.UPDATE | Capability.DELETE \
     | Capability.DETECT_DELETES
@@ -229,7 +231,7 @@ class SqlConnector(Connector):
                                         self.config.page_size)
         return ChangeFeed(self._guard_pages(url, feed.pages), feed.cursor_holder)
 
-    def _guard_pages(self, url: URL, pages: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    def _guard_pages(self, url: URL, pages: Iterator[_Page]) -> Iterator[_Page]:
         with guarded(self.endpoint, url):
             yield from pages
 
@@ -244,6 +246,18 @@ class SqlConnector(Connector):
         engine, url, bound = self._ready(stream)
         return self._guard_pages(url, reading.read_all(engine, bound, scope,
                                                        self.config.page_size))
+
+    def read_all_columnar(self, stream: str,
+                          scope: ReadScope) -> Iterator[list[Record] | RecordColumns]:
+        """:meth:`read_all`, with pages that need no conversion (SQLite rowid keys, text
+        fields) as columnar pages.
+
+        Raises:
+            as :meth:`read_all`.
+        """
+        engine, url, bound = self._ready(stream)
+        return self._guard_pages(url, reading.read_all_columnar(engine, bound, scope,
+                                                                self.config.page_size))
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
         """The current records with these keys; keys that do not exist are left out.

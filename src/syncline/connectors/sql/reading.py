@@ -12,9 +12,9 @@ no transaction stays open while the caller works on a page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,7 +24,7 @@ from syncline.connectors.base import ReadScope
 from syncline.connectors.sql.binding import BoundLines, BoundStream
 from syncline.connectors.sql.coerce import reader_for, writer_for
 from syncline.errors import MalformedRecord, UsageError
-from syncline.model import FieldType, Record
+from syncline.model import FieldType, Record, RecordColumns
 
 __all__ = [
     "IN_CHUNK",
@@ -33,9 +33,12 @@ __all__ = [
     "in_key_range",
     "key_bounds",
     "read_all",
+    "read_all_columnar",
     "read_keys",
     "updated_clause",
 ]
+
+_Page = TypeVar("_Page")
 
 IN_CHUNK = 1000
 """Most values bound into one ``IN (...)`` list (well under every supported parameter limit)."""
@@ -155,15 +158,29 @@ def fetch_lines(conn: Connection, bound: BoundStream, lines: BoundLines,
 _TEXT_TYPES = frozenset({str, type(None)})
 
 
-def _plain_page(bound: BoundStream, rows: Sequence[Any], count: int,
-                others: list[Any]) -> bool:
-    """Whether ``rows`` need no conversion at all: keys are SQLite rowids (integers) and
-    every field is text or NULL (checked a column at a time, in C)."""
-    if others or not bound.key.rowid_alias or not rows or len(rows[0]) != count + 1:
-        return False
+def _plain_columns(bound: BoundStream, rows: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+    """The columns of ``rows`` (keys first) when they need no conversion at all, else
+    ``None``: keys are SQLite rowids (integers) and every field is text or NULL (checked a
+    column at a time, in C), and the stream has no lines and no ``updated`` column."""
+    if (bound.lines is not None or bound.updated is not None or not bound.key.rowid_alias
+            or not rows or len(rows[0]) != len(bound.fields) + 1
+            or any(f.read is not _TEXT for f in bound.fields)):
+        return None
     columns = list(zip(*rows, strict=True))
-    return set(map(type, columns[0])) == {int} and all(
-        set(map(type, column)) <= _TEXT_TYPES for column in columns[1:])
+    if set(map(type, columns[0])) == {int} and all(
+            set(map(type, column)) <= _TEXT_TYPES for column in columns[1:]):
+        return columns
+    return None
+
+
+def _columnar(conn: Connection, bound: BoundStream,
+              rows: Sequence[Any]) -> list[Record] | RecordColumns:
+    """``rows`` as a columnar page when they need no conversion, else as records."""
+    columns = _plain_columns(bound, rows)
+    if columns is None:
+        return _records(conn, bound, rows)
+    return RecordColumns(list(map(str, columns[0])), tuple(f.name for f in bound.fields),
+                         list(columns[1:]))
 
 
 def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
@@ -177,8 +194,7 @@ def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
     texts = [f.name for f in bound.fields if f.read is _TEXT]
     others = [(f.name, f.read) for f in bound.fields if f.read is not _TEXT]
     key_text = bound.key.text
-    if _plain_page(bound, rows, count, others) and bound.lines is None \
-            and bound.updated is None and changed_at is None:
+    if changed_at is None and _plain_columns(bound, rows) is not None:
         # the common page: integer row keys and text only; no per-value work at all
         return [Record(str(row[0]), dict(zip(names, row[1:]))) for row in rows]  # noqa: B905
     for row in rows:
@@ -244,6 +260,23 @@ def read_all(engine: Engine, bound: BoundStream, scope: ReadScope,
         UsageError: a key range bound cannot be a key of this stream.
         MalformedRecord: a row holds a value that cannot be read as its canonical type.
     """
+    return _pages(engine, bound, scope, page_size, _records)
+
+
+def read_all_columnar(engine: Engine, bound: BoundStream, scope: ReadScope,
+                      page_size: int) -> Iterator[list[Record] | RecordColumns]:
+    """:func:`read_all`, with every page that needs no conversion as a columnar page.
+
+    Raises:
+        as :func:`read_all`.
+    """
+    return _pages(engine, bound, scope, page_size, _columnar)
+
+
+def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
+           make_page: Callable[[Connection, BoundStream, Sequence[Any]], _Page]) \
+        -> Iterator[_Page]:
+    """The pages of :func:`read_all`, each made from its rows by ``make_page``."""
     low, high = key_bounds(bound, scope)
     key = bound.key.column
     conditions = updated_clause(bound, scope.since, scope.until)
@@ -260,7 +293,7 @@ def read_all(engine: Engine, bound: BoundStream, scope: ReadScope,
             rows = fetch_plain(conn, query)
             if not rows:
                 return
-            page = _records(conn, bound, rows)
+            page = make_page(conn, bound, rows)
         yield page
         if len(rows) < page_size:
             return
