@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncline.sqlite_bulk import JSON_INSERT_MIN_ROWS, insert_rows, json_insert
+from syncline.sqlite_bulk import (
+    JSON_INSERT_MIN_ROWS,
+    insert_rows,
+    json_insert,
+    json_insert_columns,
+)
 
 
 def _both(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -49,6 +54,20 @@ def test_bytes_of_one_length_travel_as_one_blob() -> None:
     assert statement is not None and "json_each.key * 12" in statement[0]
     with_json, plain = _both(rows)
     assert with_json == plain
+
+
+def test_one_bytes_column_given_twice_travels_once() -> None:
+    digests = [bytes([n % 256]) * 12 for n in range(100)]
+    numbers = list(range(100))
+    statement = json_insert_columns("t", ["a", "b", "c", "d"],
+                                    [digests, numbers, digests, numbers])
+    assert statement is not None
+    assert [type(parameter) for parameter in statement[1]].count(bytes) == 1
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a, b TEXT, c BLOB, d INTEGER)")
+    conn.execute(*statement)
+    assert conn.execute("SELECT a, c, d FROM t ORDER BY rowid").fetchall() == [
+        (digest, digest, number) for digest, number in zip(digests, numbers, strict=True)]
 
 
 @pytest.mark.parametrize("odd", [1.5, "nul\x00inside", True, b""])

@@ -55,9 +55,12 @@ def _blob_expression(index: int, parameter: int, values: Sequence[bytes | None],
     """The SELECT expression of bytes column ``index``, its BLOB parameter and, unless all
     values have one length, the ``[offset, length]`` pairs (``None`` for NULL) that go into
     the JSON rows at ``position``."""
-    lengths = {len(value) for value in values if value is not None} \
-        if None not in values else set()
-    blob = b"".join(value for value in values if value is not None)
+    if None not in values:  # the common case, in C: no step per value
+        lengths = set(map(len, values))  # type: ignore[arg-type]
+        blob = b"".join(values)  # type: ignore[arg-type]
+    else:
+        lengths = set()
+        blob = b"".join(value for value in values if value is not None)
     if len(lengths) == 1:
         width = lengths.pop()
         return f"substr(?{parameter}, json_each.key * {width} + 1, {width})", blob, None
@@ -104,7 +107,11 @@ def _encode(columns: Sequence[Sequence[Any]], count: int) \
     expressions: list[str | int] = []  # an int: the position of the value in a JSON row
     json_columns: list[Sequence[Any]] = []
     parameters: list[Any] = []
+    blobs: dict[int, str] = {}  # the expression of a bytes column given twice, by identity
     for index, values in enumerate(columns):
+        if id(values) in blobs:
+            expressions.append(blobs[id(values)])
+            continue
         kinds = set(map(type, values))
         if kinds == {type(None)}:
             expressions.append("NULL")
@@ -128,6 +135,8 @@ def _encode(columns: Sequence[Sequence[Any]], count: int) \
             parameters.append(blob)
             if pairs is not None:
                 json_columns.append(pairs)
+            else:
+                blobs[id(values)] = expression
         else:
             return None
     flat = len(json_columns) == 1 and not any(isinstance(value, list | tuple)
