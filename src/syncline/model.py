@@ -419,8 +419,10 @@ def column_hashes(columns: Sequence[Sequence[Any]], count: int) -> list[bytes]:
         else zip(columns[0])
     if all(set(map(type, column)) <= _PLAIN_OR_NONE and "" not in column
            for column in columns):  # canonical as they are
+        # the text of repr(list(row)), formatted straight from the row
+        text_of = ("[" + ", ".join(["%r"] * len(columns)) + "]").__mod__
         return list(map(_DIGEST, map(_TWELVE_BYTE_BLAKE2B, map(str.encode, map(
-            repr, map(list, rows))))))
+            text_of, rows)))))
     return [_blake2b(repr([value if type(value) in _PLAIN and value != ""
                            else canonical_value(value) for value in row]).encode(),
                      digest_size=12).digest() for row in rows]
