@@ -6,16 +6,20 @@
 (d) the same rows copied by a plain ``executemany`` in one transaction (the floor).
 
 Each sync step runs as its own process (``python -m bench.sync_step``), so its peak RSS is
-its own. Options: ``--records N`` (default 1,000,000), ``--changes N`` (default 1,000),
-``--keep DIR`` to keep the databases.
+its own. (a) and (d) run ``--runs`` times (default 3; (a) from the same empty databases
+each time) and the table shows the median; the header gives the load average at the start
+and the end, as runs are only comparable under similar load. Options: ``--records N``
+(default 1,000,000), ``--changes N`` (default 1,000), ``--keep DIR`` to keep the databases.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,9 +128,31 @@ def change_side_a(folder: Path, count: int, changes: int) -> None:
     crm.close()
 
 
+def first_sync(folder: Path, records: int, fresh: bool) -> tuple[float, float, float]:
+    """One first sync (a): run seconds, process seconds and peak RSS in MB. With ``fresh``,
+    books.db and the state store go back to how the first run found them first.
+
+    Raises:
+        SystemExit: the sync did not create every record.
+    """
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"state.db{suffix}").unlink(missing_ok=True)
+            (folder / f"books.db{suffix}").unlink(missing_ok=True)
+        shutil.copy(folder / "books.empty.db", folder / "books.db")
+    else:
+        shutil.copy(folder / "books.db", folder / "books.empty.db")
+    process, rss, summary = run_step(folder, "sync")
+    created = summary["streams"]["contact"]["A"]  # type: ignore[index]
+    if created != records:
+        raise SystemExit(f"first sync created {created} records, not {records}")
+    return float(summary["duration_s"]), process, rss or 0.0  # type: ignore[arg-type]
+
+
 def floor(folder: Path) -> float:
     """The same rows copied by one executemany in one transaction (read included)."""
     target = folder / "floor.db"
+    target.unlink(missing_ok=True)
     books = sqlite3.connect(target)
     books.execute("CREATE TABLE customers (cust_no INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                   " email TEXT, tel TEXT)")
@@ -162,22 +188,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="the link's batch_size (default: the connectors' preference)")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of (a) and (d); the table shows the median")
     options = parser.parse_args()
     folder = options.keep or Path(tempfile.mkdtemp(prefix="syncline-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("crm.db", "books.db", "state.db", "floor.db"):
+    for name in ("crm.db", "books.db", "books.empty.db", "state.db", "floor.db"):
         for suffix in ("", "-wal", "-shm"):
             (folder / f"{name}{suffix}").unlink(missing_ok=True)
     try:
         print(f"building {options.records:,} contacts in {folder} ...", file=sys.stderr)
         build(folder, options.records, options.batch_size)
         run_step(folder, "setup")
-        floor_seconds = floor(folder)
-        first_process, first_rss, summary = run_step(folder, "sync")
-        first = float(summary["duration_s"])  # type: ignore[arg-type]
-        created = summary["streams"]["contact"]["A"]  # type: ignore[index]
-        if created != options.records:
-            raise SystemExit(f"first sync created {created} records, not {options.records}")
+        load_before = os.getloadavg()[0]
+        floor_seconds = statistics.median(floor(folder) for _ in range(options.runs))
+        firsts = [first_sync(folder, options.records, fresh=number > 0)
+                  for number in range(options.runs)]
+        first = statistics.median(run[0] for run in firsts)
+        first_process = statistics.median(run[1] for run in firsts)
+        first_rss = max(run[2] for run in firsts)  # the RSS target holds for every run
         again_process, again_rss, summary = run_step(folder, "sync")
         again = float(summary["duration_s"])  # type: ignore[arg-type]
         change_side_a(folder, options.records, options.changes)
@@ -197,8 +226,11 @@ def main() -> None:
             Step("(d) floor: one executemany", options.records, floor_seconds, None, None,
                  "-", None),
         ]
+        print(f"load average {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the "
+              f"end; (a) and (d): median of {options.runs} runs, peak RSS of (a): the largest")
         print(table(steps))
-        print(f"\nfirst sync / floor = {first / floor_seconds:.2f}x")
+        print(f"\nfirst sync / floor = {first / floor_seconds:.2f}x "
+              f"(runs of (a): {', '.join(f'{run[0]:.2f}' for run in firsts)} s)")
     finally:
         if options.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
