@@ -44,9 +44,6 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
@@ -65,6 +62,7 @@ from syncline.connectors.dav.discovery import Collection, describe, discover
 from syncline.connectors.dav.items import Codec
 from syncline.connectors.dav.protocol import DAV, Response, clark
 from syncline.connectors.dav.settings import DavSettings, IncrementalMode, parse_settings
+from syncline.connectors.dav.site import Fetched, Item, StreamSite, http_date
 from syncline.connectors.dav.state import CollectionState
 from syncline.errors import (
     ConfigError,
@@ -75,61 +73,12 @@ from syncline.errors import (
 )
 from syncline.model import Record
 
-__all__ = [
-    "DavConnector",
-    "Fetched",
-    "Item",
-    "StreamSite",
-]
+__all__ = ["DavConnector"]
 
 logger = logging.getLogger("syncline.connectors.dav")
 
 _LISTING_PROPERTIES = (clark(DAV, "getetag"), clark(DAV, "resourcetype"))
 _MODIFIED = clark(DAV, "getlastmodified")
-
-
-def _http_date(text: str | None) -> datetime | None:
-    """An HTTP date (RFC 9110, as getlastmodified holds it) as an aware datetime; ``None``
-    when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One fetched item: its ETag, text (``""`` when only the ETag was asked for) and the
-    server's modification time (DAV:getlastmodified) when the server gives it in multiget
-    answers (Radicale does not)."""
-
-    etag: str
-    text: str
-    modified: datetime | None = None
-
-
-@dataclass(slots=True)
-class Fetched:
-    """Items fetched by multiget, by key; ``missing`` keys are gone."""
-
-    items: dict[str, Item] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class StreamSite:
-    """Where one stream lives: its collection, codec, reading mode and state files."""
-
-    stream: str
-    collection: Collection
-    codec: Codec
-    path: str
-    """The collection's URL path, encoded, ending with ``/``."""
-    sync_collection: bool
-    state: CollectionState
 
 
 class DavConnector(Connector):
@@ -406,7 +355,7 @@ class DavConnector(Connector):
                         f"data", stream=site.stream, key=key))
                     continue
                 fetched.items[key] = Item(self.etag(site, response), text or "",
-                                          _http_date(response.text(_MODIFIED)))
+                                          http_date(response.text(_MODIFIED)))
             fetched.missing.update(key for key in chunk if key not in seen)
         return fetched
 

@@ -27,7 +27,8 @@ from syncline.errors import EndpointUnavailable, ProtocolError
 from syncline.model import Record
 
 if TYPE_CHECKING:
-    from syncline.connectors.dav.connector import DavConnector, StreamSite
+    from syncline.connectors.dav.connector import DavConnector
+    from syncline.connectors.dav.site import StreamSite
 
 __all__ = ["Warm", "count", "current_cursor", "read_all", "read_changes"]
 

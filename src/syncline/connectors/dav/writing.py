@@ -34,7 +34,8 @@ from syncline.errors import (
 )
 
 if TYPE_CHECKING:
-    from syncline.connectors.dav.connector import DavConnector, Fetched, StreamSite
+    from syncline.connectors.dav.connector import DavConnector
+    from syncline.connectors.dav.site import Fetched, StreamSite
 
 __all__ = ["recover_batch", "write_batch"]
 
