@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from syncline.errors import MalformedRecord
-from syncline.formats import icalendar as ical
 from syncline.formats import vcard
 
 __all__ = ["CalendarCodec", "CardCodec", "Codec", "Parsed", "resource_name", "uid_for"]
@@ -125,7 +124,9 @@ class CardCodec(Codec):
 
 
 class CalendarCodec(Codec):
-    """Events (VEVENT) and tasks (VTODO) as iCalendar objects."""
+    """Events (VEVENT) and tasks (VTODO) as iCalendar objects. :mod:`syncline.formats.icalendar`
+    is imported when a calendar is first used: the ``icalendar`` library it needs would cost
+    every address book's sync a fifth of its start-up."""
 
     extension = ".ics"
     content_type = "text/calendar; charset=utf-8"
@@ -133,6 +134,8 @@ class CalendarCodec(Codec):
 
     @property
     def field_names(self) -> frozenset[str]:
+        from syncline.formats import icalendar as ical
+
         return ical.EVENT_FIELDS if self.stream == "event" else ical.TASK_FIELDS
 
     @property
@@ -145,6 +148,8 @@ class CalendarCodec(Codec):
         if "BEGIN:VEVENT" not in upper and "BEGIN:VTODO" not in upper \
                 and "BEGIN:VCALENDAR" in upper:
             return None  # a journal entry, free/busy data...: no stream of ours
+        from syncline.formats import icalendar as ical
+
         calendar = ical.parse_calendar(text, source=source)
         if ical.component_kind(calendar) != self.stream:
             return None
@@ -152,6 +157,8 @@ class CalendarCodec(Codec):
                       ical.last_modified(calendar))
 
     def update(self, text: str, fields: Mapping[str, Any], source: str) -> str:
+        from syncline.formats import icalendar as ical
+
         calendar = ical.parse_calendar(text, source=source)
         if ical.component_kind(calendar) != self.stream:
             raise MalformedRecord(f"{source}: holds no {self.component}")
@@ -161,4 +168,6 @@ class CalendarCodec(Codec):
 
     def create(self, fields: Mapping[str, Any], token: str) -> str:
         uid = str(fields.get("uid") or f"{uid_for(token)}@syncline")
+        from syncline.formats import icalendar as ical
+
         return ical.calendar_text(ical.new_calendar(self.stream, {**fields, "uid": uid}))
