@@ -8,6 +8,7 @@ same run, and nothing is created twice."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import syncline.engine.stream as stream_module
 from syncline.config import load_config
 from syncline.engine import SyncEngine
 from syncline.engine.options import RunMode, SyncOptions
+from syncline.model import field_token
 from syncline.state import StateStore
 
 CONFIG = """\
@@ -46,6 +48,7 @@ a = "crm"
 b = "books"
 streams = ["contact"]
 direction = "{direction}"
+conflict = "{conflict}"
 match = {{ contact = ["email"] }}
 batch_size = 60
 """
@@ -53,8 +56,8 @@ batch_size = 60
 PEOPLE = 230
 
 
-def _build(folder: Path, customers: list[tuple[str, str, str]], direction: str = "both") \
-        -> None:
+def _build(folder: Path, customers: list[tuple[str, str, str]], direction: str = "both",
+           conflict: str = "newest") -> None:
     crm = sqlite3.connect(folder / "crm.db")
     crm.execute("CREATE TABLE people (person_id INTEGER PRIMARY KEY, full_name TEXT NOT NULL,"
                 " email_address TEXT, phone)")  # no type: a number stays a number
@@ -72,14 +75,16 @@ def _build(folder: Path, customers: list[tuple[str, str, str]], direction: str =
     books.executemany("INSERT INTO customers (name, email, tel) VALUES (?, ?, ?)", customers)
     books.commit()
     books.close()
-    (folder / "syncline.toml").write_text(CONFIG.format(direction=direction))
+    (folder / "syncline.toml").write_text(CONFIG.format(direction=direction, conflict=conflict))
 
 
-def _sync(folder: Path, mode: RunMode = RunMode.INCREMENTAL) -> dict[str, Any]:
+def _sync(folder: Path, mode: RunMode = RunMode.INCREMENTAL,
+          dry_run: bool = False) -> dict[str, Any]:
     config = load_config(folder / "syncline.toml")
     store = StateStore.open(config.resolve_url(config.state.url))
     try:
-        return SyncEngine(config, store).run("crm-books", SyncOptions(mode=mode)).to_json()
+        return SyncEngine(config, store).run(
+            "crm-books", SyncOptions(mode=mode, dry_run=dry_run)).to_json()
     finally:
         store.close()
 
@@ -153,3 +158,37 @@ def test_a_one_way_link_the_other_way_builds_nothing_column_by_column(
     summary = _sync(tmp_path)["streams"]["contact"]
     assert column_pages == [] and summary["A"] == 0
     assert _table(tmp_path / "books.db", "SELECT count(*) FROM customers") == [(0,)]
+
+
+def test_a_dry_run_counts_the_columnar_creates_and_writes_nothing(
+        tmp_path: Path, column_pages: list[int]) -> None:
+    _build(tmp_path, [])
+    summary = _sync(tmp_path, dry_run=True)["streams"]["contact"]
+    assert summary["A"] == PEOPLE and sum(column_pages) == PEOPLE - 40
+    assert _table(tmp_path / "books.db", "SELECT count(*) FROM customers") == [(0,)]
+    assert _table(tmp_path / "state.db", "SELECT count(*) FROM mappings") == [(0,)]
+
+
+def test_the_merge_policy_keeps_the_snapshot_of_columnar_creates(
+        tmp_path: Path, column_pages: list[int]) -> None:
+    _build(tmp_path, [], conflict="merge")
+    assert _sync(tmp_path)["streams"]["contact"]["A"] == PEOPLE and column_pages
+    stored = dict(_table(tmp_path / "state.db", "SELECT a_key, snapshot FROM mappings"))
+    assert json.loads(stored["7"]) == {"email": field_token(None), "name": field_token(
+        "Person 7"), "phone": field_token("+44 20 7946 0007")}
+    # the snapshot is the merge base: edits of different fields on both sides both survive
+    crm = sqlite3.connect(tmp_path / "crm.db")
+    crm.execute("UPDATE people SET full_name = 'Person Eight' WHERE person_id = 8")
+    crm.commit()
+    crm.close()
+    books = sqlite3.connect(tmp_path / "books.db")
+    books.execute("UPDATE customers SET tel = '+44 161 000 0008' WHERE email = 'p8@example.com'")
+    books.commit()
+    books.close()
+    again = _sync(tmp_path)["streams"]["contact"]
+    assert again["conflicts"] == 1 and again["errors"] == 0  # resolved by merging
+    for database, query in (("crm.db", "SELECT full_name, phone FROM people "
+                                        "WHERE person_id = 8"),
+                            ("books.db", "SELECT name, tel FROM customers "
+                                         "WHERE email = 'p8@example.com'")):
+        assert _table(tmp_path / database, query) == [("Person Eight", "+44 161 000 0008")]
