@@ -40,6 +40,11 @@ class Row:
         runs = self.syncline if tool == "syncline" else self.vdirsyncer
         return statistics.median(run.seconds for run in runs) if runs else None
 
+    def cpu_seconds(self, tool: str) -> float | None:
+        """The median CPU seconds (user + system) of ``tool``'s runs."""
+        runs = self.syncline if tool == "syncline" else self.vdirsyncer
+        return statistics.median(run.cpu_seconds for run in runs) if runs else None
+
     def peak_rss_mb(self, tool: str) -> float | None:
         runs = self.syncline if tool == "syncline" else self.vdirsyncer
         return max(run.peak_rss_mb for run in runs) if runs else None
@@ -70,6 +75,7 @@ class Row:
             **{f"{tool}_{what}": value for tool in ("syncline", "vdirsyncer")
                for what, value in (("median_s", self.seconds(tool)),
                                    ("peak_rss_mb", self.peak_rss_mb(tool)),
+                                   ("median_cpu_s", self.cpu_seconds(tool)),
                                    ("runs_s", [run.seconds for run in
                                                getattr(self, tool)]))},
         }
@@ -86,22 +92,25 @@ def _rate(records: int, seconds: float | None) -> str:
 def render_table(rows: list[Row], runs: int) -> str:
     """The rows as a Markdown table (median of ``runs`` runs per tool)."""
     lines = [f"median of {runs} runs per tool; s = seconds of the whole process; "
-             f"ratio = vdirsyncer s / syncline s",
+             f"ratio = vdirsyncer s / syncline s; CPU s = user + system seconds of the process",
              "",
              "| row | work | records | syncline s | vdirsyncer s | ratio | target | met "
+             "| syncline CPU s | vdirsyncer CPU s "
              "| syncline rec/s | vdirsyncer rec/s | syncline RSS MB | vdirsyncer RSS MB |",
-             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         if row.skipped:
             lines.append(f"| ({row.key}) | {row.work} | {row.records:,} | - | - | - | "
-                         f"{row.target} | skipped: {row.skipped} | - | - | - | - |")
+                         f"{row.target} | skipped: {row.skipped} | - | - | - | - | - | - |")
             continue
         ours, theirs = row.seconds("syncline"), row.seconds("vdirsyncer")
         met = "-" if row.met is None else ("yes" if row.met else "NO")
         lines.append(
             f"| ({row.key}) | {row.work} | {row.records:,} | {_number(ours, '.3f')} | "
             f"{_number(theirs, '.3f')} | {_number(row.ratio, '.2f')}x | {row.target} | "
-            f"{met} | {_rate(row.records, ours)} | {_rate(row.records, theirs)} | "
+            f"{met} | {_number(row.cpu_seconds('syncline'), '.3f')} | "
+            f"{_number(row.cpu_seconds('vdirsyncer'), '.3f')} | "
+            f"{_rate(row.records, ours)} | {_rate(row.records, theirs)} | "
             f"{_number(row.peak_rss_mb('syncline'), '.0f')} | "
             f"{_number(row.peak_rss_mb('vdirsyncer'), '.0f')} |")
     return "\n".join(lines)

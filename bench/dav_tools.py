@@ -7,9 +7,10 @@ tool
     or ``vdirsyncer`` (installed from PyPI into a virtualenv of its own, see
     :func:`vdirsyncer_binary`; never into syncline's environment).
 measurement
-    One whole process, from ``exec`` to exit: wall-clock seconds and its peak resident set
-    (``ru_maxrss`` of that child alone, from ``wait4``). Start-up and imports count, as they
-    do for a user.
+    One whole process, from ``exec`` to exit: wall-clock seconds, CPU seconds (user + system,
+    of that child alone: less disturbed by other work on a shared machine than wall-clock
+    time) and its peak resident set (``ru_maxrss``), both from ``wait4``. Start-up and imports
+    count, as they do for a user.
 
 The children run with the caller's environment minus ``PYTHONDONTWRITEBYTECODE``: an installed
 program has its bytecode cached (pip compiles it on install; syncline's editable sources are
@@ -49,10 +50,12 @@ class ToolFailed(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """One run of one tool: ``seconds`` of wall-clock time and ``peak_rss_mb``."""
+    """One run of one tool: ``seconds`` of wall-clock time, ``peak_rss_mb`` and
+    ``cpu_seconds`` (user + system)."""
 
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float = 0.0
 
 
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -83,7 +86,7 @@ def measure(command: list[str], *, cwd: Path, environment: dict[str, str],
             tail = output.read()[-3000:].decode(errors="replace")
             raise ToolFailed(f"{' '.join(command)} (in {cwd}) exited with "
                              f"{process.returncode}:\n{tail}")
-    return Measurement(seconds, usage.ru_maxrss / 1024)
+    return Measurement(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def syncline_binary() -> Path:

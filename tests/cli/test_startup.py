@@ -121,6 +121,10 @@ def test_a_vdir_sync_loads_only_what_it_needs(tmp_path: Path) -> None:
         packages = _packages(result)
         assert {"sqlalchemy", "pydantic"} <= packages  # it did load the config and the store
         assert packages & WEB_HTTP_CRYPTO == set()
+        modules = result["modules"]
+        assert isinstance(modules, list)
+        # output to a pipe: plain progress lines, so Rich's progress bars never load
+        assert "rich.progress" not in modules and "syncline.cli.progress_rich" not in modules
     assert len(list((tmp_path / "copy").glob("*.vcf"))) == 3
 
 

@@ -12,79 +12,26 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:  # Rich's progress bars load only when drawn (start-up time)
+    from rich.console import Console
 
-from syncline.engine import ProgressReporter
+    from syncline.cli.progress_rich import RateColumn, RichProgress
+    from syncline.engine import ProgressReporter
 
 __all__ = ["LogProgress", "RateColumn", "RichProgress", "progress_for"]
 
 
-class RateColumn(ProgressColumn):
-    """Records per second of a task (Rich's own speed column counts bytes)."""
+def __getattr__(name: str) -> Any:
+    """:class:`RichProgress` and :class:`RateColumn`, loaded on first use (they live in
+    :mod:`syncline.cli.progress_rich`)."""
+    if name in ("RichProgress", "RateColumn"):
+        from syncline.cli import progress_rich
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("", style="progress.data.speed")
-        return Text(f"{speed:,.0f}/s", style="progress.data.speed")
+        return getattr(progress_rich, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-class RichProgress:
-    """One Rich progress bar per stream, drawn on ``console`` while the ``with`` block runs."""
-
-    def __init__(self, console: Console, link: str) -> None:
-        self.link = link
-        self.progress = Progress(
-            SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def stream_started(self, stream: str, total: int | None) -> None:
-        self.tasks[stream] = self.progress.add_task(f"{self.link} {stream}", total=total)
-
-    def advanced(self, stream: str, done: int) -> None:
-        task = self.tasks.get(stream)
-        if task is not None:
-            self.progress.update(task, completed=done)
-
-    def stream_finished(self, stream: str) -> None:
-        task = self.tasks.get(stream)
-        if task is None:
-            return
-        done = self.progress.tasks[task].completed
-        self.progress.update(task, total=done, completed=done)
-        self.progress.stop_task(task)
-
-    def message(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, highlight=False)
 
 
 class LogProgress:
@@ -136,6 +83,8 @@ def progress_for(console: Console, errors: TextIO, link: str, *,
     """The reporter for one run of ``link``: Rich bars on ``console`` when it is a terminal
     and ``plain`` is not asked for, otherwise log lines on ``errors``."""
     if console.is_terminal and not plain:
+        from syncline.cli.progress_rich import RichProgress
+
         with RichProgress(console, link) as bars:
             yield bars
     else:

@@ -1,6 +1,7 @@
 """Item formats shared by the contacts and calendar connectors (vdir, CardDAV, CalDAV).
 
-- :mod:`.vcard`: vCard 3.0 / 4.0 <-> canonical ``contact`` and ``organisation`` fields;
+- :mod:`.vcard`: vCard 3.0 / 4.0 <-> canonical ``contact`` and ``organisation`` fields
+  (reading in :mod:`.vcard_read`, writing in :mod:`.vcard_write`);
 - :mod:`.icalendar`: iCalendar VEVENT / VTODO <-> canonical ``event`` and ``task`` fields;
 - :mod:`.contentline`: the lossless content-line reader and writer under :mod:`.vcard`.
 

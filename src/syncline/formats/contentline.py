@@ -15,8 +15,10 @@ Lines nobody changes are written back exactly as they were read; only the lines 
 properties are rebuilt. That is how an update keeps X- properties, PHOTO, parameters and the
 order of everything syncline does not map.
 
-This module is deliberately small and fast (about 20 µs per card): reading a folder of 10,000
-cards must not cost seconds in parsing.
+This module is deliberately small and fast: reading a folder of 10,000 cards must not cost
+seconds in parsing. :func:`parse_item` builds every line (about 30 µs per card);
+:func:`scan_plain` reads a plain item's lines in one regular-expression pass (about 10 µs),
+for readers that only want values (:func:`syncline.formats.vcard.read_card`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ __all__ = [
     "fold",
     "join_structured",
     "parse_item",
+    "plain_line",
+    "scan_plain",
     "split_structured",
     "unescape_text",
 ]
@@ -52,6 +56,8 @@ def unescape_text(raw: str) -> str:
 
 def escape_text(text: str) -> str:
     """The raw form of a TEXT value (backslash, comma, semicolon and new lines escaped)."""
+    if "\\" not in text and "," not in text and ";" not in text and "\n" not in text:
+        return text  # the usual case, without five passes over it
     return (text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
             .replace("\r\n", "\\n").replace("\n", "\\n"))
 
@@ -91,12 +97,14 @@ def split_list(raw: str) -> list[str]:
 
 def join_structured(components: list[str]) -> str:
     """The raw form of a structured value made of ``components``."""
-    return ";".join(escape_text(component) for component in components)
+    return ";".join(map(escape_text, components))
 
 
 def fold(line: str) -> str:
     """``line`` folded to lines of at most 75 octets (never inside a UTF-8 sequence), with
     CRLF line ends."""
+    if len(line) <= 75 and line.isascii():
+        return line + "\r\n"
     encoded = line.encode()
     if len(encoded) <= 75:
         return line + "\r\n"
@@ -303,6 +311,82 @@ def _split_line_checked(line: str, source: str, number: int) -> ContentLine:
         params = _parse_params(line[name_end:colon], f"{source}: line {number}")
     return ContentLine(match.group(2).upper(), line[:colon], line[colon + 1:], params,
                        match.group(1), line)
+
+
+_PLAIN_PARAM_VALUE = r'[^,;:"\n]*'
+_PLAIN_LINE = re.compile(
+    r'^(?:[A-Za-z0-9-]+\.)?([A-Za-z0-9-]+)'
+    rf'((?:;(?:[^;=:"\n]+={_PLAIN_PARAM_VALUE}(?:,{_PLAIN_PARAM_VALUE})*|[^;=:"\n]+))*)'
+    r':([^\n]*)$', re.MULTILINE)
+"""One content line as :func:`_split_line` reads it without help (name, parameters without
+quotes, value; the group is matched, not kept), over unfolded text whose lines end with
+``\\n``: the parameters end at the first colon, as there, and match
+:data:`_WELL_FORMED_PARAMS`."""
+
+PlainLine = tuple[str, str, str]
+"""A content line as :func:`scan_plain` gives it: the name as written, the parameters as
+written (from the first ``;``, ``""`` for none) and the raw value."""
+
+
+def scan_plain(text: str, kind: str) -> tuple[list[str], list[PlainLine]] | None:
+    """The content lines of the one ``kind`` component (``VCARD``) of a *plain* ``text``,
+    in one pass: their upper-case names, and the lines (see :data:`PlainLine`). ``None``
+    when the text is not plain; then :func:`parse_item` is the one to read it (and to say
+    what is wrong with it).
+
+    Plain: the text starts with the line ``BEGIN:<kind>`` and ends with ``END:<kind>``
+    (any case; line ends CRLF or LF, folded or not, a byte order mark and blank lines at
+    the end allowed), no other line is called BEGIN or END, no line is blank, and every line
+    is a content line whose parameters hold no quotes (what :func:`_split_line` reads
+    without its slow path). For such a text the lines are exactly those :func:`parse_item`
+    finds: this is the fast way to read a folder of 10,000 cards.
+    """
+    text = text.lstrip("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    text = text.rstrip("\n")
+    if "\n " in text or "\n\t" in text:
+        text = text.replace("\n ", "").replace("\n\t", "")
+    begin, end = f"BEGIN:{kind}\n", f"\nEND:{kind}"
+    start, stop = len(begin), len(text) - len(end)
+    if stop <= start or "\n\n" in text or text[:start].upper() != begin \
+            or text[stop:].upper() != end:
+        return None
+    lines: list[PlainLine] = _PLAIN_LINE.findall(text, start, stop)
+    if len(lines) != text.count("\n", start, stop) + 1:
+        return None
+    names = "\n".join([line[0] for line in lines]).upper().split("\n")
+    if "BEGIN" in names or "END" in names:
+        return None
+    return names, lines
+
+
+_TYPES_SEEN: dict[str, frozenset[str]] = {}
+"""Parameters as written -> their TYPE values (a folder's cards repeat a few of them)."""
+
+
+def plain_line(name: str, params: str, value: str) -> ContentLine:
+    """A :class:`ContentLine` for a line :func:`scan_plain` found (its group is not kept),
+    its TYPE values read from ``params`` at once, as :meth:`ContentLine.types` reads
+    them."""
+    line = ContentLine(name.upper(), name + params, value, None if params else {})
+    types = _TYPES_SEEN.get(params)
+    if types is None:
+        found: set[str] = set()
+        for param in params.split(";")[1:]:
+            key, equals, text = param.partition("=")
+            if not equals:
+                text = param  # vCard 2.1: TEL;CELL
+            elif key.upper() != "TYPE":
+                continue
+            found.update(part.strip().lower() for part in text.split(",") if part.strip())
+        types = frozenset(found)
+        if len(_TYPES_SEEN) < 512:
+            _TYPES_SEEN[params] = types
+    line._types = types
+    return line
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """The ``vdir`` connector: a folder of ``.vcf`` / ``.ics`` files, one item per file.
 
 - :mod:`.connector`: :class:`VdirConnector` (description, reading, the malformed-item rules);
+- :mod:`.changes`: the incremental read (what changed since a snapshot);
 - :mod:`.writing`: batches written atomically, and recovery from their receipts;
 - :mod:`.items`: file text <-> canonical fields per stream (vCard, iCalendar codecs);
 - :mod:`.state`: listings, snapshots (the cursors' referents) and batch receipts;

@@ -32,7 +32,8 @@ reads everything instead. The connector's own writes are added to the current sn
 they do not come back as changes. A file created and deleted between two reads leaves no
 trace and is not reported. Full reads detect deletions too (DETECT_DELETES).
 
-Writes are atomic (a temporary file in the folder, then a hard link or ``os.replace``). A
+Writes are atomic (a temporary file in the folder, then a hard link or ``os.replace``; on
+Linux a create's temporary file is an unnamed one, ``O_TMPFILE``, linked into place). A
 create derives the file name from the new item's UID (for contacts the UID comes from the
 operation's idempotency token) and never overwrites a file; updates and deletes check
 ``expected_version`` when given. Each batch leaves a receipt in the state folder before its
@@ -61,13 +62,13 @@ from typing import Any, ClassVar
 
 from syncline.connectors.base import (
     Capability,
-    Change,
     ChangeFeed,
     Connector,
     ReadScope,
     WriteBatch,
     WriteResult,
 )
+from syncline.connectors.vdir.changes import CURSOR_PREFIX, read_changes
 from syncline.connectors.vdir.items import CODECS, Codec
 from syncline.connectors.vdir.settings import DEFAULT_STREAM, check_settings, stream_names
 from syncline.connectors.vdir.state import (
@@ -75,7 +76,6 @@ from syncline.connectors.vdir.state import (
     Entry,
     Snapshot,
     StateFolder,
-    digest,
     now_ns,
     scan,
 )
@@ -92,7 +92,8 @@ __all__ = ["VdirConnector"]
 
 logger = logging.getLogger("syncline.connectors.vdir")
 
-_CURSOR_PREFIX = "snap:"
+_REUSE_NS = 60_000_000_000
+"""A listing :meth:`VdirConnector.count` took serves the next cursor this long (60 s)."""
 
 
 class VdirConnector(Connector):
@@ -123,7 +124,14 @@ class VdirConnector(Connector):
         """Items that could not be read, since the connector was opened (see the module
         docstring): the base interface has no place for them in a page yet."""
         self._bad: set[str] | None = None  # keys of malformed files, loaded lazily
-        self._warm: dict[str, tuple[str, Record | None]] = {}  # parsed by current_cursor
+        self._warm: dict[str, tuple[str, Record | None]] = {}  # parsed ahead by streams()
+        self._listed: tuple[int, dict[str, Entry]] | None = None
+        """A listing taken by :meth:`count` (with the moment just before it), for the
+        :meth:`current_cursor` that follows: a first sync lists the folder twice, not three
+        times."""
+        self._unparsed: dict[str, Entry] | None = None
+        """The listing of the snapshot :meth:`current_cursor` just took, while its files are
+        not parsed yet (see :meth:`streams`)."""
 
     # -- settings and description ------------------------------------------------------------
     @classmethod
@@ -158,7 +166,11 @@ class VdirConnector(Connector):
 
     def streams(self) -> dict[str, Capability]:
         """All capabilities; but no DETECT_DELETES while the folder holds malformed files
-        (see :meth:`in_key_range` for why)."""
+        (see :meth:`in_key_range` for why). Asked right after :meth:`current_cursor`, this
+        parses the whole folder first (kept for the :meth:`read_all` that follows), so that
+        every malformed file is known."""
+        if self._unparsed is not None:
+            self._parse_ahead(self._unparsed)
         if self._malformed_keys():
             return {self.stream_name: Capability.all() & ~Capability.DETECT_DELETES}
         return {self.stream_name: Capability.all()}
@@ -180,8 +192,9 @@ class VdirConnector(Connector):
         key missing from a full listing for a deletion. The engine asks this method about
         such keys in a ranged full read, and plans no deletion for a key outside the range.
         For a full read of everything it does not ask; there :meth:`streams` withdraws
-        DETECT_DELETES while malformed files exist (:meth:`current_cursor`, which the engine
-        calls first, parses the folder and so knows). Incremental reads are exact.
+        DETECT_DELETES while malformed files exist (asked right after
+        :meth:`current_cursor`, which the engine calls first, it parses the folder and so
+        knows). Incremental reads are exact.
         """
         return scope.covers_key(key) and key not in self._malformed_keys()
 
@@ -207,6 +220,7 @@ class VdirConnector(Connector):
         Raises:
             EndpointUnavailable: the folder cannot be listed.
         """
+        self._listed = self._unparsed = None
         try:
             listing, odd = scan(self.folder, self.fileext)
         except OSError as error:
@@ -318,96 +332,71 @@ class VdirConnector(Connector):
     def current_cursor(self, stream: str) -> str | None:
         """A cursor naming a new snapshot of the folder (see the module docstring).
 
-        Every file is parsed here, to find malformed ones before the engine asks for the
-        capabilities of a full read (see :meth:`in_key_range`); the records are kept for the
-        :meth:`read_all` that follows, so a full read parses each file once.
+        No file is parsed here: the :meth:`read_all` that follows parses them page by page,
+        so the engine writes the first pages while later ones are still being read. When
+        the capabilities are asked for in between, :meth:`streams` parses them all first (to
+        know every malformed file, see :meth:`in_key_range`) and keeps the records for
+        :meth:`read_all`: each file is parsed once either way. Malformed files are marked
+        in the snapshot once found.
 
         Raises:
             EndpointUnavailable: the folder or the state folder cannot be used.
         """
         self._check_stream(stream)
-        taken = now_ns()
-        listing = self._listing()
-        known: dict[str, bytes] = {}
+        taken, listing = self._take_listing()
+        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext)
+        try:
+            self.state.save(snapshot)
+        except OSError as error:
+            raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
         self._warm = {}
+        self._unparsed = listing
+        return f"{CURSOR_PREFIX}{snapshot.token}"
+
+    def _take_listing(self) -> tuple[int, dict[str, Entry]]:
+        """The listing :meth:`count` just took (handed over once), else a new one; with the
+        moment just before it was taken.
+
+        Raises:
+            EndpointUnavailable: the folder cannot be listed.
+        """
+        if self._listed is not None:
+            listed, self._listed = self._listed, None
+            if now_ns() - listed[0] < _REUSE_NS:
+                return listed
+        taken = now_ns()
+        return taken, self._listing()
+
+    def _parse_ahead(self, listing: dict[str, Entry]) -> None:
+        """Parse every file of ``listing`` for the :meth:`read_all` that follows; mark the
+        malformed ones in the current snapshot.
+
+        Raises:
+            EndpointUnavailable: a file exists but cannot be read.
+        """
+        self._unparsed = None
         malformed: list[str] = []
         for key in listing:
             loaded = self.load_file(key)
             if loaded is None:
                 continue
-            known[key] = loaded[0]
             record, bad = self._parse(key, *loaded)
             if bad:
-                malformed.append(key)
-            else:
-                self._warm[key] = (loaded[1].version, record)
-        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext, known)
-        for key in malformed:
-            snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
-        try:
-            self.state.save(snapshot)
-        except OSError as error:
-            raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
-        return f"{_CURSOR_PREFIX}{snapshot.token}"
+                malformed.append(key)  # noted and marked: the read_all skips it
+            self._warm[key] = (loaded[1].version, record)
+        self._remember_malformed(malformed)
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
-        """The items created, changed or deleted since the snapshot ``cursor`` names.
+        """The items created, changed or deleted since the snapshot ``cursor`` names (see
+        :func:`~syncline.connectors.vdir.changes.read_changes`).
 
         Raises:
             ProtocolError: the cursor's snapshot is gone (read everything instead).
             EndpointUnavailable: the folder or the state folder cannot be used.
         """
         self._check_stream(stream)
-        token = cursor.removeprefix(_CURSOR_PREFIX)
-        before = self.state.find(token) if cursor.startswith(_CURSOR_PREFIX) else None
-        if before is None:
-            raise ProtocolError(self.endpoint, f"the folder snapshot of cursor {cursor!r} is "
-                                               f"no longer kept; a full read is needed")
-        taken = now_ns()
-        listing = self._listing()
-        changed: dict[str, tuple[bytes, Entry]] = {}
-        versions, digests = before.entries, before.digests
-        for key, entry in listing.items():
-            version = versions.get(key)
-            known_digest = digests.get(key)
-            if known_digest is None and version == f"{entry[0]}:{entry[1]}":
-                continue
-            loaded = self.load_file(key)
-            if loaded is None:
-                continue  # deleted meanwhile: reported as deleted below
-            if version == loaded[1].version and known_digest == digest(loaded[0]):
-                continue
-            changed[key] = loaded
-        gone = [key for key in before.entries if key not in listing]
-        self._malformed_keys().difference_update(gone)
-        changes: dict[str, Change] = {key: Change(key, None) for key in gone
-                                      if scope.covers_key(key)}
-        malformed: list[str] = []
-        for key, (data, entry) in changed.items():
-            if not scope.covers_key(key) or not self._in_dates(entry, scope):
-                continue
-            record, bad = self._parse(key, data, entry)
-            if bad:
-                malformed.append(key)  # left out: neither a change nor a deletion
-            else:
-                changes[key] = Change(key, record)  # None: an item of another stream
-        if not changed and not gone and not before.digests:
-            snapshot = before  # nothing to remember that it does not hold: it stays the cursor
-        else:
-            snapshot = Snapshot.of(listing, taken, self.folder, self.fileext,
-                                   {key: data for key, (data, _) in changed.items()})
-            for key in malformed:
-                snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
-            try:
-                self.state.save(snapshot)
-            except OSError as error:
-                raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") \
-                    from None
-        ordered = [changes[key] for key in sorted(changes)]
-        size = self.page_size
-        feed = ChangeFeed(iter([ordered[i:i + size] for i in range(0, len(ordered), size)]))
-        feed.cursor_holder[0] = f"{_CURSOR_PREFIX}{snapshot.token}"
-        return feed
+        self._listed = self._unparsed = None
+        return read_changes(self, cursor, scope)
 
     @staticmethod
     def _in_dates(entry: Entry, scope: ReadScope) -> bool:
@@ -427,7 +416,7 @@ class VdirConnector(Connector):
             EndpointUnavailable: the folder cannot be read.
         """
         self._check_stream(stream)
-        listing = self._listing()
+        listing = self._listing()  # again: the folder may have changed since the cursor
         keys = sorted(key for key, entry in listing.items()
                       if scope.covers_key(key) and self._in_dates(entry, scope))
         warm, self._warm = self._warm, {}
@@ -438,8 +427,12 @@ class VdirConnector(Connector):
             if cached is not None and cached[0] == listing[key].version:
                 record = cached[1]
             else:
-                found = list(self._records([key], malformed))
-                record = found[0] if found else None
+                loaded = self.load_file(key)
+                if loaded is None:
+                    continue
+                record, bad = self._parse(key, *loaded)
+                if bad:
+                    malformed.append(key)
             if record is None:
                 continue
             page.append(record)
@@ -459,8 +452,17 @@ class VdirConnector(Connector):
         return found
 
     def count(self, stream: str) -> int | None:
+        """The number of files; the listing is kept for a :meth:`current_cursor` that
+        follows soon (a first or full sync counts, then reads).
+
+        Raises:
+            EndpointUnavailable: the folder cannot be listed.
+        """
         self._check_stream(stream)
-        return len(self._listing())
+        taken = now_ns()
+        listing = self._listing()
+        self._listed = (taken, listing)
+        return len(listing)
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:

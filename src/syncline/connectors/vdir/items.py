@@ -32,6 +32,7 @@ __all__ = ["CODECS", "CalendarCodec", "Codec", "Parsed", "VCardCodec", "safe_nam
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+@")
 _NAMESPACE = uuid.UUID("6f5c4c57-8a4e-4a53-9d0e-2f7c1e4b9a10")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def safe_name(uid: str) -> str:
@@ -44,8 +45,15 @@ def safe_name(uid: str) -> str:
 
 def uid_for(token: str) -> str:
     """A UID for a new item created by the operation with idempotency ``token``: the same
-    token always gives the same UID, so a crashed create can be recognised later."""
-    return str(uuid.uuid5(_NAMESPACE, token))
+    token always gives the same UID, so a crashed create can be recognised later.
+
+    It is ``str(uuid.uuid5(namespace, token))``, computed without the :class:`uuid.UUID`
+    object (a first sync creates thousands)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + token.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,11 +71,17 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
     done: dict[str, WriteResult] = {}
     written: dict[str, tuple[str, str] | None] = {}
     folder = str(connector.folder)
-    for operation, key, data, current, found in plans:
-        result = _apply(connector, folder, batch.stream, operation, key, data, current)
-        done[operation.token] = result
-        if result.ok:
-            written[key] = None if data is None else (str(result.version), found)
+    directory = _open_folder(folder) if any(plan[3] is None for plan in plans) else None
+    try:
+        for operation, key, data, current, found in plans:
+            result = _apply(connector, folder, batch.stream, operation, key, data, current,
+                            directory)
+            done[operation.token] = result
+            if result.ok:
+                written[key] = None if data is None else (str(result.version), found)
+    finally:
+        if directory is not None:
+            os.close(directory)
     with contextlib.suppress(OSError):  # else they come back once, as echoes
         connector.state.amend(written)
     return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
@@ -122,9 +128,23 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
     return key, updated.encode(), entry
 
 
+def _open_folder(folder: str) -> int | None:
+    """A descriptor of ``folder`` for the creates of a batch (see
+    :func:`~syncline.connectors.vdir.state.atomic_write`); ``None`` where there is no such
+    thing (the creates then go the named way)."""
+    if not hasattr(os, "O_DIRECTORY") or os.link not in os.supports_dir_fd:
+        return None
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None  # the writes say what is wrong
+
+
 def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteOperation,
-           key: str, data: bytes | None, current: Entry | None) -> WriteResult:
-    """Write (or remove) one file of ``folder`` (the connector's folder, as text).
+           key: str, data: bytes | None, current: Entry | None,
+           directory: int | None = None) -> WriteResult:
+    """Write (or remove) one file of ``folder`` (the connector's folder, as text;
+    ``directory``: a descriptor of it, for creates).
 
     Raises:
         EndpointUnavailable: the folder cannot be written.
@@ -139,7 +159,8 @@ def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteO
             if check is None or check[1] != current:
                 raise VersionConflict(f"{stream} {key}: the file changed while it was being "
                                       f"written", stream=stream, key=key)
-        entry = atomic_write(folder, name, data, exclusive=current is None)
+        entry = atomic_write(folder, name, data, exclusive=current is None,
+                             directory=directory)
     except FileExistsError:
         return WriteResult(operation.token, error=ItemError(
             f"{stream}: a file {name} already exists (an item with the same UID); it is not "

@@ -1,0 +1,96 @@
+"""The vdir connector's state folder and files: listings through a folder descriptor, batch
+receipts kept to a bounded number, and new files written atomically (through an unnamed
+temporary file where the system has them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syncline.connectors.vdir import state
+from syncline.connectors.vdir.state import Entry, ReceiptLine, StateFolder, atomic_write, scan
+
+
+def test_receipts_beyond_the_limit_are_dropped_oldest_first(tmp_path: Path) -> None:
+    state = StateFolder(tmp_path / "state")
+    state.ensure()
+    state.keep_receipts = 3
+    for n in range(5):
+        state.write_receipt(f"batch-{n}", [ReceiptLine(f"t{n}", "create", f"k{n}", "d")])
+        receipt = state.path / "batches" / f"batch-{n}"
+        os.utime(receipt, ns=(n * 10**9, n * 10**9))  # distinct ages, oldest first
+    kept = sorted(os.listdir(state.path / "batches"))
+    assert kept == ["batch-2", "batch-3", "batch-4"]
+    assert state.receipt("batch-4") == [ReceiptLine("t4", "create", "k4", "d")]
+    assert state.receipt("batch-0") is None
+
+
+def test_the_listing_keeps_items_only(tmp_path: Path) -> None:
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "a.vcf").write_text("x")
+    (folder / ".hidden.vcf").write_text("x")
+    (folder / "notes.txt").write_text("x")
+    (folder / ".vcf").write_text("x")
+    (folder / "sub.vcf").mkdir()
+    (folder / "bad\x01.vcf").write_text("x")
+    listing, odd = scan(folder, ".vcf")
+    info = (folder / "a.vcf").stat()
+    assert listing == {"a": Entry(info.st_mtime_ns, info.st_size)}
+    assert odd == ["bad\x01.vcf"]
+    relative = Path(os.path.relpath(folder))
+    assert scan(relative, ".vcf")[0] == listing  # a relative folder lists the same
+
+
+def _unnamed_supported(folder: Path) -> bool:
+    """Whether this system makes unnamed temporary files in ``folder`` (Linux O_TMPFILE)."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return False
+    try:
+        os.close(os.open(folder, os.O_WRONLY | flag, 0o644))
+    except OSError:
+        return False
+    return os.path.isdir("/proc/self/fd")
+
+
+def test_a_new_file_is_written_whole_and_never_over_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    directory = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if _unnamed_supported(folder):  # then no named temporary file is made at all
+            def named(*args: object) -> None:
+                raise AssertionError("a named temporary file was made")
+
+            monkeypatch.setattr(state, "_temporary", named)
+        entry = atomic_write(folder, "a.vcf", b"BEGIN:VCARD", exclusive=True,
+                             directory=directory)
+        info = (folder / "a.vcf").stat()
+        assert entry == Entry(info.st_mtime_ns, info.st_size)
+        assert (folder / "a.vcf").read_bytes() == b"BEGIN:VCARD"
+        with pytest.raises(FileExistsError):
+            atomic_write(folder, "a.vcf", b"other", exclusive=True, directory=directory)
+        assert (folder / "a.vcf").read_bytes() == b"BEGIN:VCARD"
+        assert os.listdir(folder) == ["a.vcf"]
+    finally:
+        os.close(directory)
+
+
+def test_where_unnamed_files_cannot_be_made_a_named_one_serves(tmp_path: Path) -> None:
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    state._NO_UNNAMED.add(os.path.join(folder, ""))
+    directory = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        entry = atomic_write(folder, "b.vcf", b"x", exclusive=True, directory=directory)
+        with pytest.raises(FileExistsError):
+            atomic_write(folder, "b.vcf", b"y", exclusive=True, directory=directory)
+    finally:
+        os.close(directory)
+        state._NO_UNNAMED.discard(os.path.join(folder, ""))
+    assert entry.size == 1 and (folder / "b.vcf").read_bytes() == b"x"
+    assert os.listdir(folder) == ["b.vcf"]  # no temporary file left
