@@ -125,6 +125,10 @@ def test_a_vdir_sync_loads_only_what_it_needs(tmp_path: Path) -> None:
         assert isinstance(modules, list)
         # output to a pipe: plain progress lines, so Rich's progress bars never load
         assert "rich.progress" not in modules and "syncline.cli.progress_rich" not in modules
+        # the run lock, not the scheduler, the worker queue or forced resynchronisation
+        assert "syncline.service.lock" in modules
+        assert {"syncline.service.scheduler", "syncline.service.service",
+                "syncline.service.force"}.isdisjoint(modules)
     assert len(list((tmp_path / "copy").glob("*.vcf"))) == 3
 
 

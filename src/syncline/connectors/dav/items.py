@@ -107,11 +107,8 @@ class CardCodec(Codec):
         return vcard.is_organisation(card) == (self.stream == "organisation")
 
     def read(self, text: str, source: str) -> Parsed | None:
-        card = vcard.parse_vcard(text, source=source)
-        if not self._mine(card):
-            return None
-        return Parsed(vcard.card_fields(card, self.stream), vcard.uid_of(card),
-                      vcard.revision(card))
+        found = vcard.read_card(text, self.stream, source=source)  # one pass, same result
+        return Parsed(*found) if found is not None else None
 
     def update(self, text: str, fields: Mapping[str, Any], source: str) -> str:
         card = vcard.parse_vcard(text, source=source)
@@ -120,7 +117,7 @@ class CardCodec(Codec):
         return vcard.update_vcard(card, self.stream, fields).to_text()
 
     def create(self, fields: Mapping[str, Any], token: str) -> str:
-        return vcard.new_vcard(self.stream, fields, uid=uid_for(token)).to_text()
+        return vcard.new_vcard_text(self.stream, fields, uid=uid_for(token))  # same text
 
 
 class CalendarCodec(Codec):
