@@ -16,6 +16,8 @@ code   meaning
 
 from __future__ import annotations
 
+import copy
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,5 +120,40 @@ app.add_typer(secret_app)
 
 
 def main() -> None:
-    """The console script ``syncline``."""
-    app()
+    """The console script ``syncline``: the whole app, or only the command asked for (see
+    :func:`app_for`)."""
+    app_for(sys.argv[1:])()
+
+
+def app_for(arguments: list[str]) -> typer.Typer:
+    """The app to run for the command line ``arguments``: when they name a command, an app
+    holding only that command (Typer builds a command from each function's signature on
+    every call, about a millisecond per command); otherwise (help, ``--version``, no or an
+    unknown command) the whole app, so that help and errors list every command."""
+    name = _command_name(arguments)
+    commands = [info for info in app.registered_commands if info.name == name]
+    groups = [info for info in app.registered_groups
+              if info.typer_instance is not None and info.typer_instance.info.name == name]
+    if name is None or (not commands and not groups):
+        return app
+    trimmed = copy.copy(app)
+    trimmed.registered_commands, trimmed.registered_groups = commands, groups
+    return trimmed
+
+
+def _command_name(arguments: list[str]) -> str | None:
+    """The command the arguments name: the first one that is neither an option of the root
+    (``--config PATH``, ``-c PATH``, ``--config=PATH``) nor its value; ``None`` when an
+    option other than ``--config`` comes first (``--help``, ``--version``)."""
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument in ("--config", "-c"):
+            position += 2
+        elif argument.startswith("--config="):
+            position += 1
+        elif argument.startswith("-"):
+            return None
+        else:
+            return argument
+    return None
