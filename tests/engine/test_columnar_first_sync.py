@@ -142,7 +142,8 @@ def test_pages_with_partners_pair_by_natural_key(tmp_path: Path,
                  ("Person 199", "p199@example.com", "+44 20 7946 0199")]
     _build(tmp_path, customers)
     summary = _sync(tmp_path)["streams"]["contact"]
-    assert column_pages == []  # unmatched books records wait: every page may hold a partner
+    # the two records with a partner pair; the rest of their pages stays columnar
+    assert sum(column_pages) == PEOPLE - 40 - 2
     assert summary["A"] == PEOPLE - 2 + 1 and summary["errors"] == 0
     books = _table(tmp_path / "books.db", "SELECT email FROM customers")
     assert len(books) == PEOPLE + 1  # two matched, not duplicated; "Other" went to crm
@@ -192,3 +193,38 @@ def test_the_merge_policy_keeps_the_snapshot_of_columnar_creates(
                             ("books.db", "SELECT name, tel FROM customers "
                                          "WHERE email = 'p8@example.com'")):
         assert _table(tmp_path / database, query) == [("Person Eight", "+44 161 000 0008")]
+
+
+def test_pairing_is_one_to_one_and_in_page_order(tmp_path: Path,
+                                                 column_pages: list[int]) -> None:
+    _build(tmp_path, [("Dup", "DUP@example.com", "9"), ("Person 60", "p60@example.com", "")])
+    crm = sqlite3.connect(tmp_path / "crm.db")
+    crm.execute("UPDATE people SET email_address = 'dup@example.com' "
+                "WHERE person_id IN (10, 50)")
+    crm.commit()
+    crm.close()
+    summary = _sync(tmp_path)["streams"]["contact"]
+    assert summary["errors"] == 0 and sum(column_pages) == PEOPLE - 40 - 2
+    pairs = dict(_table(tmp_path / "state.db", "SELECT a_key, b_key FROM mappings"))
+    assert len(pairs) == PEOPLE and pairs["10"] == "1" and pairs["60"] == "2"
+    assert int(pairs["50"]) > 2  # the second 'dup' found its partner taken: created
+    again = _sync(tmp_path, RunMode.FULL)["streams"]["contact"]
+    assert (again["A"], again["D"], again["errors"]) == (0, 0, 0)
+
+
+def test_many_pairs_are_planned_in_batches_between_the_bulk_creates(
+        tmp_path: Path, column_pages: list[int]) -> None:
+    # every second person already in the books (phone differs): 115 pairs, batch_size 60
+    _build(tmp_path, [(f"Person {n}", f"p{n}@example.com", "0") for n in range(2, 231, 2)
+                      if n % 7])
+    summary = _sync(tmp_path)["streams"]["contact"]
+    paired = {n for n in range(2, 231, 2) if n % 7}
+    lone_in_columns = [n for n in range(1, PEOPLE + 1)
+                       if n not in paired and not 81 <= n <= 120]  # 81-120: record path
+    assert summary["errors"] == 0 and summary["conflicts"] == len(paired)
+    assert summary["A"] == PEOPLE - len(paired)
+    assert sum(column_pages) == len(lone_in_columns)
+    assert _table(tmp_path / "books.db", "SELECT count(*) FROM customers") == [(PEOPLE,)]
+    assert _table(tmp_path / "state.db", "SELECT count(*) FROM mappings") == [(PEOPLE,)]
+    again = _sync(tmp_path, RunMode.FULL)["streams"]["contact"]
+    assert (again["A"], again["M"], again["D"], again["errors"]) == (0, 0, 0, 0)

@@ -47,6 +47,14 @@ class ColumnChanges:
         return [SideChange(record.key, record, digest)
                 for record, digest in zip(self.page.records(), self.hashes, strict=True)]
 
+    def subset(self, rows: Sequence[int]) -> ColumnChanges:
+        """The records at positions ``rows`` (in that order), still column by column."""
+        page = self.page
+        return ColumnChanges(
+            RecordColumns([page.keys[row] for row in rows], page.names,
+                          [[column[row] for row in rows] for column in page.columns]),
+            [self.hashes[row] for row in rows])
+
 
 @dataclass(slots=True)
 class CreateBatch:

@@ -20,7 +20,7 @@ decision
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +38,7 @@ __all__ = [
     "WriteAction",
     "match_key",
     "merge_fields",
+    "natural_key",
     "plan_chunk",
 ]
 
@@ -136,16 +137,23 @@ class Decision:
 
 def match_key(record: Record, match_fields: Sequence[str]) -> tuple[Any, ...] | None:
     """The natural key of a record for first-sync matching, or ``None`` when any of the
-    fields is empty. Text compares case-insensitively with outer spaces removed."""
+    fields is empty (or none is given). Text compares case-insensitively with outer spaces
+    removed."""
     if not match_fields:
         return None
-    values: list[Any] = []
-    for name in match_fields:
-        value = canonical_value(record.fields.get(name))
-        if value is None:
+    return natural_key(record.fields.get(name) for name in match_fields)
+
+
+def natural_key(values: Iterable[Any]) -> tuple[Any, ...] | None:
+    """:func:`match_key` of a record whose match fields hold ``values`` (in the order of the
+    match fields)."""
+    found: list[Any] = []
+    for value in values:
+        canonical = canonical_value(value)
+        if canonical is None:
             return None
-        values.append(value.strip().casefold() if isinstance(value, str) else value)
-    return tuple(values)
+        found.append(canonical.strip().casefold() if isinstance(canonical, str) else canonical)
+    return tuple(found)
 
 
 def _newer(a: Record, b: Record) -> Side:

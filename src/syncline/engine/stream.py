@@ -23,6 +23,7 @@ from syncline.engine.plan import (
     SideChange,
     WriteAction,
     match_key,
+    natural_key,
     plan_chunk,
 )
 from syncline.engine.reading import SideReader
@@ -55,6 +56,10 @@ class StreamRun:
     _backlog: list[CreateBatch] = field(default_factory=list)
     """Bulk creates waiting to fill a write batch (pages can be smaller than batches)."""
     _backlog_size: int = 0
+    _pairs: tuple[list[SideChange], list[SideChange]] = field(default_factory=lambda: ([], []))
+    """Records of columnar pages paired with held ones by natural key, waiting to be
+    planned together (a-side changes, b-side changes): planning them page by page would
+    cut the bulk creates into small batches."""
 
     @property
     def batch_size(self) -> int:
@@ -169,6 +174,7 @@ class StreamRun:
                             by_match, deletions)
             self.progress.advanced(self.stream, readers[streamed_side].read_count)
         self._flush_creates(applier)
+        self._flush_pairs(policy, applier, deletions)
         rest = list(held.values())
         for start in range(0, len(rest), self.batch_size):
             chunk = rest[start:start + self.batch_size]
@@ -207,10 +213,9 @@ class StreamRun:
                held: dict[str, SideChange], by_match: dict[tuple[object, ...], list[str]],
                deletions: list[Decision]) -> None:
         if isinstance(page, ColumnChanges):  # all new; nothing to pair with unless matched
-            creates = plan_column_creates(policy, streamed_side, page) if not by_match \
-                else None
-            if creates is not None:
-                self._queue_creates(applier, creates)
+            if policy.allows(streamed_side.other) and applier.rules is None:
+                self._column_chunk(policy, applier, streamed_side, page, held, by_match,
+                                   deletions)
                 return
             page = page.changes()
         mappings = known if known is not None else self.store.mappings_for(
@@ -242,6 +247,57 @@ class StreamRun:
         a_changes, b_changes = (page, pulled) if streamed_side is Side.A else (pulled, page)
         rows: Sequence[MappingRow] = list(mappings.values())
         self._apply(applier, plan_chunk(policy, a_changes, b_changes, rows), deletions)
+
+    def _column_chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
+                      page: ColumnChanges, held: dict[str, SideChange],
+                      by_match: dict[tuple[object, ...], list[str]],
+                      deletions: list[Decision]) -> None:
+        """Plan a columnar page (nothing is mapped yet): the records with a partner on the
+        held side (by natural key, one to one, in page order as for records) are collected
+        for :func:`~syncline.engine.plan.plan_chunk` (see ``_pairs``); the rest stay column
+        by column and are created in bulk."""
+        lone: list[int] = []
+        partnered: list[int] = []
+        pulled: list[SideChange] = []
+        if by_match:
+            columns = [page.page.column(name) for name in policy.match_fields]
+            for row, values in enumerate(zip(*columns, strict=True)):
+                found = natural_key(values)
+                candidates = by_match.get(found) if found is not None else None
+                partner = None
+                while candidates and partner is None:
+                    partner = held.pop(candidates.pop(0), None)
+                if partner is None:
+                    lone.append(row)
+                else:
+                    partnered.append(row)
+                    pulled.append(partner)
+        if not partnered:
+            creates = plan_column_creates(policy, streamed_side, page)
+        else:
+            creates = plan_column_creates(policy, streamed_side, page.subset(lone)) \
+                if lone else None
+        if creates is not None:
+            self._queue_creates(applier, creates)
+        if partnered:
+            paired = page.subset(partnered).changes()
+            a_changes, b_changes = (paired, pulled) if streamed_side is Side.A \
+                else (pulled, paired)
+            self._pairs[0].extend(a_changes)
+            self._pairs[1].extend(b_changes)
+            if len(self._pairs[0]) >= self.batch_size:
+                self._flush_pairs(policy, applier, deletions)
+
+    def _flush_pairs(self, policy: Policy, applier: Applier,
+                     deletions: list[Decision]) -> None:
+        """Plan and apply the pairs collected from columnar pages (after the bulk creates
+        collected so far, so that what follows sees their mappings)."""
+        a_changes, b_changes = self._pairs
+        if not a_changes:
+            return
+        self._pairs = ([], [])
+        self._flush_creates(applier)
+        self._apply(applier, plan_chunk(policy, a_changes, b_changes, []), deletions)
 
     def _queue_creates(self, applier: Applier, creates: CreateBatch) -> None:
         """Collect bulk creates until they fill a write batch (connectors may read in pages
