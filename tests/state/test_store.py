@@ -6,6 +6,7 @@ and on PostgreSQL (the ``postgres_url`` fixture of ``tests/conftest.py``).
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -21,10 +23,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, insert, inspect, select
 
 from syncline.errors import StateError
-from syncline.state import JournalRow, MappingRow, PendingIntent, StateStore, schema
-from syncline.state import store as store_module
+from syncline.state import JournalRow, MappingRow, PendingIntent, StateStore, opening, schema
 
-MIGRATIONS = Path(store_module.__file__).parent / "migrations"
+MIGRATIONS = opening.MIGRATIONS
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
 
@@ -51,9 +52,9 @@ def head_revision() -> str:
     return head
 
 
-# -- schema and migrations -------------------------------------------------------------------------
-def test_migration_creates_exactly_the_declared_schema(url: str) -> None:
-    StateStore.open(url).close()
+def assert_declared_schema(url: str) -> None:
+    """The database at ``url`` holds exactly the schema of ``state/schema.py`` and Alembic's
+    version table, at the newest revision."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
@@ -62,12 +63,76 @@ def test_migration_creates_exactly_the_declared_schema(url: str) -> None:
             version = connection.exec_driver_sql(
                 "SELECT version_num FROM alembic_version").scalar()
         assert differences == []
-        assert version == head_revision()
+        assert version == head_revision() == opening.SCHEMA_REVISION
         tables = set(inspect(engine).get_table_names())
         assert tables == {table.name for table in schema.metadata.sorted_tables} | \
             {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def migrate_with_alembic(url: str, revision: str = "head") -> None:
+    """Run the migrations on the database at ``url`` up to ``revision`` (as opening an older
+    database does), without the store."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def sqlite_definitions(path: Path) -> dict[str, str]:
+    """Every table and index of a SQLite file, by name, as SQLite stores its definition."""
+    with sqlite3.connect(path) as connection:
+        return dict(connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall())
+
+
+def test_migrations_create_exactly_the_declared_schema(url: str) -> None:
+    migrate_with_alembic(url)
+    assert_declared_schema(url)
+
+
+def test_an_empty_database_gets_the_declared_schema_without_alembic(url: str) -> None:
+    code = ("import sys; from syncline.state import StateStore; "
+            f"StateStore.open({url!r}).close(); "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] in "
+            "('alembic', 'mako')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
+    assert_declared_schema(url)
+
+
+def test_a_created_sqlite_file_matches_a_migrated_one_statement_for_statement(
+        tmp_path: Path) -> None:
+    StateStore.open(f"sqlite:///{tmp_path / 'created.db'}").close()
+    migrate_with_alembic(f"sqlite:///{tmp_path / 'migrated.db'}")
+    created = sqlite_definitions(tmp_path / "created.db")
+    assert created == sqlite_definitions(tmp_path / "migrated.db")
+    assert "AUTOINCREMENT" in created["force_marks"]
+
+
+def test_an_older_database_is_upgraded_by_the_migrations_and_keeps_its_rows(url: str) -> None:
+    migrate_with_alembic(url, "0003")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(schema.scopes).values(link="l", stream="contact"))
+    finally:
+        engine.dispose()
+    store = StateStore.open(url)
+    try:
+        assert store.scope_id("l", "contact") == 1
+    finally:
+        store.close()
+    assert_declared_schema(url)
 
 
 def test_open_creates_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:

@@ -14,33 +14,18 @@ import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
-from syncline.errors import StateError
 from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
+from syncline.state.opening import SCHEMA_REVISION, open_engine
 
 __all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
-
-SCHEMA_REVISION = "0004"
-"""The newest migration in ``migrations/versions`` (a test checks they agree)."""
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
 
@@ -124,24 +109,6 @@ def _execute_many(connection: Connection, statement: Insert | Update | Delete,
     connection.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-65536")
-    cursor.close()
-
-
-def _masked(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparseable url>"
-
-
 class StateStore(ConflictRecords):
     """syncline's own database: scopes, cursors, mappings, runs, journal, conflicts,
     pending items and write intents."""
@@ -153,59 +120,12 @@ class StateStore(ConflictRecords):
     # -- opening ----------------------------------------------------------------------------
     @classmethod
     def open(cls, url: str) -> StateStore:
-        """Connect and bring the schema up to date.
+        """Connect and bring the schema up to date (see :mod:`syncline.state.opening`).
 
         Raises:
-            StateError: the database cannot be reached or migrated.
+            StateError: the database cannot be reached, created or migrated.
         """
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            folder = Path(url[len("sqlite:///"):].split("?")[0]).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise StateError(f"state store folder {folder} cannot be created: "
-                                 f"{error.strerror}") from None
-        try:
-            engine = create_engine(url, future=True)
-        except (SQLAlchemyError, ImportError) as error:
-            raise StateError(f"state store URL {_masked(url)} is not usable: {error}") from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        store.migrate()
-        return store
-
-    def migrate(self) -> None:
-        """Upgrade the schema to the newest migration.
-
-        Raises:
-            StateError: the database cannot be reached or the migration fails.
-        """
-        if self._revision() == SCHEMA_REVISION:
-            return
-        from alembic import command
-        from alembic.config import Config as AlembicConfig
-
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        try:
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-        except OperationalError as error:
-            raise StateError(
-                f"state store {_masked(str(self.engine.url))} cannot be opened: "
-                f"{error.orig}") from None
-
-    def _revision(self) -> str | None:
-        """The schema revision the database is at (``None``: new or unreadable)."""
-        try:
-            with self.engine.connect() as connection:
-                value = connection.exec_driver_sql(
-                    "SELECT version_num FROM alembic_version").scalar()
-        except (OperationalError, ProgrammingError):
-            return None
-        return None if value is None else str(value)
+        return cls(open_engine(url))
 
     def close(self) -> None:
         self.engine.dispose()
