@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from syncline.connectors.vdir import state
-from syncline.connectors.vdir.state import Entry, ReceiptLine, StateFolder, atomic_write, scan
+from syncline.connectors.vdir.state import (
+    Entry,
+    ReceiptLine,
+    Snapshot,
+    StateFolder,
+    atomic_write,
+    scan,
+)
 
 
 def test_receipts_beyond_the_limit_are_dropped_oldest_first(tmp_path: Path) -> None:
@@ -27,7 +34,7 @@ def test_receipts_beyond_the_limit_are_dropped_oldest_first(tmp_path: Path) -> N
     assert state.receipt("batch-0") is None
 
 
-def test_the_listing_keeps_items_only(tmp_path: Path) -> None:
+def test_the_listing_keeps_items_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "cards"
     folder.mkdir()
     (folder / "a.vcf").write_text("x")
@@ -36,12 +43,36 @@ def test_the_listing_keeps_items_only(tmp_path: Path) -> None:
     (folder / ".vcf").write_text("x")
     (folder / "sub.vcf").mkdir()
     (folder / "bad\x01.vcf").write_text("x")
+    (folder / "linked.vcf").symlink_to(folder / "a.vcf")
+    (folder / "dangling.vcf").symlink_to(folder / "gone.vcf")
+    (folder / "loop.vcf").symlink_to(folder / "loop.vcf")
     listing, odd = scan(folder, ".vcf")
     info = (folder / "a.vcf").stat()
-    assert listing == {"a": Entry(info.st_mtime_ns, info.st_size)}
+    assert listing == {"a": Entry(info.st_mtime_ns, info.st_size),
+                       "linked": Entry(info.st_mtime_ns, info.st_size)}
     assert odd == ["bad\x01.vcf"]
     relative = Path(os.path.relpath(folder))
     assert scan(relative, ".vcf")[0] == listing  # a relative folder lists the same
+    monkeypatch.setattr(state, "_LIST_BY_DESCRIPTOR", False)  # systems without descriptors
+    assert scan(folder, ".vcf") == (listing, odd)
+    assert scan(relative, ".vcf")[0] == listing
+
+
+def test_a_snapshot_reads_back_what_was_written_and_a_damaged_one_is_refused() -> None:
+    snapshot = Snapshot("t0k3n", 1_700_000_000_000_000_000,
+                        {"a": "1:10", "b": "2:20", "c": state.MALFORMED},
+                        {"b": "d1g35t", "c": ""})
+    again = Snapshot.from_text(snapshot.to_text())
+    assert again == Snapshot("t0k3n", 1_700_000_000_000_000_000,
+                             {"a": "1:10", "b": "2:20", "c": state.MALFORMED}, {"b": "d1g35t"})
+    assert Snapshot.from_text(Snapshot("e", 5).to_text()) == Snapshot("e", 5)
+    assert Snapshot.from_text("something else\n") is None
+    text = snapshot.to_text()
+    for damaged in (text + "\n", text + "d\t3:30\n", text.replace("\t2:20", ""),
+                    text[:-1] + "\tmore\n",
+                    text.replace("\t2:20\t", "\t2:20\td\t", 1).replace("\t1:10", "")):
+        with pytest.raises(ValueError):
+            Snapshot.from_text(damaged)
 
 
 def _unnamed_supported(folder: Path) -> bool:

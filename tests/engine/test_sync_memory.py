@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from syncline.connectors.base import ReadScope, WriteBatch, WriteResult
 from syncline.engine import RunMode, RunOutcome, RunSummary
@@ -143,6 +143,37 @@ def test_incremental_changes_flow_both_ways(harness: Harness) -> None:
     assert h.records("a")["p2"]["phone"] == "+44 1"
     assert {r["action"] + r["direction"] for r in h.journal(run_id=summary.run_id)} == \
         {"Ma>b", "Mb>a", "Ab>a"}
+
+
+def test_a_run_that_finds_nothing_only_records_itself(harness: Harness) -> None:
+    """No change and no mark: the run reads the cursors and writes its run row, but rewrites
+    no cursor and looks up no mark. A change moves the cursor of its side only."""
+    h = harness
+    seed(h, 3)
+    h.sync()
+    cursors_before = state_tables(h)["cursors"]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(h.store.engine, "before_cursor_execute", record)
+    try:
+        summary = h.sync()
+        assert counts(summary) == {**counts(summary), "A": 0, "M": 0, "D": 0, "R": 0}
+        quiet = list(statements)
+        statements.clear()
+        h.a.put("contact", "p1", contact("Person p1 renamed", "p1@example.com"))
+        h.sync()
+    finally:
+        event.remove(h.store.engine, "before_cursor_execute", record)
+    assert state_tables(h)["cursors"] != cursors_before
+    assert not [s for s in quiet if "cursors" in s and not s.lstrip().startswith("SELECT")]
+    assert [s for s in quiet if "force_marks" in s] == \
+        ["SELECT max(force_marks.id) AS max_1 \nFROM force_marks"]
+    written = [s for s in statements if s.startswith(("INSERT INTO cursors",
+                                                      "DELETE FROM cursors"))]
+    assert len(written) == 2  # side a's cursor moved (delete and insert); b's did not
 
 
 def test_update_keeps_target_fields_that_are_not_synced(harness_factory: HarnessFactory) -> None:

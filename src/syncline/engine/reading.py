@@ -43,6 +43,11 @@ class SideReader:
     run_id: int = 0
     page_size: int = 2000
     cursor: str | None = None
+    stored_cursor: str | None = None
+    """The cursor the read started from (loaded when reading starts)."""
+    marks_possible: bool = True
+    """Whether any record may be marked for resynchronisation (``False`` when the run found
+    no mark at all when it started: the marks are then not looked up)."""
     read_count: int = 0
     page_mappings: dict[str, MappingRow] | None = None
     """The stored mappings of the last page's keys on this side, when the read looked them
@@ -70,8 +75,9 @@ class SideReader:
     def pages(self) -> Iterator[list[SideChange] | ColumnChanges]:
         """The side's changes in pages; each key at most once. Pages are lists of
         :class:`~syncline.engine.plan.SideChange` unless ``columnar`` is set."""
-        stored = self.store.cursor(self.scope_id, self.side.value)
-        self.forced = marked_keys(self.store, self.scope_id, self.side.value, self.run_id)
+        stored = self.stored_cursor = self.store.cursor(self.scope_id, self.side.value)
+        if self.marks_possible:
+            self.forced = marked_keys(self.store, self.scope_id, self.side.value, self.run_id)
         incremental = (not self.full and stored is not None and self.scope.is_everything
                        and Capability.INCREMENTAL in self.capabilities())
         if incremental:

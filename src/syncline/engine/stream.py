@@ -51,6 +51,9 @@ class StreamRun:
     progress: ProgressReporter
     counts: StreamCounts = field(default_factory=StreamCounts)
     planned: list[PlannedChange] = field(default_factory=list)
+    marks_possible: bool = True
+    """Whether records may be marked for resynchronisation (see
+    :attr:`~syncline.engine.reading.SideReader.marks_possible`)."""
     messages: list[str] = field(default_factory=list)
     blocked: bool = False
     _backlog: list[CreateBatch] = field(default_factory=list)
@@ -148,6 +151,7 @@ class StreamRun:
                                     scope_id, policy.field_names, translator, self.options.scope,
                                     full, pending[side], run_id=self.run_id,
                                     page_size=self.batch_size,
+                                    marks_possible=self.marks_possible,
                                     columnar=side is streamed_side and applier.rules is None)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
@@ -188,8 +192,9 @@ class StreamRun:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
         if not (self.options.dry_run or self.blocked):
             for side in Side:
-                if readers[side].cursor is not None:
-                    self.store.set_cursor(scope_id, side.value, readers[side].cursor)
+                cursor = readers[side].cursor
+                if cursor is not None and cursor != readers[side].stored_cursor:
+                    self.store.set_cursor(scope_id, side.value, cursor)
         self.progress.stream_finished(self.stream)
 
     def _item_problems(self, scope_id: int) -> None:

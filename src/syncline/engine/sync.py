@@ -135,12 +135,13 @@ class SyncEngine:
         summary.streams[stream] = StreamCounts()
         part = StreamRun(link_name, link, stream, connectors, self.store,
                          summary.run_id or 0, options, progress,
-                         counts=summary.streams[stream], planned=summary.planned)
+                         counts=summary.streams[stream], planned=summary.planned,
+                         marks_possible=ceiling > 0)
         try:
             part.run()
         finally:
             summary.messages.extend(part.messages)
-        if summary.run_id is not None:  # forced records written: clear their marks
+        if summary.run_id is not None and ceiling > 0:  # forced records written: clear marks
             clear_written_marks(self.store, scope_id=self.store.scope_id(link_name, stream),
                                 run_id=summary.run_id, ceiling=ceiling)
         if part.blocked:

@@ -22,7 +22,7 @@ Settings:
 
 Versions are ``"<mtime_ns>:<size>"``. Incremental reading (INCREMENTAL) is honest: the
 cursor names a snapshot of the folder's listing kept in the state folder (a cursor holding
-10,000 names would be too big), and a read lists the folder (``os.scandir``, ``stat`` only),
+10,000 names would be too big), and a read lists the folder (names and ``stat`` only),
 parses only the files whose version differs from the snapshot (or whose bytes differ, for
 files written in the snapshot's clock tick), and reports the keys the snapshot has and the
 folder no longer has as deleted. The last four snapshots are kept; a cursor whose snapshot is
