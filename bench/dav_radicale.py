@@ -15,6 +15,11 @@ its own on it:
 
 Every measured sync is checked: the server's collection holds the uploaded cards, the
 folder holds every card and the edited ones' new text.
+
+The server floors (see :mod:`bench.dav_floors`) are measured in each round right after the
+tools, against the same server: (e) a bare client's PUTs into ``floor-upload-<run>``; (f), (g)
+a bare RFC 6578 client of ``floor-book``, which holds the same cards as the tools' books and
+gets the same changes.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.dav_data import card_text, uid, unfolded, write_cards
+from bench.dav_floors import BookFloor, upload_floor
 from bench.dav_rows import Row
 from bench.dav_tools import Measurement, ToolFailed, measure
 
@@ -41,6 +47,10 @@ __all__ = ["RadicaleBench", "carddav_problem"]
 USER, PASSWORD = "bench", "bench-password"
 PASSWORD_VARIABLE = "SYNCLINE_BENCH_DAV_PASSWORD"
 TOOLS = ("syncline", "vdirsyncer")
+FLOOR = "floor"
+"""The name the floors' address books start with."""
+REPORT_WAY, CTAG_WAY = "sync-collection REPORT", "getctag PROPFIND"
+"""The two ways of row (f)'s floor, as the table's notes name them."""
 
 SYNCLINE_CONFIG = """\
 [state]
@@ -184,15 +194,24 @@ class Radicale:
         Raises:
             OSError: the server cannot be reached.
         """
+        return self.exchange(method, url, body, {"Content-Type": content_type})[0]
+
+    def exchange(self, method: str, url: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One plain HTTP request (authenticated, with ``headers``); returns the status
+        (HTTP errors included) and the body of the answer.
+
+        Raises:
+            OSError: the server cannot be reached.
+        """
         token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         request = urllib.request.Request(url, data=body, method=method, headers={
-            "Authorization": f"Basic {token}", "Content-Type": content_type})
+            "Authorization": f"Basic {token}", **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=600) as answer:
-                answer.read()
-                return int(answer.status)
+                return int(answer.status), answer.read()
         except urllib.error.HTTPError as error:
-            return int(error.code)
+            return int(error.code), error.read()
 
     def make_addressbook(self, name: str) -> str:
         """Create an empty address book; returns its URL.
@@ -244,12 +263,26 @@ class RadicaleBench:
         self.share = 0.01
 
     def skeleton(self) -> list[Row]:
-        return [Row("e", "first upload to an empty Radicale address book", self.upload, 1),
-                Row("f", "re-sync with Radicale, no change", self.count, 5),
-                Row("g", f"re-sync, {self.share:.0%} changed on the server", self.count, 3)]
+        sync = (f"the server answering one sync-collection REPORT (RFC 6578) on the "
+                f"{self.count:,}-card book with the previous answer's sync-token, asked by a "
+                f"plain HTTP client in the bench process (no process start-up)")
+        unchanged = (f"{sync}; the issue asks a no-change re-sync to send that REPORT, so it "
+                     f"is the floor. For comparison, the {CTAG_WAY} (Depth 0, found "
+                     f"unchanged), which a client that may skip the REPORT could send "
+                     f"instead, measured in the same rounds")
+        return [Row("e", "first upload to an empty Radicale address book", self.upload, 1,
+                    floor_work=f"the server taking {self.upload:,} PUTs (If-None-Match: *) "
+                               f"into an empty book from a plain HTTP client in the bench "
+                               f"process, one after the other (no process start-up)"),
+                Row("f", "re-sync with Radicale, no change", self.count, 5,
+                    floor_work=unchanged),
+                Row("g", f"re-sync, {self.share:.0%} changed on the server", self.count, 3,
+                    floor_work=f"{sync}, plus the addressbook-multiget of the "
+                               f"{self.share:.0%} changed hrefs")]
 
-    def rows(self) -> list[Row]:
-        """Measure rows (e)...(g), or report them skipped with the reason.
+    def rows(self, keys: str = "efg") -> list[Row]:
+        """Measure rows (e)...(g), those of ``keys`` (the others are returned unmeasured),
+        or report them skipped with the reason.
 
         Raises:
             ToolFailed: a tool failed or did not do the work.
@@ -267,11 +300,13 @@ class RadicaleBench:
         write_cards(cards, self.count)
         write_cards(few, self.upload)
         server = Radicale(self.work / "radicale")
-        for tool in TOOLS:
+        for tool in (*TOOLS, FLOOR):
             server.prefill(f"{tool}-book", cards)
         with server.running():
-            self._upload(server, few, upload)
-            self._book(server, again, changed)
+            if "e" in keys:
+                self._upload(server, few, upload)
+            if set(keys) & set("fg"):
+                self._book(server, again, changed)
         return rows
 
     # -- helpers -----------------------------------------------------------------------------
@@ -319,6 +354,12 @@ class RadicaleBench:
                 if found != self.upload:
                     raise ToolFailed(f"{tool}: the address book holds {found} cards after the "
                                      f"upload, not {self.upload}")
+            name = f"{FLOOR}-upload-{run + 1}"
+            row.floor.append(upload_floor(server, server.make_addressbook(name), few))
+            found = server.card_count(name)
+            if found != self.upload:
+                raise ToolFailed(f"upload floor: the address book holds {found} cards, not "
+                                 f"{self.upload}")
 
     def _book(self, server: Radicale, again: Row, changed: Row) -> None:
         folders = {tool: self._folder(tool, "book") for tool in TOOLS}
@@ -327,21 +368,33 @@ class RadicaleBench:
             self._prepare(tool, folder, f"{server.url}{USER}/{tool}-book/", None)
             self._run(tool, folder)
             self._check(tool, folders[tool], None, 0)
+        floor = BookFloor(server, f"{server.url}{USER}/{FLOOR}-book/")
+        found = floor.start()
+        if found != self.count:
+            raise ToolFailed(f"book floor: the first REPORT lists {found} cards, not "
+                             f"{self.count}")
         for run in range(self.runs):
             self.log(f"(f) run {run + 1}/{self.runs}")
             for tool in TOOLS if run % 2 == 0 else TOOLS[::-1]:
                 getattr(again, tool).append(self._run(tool, folders[tool]))
                 self._check(tool, folders[tool], None, 0)
+            measures = {REPORT_WAY: lambda: floor.resync(None, 0), CTAG_WAY: floor.unchanged}
+            order = list(measures) if run % 2 == 0 else list(measures)[::-1]
+            ways = {way: measures[way]() for way in order}
+            for way, seconds in ways.items():
+                again.floor_parts.setdefault(way, []).append(seconds)
+            again.floor.append(ways[REPORT_WAY])
         step = max(1, round(1 / self.share))
         numbers = list(range(1, self.count + 1, step))
         for run in range(self.runs):
             self.log(f"(g) run {run + 1}/{self.runs}")
             revision = run + 1
-            for tool in TOOLS:
+            for tool in (*TOOLS, FLOOR):
                 server.change_cards(f"{tool}-book", numbers, revision)
             for tool in TOOLS if run % 2 == 0 else TOOLS[::-1]:
                 getattr(changed, tool).append(self._run(tool, folders[tool]))
                 self._check(tool, folders[tool], revision, len(numbers))
+            changed.floor.append(floor.resync(revision, len(numbers)))
 
     def _check(self, tool: str, folder: Path, revision: int | None, edited: int) -> None:
         """The folder holds every card, ``edited`` of them at ``revision``.

@@ -11,6 +11,17 @@ records
 ratio
     vdirsyncer's median seconds / syncline's: above 1 syncline is faster. A row is met when
     the ratio reaches its target.
+floor
+    The median seconds of the least work any client must do for the row, measured on this
+    machine in the same rounds as the tools (see :mod:`bench.dav_floors`); ``floor_work``
+    says what was measured.
+best ratio
+    vdirsyncer's median seconds / the floor's: the highest ratio any client could reach here.
+    A row whose target is above it is not attainable (by syncline or by any other client).
+start-up floor
+    The median seconds of a Python process that only imports the libraries syncline needs
+    (rows a...d; part of their floor, shown on its own so that a reader sees how much of the
+    floor is start-up).
 """
 
 from __future__ import annotations
@@ -35,6 +46,10 @@ class Row:
     syncline: list[Measurement] = field(default_factory=list)
     vdirsyncer: list[Measurement] = field(default_factory=list)
     skipped: str | None = None
+    floor: list[float] = field(default_factory=list)
+    floor_work: str = ""
+    startup_floor: list[float] = field(default_factory=list)
+    floor_parts: dict[str, list[float]] = field(default_factory=dict)
 
     def seconds(self, tool: str) -> float | None:
         runs = self.syncline if tool == "syncline" else self.vdirsyncer
@@ -57,6 +72,30 @@ class Row:
         return theirs / ours
 
     @property
+    def floor_seconds(self) -> float | None:
+        """The floor's median seconds (``None``: not measured)."""
+        return statistics.median(self.floor) if self.floor else None
+
+    @property
+    def startup_floor_seconds(self) -> float | None:
+        """The start-up floor's median seconds (``None``: not measured for this row)."""
+        return statistics.median(self.startup_floor) if self.startup_floor else None
+
+    @property
+    def best_ratio(self) -> float | None:
+        """vdirsyncer's median seconds / the floor's (``None``: either is missing)."""
+        floor, theirs = self.floor_seconds, self.seconds("vdirsyncer")
+        if floor is None or theirs is None or floor <= 0:
+            return None
+        return theirs / floor
+
+    @property
+    def attainable(self) -> bool | None:
+        """Whether the target ratio is at most the best ratio (``None``: no best ratio)."""
+        best = self.best_ratio
+        return None if best is None else self.target_ratio <= best
+
+    @property
     def met(self) -> bool | None:
         ratio = self.ratio
         return None if ratio is None else ratio >= self.target_ratio
@@ -72,6 +111,12 @@ class Row:
             "row": self.key, "work": self.work, "records": self.records,
             "target_ratio": self.target_ratio, "skipped": self.skipped,
             "ratio": self.ratio, "met": self.met,
+            "floor_work": self.floor_work, "floor_median_s": self.floor_seconds,
+            "floor_runs_s": self.floor, "best_ratio": self.best_ratio,
+            "attainable": self.attainable,
+            "startup_floor_median_s": self.startup_floor_seconds,
+            "startup_floor_runs_s": self.startup_floor,
+            "floor_parts_runs_s": self.floor_parts,
             **{f"{tool}_{what}": value for tool in ("syncline", "vdirsyncer")
                for what, value in (("median_s", self.seconds(tool)),
                                    ("peak_rss_mb", self.peak_rss_mb(tool)),
@@ -89,28 +134,63 @@ def _rate(records: int, seconds: float | None) -> str:
     return "-" if not seconds else f"{records / seconds:,.0f}"
 
 
+def _met(row: Row) -> str:
+    if row.met is None:
+        return "-"
+    if row.met:
+        return "yes"
+    return "NO (target > best possible)" if row.attainable is False else "NO"
+
+
+def _parts(row: Row) -> str:
+    """The medians of the ways a row's floor was measured, when there are several."""
+    if not row.floor_parts:
+        return ""
+    return " (medians: " + "; ".join(
+        f"{way} {statistics.median(seconds):.3f} s"
+        for way, seconds in row.floor_parts.items() if seconds) + ")"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
 def render_table(rows: list[Row], runs: int) -> str:
-    """The rows as a Markdown table (median of ``runs`` runs per tool)."""
-    lines = [f"median of {runs} runs per tool; s = seconds of the whole process; "
-             f"ratio = vdirsyncer s / syncline s; CPU s = user + system seconds of the process",
+    """The rows as a Markdown table (median of ``runs`` runs per tool and per floor),
+    followed by what each row's floor measured."""
+    lines = [f"median of {runs} runs per tool and per floor; s = seconds of the whole "
+             f"process; ratio = vdirsyncer s / syncline s; floor s = least time any client "
+             f"could take for the work here (measured in the same rounds, see below); "
+             f"best ratio = vdirsyncer s / floor s, the most any client could reach "
+             f"(a target above it is not attainable); CPU s = user + system seconds of the "
+             f"process",
              "",
              "| row | work | records | syncline s | vdirsyncer s | ratio | target | met "
+             "| floor s | best ratio | attainable | start-up floor s "
              "| syncline CPU s | vdirsyncer CPU s "
              "| syncline rec/s | vdirsyncer rec/s | syncline RSS MB | vdirsyncer RSS MB |",
-             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:"
+             "|---:|---:|"]
     for row in rows:
         if row.skipped:
             lines.append(f"| ({row.key}) | {row.work} | {row.records:,} | - | - | - | "
-                         f"{row.target} | skipped: {row.skipped} | - | - | - | - | - | - |")
+                         f"{row.target} | skipped: {row.skipped} | - | - | - | - "
+                         f"| - | - | - | - | - | - |")
             continue
         ours, theirs = row.seconds("syncline"), row.seconds("vdirsyncer")
-        met = "-" if row.met is None else ("yes" if row.met else "NO")
         lines.append(
             f"| ({row.key}) | {row.work} | {row.records:,} | {_number(ours, '.3f')} | "
             f"{_number(theirs, '.3f')} | {_number(row.ratio, '.2f')}x | {row.target} | "
-            f"{met} | {_number(row.cpu_seconds('syncline'), '.3f')} | "
+            f"{_met(row)} | {_number(row.floor_seconds, '.3f')} | "
+            f"{_number(row.best_ratio, '.2f')}{'' if row.best_ratio is None else 'x'} | "
+            f"{_yes_no(row.attainable)} | {_number(row.startup_floor_seconds, '.3f')} | "
+            f"{_number(row.cpu_seconds('syncline'), '.3f')} | "
             f"{_number(row.cpu_seconds('vdirsyncer'), '.3f')} | "
             f"{_rate(row.records, ours)} | {_rate(row.records, theirs)} | "
             f"{_number(row.peak_rss_mb('syncline'), '.0f')} | "
             f"{_number(row.peak_rss_mb('vdirsyncer'), '.0f')} |")
+    notes = [f"- ({row.key}) floor: {row.floor_work}{_parts(row)}" for row in rows
+             if row.floor_work and not row.skipped]
+    if notes:
+        lines += ["", "What each floor measured:", "", *notes]
     return "\n".join(lines)
