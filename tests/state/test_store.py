@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -117,6 +118,27 @@ def test_a_created_sqlite_file_matches_a_migrated_one_statement_for_statement(
     created = sqlite_definitions(tmp_path / "created.db")
     assert created == sqlite_definitions(tmp_path / "migrated.db")
     assert "AUTOINCREMENT" in created["force_marks"]
+
+
+def test_a_database_created_by_another_process_meanwhile_is_taken_as_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes opening a new database at once both find it empty; the one whose
+    transaction fails takes the schema the other created."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    StateStore.open(url).close()  # the other process
+    seen_empty = SimpleNamespace(get_table_names=lambda: [])
+    monkeypatch.setattr(opening, "inspect", lambda _connection: seen_empty)
+    monkeypatch.setattr(opening, "revision", lambda _engine: None)
+    engine = create_engine(url)
+    try:
+        with pytest.raises(StateError, match="cannot be opened"):
+            opening._create_when_empty(engine)  # the schema it found is not ours: an error
+        monkeypatch.undo()
+        monkeypatch.setattr(opening, "inspect", lambda _connection: seen_empty)
+        assert opening._create_when_empty(engine) is True
+    finally:
+        engine.dispose()
+    assert_declared_schema(url)
 
 
 def test_an_older_database_is_upgraded_by_the_migrations_and_keeps_its_rows(url: str) -> None:

@@ -109,6 +109,8 @@ def upgrade(engine: Engine) -> None:
 def _create_when_empty(engine: Engine) -> bool:
     """Give an empty database the declared schema, stamped at :data:`SCHEMA_REVISION`, in
     one transaction (see the module docstring). ``False`` when the database holds tables.
+    When another process created it at the same moment (this one's transaction then
+    fails), its schema is taken.
 
     Raises:
         StateError: the database cannot be reached or written.
@@ -121,6 +123,8 @@ def _create_when_empty(engine: Engine) -> bool:
             _ALEMBIC_VERSION.create(connection)
             connection.execute(insert(_ALEMBIC_VERSION).values(version_num=SCHEMA_REVISION))
     except OperationalError as error:
+        if revision(engine) == SCHEMA_REVISION:
+            return True
         raise StateError(f"state store {masked(str(engine.url))} cannot be opened: "
                          f"{error.orig}") from None
     return True

@@ -1,9 +1,10 @@
 """The state store: the only module that reads or writes syncline's own database.
 
-SQLite by default (one file, no server), PostgreSQL by URL. The schema is created and
-upgraded by Alembic on :meth:`StateStore.open`. Bulk paths (mappings, journal) compile
-their statements once with SQLAlchemy and send plain tuples to the driver, because per-row
-dictionaries cost several times the database's own work at a million rows.
+SQLite by default (one file, no server), PostgreSQL by URL. :meth:`StateStore.open` creates
+the schema of an empty database or upgrades an older one (:mod:`syncline.state.opening`).
+Bulk paths (mappings, journal) compile their statements once with SQLAlchemy and send plain
+tuples to the driver, because per-row dictionaries cost several times the database's own
+work at a million rows.
 """
 
 from __future__ import annotations
