@@ -16,11 +16,12 @@ vdirsyncer / syncline, with the row's target, and the row's floor and best ratio
 
 Floors. Some targets may be out of reach of any client on a given machine, and the table
 lets a reader see that from measured figures. For each row it also gives the *floor*: the
-least time any client could take for the row's work here, the median of ``--runs`` runs of
+least time any client could take for the row's work here, the least of ``--runs`` runs of
 the bare work, measured inside the same rounds as the tools (so under the same load); and
 the *best ratio*: vdirsyncer's median seconds / the floor's, the highest ratio any client
-could reach. A target above the best ratio is not attainable (``attainable NO``; ``met`` then
-says ``NO (target > best possible)``). How each floor is measured (see :mod:`bench.dav_floors`):
+could reach. A target above the best ratio is not attainable (``attainable NO``; ``met``
+then says ``NO (target > best possible)``). How each floor is measured (see
+:mod:`bench.dav_floors`):
 
 - start-up floor (part of rows (a)...(d), also shown on its own): a whole process of the
   interpreter syncline runs on (``sys.executable``), timed as the tools are, that only does
@@ -50,8 +51,9 @@ says ``NO (target > best possible)``). How each floor is measured (see :mod:`ben
 The server floors (e)...(g) count no process start-up (a client that stays running pays
 none), and every floor leaves out what a real client must add (configuration, state,
 checks): each is a lower bound, so a target above its best ratio is out of reach. A
-floor is a median of as few runs as the tools, with the same noise: a best ratio within
-about 20% of a target settles nothing; raise ``--runs`` for such a row.
+floor's figure is the least of its runs (a lower bound: its slow runs say nothing about
+what is possible), from as few runs as the tools and under the same noise: a best ratio
+within about 20% of a target settles nothing; raise ``--runs`` for such a row.
 
 Rows (e)...(g) need the ``carddav`` connector and Radicale; without them they are reported
 as skipped with the reason. Every measured sync is checked (the other side holds what it

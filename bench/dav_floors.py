@@ -4,7 +4,7 @@ for a row's work on this machine, measured in the same rounds as the tools.
 Terms:
 
 floor
-    The median seconds of the bare work a row cannot do without, done by the simplest
+    The least seconds, over its runs, of the bare work a row cannot do without, done by the simplest
     program that can do it (no configuration, no state, no checks, no logging): whatever a
     real client adds comes on top. A target ratio above vdirsyncer's seconds / the floor's
     seconds (the *best ratio*) is attainable by no client.

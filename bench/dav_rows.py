@@ -12,16 +12,17 @@ ratio
     vdirsyncer's median seconds / syncline's: above 1 syncline is faster. A row is met when
     the ratio reaches its target.
 floor
-    The median seconds of the least work any client must do for the row, measured on this
-    machine in the same rounds as the tools (see :mod:`bench.dav_floors`); ``floor_work``
-    says what was measured.
+    The least seconds, over its runs, of the least work any client must do for the row,
+    measured on this machine in the same rounds as the tools (see :mod:`bench.dav_floors`);
+    ``floor_work`` says what was measured. The least run, not the median: a floor is a lower
+    bound, and on a noisy machine its slow runs say nothing about what is possible.
 best ratio
     vdirsyncer's median seconds / the floor's: the highest ratio any client could reach here.
     A row whose target is above it is not attainable (by syncline or by any other client).
 start-up floor
-    The median seconds of a Python process that only imports the libraries syncline needs
-    (rows a...d; part of their floor, shown on its own so that a reader sees how much of the
-    floor is start-up).
+    The least seconds, over its runs, of a Python process that only imports the libraries
+    syncline needs (rows a...d; part of their floor, shown on its own so that a reader sees
+    how much of the floor is start-up).
 """
 
 from __future__ import annotations
@@ -73,13 +74,13 @@ class Row:
 
     @property
     def floor_seconds(self) -> float | None:
-        """The floor's median seconds (``None``: not measured)."""
-        return statistics.median(self.floor) if self.floor else None
+        """The floor's least seconds over its runs (``None``: not measured)."""
+        return min(self.floor) if self.floor else None
 
     @property
     def startup_floor_seconds(self) -> float | None:
-        """The start-up floor's median seconds (``None``: not measured for this row)."""
-        return statistics.median(self.startup_floor) if self.startup_floor else None
+        """The start-up floor's least seconds (``None``: not measured for this row)."""
+        return min(self.startup_floor) if self.startup_floor else None
 
     @property
     def best_ratio(self) -> float | None:
@@ -111,10 +112,10 @@ class Row:
             "row": self.key, "work": self.work, "records": self.records,
             "target_ratio": self.target_ratio, "skipped": self.skipped,
             "ratio": self.ratio, "met": self.met,
-            "floor_work": self.floor_work, "floor_median_s": self.floor_seconds,
+            "floor_work": self.floor_work, "floor_least_s": self.floor_seconds,
             "floor_runs_s": self.floor, "best_ratio": self.best_ratio,
             "attainable": self.attainable,
-            "startup_floor_median_s": self.startup_floor_seconds,
+            "startup_floor_least_s": self.startup_floor_seconds,
             "startup_floor_runs_s": self.startup_floor,
             "floor_parts_runs_s": self.floor_parts,
             **{f"{tool}_{what}": value for tool in ("syncline", "vdirsyncer")
@@ -143,11 +144,11 @@ def _met(row: Row) -> str:
 
 
 def _parts(row: Row) -> str:
-    """The medians of the ways a row's floor was measured, when there are several."""
+    """The least seconds of each way a row's floor was measured, when there are several."""
     if not row.floor_parts:
         return ""
-    return " (medians: " + "; ".join(
-        f"{way} {statistics.median(seconds):.3f} s"
+    return " (least runs: " + "; ".join(
+        f"{way} {min(seconds):.3f} s"
         for way, seconds in row.floor_parts.items() if seconds) + ")"
 
 
@@ -156,11 +157,12 @@ def _yes_no(value: bool | None) -> str:
 
 
 def render_table(rows: list[Row], runs: int) -> str:
-    """The rows as a Markdown table (median of ``runs`` runs per tool and per floor),
-    followed by what each row's floor measured."""
-    lines = [f"median of {runs} runs per tool and per floor; s = seconds of the whole "
-             f"process; ratio = vdirsyncer s / syncline s; floor s = least time any client "
-             f"could take for the work here (measured in the same rounds, see below); "
+    """The rows as a Markdown table (median of ``runs`` runs per tool, least of as many
+    runs per floor), followed by what each row's floor measured."""
+    lines = [f"median of {runs} runs per tool; s = seconds of the whole process; ratio = "
+             f"vdirsyncer s / syncline s; floor s = least time any client could take for "
+             f"the work here (the least of {runs} runs, measured in the same rounds, see "
+             f"below); "
              f"best ratio = vdirsyncer s / floor s, the most any client could reach "
              f"(a target above it is not attainable); CPU s = user + system seconds of the "
              f"process",
