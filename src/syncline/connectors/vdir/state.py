@@ -127,6 +127,18 @@ def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
     return found, odd
 
 
+def _write_all(descriptor: int, data: bytes) -> os.stat_result:
+    """Write all of ``data`` to the open file ``descriptor``; returns the file's status after.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+    return os.fstat(descriptor)
+
+
 _TEMP_TOKEN = secrets.token_hex(4)
 _TEMP_COUNTER = itertools.count()
 
@@ -147,10 +159,7 @@ def _temporary(prefix: str, data: bytes) -> tuple[str, os.stat_result]:
             continue
         break
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view):]
-        info = os.fstat(descriptor)
+        info = _write_all(descriptor, data)
     except BaseException:
         os.close(descriptor)
         os.unlink(temp)
@@ -184,10 +193,7 @@ def _write_unnamed(directory: int, prefix: str, name: str, data: bytes) -> Entry
             return None
         raise
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view):]
-        info = os.fstat(descriptor)
+        info = _write_all(descriptor, data)
         try:  # linkat(..., AT_SYMLINK_FOLLOW): the way open(2) documents for O_TMPFILE
             os.link(f"/proc/self/fd/{descriptor}", name, dst_dir_fd=directory)
         except FileExistsError:
