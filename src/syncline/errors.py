@@ -20,14 +20,24 @@ what the runtime should do with the error, not for where it came from::
     └── StateError               the state store is unusable (schema, corruption)
 
 ``retriable`` on a class says whether trying the same thing again later may succeed.
+
+An item error carries its **cause** as data (:class:`ErrorCause`: kind, field, value), so that
+many records kept back by one cause (one missing xref entry, one column too short) are
+counted as one group whatever records they are; :func:`cause_of` is the one place a cause is
+made.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AuthenticationFailed",
     "ConfigError",
     "EndpointUnavailable",
+    "ErrorCause",
     "ItemError",
     "LinkBusy",
     "MalformedRecord",
@@ -39,6 +49,7 @@ __all__ = [
     "UsageError",
     "ValidationFailed",
     "VersionConflict",
+    "cause_of",
 ]
 
 
@@ -109,20 +120,88 @@ class LinkBusy(RunError):
     retriable = True
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorCause:
+    """Why a record could not go, as data: the same cause for many records compares equal.
+
+    ``kind`` is the error's class name (``ReferenceMissing``, ``ValidationFailed``...);
+    ``field`` the field, column or database constraint concerned, when known; ``value`` the
+    offending value (``'CONSULT-HR'``) or the problem in words (``value too long for type
+    character varying(20)``), never the record's key.
+    """
+
+    kind: str
+    field: str | None = None
+    value: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        """The cause as a JSON object (``kind``, ``field``, ``value``)."""
+        return {"kind": self.kind, "field": self.field, "value": self.value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ErrorCause | None:
+        """The cause stored by :meth:`to_json`; ``None`` for anything else."""
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            return None
+        field, value = data.get("field"), data.get("value")
+        return cls(data["kind"], field if isinstance(field, str) else None,
+                   value if isinstance(value, str) else None)
+
+    def __str__(self) -> str:
+        return " / ".join(part for part in (self.kind, self.field, self.value) if part)
+
+
+_RECORD_PREFIX = re.compile(r"^(?P<record>[^:]{1,200}?): (?P<rest>.+)$", re.S)
+
+
+def cause_of(kind: str, message: str, *, key: str | None = None, stream: str | None = None,
+             field: str | None = None, value: str | None = None) -> ErrorCause:
+    """The cause of an item error of class ``kind`` (the one place a cause is made).
+
+    A ``field`` or ``value`` given by the code that found the problem is taken as it is.
+    Otherwise the cause is the message without the words that name the record: a leading
+    ``<stream> <label>: `` or any leading part up to ``: `` that contains ``key`` (``person_id
+    =42 in people: ...``); a message that names no record is its own cause. Deterministic, so
+    that stored messages of old rows (which have no stored cause) group the same way.
+    """
+    if field is not None or value is not None:
+        return ErrorCause(kind, field, value)
+    text = " ".join(message.split())
+    found = _RECORD_PREFIX.match(text)
+    if found is not None:
+        record = found["record"]
+        if (stream is not None and record.startswith(f"{stream} ")) or \
+                (key is not None and key != "" and key in record):
+            text = found["rest"]
+    return ErrorCause(kind, None, text)
+
+
 class ItemError(SynclineError):
     """One record could not be read or written.
 
     The run continues; the record is journalled with outcome ``error`` and stays pending,
-    so the next run tries it again.
+    so the next run tries it again. ``causes`` say why as data (see :class:`ErrorCause`):
+    given by the code that found the problem (``field``/``value``, or ``causes`` when one
+    record has several problems), else derived from the message by :func:`cause_of`.
     """
 
     retriable = True
 
-    def __init__(self, message: str, *, stream: str | None = None, key: str | None = None) -> None:
+    def __init__(self, message: str, *, stream: str | None = None, key: str | None = None,
+                 field: str | None = None, value: str | None = None,
+                 causes: tuple[ErrorCause, ...] | None = None) -> None:
         self.stream = stream
         self.key = key
         self.message = message
+        self.causes: tuple[ErrorCause, ...] = causes if causes else (
+            cause_of(type(self).__name__, message, key=key, stream=stream, field=field,
+                     value=value),)
         super().__init__(message)
+
+    @property
+    def cause(self) -> ErrorCause:
+        """The first (usually the only) cause."""
+        return self.causes[0]
 
 
 class ReferenceMissing(ItemError):

@@ -236,7 +236,7 @@ def test_split_message_and_grouping() -> None:
             {"stream": "contact", "side": "b", "key": "9", "attempts": 1,
              "message": "rejected by the books"}]
     groups = group_errors(rows)
-    assert [(g.stream, g.cause, g.count, g.noun) for g in groups] == [
+    assert [(g.stream, g.text, g.count, g.noun) for g in groups] == [
         ("invoice", "no tax rate mapped for tax code 'Q'", 2, "invoices"),
         ("contact", "rejected by the books", 1, "contact"),
         ("invoice", "no ledger account mapped for product 'X'", 1, "invoice")]

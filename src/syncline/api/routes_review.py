@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from syncline.api.auth import Admin, Context, Operator, Viewer
 from syncline.api.models import ResolveBody, RetryBody, XrefBody, jsonable
 from syncline.api.routes_links import check_link, check_streams, trigger_answer
-from syncline.cli.commands_post import group_errors
 from syncline.engine import RunMode, Trigger
+from syncline.service.error_groups import group_errors, groups_json
 from syncline.state.journal_query import JournalFilter, journal_page
 from syncline.state.rules_store import RulesStore
 
@@ -25,7 +25,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["review"])
 
 
-@router.get("/links/{link}/errors", summary="Records that could not go, grouped by cause")
+@router.get("/links/{link}/errors", summary="Records that could not go, grouped by cause "
+            "(kind, field, value), with their keys")
 def errors(link: str, context: Context, _user: Viewer,
            stream: str | None = None) -> list[dict[str, Any]]:
     settings = check_link(context, link)
@@ -33,8 +34,7 @@ def errors(link: str, context: Context, _user: Viewer,
         check_streams(link, settings, [stream])
     rows = [row for row in context.store.pending_items(link)
             if stream is None or row["stream"] == stream]
-    return [{"stream": group.stream, "cause": group.cause, "count": group.count,
-             "documents": group.documents} for group in group_errors(rows)]
+    return groups_json(group_errors(rows))
 
 
 @router.get("/links/{link}/warnings", summary="Journal rows with warnings, newest first")

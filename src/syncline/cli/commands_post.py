@@ -6,16 +6,14 @@ documents go when a stream's ``send_all`` is off) and runs the stream at once;
 account mapped for product 'CONSULT-HR' — 12 invoices"); ``syncline xref LINK set|list|remove``
 edits the cross-reference tables the posting rules look codes up in.
 
-Terms: a **cause** is an error message without the document it names (``invoice INV-1001
-line 2: no ledger account mapped for product 'X'`` has the cause ``no ledger account mapped
-for product 'X'``), so that one missing entry blocking many documents shows as one line.
+Terms: a **cause** is why a record could not go, as data (kind, field, value; see
+:mod:`syncline.service.error_groups`), so that one missing entry blocking many documents
+shows as one group listing them.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from difflib import get_close_matches
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +23,7 @@ import typer
 from syncline.cli.common import ConfigOption, current_user, load, open_store
 from syncline.errors import UsageError
 from syncline.model import Outcome
+from syncline.service.error_groups import CauseGroup, group_errors, groups_json, split_message
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from syncline.config import Config, LinkConfig
@@ -164,50 +163,6 @@ def _post_results(keys: Mapping[str, str], rows: list[dict[str, Any]],
 
 
 # -- errors -------------------------------------------------------------------------------------
-def split_message(stream: str, message: str) -> list[tuple[str, str]]:
-    """``(document, cause)`` for each problem in an error message; ``document`` names the
-    record (``INV-1001 line 2``) or is empty when the message does not say."""
-    parts = re.split(rf"; (?={re.escape(stream)} )", message)
-    pattern = re.compile(rf"^{re.escape(stream)} (?P<document>.+?): (?P<cause>.+)$", re.S)
-    out = []
-    for part in parts:
-        found = pattern.match(part)
-        out.append((found["document"], found["cause"]) if found else ("", part))
-    return out
-
-
-@dataclass
-class CauseGroup:
-    """The pending records of one stream that one cause keeps back."""
-
-    stream: str
-    cause: str
-    documents: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len({item["key"] for item in self.documents})
-
-    @property
-    def noun(self) -> str:
-        word = self.stream.replace("_", " ")
-        return word if self.count == 1 else f"{word}s"
-
-
-def group_errors(rows: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
-    """Group pending items (``StateStore.pending_items`` rows) by stream and cause, the
-    largest groups first."""
-    groups: dict[tuple[str, str], CauseGroup] = {}
-    for row in rows:
-        stream = str(row["stream"])
-        for document, cause in split_message(stream, str(row["message"])):
-            group = groups.setdefault((stream, cause), CauseGroup(stream, cause))
-            group.documents.append({"key": row["key"], "side": row["side"],
-                                    "document": document or str(row["key"]),
-                                    "attempts": row["attempts"], "message": row["message"]})
-    return sorted(groups.values(), key=lambda group: (-group.count, group.stream, group.cause))
-
-
 def errors(
     ctx: typer.Context,
     link: Annotated[str, typer.Argument(help="The link whose blocked records to list.")],
@@ -220,6 +175,7 @@ def errors(
     """List the records of LINK that could not go, grouped by cause. They stay pending and
     go with the next run once the cause is fixed."""
     from rich.console import Console
+    from rich.markup import escape
 
     from syncline.cli.render import dump_json
 
@@ -233,15 +189,15 @@ def errors(
                 if stream is None or row["stream"] == stream]
     groups = group_errors(rows)
     if json_output:
-        typer.echo(dump_json([{"stream": g.stream, "cause": g.cause, "count": g.count,
-                               "documents": g.documents} for g in groups]))
+        typer.echo(dump_json(groups_json(groups)))
         return
     console = Console()
     if not groups:
         console.print(f"{link} has no blocked records", highlight=False)
         return
     for group in groups:
-        console.print(f"[bold]{group.cause}[/] — {group.count} {group.noun}", highlight=False)
+        console.print(f"[bold]{escape(group.text)}[/] — {group.count} {group.noun}",
+                      highlight=False)
         names = [item["document"] for item in group.documents]
         more = f", … {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
         console.print(f"  {', '.join(names[:_SHOWN])}{more}", markup=False, highlight=False)

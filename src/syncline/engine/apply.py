@@ -21,7 +21,7 @@ from syncline.connectors.base import (
     WriteOperation,
     WriteResult,
 )
-from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
+from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, pending_entry
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.options import PlannedChange, StreamCounts
@@ -272,7 +272,7 @@ class Applier:
             source = write.target.other
             key = decision.a_key if source is Side.A else decision.b_key
             if key is not None:
-                buffer.pending_add.append((source.value, key, str(error)))
+                buffer.pending_add.append(pending_entry(source.value, key, error))
                 self.pending[source].add(key)
             self._journal(buffer, decision, write.code, Direction.towards(write.target),
                           Outcome.ERROR, str(error))
@@ -326,11 +326,12 @@ class Applier:
             key = decision.a_key if source is Side.A else decision.b_key
             message = str(result.error)
             if key is not None:
-                buffer.pending_add.append((_SIDE_TEXT[source], key, message))
+                buffer.pending_add.append(pending_entry(_SIDE_TEXT[source], key, result.error))
                 self.pending[source].add(key)
             if isinstance(result.error, VersionConflict) and write.key is not None:
                 # changed under us: read the target again too, and decide by policy then
-                buffer.pending_add.append((_SIDE_TEXT[write.target], write.key, message))
+                buffer.pending_add.append(pending_entry(_SIDE_TEXT[write.target], write.key,
+                                                        result.error))
                 self.pending[write.target].add(write.key)
             journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key, code,
                             direction, "error", message))

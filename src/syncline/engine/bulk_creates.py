@@ -31,12 +31,13 @@ from itertools import repeat
 from typing import Any
 
 from syncline.connectors.base import Connector, CreatedRows, CreateRows
+from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, ProtocolError
 from syncline.model import Side, column_hashes, field_token
 from syncline.state.bulk import CreatedMappings
-from syncline.state.store import PendingIntent, StateStore
+from syncline.state.store import PendingEntry, PendingIntent, StateStore
 
 __all__ = [
     "CreateJob",
@@ -273,7 +274,7 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
     for code in created.codes:
         outcome.tally[code] = outcome.tally.get(code, 0) + 1
     journal_rows: list[tuple[Any, ...]] = []
-    pending_add: list[tuple[str, str, str]] = []
+    pending_add: list[PendingEntry] = []
     source = job.source.value
     problems = [Rejected(job.keys[number], job.codes[number], error)
                 for number, error in errors.items()] + job.rejected
@@ -282,7 +283,7 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
         a_key, b_key = (problem.key, None) if job.source is Side.A else (None, problem.key)
         journal_rows.append((job.run_id, job.scope_id, a_key, b_key, problem.code,
                              job.direction, "error", text))
-        pending_add.append((source, problem.key, text))
+        pending_add.append(pending_entry(source, problem.key, problem.error))
         outcome.failed.append(problem.key)
     failed = set(outcome.failed)
     outcome.cleared = [key for key in job.was_pending if key not in failed]

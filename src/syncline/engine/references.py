@@ -103,13 +103,15 @@ class ReferenceTranslator:
                     what, key = next(iter(unresolved.items()))
                     errors[label] = ReferenceMissing(
                         f"{self.stream} {label}: {what} refers to {key} on b, which is not "
-                        f"synced to a yet", stream=self.stream, key=label)
+                        f"synced to a yet", stream=self.stream, key=label, field=str(what),
+                        value=str(key))
             return errors
         found = self._resolve(self._wanted(fields for _, fields, _ in items), Side.A)
         for label, fields, _source in items:
             if fields.get("lines"):
                 fields["lines"] = [dict(line) for line in fields["lines"]]
             problem = None
+            cause: tuple[str, str] | None = None
             for name, stream in self.fields.items():
                 value = fields.get(name)
                 if value in (None, ""):
@@ -117,6 +119,7 @@ class ReferenceTranslator:
                 translated = found[stream].get(str(value))
                 if translated is None:
                     problem = f"{name} refers to {stream} {value}, which is not on b yet"
+                    cause = (name, str(value))
                     break
                 fields[name] = translated
             for index, line in enumerate(fields.get("lines") or ()):
@@ -130,9 +133,12 @@ class ReferenceTranslator:
                     if translated is None:
                         problem = f"line {index + 1}: {name} refers to {stream} {value}, " \
                                   f"which is not on b yet"
+                        cause = (f"lines.{name}", str(value))
                         break
                     line[name] = translated
             if problem:
+                field_name, value = cause if cause is not None else (None, None)
                 errors[label] = ReferenceMissing(f"{self.stream} {label}: {problem}",
-                                                 stream=self.stream, key=label)
+                                                 stream=self.stream, key=label,
+                                                 field=field_name, value=value)
         return errors

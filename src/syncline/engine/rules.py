@@ -37,6 +37,7 @@ from syncline.model import ENTITY_TYPES, FieldType, canonical_value
 from syncline.rules_config import AboveTolerance, StreamRules, compile_expression
 
 __all__ = [
+    "Problem",
     "RuleSet",
     "Verdict",
     "VerdictKind",
@@ -63,18 +64,24 @@ class VerdictKind(StrEnum):
     AWAITING_POST = "awaiting_post"
 
 
+Problem = tuple[str | None, str | None]
+"""What a blocking rule error is about: the field (or rule setting) and the value."""
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The rules' answer for one record. ``fields`` are the fields to write (transformed:
     mapped codes, proxy reference, rounding line, status) when the record goes;
     ``assumed`` are values the books keep that the write leaves out (the status of an
     updated document), for the content hash of what the books will hold; ``messages`` say
-    why (warnings, errors, skips)."""
+    why (warnings, errors, skips); ``problems`` are the causes of an error verdict as
+    ``(field, value)``, one per message (``("ledger_account", "CONSULT-HR")``)."""
 
     kind: VerdictKind
     fields: dict[str, Any] | None = None
     messages: tuple[str, ...] = ()
     assumed: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
 
     @property
     def sends(self) -> bool:
@@ -246,11 +253,11 @@ class RuleSet:
             except Exception as error:  # the library raises several kinds
                 return Verdict(VerdictKind.ERROR, messages=(
                     f"{stream} {label}: the eligibility rule {rules.eligible!r} cannot be "
-                    f"evaluated: {error}",))
+                    f"evaluated: {error}",), problems=(("eligible", rules.eligible),))
             if not isinstance(result, bool):
                 return Verdict(VerdictKind.ERROR, messages=(
                     f"{stream} {label}: the eligibility rule {rules.eligible!r} gave "
-                    f"{result!r}, not true or false",))
+                    f"{result!r}, not true or false",), problems=(("eligible", rules.eligible),))
             if not result:
                 return Verdict(VerdictKind.NOT_ELIGIBLE, messages=(
                     f"{stream} {label}: not eligible ({rules.eligible} is false)",))
@@ -261,7 +268,8 @@ class RuleSet:
 
     # -- transformations ------------------------------------------------------------------
     def _xref(self, fields: dict[str, Any], label: str,
-              tables: Mapping[str, Mapping[str, str]], errors: list[str]) -> None:
+              tables: Mapping[str, Mapping[str, str]], errors: list[str],
+              problems: list[Problem]) -> None:
         for source_path, target in self.rules.xref.items():
             table = tables.get(target, {})
             what = target.replace("_", " ")
@@ -275,6 +283,7 @@ class RuleSet:
                     if found is None:
                         errors.append(f"{self.stream} {label} line {number}: no {what} mapped "
                                       f"for {_SOURCE_LABELS.get(source, source)} '{value}'")
+                        problems.append((target, str(value)))
                     else:
                         line[target] = found
                 continue
@@ -285,11 +294,12 @@ class RuleSet:
             if found is None:
                 errors.append(f"{self.stream} {label}: no {what} mapped for "
                               f"{_SOURCE_LABELS.get(source_path, source_path)} '{value}'")
+                problems.append((target, str(value)))
             elif target in fields:
                 fields[target] = found
 
     def _totals(self, fields: dict[str, Any], record: Mapping[str, Any], label: str,
-                errors: list[str], warnings: list[str]) -> None:
+                errors: list[str], warnings: list[str], problems: list[Problem]) -> None:
         totals = self.rules.totals
         lines = fields.get("lines")
         local = _decimal(fields.get("total", record.get("total")))
@@ -313,6 +323,8 @@ class RuleSet:
             errors.append(f"{self.stream} {label}: books total {computed} differs from the "
                           f"document total {local} by {shown}, more than the tolerance "
                           f"{totals.tolerance}")
+            problems.append(("total", f"differs from the books total by more than the "
+                                      f"tolerance {totals.tolerance}"))
             return
         lines.append({"description": kind, "quantity": Decimal(1), "unit_price": difference,
                       "line_amount": difference, "ledger_account": account})
@@ -344,7 +356,8 @@ class RuleSet:
                 fields[target] = proxy
         errors: list[str] = []
         warnings: list[str] = []
-        self._xref(fields, label, tables or {}, errors)
+        problems: list[Problem] = []
+        self._xref(fields, label, tables or {}, errors, problems)
         assumed: dict[str, Any] = {}
         if rules.status_on_create is not None and "status" in fields:
             if creating:
@@ -352,9 +365,9 @@ class RuleSet:
             else:
                 del fields["status"]  # the books own the status once the document is there
                 assumed["status"] = rules.status_on_create
-        self._totals(fields, record, label, errors, warnings)
+        self._totals(fields, record, label, errors, warnings, problems)
         if errors:
-            return Verdict(VerdictKind.ERROR, messages=tuple(errors))
+            return Verdict(VerdictKind.ERROR, messages=tuple(errors), problems=tuple(problems))
         if warnings:
             return Verdict(VerdictKind.WARNING, fields, tuple(warnings), assumed)
         return Verdict(VerdictKind.OK, fields, (), assumed)

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from syncline.config import LinkConfig
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
-from syncline.engine.rules import RuleSet, VerdictKind, localise, reverse_fields
-from syncline.errors import ItemError
+from syncline.engine.rules import Problem, RuleSet, VerdictKind, localise, reverse_fields
+from syncline.errors import ErrorCause, ItemError, cause_of
 from syncline.model import Outcome, Record, Side, content_hash
 from syncline.state.rules_store import RulesStore
 from syncline.state.store import StateStore
@@ -39,7 +39,7 @@ from syncline.state.store import StateStore
 if TYPE_CHECKING:
     from syncline.engine.apply import SettleBuffer
 
-__all__ = ["CurrentReader", "RuleCheck", "RuleGate", "RuleRejected"]
+__all__ = ["CurrentReader", "RuleCheck", "RuleGate", "RuleRejected", "rule_causes"]
 
 _SKIP_WORDS = {VerdictKind.NOT_ELIGIBLE: "not eligible",
                VerdictKind.EXCLUDED: "kept out of the books",
@@ -59,6 +59,16 @@ class RuleRejected(ItemError):
     """
 
     retriable = True
+
+
+def rule_causes(messages: Sequence[str], problems: Sequence[Problem]
+                ) -> tuple[ErrorCause, ...] | None:
+    """The causes of a blocked document, one per message of its verdict (``None`` when the
+    verdict does not say, so that the error derives its cause from the message)."""
+    if len(messages) != len(problems):
+        return None
+    return tuple(cause_of(RuleRejected.__name__, message, field=name, value=value)
+                 for message, (name, value) in zip(messages, problems, strict=True))
 
 
 @dataclass
@@ -192,8 +202,9 @@ class RuleGate:
             if verdict is None:
                 continue
             if verdict.kind is VerdictKind.ERROR:
-                result.blocked[index] = RuleRejected(verdict.message, stream=self.stream,
-                                                     key=decision.a_key)
+                result.blocked[index] = RuleRejected(
+                    verdict.message, stream=self.stream, key=decision.a_key,
+                    causes=rule_causes(verdict.messages, verdict.problems))
                 result.planned.append(PlannedChange(self.stream, "error", "a>b",
                                                     decision.a_key, decision.b_key,
                                                     verdict.message))

@@ -13,7 +13,9 @@ intent
     A batch of writes about to be sent to one side, written before sending and deleted when
     its results are settled, so a crash in between is resumed without duplicates.
 pending
-    A record that could not be synced (an item error); it is read again next run.
+    A record that could not be synced (an item error); it is read again next run. ``cause``
+    holds the error's causes as JSON (a list of ``{"kind", "field", "value"}``, see
+    :class:`syncline.errors.ErrorCause`); rows stored before it existed have none.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ pending = Table(
     Column("attempts", Integer, nullable=False),
     Column("first_run", Integer, nullable=False),
     Column("last_run", Integer, nullable=False),
+    Column("cause", Text, nullable=True),
 )
 
 intents = Table(

@@ -26,7 +26,11 @@ from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 
-__all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingIntent", "StateStore", "now"]
+__all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingEntry", "PendingIntent",
+           "StateStore", "now"]
+
+PendingEntry = tuple[str, str, str] | tuple[str, str, str, str | None]
+"""A pending item to store: side, key, message and, optionally, the causes as JSON text."""
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
 
@@ -230,12 +234,13 @@ class StateStore(ConflictRecords):
                changed_mappings: Sequence[MappingRow] = (),
                removed_mapping_ids: Sequence[int] = (),
                journal_rows: Sequence[tuple[Any, ...]] = (),
-               pending_add: Sequence[tuple[str, str, str]] = (),
+               pending_add: Sequence[PendingEntry] = (),
                pending_remove: Sequence[tuple[str, str]] = (),
                created: Sequence[CreatedMappings] = (),
                journal_run_id: int | None = None) -> None:
         """Record the results of written batches in one transaction: mappings, journal rows,
-        pending items (``(side, key, message)`` to add, ``(side, key)`` to clear), and the
+        pending items (``(side, key, message)`` or ``(side, key, message, cause JSON)`` to
+        add, ``(side, key)`` to clear), and the
         removal of the batches' intents. Journal rows are tuples in the order of
         :meth:`JournalRow.as_tuple`; ``new_mapping_rows`` are tuples of scope id, a-key,
         b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id; ``created``
@@ -280,8 +285,8 @@ class StateStore(ConflictRecords):
 
     @staticmethod
     def _add_pending(connection: Connection, scope_id: int, run_id: int,
-                     items: Sequence[tuple[str, str, str]]) -> None:
-        keys = [(side, key) for side, key, _ in items]
+                     items: Sequence[PendingEntry]) -> None:
+        keys = [(item[0], item[1]) for item in items]
         existing: dict[tuple[str, str], tuple[int, int]] = {}
         for start in range(0, len(keys), _PAGE):
             chunk = keys[start:start + _PAGE]
@@ -291,7 +296,9 @@ class StateStore(ConflictRecords):
                 t.pending.c.key.in_([key for _, key in chunk]))
             for row in connection.execute(query):
                 existing[(row.side, row.key)] = (row.attempts, row.first_run)
-        for side, key, message in items:
+        for item in items:
+            side, key, message = item[0], item[1], item[2]
+            cause = item[3] if len(item) > 3 else None
             attempts, first_run = existing.get((side, key), (0, run_id))
             if (side, key) in existing:
                 connection.execute(delete(t.pending).where(
@@ -299,7 +306,7 @@ class StateStore(ConflictRecords):
                     t.pending.c.key == key))
             connection.execute(insert(t.pending).values(
                 scope_id=scope_id, side=side, key=key, message=message[:2000],
-                attempts=attempts + 1, first_run=first_run, last_run=run_id))
+                attempts=attempts + 1, first_run=first_run, last_run=run_id, cause=cause))
 
     def pending_keys(self, scope_id: int, side: str) -> list[str]:
         query = select(t.pending.c.key).where(t.pending.c.scope_id == scope_id,
@@ -308,7 +315,9 @@ class StateStore(ConflictRecords):
             return [row.key for row in connection.execute(query)]
 
     def pending_items(self, link: str) -> list[dict[str, Any]]:
-        """Records that could not be synced, with their last error, for a link."""
+        """Records that could not be synced, with their last error, for a link: ``stream``,
+        ``side``, ``key``, ``message``, ``cause`` (JSON text of the error's causes, or
+        ``None`` for rows stored without one), ``attempts``, ``first_run``, ``last_run``."""
         query = (select(t.scopes.c.stream, t.pending).join(
             t.scopes, t.scopes.c.id == t.pending.c.scope_id).where(t.scopes.c.link == link)
             .order_by(t.scopes.c.stream, t.pending.c.key))

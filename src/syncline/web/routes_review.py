@@ -24,9 +24,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from syncline.cli.commands_post import CauseGroup, group_errors
 from syncline.config import LinkConfig
 from syncline.engine import RunMode, Trigger
+from syncline.service.error_groups import CauseGroup, group_errors
 from syncline.state.journal_query import JournalFilter, journal_page
 from syncline.state.rules_store import RulesStore
 from syncline.web.common import check_link, context, render, see_other
@@ -98,7 +98,7 @@ def review(request: Request, link: str, session: Viewer) -> Response:
     ctx = context(request)
     tables = xref_tables(settings)
     groups: list[tuple[CauseGroup, Fix | None]] = [
-        (group, fix_for(group.cause, tables)) for group in group_errors(
+        (group, fix_for(group.text, tables)) for group in group_errors(
             ctx.store.pending_items(link))]
     warnings = journal_page(ctx.store, JournalFilter(link=link, outcome="warning",
                                                      limit=_WARNINGS))

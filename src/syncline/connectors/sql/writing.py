@@ -37,6 +37,7 @@ from syncline.connectors.sql.binding import BoundStream, KeyColumn, KeyGeneratio
 from syncline.connectors.sql.capture import BATCHES, set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
 from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
+from syncline.connectors.sql.db_errors import database_cause
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
 from syncline.errors import ItemError, ValidationFailed
@@ -125,9 +126,11 @@ def load_results(text: str, batch: WriteBatch) -> list[WriteResult]:
 
 # -- preparing -------------------------------------------------------------------------------
 def _failed(bound: BoundStream, op: WriteOperation, message: str,
-            kind: type[ItemError] = ValidationFailed) -> WriteResult:
+            kind: type[ItemError] = ValidationFailed, *, field: str | None = None,
+            value: str | None = None) -> WriteResult:
     return WriteResult(op.token, op.key, error=kind(f"{bound.describe_key(op.key)}: {message}",
-                                                    stream=bound.name, key=op.key))
+                                                    stream=bound.name, key=op.key,
+                                                    field=field, value=value))
 
 
 def _missing(bound: BoundStream, op: WriteOperation) -> WriteResult:
@@ -169,8 +172,10 @@ def _field_error(bound: BoundStream, op: WriteOperation, given: dict[str, Any]) 
             try:
                 spec.write(given[spec.name])
             except (ValueError, TypeError, ArithmeticError) as error:
+                problem, shown = str(error), repr(given[spec.name])
                 return _failed(bound, op, f"field {spec.name} ({bound.table.name}."
-                                          f"{spec.column.name}): {error}")
+                                          f"{spec.column.name}): {error}", field=spec.name,
+                               value=problem.removeprefix(shown).strip() or problem)
     raise AssertionError("no field fails to convert")  # pragma: no cover
 
 
@@ -453,7 +458,8 @@ def _item_error(context: WriteContext, item: _Item, error: sa.exc.DBAPIError) ->
     kind: type[ItemError] = ValidationFailed
     if not isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
         kind = ItemError
-    return _failed(context.bound, item.op, complaint, kind)
+    field, problem = database_cause(error.orig, complaint)
+    return _failed(context.bound, item.op, complaint, kind, field=field, value=problem)
 
 
 def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:

@@ -1,0 +1,136 @@
+"""The records that could not go, grouped by cause: what ``syncline errors``, the API's
+``/links/{link}/errors`` and the console's Review page show.
+
+Terms:
+
+cause
+    Why a record could not go, as data (:class:`~syncline.errors.ErrorCause`: kind, field,
+    value), stored with its pending item. Records kept back by one cause form one group
+    whatever their keys: five contacts whose phone is too long for the same column are one
+    group of five, not five groups of one.
+document
+    How a message names the record (``INV-1001 line 2``), or the record's key.
+cause text
+    The words shown for a group: the message without the document it names (``invoice
+    INV-1001 line 2: no ledger account mapped for product 'X'`` has the text ``no ledger
+    account mapped for product 'X'``) when every record of the group says the same; else the
+    cause itself (``ValidationFailed / persons_email_key / duplicate key value ...``).
+
+A pending item stored before causes were (no ``cause``) is grouped by the cause derived from
+its message (:func:`~syncline.errors.cause_of`), which is what the error would have carried.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.errors import ErrorCause, cause_of
+
+__all__ = ["CauseGroup", "group_errors", "groups_json", "split_message", "stored_causes"]
+
+
+def split_message(stream: str, message: str) -> list[tuple[str, str]]:
+    """``(document, text)`` for each problem in an error message; ``document`` names the
+    record (``INV-1001 line 2``) or is empty when the message does not say."""
+    parts = re.split(rf"; (?={re.escape(stream)} )", message)
+    pattern = re.compile(rf"^{re.escape(stream)} (?P<document>.+?): (?P<cause>.+)$", re.S)
+    out = []
+    for part in parts:
+        found = pattern.match(part)
+        out.append((found["document"], found["cause"]) if found else ("", part))
+    return out
+
+
+def stored_causes(text: Any) -> list[ErrorCause]:
+    """The causes stored with a pending item (JSON text); empty for none or unreadable."""
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(data, list):
+        return []
+    return [cause for item in data if (cause := ErrorCause.from_json(item)) is not None]
+
+
+@dataclass
+class CauseGroup:
+    """The pending records of one stream that one cause keeps back."""
+
+    stream: str
+    cause: ErrorCause
+    texts: list[str] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The cause text (see the module docstring)."""
+        distinct = set(self.texts)
+        if len(distinct) == 1:
+            return self.texts[0]
+        return str(self.cause)
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys of the records kept back, each once, in the order met."""
+        return list(dict.fromkeys(str(item["key"]) for item in self.documents))
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    @property
+    def noun(self) -> str:
+        word = self.stream.replace("_", " ")
+        return word if self.count == 1 else f"{word}s"
+
+    def to_json(self) -> dict[str, Any]:
+        """The group as the CLI's and the API's JSON object."""
+        return {"stream": self.stream, "cause": self.text, "kind": self.cause.kind,
+                "field": self.cause.field, "value": self.cause.value, "count": self.count,
+                "keys": self.keys, "documents": self.documents}
+
+
+def _problems(stream: str, row: Mapping[str, Any]) -> list[tuple[str, str, ErrorCause]]:
+    """``(document, text, cause)`` for each problem of one pending item."""
+    key = str(row["key"])
+    message = str(row["message"])
+    parts = split_message(stream, message)
+    causes = stored_causes(row.get("cause"))
+    derived = [cause_of(causes[0].kind if causes else "", text, key=key, stream=stream)
+               for _document, text in parts]
+    if not causes:
+        return [(document, cause.value or text, cause)
+                for (document, text), cause in zip(parts, derived, strict=True)]
+    if len(causes) == len(parts):
+        return [(document, derived_cause.value or text, cause)
+                for (document, text), cause, derived_cause in zip(parts, causes, derived,
+                                                                  strict=True)]
+    document = parts[0][0] if len(parts) == 1 else ""
+    whole = cause_of(causes[0].kind, message, key=key, stream=stream).value or message
+    return [(document, whole, cause) for cause in causes]
+
+
+def group_errors(rows: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
+    """Group pending items (``StateStore.pending_items`` rows) by stream and cause, the
+    largest groups first."""
+    groups: dict[tuple[str, ErrorCause], CauseGroup] = {}
+    for row in rows:
+        stream = str(row["stream"])
+        for document, text, cause in _problems(stream, row):
+            group = groups.setdefault((stream, cause), CauseGroup(stream, cause))
+            group.texts.append(text)
+            group.documents.append({"key": row["key"], "side": row["side"],
+                                    "document": document or str(row["key"]),
+                                    "attempts": row["attempts"], "message": row["message"]})
+    return sorted(groups.values(), key=lambda group: (-group.count, group.stream, group.text))
+
+
+def groups_json(groups: Iterable[CauseGroup]) -> list[dict[str, Any]]:
+    """Groups as a JSON list (see :meth:`CauseGroup.to_json`)."""
+    return [group.to_json() for group in groups]
