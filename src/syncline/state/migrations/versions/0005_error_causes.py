@@ -18,7 +18,7 @@ _COLUMNS = 'scope_id, side, "key", message, attempts, first_run, last_run'
 
 
 def _pending(name: str, *, with_cause: bool) -> None:
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("scope_id", sa.Integer(), nullable=False),
         sa.Column("side", sa.String(length=1), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
