@@ -222,7 +222,7 @@ def test_a_bad_rule_stops_every_command_with_file_link_and_stream(runner: CliRun
 
 
 def test_split_message_and_grouping() -> None:
-    from syncline.cli.commands_post import group_errors, split_message
+    from syncline.service.error_groups import group_errors, split_message
 
     message = ("invoice INV-1 line 2: no ledger account mapped for product 'X'; "
                "invoice INV-1 line 3: no tax rate mapped for tax code 'Q'")

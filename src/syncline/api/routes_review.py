@@ -16,6 +16,7 @@ from syncline.api.auth import Admin, Context, Operator, Viewer
 from syncline.api.models import ResolveBody, RetryBody, XrefBody, jsonable
 from syncline.api.routes_links import check_link, check_streams, trigger_answer
 from syncline.engine import RunMode, Trigger
+from syncline.service.conflict_view import SharedFields, compare_fields, differing_names
 from syncline.service.error_groups import group_errors, groups_json
 from syncline.state.journal_query import JournalFilter, journal_page
 from syncline.state.rules_store import RulesStore
@@ -72,13 +73,17 @@ def retry(link: str, body: RetryBody, context: Context, user: Operator) -> dict[
             "run": trigger_answer(result).model_dump()}
 
 
-@router.get("/links/{link}/conflicts", summary="Conflicts of a link (open ones by default)")
+@router.get("/links/{link}/conflicts", summary="Conflicts of a link (open ones by default); "
+            "differing: the fields both sides map whose values differ")
 def conflicts(link: str, context: Context, _user: Viewer,
               state: Literal["open", "resolved", "applied", "all"] = "open",
               ) -> list[dict[str, Any]]:
     check_link(context, link)
     rows = context.store.conflicts(link, status=None if state == "all" else state)
-    return [jsonable(row) for row in rows]
+    shared = SharedFields(context.config, link)
+    return [{**jsonable(row),
+             "differing": differing_names(compare_fields(row, shared.of(str(row["stream"]))))}
+            for row in rows]
 
 
 @router.post("/links/{link}/conflicts/{conflict_id}/resolve",

@@ -134,6 +134,7 @@ def conflicts(
     from rich.console import Console
 
     from syncline.cli.render import conflicts_json, conflicts_table, dump_json
+    from syncline.service.conflict_view import SharedFields
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
@@ -154,14 +155,15 @@ def conflicts(
                        f"(syncline sync {link})")
             return
         rows = store.conflicts(link)
+    shared = SharedFields(loaded, link)
     if json_output:
-        typer.echo(dump_json(conflicts_json(rows)))
+        typer.echo(dump_json(conflicts_json(rows, shared)))
         return
     console = Console()
     if not rows:
         console.print(f"{link} has no open conflicts", highlight=False)
         return
-    console.print(conflicts_table(link, rows))
+    console.print(conflicts_table(link, rows, shared))
     console.print(f"resolve one with: syncline conflicts {link} --resolve ID --side a|b",
                   markup=False, highlight=False)
 

@@ -23,14 +23,12 @@ import typer
 from syncline.cli.common import ConfigOption, current_user, load, open_store
 from syncline.errors import UsageError
 from syncline.model import Outcome
-from syncline.service.error_groups import CauseGroup, group_errors, groups_json, split_message
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from syncline.config import Config, LinkConfig
     from syncline.state.rules_store import RulesStore
 
-__all__ = ["CauseGroup", "XrefAction", "errors", "group_errors", "post", "resolve_keys",
-           "split_message", "xref"]
+__all__ = ["XrefAction", "errors", "post", "resolve_keys", "xref"]
 
 _SHOWN = 10  # documents listed per cause in the table
 
@@ -178,6 +176,7 @@ def errors(
     from rich.markup import escape
 
     from syncline.cli.render import dump_json
+    from syncline.service.error_groups import group_errors, groups_json
 
     loaded = load(ctx, config)
     settings = loaded.link(link)

@@ -1,9 +1,14 @@
 """``syncline setup`` and ``syncline sync``: preparing endpoints and running links.
 
-Exit codes of ``sync``: 0 every run ended ``ok`` or ``warning``; 1 a run finished with item
-errors (records that stay pending, or deletions held back by ``max_delete``); 3 a run could
-not proceed (endpoint unreachable, authentication). Usage and configuration errors exit 2
-before anything is touched.
+Without a LINK, ``sync`` runs every link it can: a link whose configuration is wrong (an
+unset ``env:`` variable, a missing table) is reported, naming the link, and skipped; a link
+whose run cannot proceed (endpoint unreachable, link busy) is reported; the others run
+either way, and the end shows which link got which result.
+
+Exit codes of ``sync``, the worst result winning (see :mod:`syncline.cli.sync_report`): 2 a
+link has a configuration error (or the command was called wrongly: then nothing ran); 3 a
+run could not proceed; 1 a run finished with item errors (records that stay pending, or
+deletions held back by ``max_delete``); 0 every run ended ``ok`` or ``warning``.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.errors import RunError, UsageError
+from syncline.errors import ConfigError, RunError, UsageError
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from rich.console import Console
 
     from syncline.config import Config
-    from syncline.engine import RunOutcome, RunSummary, SyncEngine, SyncOptions
+    from syncline.engine import RunSummary, SyncEngine, SyncOptions
     from syncline.state.service_store import Lease
     from syncline.state.store import StateStore
 
@@ -97,8 +102,12 @@ def choose_streams(config: Config, links: list[str],
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
-    """The per-stream table of a run, the dry-run plan, and the run's messages."""
+    """The per-stream table of a run, the dry-run plan, the run's messages, and, when
+    records could not go, the command that lists them grouped by cause."""
+    from rich.markup import escape
+
     from syncline.cli.render import planned_table, summary_table
+    from syncline.cli.sync_report import errors_hint
 
     if summary.dry_run:
         console.print(planned_table(summary.planned))
@@ -106,6 +115,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(summary_table(summary))
     for message in summary.messages:
         console.print(f"[yellow]•[/] {message}", highlight=False)
+    hint = errors_hint(summary)
+    if hint is not None:
+        console.print(f"[red]•[/] {escape(hint)}", highlight=False)
 
 
 def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOptions,
@@ -178,9 +190,17 @@ def sync(
     """
     from rich.console import Console
 
-    from syncline.cli.render import dump_json, planned_json, worst_exit
+    from syncline.cli.render import dump_json, planned_json
+    from syncline.cli.sync_report import (
+        CONFIG_ERROR,
+        LinkResult,
+        errors_hint,
+        exit_code,
+        not_run_json,
+        results_table,
+    )
     from syncline.connectors.base import ReadScope
-    from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions, Trigger
+    from syncline.engine import RunMode, SyncEngine, SyncOptions, Trigger
 
     if since is not None and until is not None and since > until:
         raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
@@ -194,7 +214,8 @@ def sync(
     scope = ReadScope(since=since, until=until, from_key=from_key, to_key=to_key)
     console = Console()
     documents: list[dict[str, Any]] = []
-    outcomes: list[RunOutcome] = []
+    results: list[LinkResult] = []
+    error_word = typer.style("error:", fg="red", bold=True)
     with open_store(loaded) as store:
         engine = SyncEngine(loaded, store)
         for name, streams in per_link.items():
@@ -202,25 +223,46 @@ def sync(
                                   streams=streams, scope=scope, dry_run=dry_run,
                                   allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
                                   user=current_user())
-            summary, failed, error = run_link(engine, store, name, options, console,
-                                              plain=json_output, wait=wait)
-            if summary is None:
-                outcomes.append(RunOutcome.FAILED)
-                typer.echo(f"{typer.style('error:', fg='red', bold=True)} {name}: {error} "
-                           f"(nothing was lost; changes wait for the next run)", err=True)
-                if failed is not None:
-                    documents.append(failed)
+            before = store.runs(name, limit=1)
+            try:
+                summary, failed, error = run_link(engine, store, name, options, console,
+                                                  plain=json_output, wait=wait)
+            except ConfigError as problem:  # this link cannot run; the others can
+                where = f"{loaded.source}: " if problem.source is None and problem.key else ""
+                message = f"{where}{problem}"
+                typer.echo(f"{error_word} {message} (link '{name}' skipped; the other links "
+                           f"run)", err=True)
+                results.append(LinkResult(name, CONFIG_ERROR, message))
+                after = store.runs(name, limit=1)
+                recorded = after[0] if after and (not before or
+                                                  after[0]["id"] > before[0]["id"]) else None
+                documents.append(not_run_json(name, CONFIG_ERROR, message, recorded))
                 continue
-            outcomes.append(summary.outcome)
+            if summary is None:
+                message = str(error)
+                results.append(LinkResult(name, "failed", message))
+                typer.echo(f"{error_word} {name}: {message} "
+                           f"(nothing was lost; changes wait for the next run)", err=True)
+                documents.append(failed if failed is not None
+                                 else not_run_json(name, "failed", message))
+                continue
+            errors = sum(counts.errors for counts in summary.streams.values())
+            results.append(LinkResult(name, summary.outcome.value, errors=errors))
             if json_output:
                 document = summary.to_json()
                 if dry_run:
                     document["planned"] = planned_json(summary.planned)
                 documents.append(document)
+                hint = errors_hint(summary)
+                if hint is not None:
+                    typer.echo(hint, err=True)
             else:
                 print_summary(console, summary)
+    code = exit_code(results)
     if json_output and link is None:
         typer.echo(dump_json(documents))
     elif json_output and documents:
         typer.echo(dump_json(documents[0]))
-    raise typer.Exit(worst_exit(outcomes))
+    elif len(results) > 1:
+        console.print(results_table(results, code))
+    raise typer.Exit(code)

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from syncline.connectors.base import Capability
 from syncline.engine import PlannedChange, RunOutcome, RunSummary
+from syncline.service.conflict_view import SharedFields, compare_fields
 
 __all__ = [
     "CAPABILITY_COLUMNS",
@@ -253,24 +254,25 @@ def journal_table(link: str, rows: Sequence[Mapping[str, Any]]) -> Table:
 
 
 # -- conflicts -------------------------------------------------------------------------------
-def differing_fields(row: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(field, value on a, value on b)`` for every field whose values differ."""
-    a_fields = row.get("a_fields") or {}
-    b_fields = row.get("b_fields") or {}
-    names = sorted(set(a_fields) | set(b_fields))
-    return [(name, a_fields.get(name), b_fields.get(name)) for name in names
-            if a_fields.get(name) != b_fields.get(name)]
+def differing_fields(row: Mapping[str, Any], shared: SharedFields | None = None
+                     ) -> list[tuple[str, Any, Any]]:
+    """``(field, value on a, value on b)`` for every field both sides map (``shared``, see
+    :mod:`syncline.service.conflict_view`) whose values differ; a field only one side maps
+    never differs."""
+    known = shared.of(str(row["stream"])) if shared is not None else None
+    return [(view.name, view.a, view.b) for view in compare_fields(row, known) if view.differs]
 
 
-def conflicts_table(link: str, rows: Sequence[Mapping[str, Any]]) -> Table:
-    """Open conflicts with the fields on which the two sides disagree."""
+def conflicts_table(link: str, rows: Sequence[Mapping[str, Any]],
+                    shared: SharedFields | None = None) -> Table:
+    """Open conflicts with the fields on which the two sides disagree (of those both map)."""
     table = Table(title=f"open conflicts of {link} ({len(rows)})", title_justify="left")
     for name in ("id", "stream", "key a", "key b", "detected in", "field"):
         table.add_column(name, no_wrap=True)
     for name in ("value on a", "value on b"):
         table.add_column(name, overflow="fold")
     for row in rows:
-        differences = differing_fields(row) or [("-", "", "")]
+        differences = differing_fields(row, shared) or [("-", "", "")]
         for position, (name, a_value, b_value) in enumerate(differences):
             head = (str(row["id"]), row["stream"], row["a_key"], row["b_key"],
                     f"run {row['detected_run']}") \
@@ -285,13 +287,16 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def conflicts_json(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Conflict rows (of :meth:`StateStore.conflicts`) as JSON objects."""
+def conflicts_json(rows: Iterable[Mapping[str, Any]],
+                   shared: SharedFields | None = None) -> list[dict[str, Any]]:
+    """Conflict rows (of :meth:`StateStore.conflicts`) as JSON objects; ``differing`` names
+    the fields both sides map whose values differ."""
     return [{"id": row["id"], "stream": row["stream"], "a_key": row["a_key"],
              "b_key": row["b_key"], "status": row["status"],
              "detected_run": row["detected_run"], "detected_at": _iso(row["detected_at"]),
              "a_fields": row.get("a_fields"), "b_fields": row.get("b_fields"),
-             "base_fields": row.get("base_fields"), "resolution": row.get("resolution")}
+             "base_fields": row.get("base_fields"), "resolution": row.get("resolution"),
+             "differing": [name for name, _, _ in differing_fields(row, shared)]}
             for row in rows]
 
 

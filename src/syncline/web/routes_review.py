@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from syncline.config import LinkConfig
 from syncline.engine import RunMode, Trigger
+from syncline.service.conflict_view import SharedFields, compare_fields
 from syncline.service.error_groups import CauseGroup, group_errors
 from syncline.state.journal_query import JournalFilter, journal_page
 from syncline.state.rules_store import RulesStore
@@ -75,12 +76,12 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _conflict_view(row: dict[str, Any]) -> dict[str, Any]:
-    a_fields = row.get("a_fields") or {}
-    b_fields = row.get("b_fields") or {}
-    names = sorted(set(a_fields) | set(b_fields))
-    fields = [{"name": name, "a": _shown(a_fields.get(name)), "b": _shown(b_fields.get(name)),
-               "differs": a_fields.get(name) != b_fields.get(name)} for name in names]
+def _conflict_view(row: dict[str, Any], shared: SharedFields) -> dict[str, Any]:
+    """A conflict row with its ``fields`` compared (see :mod:`syncline.service.conflict_view`):
+    ``compared`` is false for a field only one side maps, which never ``differs``."""
+    fields = [{"name": view.name, "a": _shown(view.a), "b": _shown(view.b),
+               "compared": view.compared, "differs": view.differs}
+              for view in compare_fields(row, shared.of(str(row["stream"])))]
     return {**row, "fields": fields}
 
 
@@ -102,7 +103,8 @@ def review(request: Request, link: str, session: Viewer) -> Response:
             ctx.store.pending_items(link))]
     warnings = journal_page(ctx.store, JournalFilter(link=link, outcome="warning",
                                                      limit=_WARNINGS))
-    conflicts = [_conflict_view(row) for row in ctx.store.conflicts(link)]
+    shared = SharedFields(ctx.config, link)
+    conflicts = [_conflict_view(row, shared) for row in ctx.store.conflicts(link)]
     return render(request, "review.html", session, link=link, settings=settings,
                   groups=groups, warnings=warnings, conflicts=conflicts,
                   pending_streams=sorted({group.stream for group, _ in groups}))
@@ -151,7 +153,7 @@ async def resolve(request: Request, link: str, conflict_id: int,
     found = ctx.store.conflicts(link, conflict_id=conflict_id)
     if not found:
         return see_other(back, f"Conflict {conflict_id} is no longer open.", "error")
-    row = _conflict_view(found[0])
+    row = _conflict_view(found[0], SharedFields(ctx.config, link))
     form = await request.form()
     side = form.get("side")
     resolution: dict[str, Any]
