@@ -152,6 +152,18 @@ class ErrorCause:
 
 
 _RECORD_PREFIX = re.compile(r"^(?P<record>[^:]{1,200}?): (?P<rest>.+)$", re.S)
+_ROW_NAME = re.compile(r"^(?:a new row in \S+|\S+=.* in \S+)$")
+"""How the SQL connector names a row in its messages: ``person_id=42 in people``."""
+
+
+def _names_record(record: str, key: str | None, stream: str | None) -> bool:
+    """Whether ``record`` (a message's part before ``: ``) only says which record it is."""
+    if stream is not None and record.startswith(f"{stream} "):
+        return True
+    if _ROW_NAME.match(record):
+        return True
+    return bool(key) and re.search(rf"(?<![\w.-]){re.escape(str(key))}(?![\w.-])",
+                                   record) is not None
 
 
 def cause_of(kind: str, message: str, *, key: str | None = None, stream: str | None = None,
@@ -160,19 +172,17 @@ def cause_of(kind: str, message: str, *, key: str | None = None, stream: str | N
 
     A ``field`` or ``value`` given by the code that found the problem is taken as it is.
     Otherwise the cause is the message without the words that name the record: a leading
-    ``<stream> <label>: `` or any leading part up to ``: `` that contains ``key`` (``person_id
-    =42 in people: ...``); a message that names no record is its own cause. Deterministic, so
-    that stored messages of old rows (which have no stored cause) group the same way.
+    ``<stream> <label>: ``, a row named the SQL connector's way (``person_id=42 in people:
+    ``, ``a new row in people: ``), or any leading part up to ``: `` that holds ``key`` as a
+    word; a message that names no record is its own cause. Deterministic, so that stored
+    messages of old rows (which have no stored cause) group the same way.
     """
     if field is not None or value is not None:
         return ErrorCause(kind, field, value)
     text = " ".join(message.split())
     found = _RECORD_PREFIX.match(text)
-    if found is not None:
-        record = found["record"]
-        if (stream is not None and record.startswith(f"{stream} ")) or \
-                (key is not None and key != "" and key in record):
-            text = found["rest"]
+    if found is not None and _names_record(found["record"], key, stream):
+        text = found["rest"]
     return ErrorCause(kind, None, text)
 
 

@@ -230,8 +230,8 @@ def sync(
             except ConfigError as problem:  # this link cannot run; the others can
                 where = f"{loaded.source}: " if problem.source is None and problem.key else ""
                 message = f"{where}{problem}"
-                typer.echo(f"{error_word} {message} (link '{name}' skipped; the other links "
-                           f"run)", err=True)
+                others = "; the other links run" if len(per_link) > 1 else ""
+                typer.echo(f"{error_word} {message} (link '{name}' skipped{others})", err=True)
                 results.append(LinkResult(name, CONFIG_ERROR, message))
                 after = store.runs(name, limit=1)
                 recorded = after[0] if after and (not before or
