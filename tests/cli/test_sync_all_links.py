@@ -188,6 +188,16 @@ def test_five_errors_of_one_cause_are_one_group_listing_five_records(
     assert len(heads) == 1 and heads[0].endswith("— 5 contacts"), shown.stdout
     assert "11, 12, 13, 14, 15" in shown.stdout
 
+    from api.support import serve_api
+    from syncline.config import load_config
+    from syncline.state.users_store import Role
+
+    with serve_api(load_config(backend.config)) as api:
+        (served,) = api.client(Role.VIEWER).get("/api/links/first/errors").json()
+    assert (served["count"], sorted(served["keys"]), served["kind"], served["field"],
+            served["value"]) == (5, sorted(group["keys"]), group["kind"], group["field"],
+                                 group["value"])
+
 
 def test_a_busy_link_still_prints_its_summary(runner: CliRunner, backend: Backend) -> None:
     from syncline.config import load_config
@@ -213,3 +223,4 @@ def test_a_busy_link_still_prints_its_summary(runner: CliRunner, backend: Backen
         ("first", "ok"), ("second", "config-error"), ("third", "failed")]
     assert _people_copied(backend, 3) == []  # the busy link was not run
     assert len(_people_copied(backend, 1)) == 2
+
