@@ -62,6 +62,11 @@ def test_errors_are_grouped_by_cause_and_go_once_the_xref_is_added(
     assert [(group["cause"], group["count"]) for group in document] == [
         ("no ledger account mapped for product 'CONSULT-HR'", 3),
         ("no tax rate mapped for tax code 'EX'", 1)]
+    # the cause as data: kind, the xref table, the value missing from it; the records' keys
+    assert [(group["kind"], group["field"], group["value"], sorted(group["keys"]))
+            for group in document] == [
+        ("RuleRejected", "ledger_account", "CONSULT-HR", ["1", "3", "4"]),
+        ("RuleRejected", "tax_rate", "EX", ["5"])]
 
     added = _run(runner, blocked, "xref", "crm-books", "set", "ledger_account", "CONSULT-HR",
                  "270")

@@ -199,6 +199,26 @@ def test_five_errors_of_one_cause_are_one_group_listing_five_records(
                                  group["value"])
 
 
+def test_rows_refused_by_one_constraint_are_one_group(runner: CliRunner,
+                                                     backend: Backend) -> None:
+    """Each refusal quotes its row's own value (MariaDB: ``Duplicate entry 'Dup 3'``,
+    PostgreSQL: ``Key (name)=(Dup 3)``): the cause is the constraint, not the message."""
+    backend.execute("CREATE UNIQUE INDEX customers_1_name ON customers_1 (name)")
+    backend.execute("INSERT INTO customers_1 (name, email) VALUES (:name, :email)",
+                    [{"name": f"Dup {n}", "email": f"taken{n}@example.com"}
+                     for n in range(21, 26)])
+    backend.execute("INSERT INTO people_1 (person_id, full_name, email) "
+                    "VALUES (:id, :name, :email)",
+                    [{"id": n, "name": f"Dup {n}", "email": f"new{n}@example.com"}
+                     for n in range(21, 26)])
+    result = runner.invoke(app, backend.args("sync", "first"))
+    assert result.exit_code == 1, result.output
+    (group,) = json.loads(runner.invoke(app, backend.args("errors", "first", "--json")).stdout)
+    assert sorted(group["keys"]) == ["21", "22", "23", "24", "25"]
+    assert group["kind"] == "ValidationFailed"
+    assert group["field"] in ("customers_1_name", "customers_1.name"), group
+
+
 def test_a_busy_link_still_prints_its_summary(runner: CliRunner, backend: Backend) -> None:
     from syncline.config import load_config
     from syncline.service.lock import RunLock

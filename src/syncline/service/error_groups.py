@@ -17,7 +17,8 @@ cause text
     cause itself (``ValidationFailed / persons_email_key / duplicate key value ...``).
 
 A pending item stored before causes were (no ``cause``) is grouped by the cause derived from
-its message (:func:`~syncline.errors.cause_of`), which is what the error would have carried.
+its message (:func:`~syncline.errors.cause_of`), and joins the group of a stored cause whose
+records say the same words, if there is exactly one.
 """
 
 from __future__ import annotations
@@ -128,7 +129,26 @@ def group_errors(rows: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
             group.documents.append({"key": row["key"], "side": row["side"],
                                     "document": document or str(row["key"]),
                                     "attempts": row["attempts"], "message": row["message"]})
-    return sorted(groups.values(), key=lambda group: (-group.count, group.stream, group.text))
+    return sorted(_merge_old(groups), key=lambda group: (-group.count, group.stream,
+                                                         group.text))
+
+
+def _merge_old(groups: dict[tuple[str, ErrorCause], CauseGroup]) -> list[CauseGroup]:
+    """The groups, those of rows stored without a cause joined to the one group of the
+    same stream with a stored cause whose records say the same (when there is one)."""
+    typed: dict[tuple[str, str], list[CauseGroup]] = {}
+    for (stream, cause), group in groups.items():
+        if cause.kind:
+            typed.setdefault((stream, group.text), []).append(group)
+    out = []
+    for (stream, cause), group in groups.items():
+        matches = typed.get((stream, group.text), []) if not cause.kind else []
+        if len(matches) == 1:
+            matches[0].texts.extend(group.texts)
+            matches[0].documents.extend(group.documents)
+        else:
+            out.append(group)
+    return out
 
 
 def groups_json(groups: Iterable[CauseGroup]) -> list[dict[str, Any]]:

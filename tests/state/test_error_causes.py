@@ -1,0 +1,90 @@
+"""An error's cause as data (kind, field, value): made in one place, stored with the pending
+item, read back for grouping; a pending item stored before causes existed (migrated from
+revision 0004) still groups with the others of its cause. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from syncline.engine.buffer import pending_entry
+from syncline.errors import ErrorCause, ItemError, ReferenceMissing, ValidationFailed, cause_of
+from syncline.service.error_groups import group_errors, stored_causes
+from syncline.state.store import StateStore
+
+from .test_store import migrate_with_alembic
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_a_cause_leaves_out_the_record_it_happened_to() -> None:
+    given = ValidationFailed("person_id=7 in people: too long", key="7", field="phone",
+                             value="too long")
+    assert given.cause == ErrorCause("ValidationFailed", "phone", "too long")
+    words = [ItemError(f"{name}: value too long for type character varying(20)", key=key)
+             for name, key in (("cust_no=41 in customers", "12"), ("a new row in customers",
+                                                                   "13"))]
+    assert {error.cause for error in words} == {
+        ErrorCause("ItemError", None, "value too long for type character varying(20)")}
+    assert ReferenceMissing("invoice INV-9: contact refers to 34 on b", stream="invoice",
+                            key="9").cause.value == "contact refers to 34 on b"
+    # a prefix that holds the key as part of a longer word does not name the record
+    assert cause_of("ItemError", "item 171: boom", key="17").value == "item 171: boom"
+    assert cause_of("ItemError", "no such row", key="17").value == "no such row"
+    # existing constructors keep working, causes given for several problems are kept
+    both = (ErrorCause("RuleRejected", "ledger_account", "X"),
+            ErrorCause("RuleRejected", "tax_rate", "Q"))
+    assert ItemError("two problems", causes=both).causes == both
+    assert ErrorCause.from_json(both[0].to_json()) == both[0]
+    assert ErrorCause.from_json({"field": "x"}) is None
+    assert stored_causes("not json") == [] and stored_causes(None) == []
+
+
+def test_causes_are_stored_with_pending_items_and_old_rows_still_group(url: str) -> None:
+    migrate_with_alembic(url, "0004")  # a state store from before causes were kept
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO scopes (link, stream) VALUES ('lr', 'contact')"))
+            scope_id = conn.execute(sa.text("SELECT id FROM scopes")).scalar_one()
+            conn.execute(sa.text(
+                "INSERT INTO pending (scope_id, side, key, message, attempts, first_run, "
+                "last_run) VALUES (:scope, 'a', :key, :message, 1, 1, 1)"),
+                [{"scope": scope_id, "key": key,
+                  "message": f"cust_no={key}0 in customers: CHECK constraint failed: tel_ok"}
+                 for key in ("k1", "k2")])
+    finally:
+        engine.dispose()
+    store = StateStore.open(url)  # migrates to the newest revision
+    try:
+        errors = [ValidationFailed(f"cust_no={key}0 in customers: CHECK constraint failed: "
+                                   f"tel_ok", key=key, field="tel_ok",
+                                   value="CHECK constraint failed") for key in ("k3", "k4")]
+        store.settle(scope_id=scope_id, run_id=2, pending_add=[
+            pending_entry("a", error.key or "", error) for error in errors]
+            + [("a", "k5", "contact k5: rejected by the books")])
+        rows = store.pending_items("lr")
+    finally:
+        store.close()
+    assert [row["key"] for row in rows] == ["k1", "k2", "k3", "k4", "k5"]
+    assert [stored_causes(row["cause"]) for row in rows[2:4]] == [
+        [ErrorCause("ValidationFailed", "tel_ok", "CHECK constraint failed")]] * 2
+    assert rows[0]["cause"] is None and rows[4]["cause"] is None
+    # old rows join the group of the stored cause their message words the same way
+    groups = group_errors(rows)
+    assert [(group.text, sorted(group.keys)) for group in groups] == [
+        ("CHECK constraint failed: tel_ok", ["k1", "k2", "k3", "k4"]),
+        ("rejected by the books", ["k5"])]
+    assert groups[0].cause == ErrorCause("ValidationFailed", "tel_ok",
+                                         "CHECK constraint failed")
+    # on their own, old rows group by the cause derived from their message
+    (alone,) = group_errors(rows[:2])
+    assert alone.cause == ErrorCause("", None, "CHECK constraint failed: tel_ok")
+    assert sorted(alone.keys) == ["k1", "k2"]
