@@ -8,8 +8,10 @@ code   meaning
 =====  ===========================================================================
 0      everything went (warnings included)
 1      a run finished with item errors (the records stay pending and are retried)
-2      usage or configuration error: nothing was touched
-3      a run could not proceed (endpoint unreachable, authentication, state store)
+2      usage or configuration error: nothing was touched (``sync`` of every link: a link
+       with a configuration error was skipped, the others ran)
+3      a run could not proceed (endpoint unreachable, authentication, link busy, state
+       store)
 130    interrupted (Ctrl-C); the next run resumes
 =====  ===========================================================================
 """
