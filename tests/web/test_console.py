@@ -198,6 +198,9 @@ def test_review_fix_mapping_retry_and_resolve_conflict(new_page: Any, served: Se
         "no ledger account mapped for product 'CONSULT-HR'")
     expect(group.locator(".group-count")).to_have_text("2")
     expect(group).to_contain_text("INV-1001 line 2, INV-1003 line 1")
+    # grouped by the cause as data: the rule, the xref table, the missing value
+    expect(group).to_have_attribute("data-kind", "RuleRejected")
+    expect(group).to_have_attribute("data-field", "ledger_account")
     conflict = page.locator("form.conflict").first
     expect(conflict.locator("tr.differs-row")).to_have_count(2)  # name and email differ
     expect(conflict.locator("tr[data-field='name'] td.differs").first).to_contain_text(
