@@ -206,12 +206,15 @@ def test_a_value_that_cannot_be_read_names_the_record(opened: SqlConnector,
     app = sa.create_engine(database_url)
     with app.begin() as conn:
         conn.execute(sa.text("INSERT INTO invoices (invoice_id, invoice_date) "
-                             "VALUES (5, '31/12/2024')"))
+                             "VALUES (5, '31/12/2024'), (6, '2024-12-31')"))
     app.dispose()
-    with pytest.raises(MalformedRecord) as caught:
-        list(opened.read_all("invoice", ReadScope()))
-    assert caught.value.key == "5"
-    assert "invoice_date" in str(caught.value) and "31/12/2024" in str(caught.value)
+    records = [r for page in opened.read_all("invoice", ReadScope()) for r in page]
+    assert [record.key for record in records] == ["6"]  # the rest of the page is read
+    [error] = opened.take_item_errors("invoice")
+    assert isinstance(error, MalformedRecord) and error.key == "5"
+    assert "invoice_id=5 in invoices" in str(error)
+    assert "invoice_date" in str(error) and "31/12/2024" in str(error)
+    assert opened.take_item_errors("invoice") == []  # handed over once
 
 
 def test_suppression_is_off_outside_syncline_writes(opened: SqlConnector,
