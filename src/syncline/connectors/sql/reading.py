@@ -12,6 +12,7 @@ no transaction stays open while the caller works on a page.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -76,8 +77,10 @@ def fetch_plain(conn: Connection, query: sa.Select[Any]) -> list[Any]:
     """
     try:
         return _fetch(conn, query)
-    except sa.exc.OperationalError as error:
-        if conn.dialect.name != "sqlite" or "could not decode" not in str(error.orig).lower():
+    except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+        # raised by the DBAPI cursor itself while fetching, or wrapped by SQLAlchemy when
+        # the first row comes with the query
+        if conn.dialect.name != "sqlite" or "could not decode" not in str(error).lower():
             raise
     raw: Any = conn.connection.dbapi_connection
     previous = raw.text_factory
