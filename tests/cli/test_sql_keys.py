@@ -235,3 +235,13 @@ def test_a_value_that_is_not_utf8_fails_only_its_row(runner: CliRunner,
     link.execute("UPDATE people SET full_name = 'Alan Turing' WHERE person_id = 2")
     _sync(runner, link)
     assert len(link.people("customers")) == 3
+
+    # a synced row that becomes unreadable is reported, not taken for deleted
+    db = sqlite3.connect(tmp_path / "crm.db")
+    db.execute("UPDATE people SET full_name = CAST(X'4164FF' AS TEXT) WHERE person_id = 1")
+    db.commit()
+    db.close()
+    output = " ".join(_sync(runner, link, expected=1).split())
+    assert "person_id=1 in people: column full_name" in output
+    assert link.people("customers")[0] == ("Ada King", "ada@example.com")
+    assert len(link.mapped_keys()) == 3
