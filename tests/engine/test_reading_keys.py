@@ -5,11 +5,12 @@ working."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, SyncOptions
-from syncline.model import Record
+from syncline.model import Record, RecordColumns
 
 from .syncharness import Harness, HarnessConnector
 
@@ -25,11 +26,40 @@ class RepeatingListing(HarnessConnector):
                    for record in page]
 
 
-def test_a_key_listed_twice_is_an_item_error_not_a_jam(harness: Harness) -> None:
-    h = harness
+class RepeatingColumns(HarnessConnector):
+    """The memory connector handing over a first full read as columnar pages, each holding
+    its keys twice (the second time with other values)."""
+
+    def read_all_columnar(self, stream: str,
+                          scope: ReadScope) -> Iterator[list[Record] | RecordColumns]:
+        for page in super().read_all(stream, scope):
+            names = tuple(page[0].fields)
+            keys = [record.key for record in page] * 2
+            columns: list[Sequence[Any]] = [[record.fields[name] for record in page]
+                       + ["moved" if name == "name" else record.fields[name]
+                          for record in page] for name in names]
+            yield RecordColumns(keys, names, columns)
+
+
+def _seed(h: Harness) -> None:
     for number in (1, 2, 3):
         h.a.put("contact", f"p{number}", {"name": f"Person {number}",
                                            "email": f"p{number}@example.com", "phone": None})
+
+
+def test_a_key_twice_in_a_columnar_page_is_an_item_error(harness: Harness) -> None:
+    h = harness
+    _seed(h)
+    summary = h.engine(connector=RepeatingColumns).run(h.link, SyncOptions())
+    assert summary.streams["contact"].errors == 3
+    assert sorted(fields["name"] for fields in h.records("b").values()) == [
+        "Person 1", "Person 2", "Person 3"]
+    assert sorted(h.pairs()) == ["p1", "p2", "p3"]
+
+
+def test_a_key_listed_twice_is_an_item_error_not_a_jam(harness: Harness) -> None:
+    h = harness
+    _seed(h)
     engine = h.engine(connector=RepeatingListing)
     for mode in (RunMode.INCREMENTAL, RunMode.FULL):
         summary = engine.run(h.link, SyncOptions(mode=mode))

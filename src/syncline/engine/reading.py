@@ -161,14 +161,15 @@ class SideReader:
         for page in self.connector.read_all_columnar(self.stream, self.scope):
             self.read_count += len(page)
             if isinstance(page, RecordColumns):
-                fresh = self.keys_read.isdisjoint(page.keys) \
-                    and len(set(page.keys)) == len(page.keys)
-                if fresh:
-                    self._take_errors()
-                    self.keys_read.update(page.keys)
-                    yield ColumnChanges(page, column_hashes(
-                        [page.column(name) for name in self.field_names], len(page)))
-                    continue
+                read, before = self.keys_read, len(self.keys_read)
+                if read.isdisjoint(page.keys):
+                    read.update(page.keys)
+                    if len(read) - before == len(page.keys):  # no key twice in the page
+                        self._take_errors()
+                        yield ColumnChanges(page, column_hashes(
+                            [page.column(name) for name in self.field_names], len(page)))
+                        continue
+                    read.difference_update(page.keys)  # none of them was read before
                 yield self._screen(self._to_changes(page.records()))
             else:
                 yield self._screen(self._to_changes(page))
