@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.sql_cases import SqlBehaviour, SqlContactContract, SqlItemContract
+from connectors.sql_key_cases import SqlKeys
 from connectors.sql_support import (
     ALL_STREAMS,
     build_schema,
@@ -352,3 +353,7 @@ def test_many_changes_come_in_pages_each_key_once(tmp_path: Path) -> None:
         phones = {c.key: c.record.fields["phone"] for page in pages for c in page if c.record}
         assert phones["2"] == "x" and phones["3"] is None
         assert feed.cursor == "8500"  # 5000 inserts, 2500 updates, 1000 deletes
+
+
+class TestSqliteKeys(SqlKeys):
+    pass
