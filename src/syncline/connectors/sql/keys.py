@@ -26,10 +26,15 @@ When the data is read (see :func:`checks_data`):
   each such row is then an item error (see :mod:`~syncline.connectors.sql.reading`), so an
   incremental run never scans a large table.
 - views: never at the start of a run; their rows are checked while reading.
+
+While reading (:func:`unique_rows`, used by :mod:`~syncline.connectors.sql.reading` for an
+unproven key only), rows whose key is NULL or held by more than one row are left out, each
+reported as an item error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,9 +42,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import NullType
 
 from syncline.connectors.sql.binding import BoundStream
-from syncline.errors import ConfigError
+from syncline.errors import ConfigError, ItemError, MalformedRecord
 
-__all__ = ["check_keys", "checks_data", "key_problem"]
+__all__ = ["check_keys", "checks_data", "key_problem", "no_key_error", "unique_rows"]
 
 
 def checks_data(bound: BoundStream, captured: bool) -> bool:
@@ -100,3 +105,47 @@ def check_keys(conn: Connection, endpoint: str, bound: BoundStream) -> None:
                       f"the rows, give {bound.table.name} a primary key or a unique index on "
                       f"{bound.key.name}, or map a column that is one",
                       key=f"endpoints.{endpoint}.streams.{bound.name}.key")
+
+
+# -- while reading ---------------------------------------------------------------------------
+def unique_rows(bound: BoundStream, rows: Sequence[Any],
+                problems: list[ItemError]) -> Sequence[Any]:
+    """``rows`` without those whose key is NULL, cannot be read, or is held by more than one
+    row (then no row of that key is kept: which one is the record cannot be known); each
+    left out with an error in ``problems`` naming the table, the key and the column. Only
+    used where the schema cannot prove the key unique and not NULL."""
+    counts: dict[Any, int] = {}
+    for row in rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    if len(counts) == len(rows) and None not in counts:
+        return rows
+    kept = []
+    where = f"{bound.table.name}.{bound.key.name}"
+    for value, count in counts.items():
+        if value is None:
+            problems.append(no_key_error(bound, count))
+        elif count > 1:
+            key = _key_or_none(bound, value)
+            problems.append(MalformedRecord(
+                f"{bound.describe_key(key or repr(value))}: {count} rows have this key "
+                f"({where} is not unique): none of them is synced until the key is unique",
+                stream=bound.name, key=key))
+    for row in rows:
+        if row[0] is not None and counts[row[0]] == 1:
+            kept.append(row)
+    return kept
+
+
+def no_key_error(bound: BoundStream, count: int) -> MalformedRecord:
+    """The item error of ``count`` rows whose key is NULL (it names no key)."""
+    return MalformedRecord(
+        f"{count} row{'s' if count > 1 else ''} in {bound.table.name} "
+        f"{'have' if count > 1 else 'has'} no key ({bound.table.name}.{bound.key.name} is "
+        f"NULL): left out", stream=bound.name, key=None)
+
+
+def _key_or_none(bound: BoundStream, value: Any) -> str | None:
+    try:
+        return bound.key.text(value)
+    except ValueError:
+        return None

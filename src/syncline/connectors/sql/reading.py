@@ -24,6 +24,7 @@ from sqlalchemy.types import NullType
 from syncline.connectors.base import ReadScope
 from syncline.connectors.sql.binding import BoundLines, BoundStream
 from syncline.connectors.sql.coerce import Converter, reader_for, writer_for
+from syncline.connectors.sql.keys import no_key_error, unique_rows
 from syncline.errors import ItemError, MalformedRecord, UsageError
 from syncline.model import FieldType, Record, RecordColumns
 
@@ -244,44 +245,6 @@ def _columnar(conn: Connection, bound: BoundStream, rows: Sequence[Any],
                          list(columns[1:]))
 
 
-def _unique_rows(bound: BoundStream, rows: Sequence[Any],
-                problems: list[ItemError]) -> Sequence[Any]:
-    """``rows`` without those whose key is NULL, cannot be read, or is held by more than one
-    row (then no row of that key is kept: which one is the record cannot be known); each
-    left out with an error in ``problems`` naming the table, the key and the column. Only
-    used where the schema cannot prove the key unique and not NULL."""
-    counts: dict[Any, int] = {}
-    for row in rows:
-        counts[row[0]] = counts.get(row[0], 0) + 1
-    if len(counts) == len(rows) and None not in counts:
-        return rows
-    kept = []
-    where = f"{bound.table.name}.{bound.key.name}"
-    for value, count in counts.items():
-        if value is None:
-            problems.append(MalformedRecord(
-                f"{count} row{'s' if count > 1 else ''} in {bound.table.name} "
-                f"{'have' if count > 1 else 'has'} no key ({where} is NULL): left out",
-                stream=bound.name, key=None))
-        elif count > 1:
-            key = _key_or_none(bound, value)
-            problems.append(MalformedRecord(
-                f"{bound.describe_key(key or repr(value))}: {count} rows have this key "
-                f"({where} is not unique): none of them is synced until the key is unique",
-                stream=bound.name, key=key))
-    for row in rows:
-        if row[0] is not None and counts[row[0]] == 1:
-            kept.append(row)
-    return kept
-
-
-def _key_or_none(bound: BoundStream, value: Any) -> str | None:
-    try:
-        return bound.key.text(value)
-    except ValueError:
-        return None
-
-
 def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
              changed_at: dict[str, datetime] | None = None,
              problems: list[ItemError] | None = None) -> list[Record]:
@@ -294,7 +257,7 @@ def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
         MalformedRecord: a row cannot be read and ``problems`` is ``None``.
     """
     if problems is not None and not bound.key.proven:
-        rows = _unique_rows(bound, rows, problems)
+        rows = unique_rows(bound, rows, problems)
     lines: dict[str, list[dict[str, Any]]] = {}
     if bound.lines is not None and rows:
         lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows], problems)
@@ -446,7 +409,7 @@ def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
             nulls = conn.execute(sa.select(sa.func.count()).select_from(bound.table)
                                  .where(key.is_(None), *conditions)).scalar_one()
         if nulls:
-            _unique_rows(bound, [(None,)] * int(nulls), problems)
+            problems.append(no_key_error(bound, int(nulls)))
         conditions.append(key.is_not(None))
     after: Any = None
     while True:
