@@ -13,6 +13,7 @@ from connectors.sql_cases import (
     SqlContactContract,
     SqlItemContract,
 )
+from connectors.sql_key_cases import SqlKeys
 from connectors.sql_support import sql_settings
 from syncline.connectors.sql import SqlConnector
 from syncline.errors import AuthenticationFailed, EndpointUnavailable
@@ -55,3 +56,7 @@ def test_refused_credentials_fail_authentication(postgres_url: str, tmp_path: Pa
         connector.open()
     assert "s3cret-word" not in str(caught.value)
     assert "syncline_nobody" in str(caught.value)
+
+
+class TestPostgresKeys(SqlKeys):
+    pass

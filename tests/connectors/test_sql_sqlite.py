@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.sql_cases import SqlBehaviour, SqlContactContract, SqlItemContract
+from connectors.sql_key_cases import SqlKeys
 from connectors.sql_support import (
     ALL_STREAMS,
     build_schema,
@@ -206,12 +207,15 @@ def test_a_value_that_cannot_be_read_names_the_record(opened: SqlConnector,
     app = sa.create_engine(database_url)
     with app.begin() as conn:
         conn.execute(sa.text("INSERT INTO invoices (invoice_id, invoice_date) "
-                             "VALUES (5, '31/12/2024')"))
+                             "VALUES (5, '31/12/2024'), (6, '2024-12-31')"))
     app.dispose()
-    with pytest.raises(MalformedRecord) as caught:
-        list(opened.read_all("invoice", ReadScope()))
-    assert caught.value.key == "5"
-    assert "invoice_date" in str(caught.value) and "31/12/2024" in str(caught.value)
+    records = [r for page in opened.read_all("invoice", ReadScope()) for r in page]
+    assert [record.key for record in records] == ["6"]  # the rest of the page is read
+    [error] = opened.take_item_errors("invoice")
+    assert isinstance(error, MalformedRecord) and error.key == "5"
+    assert "invoice_id=5 in invoices" in str(error)
+    assert "invoice_date" in str(error) and "31/12/2024" in str(error)
+    assert opened.take_item_errors("invoice") == []  # handed over once
 
 
 def test_suppression_is_off_outside_syncline_writes(opened: SqlConnector,
@@ -349,3 +353,7 @@ def test_many_changes_come_in_pages_each_key_once(tmp_path: Path) -> None:
         phones = {c.key: c.record.fields["phone"] for page in pages for c in page if c.record}
         assert phones["2"] == "x" and phones["3"] is None
         assert feed.cursor == "8500"  # 5000 inserts, 2500 updates, 1000 deletes
+
+
+class TestSqliteKeys(SqlKeys):
+    pass

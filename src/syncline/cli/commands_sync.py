@@ -56,17 +56,22 @@ def setup(
     loaded = load(ctx, config)
     settings = loaded.link(link)
     console = Console()
-    for side, name in (("a", settings.a), ("b", settings.b)):
-        connector = open_endpoint(loaded, name)
-        connector.open()
-        try:
+    # both endpoints are opened (and their keys checked) before either is set up
+    connectors = []
+    try:
+        for side, name in (("a", settings.a), ("b", settings.b)):
+            connector = open_endpoint(loaded, name)
+            connectors.append((side, name, connector))
+            connector.open()
+        for side, name, connector in connectors:
             done = connector.setup(list(settings.streams))
-        finally:
+            kind = loaded.endpoints[name].connector
+            console.print(f"[bold]{name}[/] ({kind}, side {side}):")
+            for line in done or ["nothing to do"]:
+                console.print(f"  {line}", markup=False, highlight=False)
+    finally:
+        for _, _, connector in connectors:
             connector.close()
-        kind = loaded.endpoints[name].connector
-        console.print(f"[bold]{name}[/] ({kind}, side {side}):")
-        for line in done or ["nothing to do"]:
-            console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"{link} is ready: run [bold]syncline sync {link}[/]")
 
 

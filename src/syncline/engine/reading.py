@@ -6,6 +6,13 @@ have no mapping), then report mapped keys that were not listed as deletions. Eit
 records that failed last run (pending) are read again by key, and so are records marked for
 resynchronisation (``syncline force``): those come with ``forced`` set, so the planner writes
 them to the other side with action code R even when their hash says nothing changed.
+
+Items a connector could not read (see :meth:`Connector.take_item_errors
+<syncline.connectors.base.Connector.take_item_errors>`) are taken after every page and kept
+in :attr:`SideReader.item_errors`; such a key is never taken for a deletion (its record was
+left out, not removed). A key met twice in one read of one side (a connector whose key is
+not unique) keeps its first record; the second is dropped with an item error, so that two
+records of one key never reach the planner (they would pair twice and fail to settle).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from syncline.connectors.base import Capability, Connector, ReadScope
 from syncline.engine.bulk_plan import ColumnChanges
 from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
-from syncline.errors import ProtocolError
+from syncline.errors import ItemError, MalformedRecord, ProtocolError
 from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
 from syncline.state.service_store import marked_keys
 from syncline.state.store import MappingRow, StateStore
@@ -59,6 +66,41 @@ class SideReader:
     """Whether :meth:`pages` may yield :class:`~syncline.engine.bulk_plan.ColumnChanges`
     (see the module docstring); the caller must then take both kinds of page. Only for
     streams with no reference translation."""
+    item_errors: list[ItemError] = field(default_factory=list)
+    """The items this read could not read or dropped (see the module docstring), for the
+    caller to journal."""
+    unreadable: set[str] = field(default_factory=set)
+    """The keys of :attr:`item_errors`: never taken for deletions."""
+    keys_read: set[str] = field(default_factory=set)
+    """Every key this read has yielded (to drop a key met twice)."""
+
+    def _take_errors(self) -> None:
+        """Take the connector's item errors noted so far (see the module docstring)."""
+        for error in self.connector.take_item_errors(self.stream):
+            self.item_errors.append(error)
+            if error.key is not None:
+                self.unreadable.add(error.key)
+
+    def _screen(self, changes: list[SideChange]) -> list[SideChange]:
+        """``changes`` without deletions of keys that could not be read and without keys
+        this read has yielded already (each dropped one noted as an item error)."""
+        self._take_errors()
+        kept: list[SideChange] = []
+        seen = self.keys_read
+        for change in changes:
+            key = change.key
+            if key in seen:
+                self.item_errors.append(MalformedRecord(
+                    f"key {key} was read twice from side {self.side.value} in one read (the "
+                    f"key is not unique there): the second record is left out",
+                    stream=self.stream, key=key))
+                self.unreadable.add(key)
+                continue
+            if change.record is None and key in self.unreadable:
+                continue
+            seen.add(key)
+            kept.append(change)
+        return kept
 
     def _to_changes(self, records: list[Record]) -> list[SideChange]:
         if self.side is Side.B:
@@ -84,11 +126,14 @@ class SideReader:
             assert stored is not None
             try:
                 yield from self._incremental(stored)
+                self._take_errors()
                 return
             except ProtocolError as error:
                 self.notes.append(f"{self.side.value}: incremental read refused ({error}); "
                                   f"reading everything instead")
+                self.keys_read.clear()
         yield from self._full()
+        self._take_errors()
 
     def _incremental(self, stored: str) -> Iterator[list[SideChange]]:
         feed = self.connector.read_changes(self.stream, stored, self.scope)
@@ -103,7 +148,7 @@ class SideReader:
                 out.append(by_key[change.key] if change.record is not None
                            else SideChange(change.key, None, None))
             self.read_count += len(out)
-            yield out
+            yield self._screen(out)
         self.cursor = feed.cursor
         retry = [key for key in self.pending | self.forced if key not in seen]
         if retry:
@@ -116,10 +161,18 @@ class SideReader:
         for page in self.connector.read_all_columnar(self.stream, self.scope):
             self.read_count += len(page)
             if isinstance(page, RecordColumns):
-                yield ColumnChanges(page, column_hashes(
-                    [page.column(name) for name in self.field_names], len(page)))
+                read, before = self.keys_read, len(self.keys_read)
+                if read.isdisjoint(page.keys):
+                    read.update(page.keys)
+                    if len(read) - before == len(page.keys):  # no key twice in the page
+                        self._take_errors()
+                        yield ColumnChanges(page, column_hashes(
+                            [page.column(name) for name in self.field_names], len(page)))
+                        continue
+                    read.difference_update(page.keys)  # none of them was read before
+                yield self._screen(self._to_changes(page.records()))
             else:
-                yield self._to_changes(page)
+                yield self._screen(self._to_changes(page))
 
     def _by_keys(self, keys: list[str]) -> Iterator[list[SideChange]]:
         for start in range(0, len(keys), self.page_size):
@@ -129,7 +182,7 @@ class SideReader:
             changes = self._to_changes(list(found.values()))
             changes.extend(SideChange(key, None, None) for key in chunk if key not in found)
             self.read_count += len(changes)
-            yield changes
+            yield self._screen(changes)
 
     def _full(self) -> Iterator[list[SideChange] | ColumnChanges]:
         if self.scope.is_everything:
@@ -146,7 +199,7 @@ class SideReader:
         forced_seen: set[str] = set()
         side = self.side.value
         for records in self.connector.read_all(self.stream, self.scope):
-            changes = self._to_changes(records)
+            changes = self._screen(self._to_changes(records))
             self.read_count += len(changes)
             mapped = self.store.mappings_for(self.scope_id, side, (c.key for c in changes)) \
                 if any_mapped else {}
@@ -174,6 +227,7 @@ class SideReader:
             yield from self._by_keys(unlisted)
         if not track_deletions:
             return
+        self._take_errors()
         ranged = self.scope.from_key is not None or self.scope.to_key is not None
         # mappings this run wrote are left out: their records came into being (or were
         # paired) after the listing passed them, so the listing cannot speak for them
@@ -181,7 +235,7 @@ class SideReader:
             gone = []
             for mapping in mappings:
                 key = mapping.a_key if self.side is Side.A else mapping.b_key
-                if key not in seen and (ranged is False
+                if key not in seen and key not in self.unreadable and (ranged is False
                                         or self.connector.in_key_range(self.stream, key,
                                                                        self.scope)):
                     gone.append(SideChange(key, None, None))

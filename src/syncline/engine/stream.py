@@ -187,7 +187,7 @@ class StreamRun:
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
         self._delete(applier, deletions)
         applier.drain()
-        self._item_problems(scope_id)
+        self._item_problems(scope_id, readers)
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
         if not (self.options.dry_run or self.blocked):
@@ -197,14 +197,18 @@ class StreamRun:
                     self.store.set_cursor(scope_id, side.value, cursor)
         self.progress.stream_finished(self.stream)
 
-    def _item_problems(self, scope_id: int) -> None:
+    def _item_problems(self, scope_id: int, readers: dict[Side, SideReader]) -> None:
         """Journal the items the connectors could not read (a malformed vCard or iCalendar
-        item: the message names it and the problem) as errors, and say so in the run's
-        messages. They are neither changes nor deletions, and not pending: the connectors
-        read them again every run until they are fixed."""
+        item, an SQL row with a duplicate key or undecodable text: the message names it and
+        the problem) and the keys the readers dropped as read twice, as errors, and say so
+        in the run's messages. They are neither changes nor deletions, and not pending: the
+        connectors read them again every run until they are fixed."""
         rows: list[tuple[object, ...]] = []
         for side in Side:
-            for error in self.connectors[side].take_item_errors(self.stream):
+            errors = readers[side].item_errors + \
+                self.connectors[side].take_item_errors(self.stream)
+            readers[side].item_errors = []
+            for error in errors:
                 self.counts.errors += 1
                 self.messages.append(f"{self.stream}: {side.value}: {error}")
                 rows.append((self.run_id, scope_id, error.key if side is Side.A else None,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, false, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
@@ -25,6 +26,7 @@ from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
 from syncline.state.opening import SCHEMA_REVISION, open_engine
+from syncline.state.settle_guard import insert_mappings
 
 __all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingEntry", "PendingIntent",
            "StateStore", "now"]
@@ -112,6 +114,24 @@ def _execute_many(connection: Connection, statement: Insert | Update | Delete,
                                        [tuple(row[i] for i in order) for row in rows])
         return
     connection.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    """The arguments of :meth:`StateStore.settle`, kept to settle a second time."""
+
+    scope_id: int
+    run_id: int
+    journal_run_id: int
+    batch_ids: Sequence[str]
+    new_mappings: Sequence[MappingRow]
+    new_mapping_rows: Sequence[tuple[Any, ...]]
+    changed_mappings: Sequence[MappingRow]
+    removed_mapping_ids: Sequence[int]
+    journal_rows: Sequence[tuple[Any, ...]]
+    pending_add: Sequence[tuple[str, str, str]]
+    pending_remove: Sequence[tuple[str, str]]
+    created: Sequence[CreatedMappings]
 
 
 class StateStore(ConflictRecords):
@@ -245,43 +265,89 @@ class StateStore(ConflictRecords):
         :meth:`JournalRow.as_tuple`; ``new_mapping_rows`` are tuples of scope id, a-key,
         b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id; ``created``
         holds records created in bulk (their mappings are recorded for ``run_id``, their
-        journal rows for ``journal_run_id``, by default ``run_id`` too)."""
-        with self.engine.begin() as connection:
-            for batch in created:
+        journal rows for ``journal_run_id``, by default ``run_id`` too).
+
+        If the mappings table refuses a pairing (a key paired already), the settle is done
+        again with every mapping on its own: see :mod:`~syncline.state.settle_guard`.
+        """
+        parts = _Settle(scope_id, run_id, run_id if journal_run_id is None else journal_run_id,
+                        batch_ids, new_mappings, new_mapping_rows, changed_mappings,
+                        removed_mapping_ids, journal_rows, pending_add, pending_remove, created)
+        try:
+            with self.engine.begin() as connection:
+                self._settle(connection, parts, guarded=False)
+        except IntegrityError:
+            with self.engine.begin() as connection:
+                self._settle(connection, parts, guarded=True)
+
+    def _settle(self, connection: Connection, p: _Settle, guarded: bool) -> None:
+        """The body of :meth:`settle`; ``guarded``: mappings one at a time (see
+        :mod:`~syncline.state.settle_guard`)."""
+        scope_id, run_id = p.scope_id, p.run_id
+        refused_rows: list[tuple[Any, ...]] = []
+        if guarded and connection.dialect.name == "sqlite":
+            # sqlite3 opens its transaction only before a data change: a savepoint taken
+            # first would be a transaction of its own, committed when released
+            connection.execute(delete(t.intents).where(false()))
+
+        def mappings(statement: Insert | Update, names: Sequence[str],
+                     rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[object, object]],
+                     direction: str = "a>b") -> set[int]:
+            if not guarded:
+                _execute_many(connection, statement, names, rows)
+                return set()
+            refused = insert_mappings(connection, statement, names, rows, keys, _execute_many)
+            refused_rows.extend((p.journal_run_id, scope_id, keys[i][0], keys[i][1], "A",
+                                 direction, "error", message)
+                                for i, message in refused.items())
+            return set(refused)
+
+        for batch in p.created:
+            if not guarded:
                 insert_created(connection, batch, scope_id=scope_id, mapping_run_id=run_id,
-                               journal_run_id=run_id if journal_run_id is None
-                               else journal_run_id, mapping_columns=_MAPPING_COLUMNS,
+                               journal_run_id=p.journal_run_id,
+                               mapping_columns=_MAPPING_COLUMNS,
                                journal_columns=_JOURNAL_COLUMNS, execute_many=_execute_many)
-            if removed_mapping_ids:
-                _execute_many(connection, _MAPPING_DELETE, ("m_id",),
-                              [(mapping_id,) for mapping_id in removed_mapping_ids])
-            if changed_mappings:
-                _execute_many(connection, _MAPPING_UPDATE, _MAPPING_UPDATE_NAMES, [
-                    (m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
-                     json.dumps(m.snapshot) if m.snapshot is not None else None, run_id, m.id)
-                    for m in changed_mappings])
-            if new_mappings:
-                _execute_many(connection, insert(t.mappings), _MAPPING_COLUMNS, [
-                    (scope_id, m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
-                     json.dumps(m.snapshot) if m.snapshot is not None else None, run_id)
-                    for m in new_mappings])
-            if new_mapping_rows:
-                _execute_many(connection, insert(t.mappings), _MAPPING_COLUMNS,
-                              new_mapping_rows)
-            if journal_rows:
-                _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
-            if pending_remove:
-                _execute_many(
-                    connection,
-                    delete(t.pending).where(t.pending.c.scope_id == bindparam("p_scope"),
-                                            t.pending.c.side == bindparam("p_side"),
-                                            t.pending.c.key == bindparam("p_key")),
-                    ("p_scope", "p_side", "p_key"),
-                    [(scope_id, side, key) for side, key in pending_remove])
-            if pending_add:
-                self._add_pending(connection, scope_id, run_id, pending_add)
-            if batch_ids:
-                connection.execute(delete(t.intents).where(t.intents.c.batch_id.in_(batch_ids)))
+                continue
+            keys = list(zip(batch.a_keys, batch.b_keys, strict=True))
+            refused = insert_mappings(connection, insert(t.mappings), _MAPPING_COLUMNS,
+                                      batch.mapping_rows(scope_id, run_id), keys,
+                                      _execute_many)
+            journal = batch.journal_rows(scope_id, p.journal_run_id)
+            for index, message in refused.items():
+                journal[index] = (*journal[index][:6], "error", message)
+            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal)
+        if p.removed_mapping_ids:
+            _execute_many(connection, _MAPPING_DELETE, ("m_id",),
+                          [(mapping_id,) for mapping_id in p.removed_mapping_ids])
+        if p.changed_mappings:
+            mappings(_MAPPING_UPDATE, _MAPPING_UPDATE_NAMES, [
+                (m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
+                 json.dumps(m.snapshot) if m.snapshot is not None else None, run_id, m.id)
+                for m in p.changed_mappings], [(m.a_key, m.b_key) for m in p.changed_mappings])
+        if p.new_mappings:
+            mappings(insert(t.mappings), _MAPPING_COLUMNS, [
+                (scope_id, m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
+                 json.dumps(m.snapshot) if m.snapshot is not None else None, run_id)
+                for m in p.new_mappings], [(m.a_key, m.b_key) for m in p.new_mappings])
+        if p.new_mapping_rows:
+            mappings(insert(t.mappings), _MAPPING_COLUMNS, p.new_mapping_rows,
+                     [(row[1], row[2]) for row in p.new_mapping_rows])
+        journal_rows = list(p.journal_rows) + refused_rows
+        if journal_rows:
+            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
+        if p.pending_remove:
+            _execute_many(
+                connection,
+                delete(t.pending).where(t.pending.c.scope_id == bindparam("p_scope"),
+                                        t.pending.c.side == bindparam("p_side"),
+                                        t.pending.c.key == bindparam("p_key")),
+                ("p_scope", "p_side", "p_key"),
+                [(scope_id, side, key) for side, key in p.pending_remove])
+        if p.pending_add:
+            self._add_pending(connection, scope_id, run_id, p.pending_add)
+        if p.batch_ids:
+            connection.execute(delete(t.intents).where(t.intents.c.batch_id.in_(p.batch_ids)))
 
     @staticmethod
     def _add_pending(connection: Connection, scope_id: int, run_id: int,

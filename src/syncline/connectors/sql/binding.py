@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from enum import Enum
 from typing import Any
+from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,6 +29,7 @@ from syncline.connectors.sql.coerce import (
     Converter,
     column_kind,
     reader_for,
+    to_uuid,
     writer_for,
 )
 from syncline.connectors.sql.settings import LinesMapping, StreamMapping
@@ -64,28 +66,58 @@ class KeyColumn:
     sequence: str | None = None
     """PostgreSQL: the sequence numbering new keys (serial or identity ``BY DEFAULT``), from
     which keys can be taken ahead of an insert."""
+    unique: bool = True
+    """Whether the schema proves every row's key different: a primary key, a unique
+    constraint or a unique index on exactly this column."""
+    not_null: bool = True
+    """Whether the schema proves every row has a key (``NOT NULL``, or the SQLite rowid)."""
+
+    @property
+    def proven(self) -> bool:
+        """Whether the schema alone proves the key column fit to be a key (unique and not
+        NULL); when not, the data is checked (see :mod:`~syncline.connectors.sql.keys`)."""
+        return self.unique and self.not_null
 
     @property
     def name(self) -> str:
         return self.column.name
 
     def native(self, key: str) -> Any:
-        """The column value for canonical key ``key``.
+        """The column value for canonical key ``key``, in the column's own type: ``int`` for
+        an integer key, :class:`uuid.UUID` for a native uuid key, else the text itself.
 
         Raises:
-            ValueError: ``key`` cannot be a value of this column (``"abc"`` for an integer key).
+            ValueError: ``key`` cannot be a value of this column (``"abc"`` for an integer or
+                a uuid key).
         """
         if self.kind is ColumnKind.INTEGER:
             return int(key)
+        if self.kind is ColumnKind.UUID:
+            return to_uuid(key)
         return key
 
     def text(self, value: Any) -> str:
-        """The canonical key for a raw column value."""
+        """The canonical key for a raw column value (a uuid as lowercase hyphenated text).
+
+        Raises:
+            ValueError: ``value`` is NULL (a row without a key has no canonical key; it
+                never becomes the text ``'None'``).
+        """
         if isinstance(value, str):
-            return value
+            return str(to_uuid(value)) if self.kind is ColumnKind.UUID else value
+        if value is None:
+            raise ValueError(f"{self.name} is NULL")
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value).decode("utf-8")
         return str(value)
+
+    def new_key(self) -> Any:
+        """A new key made by syncline (:attr:`KeyGeneration.UUID`) in the column's own type:
+        a :class:`uuid.UUID` for a native uuid column, else its 32 hex digits as text."""
+        made = uuid4()
+        return made if self.kind is ColumnKind.UUID else made.hex
 
     def sort_value(self, key: str) -> Any:
         """``key`` in the column's own order (numbers numerically); used for key ranges."""
@@ -129,6 +161,8 @@ class BoundStream:
     updated: sa.Column[Any] | None
     lines: BoundLines | None
     dialect: str
+    is_view: bool = False
+    """Whether the table is a view (no change capture; its key is checked while reading)."""
 
     @property
     def name(self) -> str:
@@ -190,7 +224,7 @@ def _key(conn: Connection, table: sa.Table, column: sa.Column[Any],
         generation = KeyGeneration.DATABASE
     elif mapped:
         generation = KeyGeneration.FIELD
-    elif kind in (ColumnKind.TEXT, ColumnKind.OTHER):
+    elif kind in (ColumnKind.TEXT, ColumnKind.UUID, ColumnKind.OTHER):
         generation = KeyGeneration.UUID
     else:
         generation = KeyGeneration.NONE
@@ -199,7 +233,31 @@ def _key(conn: Connection, table: sa.Table, column: sa.Column[Any],
             and not (column.identity is not None and column.identity.always):
         sequence = conn.execute(sa.select(sa.func.pg_get_serial_sequence(
             conn.dialect.identifier_preparer.quote(table.name), column.name))).scalar()
-    return KeyColumn(column, kind, generation, rowid_alias, sequence)
+    unique, not_null = _key_proof(conn, table, column, rowid_alias)
+    return KeyColumn(column, kind, generation, rowid_alias, sequence, unique, not_null)
+
+
+def _key_proof(conn: Connection, table: sa.Table, column: sa.Column[Any],
+               rowid_alias: bool) -> tuple[bool, bool]:
+    """Whether the schema proves ``column`` unique, and whether it proves it not NULL (see
+    :class:`KeyColumn`). Read from the reflected table and its constraints and indexes,
+    once per connector; a view proves neither."""
+    if rowid_alias:
+        return True, True
+    primary = [c.name for c in table.primary_key.columns] == [column.name]
+    # SQLite lets a primary key other than the rowid hold NULL unless it says NOT NULL
+    not_null = not column.nullable or (primary and conn.dialect.name != "sqlite")
+    if primary:
+        return True, not_null
+    inspector = sa.inspect(conn)
+    try:
+        found: list[list[str | None]] = [
+            list(c["column_names"]) for c in inspector.get_unique_constraints(table.name)]
+        found += [list(i["column_names"]) for i in inspector.get_indexes(table.name)
+                  if i.get("unique")]
+    except (NotImplementedError, sa.exc.NoSuchTableError):
+        found = []
+    return [column.name] in found, not_null
 
 
 def _fields(table: sa.Table, mapping: dict[str, str], specs: dict[str, FieldSpec],
@@ -225,10 +283,10 @@ def _bind_lines(conn: Connection, mapping: LinesMapping, where: str,
 
 
 def bind_stream(conn: Connection, endpoint: str, mapping: StreamMapping,
-                tables: list[str]) -> BoundStream:
+                tables: list[str], views: Sequence[str] = ()) -> BoundStream:
     """Reflect the tables of ``mapping`` and check every configured column exists.
 
-    ``tables`` lists the tables the database holds.
+    ``tables`` lists the tables (and views) the database holds, ``views`` its views.
 
     Raises:
         ConfigError: a table or column is missing, naming the setting
@@ -246,4 +304,5 @@ def bind_stream(conn: Connection, endpoint: str, mapping: StreamMapping,
         assert spec.line_fields is not None  # checked with the settings
         lines = _bind_lines(conn, mapping.lines, f"{where}.lines", tables,
                             dict(spec.line_fields))
-    return BoundStream(mapping, table, key, fields, updated, lines, conn.dialect.name)
+    return BoundStream(mapping, table, key, fields, updated, lines, conn.dialect.name,
+                       mapping.table in views)

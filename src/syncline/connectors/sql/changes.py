@@ -31,7 +31,7 @@ from syncline.connectors.sql.capture import CHANGES
 from syncline.connectors.sql.coerce import reader_for
 from syncline.connectors.sql.position import Position, advance
 from syncline.connectors.sql.reading import fetch_records, in_key_range, key_bounds
-from syncline.errors import ProtocolError
+from syncline.errors import ItemError, ProtocolError
 from syncline.model import FieldType
 
 __all__ = ["TAIL_WINDOW", "current_position", "read_changes"]
@@ -87,7 +87,11 @@ def _within_dates(scope: ReadScope, stamp: datetime | None) -> bool:
 
 
 def _page(conn: Connection, bound: BoundStream, logged: Sequence[Any],
-          bounds: tuple[Any, Any], scope: ReadScope) -> list[Change]:
+          bounds: tuple[Any, Any], scope: ReadScope,
+          problems: list[ItemError]) -> list[Change]:
+    """The changes of one page of logged keys. A key whose row cannot be read (see
+    :func:`~syncline.connectors.sql.reading.fetch_records`) is left out, not taken for a
+    deletion: its error is appended to ``problems``."""
     changed: dict[str, datetime] = {}
     for key, at in logged:
         if in_key_range(bound, str(key), *bounds):
@@ -98,10 +102,15 @@ def _page(conn: Connection, bound: BoundStream, logged: Sequence[Any],
             natives.append(bound.key.native(key))
         except ValueError:  # not a key the table can hold: logged by hand, treat as gone
             continue
-    found = {r.key: r for r in fetch_records(conn, bound, natives, changed_at=changed)}
+    noted = len(problems)
+    found = {r.key: r for r in fetch_records(conn, bound, natives, changed_at=changed,
+                                             problems=problems)}
+    unreadable = {error.key for error in problems[noted:]}
     changes = []
     for key, at in changed.items():
         record = found.get(key)
+        if record is None and key in unreadable:
+            continue
         stamp = record.updated_at if record is not None else at
         if _within_dates(scope, stamp):
             changes.append(Change(key, record))
@@ -109,11 +118,13 @@ def _page(conn: Connection, bound: BoundStream, logged: Sequence[Any],
 
 
 def read_changes(engine: Engine, endpoint: str, bound: BoundStream, cursor: str,
-                 scope: ReadScope, page_size: int) -> ChangeFeed:
+                 scope: ReadScope, page_size: int, problems: list[ItemError]) -> ChangeFeed:
     """The changes of ``bound``'s table since ``cursor`` (see the module docstring).
 
     Within a ``scope``, changes outside its key range or dates are left out, but the cursor
-    still moves past them.
+    still moves past them. Rows that cannot be read are left out with their errors appended
+    to ``problems`` (the cursor moves past them too: they are read again when they change,
+    and on every full read).
 
     Raises:
         ProtocolError: ``cursor`` is not a cursor of this connector, or the change log was
@@ -146,7 +157,8 @@ def read_changes(engine: Engine, endpoint: str, bound: BoundStream, cursor: str,
                 logged = conn.execute(query).all()
             for start in range(0, len(logged), page_size):
                 with engine.connect() as conn:
-                    page = _page(conn, bound, logged[start:start + page_size], bounds, scope)
+                    page = _page(conn, bound, logged[start:start + page_size], bounds, scope,
+                                 problems)
                 if page:
                     yield page
         holder[0] = str(after)

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 
@@ -36,6 +37,7 @@ __all__ = [
     "plain_decimal",
     "reader_for",
     "to_utc",
+    "to_uuid",
     "writer_for",
 ]
 
@@ -55,6 +57,9 @@ class ColumnKind(Enum):
     DATE = "date"
     DATETIME = "datetime"
     TEXT = "text"
+    UUID = "uuid"
+    """A native uuid column (PostgreSQL ``uuid``, MariaDB ``uuid``): the driver returns and
+    takes :class:`uuid.UUID` values; their canonical text is the lowercase hyphenated form."""
     OTHER = "other"
 
 
@@ -63,6 +68,8 @@ def column_kind(type_: sa.types.TypeEngine[Any]) -> ColumnKind:
     types syncline has no opinion on."""
     if isinstance(type_, sa.Boolean):
         return ColumnKind.BOOLEAN
+    if isinstance(type_, sa.Uuid):
+        return ColumnKind.UUID
     if isinstance(type_, sa.Integer):
         return ColumnKind.INTEGER
     if isinstance(type_, sa.Float):
@@ -255,6 +262,21 @@ def _float(value: Any) -> float:
     return float(_decimal(value))
 
 
+def to_uuid(value: Any) -> UUID:
+    """``value`` as a :class:`uuid.UUID` (any form :class:`uuid.UUID` reads: hyphenated or
+    not, any case, braces).
+
+    Raises:
+        ValueError: ``value`` is not a uuid.
+    """
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a uuid") from None
+
+
 def writer_for(field_type: FieldType, column: sa.Column[Any]) -> Converter:
     """A function turning a canonical value of ``field_type`` into what SQLAlchemy binds for
     ``column`` (``int`` for an integer reference column, naive UTC for a ``DATETIME`` column
@@ -280,6 +302,8 @@ def writer_for(field_type: FieldType, column: sa.Column[Any]) -> Converter:
     elif kind is ColumnKind.DATETIME:
         timezone = bool(getattr(column.type, "timezone", False))
         convert = _datetime if timezone else _naive_utc
+    elif kind is ColumnKind.UUID:
+        convert = to_uuid
     elif kind is ColumnKind.TEXT:
         if field_type is not FieldType.REFERENCE:
             return _text_or_none

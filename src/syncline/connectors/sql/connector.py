@@ -1,6 +1,10 @@
-"""The ``sql`` connector: a table per stream in SQLite, PostgreSQL or MariaDB.
+"""The ``sql`` connector: a table (or view) per stream in SQLite, PostgreSQL or MariaDB.
 
-Keys are the text of the key column's value (integer keys both ways). Change capture is
+Keys are the text of the key column's value (integer keys both ways; a native ``uuid`` as
+its lowercase hyphenated text); the key column's type is read from the table, and keys are
+bound in that type to read, update and delete by key. A key column must be unique and never
+NULL: see :mod:`~syncline.connectors.sql.keys` for when that is checked, and
+:meth:`SqlConnector.take_item_errors` for the rows a read leaves out. Change capture is
 installed by :meth:`SqlConnector.setup` (triggers filling ``syncline_changes``); until then a
 stream can be read in full only. Writes go one transaction per batch and are logged in
 ``syncline_batches`` in the same transaction, which is what :meth:`SqlConnector.recover`
@@ -32,7 +36,7 @@ from syncline.connectors.base import (
     WriteBatch,
     WriteResult,
 )
-from syncline.connectors.sql import bulk_create, changes, reading, writing
+from syncline.connectors.sql import bulk_create, changes, keys, reading, writing
 from syncline.connectors.sql.binding import BoundStream, bind_stream
 from syncline.connectors.sql.capture import (
     BATCHES,
@@ -52,7 +56,14 @@ from syncline.connectors.sql.connection import (
     sqlite_file_missing,
 )
 from syncline.connectors.sql.settings import SqlSettings, mask_secrets, parse_settings, resolve_url
-from syncline.errors import ConfigError, EndpointUnavailable, ProtocolError, RunError, SynclineError
+from syncline.errors import (
+    ConfigError,
+    EndpointUnavailable,
+    ItemError,
+    ProtocolError,
+    RunError,
+    SynclineError,
+)
 from syncline.model import ENTITY_TYPES, Record, RecordColumns
 
 __all__ = ["SqlConnector"]
@@ -81,6 +92,7 @@ class SqlConnector(Connector):
         self._captured: set[str] = set()
         self._has_control = False
         self._has_batches = False
+        self._problems: list[ItemError] = []
 
     # -- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -93,11 +105,15 @@ class SqlConnector(Connector):
         parse_settings(endpoint, settings)
 
     def open(self) -> None:
-        """Connect, reflect the mapped tables and check every configured column exists.
+        """Connect, reflect the mapped tables, check every configured column exists and
+        every key column can be a key (from the schema; the data only of a table whose key
+        the schema does not prove and that has no change capture, see
+        :mod:`~syncline.connectors.sql.keys`).
 
         Raises:
-            ConfigError: a table or column is missing (naming its setting), or ``env:NAME``
-                is unset.
+            ConfigError: a table or column is missing (naming its setting), ``env:NAME``
+                is unset, or a key column holds a duplicate or NULL key (naming the table,
+                the column and an example).
             EndpointUnavailable: the database cannot be reached.
             AuthenticationFailed: the database refused the credentials.
         """
@@ -114,10 +130,16 @@ class SqlConnector(Connector):
                               key=f"endpoints.{self.endpoint}.url") from None
         try:
             with engine.connect() as conn:
-                tables = sa.inspect(conn).get_table_names()
-                bound = {name: bind_stream(conn, self.endpoint, mapping, tables)
+                inspector = sa.inspect(conn)
+                tables = inspector.get_table_names()
+                views = inspector.get_view_names()
+                bound = {name: bind_stream(conn, self.endpoint, mapping, tables + views,
+                                           views)
                          for name, mapping in self.config.streams.items()}
                 self._captured = captured_tables(conn)
+                for stream in bound.values():
+                    if keys.checks_data(stream, stream.table.name in self._captured):
+                        keys.check_keys(conn, self.endpoint, stream)
         except sa.exc.DBAPIError as error:
             engine.dispose()
             raise connect_error(self.endpoint, url, error) from None
@@ -127,6 +149,7 @@ class SqlConnector(Connector):
         self._engine, self._url, self._bound = engine, url, bound
         self._has_control = CONTROL.name in tables
         self._has_batches = BATCHES.name in tables
+        self._problems = []
 
     def close(self) -> None:
         """Release the connections. Safe to call twice."""
@@ -146,6 +169,8 @@ class SqlConnector(Connector):
 
     def _targets(self, stream: str) -> list[CaptureTarget]:
         bound = self._ready(stream)[2]
+        if bound.is_view:
+            return []
         targets = [CaptureTarget(bound.table.name, bound.key.name, bound.table.name)]
         if bound.lines is not None:
             targets.append(CaptureTarget(bound.lines.table.name, bound.lines.parent.name,
@@ -153,22 +178,39 @@ class SqlConnector(Connector):
         return targets
 
     def setup(self, streams: Sequence[str]) -> list[str]:
-        """Install change capture for ``streams`` (all configured streams when empty): the
-        bookkeeping tables and triggers on their tables and lines tables. Safe to run again.
+        """Check the key column of ``streams`` (all configured streams when empty), reading
+        the data where the schema does not prove it unique and not NULL, then install change
+        capture: the bookkeeping tables and triggers on their tables and lines tables. A view
+        gets no change capture (it is read in full on every run) and a key problem of a view
+        is reported as a line, not refused. Safe to run again.
 
         Raises:
-            ConfigError: a stream is not configured.
+            ConfigError: a stream is not configured, or a table's key column holds a
+                duplicate or NULL key (naming the table, the column and an example); nothing
+                is installed then.
             EndpointUnavailable: the database refused (for example: no privilege to create
                 triggers), with its message.
         """
         names = list(streams) or list(self._bound)
         targets = [target for name in names for target in self._targets(name)]
         engine, url, _ = self._ready(names[0])
+        notes: list[str] = []
         try:
             with engine.connect() as conn:
+                for name in names:
+                    bound = self._bound[name]
+                    if bound.is_view:
+                        problem = keys.key_problem(conn, bound)
+                        notes.append(f"view {bound.table.name}: no change capture (read in "
+                                     f"full on every run)" + (
+                                         f"; {problem}: those rows are reported as errors "
+                                         f"and not synced" if problem else ""))
+                    else:
+                        keys.check_keys(conn, self.endpoint, bound)
+                conn.rollback()
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
-                    done = install_capture(conn, targets)
+                    done = install_capture(conn, targets) + notes
                 with conn.begin():
                     self._captured = captured_tables(conn)
         except sa.exc.DBAPIError as error:
@@ -214,13 +256,13 @@ class SqlConnector(Connector):
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
         """Changes since ``cursor``, each key once with its current row, deletions as
-        ``Change(key, None)``; see :mod:`~syncline.connectors.sql.changes`.
+        ``Change(key, None)``; see :mod:`~syncline.connectors.sql.changes`. Rows that
+        cannot be read are left out (see :meth:`take_item_errors`).
 
         Raises:
             ProtocolError: change capture is not set up, the cursor is not valid, or the
                 change log was reset: read in full.
             EndpointUnavailable: the database cannot be reached.
-            MalformedRecord: a row holds a value that cannot be read as its canonical type.
         """
         engine, url, bound = self._ready(stream)
         if not self._capability(bound) & Capability.INCREMENTAL:
@@ -228,7 +270,7 @@ class SqlConnector(Connector):
                                                f"{bound.table.name}; run 'syncline setup'")
         with guarded(self.endpoint, url):
             feed = changes.read_changes(engine, self.endpoint, bound, cursor, scope,
-                                        self.config.page_size)
+                                        self.config.page_size, self._problems)
         return ChangeFeed(self._guard_pages(url, feed.pages), feed.cursor_holder)
 
     def _guard_pages(self, url: URL, pages: Iterator[_Page]) -> Iterator[_Page]:
@@ -236,16 +278,16 @@ class SqlConnector(Connector):
             yield from pages
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
-        """Every record within ``scope`` in key order, in pages of ``page_size``.
+        """Every record within ``scope`` in key order, in pages of ``page_size``. Rows that
+        cannot be read are left out (see :meth:`take_item_errors`).
 
         Raises:
             UsageError: a key range bound cannot be a key of this stream.
             EndpointUnavailable: the database cannot be reached.
-            MalformedRecord: a row holds a value that cannot be read as its canonical type.
         """
         engine, url, bound = self._ready(stream)
         return self._guard_pages(url, reading.read_all(engine, bound, scope,
-                                                       self.config.page_size))
+                                                       self.config.page_size, self._problems))
 
     def read_all_columnar(self, stream: str,
                           scope: ReadScope) -> Iterator[list[Record] | RecordColumns]:
@@ -256,18 +298,29 @@ class SqlConnector(Connector):
             as :meth:`read_all`.
         """
         engine, url, bound = self._ready(stream)
-        return self._guard_pages(url, reading.read_all_columnar(engine, bound, scope,
-                                                                self.config.page_size))
+        return self._guard_pages(url, reading.read_all_columnar(
+            engine, bound, scope, self.config.page_size, self._problems))
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
-        """The current records with these keys; keys that do not exist are left out.
+        """The current records with these keys; keys that do not exist are left out, and so
+        are rows that cannot be read (see :meth:`take_item_errors`).
 
         Raises:
             EndpointUnavailable: the database cannot be reached.
         """
         engine, url, bound = self._ready(stream)
         with guarded(self.endpoint, url):
-            return reading.read_keys(engine, bound, keys)
+            return reading.read_keys(engine, bound, keys, self._problems)
+
+    def take_item_errors(self, stream: str) -> list[ItemError]:
+        """The rows of ``stream`` that reads since the last call left out, handed over once:
+        a row whose key is NULL or shared with another row (where the schema allows that: a
+        view, a table without a unique key), or that holds a value that cannot be read (text
+        that is not UTF-8, a date that is not one). Each error names the table, the key and
+        the column; the other rows of the page are read as usual."""
+        taken = [error for error in self._problems if error.stream == stream]
+        self._problems[:] = [error for error in self._problems if error.stream != stream]
+        return taken
 
     def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
         """Whether ``key`` lies in ``scope``'s key range, comparing in the key column's type.

@@ -12,6 +12,7 @@ no transaction stays open while the caller works on a page.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,8 +23,9 @@ from sqlalchemy.types import NullType
 
 from syncline.connectors.base import ReadScope
 from syncline.connectors.sql.binding import BoundLines, BoundStream
-from syncline.connectors.sql.coerce import reader_for, writer_for
-from syncline.errors import MalformedRecord, UsageError
+from syncline.connectors.sql.coerce import Converter, reader_for, writer_for
+from syncline.connectors.sql.keys import no_key_error, unique_rows
+from syncline.errors import ItemError, MalformedRecord, UsageError
 from syncline.model import FieldType, Record, RecordColumns
 
 __all__ = [
@@ -55,15 +57,50 @@ def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]
         yield items[start:start + size]
 
 
-def fetch_plain(conn: Connection, query: sa.Select[Any]) -> list[Any]:
-    """Every row of ``query`` as the driver's own tuples. The queries of this module select
-    raw columns (no type processing), so SQLAlchemy's row objects would only add cost: the
-    rows are taken from the DBAPI cursor directly."""
+def _fetch(conn: Connection, query: sa.Select[Any]) -> list[Any]:
     result = conn.execute(query)
     try:
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def fetch_plain(conn: Connection, query: sa.Select[Any]) -> list[Any]:
+    """Every row of ``query`` as the driver's own tuples. The queries of this module select
+    raw columns (no type processing), so SQLAlchemy's row objects would only add cost: the
+    rows are taken from the DBAPI cursor directly.
+
+    SQLite refuses a whole query when one text value is not valid UTF-8 ("Could not decode
+    to UTF-8 column ..."). Then the query is run again with text read as bytes, and every
+    value that decodes is turned back into text; the others stay ``bytes``, which the
+    readers of :mod:`~syncline.connectors.sql.coerce` refuse for that one record (see
+    :func:`_records`), so one bad row does not stop the page.
+    """
+    try:
+        return _fetch(conn, query)
+    except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+        # raised by the DBAPI cursor itself while fetching, or wrapped by SQLAlchemy when
+        # the first row comes with the query
+        if conn.dialect.name != "sqlite" or "could not decode" not in str(error).lower():
+            raise
+    raw: Any = conn.connection.dbapi_connection
+    previous = raw.text_factory
+    raw.text_factory = bytes
+    try:
+        rows = _fetch(conn, query)
+    finally:
+        raw.text_factory = previous
+    return [tuple(_decoded(value) for value in row) for row in rows]
+
+
+def _decoded(value: Any) -> Any:
+    """A value read by :func:`fetch_plain`'s fallback: text again when it is UTF-8."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
@@ -138,21 +175,45 @@ def _read(bound: BoundStream, key: str, column: sa.Column[Any], convert: Any,
 
 
 def fetch_lines(conn: Connection, bound: BoundStream, lines: BoundLines,
-                parents: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+                parents: Sequence[Any], problems: list[ItemError] | None = None) \
+        -> dict[str, list[dict[str, Any]]]:
     """The lines of the documents with (native) keys ``parents``, by canonical parent key,
-    each list in line order."""
+    each list in line order. A document with a line that cannot be read is left out, with
+    its error appended to ``problems``.
+
+    Raises:
+        MalformedRecord: a line cannot be read and ``problems`` is ``None``.
+    """
     found: dict[str, list[dict[str, Any]]] = {}
+    bad: set[str] = set()
     columns = [_raw(lines.parent)] + [_raw(f.column) for f in lines.fields]
     order = [lines.parent] + ([lines.order] if lines.order is not None else []) \
         + [lines.key.column]
     for part in chunks(parents):
         query = sa.select(*columns).where(lines.parent.in_(part)).order_by(*order)
-        for row in conn.execute(query):
+        for row in fetch_plain(conn, query):
             parent = bound.key.text(row[0])
-            line = {f.name: _read(bound, parent, f.column, f.read, value)
-                    for f, value in zip(lines.fields, row[1:], strict=True)}
+            if parent in bad:
+                continue
+            try:
+                line = {f.name: _read(bound, parent, f.column, f.read, value)
+                        for f, value in zip(lines.fields, row[1:], strict=True)}
+            except MalformedRecord as error:
+                if problems is None:
+                    raise
+                problems.append(error)
+                bad.add(parent)
+                found.pop(parent, None)
+                continue
             found.setdefault(parent, []).append(line)
+    for parent in bad:
+        found[parent] = _UNREADABLE
     return found
+
+
+_UNREADABLE: list[dict[str, Any]] = []
+"""The lines :func:`fetch_lines` gives a document with a line it could not read (compared by
+identity: such a document is left out)."""
 
 
 _TEXT_TYPES = frozenset({str, type(None)})
@@ -173,71 +234,116 @@ def _plain_columns(bound: BoundStream, rows: Sequence[Any]) -> list[tuple[Any, .
     return None
 
 
-def _columnar(conn: Connection, bound: BoundStream,
-              rows: Sequence[Any]) -> list[Record] | RecordColumns:
-    """``rows`` as a columnar page when they need no conversion, else as records."""
+def _columnar(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+              problems: list[ItemError] | None = None) -> list[Record] | RecordColumns:
+    """``rows`` as a columnar page when they need no conversion, else as records (see
+    :func:`_records` for ``problems``)."""
     columns = _plain_columns(bound, rows)
     if columns is None:
-        return _records(conn, bound, rows)
+        return _records(conn, bound, rows, problems=problems)
     return RecordColumns(list(map(str, columns[0])), tuple(f.name for f in bound.fields),
                          list(columns[1:]))
 
 
 def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
-             changed_at: dict[str, datetime] | None = None) -> list[Record]:
+             changed_at: dict[str, datetime] | None = None,
+             problems: list[ItemError] | None = None) -> list[Record]:
+    """The records of ``rows`` (raw rows of :func:`_columns`). With ``problems`` given, a
+    row that cannot be read (a NULL or duplicated key where the schema does not rule them
+    out, a value that cannot be read as its field's type, such as text that is not UTF-8)
+    is left out with its error appended there; without, the first such row raises.
+
+    Raises:
+        MalformedRecord: a row cannot be read and ``problems`` is ``None``.
+    """
+    if problems is not None and not bound.key.proven:
+        rows = unique_rows(bound, rows, problems)
     lines: dict[str, list[dict[str, Any]]] = {}
     if bound.lines is not None and rows:
-        lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows])
-    records = []
-    count = len(bound.fields)
+        lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows], problems)
+    records: list[Record] = []
     names = [f.name for f in bound.fields]
     texts = [f.name for f in bound.fields if f.read is _TEXT]
     others = [(f.name, f.read) for f in bound.fields if f.read is not _TEXT]
-    key_text = bound.key.text
     if changed_at is None and _plain_columns(bound, rows) is not None:
         # the common page: integer row keys and text only; no per-value work at all
         return [Record(str(row[0]), dict(zip(names, row[1:]))) for row in rows]  # noqa: B905
     for row in rows:
-        key = key_text(row[0])
-        # fast path: text stays text, only other values are converted; on a failure the
-        # slow path names the column and value that cannot be read
-        fields = dict(zip(names, row[1:count + 1], strict=True))
         try:
-            for name in texts:
-                value = fields[name]
-                if value is not None and value.__class__ is not str:
-                    fields[name] = _TEXT(value)
-            for name, convert in others:
-                fields[name] = convert(fields[name])
-        except (ValueError, TypeError, ArithmeticError):
-            fields = {f.name: _read(bound, key, f.column, f.read, value)
-                      for f, value in zip(bound.fields, row[1:count + 1], strict=True)}
-        if bound.lines is not None:
-            fields["lines"] = lines.get(key, [])
-        updated_at = None
-        if bound.updated is not None:
-            updated_at = _read(bound, key, bound.updated, _read_datetime, row[count + 1])
-        elif changed_at is not None:
-            updated_at = changed_at.get(key)
-        records.append(Record(key, fields, updated_at=updated_at))
+            record = _record(bound, row, names, texts, others, lines, changed_at)
+        except MalformedRecord as error:
+            if problems is None:
+                raise
+            problems.append(error)
+            continue
+        if record is not None:
+            records.append(record)
     return records
+
+
+def _record(bound: BoundStream, row: Sequence[Any], names: list[str], texts: list[str],
+            others: list[tuple[str, Converter]], lines: dict[str, list[dict[str, Any]]],
+            changed_at: dict[str, datetime] | None) -> Record | None:
+    """The record of one raw row; ``None`` when its lines could not be read (their error is
+    noted already).
+
+    Raises:
+        MalformedRecord: the key or a value cannot be read, naming the row and the column.
+    """
+    count = len(names)
+    try:
+        key = bound.key.text(row[0])
+    except ValueError as error:
+        raise MalformedRecord(f"a row in {bound.table.name}: its key {bound.key.name} holds "
+                              f"{row[0]!r}: {error}", stream=bound.name) from None
+    # fast path: text stays text, only other values are converted; on a failure the
+    # slow path names the column and value that cannot be read
+    fields = dict(zip(names, row[1:count + 1], strict=True))
+    try:
+        for name in texts:
+            value = fields[name]
+            if value is not None and value.__class__ is not str:
+                fields[name] = _TEXT(value)
+        for name, convert in others:
+            fields[name] = convert(fields[name])
+    except (ValueError, TypeError, ArithmeticError):
+        fields = {f.name: _read(bound, key, f.column, f.read, value)
+                  for f, value in zip(bound.fields, row[1:count + 1], strict=True)}
+    if bound.lines is not None:
+        found = lines.get(key, [])
+        if found is _UNREADABLE:
+            return None
+        fields["lines"] = found
+    updated_at = None
+    if bound.updated is not None:
+        updated_at = _read(bound, key, bound.updated, _read_datetime, row[count + 1])
+    elif changed_at is not None:
+        updated_at = changed_at.get(key)
+    return Record(key, fields, updated_at=updated_at)
 
 
 def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
-                  changed_at: dict[str, datetime] | None = None) -> list[Record]:
+                  changed_at: dict[str, datetime] | None = None,
+                  problems: list[ItemError] | None = None) -> list[Record]:
     """The current records with (native) keys ``natives`` (one query per chunk of
     :data:`IN_CHUNK` keys); keys with no row are left out. ``changed_at`` supplies
-    ``updated_at`` for streams without an ``updated`` column."""
+    ``updated_at`` for streams without an ``updated`` column; see :func:`_records` for
+    ``problems`` (a key held by two rows is left out with an error there).
+
+    Raises:
+        MalformedRecord: a row cannot be read and ``problems`` is ``None``.
+    """
     records: list[Record] = []
     for part in chunks(natives):
         query = sa.select(*_columns(bound)).where(bound.key.column.in_(part))
-        records.extend(_records(conn, bound, fetch_plain(conn, query), changed_at))
+        records.extend(_records(conn, bound, fetch_plain(conn, query), changed_at, problems))
     return records
 
 
-def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str]) -> dict[str, Record]:
+def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str],
+              problems: list[ItemError]) -> dict[str, Record]:
     """The current records with canonical ``keys``; keys that cannot exist or do not are left
-    out."""
+    out, and so are rows that cannot be read (with their errors appended to ``problems``)."""
     natives = []
     for key in dict.fromkeys(keys):
         try:
@@ -245,38 +351,51 @@ def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str]) -> dict[s
         except ValueError:
             continue
     with engine.connect() as conn:
-        return {record.key: record for record in fetch_records(conn, bound, natives)}
+        return {record.key: record
+                for record in fetch_records(conn, bound, natives, problems=problems)}
 
 
-def read_all(engine: Engine, bound: BoundStream, scope: ReadScope,
-             page_size: int) -> Iterator[list[Record]]:
+def _record_page(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+                 problems: list[ItemError] | None) -> list[Record]:
+    return _records(conn, bound, rows, problems=problems)
+
+
+def read_all(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
+             problems: list[ItemError]) -> Iterator[list[Record]]:
     """Every record within ``scope`` in key order, in pages of at most ``page_size``.
 
     The key range compares keys in the key column's own type (integer keys numerically).
     ``since``/``until`` filter on the ``updated`` column and are ignored for streams without
-    one.
+    one. Rows that cannot be read (see :func:`_records`) are left out, each with its error
+    appended to ``problems``; where the schema does not rule out NULL keys, one error
+    counts the rows without a key.
 
     Raises:
         UsageError: a key range bound cannot be a key of this stream.
-        MalformedRecord: a row holds a value that cannot be read as its canonical type.
     """
-    return _pages(engine, bound, scope, page_size, _records)
+    return _pages(engine, bound, scope, page_size, _record_page, problems)
 
 
-def read_all_columnar(engine: Engine, bound: BoundStream, scope: ReadScope,
-                      page_size: int) -> Iterator[list[Record] | RecordColumns]:
+def read_all_columnar(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
+                      problems: list[ItemError]) -> Iterator[list[Record] | RecordColumns]:
     """:func:`read_all`, with every page that needs no conversion as a columnar page.
 
     Raises:
         as :func:`read_all`.
     """
-    return _pages(engine, bound, scope, page_size, _columnar)
+    return _pages(engine, bound, scope, page_size, _columnar, problems)
 
 
 def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
-           make_page: Callable[[Connection, BoundStream, Sequence[Any]], _Page]) \
-        -> Iterator[_Page]:
-    """The pages of :func:`read_all`, each made from its rows by ``make_page``."""
+           make_page: Callable[[Connection, BoundStream, Sequence[Any],
+                                list[ItemError] | None], _Page],
+           problems: list[ItemError]) -> Iterator[_Page]:
+    """The pages of :func:`read_all`, each made from its rows by ``make_page``.
+
+    Where the schema does not prove the key unique and not NULL, rows without a key are
+    counted (one query) and left out of the pages, and a page that ends inside a run of
+    rows sharing one key is completed with the rest of that run (so that the duplicate is
+    seen, not skipped by the next page's ``key > last``)."""
     low, high = key_bounds(bound, scope)
     key = bound.key.column
     conditions = updated_clause(bound, scope.since, scope.until)
@@ -284,6 +403,14 @@ def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
         conditions.append(key >= low)
     if high is not None:
         conditions.append(key <= high)
+    proven = bound.key.proven
+    if not proven:
+        with engine.connect() as conn:
+            nulls = conn.execute(sa.select(sa.func.count()).select_from(bound.table)
+                                 .where(key.is_(None), *conditions)).scalar_one()
+        if nulls:
+            problems.append(no_key_error(bound, int(nulls)))
+        conditions.append(key.is_not(None))
     after: Any = None
     while True:
         query = sa.select(*_columns(bound)).where(*conditions).order_by(key).limit(page_size)
@@ -293,8 +420,13 @@ def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
             rows = fetch_plain(conn, query)
             if not rows:
                 return
-            page = make_page(conn, bound, rows)
+            full = len(rows) >= page_size
+            if full and not proven:
+                last = rows[-1][0]
+                rows = [row for row in rows if row[0] != last] + fetch_plain(
+                    conn, sa.select(*_columns(bound)).where(*conditions, key == last))
+            page = make_page(conn, bound, rows, problems)
         yield page
-        if len(rows) < page_size:
+        if not full:
             return
         after = rows[-1][0]

@@ -160,7 +160,7 @@ def _line_rows(bound: BoundStream, value: Any) -> list[dict[str, Any]]:
         if lines.order is not None:
             row[lines.order.name] = number
         if lines.key.generation is KeyGeneration.UUID:
-            row[lines.key.name] = uuid4().hex
+            row[lines.key.name] = lines.key.new_key()
         rows.append(row)
     return rows
 
@@ -339,7 +339,18 @@ def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
         return
     if key.generation is KeyGeneration.UUID:
         for item in group:
-            item.native = item.values[key.name] = uuid4().hex
+            item.native = item.values[key.name] = key.new_key()
+        _executemany(conn, statement, [item.values for item in group])
+        return
+    if key.kind is not ColumnKind.INTEGER and not key.rowid_alias \
+            and not conn.dialect.insert_returning:
+        # A server default that is not a number (MariaDB before 10.5 or MySQL: ``DEFAULT
+        # uuid()``) cannot be read back without RETURNING (LAST_INSERT_ID() knows only
+        # AUTO_INCREMENT numbers), so the uuid is made here instead, in the same form.
+        for item in group:
+            made = uuid4()
+            item.native = item.values[key.name] = \
+                made if key.kind is ColumnKind.UUID else str(made)
         _executemany(conn, statement, [item.values for item in group])
         return
     params = [item.values for item in group]
