@@ -129,7 +129,7 @@ class _Settle:
     changed_mappings: Sequence[MappingRow]
     removed_mapping_ids: Sequence[int]
     journal_rows: Sequence[tuple[Any, ...]]
-    pending_add: Sequence[tuple[str, str, str]]
+    pending_add: Sequence[PendingEntry]
     pending_remove: Sequence[tuple[str, str]]
     created: Sequence[CreatedMappings]
 
