@@ -168,7 +168,17 @@ def test_review_holds_a_differing_pair_and_fills_the_others(
     assert (held["a_key"], held["b_key"]) == ("p2", "c2")
     assert h.records("b")["c2"] == contact("Robert", "bob@example.com", None)  # held: untouched
     assert h.records("b")["c1"]["name"] == "Ann"
-    assert h.pairs() == {"p1": "c1", "p2": "c2"}
+    assert h.pairs() == {"p1": "c1", "p2": "c2"} and unsettled(h) == ["p2"]
+
+    h.a.put("contact", "p2", contact("Bobby", "bob@example.com", "1"))  # held with it
+    assert counts(h.sync())["A"] == 0 and len(h.records("b")) == 2
+    h.store.resolve_conflict(int(held["id"]), {"side": "b"}, user="test")
+    resolved = h.sync()
+    assert resolved.outcome is RunOutcome.OK and counts(resolved)["A"] == 0
+    # b's name wins; b has no phone, so a's stays (an empty value never blanks a filled one)
+    assert h.records("a")["p2"] == h.records("b")["c2"] == contact("Robert", "bob@example.com",
+                                                                   "1")
+    assert unsettled(h) == [] and h.store.conflicts("l", status="open") == []
 
 
 def test_dry_run_lists_the_fields_changed_on_each_side(harness: Harness) -> None:

@@ -304,8 +304,11 @@ class Applier:
         self.counts.skipped += 1
         self._journal(buffer, decision, ActionCode.MODIFY, Direction.A_TO_B, Outcome.SKIPPED,
                       decision.message)
-        if decision.mapping is None:
-            self._record_mapping(decision, buffer)
+        if decision.mapping is None:  # a first pairing: remembered, not yet merged
+            if decision.pairing:
+                self._record_unsettled(decision, buffer)
+            else:
+                self._record_mapping(decision, buffer)
 
     def _settle_decision(self, decision: Decision, done: list[tuple[Write, WriteResult]],
                          buffer: SettleBuffer) -> None:

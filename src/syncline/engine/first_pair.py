@@ -21,8 +21,10 @@ differing field
 unsettled pairing
     A pairing stored before its writes all went through. Its mapping holds :data:`UNSETTLED`
     as both hashes: 16 bytes, which no content hash (12 bytes) equals. The applier stores it
-    when a write of a first pairing fails or is refused before it is sent (and recovery when
-    a run died in the middle of one), so the pairing is state from the moment it is made:
+    when a write of a first pairing fails or is refused before it is sent, and when the pair
+    is held for review (recovery too, when a run died in the middle of one; a resolution
+    of the held pair keeps the other side's value where the chosen side has none), so the
+    pairing is state from the moment it is made:
     a retried or forced write, a reference translation, the next full read all find the
     pair, and nothing creates a second record for it. The engine reads both records of an
     unsettled pairing whenever one of them comes up (see
@@ -131,11 +133,9 @@ def decide_first_pair(policy: Policy, a: SideChange, b: SideChange,
     if differing:
         decision.conflict = True
         notes.append(f"differing: {', '.join(differing)} ({reason})")
-    if winner is None:
+    if winner is None:  # linked all the same (unsettled), so that neither is copied later
         decision.hold = True
         decision.message = "; ".join(notes) + ": held for review"
-        if mapping is None:  # link them now, so that neither is copied later
-            decision.a_hash, decision.b_hash = a.hash, b.hash
         return decision
     source = a_fields if winner is Side.A else b_fields
     for name in differing:
