@@ -38,14 +38,20 @@ from __future__ import annotations
 from typing import Any
 
 from syncline.config import ConflictPolicy, FirstSyncPolicy
-from syncline.engine.plan import Decision, Policy, SideChange, Write, WriteAction, _newer
+from syncline.engine.plan import (
+    UNSETTLED,
+    Decision,
+    Policy,
+    SideChange,
+    Write,
+    WriteAction,
+    _newer,
+)
 from syncline.model import ActionCode, Side, canonical_value, content_hash, field_token
 from syncline.state.store import MappingRow
 
 __all__ = ["UNSETTLED", "decide_first_pair", "is_unsettled", "unsettled_mapping"]
 
-UNSETTLED = b"unsettled pair\x00\x00"
-"""The hash an unsettled pairing's mapping holds for both sides (see the module docstring)."""
 
 
 def is_unsettled(mapping: MappingRow) -> bool:

@@ -31,6 +31,7 @@ from syncline.model import ActionCode, Record, Side, canonical_value, field_toke
 from syncline.state.store import MappingRow
 
 __all__ = [
+    "UNSETTLED",
     "Decision",
     "Policy",
     "SideChange",
@@ -41,6 +42,11 @@ __all__ = [
     "natural_key",
     "plan_chunk",
 ]
+
+
+UNSETTLED = b"unsettled pair\x00\x00"
+"""The hash both sides of an unsettled pairing's mapping hold (see
+:mod:`syncline.engine.first_pair`): 16 bytes, which no content hash (12 bytes) equals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,12 +366,13 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         decision.b_record = b.record if b is not None and b_changed else None
         decision.message = "changed while its conflict awaits review: held with it"
         return decision
-    from syncline.engine.first_pair import decide_first_pair, is_unsettled
-
-    if is_unsettled(mapping):  # a first pairing whose writes did not all go: decide again
+    if mapping.a_hash == UNSETTLED or mapping.b_hash == UNSETTLED:
+        # a first pairing not written yet: decide it again as one
         if a is None or b is None:
             return None  # both records are needed; the engine reads the missing one
         if a.record is not None and b.record is not None:
+            from syncline.engine.first_pair import decide_first_pair
+
             return decide_first_pair(policy, a, b, mapping)
     if not a_changed and not b_changed:
         if (decision.a_version, decision.b_version) != (mapping.a_version, mapping.b_version):
