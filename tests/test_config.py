@@ -13,6 +13,7 @@ from cli.helpers import ISSUE_EXAMPLE
 from syncline import connectors
 from syncline.config import (
     ConflictPolicy,
+    FirstSyncPolicy,
     LinkDirection,
     load_config,
     parse_config,
@@ -93,6 +94,21 @@ def test_bad_choice_lists_the_choices_and_suggests_one() -> None:
                           "'newest'?)")
     far = _error(_raw(direction="sideways"))
     assert str(far).endswith("Input should be 'both', 'a-to-b' or 'b-to-a' (got 'sideways')")
+
+
+def test_first_sync_is_checked_like_conflict() -> None:
+    error = _error(_raw(first_sync="a-win"))
+    assert error.key == "links.crm-books.first_sync"
+    assert str(error) == ("syncline.toml: links.crm-books.first_sync: Input should be 'merge', "
+                          "'a-wins', 'b-wins' or 'review' (got 'a-win'; did you mean "
+                          "'a-wins'?)")
+
+
+def test_first_sync_defaults_to_merge() -> None:
+    config = parse_config(_raw(), base_dir=Path("."))
+    assert config.link("crm-books").first_sync is FirstSyncPolicy.MERGE
+    reviewed = parse_config(_raw(first_sync="review"), base_dir=Path("."))
+    assert reviewed.link("crm-books").first_sync is FirstSyncPolicy.REVIEW
 
 
 def test_unknown_endpoint_unknown_stream_and_unknown_field() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "Config",
     "ConflictPolicy",
     "EndpointConfig",
+    "FirstSyncPolicy",
     "LinkConfig",
     "LinkDirection",
     "StateConfig",
@@ -68,6 +69,23 @@ class ConflictPolicy(StrEnum):
     MANUAL = "manual"
 
 
+class FirstSyncPolicy(StrEnum):
+    """How two existing records are merged when they are first paired by natural key.
+
+    Whatever the policy, an empty value never overwrites a filled one: each side takes the
+    other's value where its own is empty. Fields filled on both sides with different values
+    go: ``merge``, by the link's ``conflict`` policy field by field (``newest`` and ``merge``:
+    the newer record's value; ``manual``: the pair is held for review); ``a-wins`` /
+    ``b-wins``: to that side's value; ``review``: the pair is held for review (``syncline
+    conflicts``) whenever such a field exists.
+    """
+
+    MERGE = "merge"
+    A_WINS = "a-wins"
+    B_WINS = "b-wins"
+    REVIEW = "review"
+
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _MAX_DELETE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
@@ -95,6 +113,7 @@ class LinkConfig(LinkServiceSettings):
     streams: list[str] = Field(min_length=1)
     direction: LinkDirection = LinkDirection.BOTH
     conflict: ConflictPolicy = ConflictPolicy.NEWEST
+    first_sync: FirstSyncPolicy = FirstSyncPolicy.MERGE
     match: dict[str, list[str]] = Field(default_factory=dict)
     max_delete: str | int = "25%"
     batch_size: int | None = Field(default=None, ge=1, le=100_000)

@@ -241,6 +241,31 @@ def test_dry_run_json_lists_the_planned_changes(runner: CliRunner, sql: SqlPair)
     assert len(sql.customers()) == 1
 
 
+def test_dry_run_shows_the_fields_each_side_would_change(runner: CliRunner,
+                                                          sql: SqlPair) -> None:
+    """The first sync pairs Ada by e-mail; b's phone is empty, so a dry run plans to fill
+    it in on b (a's empty value would never blank b's), field by field, in the table and
+    in the JSON."""
+    sql.execute(sql.books, "UPDATE customers SET tel = NULL, name = 'Ada King'")
+    sql.execute(sql.crm, "UPDATE people SET phone = NULL WHERE email_address = ?",
+                "alan@example.com")
+    result = runner.invoke(app, ["sync", "crm-books", "--dry-run", "--json", "--config",
+                                 str(sql.config)])
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)["planned"]
+    (ada,) = [change for change in planned if change["action"] == "M"]
+    assert ada["direction"] == "a>b"
+    assert ada["fields"] == [{"name": "name", "old": "Ada King", "new": "Ada Lovelace"},
+                             {"name": "phone", "old": None, "new": "+44 20 7946 0001"}]
+    assert all(change["fields"] == [] for change in planned if change["action"] == "A")
+    shown = runner.invoke(app, ["sync", "crm-books", "--dry-run", "--config",
+                                str(sql.config)], terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    assert "fields changed on the target" in shown.stdout
+    assert "phone: ∅ → '+44 20 7946 0001'" in shown.stdout
+    assert sql.customers() == [("Ada King", "ada@example.com", None)]
+
+
 def test_sql_sync_both_ways_then_check_constraint_error(sql: SqlPair) -> None:
     """A real subprocess over the issue's example: first sync matches Ada by e-mail and
     copies the rest; a value the books' CHECK constraint refuses is an item error (1)."""

@@ -180,6 +180,7 @@ def _endpoint(store_name: str, streams: Mapping[str, list[str]]) -> dict[str, An
 
 def make_harness(folder: Path, *, streams: Mapping[str, list[str]] | None = None,
                  b_streams: Mapping[str, list[str]] | None = None, conflict: str = "newest",
+                 first_sync: str = "merge",
                  direction: str = "both", match: Mapping[str, list[str]] | None = None,
                  max_delete: str | int = "25%", batch_size: int = 2000,
                  log_writes: bool = False, state_url: str | None = None,
@@ -195,7 +196,8 @@ def make_harness(folder: Path, *, streams: Mapping[str, list[str]] | None = None
                       "books": {**_endpoint(b_name, dict(b_streams or a_streams)),
                                 "page_size": page_size}},
         "links": {"l": {"a": "crm", "b": "books", "streams": list(a_streams),
-                        "conflict": conflict, "direction": direction,
+                        "conflict": conflict, "first_sync": first_sync,
+                        "direction": direction,
                         "match": dict(match if match is not None
                                       else {"contact": ["email"]}),
                         "max_delete": max_delete, "batch_size": batch_size}},

@@ -2,8 +2,18 @@
 ``tests/unit/sync/test_sync.py``).
 
 Random creates, updates and deletes on both sides, from small key and value spaces so that
-conflicts and natural-key matches happen, interleaved with incremental and full syncs and
-with crashes injected in the middle of a sync's writes. After every sync that completes:
+conflicts and natural-key matches happen (and records made on both sides with the same
+e-mail before the first sync, each lacking values the other has), interleaved with
+incremental and full syncs, with crashes injected in the middle of a sync's writes and with
+write failures injected for a while (the memory store refuses writes to chosen keys with an
+item error). After every sync, also one with failures or a crash:
+
+- no record is copied twice onto a side and every mapping is one to one (no duplicates,
+  however often a write fails or a run dies);
+- a first pairing (two records linked by natural key, or a pairing not yet written) never
+  blanks a value that was filled on either side.
+
+After every sync that completes without failures:
 
 - both sides hold the same records under the mapping, every record is mapped exactly once
   (no duplicates), and nothing is left half-done (no intents, the next sync is quiet);
@@ -11,7 +21,9 @@ with crashes injected in the middle of a sync's writes. After every sync that co
   previous sync attempt still exists; a record given content never seen before still exists
   (unless the other side deleted it and won by policy); and, when no crash happened since
   the last completed sync, a change made on one side only reaches the other side intact,
-  and a change made on both sides is resolved as the policy says.
+  and a change made on both sides is resolved as the policy says; records first paired by
+  natural key take each other's values where their own are empty, and differing values as
+  ``first_sync`` and the conflict policy say.
 
 Example counts: ``SYNCLINE_CONVERGENCE_EXAMPLES`` (default 100) and
 ``SYNCLINE_CONVERGENCE_STEPS`` (default 30); ``SYNCLINE_CONVERGENCE_SHRINK=0`` reports the
@@ -33,6 +45,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from syncline.engine import RunMode, RunOutcome
+from syncline.engine.first_pair import is_unsettled
 from syncline.model import field_token
 
 from .syncharness import CONTACT_FIELDS, CrashPlan, Harness, SimulatedCrash, make_harness
@@ -54,6 +67,7 @@ def _values(choices: list[str | None]) -> st.SearchStrategy[str | None]:
 Spec = tuple[str | None, str | None, str | None]  # email, name, phone
 SPEC = st.tuples(_values(EMAILS), _values(NAMES), _values(PHONES))
 RECORDS = st.lists(SPEC, max_size=6)
+TWINS = st.lists(st.tuples(SPEC, SPEC), max_size=3)
 EDIT = st.none() | st.tuples(st.sampled_from(CONTACT_FIELDS), _values(["Ann", "Bob", "1", None]))
 
 
@@ -74,13 +88,17 @@ class SyncMachine(RuleBasedStateMachine):
         self.folder = Path(tempfile.mkdtemp(prefix="syncline-convergence-"))
         self.h: Harness | None = None
         self.policy = "newest"
+        self.first_sync = "merge"
         self.direction = "both"
         self.counter = 0
+        self.counter_of_key = 0  # the number in the key of the last record created
         # what users did since the last sync attempt, per side: records given content never
         # seen before, and records created
         self.changed: dict[str, dict[str, Content]] = {"a": {}, "b": {}}
         self.created: dict[str, set[str]] = {"a": set(), "b": set()}
         self.crashed_since_sync = False
+        self.last_crashed = False  # the last sync attempt died
+        self.touched: set[tuple[str, str]] = set()  # (side, key) edited since that attempt
         self.seen: set[Content] = set()
         self.base: dict[str, Content] = {}  # a-key -> content at the last completed sync
         self.origin: dict[tuple[str, str], str] = {}  # (side, key) -> the user record copied
@@ -93,18 +111,31 @@ class SyncMachine(RuleBasedStateMachine):
 
     # -- set-up -------------------------------------------------------------------------------
     @initialize(policy=st.sampled_from(["newest", "a-wins", "b-wins", "merge"]),
+                first_sync=st.sampled_from(["merge", "merge", "a-wins", "b-wins"]),
                 direction=st.sampled_from(["both", "both", "a-to-b", "b-to-a"]),
                 log_writes=st.booleans(), batch_size=st.sampled_from([1, 2, 500]),
-                a_records=RECORDS, b_records=RECORDS)
-    def make_link(self, policy: str, direction: str, log_writes: bool, batch_size: int,
-                  a_records: list[Spec], b_records: list[Spec]) -> None:
-        """The link, and what both systems hold before it is first synced."""
+                a_records=RECORDS, b_records=RECORDS, twins=TWINS,
+                failing=st.sampled_from([None, "a", "b"]))
+    def make_link(self, policy: str, first_sync: str, direction: str, log_writes: bool,
+                  batch_size: int, a_records: list[Spec], b_records: list[Spec],
+                  twins: list[tuple[Spec, Spec]], failing: str | None) -> None:
+        """The link, and what both systems hold before it is first synced: ``twins`` are
+        records made on both sides with the same new e-mail (first pairings); writes to
+        the twins on side ``failing`` fail until :meth:`heal`."""
         self.policy = policy
+        self.first_sync = first_sync
         self.direction = direction
-        self.h = make_harness(self.folder, conflict=policy, direction=direction,
-                              log_writes=log_writes, batch_size=batch_size, max_delete="100%")
+        self.h = make_harness(self.folder, conflict=policy, first_sync=first_sync,
+                              direction=direction, log_writes=log_writes,
+                              batch_size=batch_size, max_delete="100%")
         self.create("a", a_records)
         self.create("b", b_records)
+        for a_spec, b_spec in twins:
+            email = self.fresh(FRESH, "email")
+            for side, spec in (("a", a_spec), ("b", b_spec)):
+                self.create(side, [(email, *spec[1:])])
+                if side == failing:
+                    self.harness.side(side).fail_keys.add(f"u{side}{self.counter_of_key}")
 
     @property
     def harness(self) -> Harness:
@@ -118,6 +149,7 @@ class SyncMachine(RuleBasedStateMachine):
         return f"fresh{self.counter}@example.com" if field == "email" else f"v{self.counter}"
 
     def remember(self, side: str, key: str, fields: dict[str, Any]) -> None:
+        self.touched.add((side, key))
         content = tokens(fields)
         if content in self.seen:
             self.changed[side].pop(key, None)
@@ -135,6 +167,7 @@ class SyncMachine(RuleBasedStateMachine):
         for email, name, phone in records:
             self.counter += 1
             key = f"u{side}{self.counter}"
+            self.counter_of_key = self.counter
             fields = {"email": self.fresh(email, "email"), "name": self.fresh(name, "name"),
                       "phone": self.fresh(phone, "phone")}
             self.harness.side(side).put("contact", key, fields)
@@ -165,6 +198,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _delete(self, side: str, key: str) -> None:
         self.harness.side(side).remove("contact", key)
+        self.touched.add((side, key))
         self.changed[side].pop(key, None)
         self.created[side].discard(key)
 
@@ -189,6 +223,23 @@ class SyncMachine(RuleBasedStateMachine):
             self.harness.side(side).put("contact", key, fields)
             self.remember(side, key, fields)
 
+    # -- write failures -----------------------------------------------------------------------
+    @rule(side=SIDES, pick=st.integers(0, 30))
+    def fail_writes(self, side: str, pick: int) -> None:
+        """From now on, until :meth:`heal`, writes to one record of ``side`` fail."""
+        records = self.harness.records(side)
+        if records:
+            self.harness.side(side).fail_keys.add(sorted(records)[pick % len(records)])
+
+    @rule()
+    def heal(self) -> None:
+        for side in ("a", "b"):
+            self.harness.side(side).fail_keys.clear()
+
+    @property
+    def failing(self) -> bool:
+        return any(self.harness.side(side).fail_keys for side in ("a", "b"))
+
     # -- syncing ------------------------------------------------------------------------------
     @rule(full=st.booleans(),
           crash=st.none() | st.tuples(st.integers(1, 3), st.sampled_from(["before", "after"])))
@@ -203,23 +254,38 @@ class SyncMachine(RuleBasedStateMachine):
         times = {side: {key: when for key, (_, _, when) in h.side(side).stream("contact").items()}
                  for side in ("a", "b")}
         mapped_before = h.pairs()
+        unsettled_before = {row.a_key for row in h.mappings() if is_unsettled(row)}
         never_synced, self.created = self.created, {"a": set(), "b": set()}
         changed, self.changed = self.changed, {"a": {}, "b": {}}
+        failing = self.failing
+        # a pairing the last attempt made before it died is settled by this sync (recovery):
+        # an edit made since to one of its records is an edit, not a first pairing
+        settled_late = self.touched if self.last_crashed else set()
+        self.touched, self.last_crashed = set(), False
         try:
             summary = h.sync(mode=mode, crash=crash)
         except SimulatedCrash:
             # what was changed before this attempt may have been synced by it: from here on
             # only what is changed after it is known to be unsynced
-            self.crashed_since_sync = True
+            self.crashed_since_sync = self.last_crashed = True
             self.observe()
+            self.check_no_blanking(before, mapped_before, unsettled_before, settled_late)
             return
         self.observe()
+        after = {side: h.tokens(side) for side in ("a", "b")}
+        self.check_lineage(after)
+        self.check_no_blanking(before, mapped_before, unsettled_before, settled_late)
+        assert h.leftover_intents() == 0
+        if failing:
+            # some writes failed: what they carried is pending; the outcome of this sync
+            # is known only once a sync without failures completes
+            assert summary.outcome in (RunOutcome.OK, RunOutcome.ERROR), summary.messages
+            self.crashed_since_sync = True
+            self.check_nothing_lost(after, never_synced, changed)
+            return
         assert summary.outcome is RunOutcome.OK, (summary.messages,
                                                   h.journal(run_id=summary.run_id,
                                                             outcome="error"))
-        assert h.leftover_intents() == 0
-        after = {side: h.tokens(side) for side in ("a", "b")}
-        self.check_lineage(after)
         self.check_nothing_lost(after, never_synced, changed)
         if self.direction != "both":
             self.check_one_way(before, mapped_before, after)
@@ -254,6 +320,28 @@ class SyncMachine(RuleBasedStateMachine):
             twice = sorted({o for o in origins if origins.count(o) > 1})
             assert not twice, f"records copied twice onto {side}: {twice}"
 
+    def check_no_blanking(self, before: dict[str, dict[str, dict[str, Any]]],
+                          mapped_before: dict[str, str], unsettled_before: set[str],
+                          settled_late: set[tuple[str, str]]) -> None:
+        """A first pairing blanks nothing: for every pair this sync linked by natural key (or
+        decided again, not yet written before), a value filled on a side before is still
+        filled there."""
+        h = self.harness
+        after = {side: h.records(side) for side in ("a", "b")}
+        for a_key, b_key in h.pairs().items():
+            if a_key in mapped_before and a_key not in unsettled_before:
+                continue
+            if mapped_before.get(a_key, b_key) != b_key \
+                    or {("a", a_key), ("b", b_key)} & settled_late:
+                continue
+            for side, key in (("a", a_key), ("b", b_key)):
+                if key not in before[side] or key not in after[side]:
+                    continue  # created by this sync, or deleted by the user before it
+                for name in CONTACT_FIELDS:
+                    if field_token(before[side][key].get(name)) != EMPTY:
+                        assert field_token(after[side][key].get(name)) != EMPTY, \
+                            f"first pairing {a_key}/{b_key} blanked {name} on {side}"
+
     def check_nothing_lost(self, after: dict[str, dict[str, Content]],
                            never_synced: dict[str, set[str]],
                            changed: dict[str, dict[str, Content]]) -> None:
@@ -273,15 +361,20 @@ class SyncMachine(RuleBasedStateMachine):
                       mapped_before: dict[str, str], after: dict[str, dict[str, Content]]
                       ) -> None:
         """A one-way link: the source is never written; every source record has one copy
-        on the target, equal to it; the target keeps its own never-mapped records (which may
-        have been linked by natural key, and then took the source's content)."""
+        on the target, equal to it (but for values a first pairing kept where the source has
+        none); the target keeps its own never-mapped records (which may have been linked by
+        natural key, and then took the source's values)."""
         source, target = ("a", "b") if self.direction == "a-to-b" else ("b", "a")
         assert after[source] == {key: tokens(fields) for key, fields in before[source].items()}
         pairs = self.harness.pairs()
         partner = pairs if source == "a" else {b: a for a, b in pairs.items()}
         assert set(partner) == set(after[source]), "source records without a copy"
         for key, content in after[source].items():
-            assert after[target].get(partner[key]) == content, (key, partner[key])
+            copy = after[target].get(partner[key])
+            assert copy is not None, (key, partner[key])
+            # equal, but where a first pairing kept a value the source lacks
+            assert all(mine in (theirs, EMPTY) for mine, theirs in
+                       zip(content, copy, strict=True)), (key, partner[key], content, copy)
         copies = set(partner.values())
         mapped_target = set(mapped_before.values() if target == "b" else mapped_before)
         own = set(before[target]) - mapped_target
@@ -295,6 +388,12 @@ class SyncMachine(RuleBasedStateMachine):
                 b_time: datetime | None, base: Content | None) -> Content:
         """What the link's policy makes of two versions (``base``: last synced, if any)."""
         b_newer = a_time is not None and b_time is not None and b_time > a_time
+        if base is None:  # a first pairing: blanks filled in, differing values by policy
+            b_wins = {"a-wins": False, "b-wins": True}.get(
+                self.first_sync, {"a-wins": False, "b-wins": True}.get(self.policy, b_newer))
+            return tuple(a_value if a_value == b_value else b_value if a_value == EMPTY
+                         else a_value if b_value == EMPTY else b_value if b_wins else a_value
+                         for a_value, b_value in zip(a_now, b_now, strict=True))
         if self.policy == "a-wins":
             return a_now
         if self.policy == "b-wins":

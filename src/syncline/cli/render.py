@@ -130,20 +130,37 @@ def _count(column: str, value: int) -> Text:
 def planned_table(planned: Sequence[PlannedChange], limit: int = 200) -> Table:
     """What a dry run would do, one row per change (the first ``limit``)."""
     table = Table(title=f"planned changes ({len(planned)})", title_justify="left")
-    for name in ("stream", "action", "direction", "key a", "key b", "detail"):
+    for name in ("stream", "action", "direction", "key a", "key b", "detail",
+                 "fields changed on the target"):
         table.add_column(name, overflow="fold")
     for change in planned[:limit]:
         table.add_row(change.stream, change.action, change.direction, change.a_key or "-",
-                      change.b_key or "-", change.detail or "")
+                      change.b_key or "-", change.detail or "", _field_changes(change))
     if len(planned) > limit:
         table.caption = f"… and {len(planned) - limit} more (use --json for all)"
     return table
 
 
+def _field_changes(change: PlannedChange) -> Text:
+    """``name: old → new`` per changed field, one a line (``∅``: empty)."""
+    text = Text()
+    for number, field in enumerate(change.fields):
+        if number:
+            text.append("\n")
+        text.append(f"{field.name}: ")
+        text.append(repr(field.old) if field.old is not None else "∅", style="red")
+        text.append(" → ")
+        text.append(repr(field.new) if field.new is not None else "∅", style="green")
+    return text
+
+
 def planned_json(planned: Iterable[PlannedChange]) -> list[dict[str, Any]]:
-    """Planned changes as JSON objects."""
+    """Planned changes as JSON objects (``fields``: what a modification changes on its
+    target, ``null`` for an empty value)."""
     return [{"stream": change.stream, "action": change.action, "direction": change.direction,
-             "a_key": change.a_key, "b_key": change.b_key, "detail": change.detail}
+             "a_key": change.a_key, "b_key": change.b_key, "detail": change.detail,
+             "fields": [{"name": field.name, "old": field.old, "new": field.new}
+                        for field in change.fields]}
             for change in planned]
 
 

@@ -28,6 +28,8 @@ url = "sqlite:///crm.db"                   # or postgresql+psycopg://..., mysql+
 table = "people"
 key = "person_id"
 fields = { name = "full_name", email = "email_address", phone = "phone" }
+# updated = "modified_at"                  # the row's modification time, if the table has
+#                                          # one: conflict = "newest" needs it on both sides
 
 [endpoints.books]
 connector = "sql"
@@ -44,7 +46,14 @@ a = "crm"
 b = "books"
 streams = ["contact"]
 direction = "both"        # both | a-to-b | b-to-a
-conflict = "newest"       # a-wins | b-wins | newest | merge | manual
+# A record changed on both sides: a-wins | b-wins | newest | merge | manual. "newest"
+# knows which side changed last only from an `updated` column (or the change log that
+# `syncline setup` installs, for rows changed since then); when it cannot tell, a wins.
+conflict = "newest"
+# Records on both sides paired at the first sync are merged: an empty value never
+# overwrites a filled one; values filled differently go by: merge (the conflict policy
+# above) | a-wins | b-wins | review (held for `syncline conflicts`).
+first_sync = "merge"
 match = { contact = ["email"] }   # first sync: pair existing records by these fields
 max_delete = "25%"        # a run deleting more of a stream stops unless --allow-mass-delete
 """

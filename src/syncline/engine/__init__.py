@@ -15,6 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from syncline.engine.options import (
+    FieldChange,
     NullProgress,
     PlannedChange,
     ProgressReporter,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from syncline.engine.sync import SyncEngine, open_endpoint
 
 __all__ = [
+    "FieldChange",
     "NullProgress",
     "PlannedChange",
     "ProgressReporter",

@@ -24,13 +24,23 @@ from syncline.connectors.base import (
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, pending_entry
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
-from syncline.engine.options import PlannedChange, StreamCounts
+from syncline.engine.first_pair import unsettled_mapping
+from syncline.engine.options import FieldChange, PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.preview import changed_fields, current_targets
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
 from syncline.errors import ItemError, ProtocolError, VersionConflict
-from syncline.model import ActionCode, Direction, Outcome, Side, content_hash, field_token
+from syncline.model import (
+    ActionCode,
+    Direction,
+    Outcome,
+    Record,
+    Side,
+    content_hash,
+    field_token,
+)
 from syncline.state.store import MappingRow, PendingIntent, StateStore
 
 if TYPE_CHECKING:
@@ -277,7 +287,9 @@ class Applier:
             self._journal(buffer, decision, write.code, Direction.towards(write.target),
                           Outcome.ERROR, str(error))
             self.counts.errors += 1
-            return
+            break
+        if decision.pairing:
+            self._record_unsettled(decision, buffer)
 
     def _hold(self, decision: Decision, buffer: SettleBuffer) -> None:
         assert decision.a_key is not None and decision.b_key is not None
@@ -292,8 +304,11 @@ class Applier:
         self.counts.skipped += 1
         self._journal(buffer, decision, ActionCode.MODIFY, Direction.A_TO_B, Outcome.SKIPPED,
                       decision.message)
-        if decision.mapping is None:
-            self._record_mapping(decision, buffer)
+        if decision.mapping is None:  # a first pairing: remembered, not yet merged
+            if decision.pairing:
+                self._record_unsettled(decision, buffer)
+            else:
+                self._record_mapping(decision, buffer)
 
     def _settle_decision(self, decision: Decision, done: list[tuple[Write, WriteResult]],
                          buffer: SettleBuffer) -> None:
@@ -336,7 +351,11 @@ class Applier:
             journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key, code,
                             direction, "error", message))
         if failed:
-            return  # the mapping stays as it was; the source is pending and goes next run
+            # the mapping stays as it was (a first pairing's is recorded, unsettled); the
+            # source is pending and goes next run
+            if decision.pairing:
+                self._record_unsettled(decision, buffer)
+            return
         if not done and not decision.quiet:
             self.counts.skipped += 1
             journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
@@ -345,6 +364,20 @@ class Applier:
         if self.pending[Side.A] or self.pending[Side.B]:
             self._clear_pending(decision, buffer)
         self._record_mapping(decision, buffer)
+
+    def _record_unsettled(self, decision: Decision, buffer: SettleBuffer) -> None:
+        """Remember a first pairing whose writes did not all go through as an unsettled
+        pairing (see :mod:`syncline.engine.first_pair`): the next run decides it again with
+        the same two records, so nothing creates a second record for either."""
+        if decision.a_key is None or decision.b_key is None:
+            return
+        mapping = decision.mapping
+        row = unsettled_mapping(mapping.id if mapping is not None else None, decision.a_key,
+                                decision.b_key, decision.a_version, decision.b_version)
+        if mapping is not None and mapping.id is not None:
+            buffer.changed_mappings.append(row)
+        else:
+            buffer.new_mappings.append(row)
 
     def _record_mapping(self, decision: Decision, buffer: SettleBuffer) -> None:
         mapping = decision.mapping
@@ -411,6 +444,10 @@ class Applier:
                           journal_run_id=self.run_id)
 
     def _describe(self, decisions: Sequence[Decision]) -> None:
+        """Add what ``decisions`` would do to the dry run's planned changes; modifications
+        name the fields they change (see :mod:`syncline.engine.preview`)."""
+        current = current_targets(decisions, self._read_targets)
+        names = self.policy.field_names
         for decision in decisions:
             if decision.hold:
                 self.counts.conflicts += 1
@@ -421,9 +458,22 @@ class Applier:
                 self.counts.conflicts += 1
             for write in decision.writes:
                 self.counts.add_action(write.code.value)
+                changes: tuple[FieldChange, ...] = ()
+                if write.action is WriteAction.UPDATE and write.fields is not None \
+                        and write.key is not None:
+                    target = current[write.target].get(write.key)
+                    changes = changed_fields(names, target.fields if target else None,
+                                             write.fields)
                 self.planned.append(PlannedChange(
                     self.stream, write.code.value, Direction.towards(write.target).value,
-                    decision.a_key, decision.b_key, decision.message))
+                    decision.a_key, decision.b_key, decision.message, changes))
+
+    def _read_targets(self, side: Side, keys: list[str]) -> dict[str, Record]:
+        """The current records ``keys`` of ``side`` (side b's in a-space), for a dry run."""
+        found = self.connectors[side].read_keys(self.stream, keys)
+        if side is Side.B:
+            self.translator.to_a_space(list(found.values()))
+        return found
 
     # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from syncline.connectors.base import ReadScope
 
 __all__ = [
+    "FieldChange",
     "NullProgress",
     "PlannedChange",
     "ProgressReporter",
@@ -117,8 +118,19 @@ class StreamCounts:
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field a planned write changes on its target: the value there now and the value
+    it will hold, shortened for display (``None``: empty)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
 class PlannedChange:
-    """One change a dry run would make."""
+    """One change a dry run would make. ``fields`` are the fields a modification (M or R)
+    changes on its target (the side ``direction`` points to), in the link's field order."""
 
     stream: str
     action: str
@@ -126,6 +138,7 @@ class PlannedChange:
     a_key: str | None
     b_key: str | None
     detail: str
+    fields: tuple[FieldChange, ...] = ()
 
 
 @dataclass

@@ -26,11 +26,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from syncline.config import ConflictPolicy, LinkDirection
+from syncline.config import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.model import ActionCode, Record, Side, canonical_value, field_token
 from syncline.state.store import MappingRow
 
 __all__ = [
+    "UNSETTLED",
     "Decision",
     "Policy",
     "SideChange",
@@ -41,6 +42,11 @@ __all__ = [
     "natural_key",
     "plan_chunk",
 ]
+
+
+UNSETTLED = b"unsettled pair\x00\x00"
+"""The hash both sides of an unsettled pairing's mapping hold (see
+:mod:`syncline.engine.first_pair`): 16 bytes, which no content hash (12 bytes) equals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,9 @@ class Policy:
     keep_snapshot: bool = False
     held: frozenset[str] = frozenset()
     """a-keys of pairs with an open conflict: their changes are held too, until resolved."""
+    first_sync: FirstSyncPolicy = FirstSyncPolicy.MERGE
+    """How records first paired by natural key are merged (see
+    :mod:`syncline.engine.first_pair`)."""
 
     def allows(self, target: Side) -> bool:
         """Whether changes may be written to ``target`` at all."""
@@ -133,6 +142,9 @@ class Decision:
     a_record: Record | None = None
     b_record: Record | None = None
     message: str = ""
+    pairing: bool = False
+    """A first pairing (see :mod:`syncline.engine.first_pair`): when one of its writes
+    fails, the mapping is still recorded, as an unsettled pairing."""
 
 
 def match_key(record: Record, match_fields: Sequence[str]) -> tuple[Any, ...] | None:
@@ -354,6 +366,14 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         decision.b_record = b.record if b is not None and b_changed else None
         decision.message = "changed while its conflict awaits review: held with it"
         return decision
+    if mapping.a_hash == UNSETTLED or mapping.b_hash == UNSETTLED:
+        # a first pairing not written yet: decide it again as one
+        if a is None or b is None:
+            return None  # both records are needed; the engine reads the missing one
+        if a.record is not None and b.record is not None:
+            from syncline.engine.first_pair import decide_first_pair
+
+            return decide_first_pair(policy, a, b, mapping)
     if not a_changed and not b_changed:
         if (decision.a_version, decision.b_version) != (mapping.a_version, mapping.b_version):
             decision.quiet = True  # an echo with a new version: remember the version
@@ -415,18 +435,11 @@ def _delete_versus_change(policy: Policy, decision: Decision, a: SideChange,
 
 
 def _decide_new_pair(policy: Policy, a: SideChange, b: SideChange) -> Decision:
-    """Two unmapped records with the same natural key: link them."""
-    assert a.record is not None and b.record is not None
-    decision = Decision(a.key, b.key, None, a_version=a.record.version,
-                        b_version=b.record.version)
-    how = "matched by " + ", ".join(policy.match_fields)
-    if a.hash == b.hash and not (a.forced or b.forced):
-        decision.a_hash, decision.b_hash = a.hash, b.hash
-        decision.synced_fields = a.record.fields
-        decision.message = f"{how}; already equal"
-        return decision
-    _resolve_both_modified(policy, decision, a, b, None, f"{how}, contents differ")
-    return decision
+    """Two unmapped records with the same natural key: link them (see
+    :mod:`syncline.engine.first_pair`)."""
+    from syncline.engine.first_pair import decide_first_pair
+
+    return decide_first_pair(policy, a, b, None)
 
 
 def _create_from(policy: Policy, side: Side, change: SideChange) -> Decision | None:

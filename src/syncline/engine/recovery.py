@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
+from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.plan import WriteAction
 from syncline.model import Direction, Outcome, Side
 from syncline.state.store import MappingRow, PendingIntent
@@ -34,6 +35,7 @@ def recover_interrupted(applier: Applier) -> int:
         whatever the connectors' ``recover`` or the state store raise.
     """
     settled = 0
+    pairings: dict[str, MappingRow] = {}
     applier.drain()
     for intent in applier.store.pending_intents(applier.scope_id):
         target = Side(intent.target)
@@ -50,9 +52,26 @@ def recover_interrupted(applier: Applier) -> int:
         buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
         if results is not None:
             for entry, result in zip(entries, results, strict=True):
-                settled += _settle_recovered(applier, target, entry, result, buffer)
+                settled += _settle_recovered(applier, target, entry, result, buffer, pairings)
         applier.flush(buffer)
+    _remember_pairings(applier, pairings)
     return settled
+
+
+def _remember_pairings(applier: Applier, pairings: dict[str, MappingRow]) -> None:
+    """Record the first pairings of the interrupted batches that are not settled, as
+    unsettled pairings (see :mod:`syncline.engine.first_pair`): the pair is remembered and
+    decided again by the next run, never matched anew or copied twice."""
+    if not pairings:
+        return
+    applier.drain()
+    store, scope_id = applier.store, applier.scope_id
+    by_a = store.mappings_for(scope_id, "a", pairings)
+    by_b = store.mappings_for(scope_id, "b", (row.b_key for row in pairings.values()))
+    rows = [row for a_key, row in pairings.items()
+            if a_key not in by_a and row.b_key not in by_b]
+    if rows:
+        applier.flush(SettleBuffer(new_mappings=rows))
 
 
 def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> int:
@@ -93,10 +112,16 @@ def _kind_of(entry: list[Any]) -> str:
 
 
 def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: WriteResult,
-                      buffer: SettleBuffer) -> int:
-    """Add what one recovered operation did to ``buffer``; 1 when it was applied, else 0."""
+                      buffer: SettleBuffer, pairings: dict[str, MappingRow]) -> int:
+    """Add what one recovered operation did to ``buffer``; 1 when it was applied, else 0.
+    A write of a first pairing (an update with no mapping yet) that is not settled here
+    goes to ``pairings`` (by a-key), to be remembered as an unsettled pairing."""
     (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
      code, forget, message, one_of_several) = entry
+    first_pairing = mapping_id is None and action == WriteAction.UPDATE.value \
+        and a_key is not None and b_key is not None
+    if first_pairing and (not result.ok or one_of_several):
+        pairings[a_key] = unsettled_mapping(None, a_key, b_key, a_version, b_version)
     if not result.ok:
         return 0  # never applied: the source change is read again (cursors did not move)
     if action == WriteAction.CREATE.value:

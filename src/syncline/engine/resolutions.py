@@ -4,7 +4,9 @@ A held conflict keeps both versions of a record pair and leaves the mapping as i
 resolved, the resolution says which side's version wins (``{"side": "a"}``) or gives the
 value per field (``{"fields": {...}}``, fields not named keep side a's value). The next run
 of the link reads both records as they are now, writes the chosen values where they differ,
-and marks the conflict applied.
+and marks the conflict applied. A held first pairing (two records paired by natural key,
+whose mapping is unsettled until then, see :mod:`syncline.engine.first_pair`) keeps the
+other side's value where the chosen side has none.
 """
 
 from __future__ import annotations
@@ -12,19 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 from syncline.engine.apply import Applier
+from syncline.engine.first_pair import is_unsettled
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
-from syncline.model import ActionCode, Record, Side, content_hash
+from syncline.model import ActionCode, Record, Side, canonical_value, content_hash
 from syncline.state.store import StateStore
 
 __all__ = ["apply_resolutions"]
 
 
 def _resolved_fields(resolution: dict[str, Any], a: Record, b: Record,
-                     names: tuple[str, ...]) -> dict[str, Any]:
+                     names: tuple[str, ...], first_pairing: bool) -> dict[str, Any]:
+    """The values the resolution chose. A side chosen for a first pairing (see
+    :mod:`syncline.engine.first_pair`) wins the values both sides hold; where it has none,
+    the other side's value stays (an empty value never overwrites a filled one)."""
     side = resolution.get("side")
     if side in ("a", "b"):
-        winner = a if side == "a" else b
-        return {name: winner.fields.get(name) for name in names}
+        winner, other = (a, b) if side == "a" else (b, a)
+        chosen = {name: winner.fields.get(name) for name in names}
+        if first_pairing:
+            for name in names:
+                if canonical_value(chosen[name]) is None:
+                    chosen[name] = other.fields.get(name)
+        return chosen
     chosen = resolution.get("fields") or {}
     return {name: chosen.get(name, a.fields.get(name)) for name in names}
 
@@ -51,7 +62,8 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
         if a is None or b is None or mapping is None:
             store.close_conflict(int(row["id"]))
             continue
-        fields = _resolved_fields(row["resolution"] or {}, a, b, policy.field_names)
+        fields = _resolved_fields(row["resolution"] or {}, a, b, policy.field_names,
+                                  is_unsettled(mapping))
         digest = content_hash(fields, policy.field_names)
         decision = Decision(a.key, b.key, mapping, a_hash=mapping.a_hash,
                             b_hash=mapping.b_hash, a_version=a.version, b_version=b.version,

@@ -16,6 +16,7 @@ from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
+from syncline.engine.first_pair import is_unsettled
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
 from syncline.engine.plan import (
     Decision,
@@ -31,7 +32,7 @@ from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
 from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
-from syncline.model import Record, Side
+from syncline.model import Record, Side, content_hash
 from syncline.state.store import MappingRow, StateStore
 
 __all__ = ["StreamRun"]
@@ -63,6 +64,7 @@ class StreamRun:
     """Records of columnar pages paired with held ones by natural key, waiting to be
     planned together (a-side changes, b-side changes): planning them page by page would
     cut the bulk creates into small batches."""
+    _translator: ReferenceTranslator | None = None
 
     @property
     def batch_size(self) -> int:
@@ -86,7 +88,8 @@ class StreamRun:
                 f"stream '{self.stream}'", key=f"links.{self.link_name}.streams")
         return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
                       tuple(self.link.match.get(self.stream, ())),
-                      keep_snapshot=self.link.conflict is ConflictPolicy.MERGE)
+                      keep_snapshot=self.link.conflict is ConflictPolicy.MERGE,
+                      first_sync=self.link.first_sync)
 
     def _lookup(self, stream: str, side: Side, keys: Iterable[str]) -> dict[str, str]:
         scope_id = self.store.scope_id(self.link_name, stream)
@@ -97,7 +100,8 @@ class StreamRun:
         """Sync the stream. Raises RunError subclasses when an endpoint cannot be used."""
         scope_id = self.store.scope_id(self.link_name, self.stream)
         policy = replace(self.policy(), held=self.store.open_conflict_keys(scope_id))
-        translator = ReferenceTranslator(self.stream, self.link.streams, self._lookup)
+        translator = self._translator = ReferenceTranslator(self.stream, self.link.streams,
+                                                            self._lookup)
         pending = {side: set(self.store.pending_keys(scope_id, side.value)) for side in Side}
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
                           stream=self.stream, policy=policy, connectors=self.connectors,
@@ -184,6 +188,7 @@ class StreamRun:
             chunk = rest[start:start + self.batch_size]
             mappings = [held_mappings[c.key] for c in chunk if c.key in held_mappings]
             a_changes, b_changes = ([], chunk) if held_side is Side.B else (chunk, [])
+            self._read_partners(policy, a_changes, b_changes, mappings)
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
         self._delete(applier, deletions)
         applier.drain()
@@ -253,9 +258,41 @@ class StreamRun:
                 self._queue_creates(applier, creates)
                 return
         self._flush_creates(applier)
-        a_changes, b_changes = (page, pulled) if streamed_side is Side.A else (pulled, page)
+        a_changes, b_changes = (list(page), pulled) if streamed_side is Side.A \
+            else (pulled, list(page))
         rows: Sequence[MappingRow] = list(mappings.values())
+        self._read_partners(policy, a_changes, b_changes, rows)
         self._apply(applier, plan_chunk(policy, a_changes, b_changes, rows), deletions)
+
+    def _read_partners(self, policy: Policy, a_changes: list[SideChange],
+                       b_changes: list[SideChange], mappings: Iterable[MappingRow]) -> None:
+        """Add to the changes the missing record of each unsettled pairing among
+        ``mappings`` (see :mod:`syncline.engine.first_pair`), read by key: the planner
+        decides such a pair again only with both records in hand. A record that is gone
+        comes as a deletion."""
+        present = {Side.A: {change.key for change in a_changes},
+                   Side.B: {change.key for change in b_changes}}
+        wanted: dict[Side, list[str]] = {Side.A: [], Side.B: []}
+        for mapping in mappings:
+            if not is_unsettled(mapping):
+                continue
+            has_a, has_b = mapping.a_key in present[Side.A], mapping.b_key in present[Side.B]
+            if has_a and not has_b:
+                wanted[Side.B].append(mapping.b_key)
+            elif has_b and not has_a:
+                wanted[Side.A].append(mapping.a_key)
+        for side, keys in wanted.items():
+            if not keys:
+                continue
+            found = self.connectors[side].read_keys(self.stream, keys)
+            if side is Side.B and self._translator is not None:
+                self._translator.to_a_space(list(found.values()))
+            into = a_changes if side is Side.A else b_changes
+            for key in keys:
+                record = found.get(key)
+                into.append(SideChange(key, record, content_hash(record.fields,
+                                                                policy.field_names))
+                            if record is not None else SideChange(key, None, None))
 
     def _column_chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
                       page: ColumnChanges, held: dict[str, SideChange],
