@@ -21,6 +21,7 @@ from syncline.connectors.base import (
     WriteOperation,
     WriteResult,
 )
+from syncline.engine import owned_apply
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
@@ -108,6 +109,10 @@ class Applier:
             return
         if any(write.fetch for decision in decisions for write in decision.writes):
             self._fill_fetched(decisions)
+            if self.policy.has_owners:
+                owned_apply.strip_created(self, decisions)
+        if self.policy.has_owners:
+            owned_apply.fill_owned(self, decisions)
         checked = self.rules.check(decisions) if self.rules is not None else None  # rules
         if checked is not None:
             decisions = checked.decisions
@@ -146,6 +151,8 @@ class Applier:
                     else:
                         found.append((write, result))
                 buffer.batch_ids.append(batch_id)
+        back = owned_apply.read_back_created(self, decisions, outcomes) \
+            if self.policy.has_owners and outcomes else []
         for index, decision in enumerate(decisions):
             if decision.hold:
                 continue
@@ -157,6 +164,7 @@ class Applier:
             if checked is not None and index in checked.warnings:
                 checked.mark_warning(index, buffer.journal_rows, start, self.counts)
         self.flush(buffer)
+        owned_apply.put_back(self, back)
 
     def apply_creates(self, batch: CreateBatch) -> None:
         """Create records new on one side on the other, in bulk (see

@@ -56,6 +56,12 @@ class ReferenceTranslator:
     def _resolve(self, wanted: dict[str, set[str]], side: Side) -> dict[str, dict[str, str]]:
         return {target: self.lookup(target, side, keys) for target, keys in wanted.items()}
 
+    def from_side(self, side: Side, records: list[Record]) -> None:
+        """Bring ``records`` read from ``side`` into the engine's canonical form, in place:
+        references in a-space (:meth:`to_a_space`, for side b)."""
+        if side is Side.B:
+            self.to_a_space(records)
+
     def to_a_space(self, records: list[Record]) -> None:
         """Replace b-keys in references of side-b ``records`` by a-keys, in place. A reference
         without a mapping is kept and noted in ``record.extra[UNRESOLVED]``."""

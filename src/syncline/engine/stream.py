@@ -17,6 +17,7 @@ from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
+from syncline.engine.owned import owners_for
 from syncline.engine.plan import (
     Decision,
     Policy,
@@ -84,9 +85,17 @@ class StreamRun:
             raise ConfigError(
                 f"endpoints '{self.link.a}' and '{self.link.b}' map no common field of "
                 f"stream '{self.stream}'", key=f"links.{self.link_name}.streams")
+        read_only = {side: self.connectors[side].read_only_fields(self.stream) for side in Side}
+        both = read_only[Side.A] & read_only[Side.B]
+        if both:  # written on neither side: not synced at all
+            shared -= both
+            self.messages.append(f"{self.stream}: {', '.join(sorted(both))}: read-only on "
+                                 f"both endpoints, not synced")
+        owned = owners_for(self.link_name, self.link, self.stream, frozenset(shared), read_only)
         return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
                       tuple(self.link.match.get(self.stream, ())),
-                      keep_snapshot=self.link.conflict is ConflictPolicy.MERGE)
+                      keep_snapshot=self.link.conflict is ConflictPolicy.MERGE,
+                      owned_a=owned[Side.A], owned_b=owned[Side.B])
 
     def _lookup(self, stream: str, side: Side, keys: Iterable[str]) -> dict[str, str]:
         scope_id = self.store.scope_id(self.link_name, stream)
@@ -152,7 +161,8 @@ class StreamRun:
                                     full, pending[side], run_id=self.run_id,
                                     page_size=self.batch_size,
                                     marks_possible=self.marks_possible,
-                                    columnar=side is streamed_side and applier.rules is None)
+                                    columnar=side is streamed_side and applier.rules is None
+                                    and not policy.has_owners)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
             self.store.cursor(scope_id, streamed_side.value) is None else None
@@ -243,7 +253,8 @@ class StreamRun:
                     if partner is not None:
                         pulled.append(partner)
                         break
-        if not mappings and not pulled and applier.rules is None:  # rules: per-record path
+        if not mappings and not pulled and applier.rules is None \
+                and not policy.has_owners:  # rules, owners: per-record path
             creates = plan_creates(policy, streamed_side, page)
             if creates is not None:
                 self._queue_creates(applier, creates)
