@@ -25,6 +25,7 @@ from syncline.engine import owned_apply
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
+from syncline.engine.display_refs import mark_warning
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.engine.recovery import recover_interrupted
@@ -84,8 +85,7 @@ class Applier:
                 continue
             keys = [str(d.a_key if source is Side.A else d.b_key) for d, _ in items]
             found = self.connectors[source].read_keys(self.stream, keys)
-            if source is Side.B:
-                self.translator.to_a_space(list(found.values()))
+            self.translator.from_side(source, list(found.values()))
             for (decision, write), key in zip(items, keys, strict=True):
                 record = found.get(key)
                 if record is None:
@@ -124,6 +124,11 @@ class Applier:
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
+        display = self.translator.display
+        warned = display.prepare_writes(
+            decisions, self.policy.field_names,
+            {index for index, decision in enumerate(decisions) if decision.hold}) \
+            if display is not None and display.active else {}
         errors = self._translate(decisions) if self.translator.active else {}
         if checked is not None:
             errors.update(checked.blocked)
@@ -163,6 +168,8 @@ class Applier:
             self._settle_decision(decision, outcomes.get(index, []), buffer)
             if checked is not None and index in checked.warnings:
                 checked.mark_warning(index, buffer.journal_rows, start, self.counts)
+            if index in warned:
+                mark_warning(warned[index], buffer.journal_rows, start, self.counts)
         self.flush(buffer)
         owned_apply.put_back(self, back)
 

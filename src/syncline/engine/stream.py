@@ -16,6 +16,7 @@ from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
+from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
 from syncline.engine.owned import owners_for
 from syncline.engine.plan import (
@@ -57,6 +58,8 @@ class StreamRun:
     :attr:`~syncline.engine.reading.SideReader.marks_possible`)."""
     messages: list[str] = field(default_factory=list)
     blocked: bool = False
+    display: DisplayReferences | None = None
+    """The stream's references held as display values on one side (set by :meth:`policy`)."""
     _backlog: list[CreateBatch] = field(default_factory=list)
     """Bulk creates waiting to fill a write batch (pages can be smaller than batches)."""
     _backlog_size: int = 0
@@ -85,12 +88,18 @@ class StreamRun:
             raise ConfigError(
                 f"endpoints '{self.link.a}' and '{self.link.b}' map no common field of "
                 f"stream '{self.stream}'", key=f"links.{self.link_name}.streams")
+        self.display = DisplayReferences.for_stream(
+            self.stream, self.connectors, {Side.A: self.link.a, Side.B: self.link.b},
+            frozenset(shared))
+        shared = shared - frozenset(self.display.left_out)
+        notes = [f"{self.stream}: {why}" for why in self.display.left_out.values()]
         read_only = {side: self.connectors[side].read_only_fields(self.stream) for side in Side}
         both = read_only[Side.A] & read_only[Side.B]
         if both:  # written on neither side: not synced at all
             shared -= both
-            self.messages.append(f"{self.stream}: {', '.join(sorted(both))}: read-only on "
-                                 f"both endpoints, not synced")
+            notes.append(f"{self.stream}: {', '.join(sorted(both))}: read-only on both "
+                         f"endpoints, not synced")
+        self.messages.extend(note for note in notes if note not in self.messages)
         owned = owners_for(self.link_name, self.link, self.stream, frozenset(shared), read_only)
         return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
                       tuple(self.link.match.get(self.stream, ())),
@@ -106,7 +115,8 @@ class StreamRun:
         """Sync the stream. Raises RunError subclasses when an endpoint cannot be used."""
         scope_id = self.store.scope_id(self.link_name, self.stream)
         policy = replace(self.policy(), held=self.store.open_conflict_keys(scope_id))
-        translator = ReferenceTranslator(self.stream, self.link.streams, self._lookup)
+        translator = ReferenceTranslator(self.stream, self.link.streams, self._lookup,
+                                         self.display)
         pending = {side: set(self.store.pending_keys(scope_id, side.value)) for side in Side}
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
                           stream=self.stream, policy=policy, connectors=self.connectors,
@@ -127,8 +137,7 @@ class StreamRun:
         asked for with ``syncline post`` are read again like pending ones."""
         def read_current(side: Side, keys: list[str]) -> dict[str, Record]:
             found = self.connectors[side].read_keys(self.stream, keys)
-            if side is Side.B:
-                translator.to_a_space(list(found.values()))
+            translator.from_side(side, list(found.values()))
             return found
 
         gate = RuleGate.for_stream(link_name=self.link_name, link=self.link, stream=self.stream,
@@ -253,8 +262,8 @@ class StreamRun:
                     if partner is not None:
                         pulled.append(partner)
                         break
-        if not mappings and not pulled and applier.rules is None \
-                and not policy.has_owners:  # rules, owners: per-record path
+        if not mappings and not pulled and applier.rules is None and not policy.has_owners \
+                and not applier.translator.display_active:  # those take the record path
             creates = plan_creates(policy, streamed_side, page)
             if creates is not None:
                 self._queue_creates(applier, creates)
