@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 
 from syncline.config import ConflictPolicy, LinkDirection, parse_config
+from syncline.connectors.base import WriteBatch, WriteResult
+from syncline.engine import SyncOptions
 from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, plan_chunk
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash, field_token
 from syncline.state.store import MappingRow
 
-from .syncharness import Harness
+from .syncharness import Harness, HarnessConnector
 
 FIELDS = ("email", "name", "phone")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -245,3 +247,58 @@ def test_an_owned_field_not_mapped_by_both_is_a_config_error(
         h.sync()
     assert caught.value.key == "links.l.owners.contact.a"
     assert "'name' is not mapped by both endpoints" in str(caught.value)
+
+
+# -- read-only fields ----------------------------------------------------------------------
+class BooksComputePhone(HarnessConnector):
+    """A memory endpoint whose side b (``books``) computes the phone: it reads it but
+    ignores it on write, as the accounting connectors do with their totals."""
+
+    def read_only_fields(self, stream: str) -> frozenset[str]:
+        return frozenset({"phone"}) if self.endpoint == "books" else frozenset()
+
+    def write(self, batch: WriteBatch) -> list[WriteResult]:
+        if self.endpoint == "books":
+            for operation in batch.operations:
+                if operation.fields is not None:
+                    operation.fields = {name: value for name, value in operation.fields.items()
+                                        if name != "phone"}
+        return super().write(batch)
+
+
+def _sync_with(h: Harness, connector: type[HarnessConnector]) -> Any:
+    summary = h.engine(connector=connector).run(h.link, SyncOptions())
+    h.runs.append(summary)
+    return summary
+
+
+def test_read_only_fields_are_owned_by_their_side(harness_factory: HarnessFactory) -> None:
+    h = harness_factory(log_writes=True)
+    h.a.put("contact", "a1", {"email": "ann@example.com", "name": "Ann", "phone": "1"})
+    _sync_with(h, BooksComputePhone)
+    (b_key,) = h.records("b")
+    assert "phone" not in h.records("b")[b_key]  # never sent to b
+    assert h.records("a")["a1"]["phone"] is None  # b's (empty) value flows to a
+    h.b.put("contact", b_key, {"email": "ann@example.com", "name": "Ann", "phone": "42"})
+    h.a.put("contact", "a1", {"email": "ann@example.com", "name": "Ann", "phone": "7"})
+    _sync_with(h, BooksComputePhone)
+    assert h.records("a")["a1"]["phone"] == "42"
+    h.assert_converged()
+    quiet = _sync_with(h, BooksComputePhone)
+    assert quiet.run_id is not None and h.journal(run_id=quiet.run_id) == []
+
+
+def test_a_field_owned_by_a_and_read_only_on_b_is_not_synced(
+        harness_factory: HarnessFactory) -> None:
+    """The order system owns its status, the books compute theirs: each keeps its own."""
+    h = harness_factory(log_writes=True)
+    raw = dict(h.config.raw)
+    raw["links"] = {"l": {**raw["links"]["l"], "owners": {"contact": {"a": ["phone"]}}}}
+    h = replace(h, config=parse_config(raw, base_dir=h.config.base_dir))
+    h.a.put("contact", "a1", {"email": "ann@example.com", "name": "Ann", "phone": "1"})
+    _sync_with(h, BooksComputePhone)
+    (b_key,) = h.records("b")
+    h.b.put("contact", b_key, {"email": "ann@example.com", "name": "Ann B", "phone": "42"})
+    _sync_with(h, BooksComputePhone)
+    assert h.records("a")["a1"] == {"email": "ann@example.com", "name": "Ann B", "phone": "1"}
+    assert h.records("b")[b_key]["phone"] == "42"

@@ -34,17 +34,20 @@ from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash
 
-__all__ = ["apply_owners", "owned_put_back", "owners_for", "settle_owned", "without_owned"]
+__all__ = ["apply_owners", "owned_put_back", "owners_for", "settle_owned", "unwritable",
+           "without_owned"]
 
 
 def owners_for(link_name: str, link: LinkConfig, stream: str, shared: frozenset[str],
                read_only: Mapping[Side, frozenset[str]]) -> dict[Side, frozenset[str]]:
     """The synced fields each side owns for ``stream``: the link's configured owners plus
-    each side's read-only fields (those the other side does not map are not synced anyway).
+    each side's read-only fields. A field configured as owned by one side that the other
+    side cannot write is written on neither side: the caller leaves it out of the synced
+    fields (see :func:`unwritable`).
 
     Raises:
-        ConfigError: a configured owned field is not mapped by both endpoints, or a field is
-            owned by one side in the config and read-only on the other (naming the key).
+        ConfigError: a configured owned field is not mapped by both endpoints (naming the
+            key, with a suggestion).
     """
     configured = link.owners.get(stream)
     owned: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
@@ -58,15 +61,23 @@ def owners_for(link_name: str, link: LinkConfig, stream: str, shared: frozenset[
                     f"field '{name}' is not mapped by both endpoints '{link.a}' and "
                     f"'{link.b}'{hint}; fields both map: {', '.join(sorted(shared))}",
                     key=f"links.{link_name}.owners.{stream}.{side.value}")
-            if name in read_only[side.other]:
-                endpoint = link.a if side.other is Side.A else link.b
-                raise ConfigError(
-                    f"field '{name}' cannot be owned by {side.value}: endpoint '{endpoint}' "
-                    f"({side.other.value}) cannot write it, so it is owned there",
-                    key=f"links.{link_name}.owners.{stream}.{side.value}")
             owned[side].add(name)
-        owned[side] |= read_only[side] & shared
+    for side in Side:
+        owned[side] |= (read_only[side] & shared) - owned[side.other]
     return {side: frozenset(names) for side, names in owned.items()}
+
+
+def unwritable(link: LinkConfig, stream: str, read_only: Mapping[Side, frozenset[str]]
+               ) -> frozenset[str]:
+    """The fields of ``stream`` written on neither side: read-only on both, or owned by one
+    side in the link's config and read-only on the other (each side keeps its own value:
+    the order system's status and the books' own status). They are not synced."""
+    configured = link.owners.get(stream)
+    found = set(read_only[Side.A] & read_only[Side.B])
+    if configured is not None:
+        found |= set(configured.a) & read_only[Side.B]
+        found |= set(configured.b) & read_only[Side.A]
+    return frozenset(found)
 
 
 def without_owned(policy: Policy, target: Side, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from syncline.engine.apply import Applier
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
-from syncline.engine.owned import owners_for
+from syncline.engine.owned import owners_for, unwritable
 from syncline.engine.plan import (
     Decision,
     Policy,
@@ -94,13 +94,10 @@ class StreamRun:
         shared = shared - frozenset(self.display.left_out)
         notes = [f"{self.stream}: {why}" for why in self.display.left_out.values()]
         read_only = {side: self.connectors[side].read_only_fields(self.stream) for side in Side}
-        both = read_only[Side.A] & read_only[Side.B]
-        if both:  # written on neither side: not synced at all
-            shared -= both
-            notes.append(f"{self.stream}: {', '.join(sorted(both))}: read-only on both "
-                         f"endpoints, not synced")
         self.messages.extend(note for note in notes if note not in self.messages)
         owned = owners_for(self.link_name, self.link, self.stream, frozenset(shared), read_only)
+        shared = shared - unwritable(self.link, self.stream, read_only)  # each keeps its own
+        owned = {side: names & shared for side, names in owned.items()}
         return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
                       tuple(self.link.match.get(self.stream, ())),
                       keep_snapshot=self.link.conflict is ConflictPolicy.MERGE,
