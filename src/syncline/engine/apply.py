@@ -170,6 +170,8 @@ class Applier:
                 checked.mark_warning(index, buffer.journal_rows, start, self.counts)
             if index in warned:
                 mark_warning(warned[index], buffer.journal_rows, start, self.counts)
+        if back:
+            owned_apply.hold_pending(self, back, buffer)
         self.flush(buffer)
         owned_apply.put_back(self, back)
 

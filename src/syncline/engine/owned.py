@@ -170,7 +170,8 @@ def owned_put_back(policy: Policy, decision: Decision, created: Side, record: Re
     """After a create on side ``created`` that left its owned fields out, ``record`` is
     what that side holds now: remember its hash in the create's write, and return the
     write of its owned values to the other side where they differ there (``None``: no
-    write needed)."""
+    write needed). Until that write is settled, the mapping holds no hash for the other
+    side, so that a run that dies before it leaves the pair to be settled again."""
     source = created.other
     source_record = decision.a_record if source is Side.A else decision.b_record
     names = policy.field_names
@@ -184,6 +185,7 @@ def owned_put_back(policy: Policy, decision: Decision, created: Side, record: Re
     if content_hash(source_record.fields, names) == final_hash:
         return None
     decision.synced_fields = final
+    _set_hash(decision, source, None)  # not settled until the values are put back
     key = decision.a_key if source is Side.A else decision.b_key
     version = decision.a_version if source is Side.A else decision.b_version
     return Write(source, WriteAction.UPDATE, key, without_owned(policy, source, final),

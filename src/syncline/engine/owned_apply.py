@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from syncline.connectors.base import WriteResult
+from syncline.engine.buffer import SettleBuffer
 from syncline.engine.owned import owned_put_back, settle_owned, without_owned
 from syncline.engine.plan import Decision, Write, WriteAction
 from syncline.model import Record, Side
@@ -21,7 +22,8 @@ from syncline.model import Record, Side
 if TYPE_CHECKING:
     from syncline.engine.apply import Applier
 
-__all__ = ["fill_owned", "put_back", "read_back_created", "strip_created"]
+__all__ = ["UNSETTLED", "fill_owned", "hold_pending", "put_back", "read_back_created",
+           "strip_created"]
 
 
 def _read(applier: Applier, side: Side, keys: list[str]) -> dict[str, Record]:
@@ -99,6 +101,22 @@ def read_back_created(applier: Applier, decisions: Sequence[Decision],
             if found_write is not None:
                 back.append((decision, found_write))
     return back
+
+
+UNSETTLED = "owned fields to put back here (the run ended before they were written)"
+"""The pending message of a record still to receive the other side's owned values."""
+
+
+def hold_pending(applier: Applier, back: list[tuple[Decision, Write]],
+                 buffer: SettleBuffer) -> None:
+    """Mark the records :func:`put_back` is about to write as pending (settled with the
+    creates): a run that dies before the put-back is settled leaves them to be read again
+    by the next run, which settles the pair then. The put-back clears the mark."""
+    for decision, write in back:
+        key = decision.a_key if write.target is Side.A else decision.b_key
+        if key is not None:
+            buffer.pending_add.append((write.target.value, key, UNSETTLED))
+            applier.pending[write.target].add(key)
 
 
 def put_back(applier: Applier, back: list[tuple[Decision, Write]]) -> None:

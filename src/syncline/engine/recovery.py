@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
+from syncline.engine.owned_apply import UNSETTLED
 from syncline.engine.plan import WriteAction
 from syncline.model import Direction, Outcome, Side
 from syncline.state.store import MappingRow, PendingIntent
@@ -99,11 +100,26 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
      code, forget, message, one_of_several) = entry
     if not result.ok:
         return 0  # never applied: the source change is read again (cursors did not move)
+    if applier.policy.has_owners:  # settled as a decision would be: its pair is done
+        for side, key in ((Side.A, a_key), (Side.B, b_key)):
+            if key is not None and key in applier.pending[side]:
+                buffer.pending_remove.append((side.value, key))
+                applier.pending[side].discard(key)
     if action == WriteAction.CREATE.value:
         if target is Side.A:
             a_key = result.key
         else:
             b_key = result.key
+        source_key = b_key if target is Side.A else a_key
+        if applier.policy.owned_by(target) and source_key is not None:
+            # the create left the target's owned fields out and the run died before their
+            # values could be put back on the source: settle the pair again this run
+            if target is Side.A:
+                b_hash = None
+            else:
+                a_hash = None
+            buffer.pending_add.append((target.other.value, source_key, UNSETTLED))
+            applier.pending[target.other].add(source_key)
     if target is Side.A:
         a_version = result.version
     else:
