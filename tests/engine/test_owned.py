@@ -101,6 +101,34 @@ def test_a_non_owner_edit_of_an_owned_field_only_is_put_back() -> None:
     assert decision.a_hash == decision.b_hash == digest(ANN)
 
 
+def test_a_one_sided_change_on_b_keeps_a_owned_values() -> None:
+    changed = {**ANN, "name": "Annie", "phone": "200"}  # b does not own the name
+    decision = only(plan_chunk(policy(), [change("a1", ANN)], [change("b1", changed)],
+                               [mapping(ANN)]))
+    settled = {**ANN, "phone": "200"}
+    assert writes_to(decision, Side.A) == [{"email": "ann@example.com", "phone": "200"}]
+    assert writes_to(decision, Side.B) == [{"email": "ann@example.com", "name": "Ann"}]
+    assert decision.a_hash == decision.b_hash == digest(settled)
+
+
+def test_a_record_deleted_on_one_side_and_changed_on_the_other_is_recreated_without_owned(
+        ) -> None:
+    changed = {**ANN, "email": "ann@new.example"}
+    decision = only(plan_chunk(policy(), [SideChange("a1", None, None)],
+                               [change("b1", changed)], [mapping(ANN)]))
+    (write,) = decision.writes
+    assert (write.target, write.action) == (Side.A, WriteAction.CREATE)
+    assert write.fields == {"email": "ann@new.example", "phone": "100"}
+
+
+def test_the_bulk_create_lane_is_not_used_with_owners() -> None:
+    from syncline.engine.bulk_plan import plan_creates
+
+    assert plan_creates(policy(), Side.A, [change("a1", ANN)]) is None
+    plain = Policy(LinkDirection.BOTH, ConflictPolicy.NEWEST, FIELDS, ("email",))
+    assert plan_creates(plain, Side.A, [change("a1", ANN)]) is not None
+
+
 @pytest.mark.parametrize("conflict", [ConflictPolicy.A_WINS, ConflictPolicy.B_WINS,
                                       ConflictPolicy.NEWEST, ConflictPolicy.MERGE])
 def test_a_conflict_gives_owned_fields_the_owners_value_whatever_the_policy(
