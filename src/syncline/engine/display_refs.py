@@ -40,7 +40,7 @@ from syncline.model import ENTITY_TYPES, Outcome, Record, Side, canonical_value,
 
 if TYPE_CHECKING:
     from syncline.engine.options import StreamCounts
-    from syncline.engine.plan import Decision
+    from syncline.engine.plan import Decision, Write
 
 __all__ = ["DisplayField", "DisplayReferences", "mark_warning"]
 
@@ -171,7 +171,7 @@ class DisplayReferences:
         warnings: dict[int, str] = {}
         if not self.active:
             return warnings
-        refused: list[tuple[int, Any, DisplayField]] = []
+        refused: list[tuple[int, Write, DisplayField]] = []
         for index, decision in enumerate(decisions):
             if index in skip:
                 continue
@@ -203,11 +203,12 @@ class DisplayReferences:
             self._settle_refused(decisions[index], write, spec, names)
         return warnings
 
-    def _respell(self, decision: Decision, write: Any, spec: DisplayField, key: str,
+    def _respell(self, decision: Decision, write: Write, spec: DisplayField, key: str,
                  names: tuple[str, ...]) -> None:
         """Where the display value written differs from the referenced record's own (in
         case or outer spaces), the key side will read the record's own: make the write's
         hash, which the mapping stores for the key side, say so."""
+        assert write.fields is not None
         value = write.fields[spec.name]
         own = self._shown.get((spec.target, key))
         if own == value or write.hash is None:
@@ -217,7 +218,7 @@ class DisplayReferences:
             base = write.fields
         write.hash = content_hash({**base, spec.name: own}, names)
 
-    def _settle_refused(self, decision: Decision, write: Any, spec: DisplayField,
+    def _settle_refused(self, decision: Decision, write: Write, spec: DisplayField,
                         names: tuple[str, ...]) -> None:
         """The hash the key side will hold after a write that left ``spec`` out: the written
         fields with the reference the record keeps there (none for a create)."""
@@ -228,7 +229,7 @@ class DisplayReferences:
             if record is not None:
                 self.resolve(write.target, [record])
                 kept = record.fields.get(spec.name)
-        fields = {**(decision.synced_fields or {}), **write.fields, spec.name: kept}
+        fields = {**(decision.synced_fields or {}), **(write.fields or {}), spec.name: kept}
         write.hash = content_hash(fields, names)
 
 
