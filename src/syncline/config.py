@@ -41,6 +41,7 @@ __all__ = [
     "LinkConfig",
     "LinkDirection",
     "StateConfig",
+    "StreamOwners",
     "load_config",
     "parse_config",
     "resolve_secret",
@@ -106,6 +107,15 @@ class EndpointConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class StreamOwners(BaseModel):
+    """``[links.NAME.owners.STREAM]``: the fields each side owns. A field owned by a side is
+    never written there from the other side; its value flows from the owner only."""
+
+    model_config = _STRICT
+    a: list[str] = Field(default_factory=list)
+    b: list[str] = Field(default_factory=list)
+
+
 class LinkConfig(LinkServiceSettings):
     model_config = _STRICT
     a: str
@@ -119,6 +129,8 @@ class LinkConfig(LinkServiceSettings):
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
     """Records per read page and write batch; ``None``: what the two connectors prefer
     (the smaller of their ``preferred_batch_size``)."""
+    owners: dict[str, StreamOwners] = Field(default_factory=dict)
+    """Per stream, the fields owned by side a and by side b (see :class:`StreamOwners`)."""
     rules: dict[str, StreamRules] = Field(default_factory=dict)
     xref: XrefTables = Field(default_factory=dict)
     schedule: ScheduleText = DEFAULT_SCHEDULE
@@ -270,6 +282,8 @@ def _allowed_keys(parent: tuple[int | str, ...]) -> list[str]:
         return list(StateConfig.model_fields)
     if parent[:1] == ("links",) and len(parent) == 2:
         return list(LinkConfig.model_fields)
+    if parent[:1] == ("links",) and parent[2:3] == ("owners",) and len(parent) == 4:
+        return list(StreamOwners.model_fields)
     if parent[:1] == ("links",) and parent[2:] == ("notify",):
         return list(LinkNotify.model_fields)
     if parent == ("notify",):
@@ -362,7 +376,36 @@ def _check_references(config: Config) -> None:
                     raise ConfigError(_unknown(f"{stream} field", field_name, list(known),
                                                listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
+        _check_owners(name, link, config.source)
         check_link_rules(name, link, config.source)
+
+
+def _check_owners(name: str, link: LinkConfig, source: str) -> None:
+    """``[links.NAME.owners.STREAM]`` names streams of the link and fields of the stream,
+    each field owned by one side only (whether both endpoints map it is checked when the
+    link runs: :func:`syncline.engine.owned.owners_policy`).
+
+    Raises:
+        ConfigError: naming the key, with a suggestion where a name looks misspelt.
+    """
+    for stream, owners in link.owners.items():
+        key = f"links.{name}.owners.{stream}"
+        if stream not in link.streams:
+            raise ConfigError(
+                f"'{stream}' is not one of the link's streams"
+                f"{_suggestion(stream, link.streams)}; its streams: {', '.join(link.streams)}",
+                key=key, source=source)
+        known = list(ENTITY_TYPES[stream].fields)
+        for side in ("a", "b"):
+            for field_name in getattr(owners, side):
+                if field_name not in known:
+                    raise ConfigError(_unknown(f"{stream} field", field_name, known,
+                                               listed="known fields"),
+                                      key=f"{key}.{side}", source=source)
+        both = sorted(set(owners.a) & set(owners.b))
+        if both:
+            raise ConfigError(f"field '{both[0]}' is owned by both sides; a field has one "
+                              f"owner", key=f"{key}.b", source=source)
 
 
 def _check_notify(config: Config) -> None:

@@ -139,11 +139,17 @@ def post(
 
 def _post_results(keys: Mapping[str, str], rows: list[dict[str, Any]],
                   mapped: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per document asked for: its last journal row of the run, or where it stands."""
+    """Per document asked for: its worst journal row of the run (the last of those), or
+    where it stands. (A document can have several rows: its create, then the books' own
+    values of fields they own put back on the local side.)"""
+    severity = {Outcome.ERROR.value: 3, Outcome.WARNING.value: 2}
     last: dict[str, dict[str, Any]] = {}
     for row in reversed(rows):  # journal rows come newest first
         if row.get("a_key") is not None:
-            last[str(row["a_key"])] = row
+            known = last.get(str(row["a_key"]))
+            if known is None or severity.get(str(row["outcome"]), 1) \
+                    >= severity.get(str(known["outcome"]), 1):
+                last[str(row["a_key"])] = row
     results = []
     for name, record_key in keys.items():
         row = last.get(record_key)

@@ -301,6 +301,19 @@ class Connector(ABC):
     def field_names(self, stream: str) -> frozenset[str]:
         """The canonical fields this endpoint reads and writes for ``stream``."""
 
+    def read_only_fields(self, stream: str) -> frozenset[str]:
+        """The fields of ``stream`` this endpoint reads but cannot write (the system computes
+        them, or its API ignores them on write). The engine treats them as owned by this
+        side: never written here, their value flows to the other side only. Default: none."""
+        return frozenset()
+
+    def display_references(self, stream: str) -> Mapping[str, str]:
+        """Reference fields of ``stream`` this endpoint holds as a display value instead of
+        a key: field name -> the field of the referenced record it holds (a vCard's ``ORG``
+        holds the organisation's ``name``). The engine then resolves keys from the other
+        side to that value, and looks values written here back up by it. Default: none."""
+        return {}
+
     @classmethod
     def capability_matrix(cls) -> dict[str, Capability]:
         """What the connector type supports per stream it knows, without configuration."""

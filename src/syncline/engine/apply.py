@@ -21,9 +21,11 @@ from syncline.connectors.base import (
     WriteOperation,
     WriteResult,
 )
+from syncline.engine import owned_apply
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, pending_entry
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
+from syncline.engine.display_refs import mark_warning
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.options import FieldChange, PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
@@ -93,8 +95,7 @@ class Applier:
                 continue
             keys = [str(d.a_key if source is Side.A else d.b_key) for d, _ in items]
             found = self.connectors[source].read_keys(self.stream, keys)
-            if source is Side.B:
-                self.translator.to_a_space(list(found.values()))
+            self.translator.from_side(source, list(found.values()))
             for (decision, write), key in zip(items, keys, strict=True):
                 record = found.get(key)
                 if record is None:
@@ -118,6 +119,10 @@ class Applier:
             return
         if any(write.fetch for decision in decisions for write in decision.writes):
             self._fill_fetched(decisions)
+            if self.policy.has_owners:
+                owned_apply.strip_created(self, decisions)
+        if self.policy.has_owners:
+            owned_apply.fill_owned(self, decisions)
         checked = self.rules.check(decisions) if self.rules is not None else None  # rules
         if checked is not None:
             decisions = checked.decisions
@@ -129,6 +134,11 @@ class Applier:
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
+        display = self.translator.display
+        warned = display.prepare_writes(
+            decisions, self.policy.field_names,
+            {index for index, decision in enumerate(decisions) if decision.hold}) \
+            if display is not None and display.active else {}
         errors = self._translate(decisions) if self.translator.active else {}
         if checked is not None:
             errors.update(checked.blocked)
@@ -156,6 +166,8 @@ class Applier:
                     else:
                         found.append((write, result))
                 buffer.batch_ids.append(batch_id)
+        back = owned_apply.read_back_created(self, decisions, outcomes) \
+            if self.policy.has_owners and outcomes else []
         for index, decision in enumerate(decisions):
             if decision.hold:
                 continue
@@ -166,7 +178,12 @@ class Applier:
             self._settle_decision(decision, outcomes.get(index, []), buffer)
             if checked is not None and index in checked.warnings:
                 checked.mark_warning(index, buffer.journal_rows, start, self.counts)
+            if index in warned:
+                mark_warning(warned[index], buffer.journal_rows, start, self.counts)
+        if back:
+            owned_apply.hold_pending(self, back, buffer)
         self.flush(buffer)
+        owned_apply.put_back(self, back)
 
     def apply_creates(self, batch: CreateBatch) -> None:
         """Create records new on one side on the other, in bulk (see
@@ -471,8 +488,7 @@ class Applier:
     def _read_targets(self, side: Side, keys: list[str]) -> dict[str, Record]:
         """The current records ``keys`` of ``side`` (side b's in a-space), for a dry run."""
         found = self.connectors[side].read_keys(self.stream, keys)
-        if side is Side.B:
-            self.translator.to_a_space(list(found.values()))
+        self.translator.from_side(side, list(found.values()))
         return found
 
     # -- recovery ---------------------------------------------------------------------------

@@ -106,9 +106,11 @@ class CreateBatch:
 
 def plan_creates(policy: Policy, source: Side, changes: Sequence[SideChange]) -> CreateBatch | None:
     """Plan ``changes`` (all unmapped, with no possible partner on the other side) as
-    creates, or ``None`` when the link does not write to the other side or any change is a
-    deletion (then :func:`~syncline.engine.plan.plan_chunk` must be used)."""
-    if not policy.allows(source.other):
+    creates, or ``None`` when the link does not write to the other side, the stream has
+    owned fields (their creates leave them out and read the new records back: the record
+    path, see :mod:`syncline.engine.owned`) or any change is a deletion (then
+    :func:`~syncline.engine.plan.plan_chunk` must be used)."""
+    if not policy.allows(source.other) or policy.has_owners:
         return None
     records: list[Record] = []
     for change in changes:

@@ -64,6 +64,19 @@ class Policy:
     first_sync: FirstSyncPolicy = FirstSyncPolicy.MERGE
     """How records first paired by natural key are merged (see
     :mod:`syncline.engine.first_pair`)."""
+    owned_a: frozenset[str] = frozenset()
+    """Synced fields owned by side a (its configured owners and a's read-only fields; see
+    :mod:`syncline.engine.owned`)."""
+    owned_b: frozenset[str] = frozenset()
+    """Synced fields owned by side b (see :mod:`syncline.engine.owned`)."""
+
+    def owned_by(self, side: Side) -> frozenset[str]:
+        """The synced fields ``side`` owns: never written there from the other side."""
+        return self.owned_a if side is Side.A else self.owned_b
+
+    @property
+    def has_owners(self) -> bool:
+        return bool(self.owned_a or self.owned_b)
 
     def allows(self, target: Side) -> bool:
         """Whether changes may be written to ``target`` at all."""
@@ -113,6 +126,9 @@ class Write:
     code: ActionCode
     expected_version: str | None = None
     fetch: bool = False
+    fill_owned: bool = False
+    """The target's own values of the fields it owns are needed to settle this update: the
+    engine reads the target record first (see :func:`syncline.engine.owned.settle_owned`)."""
 
 
 @dataclass(slots=True)
@@ -487,7 +503,7 @@ def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Seque
         mapped_b.add(mapping.b_key)
         decision = _decide_mapped(policy, mapping, a, b)
         if decision is not None:
-            decisions.append(decision)
+            decisions.append(_owners(policy, decision, a, b))
 
     unmatched_b: dict[tuple[Any, ...], deque[SideChange]] = defaultdict(deque)
     loose_b: list[SideChange] = []
@@ -509,15 +525,28 @@ def plan_chunk(policy: Policy, a_changes: Sequence[SideChange], b_changes: Seque
         if candidates:
             partner = candidates.popleft()
             paired_b.add(partner.key)
-            decisions.append(_decide_new_pair(policy, change, partner))
+            decisions.append(_owners(policy, _decide_new_pair(policy, change, partner),
+                                     change, partner))
             continue
         created = _create_from(policy, Side.A, change)
         if created is not None:
-            decisions.append(created)
+            decisions.append(_owners(policy, created, change, None))
     for change in loose_b:
         if change.key in paired_b:
             continue
         created = _create_from(policy, Side.B, change)
         if created is not None:
-            decisions.append(created)
+            decisions.append(_owners(policy, created, None, change))
     return decisions
+
+
+def _owners(policy: Policy, decision: Decision, a: SideChange | None,
+            b: SideChange | None) -> Decision:
+    """``decision`` with the fields each side owns kept out of writes to it (see
+    :func:`syncline.engine.owned.apply_owners`)."""
+    if not policy.has_owners:
+        return decision
+    from syncline.engine.owned import apply_owners
+
+    return apply_owners(policy, decision, a.record if a is not None else None,
+                        b.record if b is not None else None)

@@ -103,8 +103,7 @@ class SideReader:
         return kept
 
     def _to_changes(self, records: list[Record]) -> list[SideChange]:
-        if self.side is Side.B:
-            self.translator.to_a_space(records)
+        self.translator.from_side(self.side, records)
         names = self.field_names
         forced = self.forced
         hashes = content_hashes([record.fields for record in records], names)

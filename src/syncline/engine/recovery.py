@@ -17,6 +17,7 @@ from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, Writ
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
 from syncline.engine.first_pair import unsettled_mapping
+from syncline.engine.owned_apply import UNSETTLED
 from syncline.engine.plan import WriteAction
 from syncline.model import Direction, Outcome, Side
 from syncline.state.store import MappingRow, PendingIntent
@@ -124,11 +125,26 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
         pairings[a_key] = unsettled_mapping(None, a_key, b_key, a_version, b_version)
     if not result.ok:
         return 0  # never applied: the source change is read again (cursors did not move)
+    if applier.policy.has_owners:  # settled as a decision would be: its pair is done
+        for side, key in ((Side.A, a_key), (Side.B, b_key)):
+            if key is not None and key in applier.pending[side]:
+                buffer.pending_remove.append((side.value, key))
+                applier.pending[side].discard(key)
     if action == WriteAction.CREATE.value:
         if target is Side.A:
             a_key = result.key
         else:
             b_key = result.key
+        source_key = b_key if target is Side.A else a_key
+        if applier.policy.owned_by(target) and source_key is not None:
+            # the create left the target's owned fields out and the run died before their
+            # values could be put back on the source: settle the pair again this run
+            if target is Side.A:
+                b_hash = None
+            else:
+                a_hash = None
+            buffer.pending_add.append((target.other.value, source_key, UNSETTLED))
+            applier.pending[target.other].add(source_key)
     if target is Side.A:
         a_version = result.version
     else:

@@ -10,10 +10,13 @@ pass through unchanged (they name codes both systems share).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncline.errors import ReferenceMissing
 from syncline.model import ENTITY_TYPES, Record, Side
+
+if TYPE_CHECKING:
+    from syncline.engine.display_refs import DisplayReferences
 
 __all__ = ["UNRESOLVED", "ReferenceTranslator"]
 
@@ -27,19 +30,30 @@ MappingLookup = Callable[[str, Side, Iterable[str]], dict[str, str]]
 class ReferenceTranslator:
     """Translates one stream's references for a link (see the module docstring)."""
 
-    def __init__(self, stream: str, link_streams: Iterable[str], lookup: MappingLookup) -> None:
+    def __init__(self, stream: str, link_streams: Iterable[str], lookup: MappingLookup,
+                 display: DisplayReferences | None = None) -> None:
         spec = ENTITY_TYPES[stream]
         synced = set(link_streams)
         self.stream = stream
+        self.display = display
+        """The stream's references held as display values on one side (see
+        :mod:`syncline.engine.display_refs`): they are not translated as keys."""
+        untranslated = display.untranslated if display is not None else frozenset()
         self.fields = {name: target for name, target in spec.references().items()
-                       if target in synced and not name.startswith("lines.")}
+                       if target in synced and not name.startswith("lines.")
+                       and name not in untranslated}
         self.line_fields = {name[6:]: target for name, target in spec.references().items()
                             if target in synced and name.startswith("lines.")}
         self.lookup = lookup
 
     @property
     def active(self) -> bool:
-        return bool(self.fields or self.line_fields)
+        """Whether records need any translation (keys, or display values)."""
+        return bool(self.fields or self.line_fields) or self.display_active
+
+    @property
+    def display_active(self) -> bool:
+        return self.display is not None and self.display.active
 
     def _wanted(self, values: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
         wanted: dict[str, set[str]] = {}
@@ -56,10 +70,19 @@ class ReferenceTranslator:
     def _resolve(self, wanted: dict[str, set[str]], side: Side) -> dict[str, dict[str, str]]:
         return {target: self.lookup(target, side, keys) for target, keys in wanted.items()}
 
+    def from_side(self, side: Side, records: list[Record]) -> None:
+        """Bring ``records`` read from ``side`` into the engine's canonical form, in place:
+        display references resolved to display values (where ``side`` holds keys), other
+        references in a-space (:meth:`to_a_space`, for side b)."""
+        if self.display is not None:
+            self.display.resolve(side, records)
+        if side is Side.B:
+            self.to_a_space(records)
+
     def to_a_space(self, records: list[Record]) -> None:
         """Replace b-keys in references of side-b ``records`` by a-keys, in place. A reference
         without a mapping is kept and noted in ``record.extra[UNRESOLVED]``."""
-        if not self.active or not records:
+        if not (self.fields or self.line_fields) or not records:
             return
         found = self._resolve(self._wanted(record.fields for record in records), Side.B)
         for record in records:
@@ -94,7 +117,7 @@ class ReferenceTranslator:
         that refer to records the target does not have yet (those must not be written).
         """
         errors: dict[str, ReferenceMissing] = {}
-        if not self.active:
+        if not (self.fields or self.line_fields):
             return errors
         if target is Side.A:
             for label, _fields, source in items:

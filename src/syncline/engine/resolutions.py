@@ -15,6 +15,7 @@ from typing import Any
 
 from syncline.engine.apply import Applier
 from syncline.engine.first_pair import is_unsettled
+from syncline.engine.owned import settle_owned
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.model import ActionCode, Record, Side, canonical_value, content_hash
 from syncline.state.store import StateStore
@@ -53,7 +54,8 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
         return 0
     a_records = applier.connectors[Side.A].read_keys(stream, [row["a_key"] for row in resolved])
     b_records = applier.connectors[Side.B].read_keys(stream, [row["b_key"] for row in resolved])
-    applier.translator.to_a_space(list(b_records.values()))
+    applier.translator.from_side(Side.A, list(a_records.values()))
+    applier.translator.from_side(Side.B, list(b_records.values()))
     mappings = store.mappings_for(scope_id, "a", [row["a_key"] for row in resolved])
     decisions: list[tuple[int, bytes, Decision]] = []
     for row in resolved:
@@ -80,6 +82,9 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
                 continue
             decision.writes.append(Write(side, WriteAction.UPDATE, key, dict(fields), digest,
                                          ActionCode.MODIFY, expected_version=record.version))
+        if policy.has_owners:  # owned fields keep their owner's value, whatever was chosen
+            settle_owned(policy, decision, {Side.A: a, Side.B: b}, fields)
+            digest = content_hash(decision.synced_fields or fields, policy.field_names)
         decisions.append((int(row["id"]), digest, decision))
     applier.apply([decision for _, _, decision in decisions])
     applier.drain()

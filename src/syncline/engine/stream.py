@@ -16,8 +16,10 @@ from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
+from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
+from syncline.engine.owned import owners_for, unwritable
 from syncline.engine.plan import (
     Decision,
     Policy,
@@ -57,6 +59,8 @@ class StreamRun:
     :attr:`~syncline.engine.reading.SideReader.marks_possible`)."""
     messages: list[str] = field(default_factory=list)
     blocked: bool = False
+    display: DisplayReferences | None = None
+    """The stream's references held as display values on one side (set by :meth:`policy`)."""
     _backlog: list[CreateBatch] = field(default_factory=list)
     """Bulk creates waiting to fill a write batch (pages can be smaller than batches)."""
     _backlog_size: int = 0
@@ -86,10 +90,21 @@ class StreamRun:
             raise ConfigError(
                 f"endpoints '{self.link.a}' and '{self.link.b}' map no common field of "
                 f"stream '{self.stream}'", key=f"links.{self.link_name}.streams")
+        self.display = DisplayReferences.for_stream(
+            self.stream, self.connectors, {Side.A: self.link.a, Side.B: self.link.b},
+            frozenset(shared))
+        shared = shared - frozenset(self.display.left_out)
+        notes = [f"{self.stream}: {why}" for why in self.display.left_out.values()]
+        read_only = {side: self.connectors[side].read_only_fields(self.stream) for side in Side}
+        self.messages.extend(note for note in notes if note not in self.messages)
+        owned = owners_for(self.link_name, self.link, self.stream, frozenset(shared), read_only)
+        shared = shared - unwritable(self.link, self.stream, read_only)  # each keeps its own
+        owned = {side: names & shared for side, names in owned.items()}
         return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
                       tuple(self.link.match.get(self.stream, ())),
                       keep_snapshot=self.link.conflict is ConflictPolicy.MERGE,
-                      first_sync=self.link.first_sync)
+                      first_sync=self.link.first_sync,
+                      owned_a=owned[Side.A], owned_b=owned[Side.B])
 
     def _lookup(self, stream: str, side: Side, keys: Iterable[str]) -> dict[str, str]:
         scope_id = self.store.scope_id(self.link_name, stream)
@@ -100,8 +115,8 @@ class StreamRun:
         """Sync the stream. Raises RunError subclasses when an endpoint cannot be used."""
         scope_id = self.store.scope_id(self.link_name, self.stream)
         policy = replace(self.policy(), held=self.store.open_conflict_keys(scope_id))
-        translator = self._translator = ReferenceTranslator(self.stream, self.link.streams,
-                                                            self._lookup)
+        translator = self._translator = ReferenceTranslator(
+            self.stream, self.link.streams, self._lookup, self.display)
         pending = {side: set(self.store.pending_keys(scope_id, side.value)) for side in Side}
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
                           stream=self.stream, policy=policy, connectors=self.connectors,
@@ -122,8 +137,7 @@ class StreamRun:
         asked for with ``syncline post`` are read again like pending ones."""
         def read_current(side: Side, keys: list[str]) -> dict[str, Record]:
             found = self.connectors[side].read_keys(self.stream, keys)
-            if side is Side.B:
-                translator.to_a_space(list(found.values()))
+            translator.from_side(side, list(found.values()))
             return found
 
         gate = RuleGate.for_stream(link_name=self.link_name, link=self.link, stream=self.stream,
@@ -156,7 +170,8 @@ class StreamRun:
                                     full, pending[side], run_id=self.run_id,
                                     page_size=self.batch_size,
                                     marks_possible=self.marks_possible,
-                                    columnar=side is streamed_side and applier.rules is None)
+                                    columnar=side is streamed_side and applier.rules is None
+                                    and not policy.has_owners)
                    for side in Side}
         total = self.connectors[streamed_side].count(self.stream) if full or \
             self.store.cursor(scope_id, streamed_side.value) is None else None
@@ -252,7 +267,8 @@ class StreamRun:
                     if partner is not None:
                         pulled.append(partner)
                         break
-        if not mappings and not pulled and applier.rules is None:  # rules: per-record path
+        if not mappings and not pulled and applier.rules is None and not policy.has_owners \
+                and not applier.translator.display_active:  # those take the record path
             creates = plan_creates(policy, streamed_side, page)
             if creates is not None:
                 self._queue_creates(applier, creates)
@@ -285,8 +301,8 @@ class StreamRun:
             if not keys:
                 continue
             found = self.connectors[side].read_keys(self.stream, keys)
-            if side is Side.B and self._translator is not None:
-                self._translator.to_a_space(list(found.values()))
+            if self._translator is not None:
+                self._translator.from_side(side, list(found.values()))
             into = a_changes if side is Side.A else b_changes
             for key in keys:
                 record = found.get(key)

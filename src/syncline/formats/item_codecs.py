@@ -69,6 +69,13 @@ class ItemCodec(ABC):
     def field_names(self) -> frozenset[str]:
         """The canonical fields the codec maps."""
 
+    @property
+    def display_references(self) -> dict[str, str]:
+        """Reference fields the items hold as a display value of the referenced record:
+        field -> that record's field (see :meth:`~syncline.connectors.base.Connector.
+        display_references`). Default: none."""
+        return {}
+
     @abstractmethod
     def read(self, text: str, source: str) -> Parsed | None:
         """The parsed item, ``None`` when it belongs to another stream.
@@ -103,6 +110,11 @@ class VCardItems(ItemCodec):
     @property
     def field_names(self) -> frozenset[str]:
         return vcard.CONTACT_FIELDS if self.stream == "contact" else vcard.ORGANISATION_FIELDS
+
+    @property
+    def display_references(self) -> dict[str, str]:
+        """A person's ``ORG`` holds the organisation's name, never its key."""
+        return {"organisation": "name"} if self.stream == "contact" else {}
 
     def read(self, text: str, source: str) -> Parsed | None:
         found = vcard.read_card(text, self.stream, source=source)  # one pass

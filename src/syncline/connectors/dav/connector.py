@@ -247,6 +247,12 @@ class DavConnector(Connector):
             return self.codec_class(stream).field_names
         return self.site(stream).codec.field_names
 
+    def display_references(self, stream: str) -> dict[str, str]:
+        """See :meth:`~syncline.formats.item_codecs.ItemCodec.display_references`."""
+        if stream in self.sites:
+            return self.sites[stream].codec.display_references
+        return self.codec_class(stream).display_references
+
     def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
         """Text order, except that malformed items are in no range (see the module
         docstring)."""

@@ -119,6 +119,11 @@ class QboConnector(Connector):
     def field_names(self, stream: str) -> frozenset[str]:
         return self._map(stream).field_names()
 
+    def read_only_fields(self, stream: str) -> frozenset[str]:
+        """The fields QBO computes (totals, the status from the balance, a tax code's
+        rate): owned by this side of a link."""
+        return self._map(stream).read_only_fields()
+
     # -- reading ----------------------------------------------------------------------------
     def current_cursor(self, stream: str) -> str | None:
         return self.reader.current_cursor(self._map(stream))

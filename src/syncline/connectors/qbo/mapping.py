@@ -191,6 +191,15 @@ class StreamMap:
             names.add("rate")
         return frozenset(names)
 
+    def read_only_fields(self) -> frozenset[str]:
+        """The fields QBO computes, never written (see the module docstring)."""
+        names = {p.field for p in self.properties if not p.writable}
+        if self.stream in ("invoice", "bill"):
+            names.update(("subtotal", "status"))
+        if self.stream == "tax_rate":
+            names.add("rate")
+        return frozenset(names) & self.field_names()
+
     def to_fields(self, item: dict[str, Any]) -> dict[str, Any]:
         """Canonical fields of a QBO object.
 

@@ -202,6 +202,11 @@ class VdirConnector(Connector):
         self._check_stream(stream)
         return self.codec.field_names
 
+    def display_references(self, stream: str) -> dict[str, str]:
+        """See :meth:`~syncline.formats.item_codecs.ItemCodec.display_references`."""
+        self._check_stream(stream)
+        return self.codec.display_references
+
     def _check_stream(self, stream: str) -> None:
         if stream != self.stream_name:
             raise ProtocolError(self.endpoint, f"this folder holds {self.stream_name}, "

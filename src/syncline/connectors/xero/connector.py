@@ -76,6 +76,15 @@ _FIELDS: dict[str, frozenset[str]] = {
     "cost_code": frozenset({"code", "name", "active"}),
     "project_code": frozenset({"code", "name", "active"}),
 }
+_READ_ONLY_FIELDS: dict[str, frozenset[str]] = {
+    # computed by Xero, never sent: ``to_xero`` leaves them out
+    "invoice": frozenset({"subtotal", "tax_total", "total"}),
+    "bill": frozenset({"subtotal", "tax_total", "total"}),
+    "credit_note": frozenset({"subtotal", "tax_total", "total"}),
+    # a payment's contact is its document's; its status is Xero's
+    "payment": frozenset({"contact", "status"}),
+    "item": frozenset({"active"}),
+}
 _DOCUMENT_FIELDS = frozenset({"number", "contact", "date", "due_date", "currency", "status",
                               "reference", "subtotal", "tax_total", "total", "lines"})
 _IDS_PER_CALL = 50
@@ -120,6 +129,11 @@ class XeroConnector(Connector):
         self._check(stream)
         names = _FIELDS.get(stream, _DOCUMENT_FIELDS)
         return frozenset(name for name in names if name in ENTITY_TYPES[stream].fields)
+
+    def read_only_fields(self, stream: str) -> frozenset[str]:
+        """The fields Xero computes or takes from elsewhere (``to_xero`` never sends them):
+        owned by this side of a link."""
+        return _READ_ONLY_FIELDS.get(stream, frozenset()) & self.field_names(stream)
 
     def _check(self, stream: str) -> None:
         if stream not in self.config.streams:
