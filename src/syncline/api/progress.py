@@ -11,7 +11,10 @@ event
     A dict with ``event`` (its kind: ``run_started``, ``stream_started``, ``progress``,
     ``stream_finished``, ``message``, ``run_finished``), ``link``, ``at`` (ISO time) and the
     kind's own fields (``stream``, ``total``, ``done``, ``text``, ``outcome``, ``run_id``,
-    ``counts``, ``error``). ``done`` counts records read so far in the stream.
+    ``counts``, ``error``). ``done`` counts records read so far in the stream; ``written``
+    the records written so far, ``to_write`` those planned so far (it grows as the run
+    reads on), ``write_rate`` records written per second since the first write. A
+    ``progress`` event is sent as records are read and as they are written.
 subscriber
     An asyncio queue on the API's event loop, for one link or for all; the engine's worker
     threads hand events to it with ``call_soon_threadsafe``, so they never block on a slow
@@ -49,12 +52,19 @@ class _StreamProgress:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
+    written: int = 0
+    to_write: int = 0
+    write_started: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        elapsed = time.monotonic() - self.started
+        moment = time.monotonic()
+        elapsed = moment - self.started
+        writing = moment - self.write_started if self.write_started is not None else 0.0
         return {"total": self.total, "done": self.done, "finished": self.finished,
                 "elapsed_s": round(elapsed, 3),
-                "rate": round(self.done / elapsed, 1) if elapsed > 0 else None}
+                "rate": round(self.done / elapsed, 1) if elapsed > 0 else None,
+                "written": self.written, "to_write": self.to_write,
+                "write_rate": round(self.written / writing, 1) if writing > 0 else None}
 
 
 @dataclass
@@ -131,6 +141,15 @@ class ProgressHub:
             shown = progress.to_json()
         self.publish(link, "progress", stream=stream, **shown)
 
+    def written(self, link: str, stream: str, done: int, total: int) -> None:
+        with self._lock:
+            progress = self._stream(link, stream)
+            if progress.write_started is None:
+                progress.write_started = time.monotonic()
+            progress.written, progress.to_write = done, total
+            shown = progress.to_json()
+        self.publish(link, "progress", stream=stream, **shown)
+
     def stream_finished(self, link: str, stream: str) -> None:
         with self._lock:
             progress = self._stream(link, stream)
@@ -193,6 +212,9 @@ class RunProgress:
 
     def advanced(self, stream: str, done: int) -> None:
         self.hub.advanced(self.link, stream, done)
+
+    def written(self, stream: str, done: int, total: int) -> None:
+        self.hub.written(self.link, stream, done, total)
 
     def stream_finished(self, stream: str) -> None:
         self.hub.stream_finished(self.link, stream)

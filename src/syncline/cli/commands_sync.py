@@ -2,8 +2,9 @@
 
 Exit codes of ``sync``: 0 every run ended ``ok`` or ``warning``; 1 a run finished with item
 errors (records that stay pending, or deletions held back by ``max_delete``); 3 a run could
-not proceed (endpoint unreachable, authentication). Usage and configuration errors exit 2
-before anything is touched.
+not proceed (endpoint unreachable, authentication); 130 the run was stopped with Ctrl-C
+(see :mod:`syncline.cli.interrupt`; the links after it do not run). Usage and configuration
+errors exit 2 before anything is touched.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.errors import RunError, UsageError
+from syncline.errors import RunCancelled, RunError, UsageError
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from rich.console import Console
@@ -114,13 +115,16 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
                                                       dict[str, Any] | None, RunError | None]:
     """Run one link with progress under its run lock; returns ``(summary, None, None)`` when
     it ran, or ``(None, failed-run JSON or None, error)`` when it could not proceed (also
-    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false).
+    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false;
+    :class:`~syncline.errors.RunCancelled`: Ctrl-C stopped it).
 
     Raises:
         ConfigError, UsageError: the link or the options are wrong (nothing ran).
     """
+    from syncline.cli.interrupt import ctrl_c_stops
     from syncline.cli.progress import progress_for
     from syncline.cli.render import run_row_json
+    from syncline.run_context import StopSignal
     from syncline.service.lock import holder_text
     from syncline.service.runner import run_locked
 
@@ -130,10 +134,11 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
         def waiting(lease: Lease) -> None:
             typer.echo(f"{name}: waiting for {lease.describe()} to finish", err=True)
 
-        with progress_for(console, sys.stderr, name, plain=plain) as reporter:
+        with progress_for(console, sys.stderr, name, plain=plain) as reporter, \
+                ctrl_c_stops(StopSignal()) as stop:
             return run_locked(engine, name, options, progress=reporter, wait=wait,
-                              on_wait=waiting,
-                              holder=holder_text(command, options.user)), None, None
+                              on_wait=waiting, holder=holder_text(command, options.user),
+                              stop=stop), None, None
     except RunError as error:
         after = store.runs(name, limit=1)
         failed = run_row_json(name, after[0]) if after and after[0]["id"] > last_id else None
@@ -195,6 +200,7 @@ def sync(
     console = Console()
     documents: list[dict[str, Any]] = []
     outcomes: list[RunOutcome] = []
+    interrupted = False
     with open_store(loaded) as store:
         engine = SyncEngine(loaded, store)
         for name, streams in per_link.items():
@@ -210,6 +216,9 @@ def sync(
                            f"(nothing was lost; changes wait for the next run)", err=True)
                 if failed is not None:
                     documents.append(failed)
+                if isinstance(error, RunCancelled):
+                    interrupted = True
+                    break
                 continue
             outcomes.append(summary.outcome)
             if json_output:
@@ -223,4 +232,4 @@ def sync(
         typer.echo(dump_json(documents))
     elif json_output and documents:
         typer.echo(dump_json(documents[0]))
-    raise typer.Exit(worst_exit(outcomes))
+    raise typer.Exit(RunCancelled.exit_code if interrupted else worst_exit(outcomes))

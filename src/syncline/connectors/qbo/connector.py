@@ -144,6 +144,7 @@ class QboConnector(Connector):
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:
+        self.writer.context = self.context  # the run's: its requests stop when asked
         return self.writer.write(self._map(batch.stream), batch)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
