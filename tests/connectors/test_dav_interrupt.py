@@ -5,7 +5,8 @@ PostgreSQL and MariaDB.
 The first SIGINT prints "stopping…" at once and the process exits 130 within two seconds,
 with what it wrote settled (mappings = cards on the server, no intent left); a second
 SIGINT ends it at once. Either way the next sync leaves exactly one card per person. While
-it uploads, the plain progress lines count the records written.
+it uploads, the plain progress lines count the records written, and an API served on the
+same state store shows its progress (server-sent events and the link's status).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from api.support import read_events, serve_api
 from connectors.radicale_server import USERS, FaultyProxy, RadicaleServer, radicale  # noqa: F401
+from syncline.config import load_config
+from syncline.state.users_store import Role
 
 SYNCLINE = str(Path(sys.executable).with_name("syncline"))
 PEOPLE = 60
@@ -55,6 +59,7 @@ a = "crm"
 b = "addressbook"
 streams = ["contact"]
 match = {{ contact = ["email"] }}
+schedule = "manual"
 """
 
 WRITTEN = re.compile(r"contact: (\d+)/(\d+) written")
@@ -232,3 +237,34 @@ def test_a_second_ctrl_c_stops_at_once(setup: Setup) -> None:
     assert time.monotonic() - sent < 1.0, sync.text()
     sync.wait_for(re.compile("stopping at once"), timeout=5)
     _resumes_exactly(setup)
+
+
+@pytest.mark.parametrize("setup", ["sqlite"], indirect=True)
+def test_a_cli_run_shows_its_progress_in_a_served_api(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAV_PASSWORD", USERS["alice"])
+    config = load_config(setup.folder / "syncline.toml")
+    with serve_api(config) as api:
+        viewer = api.client(Role.VIEWER)
+        with viewer.stream("GET", "/api/links/crm-book/events") as stream:
+            lines = stream.iter_lines()
+            assert read_events(lines, "snapshot")[0]["data"] == {"crm-book": None}
+            sync = setup.start()
+            events = read_events(lines, "run_started")
+            started = events[-1]["data"]
+            assert started["process"] == "other" and started["mode"] == "incremental"
+            while True:  # written counts rise, as the CLI run records them (about 1/s)
+                events += read_events(lines, "progress")
+                last = events[-1]["data"]
+                if last["stream"] == "contact" and last["written"] >= 3:
+                    break
+            assert 0 < last["written"] < last["to_write"] == PEOPLE
+            status = viewer.get("/api/links/crm-book").json()
+            progress = status["progress"]
+            assert progress["process"] == "other"
+            assert progress["streams"]["contact"]["written"] >= last["written"]
+            os.kill(sync.process.pid, signal.SIGINT)
+            assert sync.process.wait(timeout=10) == 130
+            finished = read_events(lines, "run_finished")[-1]["data"]
+        assert finished["outcome"] == "failed" and "interrupted" in finished["error"]
+        assert viewer.get("/api/links/crm-book").json()["progress"] is None

@@ -1,7 +1,8 @@
 """One run of a link: open both endpoints, sync each stream in reference order, record it.
 
 ``read → plan → apply → record`` happens per stream in :mod:`syncline.engine.stream`; this
-module owns the run: its row in the state store, its outcome and its summary, and its run
+module owns the run: its row in the state store (with its progress while it goes, see
+:mod:`syncline.engine.progress_recorder`), its outcome and its summary, and its run
 context (:mod:`syncline.run_context`): the stop signal the caller may set, and the progress
 of writes (:mod:`syncline.engine.write_meter`), handed to both connectors.
 """
@@ -23,6 +24,7 @@ from syncline.engine.options import (
     StreamCounts,
     SyncOptions,
 )
+from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
 from syncline.engine.write_meter import WriteMeter
 from syncline.errors import RunError, UsageError
@@ -79,9 +81,7 @@ class SyncEngine:
             RunCancelled: ``stop`` was set (a RunError).
         """
         options = options or SyncOptions()
-        meter = WriteMeter(progress or NullProgress())
-        progress = meter
-        context = RunContext(stop, on_written=meter.on_written, on_planned=meter.on_planned)
+        told: ProgressReporter = progress or NullProgress()
         link = self.config.link(link_name)
         streams = list(options.streams) or list(link.streams)
         unknown = [stream for stream in streams if stream not in link.streams]
@@ -97,10 +97,17 @@ class SyncEngine:
                 link=link_name, trigger=options.trigger.value, mode=options.mode.value,
                 scope=_scope_json(options), user=options.user, dry_run=False,
                 started_at=started)
+        recorder = ProgressRecorder(told, self.store, summary.run_id) \
+            if summary.run_id is not None else None
+        meter = WriteMeter(recorder or told)
+        progress = meter
+        context = RunContext(stop, on_written=meter.on_written, on_planned=meter.on_planned)
         ceiling = mark_ceiling(self.store)  # marks added while this run goes wait for the next
         connectors: dict[Side, Connector] = {}
         failure: RunError | None = None
         unexpected: BaseException | None = None
+        if recorder is not None:
+            recorder.start()
         try:
             for side, name in ((Side.A, link.a), (Side.B, link.b)):
                 context.check()
@@ -121,6 +128,8 @@ class SyncEngine:
             summary.messages.append(f"stopped by {type(error).__name__}: {error}")
             raise
         finally:
+            if recorder is not None:
+                recorder.close()
             for connector in connectors.values():
                 connector.close()
             summary.finished_at = now()
