@@ -15,6 +15,8 @@ hard stop
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import sys
@@ -34,12 +36,23 @@ HARD_AFTER = DEFAULT_GRACE + 0.4
 EXIT_INTERRUPTED = 130
 
 
+def _say(errors: TextIO, text: str) -> None:
+    """Write ``text`` on ``errors`` straight to its file descriptor when it has one: a
+    signal handler may interrupt a write to the same buffered stream, which must not be
+    entered again."""
+    try:
+        os.write(errors.fileno(), text.encode(errors.encoding or "utf-8", "replace"))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        errors.write(text)
+        errors.flush()
+
+
 def _hard_stop(errors: TextIO, why: str) -> None:
     """End the process at once (see the module docstring)."""
     try:
-        errors.write(f"{why}: stopping at once; the next run settles what was in flight\n")
-        errors.flush()
-        sys.stdout.flush()
+        _say(errors, f"{why}: stopping at once; the next run settles what was in flight\n")
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
     finally:
         os._exit(EXIT_INTERRUPTED)
 
@@ -63,9 +76,8 @@ def ctrl_c_stops(stop: StopSignal, errors: TextIO | None = None,
     def interrupted(number: int, frame: FrameType | None) -> None:
         if stop.requested:
             _hard_stop(out, "Ctrl-C again")
-        out.write("stopping… (the run ends after the request in flight; Ctrl-C again to "
+        _say(out, "stopping… (the run ends after the request in flight; Ctrl-C again to "
                   "stop at once)\n")
-        out.flush()
         stop.request("Ctrl-C")
         threading.Thread(target=watchdog, name="ctrl-c-watchdog", daemon=True).start()
 
