@@ -1,4 +1,4 @@
-"""The service asks the runs going on to stop when it shuts down: a run stops after the
+"""A service stopped with ``cancel_runs`` asks the runs going on to stop: a run stops after the
 write in flight, settles what it wrote (no intent left), is recorded as interrupted, and
 the next run writes the rest exactly once."""
 
@@ -51,7 +51,7 @@ def test_shutting_down_stops_the_run_after_the_write_in_flight(tmp_path: Path) -
         service.tick()
         try:
             assert _Gated.waiting.wait(60)
-            service.stop()  # while the first batch is being written
+            service.stop(cancel_runs=True)  # while the first batch is being written
         finally:
             _Gated.gate.set()
         assert service.wait_idle(60)

@@ -15,9 +15,10 @@ one run per link
     seconds later.
 
 Runs go in worker threads (``max_workers`` links at a time). :meth:`SyncService.tick`
-dispatches what is due; :meth:`SyncService.run_forever` calls it until :meth:`stop`, which
-also asks the runs going on to stop (:class:`~syncline.run_context.StopSignal`, as Ctrl-C
-does for ``syncline sync``): they end between two requests, with what they wrote settled.
+dispatches what is due; :meth:`SyncService.run_forever` calls it until :meth:`stop`. Runs
+going on finish, unless :meth:`SyncService.cancel_runs` (or ``stop(cancel_runs=True)``)
+asks them to stop (:class:`~syncline.run_context.StopSignal`, as Ctrl-C does for
+``syncline sync``): they end between two requests, with what they wrote settled.
 """
 
 from __future__ import annotations
@@ -336,18 +337,29 @@ class SyncService:
             self.clock.wait(self._wake, wait)
             self._wake.clear()
 
-    def stop(self) -> None:
-        """Stop starting runs and ask the runs going on to stop (they end between two
-        requests, with what they wrote settled); waiting requests are dropped."""
+    def cancel_runs(self, reason: str = "the service is shutting down") -> list[str]:
+        """Ask the runs going on to stop (they end between two requests, with what they
+        wrote settled, recorded as interrupted for ``reason``); their links."""
+        with self._condition:
+            asked = [name for name, state in self._states.items()
+                     if state.running is not None and state.stop is not None]
+            for name in asked:
+                stop = self._states[name].stop
+                assert stop is not None
+                stop.request(reason)
+        return asked
+
+    def stop(self, *, cancel_runs: bool = False) -> None:
+        """Stop starting runs (runs going on finish, or with ``cancel_runs`` are asked to
+        stop: :meth:`cancel_runs`); waiting requests are dropped."""
         with self._condition:
             self._stopping = True
             dropped = [name for name, state in self._states.items() if state.queued]
             for name in dropped:
                 self._states[name].queued = None
-            for state in self._states.values():
-                if state.running is not None and state.stop is not None:
-                    state.stop.request("the service is shutting down")
             self._condition.notify_all()
+        if cancel_runs:
+            self.cancel_runs()
         for name in dropped:
             log.info("%s: waiting run dropped at shutdown; the schedule asks again", name)
         self._wake.set()
