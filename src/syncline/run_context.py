@@ -68,6 +68,11 @@ class StopSignal:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def event(self) -> threading.Event:
+        """The event set when a stop is asked (to wait on with other waits)."""
+        return self._event
+
     def remaining(self) -> float | None:
         """Seconds of grace left (``0.0`` when spent); ``None`` when no stop was asked."""
         deadline = self._deadline

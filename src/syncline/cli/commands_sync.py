@@ -130,16 +130,19 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
 
     before = store.runs(name, limit=1)
     last_id = before[0]["id"] if before else 0
+    stop = StopSignal()
     try:
         def waiting(lease: Lease) -> None:
             typer.echo(f"{name}: waiting for {lease.describe()} to finish", err=True)
 
         with progress_for(console, sys.stderr, name, plain=plain) as reporter, \
-                ctrl_c_stops(StopSignal()) as stop:
+                ctrl_c_stops(stop):
             return run_locked(engine, name, options, progress=reporter, wait=wait,
                               on_wait=waiting, holder=holder_text(command, options.user),
-                              stop=stop), None, None
+                              cancel=stop.event, stop=stop), None, None
     except RunError as error:
+        if stop.requested and not isinstance(error, RunCancelled):
+            error = RunCancelled(stop.reason)  # Ctrl-C while waiting for the link
         after = store.runs(name, limit=1)
         failed = run_row_json(name, after[0]) if after and after[0]["id"] > last_id else None
         return None, failed, error
