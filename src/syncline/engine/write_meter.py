@@ -11,8 +11,9 @@ written
     :meth:`~syncline.run_context.RunContext.batch_written`).
 
 :class:`WriteMeter` is a :class:`~syncline.engine.options.ProgressReporter` that forwards
-to the run's reporter and adds ``written`` calls, at most every :attr:`WriteMeter.interval`
-seconds per stream (always at a stream's end), from whichever thread wrote.
+to the run's reporter and adds ``written`` calls, from whichever thread wrote: at the first
+record written of a stream, then at most every :attr:`WriteMeter.interval` seconds, and at
+the stream's end.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ class WriteMeter:
 
     # -- the run context's callbacks ---------------------------------------------------------
     def on_planned(self, stream: str, count: int) -> None:
-        """``count`` more records of ``stream`` are to be written."""
+        """``count`` more records of ``stream`` are to be written (told with the next
+        records written)."""
         with self._lock:
             self._to_write[stream] = self._to_write.get(stream, 0) + count
-        self._tell(stream, force=False)
 
     def on_written(self, stream: str, count: int) -> None:
         """``count`` more records of ``stream`` were written."""
