@@ -4,6 +4,8 @@ progress machinery loads only when bars are drawn: a run whose output goes to a 
 
 from __future__ import annotations
 
+import threading
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -50,6 +52,7 @@ class RichProgress:
         )
         self.tasks: dict[str, TaskID] = {}
         self.write_tasks: dict[str, TaskID] = {}
+        self._writes = threading.Lock()  # written() comes from the thread that wrote
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -67,12 +70,13 @@ class RichProgress:
             self.progress.update(task, completed=done)
 
     def written(self, stream: str, done: int, total: int) -> None:
-        task = self.write_tasks.get(stream)
-        if task is None:
-            self.write_tasks[stream] = self.progress.add_task(
-                f"{self.link} {stream} written", total=total, completed=done)
-        else:
-            self.progress.update(task, total=total, completed=done)
+        with self._writes:
+            task = self.write_tasks.get(stream)
+            if task is None:
+                self.write_tasks[stream] = self.progress.add_task(
+                    f"{self.link} {stream} written", total=total, completed=done)
+                return
+        self.progress.update(task, total=total, completed=done)
 
     def stream_finished(self, stream: str) -> None:
         for task in (self.tasks.get(stream), self.write_tasks.get(stream)):
