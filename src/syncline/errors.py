@@ -10,7 +10,8 @@ what the runtime should do with the error, not for where it came from::
     │   ├── EndpointUnavailable  a system did not answer or refused the connection (transient)
     │   ├── AuthenticationFailed the system refused our credentials
     │   ├── ProtocolError        the system answered something we cannot understand
-    │   └── LinkBusy             another run of the same link holds the lock
+    │   ├── LinkBusy             another run of the same link holds the lock
+    │   └── RunCancelled         the run was asked to stop (Ctrl-C, service shutdown; exit 130)
     ├── ItemError                one record could not be read or written; the run goes on,
     │   │                        the record stays pending and is retried next run
     │   ├── ReferenceMissing     a referenced record is not (yet) on the other side
@@ -43,6 +44,7 @@ __all__ = [
     "MalformedRecord",
     "ProtocolError",
     "ReferenceMissing",
+    "RunCancelled",
     "RunError",
     "StateError",
     "SynclineError",
@@ -118,6 +120,20 @@ class LinkBusy(RunError):
     """Another run of the same link is in progress."""
 
     retriable = True
+
+
+class RunCancelled(RunError):
+    """The run was asked to stop (Ctrl-C, the service shutting down) and stopped between two
+    requests: what was written is settled, the rest goes with the next run. ``reason`` says
+    who asked."""
+
+    exit_code = 130
+    retriable = True
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"interrupted ({reason}): what was written is recorded; the rest "
+                         f"goes with the next run")
 
 
 @dataclass(frozen=True, slots=True)

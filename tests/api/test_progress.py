@@ -117,3 +117,24 @@ def test_status_shows_the_progress_of_the_run_going_on(tmp_path: Path) -> None:
         assert after["progress"] is None and after["last_synced_at"] is not None
         assert after["last_duration_s"] is not None
         assert len(link.b.stream("contact")) == RECORDS
+
+
+def test_sse_progress_counts_records_written(paged: tuple[MemoryLink, Served]) -> None:
+    link, api = paged
+    for number in range(RECORDS):
+        link.a.put("contact", f"c{number:05}", {"name": f"Person {number}",
+                                                "email": f"p{number}@example.com"})
+    with api.client(Role.VIEWER).stream("GET", "/api/links/lr/events") as stream:
+        lines = stream.iter_lines()
+        read_events(lines, "snapshot")
+        assert api.client(Role.OPERATOR).post("/api/links/lr/sync", json={}).status_code \
+            == 202
+        events = read_events(lines, "run_finished")
+    writes = [(event["data"]["written"], event["data"]["to_write"]) for event in events
+              if event["event"] == "progress" and event["data"].get("to_write")]
+    assert writes, events
+    assert [done for done, _ in writes] == sorted(done for done, _ in writes)
+    assert all(done <= total for done, total in writes)
+    assert writes[-1] == (RECORDS, RECORDS)
+    finished = [event["data"] for event in events if event["event"] == "stream_finished"]
+    assert finished[-1]["written"] == RECORDS and finished[-1]["write_rate"] is not None

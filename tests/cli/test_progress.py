@@ -73,3 +73,32 @@ def test_progress_for_chooses_by_terminal() -> None:
         assert isinstance(reporter, LogProgress)
     with progress_for(plain, errors, "l", plain=False) as reporter:
         assert isinstance(reporter, LogProgress)
+
+
+def test_log_progress_counts_records_written() -> None:
+    out = io.StringIO()
+    reporter = LogProgress(out, "crm-books", interval=0.0)
+    reporter.stream_started("contact", 3)
+    reporter.advanced("contact", 3)
+    reporter.written("contact", 0, 3)  # the first call starts the clock
+    reporter.written("contact", 2, 3)
+    reporter.written("contact", 3, 3)
+    reporter.stream_finished("contact")
+    text = [line.split(" ", 2)[2] for line in out.getvalue().splitlines()]
+    assert "contact: 2/3 written" in [line.split(",")[0] for line in text]
+    assert "contact: 3/3 written" in [line.split(",")[0] for line in text]
+    assert re.fullmatch(r"contact: done, 3 read in \S+s(, \S+/s)?, 3 written( \(\S+/s\))?",
+                        text[-1]), text[-1]
+
+
+def test_rich_progress_draws_a_bar_for_records_written() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    with RichProgress(console, "crm-books") as bars:
+        bars.stream_started("contact", 40)
+        bars.advanced("contact", 40)
+        bars.written("contact", 17, 40)
+        bars.stream_finished("contact")
+    text = out.getvalue()
+    assert "crm-books contact written" in text
+    assert "17/17" in text or "17/40" in text

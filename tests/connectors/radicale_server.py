@@ -258,6 +258,8 @@ class FaultyProxy:
     ``truncate``
         That many of the next sync-collection answers say they were truncated (RFC 6578
         §3.6: a 507 response for the collection itself, "ask again from this token").
+``put_delay``
+        Seconds each PUT waits before it is passed on (a slow server).
 
     ``requests`` lists ``(method, path)`` of every request it passed or answered. Use it as
     a context manager; :attr:`url` replaces the server's base URL.
@@ -267,6 +269,7 @@ class FaultyProxy:
         self.target = target.rstrip("/")
         self.full = False
         self.truncate = 0
+        self.put_delay = 0.0
         self.requests: list[tuple[str, str]] = []
         self.upstream = httpx.Client(timeout=60)
         proxy = self
@@ -278,6 +281,8 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.requests.append((self.command, self.path))
+                if self.command == "PUT" and proxy.put_delay:
+                    time.sleep(proxy.put_delay)
                 if self.command == "PUT" and proxy.full:
                     self.answer(507, {"Content-Type": "text/plain"},
                                 b"quota exceeded for this account")

@@ -3,9 +3,11 @@ processes on one SQLite file and on PostgreSQL (``syncline sync`` fails or ``--w
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,3 +203,26 @@ def test_exactly_one_of_many_takes_the_lock_postgresql(postgres_url: str) -> Non
         _race(opened)
     finally:
         opened.close()
+
+
+def test_ctrl_c_while_waiting_for_the_link_stops_at_once(tmp_path: Path) -> None:
+    pair = make_sql(tmp_path)
+    holder = _holder(f"sqlite:///{pair.folder}/syncline-state.db", "crm-books")
+    try:
+        waiting = _sync(pair.config, "--wait")
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()
+        while "waiting for" not in line:
+            assert line, "sync --wait ended without waiting"
+            line = waiting.stderr.readline()
+        sent = time.monotonic()
+        waiting.send_signal(signal.SIGINT)
+        _out, err = waiting.communicate(timeout=TIMEOUT)
+        assert waiting.returncode == 130, err
+        assert time.monotonic() - sent < 2.0
+        assert "stopping…" in err and "interrupted (Ctrl-C)" in err
+        assert "stopping at once" not in err  # it stopped waiting cleanly
+        assert len(pair.customers()) == 1  # nothing ran
+    finally:
+        holder.kill()
+        holder.wait(TIMEOUT)

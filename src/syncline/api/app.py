@@ -136,6 +136,7 @@ def create_app(context: ApiContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.hub.follow(context.store)  # runs other processes make on the same store
         if context.host is not None:
             context.host.start()
         try:

@@ -11,7 +11,16 @@ event
     A dict with ``event`` (its kind: ``run_started``, ``stream_started``, ``progress``,
     ``stream_finished``, ``message``, ``run_finished``), ``link``, ``at`` (ISO time) and the
     kind's own fields (``stream``, ``total``, ``done``, ``text``, ``outcome``, ``run_id``,
-    ``counts``, ``error``). ``done`` counts records read so far in the stream.
+    ``counts``, ``error``). ``done`` counts records read so far in the stream; ``written``
+    the records written so far, ``to_write`` those planned so far (it grows as the run
+    reads on), ``write_rate`` records written per second since the first write. A
+    ``progress`` event is sent as records are read and as they are written.
+run of another process
+    A run a ``syncline sync`` (or another service) on the same state store makes: the hub
+    follows it through the state store (:meth:`ProgressHub.follow`, see
+    :mod:`syncline.service.progress_watch`), about once a second, and publishes the same
+    events for it (``run_started`` when first seen, ``progress`` per stream as it moves,
+    ``run_finished`` with its outcome); its snapshot has ``"process": "other"``.
 subscriber
     An asyncio queue on the API's event loop, for one link or for all; the engine's worker
     threads hand events to it with ``call_soon_threadsafe``, so they never block on a slow
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +40,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncline.engine import RunSummary
+from syncline.service.progress_watch import RunWatcher
 from syncline.service.requests import RunRequest
+from syncline.state.store import StateStore
 
 __all__ = ["QUEUE_LIMIT", "ProgressHub", "RunProgress", "Subscription"]
 
@@ -49,12 +61,19 @@ class _StreamProgress:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
+    written: int = 0
+    to_write: int = 0
+    write_started: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        elapsed = time.monotonic() - self.started
+        moment = time.monotonic()
+        elapsed = moment - self.started
+        writing = moment - self.write_started if self.write_started is not None else 0.0
         return {"total": self.total, "done": self.done, "finished": self.finished,
                 "elapsed_s": round(elapsed, 3),
-                "rate": round(self.done / elapsed, 1) if elapsed > 0 else None}
+                "rate": round(self.done / elapsed, 1) if elapsed > 0 else None,
+                "written": self.written, "to_write": self.to_write,
+                "write_rate": round(self.written / writing, 1) if writing > 0 else None}
 
 
 @dataclass
@@ -86,6 +105,9 @@ class ProgressHub:
         self._streams: dict[str, dict[str, _StreamProgress]] = {}
         self._subscriptions: list[Subscription] = []
         self._closed = False
+        self._external: dict[str, dict[str, Any]] = {}
+        """Per link, the run of another process the hub follows: its snapshot."""
+        self._watcher: RunWatcher | None = None
 
     # -- the service's side -----------------------------------------------------------------
     def reporter(self, request: RunRequest) -> RunProgress:
@@ -131,6 +153,15 @@ class ProgressHub:
             shown = progress.to_json()
         self.publish(link, "progress", stream=stream, **shown)
 
+    def written(self, link: str, stream: str, done: int, total: int) -> None:
+        with self._lock:
+            progress = self._stream(link, stream)
+            if progress.write_started is None:
+                progress.write_started = time.monotonic()
+            progress.written, progress.to_write = done, total
+            shown = progress.to_json()
+        self.publish(link, "progress", stream=stream, **shown)
+
     def stream_finished(self, link: str, stream: str) -> None:
         with self._lock:
             progress = self._stream(link, stream)
@@ -138,13 +169,57 @@ class ProgressHub:
             shown = progress.to_json()
         self.publish(link, "stream_finished", stream=stream, **shown)
 
+    # -- runs of other processes (see the module docstring) --------------------------------
+    def follow(self, store: StateStore, interval: float = 1.0) -> None:
+        """Follow the runs other processes make on ``store`` until :meth:`close`."""
+        if self._watcher is None:
+            self._watcher = RunWatcher(store, self, interval)
+            self._watcher.start()
+
+    def external_progress(self, link: str, run: dict[str, Any]) -> None:
+        """A :class:`~syncline.service.progress_watch.RunFollower` method."""
+        streams = dict(run["progress"].get("streams") or {})
+        with self._lock:
+            if link in self._running:
+                return  # our own run of the link is the one to show
+            known = self._external.get(link)
+            fresh = known is None or known["run_id"] != run["id"]
+            before = {} if fresh or known is None else known["streams"]
+            started = run["started_at"]
+            snapshot = {"mode": run["mode"], "trigger": run["trigger"], "streams": streams,
+                        "requested_by": [run["user"]] if run["user"] else [],
+                        "started_at": started.isoformat() if isinstance(started, datetime)
+                        else str(started), "run_id": run["id"], "process": "other"}
+            self._external[link] = snapshot
+        if fresh:
+            self.publish(link, "run_started", **{key: value for key, value in snapshot.items()
+                                                 if key != "streams"})
+        for stream, values in streams.items():
+            if before.get(stream) != values:
+                self.publish(link, "progress", stream=stream, **values)
+
+    def external_finished(self, link: str, run_id: int,
+                          outcome: dict[str, Any] | None) -> None:
+        """A :class:`~syncline.service.progress_watch.RunFollower` method."""
+        with self._lock:
+            known = self._external.pop(link, None)
+        if known is None:
+            return
+        found = outcome or {}
+        self.publish(link, "run_finished", run_id=run_id,
+                     outcome=found.get("outcome", "failed"),
+                     duration_s=found.get("duration_s"), counts=found.get("counts") or {},
+                     error=found.get("message") if found.get("outcome") == "failed" else None)
+
     # -- the API's side -----------------------------------------------------------------------
     def snapshot(self, link: str) -> dict[str, Any] | None:
-        """The progress of the run of ``link`` going on (``None``: none), per stream."""
+        """The progress of the run of ``link`` going on (``None``: none), per stream: this
+        process's run, else one of another process the hub follows."""
         with self._lock:
             running = self._running.get(link)
             if running is None:
-                return None
+                external = self._external.get(link)
+                return copy.deepcopy(external) if external is not None else None
             streams = {name: progress.to_json()
                        for name, progress in self._streams.get(link, {}).items()}
         return {**running, "streams": streams}
@@ -173,7 +248,11 @@ class ProgressHub:
             subscription.offer(event)
 
     def close(self) -> None:
-        """End every subscription (the server stops); later ones end at once."""
+        """End every subscription (the server stops), and stop following other processes'
+        runs; later subscriptions end at once."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
         with self._lock:
             self._closed = True
             targets = list(self._subscriptions)
@@ -193,6 +272,9 @@ class RunProgress:
 
     def advanced(self, stream: str, done: int) -> None:
         self.hub.advanced(self.link, stream, done)
+
+    def written(self, stream: str, done: int, total: int) -> None:
+        self.hub.written(self.link, stream, done, total)
 
     def stream_finished(self, stream: str) -> None:
         self.hub.stream_finished(self.link, stream)

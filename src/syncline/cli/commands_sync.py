@@ -8,7 +8,9 @@ either way, and the end shows which link got which result.
 Exit codes of ``sync``, the worst result winning (see :mod:`syncline.cli.sync_report`): 2 a
 link has a configuration error (or the command was called wrongly: then nothing ran); 3 a
 run could not proceed; 1 a run finished with item errors (records that stay pending, or
-deletions held back by ``max_delete``); 0 every run ended ``ok`` or ``warning``.
+deletions held back by ``max_delete``); 0 every run ended ``ok`` or ``warning``;
+130 a run was stopped with Ctrl-C (see :mod:`syncline.cli.interrupt`; the links after it
+do not run).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.errors import ConfigError, RunError, UsageError
+from syncline.errors import ConfigError, RunCancelled, RunError, UsageError
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from rich.console import Console
@@ -131,27 +133,34 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
                                                       dict[str, Any] | None, RunError | None]:
     """Run one link with progress under its run lock; returns ``(summary, None, None)`` when
     it ran, or ``(None, failed-run JSON or None, error)`` when it could not proceed (also
-    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false).
+    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false;
+    :class:`~syncline.errors.RunCancelled`: Ctrl-C stopped it).
 
     Raises:
         ConfigError, UsageError: the link or the options are wrong (nothing ran).
     """
+    from syncline.cli.interrupt import ctrl_c_stops
     from syncline.cli.progress import progress_for
     from syncline.cli.render import run_row_json
+    from syncline.run_context import StopSignal
     from syncline.service.lock import holder_text
     from syncline.service.runner import run_locked
 
     before = store.runs(name, limit=1)
     last_id = before[0]["id"] if before else 0
+    stop = StopSignal()
     try:
         def waiting(lease: Lease) -> None:
             typer.echo(f"{name}: waiting for {lease.describe()} to finish", err=True)
 
-        with progress_for(console, sys.stderr, name, plain=plain) as reporter:
+        with progress_for(console, sys.stderr, name, plain=plain) as reporter, \
+                ctrl_c_stops(stop):
             return run_locked(engine, name, options, progress=reporter, wait=wait,
-                              on_wait=waiting,
-                              holder=holder_text(command, options.user)), None, None
+                              on_wait=waiting, holder=holder_text(command, options.user),
+                              cancel=stop.event, stop=stop), None, None
     except RunError as error:
+        if stop.requested and not isinstance(error, RunCancelled):
+            error = RunCancelled(stop.reason)  # Ctrl-C while waiting for the link
         after = store.runs(name, limit=1)
         failed = run_row_json(name, after[0]) if after and after[0]["id"] > last_id else None
         return None, failed, error
@@ -221,6 +230,7 @@ def sync(
     documents: list[dict[str, Any]] = []
     results: list[LinkResult] = []
     error_word = typer.style("error:", fg="red", bold=True)
+    interrupted = False
     with open_store(loaded) as store:
         engine = SyncEngine(loaded, store)
         for name, streams in per_link.items():
@@ -250,6 +260,9 @@ def sync(
                            f"(nothing was lost; changes wait for the next run)", err=True)
                 documents.append(failed if failed is not None
                                  else not_run_json(name, "failed", message))
+                if isinstance(error, RunCancelled):
+                    interrupted = True
+                    break
                 continue
             errors = sum(counts.errors for counts in summary.streams.values())
             results.append(LinkResult(name, summary.outcome.value, errors=errors))
@@ -270,4 +283,4 @@ def sync(
         typer.echo(dump_json(documents[0]))
     elif len(results) > 1:
         console.print(results_table(results, code))
-    raise typer.Exit(code)
+    raise typer.Exit(RunCancelled.exit_code if interrupted else code)

@@ -2,8 +2,8 @@
 
 Both classes implement :class:`syncline.engine.ProgressReporter`. The engine reports per
 **stream**: ``stream_started`` (with the number of records to read, when known),
-``advanced`` (records read so far, a running total), ``stream_finished``, and free-text
-``message`` lines.
+``advanced`` (records read so far, a running total), ``written`` (records written so far
+out of those planned so far), ``stream_finished``, and free-text ``message`` lines.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def __getattr__(name: str) -> Any:
 
 
 class LogProgress:
-    """Plain, timestamped lines on ``stream`` (stderr): start, progress at most every
-    ``interval`` seconds, end, and messages."""
+    """Plain, timestamped lines on ``stream`` (stderr): start, progress of reading and of
+    writing at most every ``interval`` seconds each, end, and messages."""
 
     def __init__(self, stream: TextIO, link: str, interval: float = 2.0) -> None:
         self.stream = stream
@@ -46,6 +46,9 @@ class LogProgress:
         self.done: dict[str, int] = {}
         self.started: dict[str, float] = {}
         self.last_line: dict[str, float] = {}
+        self.writes: dict[str, tuple[int, int]] = {}
+        self.write_started: dict[str, float] = {}
+        self.last_write_line: dict[str, float] = {}
 
     def _line(self, text: str) -> None:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -67,11 +70,28 @@ class LogProgress:
             total = self.totals.get(stream)
             self._line(f"{stream}: {done}/{total if total is not None else '?'} read")
 
+    def written(self, stream: str, done: int, total: int) -> None:
+        moment = time.monotonic()
+        self.writes[stream] = (done, total)
+        started = self.write_started.setdefault(stream, moment)
+        if moment - self.last_write_line.get(stream, started) >= self.interval:
+            self.last_write_line[stream] = moment
+            elapsed = moment - started
+            rate = f", {done / elapsed:,.1f}/s" if elapsed > 0 and done else ""
+            self._line(f"{stream}: {done}/{total} written{rate}")
+
     def stream_finished(self, stream: str) -> None:
-        elapsed = time.monotonic() - self.started.get(stream, time.monotonic())
+        moment = time.monotonic()
+        elapsed = moment - self.started.get(stream, moment)
         done = self.done.get(stream, 0)
         rate = f", {done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
-        self._line(f"{stream}: done, {done} read in {elapsed:.2f}s{rate}")
+        wrote = ""
+        if stream in self.writes:
+            count = self.writes[stream][0]
+            spent = moment - self.write_started.get(stream, moment)
+            speed = f" ({count / spent:,.1f}/s)" if spent > 0 and count else ""
+            wrote = f", {count} written{speed}"
+        self._line(f"{stream}: done, {done} read in {elapsed:.2f}s{rate}{wrote}")
 
     def message(self, text: str) -> None:
         self._line(text)

@@ -4,6 +4,8 @@ progress machinery loads only when bars are drawn: a run whose output goes to a 
 
 from __future__ import annotations
 
+import threading
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,7 +34,9 @@ class RateColumn(ProgressColumn):
 
 
 class RichProgress:
-    """One Rich progress bar per stream, drawn on ``console`` while the ``with`` block runs."""
+    """Rich progress bars drawn on ``console`` while the ``with`` block runs: per stream, one
+    for the records read and, once the stream writes, one for the records written out of
+    those planned so far."""
 
     def __init__(self, console: Console, link: str) -> None:
         self.link = link
@@ -47,6 +51,8 @@ class RichProgress:
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.write_tasks: dict[str, TaskID] = {}
+        self._writes = threading.Lock()  # written() comes from the thread that wrote
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -63,13 +69,22 @@ class RichProgress:
         if task is not None:
             self.progress.update(task, completed=done)
 
+    def written(self, stream: str, done: int, total: int) -> None:
+        with self._writes:
+            task = self.write_tasks.get(stream)
+            if task is None:
+                self.write_tasks[stream] = self.progress.add_task(
+                    f"{self.link} {stream} written", total=total, completed=done)
+                return
+        self.progress.update(task, total=total, completed=done)
+
     def stream_finished(self, stream: str) -> None:
-        task = self.tasks.get(stream)
-        if task is None:
-            return
-        done = self.progress.tasks[task].completed
-        self.progress.update(task, total=done, completed=done)
-        self.progress.stop_task(task)
+        for task in (self.tasks.get(stream), self.write_tasks.get(stream)):
+            if task is None:
+                continue
+            done = self.progress.tasks[task].completed
+            self.progress.update(task, total=done, completed=done)
+            self.progress.stop_task(task)
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)

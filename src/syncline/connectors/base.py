@@ -20,6 +20,12 @@ bulk create
     Many creates on one stream handed over column by column (:class:`CreateRows`), the
     engine's lane for first syncs; the default implementation turns them into a
     :class:`WriteBatch`, connectors that can do better override :meth:`Connector.write_creates`.
+run context
+    What the engine hands a connector for one run (:class:`~syncline.run_context.RunContext`,
+    :attr:`Connector.context`): whether the run was asked to stop, and where to report
+    records written. A connector that writes a batch one request at a time stops between
+    requests when asked (the operations not sent get a
+    :class:`~syncline.run_context.NotSent` error) and reports each record written.
 columnar page
     A page of records column by column (:class:`~syncline.model.RecordColumns`). A connector
     whose listing is a table may hand over such pages from :meth:`Connector.read_all_columnar`
@@ -42,6 +48,7 @@ from typing import Any, ClassVar
 
 from syncline.errors import ItemError, ProtocolError
 from syncline.model import Record, RecordColumns
+from syncline.run_context import RunContext
 
 __all__ = [
     "Capability",
@@ -261,6 +268,8 @@ class Connector(ABC):
         self.endpoint = endpoint
         self.settings = dict(settings)
         self.base_dir = base_dir
+        self.context = RunContext()
+        """The run context (see the module docstring); the engine sets the run's own."""
 
     # -- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -369,7 +378,9 @@ class Connector(ABC):
     # -- writing ----------------------------------------------------------------------------
     @abstractmethod
     def write(self, batch: WriteBatch) -> list[WriteResult]:
-        """Apply a batch and return one result per operation, in order."""
+        """Apply a batch and return one result per operation, in order. A connector that
+        sends the batch in several requests stops between them when :attr:`context` says
+        so: the operations not sent get a :class:`~syncline.run_context.NotSent` error."""
 
     def write_creates(self, batch: CreateRows) -> CreatedRows:
         """Create ``batch.rows`` (see :class:`CreateRows`); one entry per row in the result.

@@ -6,6 +6,12 @@ results (mappings, journal rows, pending items) are **settled** in one state tra
 that also removes the intents. A run killed in between leaves intents behind; the next run
 asks the connector to :meth:`~syncline.connectors.base.Connector.recover` each batch and
 settles what was applied, so nothing is written twice and nothing is lost.
+
+When the run is asked to stop (see :mod:`syncline.run_context`; the connectors' run
+context), no further batch is sent, what was written is settled, and
+:class:`~syncline.errors.RunCancelled` is raised; operations not sent
+(:class:`~syncline.run_context.NotSent`) leave no trace: they are read again next run. The
+records to write and written are reported to the run context as they go.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from syncline.model import (
     content_hash,
     field_token,
 )
+from syncline.run_context import NotSent, RunContext
 from syncline.state.store import MappingRow, PendingIntent, StateStore
 
 if TYPE_CHECKING:
@@ -155,9 +162,16 @@ class Applier:
                 if group is None:
                     group = groups[(write.target, write.action)] = []
                 group.append((index, write))
+        context = self.context
+        context.planned(self.stream, sum(len(entries) for entries in groups.values()))
         for (target, action), entries in groups.items():
             for start in range(0, len(entries), self.batch_size):
                 chunk = entries[start:start + self.batch_size]
+                if context.stopping():  # no intent, nothing sent: read again next run
+                    for index, write in chunk:
+                        outcomes.setdefault(index, []).append((write, WriteResult(
+                            "", error=context.not_sent(self.stream, write.key))))
+                    continue
                 batch_id, results = self._send(target, action, chunk, decisions)
                 for (index, write), result in zip(chunk, results, strict=True):
                     found = outcomes.get(index)
@@ -184,6 +198,7 @@ class Applier:
             owned_apply.hold_pending(self, back, buffer)
         self.flush(buffer)
         owned_apply.put_back(self, back)
+        context.check()
 
     def apply_creates(self, batch: CreateBatch) -> None:
         """Create records new on one side on the other, in bulk (see
@@ -204,11 +219,21 @@ class Applier:
                                                   message))
             return
         connector = self.connectors[source.other]
+        context = self.context
+        context.planned(self.stream, len(batch))
         for job in prepare_jobs(batch, stream=self.stream, run_id=self.run_id,
                                 scope_id=self.scope_id, batch_size=self.batch_size,
                                 keep_snapshot=self.policy.keep_snapshot,
                                 pending=self.pending[source], translator=self.translator):
+            if context.stopping():
+                break  # the jobs in flight are settled on close; the rest goes next run
             self._fold(self._lane.submit_create(job, self.store, connector))
+        context.check()
+
+    @property
+    def context(self) -> RunContext:
+        """The run context the engine gave the connectors (both share it)."""
+        return self.connectors[Side.A].context
 
     def _translate(self, decisions: Sequence[Decision]) -> dict[int, ItemError]:
         errors: dict[int, ItemError] = {}
@@ -268,11 +293,14 @@ class Applier:
         self.drain()
         self.store.write_intent(PendingIntent(batch_id, self.run_id, self.scope_id,
                                               target_text, {"ops": payload}))
+        before = self.context.reported(self.stream)
         results = self.connectors[target].write(batch)
         if len(results) != len(operations):
             raise ProtocolError(self.connectors[target].endpoint,
                                 f"{len(results)} results for a batch of {len(operations)} "
                                 f"operations")
+        self.context.batch_written(self.stream, sum(1 for result in results if result.ok),
+                                   before)
         return batch_id, results
 
     def _snapshot(self, decision: Decision) -> dict[str, str] | None:
@@ -353,6 +381,8 @@ class Applier:
                                 code, direction, "ok", decision.message))
                 continue
             failed = True
+            if isinstance(result.error, NotSent):
+                continue  # the run was stopped before sending it: read again next run
             self.counts.errors += 1
             source = write.target.other
             key = decision.a_key if source is Side.A else decision.b_key

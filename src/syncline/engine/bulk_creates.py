@@ -36,6 +36,7 @@ from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, ProtocolError
 from syncline.model import Side, column_hashes, field_token
+from syncline.run_context import NotSent
 from syncline.state.bulk import CreatedMappings
 from syncline.state.store import PendingEntry, PendingIntent, StateStore
 
@@ -230,16 +231,25 @@ def write_intent(job: CreateJob, store: StateStore) -> None:
 def write_created(job: CreateJob, connector: Connector) -> CreatedRows:
     """The second step of a job, once its intent is written (:func:`write_intent`): create
     its records through ``connector``. What the connector answered is checked, not yet
-    settled.
+    settled. Once the run was asked to stop, nothing is sent (every record is
+    :class:`~syncline.run_context.NotSent`); the records written are reported to the run
+    context.
 
     Raises:
         ProtocolError: the connector answered with the wrong number of results, or a
             successful create without a key; the intent stays for recovery.
         whatever the connector raises (RunError).
     """
-    if job.keys:
+    context = connector.context
+    count = len(job.keys)
+    if count and context.stopping():  # the run was asked to stop: none of it is sent
+        written = CreatedRows([None] * count, errors={
+            number: context.not_sent(job.stream, None) for number in range(count)})
+    elif count:
+        before = context.reported(job.stream)
         written = connector.write_creates(CreateRows(job.batch_id, job.stream, job.names,
-                                                     job.columns, len(job.keys)))
+                                                     job.columns, count))
+        context.batch_written(job.stream, count - len(written.errors), before)
     else:  # only records refused before writing
         written = CreatedRows([])
     if len(written.keys) != len(job.keys):
@@ -276,8 +286,11 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
     journal_rows: list[tuple[Any, ...]] = []
     pending_add: list[PendingEntry] = []
     source = job.source.value
+    unsent = {job.keys[number] for number, error in errors.items()
+              if isinstance(error, NotSent)}  # nothing recorded: read again next run
     problems = [Rejected(job.keys[number], job.codes[number], error)
-                for number, error in errors.items()] + job.rejected
+                for number, error in errors.items() if not isinstance(error, NotSent)] \
+        + job.rejected
     for problem in problems:
         text = str(problem.error)
         a_key, b_key = (problem.key, None) if job.source is Side.A else (None, problem.key)
@@ -286,7 +299,8 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
         pending_add.append(pending_entry(source, problem.key, problem.error))
         outcome.failed.append(problem.key)
     failed = set(outcome.failed)
-    outcome.cleared = [key for key in job.was_pending if key not in failed]
+    outcome.cleared = [key for key in job.was_pending if key not in failed
+                       and key not in unsent]
     store.settle(scope_id=job.scope_id, run_id=job.run_id, batch_ids=[job.batch_id],
                  created=[created], journal_rows=journal_rows, pending_add=pending_add,
                  pending_remove=[(source, key) for key in outcome.cleared])

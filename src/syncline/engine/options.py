@@ -69,11 +69,18 @@ class SyncOptions:
 
 
 class ProgressReporter(Protocol):
-    """Receives progress while a run goes on. Implementations must be cheap."""
+    """Receives progress while a run goes on, per stream: ``stream_started`` (with the
+    number of records to read, when known), ``advanced`` (records read so far),
+    ``written`` (records written so far and to write so far: the second grows as the run
+    plans more; called from the thread that wrote, at most a few times a second),
+    ``stream_finished``, and free-text ``message`` lines. Implementations must be cheap
+    and thread-safe."""
 
     def stream_started(self, stream: str, total: int | None) -> None: ...
 
     def advanced(self, stream: str, done: int) -> None: ...
+
+    def written(self, stream: str, done: int, total: int) -> None: ...
 
     def stream_finished(self, stream: str) -> None: ...
 
@@ -87,6 +94,9 @@ class NullProgress:
         return None
 
     def advanced(self, stream: str, done: int) -> None:
+        return None
+
+    def written(self, stream: str, done: int, total: int) -> None:
         return None
 
     def stream_finished(self, stream: str) -> None:

@@ -177,8 +177,10 @@ class StreamRun:
             self.store.cursor(scope_id, streamed_side.value) is None else None
         self.progress.stream_started(self.stream, total)
 
+        context = self.connectors[Side.A].context  # the run's: stop between pages when asked
         held: dict[str, SideChange] = {}
         for page in readers[held_side].pages():
+            context.check()
             for change in page if isinstance(page, list) else page.changes():
                 held[change.key] = change
         held_mappings = self.store.mappings_for(scope_id, held_side.value, held)
@@ -192,6 +194,7 @@ class StreamRun:
         deletions: list[Decision] = []
         streamed = readers[streamed_side]
         for page in streamed.pages():
+            context.check()
             if page:
                 self._chunk(policy, applier, streamed_side, page, streamed.page_mappings, held,
                             by_match, deletions)
@@ -203,10 +206,12 @@ class StreamRun:
             chunk = rest[start:start + self.batch_size]
             mappings = [held_mappings[c.key] for c in chunk if c.key in held_mappings]
             a_changes, b_changes = ([], chunk) if held_side is Side.B else (chunk, [])
+            context.check()
             self._read_partners(policy, a_changes, b_changes, mappings)
             self._apply(applier, plan_chunk(policy, a_changes, b_changes, mappings), deletions)
         self._delete(applier, deletions)
         applier.drain()
+        context.check()  # a write job stopped before its end: the cursors must not move
         self._item_problems(scope_id, readers)
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)

@@ -1,7 +1,10 @@
 """One run of a link: open both endpoints, sync each stream in reference order, record it.
 
 ``read → plan → apply → record`` happens per stream in :mod:`syncline.engine.stream`; this
-module owns the run: its row in the state store, its outcome and its summary.
+module owns the run: its row in the state store (with its progress while it goes, see
+:mod:`syncline.engine.progress_recorder`), its outcome and its summary, and its run
+context (:mod:`syncline.run_context`): the stop signal the caller may set, and the progress
+of writes (:mod:`syncline.engine.write_meter`), handed to both connectors.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from syncline.engine.options import (
     StreamCounts,
     SyncOptions,
 )
+from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
+from syncline.engine.write_meter import WriteMeter
 from syncline.errors import RunError, UsageError
 from syncline.model import Side, stream_order
+from syncline.run_context import RunContext, StopSignal
 from syncline.state.service_store import clear_written_marks, mark_ceiling
 from syncline.state.store import StateStore, now
 
@@ -58,20 +64,24 @@ class SyncEngine:
         self.factory: ConnectorFactory = factory or (lambda name: open_endpoint(config, name))
 
     def run(self, link_name: str, options: SyncOptions | None = None,
-            progress: ProgressReporter | None = None) -> RunSummary:
+            progress: ProgressReporter | None = None,
+            stop: StopSignal | None = None) -> RunSummary:
         """Run ``link_name`` once and return what it did.
 
         Item errors do not raise: they are journalled, counted and leave the records
-        pending (outcome ``error``).
+        pending (outcome ``error``). Setting ``stop`` (from another thread, or a signal
+        handler) ends the run between two requests: what was written is settled and
+        RunCancelled is raised; the run is recorded as ``failed`` with that message.
 
         Raises:
             ConfigError: the link is unknown or misconfigured.
             UsageError: ``options.streams`` names a stream the link does not sync.
             RunError: an endpoint cannot be used; the run is recorded as ``failed`` and
                 nothing past the last settled batch was written.
+            RunCancelled: ``stop`` was set (a RunError).
         """
         options = options or SyncOptions()
-        progress = progress or NullProgress()
+        told: ProgressReporter = progress or NullProgress()
         link = self.config.link(link_name)
         streams = list(options.streams) or list(link.streams)
         unknown = [stream for stream in streams if stream not in link.streams]
@@ -87,17 +97,27 @@ class SyncEngine:
                 link=link_name, trigger=options.trigger.value, mode=options.mode.value,
                 scope=_scope_json(options), user=options.user, dry_run=False,
                 started_at=started)
+        recorder = ProgressRecorder(told, self.store, summary.run_id) \
+            if summary.run_id is not None else None
+        meter = WriteMeter(recorder or told)
+        progress = meter
+        context = RunContext(stop, on_written=meter.on_written, on_planned=meter.on_planned)
         ceiling = mark_ceiling(self.store)  # marks added while this run goes wait for the next
         connectors: dict[Side, Connector] = {}
         failure: RunError | None = None
         unexpected: BaseException | None = None
+        if recorder is not None:
+            recorder.start()
         try:
             for side, name in ((Side.A, link.a), (Side.B, link.b)):
+                context.check()
                 connector = self.factory(name)
+                connector.context = context
                 connector.open()
                 connectors[side] = connector
             with fewer_collections():
                 for stream in stream_order(streams):
+                    context.check()
                     self._run_stream(link_name, stream, connectors, summary, options,
                                      progress, ceiling)
         except RunError as error:
@@ -108,6 +128,8 @@ class SyncEngine:
             summary.messages.append(f"stopped by {type(error).__name__}: {error}")
             raise
         finally:
+            if recorder is not None:
+                recorder.close()
             for connector in connectors.values():
                 connector.close()
             summary.finished_at = now()

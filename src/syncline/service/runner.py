@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, SyncOptions
-from syncline.errors import LinkBusy, RunError, SynclineError
+from syncline.errors import LinkBusy, RunCancelled, RunError, SynclineError
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
+from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
 from syncline.service.forcelog import write_pending_logs
 from syncline.service.lock import DEFAULT_TTL, RunLock
@@ -34,26 +35,29 @@ def run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: s
                wait: bool = False, on_wait: Callable[[Lease], None] | None = None,
                progress: ProgressReporter | None = None, clock: Clock | None = None,
                ttl: float = DEFAULT_TTL, poll: float = 1.0,
-               cancel: threading.Event | None = None, notify: bool = True) -> RunSummary:
-    """Run ``link`` once while holding its run lock (see the module docstring). With
+               cancel: threading.Event | None = None, notify: bool = True,
+               stop: StopSignal | None = None) -> RunSummary:
+    """Run ``link`` once while holding its run lock (see the module docstring). Setting
+    ``stop`` ends the run between two requests (see :meth:`SyncEngine.run`). With
     ``notify``, a failed run or one with blocking errors is notified as the link's
     ``notify`` settings say, before this returns or raises (the service passes ``False``:
     it notifies from its own listener, in the background).
 
     Raises:
         LinkBusy: another run holds the lock and ``wait`` is false, naming who.
-        ConfigError, UsageError, RunError: as :meth:`SyncEngine.run`.
+        ConfigError, UsageError, RunError: as :meth:`SyncEngine.run` (RunCancelled:
+            ``stop`` was set).
     """
     secrets = config_secrets(engine.config)
     redact_store(engine.store, secrets)  # no secret in journal or run rows
     try:
         summary = _run_locked(engine, link, options, holder=holder, wait=wait,
                               on_wait=on_wait, progress=progress, clock=clock, ttl=ttl,
-                              poll=poll, cancel=cancel)
+                              poll=poll, cancel=cancel, stop=stop)
     except SynclineError as error:  # its message is shown: not with a secret in it
         scrub_error(error, secrets)
-        if notify and isinstance(error, RunError) and not isinstance(error, LinkBusy) \
-                and not options.dry_run:
+        if notify and isinstance(error, RunError) \
+                and not isinstance(error, LinkBusy | RunCancelled) and not options.dry_run:
             _notify(engine, link, options, None, str(error))
         raise
     summary.messages[:] = [scrub(message, secrets) for message in summary.messages]
@@ -89,17 +93,18 @@ def _notify(engine: SyncEngine, link: str, options: SyncOptions, summary: RunSum
 def _run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: str,
                 wait: bool, on_wait: Callable[[Lease], None] | None,
                 progress: ProgressReporter | None, clock: Clock | None, ttl: float,
-                poll: float, cancel: threading.Event | None) -> RunSummary:
+                poll: float, cancel: threading.Event | None,
+                stop: StopSignal | None) -> RunSummary:
     store = engine.store
     if options.dry_run:
-        return engine.run(link, options, progress)
+        return engine.run(link, options, progress, stop)
     engine.config.link(link)  # an unknown link is a config error, not a lock row
     lock = RunLock(store, link, holder=holder, ttl=ttl, clock=clock)
     lock.acquire(wait=wait, on_wait=on_wait, poll=poll, cancel=cancel)
     try:
         if options.mode is RunMode.INCREMENTAL and marked_count(store, link, options.streams):
             options = replace(options, mode=RunMode.FORCED)
-        summary = engine.run(link, options, progress)
+        summary = engine.run(link, options, progress, stop)
     finally:
         lock.release()
     if summary.run_id is not None:

@@ -15,7 +15,10 @@ one run per link
     seconds later.
 
 Runs go in worker threads (``max_workers`` links at a time). :meth:`SyncService.tick`
-dispatches what is due; :meth:`SyncService.run_forever` calls it until :meth:`stop`.
+dispatches what is due; :meth:`SyncService.run_forever` calls it until :meth:`stop`. Runs
+going on finish, unless :meth:`SyncService.cancel_runs` (or ``stop(cancel_runs=True)``)
+asks them to stop (:class:`~syncline.run_context.StopSignal`, as Ctrl-C does for
+``syncline sync``): they end between two requests, with what they wrote settled.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from syncline.connectors.base import ReadScope
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, Trigger
 from syncline.engine.sync import ConnectorFactory, open_endpoint
 from syncline.errors import LinkBusy, SynclineError, UsageError
+from syncline.run_context import StopSignal
 from syncline.service.clock import Clock, SystemClock
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force import ForceResult, authoritative_side, mark_for_force
@@ -97,6 +101,8 @@ class _LinkState:
     last: RunSummary | None = None
     last_error: str | None = None
     completed: list[RunRequest] = field(default_factory=list)
+    stop: StopSignal | None = None
+    """The stop signal of the run going on."""
 
 
 class SyncService:
@@ -252,6 +258,7 @@ class SyncService:
             if state.not_before is not None and moment < state.not_before:
                 continue
             state.running, state.queued, state.not_before = state.queued, None, None
+            state.stop = StopSignal()
             self._executor.submit(self._work, name, state.running)
 
     def _work(self, name: str, request: RunRequest) -> None:
@@ -298,9 +305,12 @@ class SyncService:
             options = replace(options, user=f"{asked} as {settings.sync_user}" if asked
                               else settings.sync_user)
         progress = self.progress(request) if self.progress is not None else None
+        with self._condition:
+            stop = self._states[request.link].stop
         summary = run_locked(engine, request.link, options, holder=self.holder,
                              clock=self.clock, ttl=self.lease_ttl, progress=progress,
-                             notify=False)  # the service's listeners notify
+                             notify=False,  # the service's listeners notify
+                             stop=stop)
         counts = ", ".join(f"{stream} " + " ".join(f"{code}{value}" for code, value in
                                                    counts.to_json().items() if value)
                            for stream, counts in summary.streams.items())
@@ -327,14 +337,29 @@ class SyncService:
             self.clock.wait(self._wake, wait)
             self._wake.clear()
 
-    def stop(self) -> None:
-        """Stop starting runs (runs going on finish; waiting requests are dropped)."""
+    def cancel_runs(self, reason: str = "the service is shutting down") -> list[str]:
+        """Ask the runs going on to stop (they end between two requests, with what they
+        wrote settled, recorded as interrupted for ``reason``); their links."""
+        with self._condition:
+            asked = [name for name, state in self._states.items()
+                     if state.running is not None and state.stop is not None]
+            for name in asked:
+                stop = self._states[name].stop
+                assert stop is not None
+                stop.request(reason)
+        return asked
+
+    def stop(self, *, cancel_runs: bool = False) -> None:
+        """Stop starting runs (runs going on finish, or with ``cancel_runs`` are asked to
+        stop: :meth:`cancel_runs`); waiting requests are dropped."""
         with self._condition:
             self._stopping = True
             dropped = [name for name, state in self._states.items() if state.queued]
             for name in dropped:
                 self._states[name].queued = None
             self._condition.notify_all()
+        if cancel_runs:
+            self.cancel_runs()
         for name in dropped:
             log.info("%s: waiting run dropped at shutdown; the schedule asks again", name)
         self._wake.set()

@@ -16,6 +16,11 @@ pending
     A record that could not be synced (an item error); it is read again next run. ``cause``
     holds the error's causes as JSON (a list of ``{"kind", "field", "value"}``, see
     :class:`syncline.errors.ErrorCause`); rows stored before it existed have none.
+run progress
+    ``run_progress``: while a run goes, where it stands per stream (JSON, rewritten about
+    once a second, removed when the run ends), so that a service on the same state store
+    shows the progress of runs other processes make (see
+    :mod:`syncline.state.progress_store`).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ __all__ = [
     "pending",
     "post_requests",
     "run_locks",
+    "run_progress",
     "runs",
     "scopes",
     "users",
@@ -305,4 +311,12 @@ link_controls = Table(
     Column("sync_all", Boolean, nullable=False, default=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(200), nullable=True),
+)
+
+run_progress = Table(
+    "run_progress",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("progress", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

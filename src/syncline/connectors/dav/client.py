@@ -12,6 +12,9 @@ precondition
     (change only the version we read). A server that finds it false answers 412, which
     becomes :class:`PreconditionFailed`.
 
+A request started after the run was asked to stop gets no more than the grace left as its
+timeout (:meth:`~syncline.run_context.RunContext.timeout`).
+
 Errors: a refused connection, a timeout or a 5xx answer raise
 :class:`~syncline.errors.EndpointUnavailable`, except a 507 Insufficient Storage answering a
 PUT (the server's storage or the user's quota is full), which refuses that one item
@@ -25,7 +28,7 @@ password); an answer that is not the XML expected raises
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,7 @@ from syncline.connectors.dav.protocol import (
     sync_collection_body,
 )
 from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
+from syncline.run_context import RunContext
 
 __all__ = [
     "DavClient",
@@ -95,13 +99,17 @@ class Written:
 
 
 class DavClient:
-    """HTTP with basic auth against one server, for one endpoint (named in errors)."""
+    """HTTP with basic auth against one server, for one endpoint (named in errors).
+    ``context`` gives the run context of the moment (its grace bounds the timeouts)."""
 
     def __init__(self, endpoint: str, *, username: str | None, password: str | None,
                  verify_tls: bool = True, ca_file: Path | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0,
+                 context: Callable[[], RunContext] | None = None) -> None:
         self.endpoint = endpoint
         self.username = username
+        self.timeout = timeout
+        self._context = context
         verify: ssl.SSLContext | bool = verify_tls
         if verify_tls and ca_file is not None:
             try:
@@ -153,8 +161,11 @@ class DavClient:
     def _send(self, method: str, url: str, body: bytes | None,
               headers: dict[str, str] | None) -> httpx.Response:
         """One request (see :meth:`request`)."""
+        timeout = self._context().timeout(self.timeout) if self._context is not None \
+            else self.timeout
         try:
-            answer = self.http.request(method, url, content=body, headers=headers)
+            answer = self.http.request(method, url, content=body, headers=headers,
+                                       timeout=timeout)
         except httpx.TimeoutException:
             raise EndpointUnavailable(self.endpoint, f"{method} {url} timed out") from None
         except httpx.TransportError as error:

@@ -141,7 +141,8 @@ class DavConnector(Connector):
         self.client = DavClient(self.endpoint, username=options.username,
                                 password=options.resolved_password(self.endpoint),
                                 verify_tls=options.verify_tls,
-                                ca_file=options.ca_path(self.base_dir), timeout=options.timeout)
+                                ca_file=options.ca_path(self.base_dir), timeout=options.timeout,
+                                context=lambda: self.context)
         try:
             self._find_sites()
         except BaseException:

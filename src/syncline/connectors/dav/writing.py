@@ -11,6 +11,12 @@ is full) refuses that item, and the rest of the batch's creates and updates are 
 (each is a retriable item error: the records stay pending and are tried again next run);
 its deletes still go, as they free room.
 
+stopping
+    When the run is asked to stop (:mod:`syncline.run_context`), no further request of the
+    batch is sent: a request in flight finishes, the operations not sent get a
+    :class:`~syncline.run_context.NotSent` error, and what was written is returned as
+    usual. Each record written is reported to the run context as it goes.
+
 applied
     A create is applied when its resource exists, an update when the item's ETag is no
     longer the one it had before (the receipt keeps it), a delete when the item is gone.
@@ -143,6 +149,10 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
             applied; :func:`recover_batch` finds them) or the receipt cannot be written.
         AuthenticationFailed, ProtocolError: see :class:`~.client.DavClient`.
     """
+    context = connector.context
+    if context.stopping():
+        return [WriteResult(op.token, error=context.not_sent(site.stream, op.key))
+                for op in batch.operations]
     targets = [op.key for op in batch.operations if op.key and (
         op.kind is WriteKind.UPDATE or (op.kind is WriteKind.DELETE
                                         and op.expected_version is None))]
@@ -172,6 +182,10 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
     full: WriteResult | None = None  # the first 507: the server has no room for content
     try:
         for operation, key, body, etag in prepared:
+            if context.stopping():
+                done[operation.token] = WriteResult(
+                    operation.token, error=context.not_sent(site.stream, operation.key))
+                continue
             if full is not None and body is not None:
                 done[operation.token] = WriteResult(operation.token, error=ItemError(
                     f"{site.stream} {operation.key or '(new)'}: not sent, the server has no "
@@ -180,6 +194,8 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
                 continue
             result = _send(connector, site, operation, key, body, etag)
             done[operation.token] = result
+            if result.ok:
+                context.written(site.stream)
             if full is None and isinstance(result.error, _NoRoom):
                 full = result
         _fill_etags(connector, site, list(done.values()))

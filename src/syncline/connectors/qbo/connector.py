@@ -80,7 +80,7 @@ class QboConnector(Connector):
         self.client = ApiClient(endpoint=self.endpoint, base_url=config.base_url,
                                 realm=config.realm_id, minor_version=config.minor_version,
                                 tokens=tokens, gate=gate, timeout=config.timeout,
-                                attempts=config.attempts)
+                                attempts=config.attempts, context=lambda: self.context)
         state = StateFolder(config.state_dir)
         self._reader = Reader(self.endpoint, self.client, state, page_size=config.page_size,
                               cdc_limit=config.cdc_limit)
@@ -149,6 +149,7 @@ class QboConnector(Connector):
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:
+        self.writer.context = self.context  # the run's: its requests stop when asked
         return self.writer.write(self._map(batch.stream), batch)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:

@@ -25,10 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+)
 
 from syncline.connectors.qbo.auth import TokenKeeper
 from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
+from syncline.run_context import RunContext
 
 __all__ = ["ApiClient", "Fault", "FaultError", "RateGate"]
 
@@ -121,12 +128,16 @@ def _wait_for(state: RetryCallState) -> float:
 
 
 class ApiClient:
-    """Calls one company's API (see the module docstring)."""
+    """Calls one company's API (see the module docstring). ``context`` gives the run
+    context of the moment: once the run is asked to stop, a call is not tried again and a
+    request gets no more than the grace left as its timeout."""
 
     def __init__(self, *, endpoint: str, base_url: str, realm: str, minor_version: int,
                  tokens: TokenKeeper, gate: RateGate, timeout: float = 60.0,
-                 attempts: int = 8) -> None:
+                 attempts: int = 8, context: Callable[[], RunContext] | None = None) -> None:
         self.endpoint = endpoint
+        self.timeout = timeout
+        self._context = context
         self.realm = realm
         self.minor_version = minor_version
         self.tokens = tokens
@@ -157,10 +168,13 @@ class ApiClient:
                  "requestid": request_id}
         refreshed = [False]
 
-        def attempt() -> dict[str, Any]:
-            return self._attempt(method, path, query, body, refreshed)
+        context = self._context() if self._context is not None else RunContext()
 
-        retrying = Retrying(stop=stop_after_attempt(self.attempts), wait=_wait_for,
+        def attempt() -> dict[str, Any]:
+            return self._attempt(method, path, query, body, refreshed, context)
+
+        retrying = Retrying(stop=stop_after_attempt(self.attempts)
+                            | stop_when_event_set(context.stop.event), wait=_wait_for,
                             retry=retry_if_exception_type(_Retry), reraise=True)
         try:
             return retrying(attempt)
@@ -170,7 +184,7 @@ class ApiClient:
                                       ) from None
 
     def _attempt(self, method: str, path: str, query: dict[str, str], body: Any,
-                 refreshed: list[bool]) -> dict[str, Any]:
+                 refreshed: list[bool], context: RunContext) -> dict[str, Any]:
         token = self.tokens.access_token()
         with self.gate.slots:
             self.gate.admit()
@@ -178,7 +192,8 @@ class ApiClient:
             try:
                 response = self.http.request(method, f"{self.base}{path}", params=query,
                                              json=body,
-                                             headers={"Authorization": f"Bearer {token}"})
+                                             headers={"Authorization": f"Bearer {token}"},
+                                             timeout=context.timeout(self.timeout))
             except httpx.TransportError as error:
                 raise _Retry(f"{type(error).__name__}: {error}") from None
         status = response.status_code

@@ -38,6 +38,7 @@ from syncline.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from syncline.run_context import RunContext
 
 __all__ = ["Writer", "request_id_for"]
 
@@ -73,6 +74,8 @@ class Writer:
         self.state = state
         self.batch_size = batch_size
         self.concurrent = concurrent
+        self.context = RunContext()
+        """The run context of the batch being written (set by the connector)."""
 
     def _prepare(self, mapping: StreamMap, operations: list[WriteOperation]
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -159,7 +162,11 @@ class Writer:
               chunks: list[dict[str, Any]], plan: list[dict[str, Any]]) -> list[WriteResult]:
         answers: dict[str, dict[str, Any]] = {}
 
+        context = self.context
+
         def send(chunk: dict[str, Any]) -> dict[str, dict[str, Any]]:
+            if context.stopping():  # the run was asked to stop: the rest goes next run
+                return {}
             try:
                 answer = self.client.call("POST", "/batch", request_id=chunk["request_id"],
                                           body=chunk["body"])
@@ -190,6 +197,10 @@ class Writer:
                     str(step["message"]), stream=mapping.stream, key=op.key)))
                 continue
             answer = answers.get(str(step["bId"]))
+            if answer is None and context.stopping():
+                results.append(WriteResult(op.token,
+                                           error=context.not_sent(mapping.stream, op.key)))
+                continue
             if answer is None:
                 raise ProtocolError(self.endpoint, f"the batch answer has no item for bId "
                                                    f"{step['bId']}")

@@ -40,7 +40,8 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
     """Apply ``batch``: check and prepare every operation, write the receipt, write the
     files (each atomically), then add what was written to the current snapshot so it does
     not come back as a change. One result per operation, in order; a problem with one item
-    is its result's error.
+    is its result's error. When the run is asked to stop, the files not yet written are
+    left out (their results carry :class:`~syncline.run_context.NotSent`).
 
     Raises:
         EndpointUnavailable: the state folder or the folder cannot be written (files written
@@ -72,13 +73,19 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
     written: dict[str, tuple[str, str] | None] = {}
     folder = str(connector.folder)
     directory = _open_folder(folder) if any(plan[3] is None for plan in plans) else None
+    context = connector.context
     try:
         for operation, key, data, current, found in plans:
+            if context.stopping():  # the run was asked to stop: the rest goes next run
+                done[operation.token] = WriteResult(
+                    operation.token, error=context.not_sent(batch.stream, operation.key))
+                continue
             result = _apply(connector, folder, batch.stream, operation, key, data, current,
                             directory)
             done[operation.token] = result
             if result.ok:
                 written[key] = None if data is None else (str(result.version), found)
+                context.written(batch.stream)
     finally:
         if directory is not None:
             os.close(directory)

@@ -34,10 +34,12 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
+    stop_when_event_set,
 )
 
 from syncline.connectors.xero.auth import TokenKeeper
 from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
+from syncline.run_context import RunContext
 
 __all__ = ["Answer", "TenantLimiter", "XeroClient", "limiter_for"]
 
@@ -150,12 +152,22 @@ class _Transient(Exception):
     pass
 
 
+def _bounded(context: RunContext) -> dict[str, Any]:
+    """The timeout of a request once the run was asked to stop (none before: the
+    client's own)."""
+    return {"timeout": context.timeout(60.0)} if context.stopping() else {}
+
+
 class XeroClient:
-    """Calls to one tenant's Accounting API (see the module docstring)."""
+    """Calls to one tenant's Accounting API (see the module docstring). ``context`` gives
+    the run context of the moment: once the run is asked to stop, a call is not tried again
+    and a request gets no more than the grace left as its timeout."""
 
     def __init__(self, endpoint: str, api_url: str, tenant_id: str, tokens: TokenKeeper,
-                 http: httpx.Client, limiter: TenantLimiter, max_wait: float) -> None:
+                 http: httpx.Client, limiter: TenantLimiter, max_wait: float,
+                 context: Callable[[], RunContext] | None = None) -> None:
         self.endpoint = endpoint
+        self._context = context
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
         self.tokens = tokens
@@ -181,16 +193,18 @@ class XeroClient:
             AuthenticationFailed: the token is refused even after a refresh, or the
                 organisation is not reachable with it (403).
         """
+        context = self._context() if self._context is not None else RunContext()
         retrying = Retrying(
             retry=retry_if_exception_type((_RateLimited, _Transient)),
-            wait=self._wait, stop=stop_after_attempt(60) | stop_after_delay(self.max_wait * 2),
+            wait=self._wait, stop=stop_after_attempt(60) | stop_after_delay(self.max_wait * 2)
+            | stop_when_event_set(context.stop.event),
             reraise=True,
             before_sleep=lambda state: self._before_sleep(state),
             sleep=self.limiter.sleep)
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._once(method, path, params, body, headers)
+                    return self._once(method, path, params, body, headers, context)
         except _RateLimited as error:
             raise EndpointUnavailable(self.endpoint, f"Xero keeps answering 429 "
                                                      f"({error.problem})") from None
@@ -208,7 +222,7 @@ class XeroClient:
             self.limiter.block(error.wait)
 
     def _once(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
-              headers: dict[str, str] | None) -> Answer:
+              headers: dict[str, str] | None, context: RunContext) -> Answer:
         sent_headers = {"xero-tenant-id": self.tenant_id, "Accept": "application/json",
                         **(headers or {})}
         content = None
@@ -220,8 +234,9 @@ class XeroClient:
             sent_headers["Authorization"] = f"Bearer {token}"
             with self.limiter.slot(self.max_wait, self.endpoint):
                 try:
-                    response = self.http.request(method, f"{self.api_url}{path}", params=params,
-                                                 content=content, headers=sent_headers)
+                    response = self.http.request(
+                        method, f"{self.api_url}{path}", params=params, content=content,
+                        headers=sent_headers, **_bounded(context))
                 except httpx.HTTPError as error:
                     raise _Transient(f"{method} {path}: {error}") from None
             if response.status_code == 401 and not refreshed:

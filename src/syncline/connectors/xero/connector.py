@@ -154,7 +154,8 @@ class XeroConnector(Connector):
                               self.config.per_day, self.config.concurrent,
                               self.config.time_scale)
         self._client = XeroClient(self.endpoint, self.config.api_url, self.tenant_id,
-                                  self.tokens, self.http, limiter, self.config.max_wait)
+                                  self.tokens, self.http, limiter, self.config.max_wait,
+                                  context=lambda: self.context)
         self._state = XeroState(self.config.state_dir)
 
     def connections(self) -> list[dict[str, Any]]:

@@ -289,9 +289,16 @@ class Writer:
 
     def _run(self, batch: WriteBatch, sequence: int, request: _Request,
              results: dict[str, WriteResult]) -> None:
-        """Record, send and settle one request. A batched request Xero refuses as a whole
+        """Record, send and settle one request (none once the run was asked to stop: its
+        operations are not sent). A batched request Xero refuses as a whole
         (HTTP 400 without per-element answers: one element breaks the schema) is sent again
         one element per request, so that only the offending element fails."""
+        context = self.connector.context
+        if context.stopping():  # the run was asked to stop: the rest goes next run
+            for op in request.operations:
+                results[op.token] = WriteResult(op.token,
+                                                error=context.not_sent(batch.stream, op.key))
+            return
         state = self.connector.state
         key = self._key(batch.batch_id, sequence, request.operations)
         state.record_sent(batch.batch_id, sequence, request.method, request.path, request.body,

@@ -46,6 +46,10 @@
     bar.firstChild.style.width = (p.total || p.finished ? pct : 100) + "%";
     var parts = [String(p.done || 0) + (p.total ? " / " + p.total : "")];
     if (p.rate) { parts.push(p.rate + "/s"); }
+    if (p.to_write) {
+      parts.push("written " + (p.written || 0) + " / " + p.to_write +
+                 (p.write_rate ? " (" + p.write_rate + "/s)" : ""));
+    }
     if (p.elapsed_s !== undefined && p.elapsed_s !== null) { parts.push(p.elapsed_s.toFixed(1) + " s"); }
     if (p.finished) { parts.push("done"); }
     r.querySelector(".progress-text").textContent = parts.join(" · ");
