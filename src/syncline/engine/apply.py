@@ -33,9 +33,9 @@ from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.display_refs import mark_warning
 from syncline.engine.first_pair import unsettled_mapping
-from syncline.engine.options import FieldChange, PlannedChange, StreamCounts
+from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
-from syncline.engine.preview import changed_fields, current_targets
+from syncline.engine.preview import describe
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
@@ -137,7 +137,8 @@ class Applier:
             if checked is not None:
                 self.planned.extend(checked.planned)
                 decisions = checked.sendable()
-            self._describe(decisions)
+            describe(self.stream, self.policy.field_names, decisions, self.counts,
+                     self.planned, self._read_targets)
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
@@ -489,31 +490,6 @@ class Applier:
                           journal_rows=buffer.journal_rows, pending_add=buffer.pending_add,
                           pending_remove=buffer.pending_remove, created=buffer.created,
                           journal_run_id=self.run_id)
-
-    def _describe(self, decisions: Sequence[Decision]) -> None:
-        """Add what ``decisions`` would do to the dry run's planned changes; modifications
-        name the fields they change (see :mod:`syncline.engine.preview`)."""
-        current = current_targets(decisions, self._read_targets)
-        names = self.policy.field_names
-        for decision in decisions:
-            if decision.hold:
-                self.counts.conflicts += 1
-                self.planned.append(PlannedChange(self.stream, "hold", "", decision.a_key,
-                                                  decision.b_key, decision.message))
-                continue
-            if decision.conflict:
-                self.counts.conflicts += 1
-            for write in decision.writes:
-                self.counts.add_action(write.code.value)
-                changes: tuple[FieldChange, ...] = ()
-                if write.action is WriteAction.UPDATE and write.fields is not None \
-                        and write.key is not None:
-                    target = current[write.target].get(write.key)
-                    changes = changed_fields(names, target.fields if target else None,
-                                             write.fields)
-                self.planned.append(PlannedChange(
-                    self.stream, write.code.value, Direction.towards(write.target).value,
-                    decision.a_key, decision.b_key, decision.message, changes))
 
     def _read_targets(self, side: Side, keys: list[str]) -> dict[str, Record]:
         """The current records ``keys`` of ``side`` (side b's in a-space), for a dry run."""

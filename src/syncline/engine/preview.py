@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from syncline.engine.options import FieldChange
+from syncline.engine.options import FieldChange, PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, WriteAction
-from syncline.model import Record, Side, canonical_value, field_token
+from syncline.model import Direction, Record, Side, canonical_value, field_token
 
-__all__ = ["SHOWN_LENGTH", "changed_fields", "current_targets", "shorten"]
+__all__ = ["SHOWN_LENGTH", "changed_fields", "current_targets", "describe", "shorten"]
+
+TargetReader = Callable[[Side, list[str]], dict[str, Record]]
+"""(side, keys) -> the current records of those keys on that side, side b's references in
+a-space."""
 
 SHOWN_LENGTH = 40
 """Characters of a value shown; longer values end in ``…``."""
@@ -44,8 +48,7 @@ def changed_fields(names: Sequence[str], old: Mapping[str, Any] | None,
 
 
 def current_targets(decisions: Sequence[Decision],
-                    read: Callable[[Side, list[str]], dict[str, Record]]
-                    ) -> dict[Side, dict[str, Record]]:
+                    read: TargetReader) -> dict[Side, dict[str, Record]]:
     """The records the modifications among ``decisions`` will change, by side and key: those
     the decisions hold already, the others read with ``read(side, keys)`` (one call per
     side; it must return side b's records with references in a-space)."""
@@ -65,3 +68,34 @@ def current_targets(decisions: Sequence[Decision],
         if missing:
             known[side].update(read(side, missing))
     return known
+
+
+def describe(stream: str, names: Sequence[str], decisions: Sequence[Decision],
+             counts: StreamCounts, planned: list[PlannedChange], read: TargetReader) -> None:
+    """Add what ``decisions`` would do to a dry run's ``planned`` changes and ``counts``;
+    modifications name the fields they change on their target (records not in the
+    decisions are read with ``read``).
+
+    Raises:
+        whatever ``read`` raises.
+    """
+    current = current_targets(decisions, read)
+    for decision in decisions:
+        if decision.hold:
+            counts.conflicts += 1
+            planned.append(PlannedChange(stream, "hold", "", decision.a_key, decision.b_key,
+                                         decision.message))
+            continue
+        if decision.conflict:
+            counts.conflicts += 1
+        for write in decision.writes:
+            counts.add_action(write.code.value)
+            changes: tuple[FieldChange, ...] = ()
+            if write.action is WriteAction.UPDATE and write.fields is not None \
+                    and write.key is not None:
+                target = current[write.target].get(write.key)
+                changes = changed_fields(names, target.fields if target else None,
+                                         write.fields)
+            planned.append(PlannedChange(
+                stream, write.code.value, Direction.towards(write.target).value,
+                decision.a_key, decision.b_key, decision.message, changes))

@@ -25,16 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncline.connectors.base import CreatedRows, CreateRows
+from syncline.connectors.sql.batch_log import log_batch, stored_results
 from syncline.connectors.sql.binding import BoundStream
 from syncline.connectors.sql.coerce import reader_for
 from syncline.connectors.sql.connection import is_connection_problem
-from syncline.connectors.sql.writing import (
-    WriteContext,
-    log_batch,
-    stamp_value,
-    stored_results,
-    write_transaction,
-)
+from syncline.connectors.sql.writing import WriteContext, stamp_value, write_transaction
 from syncline.model import FieldType
 from syncline.sqlite_bulk import json_insert_columns
 
@@ -137,6 +132,6 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
 
 
 def _stored(text: str, batch: CreateRows) -> CreatedRows:
-    from syncline.connectors.sql.writing import load_results
+    from syncline.connectors.sql.batch_log import load_results
 
     return CreatedRows.from_results(load_results(text, batch.as_write_batch()))

@@ -15,26 +15,26 @@ A batch is applied in one transaction: deletes, then updates, then creates (so t
 freed by a delete or update can be taken by a create), each as few ``executemany`` calls as
 the operations allow. If the database rejects the batch as a whole (a unique key taken, a
 value too long...), it is rolled back and applied again one item at a time, each inside a
-savepoint, so that only the rejected items fail.
+savepoint, so that only the rejected items fail. The batch log itself is kept by
+:mod:`~syncline.connectors.sql.batch_log`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from syncline import errors
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.sql.batch_log import dump_results, load_results, log_batch, stored_results
 from syncline.connectors.sql.binding import BoundStream, KeyColumn, KeyGeneration
-from syncline.connectors.sql.capture import BATCHES, set_suppression
+from syncline.connectors.sql.capture import set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
 from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
 from syncline.connectors.sql.db_errors import database_cause
@@ -44,19 +44,12 @@ from syncline.errors import ItemError, ValidationFailed
 from syncline.model import FieldType
 
 __all__ = [
-    "BATCH_RETENTION_DAYS",
     "WriteContext",
-    "load_results",
-    "log_batch",
     "recover",
     "stamp_value",
-    "stored_results",
     "write",
     "write_transaction",
 ]
-
-BATCH_RETENTION_DAYS = 30
-"""Batch log rows older than this are removed when a later batch is written."""
 
 _KEY_PARAM = "syncline_key_"
 
@@ -79,49 +72,6 @@ class _Item:
     values: dict[str, Any] = field(default_factory=dict)
     lines: list[dict[str, Any]] | None = None
     native: Any = None
-
-
-# -- results <-> JSON ------------------------------------------------------------------------
-def _dump(results: Sequence[WriteResult]) -> str:
-    """The results as compact JSON: ``{"keys": [...], "versions": [...], "errors": {index:
-    [error class, message]}}``, versions and errors left out when there are none (the tokens
-    are the batch's own, so they are not stored)."""
-    stored: dict[str, Any] = {"keys": [result.key for result in results]}
-    versions = [result.version for result in results]
-    if any(version is not None for version in versions):
-        stored["versions"] = versions
-    errors_by_index = {str(index): [type(result.error).__name__, result.error.message]
-                       for index, result in enumerate(results) if result.error is not None}
-    if errors_by_index:
-        stored["errors"] = errors_by_index
-    return json.dumps(stored, separators=(",", ":"))
-
-
-def load_results(text: str, batch: WriteBatch) -> list[WriteResult]:
-    """The results stored in the batch log for ``batch`` (the reverse of :func:`_dump`).
-
-    Raises:
-        ValueError: the stored results do not fit the batch (not one per operation).
-    """
-    stored = json.loads(text)
-    keys = stored["keys"]
-    if len(keys) != len(batch.operations):
-        raise ValueError(f"batch {batch.batch_id} was logged with {len(keys)} results for "
-                         f"{len(batch.operations)} operations")
-    versions = stored.get("versions") or [None] * len(keys)
-    failures = stored.get("errors", {})
-    results = []
-    for index, (op, key, version) in enumerate(zip(batch.operations, keys, versions,
-                                                   strict=True)):
-        item_error = None
-        if str(index) in failures:
-            name, message = failures[str(index)]
-            kind = getattr(errors, str(name), ItemError)
-            if not (isinstance(kind, type) and issubclass(kind, ItemError)):
-                kind = ItemError
-            item_error = kind(str(message), stream=batch.stream, key=key)
-        results.append(WriteResult(op.token, key, version, item_error))
-    return results
 
 
 # -- preparing -------------------------------------------------------------------------------
@@ -448,22 +398,6 @@ def write_transaction(context: WriteContext) -> Iterator[Connection]:
                     conn.invalidate()
 
 
-def stored_results(conn: Connection, batch_id: str) -> str | None:
-    value = conn.execute(sa.select(BATCHES.c.results).where(BATCHES.c.batch_id == batch_id))\
-        .scalar()
-    return None if value is None else str(value)
-
-
-def log_batch(conn: Connection, batch_id: str, results: str) -> None:
-    """Store a batch's results (JSON, see :func:`_dump`) in the batch log, and drop entries
-    older than :data:`BATCH_RETENTION_DAYS`."""
-    now = datetime.now(UTC)
-    conn.execute(sa.delete(BATCHES).where(
-        BATCHES.c.applied_at < now - timedelta(days=BATCH_RETENTION_DAYS)))
-    conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=results,
-                                           applied_at=now))
-
-
 def _item_error(context: WriteContext, item: _Item, error: sa.exc.DBAPIError) -> WriteResult:
     complaint = mask_secrets(" ".join(str(error.orig).split()), context.url)
     kind: type[ItemError] = ValidationFailed
@@ -496,7 +430,7 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                 if stored is not None:
                     return load_results(stored, batch)
                 results = settle(_apply(conn, bound, items, _stamp(conn, bound), shortcut))
-                log_batch(conn, batch.batch_id, _dump(results))
+                log_batch(conn, batch.batch_id, dump_results(results))
                 return results
         except _KeysNotConsecutive:
             continue
@@ -516,7 +450,7 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                     raise
                 applied[item.index] = _item_error(context, item, error)
         results = settle(applied)
-        log_batch(conn, batch.batch_id, _dump(results))
+        log_batch(conn, batch.batch_id, dump_results(results))
         return results
 
 
