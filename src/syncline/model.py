@@ -324,6 +324,10 @@ class RecordColumns:
     keys: list[str]
     names: tuple[str, ...]
     columns: list[Sequence[Any]]
+    distinct_keys: bool = False
+    """Whether the connector guarantees that these keys differ from each other and from the
+    keys of every earlier page of the same read (a key column the schema proves unique,
+    read in key order): the engine then need not check for a key read twice."""
 
     def __len__(self) -> int:
         return len(self.keys)

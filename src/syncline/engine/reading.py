@@ -12,7 +12,9 @@ Items a connector could not read (see :meth:`Connector.take_item_errors
 in :attr:`SideReader.item_errors`; such a key is never taken for a deletion (its record was
 left out, not removed). A key met twice in one read of one side (a connector whose key is
 not unique) keeps its first record; the second is dropped with an item error, so that two
-records of one key never reach the planner (they would pair twice and fail to settle).
+records of one key never reach the planner (they would pair twice and fail to settle). A
+columnar page whose connector guarantees distinct keys
+(:attr:`~syncline.model.RecordColumns.distinct_keys`) is not checked.
 """
 
 from __future__ import annotations
@@ -159,7 +161,11 @@ class SideReader:
         self.page_mappings = {}
         for page in self.connector.read_all_columnar(self.stream, self.scope):
             self.read_count += len(page)
-            if isinstance(page, RecordColumns):
+            if isinstance(page, RecordColumns) and page.distinct_keys:
+                self._take_errors()
+                yield ColumnChanges(page, column_hashes(
+                    [page.column(name) for name in self.field_names], len(page)))
+            elif isinstance(page, RecordColumns):
                 read, before = self.keys_read, len(self.keys_read)
                 if read.isdisjoint(page.keys):
                     read.update(page.keys)

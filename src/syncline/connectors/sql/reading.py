@@ -242,7 +242,7 @@ def _columnar(conn: Connection, bound: BoundStream, rows: Sequence[Any],
     if columns is None:
         return _records(conn, bound, rows, problems=problems)
     return RecordColumns(list(map(str, columns[0])), tuple(f.name for f in bound.fields),
-                         list(columns[1:]))
+                         list(columns[1:]), distinct_keys=True)  # a rowid, read in order
 
 
 def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
