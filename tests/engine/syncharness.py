@@ -16,10 +16,13 @@ with unique names, so tests never see each other's records.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
 
 from syncline.config import Config, parse_config
 from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteResult
@@ -206,3 +209,19 @@ def make_harness(folder: Path, *, streams: Mapping[str, list[str]] | None = None
     store = StateStore.open(state_url or f"sqlite:///{folder / f'{tag}-state.db'}")
     return Harness(config, store, shared_store(a_name), shared_store(b_name),
                    log_writes=log_writes)
+
+
+def convergence_settings() -> settings:
+    """The hypothesis settings of the convergence state machines: examples and steps from
+    ``SYNCLINE_CONVERGENCE_EXAMPLES`` / ``_STEPS`` (100 / 30). Shrinking a failure can take
+    hypothesis minutes; on CI (or with ``SYNCLINE_CONVERGENCE_SHRINK=0``) the first failing
+    example is reported as found, so that each file stays well under a minute either way."""
+    shrink = os.environ.get("SYNCLINE_CONVERGENCE_SHRINK",
+                            "0" if os.environ.get("CI") == "true" else "1") != "0"
+    return settings(
+        max_examples=int(os.environ.get("SYNCLINE_CONVERGENCE_EXAMPLES", "100")),
+        stateful_step_count=int(os.environ.get("SYNCLINE_CONVERGENCE_STEPS", "30")),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        phases=tuple(Phase) if shrink else (Phase.explicit, Phase.reuse, Phase.generate),
+    )

@@ -33,14 +33,12 @@ default when ``CI=true``; ``SYNCLINE_CONVERGENCE_SHRINK=1`` shrinks there too).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -48,7 +46,14 @@ from syncline.engine import RunMode, RunOutcome
 from syncline.engine.first_pair import is_unsettled
 from syncline.model import field_token
 
-from .syncharness import CONTACT_FIELDS, CrashPlan, Harness, SimulatedCrash, make_harness
+from .syncharness import (
+    CONTACT_FIELDS,
+    CrashPlan,
+    Harness,
+    SimulatedCrash,
+    convergence_settings,
+    make_harness,
+)
 
 Content = tuple[str, ...]  # field tokens in the order of CONTACT_FIELDS (email, name, phone)
 
@@ -499,15 +504,5 @@ class SyncMachine(RuleBasedStateMachine):
         assert len({row.b_key for row in rows}) == len(rows)
 
 
-# Shrinking a failure can take hypothesis minutes; on CI the first failing example is
-# reported as found, so that the file stays well under a minute either way.
-SHRINK = os.environ.get("SYNCLINE_CONVERGENCE_SHRINK",
-                        "0" if os.environ.get("CI") == "true" else "1") != "0"
-SyncMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("SYNCLINE_CONVERGENCE_EXAMPLES", "100")),
-    stateful_step_count=int(os.environ.get("SYNCLINE_CONVERGENCE_STEPS", "30")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    phases=tuple(Phase) if SHRINK else (Phase.explicit, Phase.reuse, Phase.generate),
-)
+SyncMachine.TestCase.settings = convergence_settings()
 TestConvergence = SyncMachine.TestCase

@@ -20,14 +20,12 @@ Example counts: ``SYNCLINE_CONVERGENCE_EXAMPLES`` (default 100) and
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -35,7 +33,14 @@ from syncline.config import parse_config
 from syncline.engine import RunMode, RunOutcome
 from syncline.model import field_token
 
-from .syncharness import CONTACT_FIELDS, CrashPlan, Harness, SimulatedCrash, make_harness
+from .syncharness import (
+    CONTACT_FIELDS,
+    CrashPlan,
+    Harness,
+    SimulatedCrash,
+    convergence_settings,
+    make_harness,
+)
 
 OWNED = {"a": "name", "b": "phone"}
 EMAILS = ["ann@example.com", "ANN@example.com ", "bob@example.com", None]
@@ -194,13 +199,5 @@ class OwnedSyncMachine(RuleBasedStateMachine):
         assert len({row.b_key for row in rows}) == len(rows)
 
 
-SHRINK = os.environ.get("SYNCLINE_CONVERGENCE_SHRINK",
-                        "0" if os.environ.get("CI") == "true" else "1") != "0"
-OwnedSyncMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("SYNCLINE_CONVERGENCE_EXAMPLES", "100")),
-    stateful_step_count=int(os.environ.get("SYNCLINE_CONVERGENCE_STEPS", "30")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    phases=tuple(Phase) if SHRINK else (Phase.explicit, Phase.reuse, Phase.generate),
-)
+OwnedSyncMachine.TestCase.settings = convergence_settings()
 TestOwnedConvergence = OwnedSyncMachine.TestCase
