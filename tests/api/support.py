@@ -5,6 +5,7 @@ injected), with one user per role."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -129,3 +130,13 @@ def write_config(folder: Path, text: str) -> Path:
     path = folder / "syncline.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def sign_in(client: httpx.Client, name: str, password: str,
+            next_url: str = "/") -> httpx.Response:
+    """Sign ``client`` in to the console as a browser does: the sign-in form (with its
+    form token and cookie), then the POST; the answer to the POST."""
+    form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert form is not None, "the sign-in form has no form token"
+    return client.post("/login", data={"name": name, "password": password,
+                                       "next": next_url, "csrf": form.group(1)})
