@@ -35,6 +35,7 @@ class Served:
     url: str
     context: ApiContext
     tokens: dict[Role, str] = field(default_factory=dict)
+    app: Any = None
 
     def client(self, role: Role | None = None, token: str | None = None) -> httpx.Client:
         """An HTTP client sending the token of ``role`` (or ``token``; neither: none)."""
@@ -70,7 +71,8 @@ def serve_api(config: Config, *, factory: ConnectorFactory | None = None,
     context = build_context(config, store, workers=2, max_wait=0.2, with_host=True,
                             factory=factory, notify=notify)
     listener = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None,
+    app = create_app(context)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None,
                                            access_log=False, lifespan="on",
                                            timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
@@ -82,7 +84,7 @@ def serve_api(config: Config, *, factory: ConnectorFactory | None = None,
         time.sleep(0.02)
     port = listener.getsockname()[1]
     try:
-        yield Served(f"http://127.0.0.1:{port}", context, tokens)
+        yield Served(f"http://127.0.0.1:{port}", context, tokens, app)
     finally:
         context.hub.close()
         server.should_exit = True

@@ -16,8 +16,8 @@ documented answers
     :func:`add_problems` adds to every operation of the OpenAPI document the error
     answers it can give, all with the :class:`Problem` schema: 401 and 403 (every operation
     needs a token and a role), 422 (parameters or a body to check), 400 (a body to parse),
-    404 (a path naming something), 409 (an operation that changes something) and 503 (the
-    state store is out of reach).
+    404 (a path, or a ``link`` parameter, naming something), 409 (an operation that
+    changes something) and 503 (the state store is out of reach).
 
 :func:`problem_response` makes an answer of this shape (helpers adding handlers of their
 own use it); :func:`install_problem_handlers` answers FastAPI's own errors (an
@@ -158,8 +158,9 @@ def _operation_problems(method: str, operation: dict[str, Any]) -> dict[str, str
         found["422"] = "A parameter or the body is not valid (each listed in errors)."
     if "requestBody" in operation:
         found["400"] = "The body could not be parsed (not JSON)."
-    if any(parameter.get("in") == "path" for parameter in parameters):
-        found["404"] = "What the path names does not exist."
+    if any(parameter.get("in") == "path" or parameter.get("name") == "link"
+           for parameter in parameters):
+        found["404"] = "What the path (or the link parameter) names does not exist."
     if method in _CHANGING:
         found["409"] = "The request conflicts with the current state (busy, paused, taken)."
     return found
