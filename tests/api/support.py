@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +145,41 @@ def sign_in(client: httpx.Client, name: str, password: str,
     assert form is not None, "the sign-in form has no form token"
     return client.post("/login", data={"name": name, "password": password,
                                        "next": next_url, "csrf": form.group(1)})
+
+
+def serve_process(config: Path, environment: dict[str, str],
+                  *options: str) -> tuple[subprocess.Popen[str], str]:
+    """``syncline serve`` (with ``options``) as a process on a free port of 127.0.0.1, once
+    it accepts connections: the process and the base URL."""
+    from cli.helpers import PipeLines
+
+    syncline = Path(sys.executable).with_name("syncline")
+    process = subprocess.Popen([str(syncline), "serve", "--port", "0", "--tick", "0.5",
+                                *options, "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    assert process.stderr is not None
+    log = PipeLines(process.stderr)
+    deadline = time.monotonic() + STARTUP
+    while not (found := re.search(r"API at (http://127\.0\.0\.1:\d+)/api", log.text())):
+        assert process.poll() is None, log.text()
+        assert time.monotonic() < deadline, "serve did not say where the API is"
+        time.sleep(0.05)
+    base = found.group(1)
+    while True:  # the log line comes just before uvicorn accepts
+        try:
+            httpx.get(f"{base}/api/openapi.json", timeout=10)
+            return process, base
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "serve did not accept connections"
+            time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then (after a minute) SIGKILL."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(60)

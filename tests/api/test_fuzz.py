@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+from cli.helpers import make_sql
 
-from cli.helpers import PipeLines, make_sql
+from .support import serve_process, stop_process
 
 SYNCLINE = Path(sys.executable).with_name("syncline")
 SCHEMATHESIS = Path(sys.executable).with_name("st")
@@ -30,28 +29,6 @@ CASES_PER_OPERATION = 25
 TIME_BUDGET_S = 90
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
-
-
-def _served(config: Path, environment: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen([str(SYNCLINE), "serve", "--port", "0", "--tick", "0.5",
-                                "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment)
-    assert process.stderr is not None
-    log = PipeLines(process.stderr)
-    deadline = time.monotonic() + TIMEOUT
-    while not (found := re.search(r"API at (http://127\.0\.0\.1:\d+)/api", log.text())):
-        assert process.poll() is None, log.text()
-        assert time.monotonic() < deadline, "serve did not say where the API is"
-        time.sleep(0.05)
-    base = found.group(1)
-    while True:  # the log line comes just before uvicorn accepts
-        try:
-            httpx.get(f"{base}/api/openapi.json", timeout=10)
-            return process, base
-        except httpx.ConnectError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
@@ -64,7 +41,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
                           capture_output=True, text=True, timeout=TIMEOUT, env=environment)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip().splitlines()[-1]
-    process, base = _served(pair.config, environment)
+    process, base = serve_process(pair.config, environment)
     try:
         started = time.monotonic()
         fuzzed = subprocess.run(
@@ -87,9 +64,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
         assert generated is not None and int(generated.group(1)) >= 1000, output[-3000:]
         assert took < TIME_BUDGET_S + 60, took
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(TIMEOUT)
+        stop_process(process)

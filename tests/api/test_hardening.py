@@ -7,17 +7,20 @@ short passwords and unprintable user names are refused, ids out of range are 422
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from cli.helpers import make_sql
 from syncline.api.security_headers import CONTENT_SECURITY_POLICY
 from syncline.state.users_store import Role
 from syncline.web.throttle import SignInThrottle
 
-from .support import Served, sign_in
+from .support import Served, serve_process, sign_in, stop_process
 
 HUGE = "99999999999999999999"
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -182,3 +185,23 @@ def test_in_range_ids_and_other_errors_are_problems(api: Served) -> None:
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["paths"]["/api/runs/{run_id}"]["get"]["parameters"][0]["schema"][
         "maximum"] == 2147483647
+
+
+def test_serve_believes_proxy_headers_only_from_allowed_addresses(
+        tmp_path: Path) -> None:
+    """``syncline serve`` as a process: without ``--forwarded-allow-ips`` a request saying
+    it came over HTTPS gets no Secure cookie; with the proxy's address allowed, it does."""
+    pair = make_sql(tmp_path)
+    environment = {name: value for name, value in os.environ.items()
+                   if name != "SYNCLINE_SECRET_KEY"}
+    environment["XDG_CONFIG_HOME"] = str(tmp_path / "config-home")
+    https = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.7"}
+    for options, secure in (((), False), (("--forwarded-allow-ips", "127.0.0.1"), True)):
+        process, base = serve_process(pair.config, environment, *options)
+        try:
+            login = httpx.get(f"{base}/login", headers=https, timeout=30)
+            assert login.status_code == 200
+            assert ("Secure" in login.headers["set-cookie"]) is secure, options
+            assert login.headers["x-frame-options"] == "DENY"
+        finally:
+            stop_process(process)
