@@ -127,7 +127,8 @@ def validation_problem(error: RequestValidationError) -> ProblemResponse:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer ``HTTPException`` and requests that do not validate with problems."""
+    """Answer ``HTTPException``, requests that do not validate and unexpected errors (500)
+    with problems."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -136,6 +137,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         return validation_problem(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        """A bug: a problem saying so (the trace goes to the service log), never a page of
+        plain text."""
+        return problem_response(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                                f"the service failed ({type(error).__name__}); the "
+                                f"service log has the details")
 
 
 _REF = "#/components/schemas/Problem"
