@@ -9,9 +9,14 @@ secret setting
     ending in one of them (``smtp_password``, ``refresh_token``). Its value is replaced by
     :data:`MASK` (an ``env:NAME`` or ``vault:NAME`` reference is kept: it names where the
     secret is, it is not the secret).
-URL with a password
-    Any text value of the form ``scheme://user:password@host...``; the password is replaced
-    by :data:`MASK`.
+secret parts of a URL
+    In any text of the form ``scheme://userinfo@host/path?query``: the password of the
+    user-info (``user:password@``; user-info without a password, often a token, is masked
+    whole) and the value of every query parameter (``?token=…&sslmode=…``). Each is
+    replaced by :data:`MASK`, wherever the URL appears: a setting, a webhook address, a
+    log line, an error message (``https://hooks.example.com/hook?token=***``,
+    ``postgresql+psycopg://app:***@db/crm?password=***``). :func:`mask_text_urls` is the
+    one function that does it; everything shown to people goes through it.
 planted text
     :func:`scrub` also removes every value of a secret setting, and every password of a URL,
     from free text (an error message that quoted one: some systems echo the credentials
@@ -59,8 +64,11 @@ _REFERENCES = ("env:", "vault:")
 _SECRET_NAME = re.compile(
     r"(^|_)(password|passwd|pass|secret|token|api_key|apikey|private_key|credentials?)$",
     re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<password>[^@\s/]+)"
-                           r"(?P<tail>@)")
+_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<authority>[^/?#\s\"'<>`]*)"
+                  r"(?P<rest>[^\s\"'<>`]*)")
+_QUERY_VALUE = re.compile(r"(?P<name>[?&;](?:amp;)?[^=&#;\s\"'<>`]+=)(?P<value>[^&#;\s\"'<>`]+)")
+_SENTENCE_END = ".,:!)]"
+_URL_SECRET_PARAMETER = re.compile(r"(^|_)(sig|signature|key|code|auth|access)$", re.IGNORECASE)
 
 
 def is_secret_name(name: str) -> bool:
@@ -68,9 +76,63 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+_TOKEN_USERINFO = 16
+"""User-info without a password this long or longer is a token (masked), not a user name."""
+
+
+def _userinfo_secret(authority: str) -> str | None:
+    """The secret of a URL's user-info (its password, or a token given as the whole
+    user-info), or ``None`` when it has none."""
+    if "@" not in authority:
+        return None
+    userinfo = authority.rsplit("@", 1)[0]
+    if ":" in userinfo:
+        return userinfo.split(":", 1)[1] or None
+    return userinfo if len(userinfo) >= _TOKEN_USERINFO else None
+
+
+def _mask_query_value(item: re.Match[str]) -> str:
+    """``name=***``, keeping punctuation that ends a sentence after the URL."""
+    value = item["value"]
+    trailing = value[len(value.rstrip(_SENTENCE_END)):]
+    return f"{item['name']}{MASK}{trailing}"
+
+
+def _mask_url(found: re.Match[str]) -> str:
+    authority, rest = found["authority"], found["rest"]
+    if _userinfo_secret(authority) is not None:
+        userinfo, host = authority.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0] + ":" if ":" in userinfo else ""
+        authority = f"{user}{MASK}@{host}"
+    query_at = rest.find("?")
+    if query_at >= 0:
+        path, query = rest[:query_at], rest[query_at:]
+        rest = path + _QUERY_VALUE.sub(_mask_query_value, query)
+    return f"{found['scheme']}{authority}{rest}"
+
+
 def mask_text_urls(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by :data:`MASK`."""
-    return _URL_PASSWORD.sub(lambda found: f"{found['head']}{MASK}{found['tail']}", text)
+    """``text`` with the secret parts of every URL in it (see the module docstring)
+    replaced by :data:`MASK`: a user-info password and every query parameter's value."""
+    if "://" not in text:
+        return text
+    return _URL.sub(_mask_url, text)
+
+
+def _url_secrets(text: str) -> Iterable[str]:
+    """The secrets of the URLs in ``text`` worth scrubbing from free text too: user-info
+    passwords and the values of query parameters whose names say they are credentials
+    (``token``, ``password``, ``sig``, ``key``, …)."""
+    for found in _URL.finditer(text):
+        userinfo = _userinfo_secret(found["authority"])
+        if userinfo:
+            yield userinfo
+        rest = found["rest"]
+        if "?" in rest:
+            for item in _QUERY_VALUE.finditer(rest[rest.find("?"):]):
+                name = item["name"][1:-1].removeprefix("amp;")
+                if is_secret_name(name) or _URL_SECRET_PARAMETER.search(name):
+                    yield item["value"]
 
 
 def mask_settings(value: Any, name: str = "") -> Any:
@@ -99,12 +161,11 @@ def secret_values(settings: Any, name: str = "") -> Iterable[str]:
     elif isinstance(settings, str):
         if is_secret_name(name) and not settings.startswith(_REFERENCES) and settings:
             yield settings
-        for found in _URL_PASSWORD.finditer(settings):
-            yield found["password"]
+        yield from _url_secrets(settings)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with URL passwords and each of ``secrets`` (non-empty) replaced by
+    """``text`` with the secret parts of URLs and each of ``secrets`` (non-empty) replaced by
     :data:`MASK`."""
     cleaned = mask_text_urls(text)
     for secret in sorted({item for item in secrets if len(item) >= 4}, key=len, reverse=True):
@@ -164,7 +225,7 @@ def config_secrets(config: Config) -> list[str]:
 
 
 class ScrubbingFilter(logging.Filter):
-    """A logging filter that removes ``secrets`` and URL passwords from every record's
+    """A logging filter that removes ``secrets`` and the secret parts of URLs from every record's
     message (install it on handlers, so records of every logger pass through it)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -186,8 +247,9 @@ class ScrubbingFilter(logging.Filter):
 
 
 def scrub_error(error: BaseException, secrets: Iterable[str]) -> None:
-    """Scrub ``secrets`` and URL passwords from ``error``'s message in place (its ``args``
-    and a ``message`` or ``detail`` text attribute), so whoever shows it shows no secret."""
+    """Scrub ``secrets`` and the secret parts of URLs from ``error``'s message in place (its
+    ``args`` and a ``message`` or ``detail`` text attribute), so whoever shows it shows no
+    secret."""
     hidden = list(secrets)
     cleaned = tuple(scrub(item, hidden) if isinstance(item, str) else item
                     for item in error.args)
@@ -241,7 +303,7 @@ class _StoreRedactor:
 
     def _value(self, value: Any, secrets: frozenset[str]) -> Any:
         if isinstance(value, str) and (any(secret in value for secret in secrets)
-                                       or ("://" in value and "@" in value)):
+                                       or ("://" in value and ("@" in value or "?" in value))):
             return scrub(value, secrets)
         return value
 
@@ -270,7 +332,7 @@ _REDACTORS_LOCK = threading.Lock()
 
 
 def redact_store(store: StateStore, secrets: Iterable[str]) -> None:
-    """Make ``store`` scrub ``secrets`` (and, once there are any, URL passwords) from the
+    """Make ``store`` scrub ``secrets`` (and, once there are any, the secret parts of URLs) from the
     text it writes to the journal, pending items, runs and force requests (see the module
     docstring). Calling it again adds secrets; it never removes any."""
     engine = store.engine

@@ -5,7 +5,11 @@ injected), with one user per role."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +38,7 @@ class Served:
     url: str
     context: ApiContext
     tokens: dict[Role, str] = field(default_factory=dict)
+    app: Any = None
 
     def client(self, role: Role | None = None, token: str | None = None) -> httpx.Client:
         """An HTTP client sending the token of ``role`` (or ``token``; neither: none)."""
@@ -69,7 +74,8 @@ def serve_api(config: Config, *, factory: ConnectorFactory | None = None,
     context = build_context(config, store, workers=2, max_wait=0.2, with_host=True,
                             factory=factory, notify=notify)
     listener = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None,
+    app = create_app(context)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None,
                                            access_log=False, lifespan="on",
                                            timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
@@ -81,7 +87,7 @@ def serve_api(config: Config, *, factory: ConnectorFactory | None = None,
         time.sleep(0.02)
     port = listener.getsockname()[1]
     try:
-        yield Served(f"http://127.0.0.1:{port}", context, tokens)
+        yield Served(f"http://127.0.0.1:{port}", context, tokens, app)
     finally:
         context.hub.close()
         server.should_exit = True
@@ -129,3 +135,51 @@ def write_config(folder: Path, text: str) -> Path:
     path = folder / "syncline.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def sign_in(client: httpx.Client, name: str, password: str,
+            next_url: str = "/") -> httpx.Response:
+    """Sign ``client`` in to the console as a browser does: the sign-in form (with its
+    form token and cookie), then the POST; the answer to the POST."""
+    form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert form is not None, "the sign-in form has no form token"
+    return client.post("/login", data={"name": name, "password": password,
+                                       "next": next_url, "csrf": form.group(1)})
+
+
+def serve_process(config: Path, environment: dict[str, str],
+                  *options: str) -> tuple[subprocess.Popen[str], str]:
+    """``syncline serve`` (with ``options``) as a process on a free port of 127.0.0.1, once
+    it accepts connections: the process and the base URL."""
+    from cli.helpers import PipeLines
+
+    syncline = Path(sys.executable).with_name("syncline")
+    process = subprocess.Popen([str(syncline), "serve", "--port", "0", "--tick", "0.5",
+                                *options, "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    assert process.stderr is not None
+    log = PipeLines(process.stderr)
+    deadline = time.monotonic() + STARTUP
+    while not (found := re.search(r"API at (http://127\.0\.0\.1:\d+)/api", log.text())):
+        assert process.poll() is None, log.text()
+        assert time.monotonic() < deadline, "serve did not say where the API is"
+        time.sleep(0.05)
+    base = found.group(1)
+    while True:  # the log line comes just before uvicorn accepts
+        try:
+            httpx.get(f"{base}/api/openapi.json", timeout=10)
+            return process, base
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "serve did not accept connections"
+            time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then (after a minute) SIGKILL."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(60)

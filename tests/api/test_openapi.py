@@ -94,11 +94,11 @@ def _check(document: dict[str, Any], method: str, template: str,
            answer: httpx.Response) -> None:
     """``answer`` matches the schema the document gives for its status."""
     code = str(answer.status_code)
+    media_type = answer.headers["content-type"].split(";")[0]
     assert "schema" in document["paths"][template][method]["responses"][code][
-        "content"]["application/json"]
+        "content"][media_type]
     pointer = "/" + "/".join(_escape(part) for part in (
-        "paths", template, method, "responses", code, "content", "application/json",
-        "schema"))
+        "paths", template, method, "responses", code, "content", media_type, "schema"))
     _validator(document, pointer).validate(answer.json())
 
 
@@ -130,7 +130,15 @@ def test_answers_match_the_published_schemas(api: Served, link: MemoryLink) -> N
         assert answer.status_code < 300, (template, answer.text)
         _check(document, method, template, answer)
     refused = viewer.post("/api/links/lr/sync", json={})
-    assert refused.status_code == 403 and set(refused.json()) == {"detail"}
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json() == {"type": "about:blank", "title": "Forbidden", "status": 403,
+                              "detail": refused.json()["detail"]}
+    assert "needs the operator role" in refused.json()["detail"]
+    _check(document, "post", "/api/links/{link}/sync", refused)
     invalid = operator.post("/api/links/lr/sync", json={"streams": "contact", "bogus": 1})
     assert invalid.status_code == 422
     _check(document, "post", "/api/links/{link}/sync", invalid)
+    assert {tuple(item["loc"]) for item in invalid.json()["errors"]} == \
+        {("body", "streams"), ("body", "bogus")}
+    assert "body.streams" in invalid.json()["detail"]

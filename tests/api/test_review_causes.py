@@ -19,7 +19,7 @@ from syncline.config import load_config
 from syncline.connectors.memory import MemoryStore, shared_store
 from syncline.state.users_store import Role
 
-from .support import serve_api
+from .support import serve_api, sign_in
 
 
 def _config(tmp_path: Path, *, a_fields: str, b_fields: str,
@@ -54,8 +54,7 @@ match = {{ contact = ["email"] }}
 def _signed_in(url: str, role: Role) -> Iterator[httpx.Client]:
     """A console client signed in as the user of ``role`` (see ``serve_api``)."""
     with httpx.Client(base_url=url, timeout=30.0) as client:
-        answer = client.post("/login", data={"name": role.value,
-                                             "password": f"{role.value}-password"})
+        answer = sign_in(client, role.value, f"{role.value}-password")
         assert answer.status_code == 303, answer.text
         yield client
 

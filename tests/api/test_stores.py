@@ -29,16 +29,16 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 def test_passwords_are_argon2id_and_tokens_sha256(store: StateStore) -> None:
     weak = UsersStore(store, PasswordHasher(time_cost=1, memory_cost=8 * 1024))
-    weak.add_user("ann", Role.OPERATOR, "pa55word")
+    weak.add_user("ann", Role.OPERATOR, "pa55word-pa55word")
     with store.engine.connect() as connection:
         (stored,) = connection.execute(select(t.users.c.password_hash)).one()
-    assert stored.startswith("$argon2id$") and "pa55word" not in stored
+    assert stored.startswith("$argon2id$") and "pa55word-pa55word" not in stored
     users = UsersStore(store)  # default (stronger) parameters: the hash is upgraded
     assert users.check_password("ann", "wrong") is None
-    assert users.check_password("ann", "pa55word") is not None
+    assert users.check_password("ann", "pa55word-pa55word") is not None
     with store.engine.connect() as connection:
         (upgraded,) = connection.execute(select(t.users.c.password_hash)).one()
-    assert upgraded != stored and users.check_password("ann", "pa55word") is not None
+    assert upgraded != stored and users.check_password("ann", "pa55word-pa55word") is not None
     token = users.create_token("ann", "ci")
     with store.engine.connect() as connection:
         (digest,) = connection.execute(select(t.api_tokens.c.token_hash)).one()
@@ -49,6 +49,15 @@ def test_passwords_are_argon2id_and_tokens_sha256(store: StateStore) -> None:
         users.add_user("ann", Role.VIEWER)
     with pytest.raises(UsageError, match="the password is empty"):
         users.add_user("bea", Role.VIEWER, "")
+    with pytest.raises(UsageError, match="at least 12 characters \\(got 11\\)"):
+        users.add_user("bea", Role.VIEWER, "elevenchars")
+    with pytest.raises(UsageError, match="at least 12 characters"):
+        users.set_password("ann", "x")
+    for name in ("bea\x00", "b\x1b[31mea", "be\u200ba", "bea\x7f"):
+        with pytest.raises(UsageError, match="printable"):
+            users.add_user(name, Role.VIEWER)
+    assert [user.name for user in users.users()] == ["ann"]
+    assert users.check_password("ann", "pa55word-pa55word") is not None
     assert Role.ADMIN.allows(Role.OPERATOR) and not Role.VIEWER.allows(Role.OPERATOR)
 
 

@@ -34,15 +34,15 @@ def test_add_list_token_and_password(runner: CliRunner, tmp_path: Path) -> None:
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("sl_") and len(token) == 46
     result = runner.invoke(app, ["user", "add", "bob", "--role", "Viewer", "--password-stdin",
-                                 "--config", config], input="correct horse\n")
+                                 "--config", config], input="correct horse battery\n")
     assert result.exit_code == 0, result.output
     assert "added user bob (viewer) with a password" in result.stdout
-    assert "correct horse" not in result.output
+    assert "correct horse battery" not in result.output
     store, users = _users(tmp_path)
     try:
         found = users.authenticate(token)
         assert found is not None and found.name == "alice" and found.role is Role.ADMIN
-        assert users.check_password("bob", "correct horse") is not None
+        assert users.check_password("bob", "correct horse battery") is not None
         assert users.check_password("bob", "wrong") is None
         assert users.authenticate(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     finally:
@@ -58,7 +58,7 @@ def test_add_list_token_and_password(runner: CliRunner, tmp_path: Path) -> None:
     assert [(item["user"], item["label"]) for item in tokens] == [("alice", "laptop")]
     assert token not in json.dumps(tokens)
     raw = (tmp_path / "state.db").read_bytes()
-    assert token.encode() not in raw and b"correct horse" not in raw
+    assert token.encode() not in raw and b"correct horse battery" not in raw
 
 
 def test_roles_passwords_revoke_and_remove(runner: CliRunner, tmp_path: Path) -> None:
@@ -76,6 +76,8 @@ def test_roles_passwords_revoke_and_remove(runner: CliRunner, tmp_path: Path) ->
     assert code == 2 and "unknown role 'boss'; roles: viewer, operator, admin" in output
     code, output = run("add", "two words")
     assert code == 2 and "without spaces" in output
+    code, output = run("add", "bell\x07ringer")
+    assert code == 2 and "control characters" in output
     code, output = run("set-role", "carol", "operator")
     assert code == 0 and "carol: viewer -> operator" in output
     code, output = run("set-role", "alice", "viewer")
@@ -83,6 +85,8 @@ def test_roles_passwords_revoke_and_remove(runner: CliRunner, tmp_path: Path) ->
     code, output = run("remove", "alice")
     assert code == 2 and "alice is the only admin" in output
     code, output = run("password", "carol", stdin="s3cret\ns3cret\n")
+    assert code == 2 and "too short: it needs at least 12 characters (got 6)" in output
+    code, output = run("password", "carol", stdin="s3cret-s3cret\ns3cret-s3cret\n")
     assert code == 0 and "carol: password changed" in output
     code, output = run("password", "carol", stdin="one\nother\n")
     assert code != 0
@@ -93,7 +97,7 @@ def test_roles_passwords_revoke_and_remove(runner: CliRunner, tmp_path: Path) ->
     assert code == 2 and "no user 'nobody'; users: alice, carol" in output
     store, users = _users(tmp_path)
     try:
-        assert users.check_password("carol", "s3cret") is not None
+        assert users.check_password("carol", "s3cret-s3cret") is not None
         assert users.authenticate(token) is not None
         (info,) = users.tokens("carol")
     finally:

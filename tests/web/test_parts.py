@@ -30,6 +30,7 @@ from syncline.web.views import relative
 from .server import serve
 
 SECRET = "planted-Secret-7f3a9"
+ADA_PASSWORD = "ada-password-long"
 
 
 def test_session_cookie_round_trip_and_tampering() -> None:
@@ -155,7 +156,7 @@ def client(tmp_path: Path) -> Iterator[httpx.Client]:
                     f'username = "u"\npassword = "{SECRET}"\n\n'
                     + path.read_text(encoding="utf-8"), encoding="utf-8")
     world.config = load_config(path)
-    UsersStore(world.store).add_user("ada", Role.ADMIN, "pw")
+    UsersStore(world.store).add_user("ada", Role.ADMIN, ADA_PASSWORD)
     try:
         for served in serve(world):
             with httpx.Client(base_url=served.url) as http:
@@ -170,10 +171,13 @@ def test_pages_need_sign_in_and_never_show_a_secret(client: httpx.Client) -> Non
     assert answer.headers["location"] == \
         "/login?next=/links/crm-books/journal%3Fstream%3Dinvoice"
     client.cookies.set("syncline_session", "forged.value")
-    assert client.post("/login", data={"name": "ada", "password": "wrong"}).status_code == 401
+    form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert form is not None
+    assert client.post("/login", data={"name": "ada", "password": "wrong",
+                                       "csrf": form.group(1)}).status_code == 401
     assert client.get("/").status_code == 303
-    signed = client.post("/login", data={"name": "ada", "password": "pw",
-                                         "next": "//x.example"})
+    signed = client.post("/login", data={"name": "ada", "password": ADA_PASSWORD,
+                                         "next": "//x.example", "csrf": form.group(1)})
     assert signed.status_code == 303 and signed.headers["location"] == "/"
     page = client.get("/connections")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)

@@ -1,5 +1,6 @@
 """The FastAPI application: routes under ``/api``, the OpenAPI document at
-``/api/openapi.json`` (interactive docs at ``/api/docs``), errors as ``{"detail": ...}``.
+``/api/openapi.json`` (interactive docs at ``/api/docs``), errors as problem details
+(``application/problem+json``, see :mod:`syncline.api.problems`).
 
 :func:`build_context` makes the sync service with its progress hub; :func:`create_app`
 makes the application around it. When the context has a
@@ -39,7 +40,14 @@ from syncline.api import (
 )
 from syncline.api.context import ApiContext
 from syncline.api.masking import config_secrets, scrub
+from syncline.api.problems import (
+    ProblemResponse,
+    document_problems,
+    install_problem_handlers,
+    problem_response,
+)
 from syncline.api.progress import ProgressHub
+from syncline.api.security_headers import SecurityHeaders
 from syncline.config import Config
 from syncline.engine.sync import ConnectorFactory
 from syncline.errors import ConfigError, LinkBusy, RunError, StateError, SynclineError, UsageError
@@ -115,7 +123,7 @@ def _check_sync_users(config: Config, store: StateStore) -> None:
 
 
 def _error(code: int, error: Exception) -> JSONResponse:
-    return ScrubbedJSONResponse({"detail": str(error)}, status_code=code)
+    return problem_response(code, str(error))
 
 
 def _mount_web(app: FastAPI, context: ApiContext) -> None:
@@ -133,6 +141,7 @@ def _mount_web(app: FastAPI, context: ApiContext) -> None:
 def create_app(context: ApiContext) -> FastAPI:
     """The API application over ``context`` (see the module docstring)."""
     ScrubbedJSONResponse.secrets.update(context.secrets)
+    ProblemResponse.secrets.update(context.secrets)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -165,6 +174,9 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (routes_links, routes_schedules, routes_runs, routes_review, routes_events,
                    routes_users):
         app.include_router(module.router)
+    document_problems(app)
+    install_problem_handlers(app)  # before the console's, which answers pages and defers
+    app.add_middleware(SecurityHeaders)
     _mount_web(app, context)
 
     @app.exception_handler(LinkBusy)

@@ -4,18 +4,22 @@ document at ``/api/openapi.json``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from syncline.state.users_store import Role
+from syncline.state.users_store import PASSWORD_MIN_LENGTH, Role
 
 __all__ = [
+    "ROW_ID_MAX",
     "ErrorBody",
     "ForceResyncBody",
     "PauseBody",
     "ResolveBody",
     "RetryBody",
+    "RowId",
+    "RowIdQuery",
     "ScheduleBody",
     "SyncAllFlagBody",
     "SyncBody",
@@ -30,11 +34,29 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid")
 
+ROW_ID_MAX = 2_147_483_647
+"""The largest id of a run, journal row, conflict or API token (the state store's ids are
+32-bit integers): a larger one in a path or query is refused with 422, never looked up."""
+
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="An id (1 to 2147483647).")]
+"""A run, conflict or token id in a path."""
+RowIdQuery = Annotated[int | None, Query(ge=1, le=ROW_ID_MAX,
+                                         description="An id (1 to 2147483647).")]
+"""A run or journal row id in a query (optional)."""
+
 
 class ErrorBody(BaseModel):
-    """What an error answer holds: ``detail`` says what went wrong and where."""
+    """What an error answer holds: ``detail`` says what went wrong and where (the whole
+    answer is a :class:`~syncline.api.problems.Problem`)."""
 
     detail: str
+
+
+def _printable_name(value: str) -> str:
+    """``value`` when it is a printable user name (no control character, no space)."""
+    if not value.isprintable() or any(char.isspace() for char in value):
+        raise ValueError("a user name may hold no space and no control character")
+    return value
 
 
 class SyncBody(BaseModel):
@@ -135,7 +157,13 @@ class UserBody(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    password: str | None = Field(default=None, min_length=1)
+    password: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH,
+                                 max_length=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _printable_name(value)
 
 
 class UserUpdateBody(BaseModel):
@@ -143,7 +171,8 @@ class UserUpdateBody(BaseModel):
 
     model_config = _STRICT
     role: Role | None = None
-    password: str | None = Field(default=None, min_length=1)
+    password: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH,
+                                 max_length=1000)
 
 
 class UserOut(BaseModel):

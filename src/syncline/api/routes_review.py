@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from syncline.api.auth import Admin, Context, Operator, Viewer
-from syncline.api.models import ResolveBody, RetryBody, XrefBody, jsonable
+from syncline.api.models import ResolveBody, RetryBody, RowId, RowIdQuery, XrefBody, jsonable
 from syncline.api.routes_links import check_link, check_streams, trigger_answer
 from syncline.engine import RunMode, Trigger
 from syncline.service.conflict_view import SharedFields, compare_fields, differing_names
@@ -39,7 +39,7 @@ def errors(link: str, context: Context, _user: Viewer,
 
 
 @router.get("/links/{link}/warnings", summary="Journal rows with warnings, newest first")
-def warnings(link: str, context: Context, _user: Viewer, run: int | None = None,
+def warnings(link: str, context: Context, _user: Viewer, run: RowIdQuery = None,
              stream: str | None = None,
              limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[dict[str, Any]]:
     settings = check_link(context, link)
@@ -88,7 +88,7 @@ def conflicts(link: str, context: Context, _user: Viewer,
 
 @router.post("/links/{link}/conflicts/{conflict_id}/resolve",
              summary="Resolve an open conflict by side (written by the next run)")
-def resolve(link: str, conflict_id: int, body: ResolveBody, context: Context,
+def resolve(link: str, conflict_id: RowId, body: ResolveBody, context: Context,
             user: Operator) -> dict[str, Any]:
     settings = check_link(context, link)
     found = context.store.conflicts(link, conflict_id=conflict_id)

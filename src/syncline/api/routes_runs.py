@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from syncline.api.auth import Context, Viewer
-from syncline.api.models import jsonable
+from syncline.api.models import ROW_ID_MAX, RowId, RowIdQuery, jsonable
 from syncline.api.routes_links import check_link, check_streams
 from syncline.state.journal_query import JournalFilter, journal_page
 
@@ -42,7 +42,7 @@ def all_runs(context: Context, _user: Viewer, link: str | None = None,
 
 
 @router.get("/runs/{run_id}", summary="One run")
-def run(run_id: int, context: Context, _user: Viewer) -> dict[str, Any]:
+def run(run_id: RowId, context: Context, _user: Viewer) -> dict[str, Any]:
     found = context.store.runs(None, run_id=run_id, limit=1)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
@@ -63,21 +63,22 @@ def _journal(context: Context, link: str, run_id: int | None, action: Action | N
 
 @router.get("/links/{link}/journal", summary="Journal rows of a link, newest first")
 def link_journal(link: str, context: Context, _user: Viewer,
-                 run: int | None = None, action: Action | None = None,
+                 run: RowIdQuery = None, action: Action | None = None,
                  outcome: OutcomeName | None = None, stream: str | None = None,
                  key: Annotated[str | None, Query(
                      description="Rows whose key on either side contains this.")] = None,
                  before: Annotated[int | None, Query(
+                     ge=1, le=ROW_ID_MAX,
                      description="Only rows older than this journal row id (paging).")] = None,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[dict[str, Any]]:
     return _journal(context, link, run, action, outcome, stream, key, before, limit)
 
 
 @router.get("/runs/{run_id}/journal", summary="Journal rows of one run, newest first")
-def run_journal(run_id: int, context: Context, _user: Viewer,
+def run_journal(run_id: RowId, context: Context, _user: Viewer,
                 action: Action | None = None, outcome: OutcomeName | None = None,
                 stream: str | None = None, key: str | None = None,
-                before: int | None = None,
+                before: RowIdQuery = None,
                 limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[dict[str, Any]]:
     found = context.store.runs(None, run_id=run_id, limit=1)
     if not found:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from syncline.api.auth import Admin, Context, Viewer
-from syncline.api.models import TokenBody, TokenCreated, UserBody, UserOut, UserUpdateBody
+from syncline.api.models import RowId, TokenBody, TokenCreated, UserBody, UserOut, UserUpdateBody
 from syncline.errors import UsageError
 from syncline.state.users_store import Role, User
 
@@ -97,7 +97,7 @@ def tokens(name: str, context: Context, _user: Admin) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token")
-def revoke(token_id: int, context: Context, _user: Admin) -> dict[str, Any]:
+def revoke(token_id: RowId, context: Context, _user: Admin) -> dict[str, Any]:
     if not context.users.revoke_token(token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API token {token_id}")
     return {"revoked": token_id}

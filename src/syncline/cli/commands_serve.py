@@ -53,6 +53,12 @@ def serve(
         "--host", help="The address the REST API listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(
         "--port", min=0, max=65535, help="The REST API's port (0: any free one).")] = 8040,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", metavar="ADDRESSES",
+        help="Trust X-Forwarded-Proto / X-Forwarded-For from these proxy addresses "
+             "(comma-separated, or '*'): behind an HTTPS proxy, cookies are then Secure "
+             "and sign-in throttling counts the client's address. Default: trust none.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the sync service and its REST API: every link on its schedule, until SIGINT /
@@ -77,7 +83,9 @@ def serve(
         assert host is not None
         server = _server(uvicorn.Config(create_app(context), log_config=None,
                                         access_log=verbose, timeout_graceful_shutdown=10,
-                                        lifespan="on"))
+                                        lifespan="on",
+                                        proxy_headers=forwarded_allow_ips is not None,
+                                        forwarded_allow_ips=forwarded_allow_ips))
         stopping = threading.Event()
 
         def on_signal(number: int, _frame: FrameType | None) -> None:

@@ -12,13 +12,16 @@ role
     and forced mass resynchronisation, switches "Sync All" per link, edits xrefs and
     schedules, and manages users.
 password
-    Optional (a user with none signs in with tokens only); kept as an argon2id hash
+    Optional (a user with none signs in with tokens only); at least
+    :data:`PASSWORD_MIN_LENGTH` (12) characters when set; kept as an argon2id hash
     (``argon2-cffi``), never in clear.
+user name
+    1 to 200 printable characters: no space, no control character.
 API token
     A random bearer token (``sl_`` + 43 URL-safe characters = 32 random bytes) shown once when
     created; only its SHA-256 digest is stored, so the database cannot give it away.
 
-Errors: a duplicate or unknown user name, an empty password and an unknown role raise
+Errors: a duplicate, unknown or unprintable user name, a short password and an unknown role raise
 :class:`~syncline.errors.UsageError`.
 """
 
@@ -40,12 +43,15 @@ from syncline.errors import UsageError
 from syncline.state import schema as t
 from syncline.state.store import StateStore, now
 
-__all__ = ["TOKEN_PREFIX", "Role", "TokenInfo", "User", "UsersStore", "hash_token", "parse_role"]
+__all__ = ["PASSWORD_MIN_LENGTH", "TOKEN_PREFIX", "Role", "TokenInfo", "User", "UsersStore",
+           "hash_token", "parse_role"]
 
 TOKEN_PREFIX = "sl_"
 """What every API token starts with (so a leaked one is recognisable by secret scanners)."""
 
 _NAME_LIMIT = 200
+PASSWORD_MIN_LENGTH = 12
+"""The fewest characters a new password may have (passwords set before are kept)."""
 _LAST_USED_EVERY = 60.0
 """A token's ``last_used_at`` is brought up to date at most this often (seconds)."""
 
@@ -125,12 +131,14 @@ class UsersStore:
         """Create a user.
 
         Raises:
-            UsageError: the name is empty, too long or taken, or the password is empty.
+            UsageError: the name is empty, too long, not printable or taken, or the
+                password is shorter than :data:`PASSWORD_MIN_LENGTH`.
         """
         name = name.strip()
-        if not name or len(name) > _NAME_LIMIT or any(char.isspace() for char in name):
-            raise UsageError(f"a user name must be 1 to {_NAME_LIMIT} characters without "
-                             f"spaces (got {name!r})")
+        if not name or len(name) > _NAME_LIMIT or any(char.isspace() for char in name) \
+                or not name.isprintable():
+            raise UsageError(f"a user name must be 1 to {_NAME_LIMIT} printable characters "
+                             f"without spaces or control characters (got {name!r})")
         hashed = self._hash(password) if password is not None else None
         try:
             with self.engine.begin() as connection:
@@ -144,6 +152,9 @@ class UsersStore:
     def _hash(self, password: str) -> str:
         if not password:
             raise UsageError("the password is empty")
+        if len(password) < PASSWORD_MIN_LENGTH:
+            raise UsageError(f"the password is too short: it needs at least "
+                             f"{PASSWORD_MIN_LENGTH} characters (got {len(password)})")
         return self.hasher.hash(password)
 
     def user(self, name: str) -> User:
@@ -190,7 +201,8 @@ class UsersStore:
         """Replace a user's password.
 
         Raises:
-            UsageError: no such user, or an empty password.
+            UsageError: no such user, or a password shorter than
+                :data:`PASSWORD_MIN_LENGTH`.
         """
         user = self.user(name)
         hashed = self._hash(password)

@@ -15,12 +15,12 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncline.api.context import ApiContext
+from syncline.api.problems import http_problem
 from syncline.service.force_mail import ForceLogMailer
 from syncline.web import (
     routes_connections,
@@ -31,18 +31,23 @@ from syncline.web import (
 )
 from syncline.web.common import HERE, render
 from syncline.web.session import LoginRequired, SessionKeys, current_session
+from syncline.web.throttle import SignInThrottle
 
 __all__ = ["mount_web"]
 
 
-def mount_web(app: FastAPI, context: ApiContext, *, key: bytes | None = None) -> None:
+def mount_web(app: FastAPI, context: ApiContext, *, key: bytes | None = None,
+              throttle: SignInThrottle | None = None) -> None:
     """Add the console to ``app`` (an application made by ``create_app(context)``); calling
     it again does nothing. ``key`` signs session cookies (default: a random key, so
-    sessions end when the process does)."""
+    sessions end when the process does); ``throttle`` limits failed sign-ins (default: 5
+    free failures in 15 minutes, see :mod:`syncline.web.throttle`; kept in
+    ``app.state.syncline_web_throttle``)."""
     if getattr(app.state, "syncline_web_keys", None) is not None:
         return
     app.state.syncline = context
     app.state.syncline_web_keys = SessionKeys(key)
+    app.state.syncline_web_throttle = throttle or SignInThrottle()
     if context.force_mailer is None:  # a context not made by build_context
         context.force_mailer = ForceLogMailer(context.config, context.store)
         context.service.add_listener(context.force_mailer.run_finished)
@@ -59,10 +64,10 @@ def mount_web(app: FastAPI, context: ApiContext, *, key: bytes | None = None) ->
     @app.exception_handler(StarletteHTTPException)
     async def page_error(request: Request, error: StarletteHTTPException) -> Response:
         """A page for people (a browser asking for HTML outside ``/api``); the API's usual
-        JSON answer for everyone else."""
+        problem answer (:mod:`syncline.api.problems`) for everyone else."""
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.url.path.startswith("/api") or not wants_page:
-            return await http_exception_handler(request, error)
+            return http_problem(error)
         return render(request, "error.html", current_session(request),
                       status_code=error.status_code, detail=error.detail,
                       headers=getattr(error, "headers", None))

@@ -2,7 +2,9 @@
 
 Pages and actions (the role each needs):
 
-* ``GET /login``, ``POST /login``, ``POST /logout`` — anyone;
+* ``GET /login``, ``POST /login``, ``POST /logout`` — anyone; signing in needs the sign-in
+  form token (403 without it) and is throttled (429 with ``Retry-After`` while the account or
+  the address is locked; see :mod:`syncline.web.throttle`);
 * ``GET /`` — the dashboard: a card per link (``viewer``); ``GET /links/{link}/card`` the
   same card alone (htmx refreshes it when a run ends);
 * ``POST /links/{link}/sync`` — Sync now, or with ``stream`` one stream only (``operator``);
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -30,12 +32,16 @@ from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import (
     COOKIE,
     LIFETIME_S,
+    LOGIN_COOKIE,
+    SessionKeys,
     WebSession,
     admin,
     current_session,
+    is_https,
     operator,
     viewer,
 )
+from syncline.web.throttle import SignInThrottle
 from syncline.web.views import link_card, link_cards
 
 __all__ = ["router"]
@@ -54,24 +60,58 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+def _login_page(request: Request, next_url: str, *, error: str | None = None, name: str = "",
+                status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """The sign-in form with a sign-in form token (and its cookie; see ``session``)."""
+    keys: SessionKeys = request.app.state.syncline_web_keys
+    nonce = keys.login_nonce(request)
+    response = render(request, "login.html", current_session(request),
+                      status_code=status_code, headers=headers, next=_safe_next(next_url),
+                      error=error, name=name, csrf=keys.login_token(nonce))
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LIFETIME_S, httponly=True,
+                        samesite="strict", path="/login", secure=is_https(request))
+    return response
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
-    return render(request, "login.html", current_session(request), next=_safe_next(next),
-                  error=None, name="")
+    return _login_page(request, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
-          next: Annotated[str, Form()] = "/") -> Response:
+def login(request: Request, name: Annotated[str, Form(max_length=200)],
+          password: Annotated[str, Form(max_length=1000)],
+          next: Annotated[str, Form(max_length=2000)] = "/",
+          csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Sign in: the form token first, then the throttle (see ``throttle``), then the
+    password."""
+    keys: SessionKeys = request.app.state.syncline_web_keys
+    if not keys.login_token_ok(request, csrf):
+        return _login_page(request, next, status_code=status.HTTP_403_FORBIDDEN, name=name,
+                           error="The sign-in form expired or came from another site: "
+                                 "sign in again.")
+    throttle: SignInThrottle = request.app.state.syncline_web_throttle
+    address = _address(request)
+    verdict = throttle.check(name, address)
+    if not verdict.allowed:
+        return _login_page(request, next, status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                           name=name, headers={"Retry-After": str(verdict.retry_after_s)},
+                           error=f"Too many failed sign-ins: try again in "
+                                 f"{verdict.retry_after_s} s.")
     user = context(request).users.check_password(name.strip(), password)
     if user is None:
-        return render(request, "login.html", None, status_code=401, next=_safe_next(next),
-                      error="The name or the password is wrong.", name=name)
-    keys = request.app.state.syncline_web_keys
+        throttle.failed(name, address)
+        return _login_page(request, next, status_code=status.HTTP_401_UNAUTHORIZED,
+                           name=name, error="The name or the password is wrong.")
+    throttle.succeeded(name)
     response = see_other(_safe_next(next))
     response.set_cookie(COOKIE, keys.issue(user.name), max_age=LIFETIME_S, httponly=True,
-                        samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+                        samesite="strict", path="/", secure=is_https(request))
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

@@ -11,6 +11,16 @@ session
 form token
     ``csrf``: an HMAC of the session's nonce, put into every form (and into htmx requests
     as the ``X-CSRF-Token`` header). A POST without the right token is refused with 403.
+sign-in form token
+    The sign-in form has one too, before anyone is signed in (so another site cannot sign a
+    visitor in to an account of its choosing): ``GET /login`` sets the cookie
+    ``syncline_login`` (a random nonce, HttpOnly, SameSite=Strict) and puts the HMAC of
+    that nonce into the form; ``POST /login`` without both, or with a token that does not
+    match the cookie, is refused with 403 and a fresh form.
+secure cookies
+    Both cookies are ``Secure`` when the request came over HTTPS: directly, or through a
+    proxy that says so (``X-Forwarded-Proto``) and is trusted with
+    ``syncline serve --forwarded-allow-ips``.
 role check
     A page needs ``viewer``; actions need the role the REST API asks for the same thing
     (see :class:`~syncline.state.users_store.Role`). Controls a role may not use are not
@@ -36,15 +46,18 @@ from syncline.state.users_store import Role, User
 
 __all__ = [
     "COOKIE",
+    "LOGIN_COOKIE",
     "LoginRequired",
     "SessionKeys",
     "WebSession",
     "admin",
+    "is_https",
     "operator",
     "viewer",
 ]
 
 COOKIE = "syncline_session"
+LOGIN_COOKIE = "syncline_login"
 LIFETIME_S = 12 * 3600
 """How long a session lasts without signing in again."""
 
@@ -105,6 +118,27 @@ class SessionKeys:
     def csrf(self, session: dict[str, Any]) -> str:
         """The form token of a session."""
         return self._sign("csrf:" + str(session.get("n", "")))
+
+    def login_nonce(self, request: Request) -> str:
+        """The sign-in nonce of ``request``'s ``syncline_login`` cookie, or a new one."""
+        found = request.cookies.get(LOGIN_COOKIE, "")
+        return found if 16 <= len(found) <= 64 and found.isascii() else \
+            secrets.token_urlsafe(24)
+
+    def login_token(self, nonce: str) -> str:
+        """The sign-in form token belonging to ``nonce``."""
+        return self._sign("login:" + nonce)
+
+    def login_token_ok(self, request: Request, given: str | None) -> bool:
+        """Whether ``given`` (the form's ``csrf``) matches ``request``'s sign-in cookie."""
+        nonce = request.cookies.get(LOGIN_COOKIE)
+        return bool(nonce and given) and hmac.compare_digest(
+            str(given), self.login_token(str(nonce)))
+
+
+def is_https(request: Request) -> bool:
+    """Whether ``request`` came over HTTPS (directly or through a trusted proxy)."""
+    return request.url.scheme == "https"
 
 
 def _keys(request: Request) -> SessionKeys:

@@ -161,7 +161,18 @@
     });
   }
 
+  /* Progress bars rendered by the server carry their width in data-pct (the content
+     security policy allows no inline style). */
+  function widths(root) {
+    (root || document).querySelectorAll(".bar > span[data-pct]").forEach(function (s) {
+      s.style.width = Math.max(0, Math.min(100, Number(s.getAttribute("data-pct")) || 0)) + "%";
+    });
+  }
+
+  document.addEventListener("htmx:load", function (e) { widths(e.target); });
+
   document.addEventListener("DOMContentLoaded", function () {
+    widths(document);
     live();
     forceForm();
     window.setInterval(tick, 30000);
