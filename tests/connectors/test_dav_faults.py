@@ -270,3 +270,27 @@ def test_a_stop_request_cuts_a_retry_wait_short(radicale: RadicaleServer) -> Non
         assert time.monotonic() - started < 3
         assert len(proxy.requests) == 1  # no retry once the stop was asked
         client.close()
+
+
+def test_a_lost_answer_is_read_back_when_no_retry_is_left(
+        radicale: RadicaleServer, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One try per request: a write applied and answered 500 is not repeated; the item is
+    read back at once, and the write counts as done (no error, nothing written twice)."""
+    monkeypatch.setenv("DAV_PASSWORD", radicale.users["alice"])
+    with FaultyProxy(radicale.url) as proxy:
+        setup = _make(radicale, tmp_path, proxy, attempts=1)
+        for n in range(3):
+            setup.add(n)
+        proxy.inject("500-after", "drop-after", when=_writes)
+        summary = setup.sync()
+        assert summary.outcome is RunOutcome.OK, summary.messages
+        assert summary.streams["contact"].to_json()["A"] == 3
+        setup.crm("UPDATE people SET city = 'York' WHERE email_address = 'p0@example.org'")
+        proxy.inject("500-after", when=_writes)
+        summary = setup.sync()
+        assert summary.outcome is RunOutcome.OK, summary.messages
+        assert summary.streams["contact"].to_json()["M"] == 1
+        assert [method for _, method, _ in proxy.faulted] == ["PUT", "PUT", "PUT"]
+        setup.assert_settled()
+        setup.store.close()

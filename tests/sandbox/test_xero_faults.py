@@ -117,6 +117,15 @@ def test_answers_lost_beyond_the_budget_cause_no_conflict_and_no_rewrite(
     assert (counts["M"], counts["R"], counts["conflicts"]) == (0, 0, 0), counts
     assert not [row for row in books.store.journal("crm-books", limit=None)
                 if "conflict" in str(row.get("message") or "")]
+    # the same for updates: applied, the answer lost, the run ends; the next one settles
+    books.execute("UPDATE order_lines SET description = 'Widgets (green)' WHERE order_id <= 8")
+    proxy.inject("500-after", when=_invoice_writes)
+    with pytest.raises(EndpointUnavailable):
+        books.sync()
+    recovered = books.sync()
+    assert recovered.outcome in (RunOutcome.OK, RunOutcome.WARNING), recovered.messages
+    counts = _counts(recovered)
+    assert (counts["R"], counts["conflicts"]) == (0, 0), counts
     _settled(books, proxy)
 
 
