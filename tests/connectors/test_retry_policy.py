@@ -3,6 +3,7 @@ both forms, the settings table, the per-run budget and what a spent budget says.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -105,3 +106,16 @@ def test_no_retry_once_a_stop_was_asked() -> None:
         send_with_retries(failing, endpoint="books", context=context,
                           policy=RetryPolicy(backoff=0.001))
     assert tries == [1]
+
+
+def test_a_wait_longer_than_the_budget_ends_the_call_at_once() -> None:
+    started = time.monotonic()
+
+    def closed_for_an_hour() -> None:
+        raise Transient("the server is unavailable (503 Service Unavailable) answering GET /x",
+                        status=503, wait=3600.0)
+
+    with pytest.raises(RetriesSpent, match=r"the next wait would be 3600\.0 s"):
+        send_with_retries(closed_for_an_hour, endpoint="books", context=RunContext(),
+                          policy=RetryPolicy(max_wait=300))
+    assert time.monotonic() - started < 1

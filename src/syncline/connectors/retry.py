@@ -145,11 +145,14 @@ class RetryBudget:
             self.waited += wait
             return True
 
-    def describe(self) -> str:
-        """The budget in words, for messages."""
-        return (f"this run's retry budget ({self.policy.retries} retries, "
+    def describe(self, wait: float | None = None) -> str:
+        """The budget in words, for messages (``wait``: the wait it could not pay)."""
+        text = (f"this run's retry budget ({self.policy.retries} retries, "
                 f"{self.policy.max_wait:g} s of waiting) is spent: {self.retries} retries, "
                 f"{self.waited:.1f} s waited")
+        if wait is not None and self.retries < self.policy.retries:
+            text += f"; the next wait would be {wait:.1f} s"
+        return text
 
 
 _BUDGETS: weakref.WeakKeyDictionary[RunContext, dict[str, RetryBudget]] = \
@@ -291,7 +294,7 @@ def send_with_retries(send: Callable[[], T], *, endpoint: str, context: RunConte
             on_retry(error, seconds)
         if not budget.take(seconds):
             refused.append("budget")
-            raise _Spent(error)
+            raise _Spent(error, seconds)
 
     def sleep(seconds: float) -> None:
         if context.stop.wait(seconds):
@@ -304,7 +307,8 @@ def send_with_retries(send: Callable[[], T], *, endpoint: str, context: RunConte
     except _Stopped:
         raise RunCancelled(context.stop.reason) from None
     except _Spent as spent:
-        raise RetriesSpent(endpoint, spent.failure, budget.describe()) from spent.failure
+        raise RetriesSpent(endpoint, spent.failure, budget.describe(spent.wait)) \
+            from spent.failure
     except Transient as failure:
         if refused and refused[-1] == "stop":
             raise RunCancelled(context.stop.reason) from failure
@@ -316,9 +320,10 @@ def send_with_retries(send: Callable[[], T], *, endpoint: str, context: RunConte
 
 
 class _Spent(Exception):
-    def __init__(self, failure: Transient) -> None:
+    def __init__(self, failure: Transient, wait: float) -> None:
         super().__init__(failure.cause)
         self.failure = failure
+        self.wait = wait
 
 
 class _Stopped(Exception):
