@@ -16,24 +16,23 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import re
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote
 
 import httpx
 import pytest
+
+from connectors.fault_proxy import FaultyProxy
 
 if TYPE_CHECKING:
     from syncline.connectors.base import Connector
@@ -243,98 +242,6 @@ class DavContractHooks:
         key = f"broken{outside.extension}"
         outside.put(key, self.malformed)
         return key, self.malformed_problem
-
-
-_HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
-_END_OF_MULTISTATUS = re.compile(rb"</([A-Za-z0-9]+:)?multistatus>\s*$")
-
-
-class FaultyProxy:
-    """A plain HTTP proxy on 127.0.0.1 in front of a Radicale server (real HTTP both ways)
-    that can answer like a server in trouble:
-
-    ``full``
-        Every PUT is answered 507 Insufficient Storage (the storage or quota is full).
-    ``truncate``
-        That many of the next sync-collection answers say they were truncated (RFC 6578
-        §3.6: a 507 response for the collection itself, "ask again from this token").
-``put_delay``
-        Seconds each PUT waits before it is passed on (a slow server).
-
-    ``requests`` lists ``(method, path)`` of every request it passed or answered. Use it as
-    a context manager; :attr:`url` replaces the server's base URL.
-    """
-
-    def __init__(self, target: str) -> None:
-        self.target = target.rstrip("/")
-        self.full = False
-        self.truncate = 0
-        self.put_delay = 0.0
-        self.requests: list[tuple[str, str]] = []
-        self.upstream = httpx.Client(timeout=60)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def handle_one(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                proxy.requests.append((self.command, self.path))
-                if self.command == "PUT" and proxy.put_delay:
-                    time.sleep(proxy.put_delay)
-                if self.command == "PUT" and proxy.full:
-                    self.answer(507, {"Content-Type": "text/plain"},
-                                b"quota exceeded for this account")
-                    return
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in _HOP_BY_HOP | {"host"}}
-                answer = proxy.upstream.request(self.command, proxy.target + self.path,
-                                                content=body, headers=headers)
-                content = answer.content
-                if self.command == "REPORT" and b"sync-collection" in body \
-                        and answer.status_code == 207 and proxy.truncate > 0:
-                    proxy.truncate -= 1
-                    content = _END_OF_MULTISTATUS.sub(
-                        lambda m: (b"<%(p)sresponse><%(p)shref>%(h)s</%(p)shref><%(p)sstatus>"
-                                   b"HTTP/1.1 507 Insufficient Storage</%(p)sstatus>"
-                                   b"</%(p)sresponse>" % {b"p": m.group(1) or b"",
-                                                         b"h": self.path.encode()})
-                        + m.group(0), content)
-                self.answer(answer.status_code,
-                            {k: v for k, v in answer.headers.items()
-                             if k.lower() not in _HOP_BY_HOP | {"content-encoding"}}, content)
-
-            def answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            do_GET = do_PUT = do_DELETE = do_PROPFIND = do_REPORT = do_OPTIONS = \
-                do_MKCOL = handle_one
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def via(self, url: str) -> str:
-        """``url`` of the server, reached through the proxy."""
-        return url.replace(self.target + "/", self.url, 1)
-
-    def __enter__(self) -> FaultyProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.upstream.close()
 
 
 def _wait_until_up(server: RadicaleServer, log: Path, deadline_s: float = 30.0) -> None:

@@ -235,14 +235,20 @@ def test_a_calendar_without_todos_cannot_serve_tasks(radicale: RadicaleServer,  
 
 
 # -- errors and TLS (the client both DAV connectors share) -------------------------------------
+_QUICK = {"attempts": 3, "backoff": 0.01}
+"""Retry settings that give up quickly."""
+
+
 def test_nobody_listening_is_endpoint_unavailable(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     connector = CalDavConnector("calendar", {"url": f"http://127.0.0.1:{port}/alice/c/",
-                                                 "timeout": 5}, tmp_path)
-    with pytest.raises(EndpointUnavailable, match=f"127.0.0.1:{port}"):
+                                                 "timeout": 5, "retries": _QUICK}, tmp_path)
+    with pytest.raises(EndpointUnavailable, match=f"127.0.0.1:{port}") as raised:
         connector.open()
+    assert "no connection" in str(raised.value)
+    assert "gave up after 3 tries" in str(raised.value)
     connector.close()
 
 
@@ -284,7 +290,8 @@ def test_a_server_that_does_not_answer_is_endpoint_unavailable(tmp_path: Path) -
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/alice/c/"
     try:
-        connector = CalDavConnector("calendar", {"url": url, "timeout": 0.3}, tmp_path)
+        connector = CalDavConnector("calendar", {"url": url, "timeout": 0.3,
+                                                 "retries": _QUICK}, tmp_path)
         with pytest.raises(EndpointUnavailable, match="timed out") as raised:
             connector.open()
         assert url in str(raised.value)

@@ -54,7 +54,7 @@ def discover(
     client = DavClient(endpoint, username=options.username,
                        password=options.resolved_password(endpoint),
                        verify_tls=options.verify_tls, ca_file=options.ca_path(loaded.base_dir),
-                       timeout=options.timeout)
+                       timeout=options.timeout, retries=options.retry_policy(endpoint))
     try:
         found = user_collections(client, options.url, cls.service)
     finally:

@@ -7,6 +7,13 @@ operations were applied (:meth:`~syncline.connectors.base.Connector.recover`, fr
 receipts it keeps) and settles those, for the run that wrote them: nothing is written twice
 and nothing is lost. Operations that were not applied need nothing: their source changes are
 read again, as the cursors did not move.
+
+A recovered create on a side that owns fields is settled as a create answered in time is
+(:func:`~syncline.engine.owned_apply.read_back_created`): the new record and its source are
+read, the mapping stores the hash and version of what the new record holds, and only when
+owned values are still to be put back on the source is the pair left to be settled again
+(its source hash unknown). So an answer lost after the write was applied costs no conflict
+and no rewrite next run.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, Writ
 from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
 from syncline.engine.first_pair import unsettled_mapping
+from syncline.engine.owned import owned_put_back
 from syncline.engine.owned_apply import UNSETTLED
-from syncline.engine.plan import WriteAction
-from syncline.model import Direction, Outcome, Side
+from syncline.engine.plan import Decision, Write, WriteAction
+from syncline.model import ActionCode, Direction, Outcome, Record, Side
 from syncline.state.store import MappingRow, PendingIntent
 
 if TYPE_CHECKING:
@@ -52,8 +60,10 @@ def recover_interrupted(applier: Applier) -> int:
             WriteBatch(intent.batch_id, applier.stream, operations))
         buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
         if results is not None:
+            fresh = _read_created(applier, target, entries, results)
             for entry, result in zip(entries, results, strict=True):
-                settled += _settle_recovered(applier, target, entry, result, buffer, pairings)
+                settled += _settle_recovered(applier, target, entry, result, buffer, pairings,
+                                             fresh)
         applier.flush(buffer)
     _remember_pairings(applier, pairings)
     return settled
@@ -108,12 +118,66 @@ def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> i
     return settled
 
 
+_Fresh = tuple[dict[str, Record], dict[str, Record]]
+"""Records read back for recovered creates on a side that owns fields: the created records
+(by their new key) and their sources (by source key), references in a-space."""
+
+
+def _read_created(applier: Applier, target: Side, entries: list[list[Any]],
+                  results: list[WriteResult]) -> _Fresh:
+    """Read the records the recovered creates of one intent made on ``target`` (when it owns
+    fields) and their sources (see the module docstring).
+
+    Raises:
+        whatever the connectors' ``read_keys`` raise.
+    """
+    if not applier.policy.owned_by(target):
+        return {}, {}
+    created: list[str] = []
+    sources: list[str] = []
+    for entry, result in zip(entries, results, strict=True):
+        if entry[1] == WriteAction.CREATE.value and result.ok and result.key is not None:
+            source_key = entry[2] if target is Side.B else entry[3]
+            if source_key is not None:
+                created.append(str(result.key))
+                sources.append(str(source_key))
+    if not created:
+        return {}, {}
+    found: list[dict[str, Record]] = []
+    for side, keys in ((target, created), (target.other, sources)):
+        records = applier.connectors[side].read_keys(applier.stream, keys)
+        applier.translator.from_side(side, list(records.values()))
+        found.append(records)
+    return found[0], found[1]
+
+
+def _owned_settled(applier: Applier, target: Side, entry: list[Any], new_key: str,
+                   fresh: _Fresh) -> tuple[bytes, str | None, bool] | None:
+    """For a recovered create on ``target`` (a side that owns fields), read back: the hash
+    and version of what the new record holds, and whether owned values are still to be put
+    on the source; ``None`` when either record could not be read."""
+    created, sources = fresh
+    source_key = entry[2] if target is Side.B else entry[3]
+    record, source = created.get(new_key), sources.get(str(source_key))
+    if record is None or source is None:
+        return None
+    write = Write(target, WriteAction.CREATE, None, None, None, ActionCode(entry[10]))
+    decision = Decision(entry[2], entry[3], None, [write],
+                        a_record=source if target is Side.B else None,
+                        b_record=source if target is Side.A else None)
+    back = owned_put_back(applier.policy, decision, target, record)
+    if write.hash is None:
+        return None
+    return write.hash, record.version, back is not None
+
+
 def _kind_of(entry: list[Any]) -> str:
     return WRITE_KIND[WriteAction(entry[1])].value
 
 
 def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: WriteResult,
-                      buffer: SettleBuffer, pairings: dict[str, MappingRow]) -> int:
+                      buffer: SettleBuffer, pairings: dict[str, MappingRow],
+                      fresh: _Fresh = ({}, {})) -> int:
     """Add what one recovered operation did to ``buffer``; 1 when it was applied, else 0.
     A write of a first pairing (an update with no mapping yet) that is not settled here
     goes to ``pairings`` (by a-key), to be remembered as an unsettled pairing."""
@@ -136,7 +200,19 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
         else:
             b_key = result.key
         source_key = b_key if target is Side.A else a_key
-        if applier.policy.owned_by(target) and source_key is not None:
+        read_back = _owned_settled(applier, target, entry, str(result.key), fresh) \
+            if applier.policy.owned_by(target) and result.key is not None else None
+        if read_back is not None:  # as a create answered in time (see the module docstring)
+            digest, version, put_back = read_back
+            if target is Side.A:
+                a_hash = digest.hex()
+            else:
+                b_hash = digest.hex()
+            if result.version is None or version is not None:
+                result.version = version
+        else:
+            put_back = bool(applier.policy.owned_by(target))
+        if put_back and source_key is not None:
             # the create left the target's owned fields out and the run died before their
             # values could be put back on the source: settle the pair again this run
             if target is Side.A:

@@ -15,8 +15,21 @@ precondition
 A request started after the run was asked to stop gets no more than the grace left as its
 timeout (:meth:`~syncline.run_context.RunContext.timeout`).
 
-Errors: a refused connection, a timeout or a 5xx answer raise
-:class:`~syncline.errors.EndpointUnavailable`, except a 507 Insufficient Storage answering a
+Retries: every request goes through the one retry policy of remote connectors
+(:mod:`syncline.connectors.retry`): 429/503 (after their ``Retry-After``), 500/502/504, a
+refused or reset connection, a timeout or an answer cut short are tried again with jittered
+exponential backoff within the run's retry budget. Reads are safe to repeat, and every write
+carries a precondition (``If-None-Match: *`` for a create, ``If-Match`` for an update or a
+delete), so a repeated write cannot be applied twice. A write whose first try was
+**ambiguous** (no answer, or a 5xx after it was sent) may have been applied: when its repeat
+then finds the precondition false (412) or the item gone (404 on a delete), the client says
+so (:attr:`PreconditionFailed.after_ambiguous`, :attr:`ItemRefused.after_ambiguous`) and the
+writer reads the item back before deciding (:mod:`~syncline.connectors.dav.writing`).
+
+Errors: a failure that outlasts the retries raises
+:class:`~syncline.connectors.retry.RetriesSpent` (an
+:class:`~syncline.errors.EndpointUnavailable` naming the real cause: ``the server failed
+(500 Internal Server Error) answering PUT …``), except a 507 Insufficient Storage answering a
 PUT (the server's storage or the user's quota is full), which refuses that one item
 (:class:`InsufficientStorage`: the writer stops sending new content in that batch, deletes go
 on, and the items are tried again next run); 401 raises
@@ -44,6 +57,13 @@ from syncline.connectors.dav.protocol import (
     propfind_body,
     sync_collection_body,
 )
+from syncline.connectors.retry import (
+    DEFAULT_POLICY,
+    RetryPolicy,
+    Transient,
+    send_with_retries,
+    transient_answer,
+)
 from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
 from syncline.run_context import RunContext
 
@@ -69,15 +89,24 @@ class NotMultistatus(ProtocolError):
 
 
 class PreconditionFailed(Exception):
-    """A PUT or DELETE found its precondition false (412): the item changed or exists."""
+    """A PUT or DELETE found its precondition false (412): the item changed or exists.
+    ``after_ambiguous``: an earlier try of the same request was ambiguous (see the module
+    docstring), so the change found may be that try's own."""
+
+    def __init__(self, url: str, *, after_ambiguous: bool = False) -> None:
+        self.after_ambiguous = after_ambiguous
+        super().__init__(url)
 
 
 class ItemRefused(Exception):
-    """The server refused one item (4xx other than 401 and 412): ``status`` and ``detail``."""
+    """The server refused one item (4xx other than 401 and 412): ``status`` and ``detail``;
+    ``after_ambiguous`` as for :class:`PreconditionFailed` (a delete's 404 after an
+    ambiguous try: that try may have deleted it)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, after_ambiguous: bool = False) -> None:
         self.status = status
         self.detail = detail
+        self.after_ambiguous = after_ambiguous
         super().__init__(f"{status} {detail}")
 
 
@@ -105,10 +134,12 @@ class DavClient:
     def __init__(self, endpoint: str, *, username: str | None, password: str | None,
                  verify_tls: bool = True, ca_file: Path | None = None,
                  timeout: float = 30.0,
-                 context: Callable[[], RunContext] | None = None) -> None:
+                 context: Callable[[], RunContext] | None = None,
+                 retries: RetryPolicy = DEFAULT_POLICY) -> None:
         self.endpoint = endpoint
         self.username = username
         self.timeout = timeout
+        self.retries = retries
         self._context = context
         verify: ssl.SSLContext | bool = verify_tls
         if verify_tls and ca_file is not None:
@@ -134,18 +165,23 @@ class DavClient:
 
     # -- the one place requests are sent ------------------------------------------------------
     def request(self, method: str, url: str, *, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> httpx.Response:
-        """Send one request and return the answer, whatever its status, except:
+                headers: dict[str, str] | None = None,
+                tries: _Tries | None = None) -> httpx.Response:
+        """Send one request (retried as the module docstring says) and return the answer,
+        whatever its status, except:
 
         PROPFIND and REPORT follow redirects (up to 5) on the same server, with the same
         method and body (httpx would turn a 302 into a GET, and credentials must not go to
-        another server).
+        another server). ``tries``, when given, learns whether a try was ambiguous.
 
         Raises:
-            EndpointUnavailable: no connection, a timeout, or a 5xx answer.
+            RetriesSpent: no connection, a timeout, or a transient answer (429, 5xx) after
+                every retry the policy allows.
+            RunCancelled: the run was asked to stop while a retry was due.
+            EndpointUnavailable: the server's certificate is refused (not retried).
             AuthenticationFailed: 401.
         """
-        answer = self._send(method, url, body, headers)
+        answer = self._send(method, url, body, headers, tries)
         origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
         for _ in range(5):
             location = answer.headers.get("Location")
@@ -155,29 +191,59 @@ class DavClient:
             if httpx.URL(target).copy_with(path="/", query=None, fragment=None) != origin:
                 break
             url = target
-            answer = self._send(method, url, body, headers)
+            answer = self._send(method, url, body, headers, tries)
         return answer
 
     def _send(self, method: str, url: str, body: bytes | None,
-              headers: dict[str, str] | None) -> httpx.Response:
-        """One request (see :meth:`request`)."""
-        timeout = self._context().timeout(self.timeout) if self._context is not None \
-            else self.timeout
+              headers: dict[str, str] | None, tries: _Tries | None) -> httpx.Response:
+        """One request with its retries (see :meth:`request`)."""
+        context = self._context() if self._context is not None else RunContext()
+        return send_with_retries(
+            lambda: self._once(method, url, body, headers, context, tries),
+            endpoint=self.endpoint, context=context, policy=self.retries)
+
+    def _once(self, method: str, url: str, body: bytes | None,
+              headers: dict[str, str] | None, context: RunContext,
+              tries: _Tries | None) -> httpx.Response:
+        """One try of a request.
+
+        Raises:
+            Transient: see :mod:`syncline.connectors.retry`.
+            AuthenticationFailed: 401.
+        """
+        what = f"{method} {url}"
         try:
             answer = self.http.request(method, url, content=body, headers=headers,
-                                       timeout=timeout)
+                                       timeout=context.timeout(self.timeout))
+            answer.read()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            if _tls_refused(error):  # a certificate problem does not go away by retrying
+                raise EndpointUnavailable(self.endpoint, f"{what}: {error}") from None
+            raise Transient(f"no connection for {what} ({error or type(error).__name__})",
+                            sent=False) from None
         except httpx.TimeoutException:
-            raise EndpointUnavailable(self.endpoint, f"{method} {url} timed out") from None
+            failure = Transient(f"{what} timed out (no answer within "
+                                f"{context.timeout(self.timeout):g} s)")
+            raise _noted(failure, tries) from None
         except httpx.TransportError as error:
-            raise EndpointUnavailable(self.endpoint, f"{method} {url}: "
-                                      f"{error or type(error).__name__}") from None
+            failure = Transient(f"the connection broke during {what} "
+                                f"({error or type(error).__name__})")
+            raise _noted(failure, tries) from None
         if answer.status_code == 401:
             who = f"user '{self.username}'" if self.username else "no user name configured"
             raise AuthenticationFailed(self.endpoint, f"{url} answered 401 Unauthorized "
                                        f"({who}; check username and password)")
         if answer.status_code >= 500 and not (method == "PUT" and answer.status_code == 507):
-            raise EndpointUnavailable(self.endpoint, f"{method} {url} answered "
-                                      f"{answer.status_code} {answer.reason_phrase}")
+            failure = transient_answer(answer.status_code, answer.reason_phrase,
+                                       answer.headers, what) \
+                or Transient(f"the server failed ({answer.status_code} "
+                             f"{answer.reason_phrase}) answering {what}",
+                             status=answer.status_code)
+            raise _noted(failure, tries)
+        if answer.status_code == 429:
+            limited = transient_answer(429, answer.reason_phrase, answer.headers, what)
+            assert limited is not None
+            raise limited
         return answer
 
     def _multistatus(self, method: str, url: str, answer: httpx.Response) \
@@ -260,9 +326,10 @@ class DavClient:
             headers["If-None-Match"] = "*"
         else:
             headers["If-Match"] = etag
-        answer = self.request("PUT", url, body=body, headers=headers)
+        tries = _Tries()
+        answer = self.request("PUT", url, body=body, headers=headers, tries=tries)
         if answer.status_code == 412:
-            raise PreconditionFailed(url)
+            raise PreconditionFailed(url, after_ambiguous=tries.ambiguous)
         if answer.status_code == 507:
             raise InsufficientStorage(507, f"{answer.reason_phrase}{_excerpt(answer)}".strip())
         if not 200 <= answer.status_code < 300:
@@ -280,12 +347,40 @@ class DavClient:
             ItemRefused: another 4xx (404: already gone).
         """
         headers = {"If-Match": etag} if etag is not None else {}
-        answer = self.request("DELETE", url, headers=headers)
+        tries = _Tries()
+        answer = self.request("DELETE", url, headers=headers, tries=tries)
         if answer.status_code == 412:
-            raise PreconditionFailed(url)
+            raise PreconditionFailed(url, after_ambiguous=tries.ambiguous)
         if not 200 <= answer.status_code < 300:
             raise ItemRefused(answer.status_code,
-                              f"{answer.reason_phrase}{_excerpt(answer)}".strip())
+                              f"{answer.reason_phrase}{_excerpt(answer)}".strip(),
+                              after_ambiguous=tries.ambiguous)
+
+
+def _tls_refused(error: BaseException) -> bool:
+    """Whether a connection failed on TLS (a certificate not trusted, a handshake
+    refused): a configuration problem, not a transient one."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
+class _Tries:
+    """What the tries of one request saw: ``ambiguous`` once one of them may have reached
+    the server without our learning its outcome."""
+
+    def __init__(self) -> None:
+        self.ambiguous = False
+
+
+def _noted(failure: Transient, tries: _Tries | None) -> Transient:
+    """``failure``, noted in ``tries`` when it is ambiguous."""
+    if tries is not None and failure.ambiguous:
+        tries.ambiguous = True
+    return failure
 
 
 def _excerpt(answer: httpx.Response) -> str:

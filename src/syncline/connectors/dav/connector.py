@@ -142,7 +142,8 @@ class DavConnector(Connector):
                                 password=options.resolved_password(self.endpoint),
                                 verify_tls=options.verify_tls,
                                 ca_file=options.ca_path(self.base_dir), timeout=options.timeout,
-                                context=lambda: self.context)
+                                context=lambda: self.context,
+                                retries=options.retry_policy(self.endpoint))
         try:
             self._find_sites()
         except BaseException:

@@ -13,6 +13,7 @@ A settings table looks like::
     incremental = "auto"              # or "sync-collection", "ctag"
     streams = ["contact"]             # carddav: contact, organisation; caldav: event, task
     state_dir = ".syncline/dav"       # optional: where the connector keeps its own state
+    retries = { retries = 50, max_wait = 300 }  # optional: the run's retry budget (below)
 
 ``streams`` may also be a table giving a stream its own collection::
 
@@ -23,6 +24,11 @@ A settings table looks like::
 ETags of its own writes (so they do not come back as changes), the keys of malformed items,
 ETag listings for ``ctag`` reading and a receipt per write batch for crash recovery (default:
 ``.syncline/dav/<endpoint>-<hash of the collection URL>`` in the configuration's folder).
+
+``retries`` tunes how failing requests are tried again (429/503 after their Retry-After,
+500/502/504, dropped connections, timeouts): ``retries`` and ``max_wait`` (seconds) are what
+one run may spend, ``backoff`` / ``max_backoff`` the first and longest wait, ``attempts`` the
+most tries of one request (see :mod:`syncline.connectors.retry`).
 
 ``incremental`` chooses how changes are read: ``sync-collection`` (RFC 6578 sync-tokens),
 ``ctag`` (the collection's getctag, then an ETag listing compared with the last one), or
@@ -40,6 +46,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncline.config import resolve_secret
+from syncline.connectors.retry import RetryPolicy, parse_policy
 from syncline.errors import ConfigError
 
 __all__ = ["DavSettings", "IncrementalMode", "StreamOptions", "parse_settings"]
@@ -74,6 +81,7 @@ class DavSettings(BaseModel):
     incremental: IncrementalMode = IncrementalMode.AUTO
     streams: str | list[str] | dict[str, StreamOptions] | None = None
     state_dir: str | None = None
+    retries: dict[str, float] | None = None
 
     @field_validator("url")
     @classmethod
@@ -81,6 +89,14 @@ class DavSettings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    def retry_policy(self, endpoint: str) -> RetryPolicy:
+        """The retry policy of the ``retries`` table.
+
+        Raises:
+            ConfigError: an unknown setting or a number out of range.
+        """
+        return parse_policy(self.retries, f"endpoints.{endpoint}.retries")
 
     def stream_options(self, default: tuple[str, ...]) -> dict[str, StreamOptions]:
         """Stream name -> its options, in the order given (``default`` when not given)."""
@@ -139,4 +155,5 @@ def parse_settings(endpoint: str, settings: Mapping[str, Any],
                               f"'{name}'", key=f"{where}.streams")
     if not parsed.stream_options(allowed_streams):
         raise ConfigError("name at least one stream", key=f"{where}.streams")
+    parsed.retry_policy(endpoint)  # checked now, not when connecting
     return parsed

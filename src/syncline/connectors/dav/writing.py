@@ -20,6 +20,15 @@ stopping
 applied
     A create is applied when its resource exists, an update when the item's ETag is no
     longer the one it had before (the receipt keeps it), a delete when the item is gone.
+
+lost answers
+    A write whose answer was lost (no answer, or a 5xx after it was sent: see
+    :mod:`syncline.connectors.dav.client`) is read back before anything is decided: when
+    its repeat finds its precondition false (412) or the item gone, or when the retries are
+    spent, the item is fetched; a create is ours when its resource exists (its name comes
+    from the operation's token), an update when the item holds what we sent, a delete when
+    the item is gone. It then counts as written, with the ETag read, as if the answer had
+    come, and the next run recognises it by that ETag.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, Writ
 from syncline.connectors.dav.client import InsufficientStorage, ItemRefused, PreconditionFailed
 from syncline.connectors.dav.items import resource_name
 from syncline.connectors.dav.state import ReceiptLine
+from syncline.connectors.retry import RetriesSpent
 from syncline.errors import (
     EndpointUnavailable,
     ItemError,
@@ -96,7 +106,12 @@ def _prepare(connector: DavConnector, site: StreamSite, operation: WriteOperatio
 
 def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, key: str,
           body: bytes | None, etag: str | None) -> WriteResult:
-    """Send one prepared operation; its result (an ItemError for a refused item)."""
+    """Send one prepared operation; its result (an ItemError for a refused item).
+
+    Raises:
+        RetriesSpent: the server kept failing (after the write was read back, when its
+            answer may have been lost and the server could still be read).
+    """
     url = connector.url_of(site, key)
     stream = site.stream
     try:
@@ -104,7 +119,21 @@ def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, 
             connector.http.delete(url, etag)
             return WriteResult(operation.token, key)
         written = connector.http.put(url, body, site.codec.content_type, etag=etag)
-    except PreconditionFailed:
+    except RetriesSpent as spent:
+        if not spent.ambiguous:
+            raise
+        try:
+            found = _read_back(connector, site, operation, key, body)
+        except RetriesSpent:
+            raise spent from None
+        if found is None:
+            raise
+        return found
+    except PreconditionFailed as failed:
+        found = _read_back(connector, site, operation, key, body) \
+            if failed.after_ambiguous else None
+        if found is not None:
+            return found
         if etag is None:
             return WriteResult(operation.token, error=ItemError(
                 f"{stream}: {url} already exists; it is not overwritten", stream=stream,
@@ -118,12 +147,41 @@ def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, 
             f"({refused}: its storage or the user's quota is full); it is tried again next "
             f"run", stream=stream, key=operation.key))
     except ItemRefused as refused:
+        if refused.status in (404, 410) and body is None and refused.after_ambiguous:
+            return WriteResult(operation.token, key)  # our lost try deleted it
         if refused.status in (404, 410) and etag is not None:
             return WriteResult(operation.token, error=_gone(site, key, url))
         return WriteResult(operation.token, error=ValidationFailed(
             f"{stream} {operation.key or '(new)'}: {url}: the server refused it "
             f"({refused})", stream=stream, key=operation.key))
     return WriteResult(operation.token, key, written.etag)
+
+
+def _read_back(connector: DavConnector, site: StreamSite, operation: WriteOperation,
+               key: str, body: bytes | None) -> WriteResult | None:
+    """The result of a write whose answer was lost, read from the server (see "lost
+    answers" in the module docstring); ``None`` when the server does not hold it.
+
+    Raises:
+        RetriesSpent, ProtocolError: the item cannot be read.
+    """
+    fetched = connector.fetch(site, [key], with_data=body is not None
+                              and operation.kind is WriteKind.UPDATE)
+    item = fetched.items.get(key)
+    if body is None:
+        return WriteResult(operation.token, key) if item is None else None
+    if item is None:
+        return None
+    if operation.kind is WriteKind.UPDATE:
+        source = connector.source(site, key)
+        try:
+            held = site.codec.read(item.text, source)
+            sent = site.codec.read(body.decode("utf-8"), source)
+        except MalformedRecord:
+            return None
+        if held is None or sent is None or held.fields != sent.fields:
+            return None
+    return WriteResult(operation.token, key, item.etag)
 
 
 def _fill_etags(connector: DavConnector, site: StreamSite,

@@ -80,7 +80,8 @@ class QboConnector(Connector):
         self.client = ApiClient(endpoint=self.endpoint, base_url=config.base_url,
                                 realm=config.realm_id, minor_version=config.minor_version,
                                 tokens=tokens, gate=gate, timeout=config.timeout,
-                                attempts=config.attempts, context=lambda: self.context)
+                                attempts=config.retries.attempts,
+                                context=lambda: self.context, retries=config.retries)
         state = StateFolder(config.state_dir)
         self._reader = Reader(self.endpoint, self.client, state, page_size=config.page_size,
                               cdc_limit=config.cdc_limit)

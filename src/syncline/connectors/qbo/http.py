@@ -6,13 +6,21 @@ Every call:
   write QBO already applied is answered again instead of applied twice);
 - waits for the client-side limits first: at most ``requests_per_minute`` calls in any
   sliding minute and ``concurrent`` calls at once per company (QBO: 500 and 10);
-- on HTTP 429 waits at least the ``Retry-After`` it was given (every thread waits: the
-  limit is the company's, not the thread's), then tries again;
-- on 401 refreshes the access token once and tries again;
-- on a connection error, a timeout or a 5xx answer tries again with exponential back-off.
+- goes through the one retry policy of remote connectors
+  (:mod:`syncline.connectors.retry`): on HTTP 429 or 503 waits at least the ``Retry-After``
+  it was given (seconds or an HTTP date; after a 429 every thread waits: the limit is the
+  company's, not the thread's), on 500/502/504, a connection error, a timeout or an answer
+  cut short tries again with jittered exponential back-off, all within the run's retry
+  budget; a stop request of the run ends the retrying;
+- on 401 refreshes the access token once and tries again.
+
+Every call is safe to repeat: reads change nothing, and QBO answers a write whose
+``requestid`` it has seen with its first answer instead of applying it again, so an answer
+lost after QBO applied the write is read back by repeating the call.
 
 Faults come back as :class:`Fault`; a call that cannot succeed raises a
-:class:`~syncline.errors.RunError`.
+:class:`~syncline.errors.RunError` naming the real cause (``the server failed (500 Internal
+Server Error) answering POST /batch``).
 """
 
 from __future__ import annotations
@@ -25,16 +33,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-)
 
 from syncline.connectors.qbo.auth import TokenKeeper
-from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
+from syncline.connectors.retry import (
+    DEFAULT_POLICY,
+    RetryPolicy,
+    Transient,
+    send_with_retries,
+    transient_answer,
+)
+from syncline.errors import AuthenticationFailed, ProtocolError
 from syncline.run_context import RunContext
 
 __all__ = ["ApiClient", "Fault", "FaultError", "RateGate"]
@@ -75,15 +83,6 @@ class FaultError(Exception):
         self.status = status
 
 
-class _Retry(Exception):
-    """A transient failure; ``wait`` is the least time to wait before the next try."""
-
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.wait = wait
-
-
 class RateGate:
     """Client-side limits: a sliding-window rate, a concurrency cap, and a shared pause
     after a 429 (``pause_until``)."""
@@ -119,14 +118,6 @@ class RateGate:
             self.sleep(wait)
 
 
-def _wait_for(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome is not None else None
-    backoff = min(0.25 * 2 ** (state.attempt_number - 1), 8.0)
-    if isinstance(error, _Retry) and error.wait is not None:
-        return 0.0  # the gate holds the call back for the wait the server asked
-    return float(backoff)
-
-
 class ApiClient:
     """Calls one company's API (see the module docstring). ``context`` gives the run
     context of the moment: once the run is asked to stop, a call is not tried again and a
@@ -134,7 +125,8 @@ class ApiClient:
 
     def __init__(self, *, endpoint: str, base_url: str, realm: str, minor_version: int,
                  tokens: TokenKeeper, gate: RateGate, timeout: float = 60.0,
-                 attempts: int = 8, context: Callable[[], RunContext] | None = None) -> None:
+                 attempts: int = 8, context: Callable[[], RunContext] | None = None,
+                 retries: RetryPolicy = DEFAULT_POLICY) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self._context = context
@@ -143,6 +135,8 @@ class ApiClient:
         self.tokens = tokens
         self.gate = gate
         self.attempts = attempts
+        self.retries = retries if retries.attempts == attempts else RetryPolicy(
+            retries.retries, retries.max_wait, retries.backoff, retries.max_backoff, attempts)
         self.base = f"{base_url.rstrip('/')}/v3/company/{realm}"
         self.http = httpx.Client(timeout=timeout, trust_env=False,
                                  limits=httpx.Limits(max_connections=32,
@@ -167,25 +161,22 @@ class ApiClient:
         query = {**(params or {}), "minorversion": str(self.minor_version),
                  "requestid": request_id}
         refreshed = [False]
-
         context = self._context() if self._context is not None else RunContext()
 
         def attempt() -> dict[str, Any]:
             return self._attempt(method, path, query, body, refreshed, context)
 
-        retrying = Retrying(stop=stop_after_attempt(self.attempts)
-                            | stop_when_event_set(context.stop.event), wait=_wait_for,
-                            retry=retry_if_exception_type(_Retry), reraise=True)
-        try:
-            return retrying(attempt)
-        except _Retry as error:
-            raise EndpointUnavailable(self.endpoint, f"{method} {path}: {error.reason} "
-                                                     f"(gave up after {self.attempts} tries)"
-                                      ) from None
+        def before_retry(failure: Transient, wait: float) -> None:
+            if failure.status == 429:  # the company's limit: every thread waits
+                self.gate.pause(wait)
+
+        return send_with_retries(attempt, endpoint=self.endpoint, context=context,
+                                 policy=self.retries, on_retry=before_retry)
 
     def _attempt(self, method: str, path: str, query: dict[str, str], body: Any,
                  refreshed: list[bool], context: RunContext) -> dict[str, Any]:
         token = self.tokens.access_token()
+        what = f"{method} {path}"
         with self.gate.slots:
             self.gate.admit()
             self.calls += 1
@@ -194,16 +185,24 @@ class ApiClient:
                                              json=body,
                                              headers={"Authorization": f"Bearer {token}"},
                                              timeout=context.timeout(self.timeout))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                raise Transient(f"no connection for {what} ({error})", sent=False) from None
+            except httpx.TimeoutException:
+                raise Transient(f"{what} timed out") from None
             except httpx.TransportError as error:
-                raise _Retry(f"{type(error).__name__}: {error}") from None
+                raise Transient(f"the connection broke during {what} "
+                                f"({error or type(error).__name__})") from None
         status = response.status_code
         if status == 429:
             self.throttled += 1
-            wait = _retry_after(response.headers.get("Retry-After"))
-            self.gate.pause(wait)
-            raise _Retry(f"HTTP 429 (asked to wait {wait:g} s)", wait)
+        failure = transient_answer(status, response.reason_phrase, response.headers, what)
+        if failure is not None:
+            if status == 429 and failure.wait is None:
+                failure.wait = 1.0
+            raise failure
         if status >= 500:
-            raise _Retry(f"HTTP {status}: {response.text[:200]}")
+            raise Transient(f"the server failed ({status} {response.reason_phrase}) "
+                            f"answering {what}", status=status)
         try:
             answer = response.json()
         except ValueError:
@@ -217,7 +216,7 @@ class ApiClient:
             if not refreshed[0]:
                 refreshed[0] = True
                 self.tokens.access_token(force=True)
-                raise _Retry("HTTP 401: the access token was refreshed", 0.0)
+                return self._attempt(method, path, query, body, refreshed, context)
             raise AuthenticationFailed(self.endpoint, str(Fault.of(answer.get("Fault"))
                                                          or f"HTTP {status}"))
         if status >= 400:
@@ -227,12 +226,3 @@ class ApiClient:
                                                    f"a fault: {response.text[:200]!r}")
             raise FaultError(fault, status)
         return answer
-
-
-def _retry_after(text: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (seconds, fractions tolerated); 1 when absent
-    or unreadable (an HTTP date is not expected from QBO)."""
-    try:
-        return max(0.0, float(text)) if text is not None else 1.0
-    except ValueError:
-        return 1.0

@@ -24,7 +24,11 @@ setting                  meaning                                                
 ``key_file``             the vault's key file when ``SYNCLINE_SECRET_KEY`` is unset  the user's
 ``timeout``              seconds per HTTP call                                         60
 ``attempts``             tries per call before giving up (429s, 5xx, no connection;    8
-                         back-off 0.25 s doubling to 8 s; a 429 waits its Retry-After)
+                         jittered back-off; a 429 or 503 waits its Retry-After)
+``retries``              the run's retry budget and backoff: a table of ``retries``
+                         (50), ``max_wait`` (300 s), ``backoff`` (0.5 s),
+                         ``max_backoff`` (30 s), ``attempts`` (as above); see
+                         :mod:`syncline.connectors.retry`
 =======================  ============================================================  =======
 """
 
@@ -38,6 +42,7 @@ from typing import Any
 
 from syncline.config import resolve_secret
 from syncline.connectors.qbo.mapping import STREAMS
+from syncline.connectors.retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 from syncline.errors import ConfigError
 
 __all__ = ["SETTINGS", "QboSettings"]
@@ -45,7 +50,7 @@ __all__ = ["SETTINGS", "QboSettings"]
 SETTINGS = ("realm_id", "client_id", "client_secret", "refresh_token", "base_url", "token_url",
             "minor_version", "streams", "page_size", "batch_size", "requests_per_minute",
             "concurrent", "minute_seconds", "cdc_limit", "state_dir", "vault", "key_file",
-            "timeout", "attempts")
+            "timeout", "attempts", "retries")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class QboSettings:
     key_file: Path | None
     timeout: float
     attempts: int
+    retries: RetryPolicy = DEFAULT_POLICY
 
     def secret(self, name: str) -> str | None:
         """A secret setting with ``env:NAME`` resolved.
@@ -144,4 +150,6 @@ class QboSettings:
             vault=path("vault", ".syncline/vault.json"),
             key_file=path("key_file", "") if raw.get("key_file") else None,
             timeout=number("timeout", 60.0, 0.1, 3600.0),
-            attempts=int(number("attempts", 8, 1, 50)))
+            attempts=int(number("attempts", 8, 1, 50)),
+            retries=parse_policy(raw.get("retries"), key("retries"),
+                                 RetryPolicy(attempts=int(number("attempts", 8, 1, 50)))))

@@ -7,11 +7,16 @@ so the client's window never runs ahead of the server's. It is shared by every c
 the process that talks to the same tenant.
 
 :class:`XeroClient` sends a call with a fresh access token and deals with the answers that
-are not the caller's business: ``429`` (waits ``Retry-After`` and tries again, up to
-``max_wait`` in total per call; a longer wait, e.g. the day limit, ends the run with
-:class:`~syncline.errors.EndpointUnavailable`), ``401`` (refreshes the token once), network
-errors and ``502``/``503``/``504`` (three tries with back-off; writes carry idempotency keys,
-so a retried write is never applied twice).
+are not the caller's business, through the one retry policy of remote connectors
+(:mod:`syncline.connectors.retry`): ``429`` (every call of the tenant waits its
+``Retry-After``, then it is tried again; a wait longer than ``max_wait``, e.g. the day limit,
+ends the run with :class:`~syncline.errors.EndpointUnavailable`), ``401`` (refreshes the
+token once), network errors, timeouts and ``500``/``502``/``503``/``504`` (tried again with
+jittered backoff within the run's retry budget). A write is only tried again when it carries
+an ``Idempotency-Key`` (the writer's always do), so that Xero answers a repeated write with
+what it did the first time instead of writing twice; a failure that outlasts the retries
+names the real cause (``the server failed (500 Internal Server Error) answering POST
+/Invoices``).
 """
 
 from __future__ import annotations
@@ -28,20 +33,21 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_when_event_set,
-)
 
+from syncline.connectors.retry import (
+    DEFAULT_POLICY,
+    RetryPolicy,
+    Transient,
+    retry_after,
+    send_with_retries,
+    status_text,
+    transient_answer,
+)
 from syncline.connectors.xero.auth import TokenKeeper
 from syncline.errors import AuthenticationFailed, EndpointUnavailable, ProtocolError
 from syncline.run_context import RunContext
 
-__all__ = ["Answer", "TenantLimiter", "XeroClient", "limiter_for"]
+__all__ = ["Answer", "TenantLimiter", "XeroClient", "json_body", "limiter_for"]
 
 
 class TenantLimiter:
@@ -141,15 +147,13 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _RateLimited(Exception):
-    def __init__(self, wait: float, problem: str) -> None:
-        self.wait = wait
+class _RateLimited(Transient):
+    """A 429: ``problem`` is Xero's name of the limit reached (``minute``, ``day``…)."""
+
+    def __init__(self, what: str, wait: float, problem: str) -> None:
         self.problem = problem
-        super().__init__(f"rate limited ({problem}); retry after {wait} s")
-
-
-class _Transient(Exception):
-    pass
+        super().__init__(f"Xero asks us to slow down (429 Too Many Requests: {problem} "
+                         f"limit) answering {what}", status=429, wait=wait)
 
 
 def _bounded(context: RunContext) -> dict[str, Any]:
@@ -165,7 +169,8 @@ class XeroClient:
 
     def __init__(self, endpoint: str, api_url: str, tenant_id: str, tokens: TokenKeeper,
                  http: httpx.Client, limiter: TenantLimiter, max_wait: float,
-                 context: Callable[[], RunContext] | None = None) -> None:
+                 context: Callable[[], RunContext] | None = None,
+                 retries: RetryPolicy = DEFAULT_POLICY) -> None:
         self.endpoint = endpoint
         self._context = context
         self.api_url = api_url.rstrip("/")
@@ -174,52 +179,44 @@ class XeroClient:
         self.http = http
         self.limiter = limiter
         self.max_wait = max_wait
+        self.retries = retries
         self.rate_limited = 0
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _RateLimited):
-            return float(error.wait)
-        backoff: float = min(0.5 * 2.0 ** (state.attempt_number - 1), 4.0)
-        return backoff
 
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
              body: Any = None, headers: dict[str, str] | None = None) -> Answer:
-        """Send one call and return its answer (any status but 401, 429 and 5xx).
+        """Send one call and return its answer (any status but 401, 429 and 5xx). A call
+        other than a GET is tried again only when it carries an ``Idempotency-Key``.
 
         Raises:
-            EndpointUnavailable: unreachable, 5xx after retries, or limited for longer than
-                ``max_wait``.
+            EndpointUnavailable: unreachable or 5xx after the retries (a
+                :class:`~syncline.connectors.retry.RetriesSpent` naming the cause), or
+                limited for longer than ``max_wait``.
+            RunCancelled: the run was asked to stop while a retry was due.
             AuthenticationFailed: the token is refused even after a refresh, or the
                 organisation is not reachable with it (403).
         """
         context = self._context() if self._context is not None else RunContext()
-        retrying = Retrying(
-            retry=retry_if_exception_type((_RateLimited, _Transient)),
-            wait=self._wait, stop=stop_after_attempt(60) | stop_after_delay(self.max_wait * 2)
-            | stop_when_event_set(context.stop.event),
-            reraise=True,
-            before_sleep=lambda state: self._before_sleep(state),
-            sleep=self.limiter.sleep)
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, params, body, headers, context)
-        except _RateLimited as error:
-            raise EndpointUnavailable(self.endpoint, f"Xero keeps answering 429 "
-                                                     f"({error.problem})") from None
-        except _Transient as error:
-            raise EndpointUnavailable(self.endpoint, str(error)) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        idempotent = method == "GET" or "Idempotency-Key" in (headers or {})
+        return send_with_retries(
+            lambda: self._once(method, path, params, body, headers, context),
+            endpoint=self.endpoint, context=context, policy=self.retries,
+            idempotent=idempotent, on_retry=self._before_retry)
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _RateLimited):
-            if error.wait > self.max_wait:
-                raise EndpointUnavailable(self.endpoint, f"Xero's {error.problem} limit asks "
-                                          f"for a wait of {error.wait:.0f} s (more than "
-                                          f"limits.max_wait); {_resume(error.wait)}")
-            self.limiter.block(error.wait)
+    def _before_retry(self, failure: Transient, wait: float) -> None:
+        """After a 429: hold every call of the tenant back, or end the run when the wait
+        asked is longer than ``max_wait``.
+
+        Raises:
+            EndpointUnavailable: the wait asked is longer than ``max_wait``.
+        """
+        if not isinstance(failure, _RateLimited):
+            return
+        asked = failure.wait or wait
+        if asked > self.max_wait:
+            raise EndpointUnavailable(self.endpoint, f"Xero's {failure.problem} limit asks "
+                                      f"for a wait of {asked:.0f} s (more than "
+                                      f"limits.max_wait); {_resume(asked)}")
+        self.limiter.block(wait)
 
     def _once(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
               headers: dict[str, str] | None, context: RunContext) -> Answer:
@@ -227,8 +224,9 @@ class XeroClient:
                         **(headers or {})}
         content = None
         if body is not None:
-            content = json.dumps(body, default=_json_default).encode()
+            content = json_body(body).encode()
             sent_headers["Content-Type"] = "application/json"
+        what = f"{method} {path}"
         for refreshed in (False, True):
             token = self.tokens.access_token()
             sent_headers["Authorization"] = f"Bearer {token}"
@@ -237,8 +235,14 @@ class XeroClient:
                     response = self.http.request(
                         method, f"{self.api_url}{path}", params=params, content=content,
                         headers=sent_headers, **_bounded(context))
+                except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                    raise Transient(f"no connection for {what} ({error})", sent=False) \
+                        from None
+                except httpx.TimeoutException:
+                    raise Transient(f"{what} timed out") from None
                 except httpx.HTTPError as error:
-                    raise _Transient(f"{method} {path}: {error}") from None
+                    raise Transient(f"the connection broke during {what} "
+                                    f"({error or type(error).__name__})") from None
             if response.status_code == 401 and not refreshed:
                 self.tokens.refresh_now(token)
                 continue
@@ -246,13 +250,11 @@ class XeroClient:
         status = response.status_code
         if status == 429:
             self.rate_limited += 1
-            try:
-                wait = float(response.headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            raise _RateLimited(wait, response.headers.get("X-Rate-Limit-Problem", "unknown"))
-        if status in (502, 503, 504):
-            raise _Transient(f"{method} {path}: HTTP {status}")
+            raise _RateLimited(what, retry_after(response.headers.get("Retry-After")) or 1.0,
+                               response.headers.get("X-Rate-Limit-Problem", "unknown"))
+        failure = transient_answer(status, response.reason_phrase, response.headers, what)
+        if failure is not None:
+            raise failure
         if status == 401:
             raise AuthenticationFailed(self.endpoint, "Xero refused the access token even "
                                                       "after a refresh")
@@ -260,8 +262,9 @@ class XeroClient:
             raise AuthenticationFailed(self.endpoint, f"the connection cannot reach "
                                                       f"organisation {self.tenant_id}")
         if status >= 500:
-            raise EndpointUnavailable(self.endpoint, f"{method} {path}: HTTP {status}: "
-                                                     f"{response.text[:300]}")
+            raise EndpointUnavailable(self.endpoint, f"the server failed "
+                                      f"({status_text(status, response.reason_phrase)}) "
+                                      f"answering {what}: {response.text[:300]}")
         parsed: Any = None
         if response.content:
             try:
@@ -277,6 +280,17 @@ def _resume(seconds: float) -> str:
     moment = datetime.now(UTC) + timedelta(seconds=seconds)
     return (f"calls resume at {moment:%Y-%m-%d %H:%M} UTC; this run stops here and what it "
             f"did not send stays pending for the next run")
+
+
+def json_body(body: Any) -> str:
+    """``body`` as the JSON text a call sends (decimals as numbers). The same body always
+    gives the same text, also after a round trip through :func:`json.loads`, so that a
+    request recorded with it and sent again is the request Xero's idempotency key saw.
+
+    Raises:
+        TypeError: ``body`` holds a value JSON cannot carry.
+    """
+    return json.dumps(body, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

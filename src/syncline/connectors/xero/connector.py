@@ -44,13 +44,19 @@ from syncline.connectors.base import (
     WriteBatch,
     WriteResult,
 )
+from syncline.connectors.retry import (
+    Transient,
+    send_with_retries,
+    status_text,
+    transient_answer,
+)
 from syncline.connectors.xero.auth import TokenKeeper
 from syncline.connectors.xero.client import XeroClient, limiter_for
 from syncline.connectors.xero.mapping import STREAMS, from_xero, is_gone, key_of, updated_ms
 from syncline.connectors.xero.settings import XeroSettings, parse_settings
 from syncline.connectors.xero.state import XeroState
 from syncline.connectors.xero.writing import Writer
-from syncline.errors import AuthenticationFailed, ConfigError, EndpointUnavailable, ProtocolError
+from syncline.errors import AuthenticationFailed, ConfigError, ProtocolError
 from syncline.model import ENTITY_TYPES, Record
 from syncline.vault import Vault
 
@@ -155,32 +161,62 @@ class XeroConnector(Connector):
                               self.config.time_scale)
         self._client = XeroClient(self.endpoint, self.config.api_url, self.tenant_id,
                                   self.tokens, self.http, limiter, self.config.max_wait,
-                                  context=lambda: self.context)
+                                  context=lambda: self.context,
+                                  retries=self.config.retries)
         self._state = XeroState(self.config.state_dir)
 
     def connections(self) -> list[dict[str, Any]]:
-        """The organisations the stored token reaches (``GET /connections``).
+        """The organisations the stored token reaches (``GET /connections``), retried as
+        every call is (:mod:`syncline.connectors.retry`).
 
         Raises:
-            AuthenticationFailed, EndpointUnavailable: as :meth:`open`.
+            AuthenticationFailed: the token is refused (401 even after a refresh, 403).
+            EndpointUnavailable: Xero cannot be reached or keeps failing (naming the cause:
+                a 500 is "the server failed", never a refusal of our credentials).
+            ProtocolError: another answer than a JSON list.
         """
-        for attempt in range(2):
+        refreshed = [False]
+        url = self.config.connections_url
+        what = "GET /connections"
+
+        def once() -> list[dict[str, Any]]:
             token = self.tokens.access_token()
             try:
-                response = self.http.get(self.config.connections_url,
-                                         headers={"Authorization": f"Bearer {token}"})
+                response = self.http.get(url, headers={"Authorization": f"Bearer {token}"},
+                                         timeout=self.context.timeout(60.0))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                raise Transient(f"no connection for {what} ({error})", sent=False) from None
             except httpx.HTTPError as error:
-                raise EndpointUnavailable(self.endpoint, f"{self.config.connections_url}: "
-                                                         f"{error}") from None
-            if response.status_code == 401 and attempt == 0:
+                raise Transient(f"the connection broke during {what} "
+                                f"({error or type(error).__name__})") from None
+            status = response.status_code
+            if status == 401 and not refreshed[0]:
+                refreshed[0] = True
                 self.tokens.refresh_now(token)
-                continue
-            if response.status_code != 200:
-                raise AuthenticationFailed(self.endpoint, f"/connections answered HTTP "
-                                                          f"{response.status_code}")
-            found: list[dict[str, Any]] = response.json()
+                return once()
+            if status in (401, 403):
+                raise AuthenticationFailed(self.endpoint, f"/connections answered "
+                                           f"{status_text(status, response.reason_phrase)}: "
+                                           f"the access token is refused")
+            failure = transient_answer(status, response.reason_phrase, response.headers,
+                                       what)
+            if failure is not None:
+                raise failure
+            if status != 200:
+                raise ProtocolError(self.endpoint, f"/connections answered "
+                                    f"{status_text(status, response.reason_phrase)}")
+            try:
+                found = response.json()
+            except ValueError:
+                raise ProtocolError(self.endpoint, "/connections answered a body that is "
+                                                   "not JSON") from None
+            if not isinstance(found, list):
+                raise ProtocolError(self.endpoint, "/connections answered something other "
+                                                   "than a list")
             return found
-        raise AuthenticationFailed(self.endpoint, "the access token is refused")
+
+        return send_with_retries(once, endpoint=self.endpoint, context=self.context,
+                                 policy=self.config.retries)
 
     def _find_tenant(self) -> str:
         found = self.connections()

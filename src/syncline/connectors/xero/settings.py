@@ -28,6 +28,11 @@
     ``per_minute`` (60), ``per_day`` (5000), ``concurrent`` (5), ``time_scale`` (1.0: the
     client's clock of the limits; match the sandbox's ``--rate-scale``), ``max_wait``
     (seconds a 429 may make us wait before the run gives up, default 300).
+``retries``
+    How failing calls are tried again (429, 500/502/503/504, dropped connections, timeouts):
+    ``retries`` (50) and ``max_wait`` (300 s) are what one run may spend, ``backoff`` (0.5 s)
+    and ``max_backoff`` (30 s) the first and longest wait, ``attempts`` (8) the most tries of
+    one call (see :mod:`syncline.connectors.retry`).
 ``vault``, ``key_file``, ``state_dir``
     Where the encrypted token, the secret key and the connector's receipts live (defaults
     ``.syncline/vault.json``, the user's key file, ``.syncline/xero/<endpoint>``).
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from syncline.config import resolve_secret
+from syncline.connectors.retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 from syncline.errors import ConfigError
 
 __all__ = ["STREAM_NAMES", "XeroSettings", "parse_settings"]
@@ -55,7 +61,7 @@ _REAL = {"api": "https://api.xero.com/api.xro/2.0",
 _SCOPES = "offline_access accounting.transactions accounting.contacts accounting.settings"
 _KNOWN = {"connector", "client_id", "client_secret", "client_secret_env", "tenant",
           "connection", "sandbox_url", "redirect_uri", "scopes", "streams", "tracking",
-          "batch_size", "limits", "vault", "key_file", "state_dir", "page_size"}
+          "batch_size", "limits", "vault", "key_file", "state_dir", "page_size", "retries"}
 
 
 @dataclass
@@ -84,6 +90,7 @@ class XeroSettings:
     key_file: Path | None
     state_dir: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    retries: RetryPolicy = DEFAULT_POLICY
 
 
 def _int(settings: Mapping[str, Any], name: str, default: int, key: str, low: int,
@@ -180,4 +187,5 @@ def parse_settings(endpoint: str, settings: Mapping[str, Any], base_dir: Path,
         if settings.get("key_file") else None,
         state_dir=_path(state_dir, base_dir, f"{key}.state_dir") if state_dir
         else base_dir / ".syncline" / "xero" / endpoint,
+        retries=parse_policy(settings.get("retries"), f"{key}.retries"),
     )

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from syncline.connectors.xero.client import json_body
 from syncline.errors import ConfigError
 
 __all__ = ["SentRequest", "XeroState"]
@@ -79,7 +80,7 @@ class XeroState:
                     key: str, tokens: list[str]) -> None:
         with self._lock:
             self.db.execute("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                            (batch_id, sequence, method, path, json.dumps(body, default=str),
+                            (batch_id, sequence, method, path, json_body(body),
                              key, json.dumps(tokens)))
 
     def record_answer(self, batch_id: str, sequence: int, answer: Any) -> None:
