@@ -189,3 +189,18 @@ def test_a_one_way_target_edit_is_reverted_where_the_source_has_values(
     _execute(database_url, "UPDATE ca SET phone = '3'")
     _sync(engine)
     assert _row(database_url, "cb") == ("Bob", "bob@x", "3", "memo c")
+
+
+def test_a_one_way_pair_changed_on_both_sides_keeps_the_targets_own_values(
+        database_url: str, tmp_path: Path, store: StateStore) -> None:
+    """Both sides of a diverged one-way pair changed: the source's values win, the memo
+    only the target has stays."""
+    _tables(database_url, ("Bob", "bob@x", "1", None), ("Bob", "bob@x", "2", "memo b"))
+    engine = _engine(database_url, tmp_path, store, direction="a-to-b")
+    _sync(engine)
+    _execute(database_url, "UPDATE cb SET phone = '7'")
+    _execute(database_url, "UPDATE ca SET name = 'Bob Smith'")
+    _sync(engine)
+    assert _row(database_url, "cb") == ("Bob Smith", "bob@x", "1", "memo b")
+    assert _row(database_url, "ca") == ("Bob Smith", "bob@x", "1", None)
+    assert sum(_sync(engine).streams["contact"].to_json().values()) == 0

@@ -18,6 +18,12 @@ differing field
     ``a-wins`` / ``b-wins`` take that side's value, ``review`` holds the pair for review.
     A record forced on one side only (``syncline force``) wins its differing fields; on a
     one-way link the source does, and only the target is written.
+owned fields
+    An owned field (:mod:`syncline.engine.owned`) takes its owner's value, not by policy;
+    where the owner's value is empty, the other side's filled one stays as it is (it is
+    neither blanked nor a fill-in: the owner is never written). A pair left with different
+    records (that, or a one-way target keeping values the source lacks) is a diverged pair
+    (:mod:`syncline.engine.diverged`): its mapping keeps the source values as snapshot.
 unsettled pairing
     A pairing stored before its writes all went through. Its mapping holds :data:`UNSETTLED`
     as both hashes: 16 bytes, which no content hash (12 bytes) equals. The applier stores it

@@ -14,6 +14,9 @@ settled record
     X then holds the settled record too, and the content hash stored for both sides is the
     settled record's hash. Where a side already holds the settled record it is not written;
     where the non-owner side changed an owned field, the owner's value is written back there.
+    Except: an owner's empty value that was empty at the last sync too (or at a first
+    pairing) leaves the other side's value as it is (:func:`~syncline.engine.diverged.
+    keeps_empty`); each side's stored hash is then the hash of what it holds.
 
 The planner (:func:`apply_owners`) settles what it can from the records it has. An update of
 a side whose record the planner does not have (only the other side changed) is marked

@@ -315,6 +315,24 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         decision.synced_fields = a.record.fields if a.record else None
         decision.message = "changed alike on both sides"
         return decision
+    source = policy.source
+    if source is not None and mapping.snapshot is not None and not (a.forced or b.forced):
+        from syncline.engine.diverged import changed_since, is_diverged
+
+        if is_diverged(mapping):  # the source's values and changes; the target's own stay
+            change = a if source is Side.A else b
+            assert change.record is not None
+            fields = {name: value for name, value in change.record.fields.items()
+                      if name in policy.field_names and canonical_value(value) is not None}
+            fields.update(changed_since(policy, mapping.snapshot, change.record.fields))
+            _one_sided(policy, decision, source, change, mapping)
+            write = decision.writes[0]
+            assert write.partial
+            write.fields = fields
+            decision.conflict = True
+            decision.message = f"conflict (changed on both sides): one-way link, " \
+                               f"{source.value}'s values win"
+            return decision
     _resolve_both_modified(policy, decision, a, b, mapping.snapshot, "changed on both sides")
     return decision
 
