@@ -121,7 +121,7 @@ def test_an_empty_owned_value_blanks_nothing_at_the_first_pairing(
     assert sum(_sync(engine).streams["contact"].to_json().values()) == 0  # quiet
 
     _execute(database_url, "UPDATE ca SET name = 'Ann Smith'")
-    _sync(engine)
+    assert "changed on a: name" in _messages(store, _sync(engine))
     assert _row(database_url, "ca") == ("Ann Smith", "ann@x", None, "memo a")
     assert _row(database_url, "cb") == ("Ann Smith", "ann@x", "9", None)
     assert sum(_sync(engine).streams["contact"].to_json().values()) == 0
@@ -130,6 +130,12 @@ def test_an_empty_owned_value_blanks_nothing_at_the_first_pairing(
     _sync(engine)
     assert _row(database_url, "ca") == ("Ann Smith", "ann@x", None, "memo b")
     assert _row(database_url, "cb") == ("Ann Smith", "ann@x", "9", "memo b")
+    assert sum(_sync(engine).streams["contact"].to_json().values()) == 0
+
+    _execute(database_url, "UPDATE ca SET memo = 'not a', email = 'ann@y'")  # b owns memo
+    _sync(engine)
+    assert _row(database_url, "ca") == ("Ann Smith", "ann@y", None, "memo b")
+    assert _row(database_url, "cb") == ("Ann Smith", "ann@y", "9", "memo b")
     assert sum(_sync(engine).streams["contact"].to_json().values()) == 0
 
 

@@ -91,7 +91,8 @@ def test_a_later_change_writes_only_what_changed_since_the_snapshot() -> None:
 
 
 def test_a_cleared_field_is_written_as_a_change() -> None:
-    assert changed_since(ONE_WAY, tokens({**SOURCE, "phone": "1"}), SOURCE) == {"phone": None}
+    assert changed_since(ONE_WAY, tokens({**SOURCE, "phone": "1"}), SOURCE, Side.B) \
+        == {"phone": None}
 
 
 def test_a_pair_that_ends_equal_drops_its_snapshot() -> None:

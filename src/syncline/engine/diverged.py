@@ -75,11 +75,13 @@ def keeps_empty(policy: Policy, mapping: MappingRow | None, owner: Side, record:
     return False
 
 
-def changed_since(policy: Policy, snapshot: Mapping[str, str], fields: Mapping[str, Any]
-                  ) -> dict[str, Any]:
-    """The synced fields of ``fields`` whose value differs from ``snapshot``."""
+def changed_since(policy: Policy, snapshot: Mapping[str, str], fields: Mapping[str, Any],
+                  target: Side) -> dict[str, Any]:
+    """The synced fields of ``fields`` whose value differs from ``snapshot``, without those
+    ``target`` owns (never written there)."""
+    owned = policy.owned_by(target)
     return {name: fields.get(name) for name in policy.field_names
-            if field_token(fields.get(name)) != snapshot.get(name)}
+            if name not in owned and field_token(fields.get(name)) != snapshot.get(name)}
 
 
 def _set_hash(decision: Decision, side: Side, value: bytes | None) -> None:
@@ -114,8 +116,8 @@ def settle_partial(policy: Policy, decision: Decision, write: Write, target: Rec
             result_hash, write.code, expected_version=write.expected_version))
     _set_hash(decision, side, result_hash)
     back = {name: target.fields.get(name) for name in owned
-            if name in changed and not keeps_empty(policy, decision.mapping, side, target,
-                                                    name)}
+            if field_token(source.fields.get(name)) != field_token(target.fields.get(name))
+            and not keeps_empty(policy, decision.mapping, side, target, name)}
     source_now = {name: source.fields.get(name) for name in names}
     if back and policy.allows(side.other):
         source_now.update(back)

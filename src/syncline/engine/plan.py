@@ -249,7 +249,7 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
         from syncline.engine.diverged import changed_since, is_diverged
 
         if is_diverged(mapping):  # write only what changed, over what the target holds
-            changed = changed_since(policy, mapping.snapshot, change.record.fields)
+            changed = changed_since(policy, mapping.snapshot, change.record.fields, target)
             decision.writes.append(Write(target, WriteAction.UPDATE, target_key, changed,
                                          None, ActionCode.MODIFY, partial=True,
                                          expected_version=_version(decision, target)))
@@ -322,9 +322,12 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         if is_diverged(mapping):  # the source's values and changes; the target's own stay
             change = a if source is Side.A else b
             assert change.record is not None
+            owned = policy.owned_by(source.other)
             fields = {name: value for name, value in change.record.fields.items()
-                      if name in policy.field_names and canonical_value(value) is not None}
-            fields.update(changed_since(policy, mapping.snapshot, change.record.fields))
+                      if name in policy.field_names and name not in owned
+                      and canonical_value(value) is not None}
+            fields.update(changed_since(policy, mapping.snapshot, change.record.fields,
+                                        source.other))
             _one_sided(policy, decision, source, change, mapping)
             write = decision.writes[0]
             assert write.partial
