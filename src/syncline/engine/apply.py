@@ -32,6 +32,7 @@ from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.display_refs import mark_warning
+from syncline.engine.diverged import fill_partial
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
@@ -60,6 +61,7 @@ __all__ = ["Applier", "SettleBuffer"]
 _SIDE_TEXT = {Side.A: "a", Side.B: "b"}
 _ACTION_TEXT = {action: action.value for action in WriteAction}
 _CODE_TEXT = {code: code.value for code in ActionCode}
+_EMPTY = field_token(None)
 
 
 class Applier:
@@ -109,6 +111,9 @@ class Applier:
                     decision.writes.remove(write)
                     continue
                 write.fields = {name: record.fields.get(name) for name in self.policy.field_names}
+                if write.partial:  # the target keeps its values where the source has none
+                    write.fields = {name: value for name, value in write.fields.items()
+                                    if field_token(value) != _EMPTY}
                 write.hash = content_hash(record.fields, self.policy.field_names)
                 write.fetch = False
                 decision.synced_fields = record.fields
@@ -128,6 +133,8 @@ class Applier:
             self._fill_fetched(decisions)
             if self.policy.has_owners:
                 owned_apply.strip_created(self, decisions)
+        if any(write.partial for decision in decisions for write in decision.writes):
+            fill_partial(self, decisions)
         if self.policy.has_owners:
             owned_apply.fill_owned(self, decisions)
         checked = self.rules.check(decisions) if self.rules is not None else None  # rules
@@ -269,7 +276,6 @@ class Applier:
         kind = WRITE_KIND[action]
         target_text = _SIDE_TEXT[target]
         action_text = _ACTION_TEXT[action]
-        keep_snapshot = self.policy.keep_snapshot
         deleting = action is WriteAction.DELETE
         operations: list[WriteOperation] = []
         payload: list[list[Any]] = []
@@ -287,7 +293,7 @@ class Applier:
                 a_hash.hex() if a_hash is not None else None,
                 b_hash.hex() if b_hash is not None else None,
                 decision.a_version, decision.b_version,
-                self._snapshot(decision) if keep_snapshot else None,
+                self._mapping_snapshot(decision),
                 _CODE_TEXT[write.code], decision.forget, decision.message,
                 len(decision.writes) > 1])
         batch = WriteBatch(batch_id, self.stream, operations)
@@ -305,10 +311,23 @@ class Applier:
         return batch_id, results
 
     def _snapshot(self, decision: Decision) -> dict[str, str] | None:
-        if not self.policy.keep_snapshot or decision.synced_fields is None:
-            return None
-        return {name: field_token(decision.synced_fields.get(name))
-                for name in self.policy.field_names}
+        """The snapshot of what ``decision`` synced: the source values of a diverged pair
+        (see :mod:`syncline.engine.diverged`), else, for ``conflict = merge``, the synced
+        fields; ``None``: none to keep."""
+        fields = decision.snapshot_fields
+        if fields is None:
+            if not self.policy.keep_snapshot or decision.synced_fields is None:
+                return None
+            fields = decision.synced_fields
+        return {name: field_token(fields.get(name)) for name in self.policy.field_names}
+
+    def _mapping_snapshot(self, decision: Decision) -> dict[str, str] | None:
+        """The snapshot the mapping keeps after ``decision``: :meth:`_snapshot`, or the
+        mapping's own where the decision synced nothing anew (a version to remember)."""
+        if decision.synced_fields is None and decision.snapshot_fields is None:
+            mapping = decision.mapping
+            return mapping.snapshot if mapping is not None else None
+        return self._snapshot(decision)
 
     # -- settling ---------------------------------------------------------------------------
     def _journal(self, buffer: SettleBuffer, decision: Decision, code: ActionCode,
@@ -433,10 +452,7 @@ class Applier:
             if mapping is not None and mapping.id is not None:
                 buffer.removed_mapping_ids.append(mapping.id)
             return
-        snapshot = None
-        if self.policy.keep_snapshot:
-            snapshot = self._snapshot(decision) if decision.synced_fields is not None \
-                else (mapping.snapshot if mapping is not None else None)
+        snapshot = self._mapping_snapshot(decision)
         row = MappingRow(mapping.id if mapping is not None else None, decision.a_key,
                          decision.b_key, decision.a_hash, decision.b_hash, decision.a_version,
                          decision.b_version, snapshot)

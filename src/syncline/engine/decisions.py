@@ -109,6 +109,10 @@ class Write:
     fill_owned: bool = False
     """The target's own values of the fields it owns are needed to settle this update: the
     engine reads the target record first (see :func:`syncline.engine.owned.settle_owned`)."""
+    partial: bool = False
+    """``fields`` holds only the fields the source changed since the last sync, of a pair
+    whose sides differ: the engine reads the target record first and writes those fields
+    over it, the rest as the target holds it (see :mod:`syncline.engine.diverged`)."""
 
 
 @dataclass(slots=True)
@@ -141,3 +145,7 @@ class Decision:
     pairing: bool = False
     """A first pairing (see :mod:`syncline.engine.first_pair`): when one of its writes
     fails, the mapping is still recorded, as an unsettled pairing."""
+    snapshot_fields: dict[str, Any] | None = None
+    """Where the sides hold different records afterwards (a diverged pair, see
+    :mod:`syncline.engine.diverged`): each field's value on the side it flows from, which
+    the mapping keeps as its snapshot. ``None``: the sides end up equal."""

@@ -18,6 +18,12 @@ differing field
     ``a-wins`` / ``b-wins`` take that side's value, ``review`` holds the pair for review.
     A record forced on one side only (``syncline force``) wins its differing fields; on a
     one-way link the source does, and only the target is written.
+owned fields
+    An owned field (:mod:`syncline.engine.owned`) takes its owner's value, not by policy;
+    where the owner's value is empty, the other side's filled one stays as it is (it is
+    neither blanked nor a fill-in: the owner is never written). A pair left with different
+    records (that, or a one-way target keeping values the source lacks) is a diverged pair
+    (:mod:`syncline.engine.diverged`): its mapping keeps the source values as snapshot.
 unsettled pairing
     A pairing stored before its writes all went through. Its mapping holds :data:`UNSETTLED`
     as both hashes: 16 bytes, which no content hash (12 bytes) equals. The applier stores it
@@ -38,6 +44,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncline.config import ConflictPolicy, FirstSyncPolicy
+from syncline.engine.diverged import source_values
 from syncline.engine.plan import (
     UNSETTLED,
     Decision,
@@ -120,22 +127,37 @@ def decide_first_pair(policy: Policy, a: SideChange, b: SideChange,
     a_fields, b_fields = a.record.fields, b.record.fields
     filled: dict[Side, list[str]] = {Side.A: [], Side.B: []}
     differing: list[str] = []
+    owner_wins: list[str] = []
+    kept: list[str] = []
     merged: dict[str, Any] = {}
     for name in policy.field_names:
         a_value, b_value = a_fields.get(name), b_fields.get(name)
+        owner = Side.A if name in policy.owned_a else Side.B if name in policy.owned_b \
+            else None
         if field_token(a_value) == field_token(b_value):
             merged[name] = a_value
+        elif owner is not None and _empty(a_value if owner is Side.A else b_value):
+            merged[name] = b_value if owner is Side.A else a_value
+            kept.append(f"{name} (owned by {owner.value}, empty there)")
         elif _empty(a_value):
             merged[name] = b_value
             filled[Side.A].append(name)
         elif _empty(b_value):
             merged[name] = a_value
             filled[Side.B].append(name)
+        elif owner is not None:
+            merged[name] = a_value if owner is Side.A else b_value
+            if policy.allows(owner.other):
+                owner_wins.append(f"{name} (owned by {owner.value})")
         else:
             differing.append(name)
     winner, reason = _winner(policy, a, b) if differing else (Side.A, "")
     notes = [how] + [f"filled in on {side.value}: {', '.join(names)}"
                      for side, names in filled.items() if names and policy.allows(side)]
+    if owner_wins:
+        notes.append(f"owner's value: {', '.join(owner_wins)}")
+    if kept:
+        notes.append(f"left as they are: {', '.join(kept)}")
     if differing:
         decision.conflict = True
         notes.append(f"differing: {', '.join(differing)} ({reason})")
@@ -150,15 +172,22 @@ def decide_first_pair(policy: Policy, a: SideChange, b: SideChange,
     decision.synced_fields = merged
     merged_hash = content_hash(merged, policy.field_names)
     code = ActionCode.FORCED if a.forced or b.forced else ActionCode.MODIFY
+    held: dict[Side, dict[str, Any]] = {}
     for side, change in ((Side.A, a), (Side.B, b)):
         if change.hash == merged_hash or not policy.allows(side):
             if side is Side.A:
                 decision.a_hash = change.hash
             else:
                 decision.b_hash = change.hash
+            held[side] = change.record.fields if change.record is not None else {}
             continue
+        held[side] = merged
         decision.writes.append(Write(side, WriteAction.UPDATE, change.key, dict(merged),
                                      merged_hash, code,
                                      expected_version=change.record.version
                                      if change.record is not None else None))
+    if content_hash(held[Side.A], policy.field_names) \
+            != content_hash(held[Side.B], policy.field_names):
+        # a one-way target kept values the source lacks: remember what the source has
+        decision.snapshot_fields = source_values(policy, held, merged)
     return decision

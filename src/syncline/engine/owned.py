@@ -14,6 +14,9 @@ settled record
     X then holds the settled record too, and the content hash stored for both sides is the
     settled record's hash. Where a side already holds the settled record it is not written;
     where the non-owner side changed an owned field, the owner's value is written back there.
+    Except: an owner's empty value that was empty at the last sync too (or at a first
+    pairing) leaves the other side's value as it is (:func:`~syncline.engine.diverged.
+    keeps_empty`); each side's stored hash is then the hash of what it holds.
 
 The planner (:func:`apply_owners`) settles what it can from the records it has. An update of
 a side whose record the planner does not have (only the other side changed) is marked
@@ -30,6 +33,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from syncline.config import LinkConfig
+from syncline.engine.diverged import keeps_empty, source_values
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash
@@ -111,26 +115,36 @@ def settle_owned(policy: Policy, decision: Decision, records: Mapping[Side, Reco
     forced), never with the fields it owns, and never against the link's direction."""
     names = policy.field_names
     final = _settled(policy, records, base)
-    final_hash = content_hash(final, names)
+    results = {side: dict(final) for side in Side}
+    for owner in Side:
+        for name in policy.owned_by(owner):
+            if keeps_empty(policy, decision.mapping, owner, records[owner], name):
+                results[owner.other][name] = records[owner.other].fields.get(name)
     prior = {write.target: write for write in decision.writes
              if write.action is WriteAction.UPDATE}
     decision.writes = [write for write in decision.writes
                        if write.action is not WriteAction.UPDATE]
+    held: dict[Side, dict[str, Any]] = {}
     for side in Side:
         current = content_hash(records[side].fields, names)
+        result_hash = content_hash(results[side], names)
         old = prior.get(side)
         forced = old is not None and old.code is ActionCode.FORCED
-        if (current == final_hash and not forced) or not policy.allows(side):
+        if (current == result_hash and not forced) or not policy.allows(side):
             _set_hash(decision, side, current)
+            held[side] = records[side].fields
             continue
         key = decision.a_key if side is Side.A else decision.b_key
         version = decision.a_version if side is Side.A else decision.b_version
         decision.writes.append(Write(
-            side, WriteAction.UPDATE, key, without_owned(policy, side, final), final_hash,
-            old.code if old is not None else ActionCode.MODIFY,
+            side, WriteAction.UPDATE, key, without_owned(policy, side, results[side]),
+            result_hash, old.code if old is not None else ActionCode.MODIFY,
             expected_version=old.expected_version if old is not None else version))
-        _set_hash(decision, side, final_hash)
+        _set_hash(decision, side, result_hash)
+        held[side] = results[side]
     decision.synced_fields = final
+    decision.snapshot_fields = source_values(policy, held, final) \
+        if decision.a_hash != decision.b_hash else None
     decision.a_record, decision.b_record = records[Side.A], records[Side.B]
     if not decision.writes:
         decision.quiet = True  # nothing to write: only the hashes to remember
@@ -148,8 +162,8 @@ def apply_owners(policy: Policy, decision: Decision, a_record: Record | None,
         if write.action is WriteAction.CREATE and write.fields is not None:
             write.fields = without_owned(policy, write.target, write.fields)
             write.hash = content_hash(write.fields, policy.field_names)
-        elif write.action is WriteAction.UPDATE:
-            updates.append(write)
+        elif write.action is WriteAction.UPDATE and not write.partial:
+            updates.append(write)  # a partial write respects owners when it is settled
     if not updates:
         return decision
     if all(write.fields is not None for write in updates) \

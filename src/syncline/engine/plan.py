@@ -227,8 +227,12 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
                                          ActionCode.CREATE, fetch=True))
             decision.message = "deleted on the target of a one-way link: restored"
         else:
+            from syncline.engine.diverged import is_diverged
+
+            # a diverged pair: the target keeps its values where the source has none
             decision.writes.append(Write(side, WriteAction.UPDATE, change.key, None, None,
                                          ActionCode.MODIFY, fetch=True,
+                                         partial=is_diverged(mapping),
                                          expected_version=change.record.version
                                          if change.record else None))
             decision.message = "changed on the target of a one-way link: reverted"
@@ -241,6 +245,21 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
         decision.message = f"deleted on {side.value}"
         return
     _side_hash(decision, side, change.hash)
+    if mapping.snapshot is not None and not change.forced and change.record is not None:
+        from syncline.engine.diverged import changed_since, is_diverged
+
+        if is_diverged(mapping):  # write only what changed, over what the target holds
+            changed = changed_since(policy, mapping.snapshot, change.record.fields, target)
+            decision.writes.append(Write(target, WriteAction.UPDATE, target_key, changed,
+                                         None, ActionCode.MODIFY, partial=True,
+                                         expected_version=_version(decision, target)))
+            decision.synced_fields = change.record.fields
+            if side is Side.A:
+                decision.a_record = change.record
+            else:
+                decision.b_record = change.record
+            decision.message = f"changed on {side.value}: {', '.join(changed) or 'nothing synced'}"
+            return
     _copy(policy, side, change, decision, target_key, _code(change, create=False),
           _version(decision, target))
     decision.message = f"{'forced from' if change.forced else 'changed on'} {side.value}"
@@ -296,6 +315,27 @@ def _decide_mapped(policy: Policy, mapping: MappingRow, a: SideChange | None,
         decision.synced_fields = a.record.fields if a.record else None
         decision.message = "changed alike on both sides"
         return decision
+    source = policy.source
+    if source is not None and mapping.snapshot is not None and not (a.forced or b.forced):
+        from syncline.engine.diverged import changed_since, is_diverged
+
+        if is_diverged(mapping):  # the source's values and changes; the target's own stay
+            change = a if source is Side.A else b
+            assert change.record is not None
+            owned = policy.owned_by(source.other)
+            fields = {name: value for name, value in change.record.fields.items()
+                      if name in policy.field_names and name not in owned
+                      and canonical_value(value) is not None}
+            fields.update(changed_since(policy, mapping.snapshot, change.record.fields,
+                                        source.other))
+            _one_sided(policy, decision, source, change, mapping)
+            write = decision.writes[0]
+            assert write.partial
+            write.fields = fields
+            decision.conflict = True
+            decision.message = f"conflict (changed on both sides): one-way link, " \
+                               f"{source.value}'s values win"
+            return decision
     _resolve_both_modified(policy, decision, a, b, mapping.snapshot, "changed on both sides")
     return decision
 

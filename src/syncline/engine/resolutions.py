@@ -57,7 +57,7 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
     applier.translator.from_side(Side.A, list(a_records.values()))
     applier.translator.from_side(Side.B, list(b_records.values()))
     mappings = store.mappings_for(scope_id, "a", [row["a_key"] for row in resolved])
-    decisions: list[tuple[int, bytes, Decision]] = []
+    decisions: list[tuple[int, tuple[bytes | None, bytes | None], Decision]] = []
     for row in resolved:
         a, b = a_records.get(row["a_key"]), b_records.get(row["b_key"])
         mapping = mappings.get(row["a_key"])
@@ -82,17 +82,25 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
                 continue
             decision.writes.append(Write(side, WriteAction.UPDATE, key, dict(fields), digest,
                                          ActionCode.MODIFY, expected_version=record.version))
+        planned: tuple[bytes | None, bytes | None] = (digest, digest)
         if policy.has_owners:  # owned fields keep their owner's value, whatever was chosen
+            # (an empty one of a first pairing leaves the other side's value: the two
+            # sides may then differ, see syncline.engine.diverged)
             settle_owned(policy, decision, {Side.A: a, Side.B: b}, fields)
-            digest = content_hash(decision.synced_fields or fields, policy.field_names)
-        decisions.append((int(row["id"]), digest, decision))
+            planned = (decision.a_hash, decision.b_hash)
+            for write in decision.writes:  # set again once the write went through
+                if write.target is Side.A:
+                    decision.a_hash = mapping.a_hash
+                else:
+                    decision.b_hash = mapping.b_hash
+        decisions.append((int(row["id"]), planned, decision))
     applier.apply([decision for _, _, decision in decisions])
     applier.drain()
     applied = 0
-    for conflict_id, digest, decision in decisions:
+    for conflict_id, planned, decision in decisions:
         # closed only once both sides hold the chosen values: a write that failed (or a run
         # that died) leaves the resolution to be applied by the next run
-        if decision.a_hash == digest and decision.b_hash == digest:
+        if (decision.a_hash, decision.b_hash) == planned:
             store.close_conflict(conflict_id)
             applied += 1
     return applied
