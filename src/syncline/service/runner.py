@@ -11,13 +11,14 @@ items), of its summary's messages and of the message of an error it raises (see
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, SyncOptions
-from syncline.errors import LinkBusy, RunCancelled, RunError, SynclineError
+from syncline.errors import LeaseLost, LinkBusy, RunCancelled, RunError, SynclineError
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
@@ -104,7 +105,13 @@ def _run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: 
     try:
         if options.mode is RunMode.INCREMENTAL and marked_count(store, link, options.streams):
             options = replace(options, mode=RunMode.FORCED)
-        summary = engine.run(link, options, progress, stop)
+        assert lock.fence is not None
+        fenced = copy.copy(engine)  # the run writes through a store fenced by its lease
+        fenced.store = store.fenced(lock.fence)
+        summary = fenced.run(link, options, progress, stop)
+    except LeaseLost as error:
+        log.error("%s", error)
+        raise
     finally:
         lock.release()
     if summary.run_id is not None:
