@@ -150,6 +150,8 @@ class SyncEngine:
                     if not isinstance(failure, LeaseLost):
                         summary.messages.append(str(lost))
                         failure = lost
+                    if unexpected is not None:  # e.g. its connection ended while it was frozen
+                        raise lost from unexpected
         if failure is not None:
             raise failure
         return summary

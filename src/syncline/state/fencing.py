@@ -14,6 +14,13 @@ fence
     row stays locked until the write commits and a process taking the link over waits for
     it; on SQLite the check takes the database's write lock. A stale token is refused with
     :class:`~syncline.errors.LeaseLost`, and nothing of that transaction is written.
+stale write
+    On PostgreSQL, a fenced transaction names itself (``application_name``, for that
+    transaction only: :func:`session_tag`). A process taking over an expired lease first
+    ends the sessions whose transactions are still open under the old token
+    (:func:`end_stale_writes`): a holder frozen in the middle of a write (SIGSTOP, a long
+    pause) would otherwise hold its locks, and the link, until it wakes. Its transaction
+    is rolled back; once woken, it finds its connection closed and its lease lost.
 fresh
     A lease renewed less than half its time ago. A run whose lease is not fresh stops before
     it sends its next batch to an endpoint (:meth:`Fence.check_fresh`, called where the
@@ -22,16 +29,21 @@ fresh
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from syncline.errors import LeaseLost
 from syncline.state import schema as t
 
-__all__ = ["Fence", "check_fence", "fence_run_id", "next_generation", "set_fence_run"]
+__all__ = ["Fence", "check_fence", "end_stale_writes", "fence_run_id", "next_generation",
+           "session_tag", "set_fence_run"]
+
+log = logging.getLogger("syncline.service")
 
 
 @dataclass
@@ -55,20 +67,51 @@ class Fence:
         self.renewed_at = time.monotonic()
 
     def check_fresh(self) -> None:
-        """Stop a run whose lease was taken over, or not renewed for more than half its
-        time (see the module docstring).
+        """Stop a run whose lease was not renewed for more than half its time (see the
+        module docstring).
 
         Raises:
-            LeaseLost: saying which of the two.
+            LeaseLost: the lease was not renewed for more than half its time (a lease
+                taken over is refused by :func:`check_fence`, which names the taker).
         """
-        if self.taken_over.is_set():
-            raise LeaseLost(self.link, self.run_id, None)
         silent = time.monotonic() - self.renewed_at
         if silent > self.ttl / 2:
             raise LeaseLost(self.link, self.run_id, None,
                             f"this process could not renew its lease for {silent:.0f} s, "
                             f"more than half of the {self.ttl:g} s lease; another process "
                             f"may take the link over")
+
+
+def session_tag(link: str, token: int) -> str:
+    """The ``application_name`` of a fenced transaction on PostgreSQL (short enough for the
+    server's 63 characters, whatever the link's name)."""
+    digest = hashlib.sha256(link.encode("utf-8")).hexdigest()[:16]
+    return f"syncline fence {digest} {token}"
+
+
+def end_stale_writes(connection: Connection, link: str) -> int:
+    """On PostgreSQL, end the sessions holding a transaction open under ``link``'s current
+    token (see the module docstring), before the token moves on; how many were ended. Does
+    nothing elsewhere, and logs (without raising) when the server does not allow it."""
+    if connection.dialect.name != "postgresql":
+        return 0
+    current = connection.execute(select(t.link_fences.c.generation).where(
+        t.link_fences.c.link == link)).scalar()
+    if current is None:
+        return 0
+    try:
+        with connection.begin_nested():
+            ended = connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :tag AND pid <> pg_backend_pid()"),
+                {"tag": session_tag(link, int(current))}).scalar()
+    except Exception as error:  # e.g. not allowed to signal that role's sessions
+        log.warning("%s: could not end the writes of the run that lost its lease: %s",
+                    link, error)
+        return 0
+    if ended:
+        log.warning("%s: ended %d open write(s) of the run whose lease expired", link, ended)
+    return int(ended or 0)
 
 
 def next_generation(connection: Connection, link: str) -> int:
@@ -95,6 +138,9 @@ def check_fence(connection: Connection, fence: Fence) -> None:
     """
     if fence.taken_over.is_set():
         raise _lost(connection, fence)
+    if connection.dialect.name == "postgresql":  # found by a taker: see end_stale_writes
+        connection.execute(select(func.set_config("application_name",
+                                                  session_tag(fence.link, fence.token), True)))
     checked = connection.execute(
         update(t.link_fences).where(t.link_fences.c.link == fence.link,
                                     t.link_fences.c.generation == fence.token)

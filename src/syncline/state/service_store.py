@@ -30,7 +30,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from syncline.state import schema as t
-from syncline.state.fencing import next_generation
+from syncline.state.fencing import end_stale_writes, next_generation
 from syncline.state.store import StateStore, _process_alive, now
 
 __all__ = [
@@ -111,7 +111,11 @@ def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid:
             update(t.run_locks).where(
                 t.run_locks.c.link == link, t.run_locks.c.owner == current.owner,
                 t.run_locks.c.expires_at == current.expires_at).values(**values))
-        return next_generation(connection, link) if taken.rowcount == 1 else current
+        if taken.rowcount != 1:
+            return current
+        if current.owner != owner:  # expired, or its process ended: end its open writes
+            end_stale_writes(connection, link)
+        return next_generation(connection, link)
 
 
 def _insert_if_absent(connection: Connection, values: dict[str, Any]) -> bool:

@@ -251,9 +251,9 @@ class StateStore(ConflictRecords):
             LeaseLost: the store is fenced (:meth:`fenced`) and the run's lease is stale or
                 was not renewed for more than half its time: the batch must not be sent.
         """
-        if self.fence is not None:
-            self.fence.check_fresh()
-        with self.begin() as connection:
+        with self.begin() as connection:  # a lease taken over is refused here first
+            if self.fence is not None:
+                self.fence.check_fresh()
             connection.execute(insert(t.intents).values(
                 batch_id=intent.batch_id, run_id=intent.run_id, scope_id=intent.scope_id,
                 target=intent.target, payload=json.dumps(intent.payload, default=str),
