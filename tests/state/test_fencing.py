@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from syncline.errors import LeaseLost
@@ -37,7 +38,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
     opened.close()
 
 
-def _count(store: StateStore, table: object) -> int:
+def _count(store: StateStore, table: sa.Table) -> int:
     with store.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -211,3 +212,31 @@ def test_a_killed_runs_counts_are_rebuilt_from_its_journal(store: StateStore) ->
                                          "warnings": 0, "conflicts": 0, "skipped": 0}}
     assert json.loads(json.dumps(row["counts"]))  # stored as JSON
     assert later != run_id
+
+
+def test_the_heartbeat_notices_a_takeover_and_the_next_write_names_the_taker(
+        store: StateStore) -> None:
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    frozen = RunLock(store, LINK, holder="frozen", ttl=0.3, clock=clock)
+    frozen.acquire()
+    try:
+        assert frozen.fence is not None
+        stale = store.fenced(frozen.fence)
+        stale_run = _start(stale)
+        frozen._stop.set()  # its heartbeat stops, as if the process were frozen
+        assert frozen._thread is not None
+        frozen._thread.join()
+        clock.advance(1)
+        taker = RunLock(store, LINK, holder="taker", ttl=60, clock=clock, heartbeat=False)
+        taker.acquire()
+        assert taker.fence is not None
+        taker_run = _start(store.fenced(taker.fence))
+        frozen._stop.clear()
+        frozen._beat_once()  # woken: the renewal finds the lease taken over
+        assert frozen.fence.taken_over.is_set()
+        with pytest.raises(LeaseLost, match=f"run {stale_run} of {LINK} lost its lease to "
+                                            f"run {taker_run} "):
+            stale.set_cursor(store.scope_id(LINK, "contact"), "a", "1")
+        taker.release()
+    finally:
+        frozen.release()

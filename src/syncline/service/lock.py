@@ -117,18 +117,25 @@ class RunLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
-            try:
-                if not renew_lease(self.store, self.link, owner=self.owner, at=self._at(),
-                                   ttl=self.ttl):
-                    log.warning("run lock of %s was taken over by another process: the run "
-                                "stops before its next write", self.link)
-                    if self.fence is not None:
-                        self.fence.taken_over.set()
-                    return
+            if not self._beat_once():
+                return
+
+    def _beat_once(self) -> bool:
+        """Renew the lease once; whether to go on (not when it was taken over: then the
+        fence says so, and the run stops at its next write)."""
+        try:
+            if not renew_lease(self.store, self.link, owner=self.owner, at=self._at(),
+                               ttl=self.ttl):
+                log.warning("run lock of %s was taken over by another process: the run "
+                            "stops before its next write", self.link)
                 if self.fence is not None:
-                    self.fence.renewed()
-            except Exception as error:  # keep beating through a passing database hiccup
-                log.warning("run lock of %s could not be renewed: %s", self.link, error)
+                    self.fence.taken_over.set()
+                return False
+            if self.fence is not None:
+                self.fence.renewed()
+        except Exception as error:  # keep beating through a passing database hiccup
+            log.warning("run lock of %s could not be renewed: %s", self.link, error)
+        return True
 
     def release(self) -> None:
         """Give the lock up (safe to call when not held)."""

@@ -47,7 +47,9 @@ def run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: s
     Raises:
         LinkBusy: another run holds the lock and ``wait`` is false, naming who.
         ConfigError, UsageError, RunError: as :meth:`SyncEngine.run` (RunCancelled:
-            ``stop`` was set).
+            ``stop`` was set; LeaseLost: the run's lease was taken over, it stopped and
+            wrote nothing more: the run writes through a state store fenced by its lease,
+            see :mod:`syncline.state.fencing`).
     """
     secrets = config_secrets(engine.config)
     redact_store(engine.store, secrets)  # no secret in journal or run rows

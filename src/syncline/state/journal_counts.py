@@ -1,5 +1,5 @@
-"""A run's counts rebuilt from its journal: for runs that ended without recording them (a
-killed process, a run whose lease was taken over).
+"""Runs that ended without recording how (a killed process, a run whose lease was taken
+over): their counts rebuilt from their journal, and their outcome.
 
 The counts have the shape a finished run stores (per stream: ``A``, ``M``, ``D``, ``R``,
 ``errors``, ``warnings``, ``conflicts``, ``skipped``): an action is counted when its row's
@@ -10,13 +10,15 @@ ones the link's policy decided, written).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from syncline.state import schema as t
+from syncline.state.conflicts_store import now
 
-__all__ = ["journal_counts"]
+__all__ = ["close_taken_over", "journal_counts"]
 
 _FIELDS = ("A", "M", "D", "R", "errors", "warnings", "conflicts", "skipped")
 
@@ -46,3 +48,14 @@ def journal_counts(connection: Connection, run_id: int) -> dict[str, dict[str, i
         if row.conflict:
             stream["conflicts"] += rows
     return counts
+
+
+def close_taken_over(connection: Connection, run_id: int, taker: int, link: str) -> None:
+    """Mark run ``run_id`` of ``link``, still running when run ``taker`` took its lease
+    over, as failed (taken over), with its counts rebuilt from its journal."""
+    connection.execute(update(t.runs).where(t.runs.c.id == run_id,
+                                            t.runs.c.outcome == "running").values(
+        outcome="failed", finished_at=now(),
+        counts=json.dumps(journal_counts(connection, run_id)),
+        message=f"taken over: run {run_id} of {link} stopped renewing its lease and run "
+                f"{taker} took the link over; that run settled what this one left"))

@@ -27,7 +27,7 @@ from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
 from syncline.state.fencing import Fence, set_fence_run
-from syncline.state.journal_counts import journal_counts
+from syncline.state.journal_counts import close_taken_over, journal_counts
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.settle_guard import insert_mappings
 
@@ -433,7 +433,7 @@ class StateStore(ConflictRecords):
             if self.fence is not None:
                 previous = set_fence_run(connection, self.fence, run_id)
                 if previous is not None and previous != run_id:
-                    _close_taken_over(connection, previous, run_id, link)
+                    close_taken_over(connection, previous, run_id, link)
             return run_id
 
     def _close_abandoned_runs(self, link: str) -> None:
@@ -508,17 +508,6 @@ class StateStore(ConflictRecords):
             query = query.limit(limit)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
-
-
-def _close_taken_over(connection: Connection, run_id: int, taker: int, link: str) -> None:
-    """Mark run ``run_id`` of ``link``, still running when run ``taker`` took its lease
-    over, as failed (taken over), with its counts rebuilt from its journal."""
-    connection.execute(update(t.runs).where(t.runs.c.id == run_id,
-                                            t.runs.c.outcome == "running").values(
-        outcome="failed", finished_at=now(),
-        counts=json.dumps(journal_counts(connection, run_id)),
-        message=f"taken over: run {run_id} of {link} stopped renewing its lease and run "
-                f"{taker} took the link over; that run settled what this one left"))
 
 
 def _process_alive(pid: int) -> bool:
