@@ -11,6 +11,7 @@ what the runtime should do with the error, not for where it came from::
     │   ├── AuthenticationFailed the system refused our credentials
     │   ├── ProtocolError        the system answered something we cannot understand
     │   ├── LinkBusy             another run of the same link holds the lock
+    │   ├── LeaseLost            another process took the link over: stop, write nothing more
     │   └── RunCancelled         the run was asked to stop (Ctrl-C, service shutdown; exit 130)
     ├── ItemError                one record could not be read or written; the run goes on,
     │   │                        the record stays pending and is retried next run
@@ -40,6 +41,7 @@ __all__ = [
     "EndpointUnavailable",
     "ErrorCause",
     "ItemError",
+    "LeaseLost",
     "LinkBusy",
     "MalformedRecord",
     "ProtocolError",
@@ -120,6 +122,23 @@ class LinkBusy(RunError):
     """Another run of the same link is in progress."""
 
     retriable = True
+
+
+class LeaseLost(RunError):
+    """The run's lease on its link was taken over (another process took the link over after
+    this one stopped renewing it, e.g. while it was frozen): the run stops at once and writes
+    nothing more; the run that took the link over settles what it left."""
+
+    def __init__(self, link: str, run_id: int | None, taker: int | None,
+                 detail: str = "another process took the link over after this one stopped "
+                               "renewing") -> None:
+        self.link = link
+        self.run_id = run_id
+        self.taker = taker
+        run = f"run {run_id}" if run_id else "a run"
+        other = f"run {taker}" if taker else "another run"
+        super().__init__(f"{run} of {link} lost its lease to {other} ({detail}): stopping, "
+                         f"nothing more is written")
 
 
 class RunCancelled(RunError):

@@ -396,6 +396,18 @@ class Connector(ABC):
                                                f"{len(batch)} creates")
         return CreatedRows.from_results(results)
 
+    def abandon(self, batch: WriteBatch) -> list[WriteResult] | None:
+        """Like :meth:`recover`, for a batch of a run that no longer holds its link (it
+        died, or its lease was taken over and it may still be writing): where the endpoint
+        can record it, a batch found not applied is also marked **abandoned**, so that a
+        late write of it by the stale run fails instead of applying (the SQL connector
+        logs it in its batch log). The engine never sends an abandoned batch again under a
+        new identity: its changes are read and planned again. The default is
+        :meth:`recover`, right for connectors whose retries reuse the batch's identities
+        (idempotency keys, deterministic UIDs), so that a late write cannot double.
+        """
+        return self.recover(batch)
+
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """After a crash: the results of ``batch`` if it was applied, ``None`` if it was not.
 

@@ -4,7 +4,9 @@ Terms: an **intent** is the state-store row written before a batch goes to a con
 :mod:`syncline.engine.apply`). A run killed between the write and its settle leaves intents
 behind. The next run of the stream asks the target connector, for each intent, which of its
 operations were applied (:meth:`~syncline.connectors.base.Connector.recover`, from the
-receipts it keeps) and settles those, for the run that wrote them: nothing is written twice
+receipts it keeps; :meth:`~syncline.connectors.base.Connector.abandon` also marks a batch
+not applied as abandoned where the endpoint can, so that a stale writer's late write of it
+fails) and settles those, for the run that wrote them: nothing is written twice
 and nothing is lost. Operations that were not applied need nothing: their source changes are
 read again, as the cursors did not move.
 
@@ -56,7 +58,7 @@ def recover_interrupted(applier: Applier) -> int:
                                      WriteKind(_kind_of(entry)),
                                      entry[3] if target is Side.B else entry[2])
                       for position, entry in enumerate(entries)]
-        results = applier.connectors[target].recover(
+        results = applier.connectors[target].abandon(
             WriteBatch(intent.batch_id, applier.stream, operations))
         buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
         if results is not None:
@@ -91,7 +93,7 @@ def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> i
     keys = creates["keys"]
     operations = [WriteOperation(f"{intent.batch_id}-{number}", WriteKind.CREATE, None)
                   for number in range(len(keys))]
-    results = applier.connectors[target].recover(
+    results = applier.connectors[target].abandon(
         WriteBatch(intent.batch_id, applier.stream, operations))
     buffer = SettleBuffer(batch_ids=[intent.batch_id], mapping_run_id=intent.run_id)
     settled = 0

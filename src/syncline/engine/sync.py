@@ -27,7 +27,7 @@ from syncline.engine.options import (
 from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
 from syncline.engine.write_meter import WriteMeter
-from syncline.errors import RunError, UsageError
+from syncline.errors import LeaseLost, RunError, UsageError
 from syncline.model import Side, stream_order
 from syncline.run_context import RunContext, StopSignal
 from syncline.state.service_store import clear_written_marks, mark_ceiling
@@ -79,6 +79,8 @@ class SyncEngine:
             RunError: an endpoint cannot be used; the run is recorded as ``failed`` and
                 nothing past the last settled batch was written.
             RunCancelled: ``stop`` was set (a RunError).
+            LeaseLost: the store is fenced (see :meth:`StateStore.fenced`) and the run's
+                lease was taken over: it stopped at once and wrote nothing more (a RunError).
         """
         options = options or SyncOptions()
         told: ProgressReporter = progress or NullProgress()
@@ -135,12 +137,21 @@ class SyncEngine:
             summary.finished_at = now()
             summary.outcome = _outcome(summary, failure or unexpected)
             if summary.run_id is not None:
-                self.store.finish_run(
-                    summary.run_id, outcome=summary.outcome.value,
-                    finished_at=summary.finished_at,
-                    duration_s=round(time.perf_counter() - clock, 3),
-                    counts={name: counts.to_json() for name, counts in summary.streams.items()},
-                    message="\n".join(summary.messages) or None)
+                try:
+                    self.store.finish_run(
+                        summary.run_id, outcome=summary.outcome.value,
+                        finished_at=summary.finished_at,
+                        duration_s=round(time.perf_counter() - clock, 3),
+                        counts={name: counts.to_json()
+                                for name, counts in summary.streams.items()},
+                        message="\n".join(summary.messages) or None)
+                except LeaseLost as lost:  # the run that took the link over records this one
+                    summary.outcome = RunOutcome.FAILED
+                    if not isinstance(failure, LeaseLost):
+                        summary.messages.append(str(lost))
+                        failure = lost
+                    if unexpected is not None:  # e.g. its connection ended while it was frozen
+                        raise lost from unexpected
         if failure is not None:
             raise failure
         return summary

@@ -5,6 +5,12 @@ taken atomically, renewed by a heartbeat thread while held, released at the end.
 that dies without releasing leaves a lease that expires after ``ttl`` seconds (at once when
 it was a process of this host that has ended); then the next run takes it over. The engine
 is crash-safe, so a run that takes over resumes whatever the dead one left unsettled.
+
+Taking the lock gives the holder a **fence** (:mod:`syncline.state.fencing`): the link's
+next fencing token. A run writes through a state store fenced with it, so a holder that
+was frozen past its lease (SIGSTOP, a long pause) and lost the link to another process has
+its next write refused (LeaseLost) and stops; and a holder that could not renew for more
+than half the lease stops before it sends its next batch.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from types import TracebackType
 
 from syncline.errors import LinkBusy
 from syncline.service.clock import Clock, SystemClock
+from syncline.state.fencing import Fence
 from syncline.state.service_store import (
     Lease,
     acquire_lease,
@@ -56,6 +63,8 @@ class RunLock:
         self.clock: Clock = clock or SystemClock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.held = False
+        self.fence: Fence | None = None
+        """The fence of the lease while held (see the module docstring)."""
         self._heartbeat = heartbeat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,9 +76,11 @@ class RunLock:
         """Take the lock if free; ``None`` when taken, else the holder's lease."""
         current = acquire_lease(self.store, self.link, owner=self.owner, holder=self.holder,
                                 pid=os.getpid(), at=self._at(), ttl=self.ttl)
-        if current is None:
+        if isinstance(current, int):
             self.held = True
+            self.fence = Fence(self.link, current, self.ttl)
             self._start_heartbeat()
+            return None
         return current
 
     def acquire(self, *, wait: bool = False, poll: float = 1.0,
@@ -106,13 +117,25 @@ class RunLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
-            try:
-                if not renew_lease(self.store, self.link, owner=self.owner, at=self._at(),
-                                   ttl=self.ttl):
-                    log.warning("run lock of %s was taken over by another process", self.link)
-                    return
-            except Exception as error:  # keep beating through a passing database hiccup
-                log.warning("run lock of %s could not be renewed: %s", self.link, error)
+            if not self._beat_once():
+                return
+
+    def _beat_once(self) -> bool:
+        """Renew the lease once; whether to go on (not when it was taken over: then the
+        fence says so, and the run stops at its next write)."""
+        try:
+            if not renew_lease(self.store, self.link, owner=self.owner, at=self._at(),
+                               ttl=self.ttl):
+                log.warning("run lock of %s was taken over by another process: the run "
+                            "stops before its next write", self.link)
+                if self.fence is not None:
+                    self.fence.taken_over.set()
+                return False
+            if self.fence is not None:
+                self.fence.renewed()
+        except Exception as error:  # keep beating through a passing database hiccup
+            log.warning("run lock of %s could not be renewed: %s", self.link, error)
+        return True
 
     def release(self) -> None:
         """Give the lock up (safe to call when not held)."""

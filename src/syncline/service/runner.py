@@ -11,13 +11,14 @@ items), of its summary's messages and of the message of an error it raises (see
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, SyncOptions
-from syncline.errors import LinkBusy, RunCancelled, RunError, SynclineError
+from syncline.errors import LeaseLost, LinkBusy, RunCancelled, RunError, SynclineError
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
@@ -46,7 +47,9 @@ def run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: s
     Raises:
         LinkBusy: another run holds the lock and ``wait`` is false, naming who.
         ConfigError, UsageError, RunError: as :meth:`SyncEngine.run` (RunCancelled:
-            ``stop`` was set).
+            ``stop`` was set; LeaseLost: the run's lease was taken over, it stopped and
+            wrote nothing more: the run writes through a state store fenced by its lease,
+            see :mod:`syncline.state.fencing`).
     """
     secrets = config_secrets(engine.config)
     redact_store(engine.store, secrets)  # no secret in journal or run rows
@@ -104,7 +107,13 @@ def _run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: 
     try:
         if options.mode is RunMode.INCREMENTAL and marked_count(store, link, options.streams):
             options = replace(options, mode=RunMode.FORCED)
-        summary = engine.run(link, options, progress, stop)
+        assert lock.fence is not None
+        fenced = copy.copy(engine)  # the run writes through a store fenced by its lease
+        fenced.store = store.fenced(lock.fence)
+        summary = fenced.run(link, options, progress, stop)
+    except LeaseLost as error:
+        log.error("%s", error)
+        raise
     finally:
         lock.release()
     if summary.run_id is not None:

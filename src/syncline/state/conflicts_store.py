@@ -9,12 +9,15 @@ values (the next run writes them); **applied** once that run wrote them. Part of
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
 
 from syncline.state import schema as t
+from syncline.state.fencing import Fence, check_fence
 
 __all__ = ["ConflictRecords", "new_id", "now"]
 
@@ -35,6 +38,21 @@ class ConflictRecords:
     """The conflict methods of the state store (see the module docstring)."""
 
     engine: Engine
+    fence: Fence | None = None
+    """The fence of the run this store writes for (see :meth:`StateStore.fenced`)."""
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction; with a :attr:`fence`, checked first (see
+        :mod:`syncline.state.fencing`).
+
+        Raises:
+            LeaseLost: the fence is stale; nothing of the transaction is written.
+        """
+        with self.engine.begin() as connection:
+            if self.fence is not None:
+                check_fence(connection, self.fence)
+            yield connection
 
     def hold_conflict(self, *, scope_id: int, run_id: int, a_key: str, b_key: str,
                       a_fields: dict[str, Any] | None, b_fields: dict[str, Any] | None,
@@ -45,7 +63,7 @@ class ConflictRecords:
         def encode(value: Any) -> str:
             return json.dumps(value, default=str, sort_keys=True)
 
-        with self.engine.begin() as connection:
+        with self.begin() as connection:
             found = connection.execute(select(t.conflicts.c.id).where(
                 t.conflicts.c.scope_id == scope_id, t.conflicts.c.a_key == a_key,
                 t.conflicts.c.b_key == b_key, t.conflicts.c.status == "open")).scalar()
@@ -97,6 +115,6 @@ class ConflictRecords:
                 resolved_by=user, resolved_at=now()))
 
     def close_conflict(self, conflict_id: int) -> None:
-        with self.engine.begin() as connection:
+        with self.begin() as connection:
             connection.execute(update(t.conflicts).where(t.conflicts.c.id == conflict_id)
                                .values(status="applied"))

@@ -37,7 +37,7 @@ from syncline.state import schema
 
 __all__ = ["MIGRATIONS", "SCHEMA_REVISION", "masked", "open_engine", "revision", "upgrade"]
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The newest migration in ``migrations/versions`` (a test checks they agree)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -50,6 +50,7 @@ __all__ = [
     "intents",
     "journal",
     "link_controls",
+    "link_fences",
     "mappings",
     "metadata",
     "pending",
@@ -204,6 +205,18 @@ run_locks = Table(
     Column("heartbeat_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+link_fences = Table(
+    "link_fences",
+    metadata,
+    Column("link", String(200), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("run_id", Integer, nullable=True),
+)
+"""A link's fencing token: ``generation`` grows by one each time a run lock of the link is
+taken (in the same transaction), and is never reset; ``run_id`` is the run the current
+holder started (none yet: ``NULL``). Every state write of a run checks it (see
+:mod:`syncline.state.fencing`)."""
 
 force_requests = Table(
     "force_requests",

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from syncline.state import schema as t
+from syncline.state.fencing import end_stale_writes, next_generation
 from syncline.state.store import StateStore, _process_alive, now
 
 __all__ = [
@@ -84,18 +85,20 @@ def lease_holder(store: StateStore, link: str) -> Lease | None:
 
 
 def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid: int,
-                  at: float, ttl: float) -> Lease | None:
+                  at: float, ttl: float) -> Lease | int:
     """Take the lease on ``link`` for ``owner`` until ``at + ttl``.
 
-    Returns ``None`` when taken, else the lease of whoever holds it. A lease is taken over
-    when it has expired, or when its holder is a process of this host that has ended.
+    Returns the lease's fencing token (see :mod:`syncline.state.fencing`; the link's next
+    generation, given in the same transaction) when taken, else the lease of whoever holds
+    it. A lease is taken over when it has expired, or when its holder is a process of this
+    host that has ended.
     """
     host = socket.gethostname()
     values = {"owner": owner, "holder": holder, "host": host, "pid": pid, "acquired_at": at,
               "heartbeat_at": at, "expires_at": at + ttl}
     with store.engine.begin() as connection:
         if _insert_if_absent(connection, {"link": link, **values}):
-            return None
+            return next_generation(connection, link)
         row = connection.execute(select(t.run_locks).where(t.run_locks.c.link == link)).first()
         if row is None:  # released in between: try once more on the next call
             return Lease(link, "", "a run that just ended", None, None, at, at, at)
@@ -108,7 +111,11 @@ def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid:
             update(t.run_locks).where(
                 t.run_locks.c.link == link, t.run_locks.c.owner == current.owner,
                 t.run_locks.c.expires_at == current.expires_at).values(**values))
-        return None if taken.rowcount == 1 else current
+        if taken.rowcount != 1:
+            return current
+        if current.owner != owner:  # expired, or its process ended: end its open writes
+            end_stale_writes(connection, link)
+        return next_generation(connection, link)
 
 
 def _insert_if_absent(connection: Connection, values: dict[str, Any]) -> bool:
@@ -239,7 +246,7 @@ def clear_written_marks(store: StateStore, *, scope_id: int, run_id: int,
                  t.force_marks.c.key.in_(_written_keys(scope_id, run_id, "a"))),
             and_(t.force_marks.c.side == "b",
                  t.force_marks.c.key.in_(_written_keys(scope_id, run_id, "b")))))
-    with store.engine.begin() as connection:
+    with store.begin() as connection:
         requests = select(t.force_marks.c.request_id).where(condition).distinct()
         connection.execute(update(t.force_requests).where(
             t.force_requests.c.id.in_(requests.scalar_subquery()),

@@ -9,6 +9,7 @@ work at a million rows.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -25,6 +26,8 @@ from sqlalchemy.sql.dml import Delete, Insert, Update
 from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
+from syncline.state.fencing import Fence, set_fence_run
+from syncline.state.journal_counts import close_taken_over, journal_counts
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.settle_guard import insert_mappings
 
@@ -155,6 +158,14 @@ class StateStore(ConflictRecords):
     def close(self) -> None:
         self.engine.dispose()
 
+    def fenced(self, fence: Fence) -> StateStore:
+        """This store, for one run holding ``fence``: every write it makes checks the fence
+        in the same transaction and refuses a stale one with LeaseLost (see
+        :mod:`syncline.state.fencing`). Shares the database connections and caches."""
+        view = copy.copy(self)
+        view.fence = fence
+        return view
+
     # -- scopes and cursors -----------------------------------------------------------------
     def scope_id(self, link: str, stream: str) -> int:
         """The id of (link, stream), created on first use."""
@@ -178,7 +189,7 @@ class StateStore(ConflictRecords):
         return None if value is None else str(value)
 
     def set_cursor(self, scope_id: int, side: str, value: str | None) -> None:
-        with self.engine.begin() as connection:
+        with self.begin() as connection:
             connection.execute(delete(t.cursors).where(t.cursors.c.scope_id == scope_id,
                                                        t.cursors.c.side == side))
             connection.execute(insert(t.cursors).values(scope_id=scope_id, side=side,
@@ -234,7 +245,15 @@ class StateStore(ConflictRecords):
 
     # -- intents and settling ----------------------------------------------------------------
     def write_intent(self, intent: PendingIntent) -> None:
-        with self.engine.begin() as connection:
+        """Record the intent of a batch about to be sent to an endpoint.
+
+        Raises:
+            LeaseLost: the store is fenced (:meth:`fenced`) and the run's lease is stale or
+                was not renewed for more than half its time: the batch must not be sent.
+        """
+        with self.begin() as connection:  # a lease taken over is refused here first
+            if self.fence is not None:
+                self.fence.check_fresh()
             connection.execute(insert(t.intents).values(
                 batch_id=intent.batch_id, run_id=intent.run_id, scope_id=intent.scope_id,
                 target=intent.target, payload=json.dumps(intent.payload, default=str),
@@ -269,15 +288,19 @@ class StateStore(ConflictRecords):
 
         If the mappings table refuses a pairing (a key paired already), the settle is done
         again with every mapping on its own: see :mod:`~syncline.state.settle_guard`.
+
+        Raises:
+            LeaseLost: the store is fenced and the run's lease was taken over (nothing of
+                the settle is written).
         """
         parts = _Settle(scope_id, run_id, run_id if journal_run_id is None else journal_run_id,
                         batch_ids, new_mappings, new_mapping_rows, changed_mappings,
                         removed_mapping_ids, journal_rows, pending_add, pending_remove, created)
         try:
-            with self.engine.begin() as connection:
+            with self.begin() as connection:
                 self._settle(connection, parts, guarded=False)
         except IntegrityError:
-            with self.engine.begin() as connection:
+            with self.begin() as connection:
                 self._settle(connection, parts, guarded=True)
 
     def _settle(self, connection: Connection, p: _Settle, guarded: bool) -> None:
@@ -393,12 +416,25 @@ class StateStore(ConflictRecords):
     # -- runs and journal --------------------------------------------------------------------
     def start_run(self, *, link: str, trigger: str, mode: str, scope: dict[str, Any],
                   user: str | None, dry_run: bool, started_at: datetime) -> int:
+        """Record a run as started; its id. Runs of ``link`` left running by an ended
+        process of this host are marked failed first; a fenced store (:meth:`fenced`) also
+        marks the run of the lease it took over failed (taken over), both with their counts
+        rebuilt from their journal.
+
+        Raises:
+            LeaseLost: the store is fenced and the lease was taken over meanwhile.
+        """
         self._close_abandoned_runs(link)
-        with self.engine.begin() as connection:
-            return new_id(connection.execute(insert(t.runs).values(
+        with self.begin() as connection:
+            run_id = new_id(connection.execute(insert(t.runs).values(
                 link=link, trigger=trigger, mode=mode, scope=json.dumps(scope, default=str),
                 user=user, started_at=started_at, outcome="running", dry_run=dry_run,
                 host=socket.gethostname(), pid=os.getpid())))
+            if self.fence is not None:
+                previous = set_fence_run(connection, self.fence, run_id)
+                if previous is not None and previous != run_id:
+                    close_taken_over(connection, previous, run_id, link)
+            return run_id
 
     def _close_abandoned_runs(self, link: str) -> None:
         """Mark runs of ``link`` left 'running' by a process on this host that has ended."""
@@ -411,11 +447,18 @@ class StateStore(ConflictRecords):
                     continue
                 connection.execute(update(t.runs).where(t.runs.c.id == row.id).values(
                     outcome="failed", finished_at=now(),
+                    counts=json.dumps(journal_counts(connection, int(row.id))),
                     message="interrupted: the process running it ended; resumed by a later run"))
 
     def finish_run(self, run_id: int, *, outcome: str, finished_at: datetime,
                    duration_s: float, counts: dict[str, Any], message: str | None) -> None:
-        with self.engine.begin() as connection:
+        """Record how a run ended.
+
+        Raises:
+            LeaseLost: the store is fenced and the lease was taken over (the run that took
+                it over records this one as taken over).
+        """
+        with self.begin() as connection:
             connection.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 outcome=outcome, finished_at=finished_at, duration_s=duration_s,
                 counts=json.dumps(counts), message=message))

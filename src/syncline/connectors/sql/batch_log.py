@@ -1,7 +1,13 @@
 """The batch log of the ``sql`` connector: each written batch's results, stored in the same
 transaction as its writes (``syncline_batches``, see :mod:`~syncline.connectors.sql.capture`),
 so that after a crash a batch id found there was applied, with exactly those results, and
-one not found was not applied at all."""
+one not found was not applied at all.
+
+A batch of a run whose lease was taken over, found not applied by the run that took the
+link over, is logged as **abandoned** (:func:`abandon_batch`): its row holds
+:data:`ABANDONED` instead of results, so that a late write of it by the stale run fails —
+either on reading the log first, or on its own log insert, which then rolls its whole
+transaction back. A late write collides instead of doubling."""
 
 from __future__ import annotations
 
@@ -16,10 +22,23 @@ from sqlalchemy.engine import Connection
 from syncline import errors
 from syncline.connectors.base import WriteBatch, WriteResult
 from syncline.connectors.sql.capture import BATCHES
-from syncline.errors import ItemError
+from syncline.errors import ItemError, RunError
 
-__all__ = ["BATCH_RETENTION_DAYS", "dump_results", "load_results", "log_batch",
-           "stored_results"]
+__all__ = ["ABANDONED", "BATCH_RETENTION_DAYS", "BatchAbandoned", "abandon_batch",
+           "dump_results", "load_results", "log_batch", "stored_results"]
+
+ABANDONED = '{"abandoned":true}'
+"""What the batch log holds for an abandoned batch (see the module docstring)."""
+
+
+class BatchAbandoned(RunError):
+    """A batch being written was abandoned by the run that took the link over: it is not
+    written (the run writing it lost its lease)."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"batch {batch_id} was abandoned by the run that took the link over "
+                         f"(this run lost its lease): it is not written")
 
 BATCH_RETENTION_DAYS = 30
 """Batch log rows older than this are removed when a later batch is written."""
@@ -68,10 +87,37 @@ def load_results(text: str, batch: WriteBatch) -> list[WriteResult]:
 
 
 def stored_results(conn: Connection, batch_id: str) -> str | None:
-    """The stored results (JSON) of batch ``batch_id``, or ``None`` if it was not applied."""
+    """The stored results (JSON) of batch ``batch_id``, or ``None`` if it was not applied.
+
+    Raises:
+        BatchAbandoned: the batch was abandoned (see the module docstring).
+    """
     value = conn.execute(sa.select(BATCHES.c.results).where(BATCHES.c.batch_id == batch_id))\
         .scalar()
+    if value is not None and str(value) == ABANDONED:
+        raise BatchAbandoned(batch_id)
     return None if value is None else str(value)
+
+
+def abandon_batch(conn: Connection, batch_id: str) -> str | None:
+    """Log batch ``batch_id`` as abandoned unless it was applied, in the caller's
+    transaction; the stored results (JSON) if it was applied, else ``None``. A writer of the
+    batch that holds it uncommitted is waited for.
+
+    Raises:
+        BatchAbandoned: never for the caller's own marker: an abandoned batch gives ``None``.
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=ABANDONED,
+                                                   applied_at=datetime.now(UTC)))
+        return None
+    except sa.exc.IntegrityError:
+        pass
+    try:
+        return stored_results(conn, batch_id)
+    except BatchAbandoned:
+        return None
 
 
 def log_batch(conn: Connection, batch_id: str, results: str) -> None:
@@ -80,5 +126,9 @@ def log_batch(conn: Connection, batch_id: str, results: str) -> None:
     now = datetime.now(UTC)
     conn.execute(sa.delete(BATCHES).where(
         BATCHES.c.applied_at < now - timedelta(days=BATCH_RETENTION_DAYS)))
-    conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=results,
-                                           applied_at=now))
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=results,
+                                                   applied_at=now))
+    except sa.exc.IntegrityError:  # logged meanwhile: abandoned by the run that took over
+        raise BatchAbandoned(batch_id) from None

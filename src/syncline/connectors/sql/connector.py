@@ -380,6 +380,22 @@ class SqlConnector(Connector):
             raise ProtocolError(self.endpoint, str(error)) from None
         return created if created is not None else super().write_creates(batch)
 
+    def abandon(self, batch: WriteBatch) -> list[WriteResult] | None:
+        """The results stored for ``batch`` if it was applied; if not, the batch is logged
+        as abandoned, so that a late write of it fails (see
+        :mod:`~syncline.connectors.sql.batch_log`), and ``None`` is returned.
+
+        Raises:
+            ProtocolError: the batch id was logged for a different number of operations.
+            EndpointUnavailable: the database cannot be reached.
+        """
+        context = self._context(batch.stream)
+        try:
+            with guarded(self.endpoint, context.url):
+                return writing.abandon(context, batch)
+        except ValueError as error:
+            raise ProtocolError(self.endpoint, str(error)) from None
+
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """The results stored for ``batch`` if it was applied, ``None`` if it was not.
 

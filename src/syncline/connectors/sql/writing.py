@@ -32,7 +32,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
-from syncline.connectors.sql.batch_log import dump_results, load_results, log_batch, stored_results
+from syncline.connectors.sql.batch_log import (
+    BatchAbandoned,
+    abandon_batch,
+    dump_results,
+    load_results,
+    log_batch,
+    stored_results,
+)
 from syncline.connectors.sql.binding import BoundStream, KeyColumn, KeyGeneration
 from syncline.connectors.sql.capture import set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
@@ -440,6 +447,9 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
             break
     applied: dict[int, WriteResult] = {}
     with write_transaction(context) as conn:
+        stored = stored_results(conn, batch.batch_id)
+        if stored is not None:
+            return load_results(stored, batch)
         stamp = _stamp(conn, bound)
         for item in items:
             try:
@@ -455,7 +465,19 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
 
 
 def recover(context: WriteContext, batch: WriteBatch) -> list[WriteResult] | None:
-    """The stored results of ``batch`` if it was applied, ``None`` if it was not."""
+    """The stored results of ``batch`` if it was applied, ``None`` if it was not (or was
+    abandoned)."""
     with context.engine.connect() as conn:
-        stored = stored_results(conn, batch.batch_id)
+        try:
+            stored = stored_results(conn, batch.batch_id)
+        except BatchAbandoned:
+            return None
+    return None if stored is None else load_results(stored, batch)
+
+
+def abandon(context: WriteContext, batch: WriteBatch) -> list[WriteResult] | None:
+    """The stored results of ``batch`` if it was applied; if not, log it as abandoned (see
+    :mod:`~syncline.connectors.sql.batch_log`) and return ``None``."""
+    with context.engine.begin() as conn:
+        stored = abandon_batch(conn, batch.batch_id)
     return None if stored is None else load_results(stored, batch)
