@@ -134,7 +134,7 @@ class SyncService:
                                             thread_name_prefix="syncline-run")
         self._stopping = False
         self._started = False
-        self.store_watch = StoreWatch(store, self.running_links)
+        self.store_watch = StoreWatch(store, self.running_links, self._condition)
 
     # -- asking for runs ----------------------------------------------------------------
     def trigger(self, link: str, mode: RunMode = RunMode.INCREMENTAL,
@@ -257,8 +257,9 @@ class SyncService:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start every queued request whose link is idle (caller holds the condition)."""
-        if self._stopping:
+        """Start every queued request whose link is idle (caller holds the condition); none
+        while the state store is unreachable (they start once it answers)."""
+        if self._stopping or self.store_watch.down:
             return
         moment = self.clock.now()
         for name, state in self._states.items():
