@@ -6,6 +6,10 @@ makes the application around it. When the context has a
 :class:`~syncline.service.host.ServiceHost`, the application's lifespan starts it (the
 scheduler thread) and, at shutdown, stops it and waits for the runs going on.
 
+While the state store cannot be reached (:class:`~syncline.errors.StateUnavailable`), every
+route answers 503 with ``Retry-After``: a problem-details body (:mod:`syncline.api.problems`)
+under ``/api``, a plain page (no template, no session: both need the store) elsewhere.
+
 Every response passes through :class:`ScrubbedJSONResponse`, which removes the secrets of
 the configuration (see :func:`syncline.api.masking.config_secrets`) from the body, should
 an error message ever quote one.

@@ -11,6 +11,10 @@ run could not proceed; 1 a run finished with item errors (records that stay pend
 deletions held back by ``max_delete``); 0 every run ended ``ok`` or ``warning``;
 130 a run was stopped with Ctrl-C (see :mod:`syncline.cli.interrupt`; the links after it
 do not run).
+
+The state store unreachable (before or during a run: :class:`~syncline.errors.StateUnavailable`)
+ends the command with one line and exit code 3; with ``--json`` a failed-run document is
+printed first for each link that did not run.
 """
 
 from __future__ import annotations
