@@ -146,3 +146,19 @@ def test_a_new_run_closes_the_earlier_one_of_its_process_and_of_ended_ones(
                     "conflicts": 0, "skipped": 0}}
     assert _run(store, alive)["outcome"] == "running"  # another link, a live process
     assert _run(store, latest)["outcome"] == "running"
+
+
+def test_a_sqlite_store_whose_file_went_away_is_unreachable(tmp_path: Path) -> None:
+    folder = tmp_path / "mounted"
+    store = StateStore.open(f"sqlite:///{folder / 'state.db'}")
+    store.scope_id("l", "contact")
+    store.engine.dispose()  # the next use opens the file anew
+    (folder / "state.db").rename(tmp_path / "elsewhere.db")
+    folder.rmdir()  # as an unmounted volume
+    with pytest.raises(StateUnavailable, match=r"is unreachable: its file cannot be opened; "
+                                               r"nothing was lost"):
+        store.runs()
+    folder.mkdir()
+    (tmp_path / "elsewhere.db").rename(folder / "state.db")
+    assert store.runs() == []  # read from the file again
+    store.close()
