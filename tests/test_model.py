@@ -15,6 +15,7 @@ from syncline.model import (
     Record,
     RecordColumns,
     Side,
+    canonical_text,
     canonical_value,
     column_hashes,
     content_hash,
@@ -238,6 +239,46 @@ def test_column_hashes_match_content_hash(rows: list[list[Any]]) -> None:
     columns = [[row[index] for row in rows] for index in range(width)]
     assert column_hashes(columns, len(rows)) == [
         content_hash(dict(zip(names, row, strict=True)), names) for row in rows]
+
+
+# -- canonical text (issue 14, defect 8) ---------------------------------------------------------
+def test_line_breaks_and_outer_whitespace_do_not_make_text_differ() -> None:
+    crm = "Met at the Royal Society.\r\nPrefers letters.\r\n"
+    card = "Met at the Royal Society.\nPrefers letters."
+    assert canonical_text(crm) == card == canonical_value(crm) == canonical_value(card)
+    assert canonical_value("Hollymeade\rWilmslow") == "Hollymeade\nWilmslow"
+    assert canonical_value("\r\n\n") is None and canonical_text("\r") is None
+    assert field_token(crm) == field_token(card) == field_token("\n" + card + "\r")
+    names = ("email", "notes")
+    for fields in ({"notes": crm}, {"notes": card}, {"notes": "\r\n" + card + "\r\n"}):
+        assert content_hash(fields, names) == content_hash({"notes": card}, names)
+        assert content_hashes([fields], names) == [content_hash({"notes": card}, names)]
+        assert column_hashes([[None], [fields["notes"]]], 1) == [
+            content_hash({"notes": card}, names)]
+    # inner line breaks, spaces and the text itself still count
+    assert canonical_value("a\n\nb") != canonical_value("a\nb")
+    assert canonical_value(" a") == " a" and canonical_value("a \r\n") == "a "
+    assert content_hash({"notes": "a b"}, names) != content_hash({"notes": "a  b"}, names)
+
+
+line_texts = st.lists(st.one_of(st.none(), st.text(alphabet="a \r\n\t\x00", max_size=6)),
+                      min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line_texts, line_texts)
+def test_column_hashes_of_texts_with_line_breaks(first: list[str | None],
+                                                 second: list[str | None]) -> None:
+    """The one-pass check of a column (texts joined by NUL) never takes a text that is not
+    canonical for one that is: every way of hashing gives the same digests."""
+    count = min(len(first), len(second))
+    columns = [first[:count], second[:count]]
+    rows = [{"a": first[n], "b": second[n]} for n in range(count)]
+    expected = [content_hash(row, ("a", "b")) for row in rows]
+    assert column_hashes(columns, count) == expected
+    assert content_hashes(rows, ("a", "b")) == expected
+    assert expected == [content_hash({name: canonical_value(value) for name, value in
+                                      row.items()}, ("a", "b")) for row in rows]
 
 
 def test_record_columns_read_as_records() -> None:

@@ -19,7 +19,8 @@ what the runtime should do with the error, not for where it came from::
     │   ├── ValidationFailed     the target system rejected the record's content
     │   ├── MalformedRecord      the source holds a record we cannot parse
     │   └── VersionConflict      the record changed under us since we read it
-    └── StateError               the state store is unusable (schema, corruption)
+    └── StateError               the state store is unusable (schema, corruption; exit 3)
+        └── StateUnavailable     the state store cannot be reached or went away (transient)
 
 ``retriable`` on a class says whether trying the same thing again later may succeed.
 
@@ -49,6 +50,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "StateError",
+    "StateUnavailable",
     "SynclineError",
     "UsageError",
     "ValidationFailed",
@@ -273,3 +275,18 @@ class StateError(SynclineError):
     """The state store cannot be used (wrong schema version, unreadable, locked)."""
 
     exit_code = 3
+
+
+class StateUnavailable(StateError):
+    """The state store's database cannot be reached, or went away during a run (its server
+    stopped, the connection dropped, its file became unreadable). Nothing was lost: what
+    was settled stays settled and the next run resumes. ``url`` is the store's URL with its
+    password hidden; ``reason`` the cause in a few words (``connection refused``)."""
+
+    retriable = True
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"the state store at {url} is unreachable: {reason}; nothing was "
+                         f"lost, changes wait for the next run")

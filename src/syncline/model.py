@@ -12,6 +12,12 @@ canonical value
 content hash
     A short digest of the canonical values of a chosen set of fields. Two records with the same
     hash over the same fields hold the same data; the engine compares hashes to suppress echoes.
+canonical text
+    How text values compare: their line breaks (CRLF, a lone CR, LF) all count as LF, and
+    line breaks before or after the text are ignored. vCard and iCalendar carry a line
+    break only as ``\\n`` and their readers and writers trim values, so a CRM's
+    ``"a\\r\\nb\\r\\n"`` comes back from a card as ``"a\\nb"``: the same text, which must not
+    be written back. Spaces and tabs count everywhere.
 columnar page
     A page of records held column by column (:class:`RecordColumns`): one list of keys and
     one sequence of values per field, instead of one :class:`Record` per item. A first sync
@@ -42,6 +48,7 @@ __all__ = [
     "Record",
     "RecordColumns",
     "Side",
+    "canonical_text",
     "canonical_value",
     "column_hashes",
     "content_hash",
@@ -351,7 +358,8 @@ class RecordColumns:
 def canonical_value(value: Any) -> Any:
     """Normalise a canonical value for comparison and hashing.
 
-    Empty strings count as ``None``; decimals lose trailing zeros; integral floats become
+    Empty strings count as ``None``; text is canonical text (see the module docstring);
+    decimals lose trailing zeros; integral floats become
     ints; datetimes become ISO text in UTC to the second (naive ones are taken as they are;
     many systems keep no fractions of a second), dates ISO text; lines become tuples of
     sorted items.
@@ -375,7 +383,22 @@ def canonical_value(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((key, canonical_value(item)) for key, item in value.items()
                             if item not in (None, "")))
+    if type(value) is str and _needs_canonical_text(value):
+        return canonical_text(value)
     return value
+
+
+def _needs_canonical_text(value: str) -> bool:
+    """Whether ``value`` is not yet :func:`canonical_text` (``strip`` gives the very same
+    object back when there is nothing to strip)."""
+    return "\r" in value or value.strip("\n") is not value
+
+
+def canonical_text(value: str) -> str | None:
+    """``value`` as canonical text (see the module docstring); ``None`` when nothing is
+    left."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    return text or None
 
 
 def content_hash(fields: Mapping[str, Any], names: tuple[str, ...]) -> bytes:
@@ -384,7 +407,7 @@ def content_hash(fields: Mapping[str, Any], names: tuple[str, ...]) -> bytes:
     ``names`` must be sorted the same way for both sides of a link; the engine passes the
     link's shared field names, sorted.
     """
-    values = [value if type(value) in _PLAIN and value != "" else canonical_value(value)
+    values = [value if _is_canonical(value) else canonical_value(value)
               for value in map(fields.get, names)]
     return _blake2b(repr(values).encode(), digest_size=12).digest()
 
@@ -405,10 +428,14 @@ def content_hashes(field_maps: Iterable[Mapping[str, Any]],
             values = [fields.get(name) for name in names]
         for value in values:
             if type(value) not in plain or value == "":
-                values = [item if type(item) in plain and item != "" else canonical_value(item)
+                values = [item if _is_canonical(item) else canonical_value(item)
                           for item in values]
                 break
-        append(blake2b(repr(values).encode(), digest_size=12).digest())
+        text = repr(values)
+        if "\\" in text and _may_hold_line_breaks_to_canonicalise(text):
+            text = repr([item if _is_canonical(item) else canonical_value(item)
+                         for item in values])
+        append(blake2b(text.encode(), digest_size=12).digest())
     return digests
 
 
@@ -422,14 +449,46 @@ def column_hashes(columns: Sequence[Sequence[Any]], count: int) -> list[bytes]:
     rows: Iterable[Sequence[Any]] = zip(*columns, strict=True) if len(columns) > 1 \
         else zip(columns[0])
     if all(set(map(type, column)) <= _PLAIN_OR_NONE and "" not in column
-           for column in columns):  # canonical as they are
+           and _canonical_text_column(column) for column in columns):  # canonical as they are
         # the text of repr(list(row)), formatted straight from the row
         text_of = ("[" + ", ".join(["%r"] * len(columns)) + "]").__mod__
         return list(map(_DIGEST, map(_TWELVE_BYTE_BLAKE2B, map(str.encode, map(
             text_of, rows)))))
-    return [_blake2b(repr([value if type(value) in _PLAIN and value != ""
-                           else canonical_value(value) for value in row]).encode(),
+    return [_blake2b(repr([value if _is_canonical(value) else canonical_value(value)
+                           for value in row]).encode(),
                      digest_size=12).digest() for row in rows]
+
+
+def _may_hold_line_breaks_to_canonicalise(text: str) -> bool:
+    """Whether the ``repr`` of a list of values may hold a text with a CR, or one that
+    starts or ends with a line break (see :func:`canonical_text`); never ``False`` when it
+    does (``repr`` writes them ``\\r``, ``'\\n``, ``\\n'``, or with double quotes)."""
+    return "\\r" in text or "'\\n" in text or "\\n'" in text or '"\\n' in text \
+        or '\\n"' in text
+
+
+def _is_canonical(value: Any) -> bool:
+    """Whether ``value`` is hashed as it is: an int, or a non-empty canonical text."""
+    kind = type(value)
+    if kind is str:
+        return value != "" and not _needs_canonical_text(value)
+    return kind is int
+
+
+
+
+def _canonical_text_column(column: Sequence[Any]) -> bool:
+    """Whether every text of ``column`` (texts, ints and ``None``) is canonical text, in
+    one pass of C code over the texts joined (one Python step per column, not per value);
+    a column mixing texts and ints answers ``False`` (the slow way)."""
+    kinds = set(map(type, column))
+    if str not in kinds:
+        return True
+    if int in kinds:
+        return False
+    joined = "\x00".join(filter(None, column))  # a text holding a NUL may answer False
+    return "\r" not in joined and "\x00\n" not in joined and "\n\x00" not in joined \
+        and not joined.startswith("\n") and not joined.endswith("\n")
 
 
 _PLAIN = frozenset((str, int))

@@ -144,6 +144,20 @@ def test_new_card_round_trip() -> None:
     assert card_fields(again, "contact") == fields
 
 
+def test_crlf_and_lone_cr_are_written_as_vcard_line_breaks() -> None:
+    """vCard knows one line break, ``\\n``: a CRLF or a lone CR of a value is written as one
+    (never a raw CR, which would end the content line) and read back as LF."""
+    fields = {"name": "Alan Turing", "street": "Hollymeade\rAdlington Road",
+              "notes": "Bletchley Park\r\n\r\nManchester\rWilmslow\nUK"}
+    text = new_vcard("contact", fields, uid="u-1", now=NOW).to_text()
+    lines = text.replace("\r\n ", "").split("\r\n")
+    assert not any("\r" in line or "\n" in line for line in lines)
+    assert "NOTE:Bletchley Park\\n\\nManchester\\nWilmslow\\nUK" in lines
+    read = card_fields(parse_vcard(text, source="alan.vcf"), "contact")
+    assert read["notes"] == "Bletchley Park\n\nManchester\nWilmslow\nUK"
+    assert read["street"] == "Hollymeade\nAdlington Road"
+
+
 def test_update_changes_only_mapped_lines() -> None:
     card = parse_vcard(CARD_30, source="oliver.vcf")
     update_vcard(card, "contact", {"email": "o.bennett@bennett-plumbing.co.uk",

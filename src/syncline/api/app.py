@@ -7,6 +7,10 @@ makes the application around it. When the context has a
 :class:`~syncline.service.host.ServiceHost`, the application's lifespan starts it (the
 scheduler thread) and, at shutdown, stops it and waits for the runs going on.
 
+While the state store cannot be reached (:class:`~syncline.errors.StateUnavailable`), every
+route answers 503 with ``Retry-After``: a problem-details body (:mod:`syncline.api.problems`)
+under ``/api``, a plain page (no template, no session: both need the store) elsewhere.
+
 Every response passes through :class:`ScrubbedJSONResponse`, which removes the secrets of
 the configuration (see :func:`syncline.api.masking.config_secrets`) from the body, should
 an error message ever quote one.
@@ -20,6 +24,7 @@ and the same authentication (:mod:`syncline.api.auth`).
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -27,7 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from syncline import __version__
 from syncline.api import (
@@ -50,7 +55,15 @@ from syncline.api.progress import ProgressHub
 from syncline.api.security_headers import SecurityHeaders
 from syncline.config import Config
 from syncline.engine.sync import ConnectorFactory
-from syncline.errors import ConfigError, LinkBusy, RunError, StateError, SynclineError, UsageError
+from syncline.errors import (
+    ConfigError,
+    LinkBusy,
+    RunError,
+    StateError,
+    StateUnavailable,
+    SynclineError,
+    UsageError,
+)
 from syncline.notify import Notifier
 from syncline.redaction import redact_store
 from syncline.service.clock import Clock
@@ -126,6 +139,29 @@ def _error(code: int, error: Exception) -> JSONResponse:
     return problem_response(code, str(error))
 
 
+OUTAGE_RETRY_AFTER = 5
+"""Seconds a client is told to wait (``Retry-After``) while the state store is down."""
+
+_OUTAGE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>syncline: state store unreachable</title>
+</head><body><h1>The state store is unreachable</h1><p>{detail}</p>
+<p>syncline keeps trying to reconnect; reload this page in a few seconds.</p></body></html>
+"""
+
+
+def _outage_answer(request: Request, error: StateUnavailable) -> Response:
+    """503 while the state store is down: problem details on the API (``/api/...``), a
+    plain page (no template, no session: both need the store) on the console."""
+    headers = {"Retry-After": str(OUTAGE_RETRY_AFTER)}
+    if request.url.path.startswith("/api"):
+        return problem_response(status.HTTP_503_SERVICE_UNAVAILABLE, str(error),
+                                headers=headers)
+    page = _OUTAGE_PAGE.format(detail=html.escape(scrub(str(error),
+                                                        ScrubbedJSONResponse.secrets)))
+    return HTMLResponse(page, status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers=headers)
+
+
 def _mount_web(app: FastAPI, context: ApiContext) -> None:
     """Let the web console add itself (see the module docstring), when it is installed."""
     if importlib.util.find_spec("syncline.web") is None:
@@ -194,6 +230,10 @@ def create_app(context: ApiContext) -> FastAPI:
     @app.exception_handler(RunError)
     async def run_error(_request: Request, error: RunError) -> JSONResponse:
         return _error(status.HTTP_502_BAD_GATEWAY, error)
+
+    @app.exception_handler(StateUnavailable)
+    async def state_unavailable(request: Request, error: StateUnavailable) -> Response:
+        return _outage_answer(request, error)
 
     @app.exception_handler(StateError)
     async def state_error(_request: Request, error: StateError) -> JSONResponse:

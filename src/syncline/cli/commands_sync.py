@@ -11,6 +11,10 @@ run could not proceed; 1 a run finished with item errors (records that stay pend
 deletions held back by ``max_delete``); 0 every run ended ``ok`` or ``warning``;
 130 a run was stopped with Ctrl-C (see :mod:`syncline.cli.interrupt`; the links after it
 do not run).
+
+The state store unreachable (before or during a run: :class:`~syncline.errors.StateUnavailable`)
+ends the command with one line and exit code 3; with ``--json`` a failed-run document is
+printed first for each link that did not run.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from syncline.cli.common import (
     parse_since,
     parse_until,
 )
-from syncline.errors import ConfigError, RunCancelled, RunError, UsageError
+from syncline.errors import ConfigError, RunCancelled, RunError, StateUnavailable, UsageError
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from rich.console import Console
@@ -231,51 +235,59 @@ def sync(
     results: list[LinkResult] = []
     error_word = typer.style("error:", fg="red", bold=True)
     interrupted = False
-    with open_store(loaded) as store:
-        engine = SyncEngine(loaded, store)
-        for name, streams in per_link.items():
-            options = SyncOptions(mode=RunMode.FULL if full else RunMode.INCREMENTAL,
-                                  streams=streams, scope=scope, dry_run=dry_run,
-                                  allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
-                                  user=current_user())
-            before = store.runs(name, limit=1)
-            try:
-                summary, failed, error = run_link(engine, store, name, options, console,
-                                                  plain=json_output, wait=wait)
-            except ConfigError as problem:  # this link cannot run; the others can
-                where = f"{loaded.source}: " if problem.source is None and problem.key else ""
-                message = f"{where}{problem}"
-                others = "; the other links run" if len(per_link) > 1 else ""
-                typer.echo(f"{error_word} {message} (link '{name}' skipped{others})", err=True)
-                results.append(LinkResult(name, CONFIG_ERROR, message))
-                after = store.runs(name, limit=1)
-                recorded = after[0] if after and (not before or
-                                                  after[0]["id"] > before[0]["id"]) else None
-                documents.append(not_run_json(name, CONFIG_ERROR, message, recorded))
-                continue
-            if summary is None:
-                message = str(error)
-                results.append(LinkResult(name, "failed", message))
-                typer.echo(f"{error_word} {name}: {message} "
-                           f"(nothing was lost; changes wait for the next run)", err=True)
-                documents.append(failed if failed is not None
-                                 else not_run_json(name, "failed", message))
-                if isinstance(error, RunCancelled):
-                    interrupted = True
-                    break
-                continue
-            errors = sum(counts.errors for counts in summary.streams.values())
-            results.append(LinkResult(name, summary.outcome.value, errors=errors))
-            if json_output:
-                document = summary.to_json()
-                if dry_run:
-                    document["planned"] = planned_json(summary.planned)
-                documents.append(document)
-                hint = errors_hint(summary)
-                if hint is not None:
-                    typer.echo(hint, err=True)
-            else:
-                print_summary(console, summary)
+    try:
+        with open_store(loaded) as store:
+            engine = SyncEngine(loaded, store)
+            for name, streams in per_link.items():
+                options = SyncOptions(mode=RunMode.FULL if full else RunMode.INCREMENTAL,
+                                      streams=streams, scope=scope, dry_run=dry_run,
+                                      allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
+                                      user=current_user())
+                before = store.runs(name, limit=1)
+                try:
+                    summary, failed, error = run_link(engine, store, name, options, console,
+                                                      plain=json_output, wait=wait)
+                except ConfigError as problem:  # this link cannot run; the others can
+                    where = f"{loaded.source}: " if problem.source is None and problem.key else ""
+                    message = f"{where}{problem}"
+                    others = "; the other links run" if len(per_link) > 1 else ""
+                    typer.echo(f"{error_word} {message} (link '{name}' skipped{others})", err=True)
+                    results.append(LinkResult(name, CONFIG_ERROR, message))
+                    after = store.runs(name, limit=1)
+                    recorded = after[0] if after and (not before or
+                                                      after[0]["id"] > before[0]["id"]) else None
+                    documents.append(not_run_json(name, CONFIG_ERROR, message, recorded))
+                    continue
+                if summary is None:
+                    message = str(error)
+                    results.append(LinkResult(name, "failed", message))
+                    typer.echo(f"{error_word} {name}: {message} "
+                               f"(nothing was lost; changes wait for the next run)", err=True)
+                    documents.append(failed if failed is not None
+                                     else not_run_json(name, "failed", message))
+                    if isinstance(error, RunCancelled):
+                        interrupted = True
+                        break
+                    continue
+                errors = sum(counts.errors for counts in summary.streams.values())
+                results.append(LinkResult(name, summary.outcome.value, errors=errors))
+                if json_output:
+                    document = summary.to_json()
+                    if dry_run:
+                        document["planned"] = planned_json(summary.planned)
+                    documents.append(document)
+                    hint = errors_hint(summary)
+                    if hint is not None:
+                        typer.echo(hint, err=True)
+                else:
+                    print_summary(console, summary)
+    except StateUnavailable as outage:  # one line on stderr; with --json, failed runs
+        if json_output:
+            done = {result.link for result in results}
+            documents.extend(not_run_json(name, "failed", str(outage))
+                             for name in per_link if name not in done)
+            typer.echo(dump_json(documents if link is None else documents[-1]))
+        raise
     code = exit_code(results)
     if json_output and link is None:
         typer.echo(dump_json(documents))

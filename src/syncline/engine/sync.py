@@ -27,7 +27,7 @@ from syncline.engine.options import (
 from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
 from syncline.engine.write_meter import WriteMeter
-from syncline.errors import LeaseLost, RunError, UsageError
+from syncline.errors import LeaseLost, RunError, StateUnavailable, UsageError
 from syncline.model import Side, stream_order
 from syncline.run_context import RunContext, StopSignal
 from syncline.state.service_store import clear_written_marks, mark_ceiling
@@ -136,7 +136,10 @@ class SyncEngine:
                 connector.close()
             summary.finished_at = now()
             summary.outcome = _outcome(summary, failure or unexpected)
-            if summary.run_id is not None:
+            # a run the state store's outage cut short is not finished here (the store may
+            # be back by now): it stays 'running' until the service's or the next run's
+            # recovery marks it interrupted, its counts rebuilt from what its journal holds
+            if summary.run_id is not None and not isinstance(unexpected, StateUnavailable):
                 try:
                     self.store.finish_run(
                         summary.run_id, outcome=summary.outcome.value,

@@ -55,11 +55,17 @@ def unescape_text(raw: str) -> str:
 
 
 def escape_text(text: str) -> str:
-    """The raw form of a TEXT value (backslash, comma, semicolon and new lines escaped)."""
-    if "\\" not in text and "," not in text and ";" not in text and "\n" not in text:
-        return text  # the usual case, without five passes over it
+    """The raw form of a TEXT value (backslash, comma, semicolon and line breaks escaped).
+
+    A line break is written ``\\n``, the only one vCard and iCalendar know, whatever it was:
+    CRLF, a lone CR or LF (a raw CR would end the content line). Read back, the text has LF
+    line breaks; canonical text compares it equal (see :mod:`syncline.model`).
+    """
+    if "\\" not in text and "," not in text and ";" not in text and "\n" not in text \
+            and "\r" not in text:
+        return text  # the usual case, without six passes over it
     return (text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+            .replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n"))
 
 
 def _split_unescaped(raw: str, separator: str) -> list[str]:

@@ -16,6 +16,7 @@ import socket
 import threading
 from typing import Any, Protocol
 
+from syncline.errors import StateUnavailable
 from syncline.state.progress_store import live_runs, run_outcome
 from syncline.state.store import StateStore
 
@@ -65,6 +66,8 @@ class RunWatcher:
         while not self._stop.wait(self.interval):
             try:
                 self.check()
+            except StateUnavailable as error:  # the service logs the outage itself
+                log.debug("runs of other processes could not be read: %s", error)
             except Exception as error:  # a passing database hiccup: try again next tick
                 log.warning("runs of other processes could not be read: %s", error)
 

@@ -37,7 +37,7 @@ from syncline.config import Config
 from syncline.connectors.base import ReadScope
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, Trigger
 from syncline.engine.sync import ConnectorFactory, open_endpoint
-from syncline.errors import LinkBusy, SynclineError, UsageError
+from syncline.errors import LinkBusy, StateUnavailable, SynclineError, UsageError
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock, SystemClock
 from syncline.service.criteria import ForceCriteria
@@ -46,6 +46,7 @@ from syncline.service.lock import DEFAULT_TTL, holder_text
 from syncline.service.requests import RunRequest
 from syncline.service.runner import run_locked
 from syncline.service.scheduler import Scheduler
+from syncline.service.store_watch import StoreWatch
 from syncline.state.controls_store import ControlsStore
 from syncline.state.service_store import lease_holder, marked_count
 from syncline.state.store import StateStore
@@ -133,6 +134,7 @@ class SyncService:
                                             thread_name_prefix="syncline-run")
         self._stopping = False
         self._started = False
+        self.store_watch = StoreWatch(store, self.running_links, self._condition)
 
     # -- asking for runs ----------------------------------------------------------------
     def trigger(self, link: str, mode: RunMode = RunMode.INCREMENTAL,
@@ -235,21 +237,29 @@ class SyncService:
             self._submit(request)
 
     def tick(self) -> None:
-        """Queue the scheduled runs that are due and start what may start."""
-        if not self._started:
-            self.start()
-        due: dict[str, RunRequest] = {}
-        for request in self.scheduler.due():  # jobs of one link due together: one run
-            known = due.get(request.link)
-            due[request.link] = request if known is None else known.merged(request)
-        for request in due.values():
-            self._submit(request)
+        """Queue the scheduled runs that are due and start what may start; nothing while
+        the state store is unreachable (see :mod:`syncline.service.store_watch`)."""
+        if not self.store_watch.ready():
+            return
+        try:
+            if not self._started:
+                self.start()
+            due: dict[str, RunRequest] = {}
+            for request in self.scheduler.due():  # jobs of one link due together: one run
+                known = due.get(request.link)
+                due[request.link] = request if known is None else known.merged(request)
+            for request in due.values():
+                self._submit(request)
+        except StateUnavailable as error:
+            self.store_watch.skipped(error)
+            return
         with self._condition:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start every queued request whose link is idle (caller holds the condition)."""
-        if self._stopping:
+        """Start every queued request whose link is idle (caller holds the condition); none
+        while the state store is unreachable (they start once it answers)."""
+        if self._stopping or self.store_watch.down:
             return
         moment = self.clock.now()
         for name, state in self._states.items():
@@ -265,12 +275,17 @@ class SyncService:
         summary: RunSummary | None = None
         error: str | None = None
         busy = False
+        outage: StateUnavailable | None = None
         try:
             summary = self._runner(request)
         except LinkBusy as caught:
             busy = True
             error = str(caught)
             log.info("%s: %s; trying again in %.0f s", name, caught, self.busy_retry)
+        except StateUnavailable as caught:
+            error = str(caught)
+            log.error("%s: run interrupted: %s", name, caught)
+            outage = caught
         except SynclineError as caught:
             error = str(caught)
             log.error("%s: run failed: %s", name, caught)
@@ -288,6 +303,8 @@ class SyncService:
                 state.last, state.last_error = summary, error
             self._dispatch()
             self._condition.notify_all()
+        if outage is not None:  # its run row is marked once the store answers again
+            self.store_watch.note_outage(outage)
         self._wake.set()
         if not busy:
             for listener in self._listeners:
@@ -323,10 +340,13 @@ class SyncService:
 
     def run_forever(self, max_wait: float = 30.0) -> None:
         """Tick until :meth:`stop`, sleeping until the next due time or a trigger."""
-        self.start()
         while not self._stopping:
-            self.tick()
-            due = self.scheduler.next_due()
+            self.tick()  # starts the service on its first call
+            try:
+                due = self.scheduler.next_due()
+            except StateUnavailable as error:
+                self.store_watch.skipped(error)
+                due = None
             wait = max_wait if due is None else \
                 max(0.0, min(max_wait, (due - self.clock.now()).total_seconds()))
             with self._condition:
@@ -334,6 +354,8 @@ class SyncService:
                            if state.queued is not None and state.not_before is not None]
             if waiting:
                 wait = min(wait, max(0.0, (min(waiting) - self.clock.now()).total_seconds()))
+            if self.store_watch.down:  # try the store again soon (its health paces tries)
+                wait = min(wait, 1.0)
             self.clock.wait(self._wake, wait)
             self._wake.clear()
 

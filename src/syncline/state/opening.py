@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from syncline.errors import StateError
 from syncline.state import schema
+from syncline.state.outage import watch_outages
 
 __all__ = ["MIGRATIONS", "SCHEMA_REVISION", "masked", "open_engine", "revision", "upgrade"]
 
@@ -55,8 +56,12 @@ def open_engine(url: str) -> Engine:
     """An engine on the database at ``url``, its schema at :data:`SCHEMA_REVISION`; the
     folder of a SQLite file is created when missing.
 
+    Outages met later on the engine (its database stopped or unreachable) are raised as
+    :class:`~syncline.errors.StateUnavailable` (see :mod:`syncline.state.outage`).
+
     Raises:
-        StateError: the database cannot be reached, created or migrated.
+        StateUnavailable: the database cannot be reached.
+        StateError: the database cannot be created or migrated.
     """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         folder = Path(url[len("sqlite:///"):].split("?")[0]).parent
@@ -71,6 +76,7 @@ def open_engine(url: str) -> Engine:
         raise StateError(f"state store URL {masked(url)} is not usable: {error}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    watch_outages(engine, masked(url))
     if revision(engine) != SCHEMA_REVISION and not _create_when_empty(engine):
         upgrade(engine)
     return engine

@@ -20,6 +20,7 @@ mark
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ __all__ = [
     "marked_count",
     "marked_keys",
     "release_lease",
+    "release_leases_of_process",
     "renew_lease",
     "set_log_written",
 ]
@@ -156,6 +158,28 @@ def release_lease(store: StateStore, link: str, *, owner: str) -> bool:
         result = connection.execute(delete(t.run_locks).where(t.run_locks.c.link == link,
                                                               t.run_locks.c.owner == owner))
     return result.rowcount == 1
+
+
+def release_leases_of_process(store: StateStore, *, keep: Iterable[str] = ()) -> list[str]:
+    """Give up the leases this process (this host, this pid) holds on links other than
+    ``keep`` (the links whose runs it still has going): those of runs an outage of the
+    state store cut short, which could not release them. Returns their links.
+
+    Raises:
+        StateUnavailable: the state store cannot be reached.
+    """
+    kept = set(keep)
+    query = select(t.run_locks.c.link, t.run_locks.c.owner).where(
+        t.run_locks.c.host == socket.gethostname(), t.run_locks.c.pid == os.getpid())
+    released: list[str] = []
+    with store.engine.begin() as connection:
+        for row in connection.execute(query).all():
+            if row.link in kept:
+                continue
+            connection.execute(delete(t.run_locks).where(t.run_locks.c.link == row.link,
+                                                         t.run_locks.c.owner == row.owner))
+            released.append(str(row.link))
+    return released
 
 
 # -- forced resynchronisation ----------------------------------------------------------------

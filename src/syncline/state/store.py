@@ -424,7 +424,7 @@ class StateStore(ConflictRecords):
         Raises:
             LeaseLost: the store is fenced and the lease was taken over meanwhile.
         """
-        self._close_abandoned_runs(link)
+        self._close_abandoned_runs(link, own=not dry_run)
         with self.begin() as connection:
             run_id = new_id(connection.execute(insert(t.runs).values(
                 link=link, trigger=trigger, mode=mode, scope=json.dumps(scope, default=str),
@@ -436,19 +436,45 @@ class StateStore(ConflictRecords):
                     close_taken_over(connection, previous, run_id, link)
             return run_id
 
-    def _close_abandoned_runs(self, link: str) -> None:
-        """Mark runs of ``link`` left 'running' by a process on this host that has ended."""
-        query = select(t.runs.c.id, t.runs.c.pid).where(
-            t.runs.c.link == link, t.runs.c.outcome == "running",
-            t.runs.c.host == socket.gethostname())
+    def _close_abandoned_runs(self, link: str, *, own: bool) -> None:
+        """Mark runs of ``link`` left 'running' on this host by a process that has ended,
+        and with ``own`` by this process (a run this process starts holds the link's run
+        lock, so an earlier one of its own still 'running' was cut short, e.g. by a state
+        store outage), as interrupted (see :meth:`close_interrupted_runs`)."""
+        self.close_interrupted_runs(links={link}, own=own)
+
+    def close_interrupted_runs(self, *, links: set[str] | None = None, own: bool = False,
+                               busy: Iterable[str] = ()) -> list[int]:
+        """Mark runs left 'running' on this host as ``failed``, with the message
+        ``interrupted: <why>; resumed by a later run`` and their counts rebuilt from
+        the journal (:func:`~syncline.state.journal_counts.journal_counts`): runs of a
+        process that has ended and, with ``own``, runs of this process, except those of
+        the ``busy`` links (runs this process still has going). Only runs of ``links``
+        when given. Returns the ids of the runs marked.
+
+        Raises:
+            StateUnavailable: the state store cannot be reached.
+        """
+        query = select(t.runs.c.id, t.runs.c.pid, t.runs.c.link).where(
+            t.runs.c.outcome == "running", t.runs.c.host == socket.gethostname())
+        if links is not None:
+            query = query.where(t.runs.c.link.in_(sorted(links)))
+        going, marked = set(busy), []
         with self.engine.begin() as connection:
             for row in connection.execute(query).all():
-                if row.pid and _process_alive(int(row.pid)):
+                ours = row.pid is not None and int(row.pid) == os.getpid()
+                if ours and (not own or row.link in going):
                     continue
-                connection.execute(update(t.runs).where(t.runs.c.id == row.id).values(
-                    outcome="failed", finished_at=now(),
-                    counts=json.dumps(journal_counts(connection, int(row.id))),
-                    message="interrupted: the process running it ended; resumed by a later run"))
+                if not ours and row.pid and _process_alive(int(row.pid)):
+                    continue
+                counts = journal_counts(connection, int(row.id))
+                reason = _OWN_RUN_CUT_SHORT if ours else "the process running it ended"
+                connection.execute(update(t.runs).where(
+                    t.runs.c.id == row.id, t.runs.c.outcome == "running").values(
+                    outcome="failed", finished_at=now(), counts=json.dumps(counts),
+                    message=f"interrupted: {reason}; resumed by a later run"))
+                marked.append(int(row.id))
+        return marked
 
     def finish_run(self, run_id: int, *, outcome: str, finished_at: datetime,
                    duration_s: float, counts: dict[str, Any], message: str | None) -> None:
@@ -508,6 +534,9 @@ class StateStore(ConflictRecords):
             query = query.limit(limit)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+_OWN_RUN_CUT_SHORT = "the run could not record its end (the state store was unreachable)"
 
 
 def _process_alive(pid: int) -> bool:
