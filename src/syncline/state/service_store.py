@@ -32,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 
 from syncline.state import schema as t
 from syncline.state.fencing import end_stale_writes, next_generation
-from syncline.state.store import StateStore, _process_alive, now
+from syncline.state.runs_store import process_alive
+from syncline.state.store import StateStore, now
 
 __all__ = [
     "Lease",
@@ -106,7 +107,7 @@ def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid:
             return Lease(link, "", "a run that just ended", None, None, at, at, at)
         current = _lease(row)
         dead = current.host == host and current.pid is not None and current.pid != pid \
-            and not _process_alive(current.pid)
+            and not process_alive(current.pid)
         if current.owner != owner and current.expires_at > at and not dead:
             return current
         taken = connection.execute(
