@@ -325,6 +325,56 @@ def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
         item.native = native
 
 
+class KeyNotUnique(Exception):
+    """An update or delete by a key the schema does not prove unique met more than one row
+    (a row with that key appeared since it was counted): the item is rolled back."""
+
+    def __init__(self, item_index: int, count: int) -> None:
+        super().__init__(f"{count} rows")
+        self.item_index = item_index
+        self.count = count
+
+
+def _matching(conn: Connection, key: KeyColumn, native: Any) -> int:
+    """How many rows hold key ``native``, compared as the database compares it."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(key.column.table)
+                            .where(key.matches(native))).scalar_one())
+
+
+def _not_unique(bound: BoundStream, op: WriteOperation, count: int) -> WriteResult:
+    """The result of a write refused because its key is held by ``count`` rows."""
+    return WriteResult(op.token, op.key, error=ItemError(
+        f"key {op.key} matches {count} rows in {bound.table.name}: not written, {count} rows "
+        f"have this key ({bound.table.name}.{bound.key.name} is not unique; which row is the "
+        f"record cannot be known)", stream=bound.name, key=op.key))
+
+
+def _apply_one_by_one(conn: Connection, bound: BoundStream, deletes: list[_Item],
+                      updates: list[_Item], stamp: dict[str, Any]) -> None:
+    """Delete and update by a key the schema does not prove unique: one statement per item,
+    each of which must touch exactly one row.
+
+    Raises:
+        KeyNotUnique: a statement touched more than one row (the caller rolls the item
+            back: the batch is written again one item at a time, each in a savepoint).
+    """
+    key = bound.key
+    for item in deletes:
+        if bound.lines is not None:
+            conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent == item.native))
+        touched = conn.execute(sa.delete(bound.table).where(key.matches(item.native)))
+        if touched.rowcount > 1:
+            raise KeyNotUnique(item.index, touched.rowcount)
+    for item in updates:
+        if not (item.values or stamp):
+            continue
+        statement = sa.update(bound.table).where(key.matches(item.native))
+        values: dict[str, Any] = {**item.values, **_with_stamp(item.values, stamp)}
+        touched = conn.execute(statement.values(values))
+        if touched.rowcount > 1:
+            raise KeyNotUnique(item.index, touched.rowcount)
+
+
 def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
            stamp: dict[str, Any], shortcut: bool = True) -> dict[int, WriteResult]:
     """Apply ``items`` inside the caller's transaction; results by item index. ``stamp`` holds
@@ -333,20 +383,31 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
     results: dict[int, WriteResult] = {}
     key = bound.key
     changing = [i for i in items if i.op.kind is not WriteKind.CREATE]
-    existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
-    for item in changing:
-        if item.native not in existing:
-            results[item.index] = _missing(bound, item.op)
+    if key.unique:
+        existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
+        for item in changing:
+            if item.native not in existing:
+                results[item.index] = _missing(bound, item.op)
+    else:
+        for item in changing:
+            matched = _matching(conn, key, item.native)
+            if matched != 1:
+                results[item.index] = _missing(bound, item.op) if not matched \
+                    else _not_unique(bound, item.op, matched)
     alive = [i for i in items if i.index not in results]
 
     deletes = [i for i in alive if i.op.kind is WriteKind.DELETE]
+    if not key.unique:
+        _apply_one_by_one(conn, bound, deletes, [i for i in alive
+                                                 if i.op.kind is WriteKind.UPDATE], stamp)
+        deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
             conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent.in_(part)))
         conn.execute(sa.delete(bound.table).where(key.column.in_(part)))
 
     updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
-    for group in _groups([i for i in updates if i.values or stamp]):
+    for group in _groups([i for i in updates if (i.values or stamp) and key.unique]):
         statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
         if stamp:
             statement = statement.values(_with_stamp(group[0].values, stamp))
@@ -434,6 +495,8 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                 return results
         except _KeysNotConsecutive:
             continue
+        except KeyNotUnique:
+            break
         except sa.exc.DBAPIError as error:
             if is_connection_problem(error):
                 raise
@@ -445,6 +508,8 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
             try:
                 with conn.begin_nested():
                     applied.update(_apply(conn, bound, [item], stamp, shortcut=False))
+            except KeyNotUnique as refused:
+                applied[item.index] = _not_unique(bound, item.op, refused.count)
             except sa.exc.DBAPIError as error:
                 if is_connection_problem(error):
                     raise
