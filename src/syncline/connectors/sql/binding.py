@@ -136,16 +136,23 @@ class KeyColumn:
         stripped = "".join(c for c in normalize("NFKD", key) if not combining(c))
         return stripped.casefold().rstrip(" ")
 
-    def matches(self, native: Any) -> sa.ColumnElement[bool]:
-        """The condition selecting every row whose key is ``native`` (from :meth:`native`):
-        in a column without a type (:attr:`loose`), integer and text forms of one number."""
+    def forms(self, native: Any) -> list[Any]:
+        """The column values that are key ``native`` (from :meth:`native`): in a column
+        without a type (:attr:`loose`), a number's text and integer forms; else itself."""
         if self.loose and isinstance(native, str):
             try:
                 number = int(native)
             except ValueError:
-                number = None
-            if number is not None and str(number) == native:
-                return self.column.in_([native, number])
+                return [native]
+            if str(number) == native:
+                return [native, number]
+        return [native]
+
+    def matches(self, native: Any) -> sa.ColumnElement[bool]:
+        """The condition selecting every row whose key is ``native`` (see :meth:`forms`)."""
+        forms = self.forms(native)
+        if len(forms) > 1:
+            return self.column.in_(forms)
         matched: sa.ColumnElement[bool] = self.column == native
         return matched
 

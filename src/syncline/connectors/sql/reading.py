@@ -330,12 +330,7 @@ def key_in(bound: BoundStream, natives: Sequence[Any]) -> sa.ColumnElement[bool]
     key = bound.key
     if not key.loose:
         return key.column.in_(natives)
-    forms: list[Any] = list(natives)
-    for native in natives:
-        if isinstance(native, str) and native.lstrip("-").isdigit() \
-                and str(int(native)) == native:
-            forms.append(int(native))
-    return key.column.in_(forms)
+    return key.column.in_([form for native in natives for form in key.forms(native)])
 
 
 def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
