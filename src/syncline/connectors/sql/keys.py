@@ -29,7 +29,12 @@ When the data is read (see :func:`checks_data`):
 
 While reading (:func:`unique_rows`, used by :mod:`~syncline.connectors.sql.reading` for an
 unproven key only), rows whose key is NULL or held by more than one row are left out, each
-reported as an item error.
+reported as an item error; keys are compared as the database compares them
+(:meth:`~syncline.connectors.sql.binding.KeyColumn.identity`). Where the key is not proven
+``NOT NULL``, every read (incremental ones and reads by key included) counts the rows without
+a key with one query (:func:`count_keyless`): the engine holds that side's deletions while
+there are any. Writes by an unproven key are checked too (see
+:mod:`~syncline.connectors.sql.unproven_writes`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ A batch is applied in one transaction: deletes, then updates, then creates (so t
 freed by a delete or update can be taken by a create), each as few ``executemany`` calls as
 the operations allow. If the database rejects the batch as a whole (a unique key taken, a
 value too long...), it is rolled back and applied again one item at a time, each inside a
-savepoint, so that only the rejected items fail. The batch log itself is kept by
+savepoint, so that only the rejected items fail. Where the schema does not prove the key
+unique, updates and deletes go one statement per item, each of which must touch exactly one
+row (see :mod:`~syncline.connectors.sql.unproven_writes`). The batch log itself is kept by
 :mod:`~syncline.connectors.sql.batch_log`.
 """
 
@@ -40,6 +42,12 @@ from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_probl
 from syncline.connectors.sql.db_errors import database_cause
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
+from syncline.connectors.sql.unproven_writes import (
+    KeyNotUnique,
+    matching_rows,
+    not_unique,
+    write_one_by_one,
+)
 from syncline.errors import ItemError, ValidationFailed
 from syncline.model import FieldType
 
@@ -325,56 +333,6 @@ def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
         item.native = native
 
 
-class KeyNotUnique(Exception):
-    """An update or delete by a key the schema does not prove unique met more than one row
-    (a row with that key appeared since it was counted): the item is rolled back."""
-
-    def __init__(self, item_index: int, count: int) -> None:
-        super().__init__(f"{count} rows")
-        self.item_index = item_index
-        self.count = count
-
-
-def _matching(conn: Connection, key: KeyColumn, native: Any) -> int:
-    """How many rows hold key ``native``, compared as the database compares it."""
-    return int(conn.execute(sa.select(sa.func.count()).select_from(key.column.table)
-                            .where(key.matches(native))).scalar_one())
-
-
-def _not_unique(bound: BoundStream, op: WriteOperation, count: int) -> WriteResult:
-    """The result of a write refused because its key is held by ``count`` rows."""
-    return WriteResult(op.token, op.key, error=ItemError(
-        f"key {op.key} matches {count} rows in {bound.table.name}: not written, {count} rows "
-        f"have this key ({bound.table.name}.{bound.key.name} is not unique; which row is the "
-        f"record cannot be known)", stream=bound.name, key=op.key))
-
-
-def _apply_one_by_one(conn: Connection, bound: BoundStream, deletes: list[_Item],
-                      updates: list[_Item], stamp: dict[str, Any]) -> None:
-    """Delete and update by a key the schema does not prove unique: one statement per item,
-    each of which must touch exactly one row.
-
-    Raises:
-        KeyNotUnique: a statement touched more than one row (the caller rolls the item
-            back: the batch is written again one item at a time, each in a savepoint).
-    """
-    key = bound.key
-    for item in deletes:
-        if bound.lines is not None:
-            conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent == item.native))
-        touched = conn.execute(sa.delete(bound.table).where(key.matches(item.native)))
-        if touched.rowcount > 1:
-            raise KeyNotUnique(item.index, touched.rowcount)
-    for item in updates:
-        if not (item.values or stamp):
-            continue
-        statement = sa.update(bound.table).where(key.matches(item.native))
-        values: dict[str, Any] = {**item.values, **_with_stamp(item.values, stamp)}
-        touched = conn.execute(statement.values(values))
-        if touched.rowcount > 1:
-            raise KeyNotUnique(item.index, touched.rowcount)
-
-
 def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
            stamp: dict[str, Any], shortcut: bool = True) -> dict[int, WriteResult]:
     """Apply ``items`` inside the caller's transaction; results by item index. ``stamp`` holds
@@ -388,18 +346,19 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
         for item in changing:
             if item.native not in existing:
                 results[item.index] = _missing(bound, item.op)
-    else:
+    else:  # each update or delete must touch exactly one row (see unproven_writes)
         for item in changing:
-            matched = _matching(conn, key, item.native)
+            matched = matching_rows(conn, key, item.native)
             if matched != 1:
                 results[item.index] = _missing(bound, item.op) if not matched \
-                    else _not_unique(bound, item.op, matched)
+                    else not_unique(bound, item.op, matched)
     alive = [i for i in items if i.index not in results]
 
     deletes = [i for i in alive if i.op.kind is WriteKind.DELETE]
     if not key.unique:
-        _apply_one_by_one(conn, bound, deletes, [i for i in alive
-                                                 if i.op.kind is WriteKind.UPDATE], stamp)
+        write_one_by_one(conn, bound, [(i.index, i.native) for i in deletes], [
+            (i.index, i.native, {**i.values, **_with_stamp(i.values, stamp)})
+            for i in alive if i.op.kind is WriteKind.UPDATE and (i.values or stamp)])
         deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
@@ -509,7 +468,7 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                 with conn.begin_nested():
                     applied.update(_apply(conn, bound, [item], stamp, shortcut=False))
             except KeyNotUnique as refused:
-                applied[item.index] = _not_unique(bound, item.op, refused.count)
+                applied[item.index] = not_unique(bound, item.op, refused.count)
             except sa.exc.DBAPIError as error:
                 if is_connection_problem(error):
                     raise
