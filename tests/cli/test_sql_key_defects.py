@@ -162,3 +162,11 @@ def test_rows_whose_key_is_removed_hold_deletions(runner: CliRunner, tmp_path: P
     link.execute("DELETE FROM nopk WHERE code = 'A-1'")
     _run(runner, link, "sync", "lr", "--allow-mass-delete")
     assert link.people("customers") == [("Bo", "bo@x")]
+
+
+def test_setup_refuses_integer_and_text_forms_of_one_key(runner: CliRunner,
+                                                         tmp_path: Path) -> None:
+    link = _link(tmp_path, f"sqlite:///{tmp_path / 'crm.db'}", key_type=None)
+    link.execute("INSERT INTO nopk VALUES (1, 'One', 'one@x'), ('1', 'Text one', 'text@x')")
+    output = _run(runner, link, "setup", "lr", expected=2)
+    assert "nopk.code is not unique ('1' is the key of 2 rows)" in output

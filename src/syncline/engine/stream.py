@@ -253,8 +253,8 @@ class StreamRun:
         if not self.options.dry_run:
             fixed = fixed_read_problems(
                 self.store, self.link_name, self.stream, self.run_id,
-                {side.value: readers[side].keys_read - readers[side].unreadable
-                 for side in Side})
+                {side.value: (readers[side].keys_read & readers[side].pending)
+                 - readers[side].unreadable for side in Side})
         if (rows or fixed) and not self.options.dry_run:
             self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows,
                               pending_add=list(pending.values()), pending_remove=fixed)
