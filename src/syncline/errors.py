@@ -47,6 +47,7 @@ __all__ = [
     "MalformedRecord",
     "ProtocolError",
     "ReferenceMissing",
+    "RowsWithoutKey",
     "RunCancelled",
     "RunError",
     "StateError",
@@ -265,6 +266,12 @@ class MalformedRecord(ItemError):
     """A source record cannot be parsed into canonical form."""
 
     retriable = False
+
+
+class RowsWithoutKey(MalformedRecord):
+    """Rows of a source have no key at all (an SQL key column that is NULL). They name no
+    key; while they exist, deletions read from that source are held, since one of them may
+    be the row whose key was removed."""
 
 
 class VersionConflict(ItemError):

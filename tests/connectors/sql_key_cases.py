@@ -120,13 +120,20 @@ class SqlKeys:
         try:
             assert self._names(connector) == [("A", "a"), ("C", "c"), ("D", "d")]
             errors = connector.take_item_errors("contact")
+            # MariaDB's default collation compares text without regard to case
+            folds = "; the database compares its keys without regard to case" \
+                if database_url.startswith("mysql") else ""
             assert sorted(str(error) for error in errors) == [
-                "2 rows in source_view have no key (source_view.code is NULL): left out",
-                "code=B in source_view: 2 rows have this key (source_view.code is not "
-                "unique): none of them is synced until the key is unique"]
+                "2 rows in source_view have no key (source_view.code is NULL): left out, and "
+                "deletions read from source_view are held until they have a key or are "
+                "deleted",
+                f"code=B in source_view: 2 rows have this key (source_view.code is not "
+                f"unique{folds}): none of them is synced until the key is unique"]
             assert sorted(str(e.key) for e in errors) == ["B", "None"]  # the key B, or none
             assert set(connector.read_keys("contact", ["B", "C"])) == {"C"}
-            assert [error.key for error in connector.take_item_errors("contact")] == ["B"]
+            # reading by key counts the rows without a key too (a key not found may be one)
+            assert sorted(str(error.key) for error in connector.take_item_errors("contact")) \
+                == ["B", "None"]
             lines = connector.setup(["contact"])
             assert any("view source_view: no change capture" in line and "not unique" in line
                        for line in lines), lines

@@ -10,10 +10,12 @@ them to the other side with action code R even when their hash says nothing chan
 Items a connector could not read (see :meth:`Connector.take_item_errors
 <syncline.connectors.base.Connector.take_item_errors>`) are taken after every page and kept
 in :attr:`SideReader.item_errors`; such a key is never taken for a deletion (its record was
-left out, not removed). A key met twice in one read of one side (a connector whose key is
-not unique) keeps its first record; the second is dropped with an item error, so that two
-records of one key never reach the planner (they would pair twice and fail to settle). A
-columnar page whose connector guarantees distinct keys
+left out, not removed), and while the connector reports records without a key
+(:class:`~syncline.errors.RowsWithoutKey`) no deletion is taken from that side at all: each
+is held as an item error of its key. A key met twice in one read of one side (a connector
+whose key is not unique) keeps its first record; the second is dropped with an item error,
+so that two records of one key never reach the planner (they would pair twice and fail to
+settle). A columnar page whose connector guarantees distinct keys
 (:attr:`~syncline.model.RecordColumns.distinct_keys`) is not checked.
 """
 
@@ -26,7 +28,7 @@ from syncline.connectors.base import Capability, Connector, ReadScope
 from syncline.engine.bulk_plan import ColumnChanges
 from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
-from syncline.errors import ItemError, MalformedRecord, ProtocolError
+from syncline.errors import ItemError, MalformedRecord, ProtocolError, RowsWithoutKey
 from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
 from syncline.state.service_store import marked_keys
 from syncline.state.store import MappingRow, StateStore
@@ -76,12 +78,37 @@ class SideReader:
     keys_read: set[str] = field(default_factory=set)
     """Every key this read has yielded (to drop a key met twice)."""
 
+    keyless: bool = False
+    """Whether the connector reported records without a key
+    (:class:`~syncline.errors.RowsWithoutKey`) in this read: its deletions are then held
+    (see :meth:`_held`)."""
+
     def _take_errors(self) -> None:
-        """Take the connector's item errors noted so far (see the module docstring)."""
+        """Take the connector's item errors noted so far (see the module docstring); records
+        without a key are reported once per read."""
         for error in self.connector.take_item_errors(self.stream):
+            if isinstance(error, RowsWithoutKey):
+                if self.keyless:
+                    continue
+                self.keyless = True
             self.item_errors.append(error)
             if error.key is not None:
                 self.unreadable.add(error.key)
+
+    def _held(self, key: str) -> bool:
+        """Whether the deletion of ``key`` is held: the side has records without a key, and
+        one of them may be this record with its key removed. The key is then noted as an
+        item error (so it stays pending and is read again next run) and never deleted."""
+        if not self.keyless:
+            return False
+        if key not in self.unreadable:
+            self.item_errors.append(MalformedRecord(
+                f"key {key} is gone from side {self.side.value} while records without a key "
+                f"are there (one of them may be this record with its key removed): its "
+                f"deletion is held until those records have a key or are deleted",
+                stream=self.stream, key=key))
+            self.unreadable.add(key)
+        return True
 
     def _screen(self, changes: list[SideChange]) -> list[SideChange]:
         """``changes`` without deletions of keys that could not be read and without keys
@@ -98,7 +125,7 @@ class SideReader:
                     stream=self.stream, key=key))
                 self.unreadable.add(key)
                 continue
-            if change.record is None and key in self.unreadable:
+            if change.record is None and (key in self.unreadable or self._held(key)):
                 continue
             seen.add(key)
             kept.append(change)
@@ -242,7 +269,8 @@ class SideReader:
                 key = mapping.a_key if self.side is Side.A else mapping.b_key
                 if key not in seen and key not in self.unreadable and (ranged is False
                                         or self.connector.in_key_range(self.stream, key,
-                                                                       self.scope)):
+                                                                       self.scope)) \
+                        and not self._held(key):
                     gone.append(SideChange(key, None, None))
             if gone:
                 self.page_mappings = None

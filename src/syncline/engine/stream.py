@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
+from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
@@ -29,13 +30,14 @@ from syncline.engine.plan import (
     natural_key,
     plan_chunk,
 )
+from syncline.engine.read_problems import fixed_read_problems
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
 from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
 from syncline.model import Record, Side, content_hash
-from syncline.state.store import MappingRow, StateStore
+from syncline.state.store import MappingRow, PendingEntry, StateStore
 
 __all__ = ["StreamRun"]
 
@@ -226,9 +228,14 @@ class StreamRun:
         """Journal the items the connectors could not read (a malformed vCard or iCalendar
         item, an SQL row with a duplicate key or undecodable text: the message names it and
         the problem) and the keys the readers dropped as read twice, as errors, and say so
-        in the run's messages. They are neither changes nor deletions, and not pending: the
-        connectors read them again every run until they are fixed."""
+        in the run's messages. They are neither changes nor deletions. Those with a key
+        become pending items with their cause (listed by ``syncline errors``), so that every
+        run reads them again by key until they are fixed; rows without a key (no key to
+        keep) are reported by the connector on every read. Read problems of earlier runs
+        whose records were read cleanly now leave the list (see
+        :mod:`~syncline.engine.read_problems`)."""
         rows: list[tuple[object, ...]] = []
+        pending: dict[tuple[str, str], PendingEntry] = {}
         for side in Side:
             errors = readers[side].item_errors + \
                 self.connectors[side].take_item_errors(self.stream)
@@ -239,8 +246,18 @@ class StreamRun:
                 rows.append((self.run_id, scope_id, error.key if side is Side.A else None,
                              error.key if side is Side.B else None, "M",
                              "a>b" if side is Side.A else "b>a", "error", str(error)))
-        if rows and not self.options.dry_run:
-            self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows)
+                if error.key is not None:
+                    pending[(side.value, error.key)] = pending_entry(side.value, error.key,
+                                                                    error)
+        fixed: list[tuple[str, str]] = []
+        if not self.options.dry_run:
+            fixed = fixed_read_problems(
+                self.store, self.link_name, self.stream, self.run_id,
+                {side.value: (readers[side].keys_read & readers[side].pending)
+                 - readers[side].unreadable for side in Side})
+        if (rows or fixed) and not self.options.dry_run:
+            self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows,
+                              pending_add=list(pending.values()), pending_remove=fixed)
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
                page: list[SideChange] | ColumnChanges, known: dict[str, MappingRow] | None,

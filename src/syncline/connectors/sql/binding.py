@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from enum import Enum
 from typing import Any
+from unicodedata import combining, normalize
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -71,6 +72,14 @@ class KeyColumn:
     constraint or a unique index on exactly this column."""
     not_null: bool = True
     """Whether the schema proves every row has a key (``NOT NULL``, or the SQLite rowid)."""
+    folds: bool = False
+    """Whether the database compares keys without regard to case (and accents, and trailing
+    spaces): a MariaDB/MySQL ``_ci`` collation or PostgreSQL ``citext``; ``'a-1'`` and
+    ``'A-1'`` are then one key to the database (see :meth:`identity`)."""
+    loose: bool = False
+    """Whether the column has no type of its own (SQLite, declared without one): it keeps
+    integer ``1`` and text ``'1'`` apart, while both are key ``1`` to syncline (see
+    :meth:`matches`)."""
 
     @property
     def proven(self) -> bool:
@@ -112,6 +121,40 @@ class KeyColumn:
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value).decode("utf-8")
         return str(value)
+
+    def identity(self, value: Any) -> str:
+        """What the database and syncline take for the same key as raw ``value``: its
+        canonical text, folded when the column's comparison ignores case (:attr:`folds`).
+        Two rows with one identity hold one key.
+
+        Raises:
+            ValueError: as :meth:`text`.
+        """
+        key = self.text(value)
+        if not self.folds:
+            return key
+        stripped = "".join(c for c in normalize("NFKD", key) if not combining(c))
+        return stripped.casefold().rstrip(" ")
+
+    def forms(self, native: Any) -> list[Any]:
+        """The column values that are key ``native`` (from :meth:`native`): in a column
+        without a type (:attr:`loose`), a number's text and integer forms; else itself."""
+        if self.loose and isinstance(native, str):
+            try:
+                number = int(native)
+            except ValueError:
+                return [native]
+            if str(number) == native:
+                return [native, number]
+        return [native]
+
+    def matches(self, native: Any) -> sa.ColumnElement[bool]:
+        """The condition selecting every row whose key is ``native`` (see :meth:`forms`)."""
+        forms = self.forms(native)
+        if len(forms) > 1:
+            return self.column.in_(forms)
+        matched: sa.ColumnElement[bool] = self.column == native
+        return matched
 
     def new_key(self) -> Any:
         """A new key made by syncline (:attr:`KeyGeneration.UUID`) in the column's own type:
@@ -234,7 +277,28 @@ def _key(conn: Connection, table: sa.Table, column: sa.Column[Any],
         sequence = conn.execute(sa.select(sa.func.pg_get_serial_sequence(
             conn.dialect.identifier_preparer.quote(table.name), column.name))).scalar()
     unique, not_null = _key_proof(conn, table, column, rowid_alias)
-    return KeyColumn(column, kind, generation, rowid_alias, sequence, unique, not_null)
+    folds = _folds(conn, table, column)
+    loose = conn.dialect.name == "sqlite" and isinstance(column.type, sa.types.NullType)
+    return KeyColumn(column, kind, generation, rowid_alias, sequence, unique, not_null,
+                     folds, loose)
+
+
+def _folds(conn: Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
+    """Whether the database compares values of text column ``column`` without regard to
+    case (see :attr:`KeyColumn.folds`): PostgreSQL ``citext``, or a MariaDB/MySQL collation
+    ending in ``_ci`` (read from ``information_schema``: reflection names only collations
+    that differ from the table's)."""
+    if conn.dialect.name == "postgresql":
+        return type(column.type).__name__.lower() == "citext" \
+            or "citext" in str(column.type).lower()
+    if conn.dialect.name not in ("mysql", "mariadb") \
+            or column_kind(column.type) is not ColumnKind.TEXT:
+        return False
+    collation = conn.execute(sa.text(
+        "SELECT collation_name FROM information_schema.columns WHERE table_schema = "
+        "DATABASE() AND table_name = :table AND column_name = :column"),
+        {"table": table.name, "column": column.name}).scalar()
+    return str(collation or "").lower().endswith("_ci")
 
 
 def _key_proof(conn: Connection, table: sa.Table, column: sa.Column[Any],

@@ -29,6 +29,7 @@ from syncline.connectors.base import Change, ChangeFeed, ReadScope
 from syncline.connectors.sql.binding import BoundStream
 from syncline.connectors.sql.capture import CHANGES
 from syncline.connectors.sql.coerce import reader_for
+from syncline.connectors.sql.keys import count_keyless
 from syncline.connectors.sql.position import Position, advance
 from syncline.connectors.sql.reading import fetch_records, in_key_range, key_bounds
 from syncline.errors import ItemError, ProtocolError
@@ -123,8 +124,10 @@ def read_changes(engine: Engine, endpoint: str, bound: BoundStream, cursor: str,
 
     Within a ``scope``, changes outside its key range or dates are left out, but the cursor
     still moves past them. Rows that cannot be read are left out with their errors appended
-    to ``problems`` (the cursor moves past them too: they are read again when they change,
-    and on every full read).
+    to ``problems`` (the cursor moves past them too: the engine keeps those with a key
+    pending and reads them again by key every run). Where the schema does not prove the
+    key ``NOT NULL``, the rows without a key are counted first (one query) and noted there
+    as one error: the engine then holds the deletions of this read.
 
     Raises:
         ProtocolError: ``cursor`` is not a cursor of this connector, or the change log was
@@ -143,6 +146,8 @@ def read_changes(engine: Engine, endpoint: str, bound: BoundStream, cursor: str,
             raise ProtocolError(endpoint, f"the change log was reset (cursor {position.seq} is "
                                           f"past its newest change {high}); read in full")
         after = _next_position(conn, position, high, int(time.time()))
+        if not bound.is_view:  # rows without a key: counted every run (see keys.py)
+            count_keyless(conn, bound, problems)
     clause = _candidates(position, high)
     holder: list[str | None] = [cursor]
 

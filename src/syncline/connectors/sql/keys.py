@@ -29,7 +29,12 @@ When the data is read (see :func:`checks_data`):
 
 While reading (:func:`unique_rows`, used by :mod:`~syncline.connectors.sql.reading` for an
 unproven key only), rows whose key is NULL or held by more than one row are left out, each
-reported as an item error.
+reported as an item error; keys are compared as the database compares them
+(:meth:`~syncline.connectors.sql.binding.KeyColumn.identity`). Where the key is not proven
+``NOT NULL``, every read (incremental ones and reads by key included) counts the rows without
+a key with one query (:func:`count_keyless`): the engine holds that side's deletions while
+there are any. Writes by an unproven key are checked too (see
+:mod:`~syncline.connectors.sql.unproven_writes`).
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import NullType
 
 from syncline.connectors.sql.binding import BoundStream
-from syncline.errors import ConfigError, ItemError, MalformedRecord
+from syncline.errors import ConfigError, ItemError, MalformedRecord, RowsWithoutKey
 
-__all__ = ["check_keys", "checks_data", "key_problem", "no_key_error", "unique_rows"]
+__all__ = ["check_keys", "checks_data", "count_keyless", "key_problem", "no_key_error",
+           "unique_rows"]
 
 
 def checks_data(bound: BoundStream, captured: bool) -> bool:
@@ -74,9 +80,11 @@ def key_problem(conn: Connection, bound: BoundStream) -> str | None:
     found: list[str] = []
     if not key.unique:
         count = sa.func.count().label("n")
-        raw = sa.type_coerce(column, NullType())
+        # a column without a type keeps 1 and '1' apart; both are key 1 to syncline
+        grouped: sa.ColumnElement[Any] = sa.cast(column, sa.Text) if key.loose else column
+        raw = sa.type_coerce(grouped, NullType())
         row = conn.execute(sa.select(raw, count).where(column.is_not(None))
-                           .group_by(column).having(sa.func.count() > 1)
+                           .group_by(grouped).having(sa.func.count() > 1)
                            .order_by(count.desc()).limit(1)).first()
         if row is not None:
             found.append(f"{where} is not unique ({_shown(bound, row[0])} is the key of "
@@ -113,35 +121,81 @@ def unique_rows(bound: BoundStream, rows: Sequence[Any],
     """``rows`` without those whose key is NULL, cannot be read, or is held by more than one
     row (then no row of that key is kept: which one is the record cannot be known); each
     left out with an error in ``problems`` naming the table, the key and the column. Only
-    used where the schema cannot prove the key unique and not NULL."""
-    counts: dict[Any, int] = {}
+    used where the schema cannot prove the key unique and not NULL.
+
+    Keys are compared as the database and syncline compare them (:meth:`KeyColumn.identity
+    <syncline.connectors.sql.binding.KeyColumn.identity>`): ``'a-1'`` beside ``'A-1'`` under
+    a case-insensitive collation, or SQLite integer ``1`` beside text ``'1'``, is one key
+    held by two rows. Each key text of such a group gets its own error, so that none of
+    them is taken for deleted."""
+    identities: list[str | None] = []
+    counts: dict[str | None, int] = {}
     for row in rows:
-        counts[row[0]] = counts.get(row[0], 0) + 1
+        try:
+            identity: str | None = None if row[0] is None else bound.key.identity(row[0])
+        except ValueError:
+            identity = repr(row[0])  # unreadable: reported with its row by the reader
+        identities.append(identity)
+        counts[identity] = counts.get(identity, 0) + 1
     if len(counts) == len(rows) and None not in counts:
         return rows
-    kept = []
     where = f"{bound.table.name}.{bound.key.name}"
-    for value, count in counts.items():
-        if value is None:
-            problems.append(no_key_error(bound, count))
-        elif count > 1:
-            key = _key_or_none(bound, value)
-            problems.append(MalformedRecord(
-                f"{bound.describe_key(key or repr(value))}: {count} rows have this key "
-                f"({where} is not unique): none of them is synced until the key is unique",
-                stream=bound.name, key=key))
-    for row in rows:
-        if row[0] is not None and counts[row[0]] == 1:
+    reported: set[str] = set()
+    nulls_reported = False
+    kept = []
+    for row, identity in zip(rows, identities, strict=True):
+        count = counts[identity]
+        if identity is None:
+            if not nulls_reported:
+                problems.append(no_key_error(bound, count))
+                nulls_reported = True
+            continue
+        if count == 1:
             kept.append(row)
+            continue
+        key = _key_or_none(bound, row[0])
+        shown = key if key is not None else repr(row[0])
+        if shown in reported:
+            continue
+        reported.add(shown)
+        problems.append(MalformedRecord(
+            f"{bound.describe_key(shown)}: {count} rows have this key ({where} is not "
+            f"unique{_compared(bound)}): none of them is synced until the key is unique",
+            stream=bound.name, key=key))
     return kept
 
 
-def no_key_error(bound: BoundStream, count: int) -> MalformedRecord:
-    """The item error of ``count`` rows whose key is NULL (it names no key)."""
-    return MalformedRecord(
+def _compared(bound: BoundStream) -> str:
+    if bound.key.folds:
+        return "; the database compares its keys without regard to case"
+    if bound.key.loose:
+        return "; integer and text forms of a number are one key"
+    return ""
+
+
+def no_key_error(bound: BoundStream, count: int) -> RowsWithoutKey:
+    """The item error of ``count`` rows whose key is NULL (it names no key; while it
+    stands, deletions read from the table are held: see :class:`~syncline.errors.
+    RowsWithoutKey`)."""
+    return RowsWithoutKey(
         f"{count} row{'s' if count > 1 else ''} in {bound.table.name} "
         f"{'have' if count > 1 else 'has'} no key ({bound.table.name}.{bound.key.name} is "
-        f"NULL): left out", stream=bound.name, key=None)
+        f"NULL): left out, and deletions read from {bound.table.name} are held until they "
+        f"have a key or are deleted", stream=bound.name, key=None)
+
+
+def count_keyless(conn: Connection, bound: BoundStream, problems: list[ItemError],
+                  *conditions: sa.ColumnElement[bool]) -> None:
+    """Count the rows of ``bound``'s table without a key (within ``conditions``), one
+    query, and note them as one :func:`no_key_error` in ``problems``. Reads nothing when
+    the schema proves the key ``NOT NULL``."""
+    if bound.key.not_null:
+        return
+    column = bound.key.column
+    nulls = int(conn.execute(sa.select(sa.func.count()).select_from(bound.table)
+                             .where(column.is_(None), *conditions)).scalar_one())
+    if nulls:
+        problems.append(no_key_error(bound, nulls))
 
 
 def _key_or_none(bound: BoundStream, value: Any) -> str | None:

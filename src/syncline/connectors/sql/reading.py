@@ -24,7 +24,7 @@ from sqlalchemy.types import NullType
 from syncline.connectors.base import ReadScope
 from syncline.connectors.sql.binding import BoundLines, BoundStream
 from syncline.connectors.sql.coerce import Converter, reader_for, writer_for
-from syncline.connectors.sql.keys import no_key_error, unique_rows
+from syncline.connectors.sql.keys import count_keyless, unique_rows
 from syncline.errors import ItemError, MalformedRecord, UsageError
 from syncline.model import FieldType, Record, RecordColumns
 
@@ -34,6 +34,7 @@ __all__ = [
     "fetch_records",
     "in_key_range",
     "key_bounds",
+    "key_in",
     "read_all",
     "read_all_columnar",
     "read_keys",
@@ -322,6 +323,16 @@ def _record(bound: BoundStream, row: Sequence[Any], names: list[str], texts: lis
     return Record(key, fields, updated_at=updated_at)
 
 
+def key_in(bound: BoundStream, natives: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """The condition selecting the rows whose key is one of ``natives``: in a column without
+    a type (:attr:`~syncline.connectors.sql.binding.KeyColumn.loose`), each number in both
+    its integer and text forms, so that a key held by two rows is seen as such."""
+    key = bound.key
+    if not key.loose:
+        return key.column.in_(natives)
+    return key.column.in_([form for native in natives for form in key.forms(native)])
+
+
 def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
                   changed_at: dict[str, datetime] | None = None,
                   problems: list[ItemError] | None = None) -> list[Record]:
@@ -335,7 +346,7 @@ def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
     """
     records: list[Record] = []
     for part in chunks(natives):
-        query = sa.select(*_columns(bound)).where(bound.key.column.in_(part))
+        query = sa.select(*_columns(bound)).where(key_in(bound, part))
         records.extend(_records(conn, bound, fetch_plain(conn, query), changed_at, problems))
     return records
 
@@ -343,7 +354,10 @@ def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
 def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str],
               problems: list[ItemError]) -> dict[str, Record]:
     """The current records with canonical ``keys``; keys that cannot exist or do not are left
-    out, and so are rows that cannot be read (with their errors appended to ``problems``)."""
+    out, and so are rows that cannot be read (with their errors appended to ``problems``).
+    Where the schema does not prove the key ``NOT NULL``, the rows without a key are counted
+    too (see :func:`~syncline.connectors.sql.keys.count_keyless`): a key not found may be
+    one of them."""
     natives = []
     for key in dict.fromkeys(keys):
         try:
@@ -351,6 +365,7 @@ def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str],
         except ValueError:
             continue
     with engine.connect() as conn:
+        count_keyless(conn, bound, problems)
         return {record.key: record
                 for record in fetch_records(conn, bound, natives, problems=problems)}
 
@@ -406,10 +421,7 @@ def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
     proven = bound.key.proven
     if not proven:
         with engine.connect() as conn:
-            nulls = conn.execute(sa.select(sa.func.count()).select_from(bound.table)
-                                 .where(key.is_(None), *conditions)).scalar_one()
-        if nulls:
-            problems.append(no_key_error(bound, int(nulls)))
+            count_keyless(conn, bound, problems, *conditions)
         conditions.append(key.is_not(None))
     after: Any = None
     while True:

@@ -15,7 +15,9 @@ A batch is applied in one transaction: deletes, then updates, then creates (so t
 freed by a delete or update can be taken by a create), each as few ``executemany`` calls as
 the operations allow. If the database rejects the batch as a whole (a unique key taken, a
 value too long...), it is rolled back and applied again one item at a time, each inside a
-savepoint, so that only the rejected items fail. The batch log itself is kept by
+savepoint, so that only the rejected items fail. Where the schema does not prove the key
+unique, updates and deletes go one statement per item, each of which must touch exactly one
+row (see :mod:`~syncline.connectors.sql.unproven_writes`). The batch log itself is kept by
 :mod:`~syncline.connectors.sql.batch_log`.
 """
 
@@ -47,6 +49,12 @@ from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_probl
 from syncline.connectors.sql.db_errors import database_cause
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
+from syncline.connectors.sql.unproven_writes import (
+    KeyNotUnique,
+    matching_rows,
+    not_unique,
+    write_one_by_one,
+)
 from syncline.errors import ItemError, ValidationFailed
 from syncline.model import FieldType
 
@@ -340,20 +348,32 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
     results: dict[int, WriteResult] = {}
     key = bound.key
     changing = [i for i in items if i.op.kind is not WriteKind.CREATE]
-    existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
-    for item in changing:
-        if item.native not in existing:
-            results[item.index] = _missing(bound, item.op)
+    if key.unique:
+        existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
+        for item in changing:
+            if item.native not in existing:
+                results[item.index] = _missing(bound, item.op)
+    else:  # each update or delete must touch exactly one row (see unproven_writes)
+        for item in changing:
+            matched = matching_rows(conn, key, item.native)
+            if matched != 1:
+                results[item.index] = _missing(bound, item.op) if not matched \
+                    else not_unique(bound, item.op, matched)
     alive = [i for i in items if i.index not in results]
 
     deletes = [i for i in alive if i.op.kind is WriteKind.DELETE]
+    if not key.unique:
+        write_one_by_one(conn, bound, [(i.index, i.native) for i in deletes], [
+            (i.index, i.native, {**i.values, **_with_stamp(i.values, stamp)})
+            for i in alive if i.op.kind is WriteKind.UPDATE and (i.values or stamp)])
+        deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
             conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent.in_(part)))
         conn.execute(sa.delete(bound.table).where(key.column.in_(part)))
 
     updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
-    for group in _groups([i for i in updates if i.values or stamp]):
+    for group in _groups([i for i in updates if (i.values or stamp) and key.unique]):
         statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
         if stamp:
             statement = statement.values(_with_stamp(group[0].values, stamp))
@@ -441,6 +461,8 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
                 return results
         except _KeysNotConsecutive:
             continue
+        except KeyNotUnique:
+            break
         except sa.exc.DBAPIError as error:
             if is_connection_problem(error):
                 raise
@@ -455,6 +477,8 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
             try:
                 with conn.begin_nested():
                     applied.update(_apply(conn, bound, [item], stamp, shortcut=False))
+            except KeyNotUnique as refused:
+                applied[item.index] = not_unique(bound, item.op, refused.count)
             except sa.exc.DBAPIError as error:
                 if is_connection_problem(error):
                     raise
