@@ -33,6 +33,7 @@ from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.display_refs import mark_warning
 from syncline.engine.diverged import fill_partial
+from syncline.engine.fetched import fill_fetched
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write, WriteAction
@@ -47,7 +48,6 @@ from syncline.model import (
     Outcome,
     Record,
     Side,
-    content_hash,
     field_token,
 )
 from syncline.run_context import NotSent, RunContext
@@ -61,7 +61,6 @@ __all__ = ["Applier", "SettleBuffer"]
 _SIDE_TEXT = {Side.A: "a", Side.B: "b"}
 _ACTION_TEXT = {action: action.value for action in WriteAction}
 _CODE_TEXT = {code: code.value for code in ActionCode}
-_EMPTY = field_token(None)
 
 
 class Applier:
@@ -90,47 +89,13 @@ class Applier:
         """The stream's posting rules, checked between plan and apply (set by the stream
         run when the link has rules for the stream; see :mod:`syncline.engine.rules_gate`)."""
 
-    # -- planning helpers -------------------------------------------------------------------
-    def _fill_fetched(self, decisions: Sequence[Decision]) -> None:
-        """Fill the fields of one-way repairs from the source records, read in one batch per
-        side. A repair whose source is gone is dropped (the next run sees the deletion)."""
-        wanted: dict[Side, list[tuple[Decision, Write]]] = {Side.A: [], Side.B: []}
-        for decision in decisions:
-            for write in decision.writes:
-                if write.fetch:
-                    wanted[write.target.other].append((decision, write))
-        for source, items in wanted.items():
-            if not items:
-                continue
-            keys = [str(d.a_key if source is Side.A else d.b_key) for d, _ in items]
-            found = self.connectors[source].read_keys(self.stream, keys)
-            self.translator.from_side(source, list(found.values()))
-            for (decision, write), key in zip(items, keys, strict=True):
-                record = found.get(key)
-                if record is None:
-                    decision.writes.remove(write)
-                    continue
-                write.fields = {name: record.fields.get(name) for name in self.policy.field_names}
-                if write.partial:  # the target keeps its values where the source has none
-                    write.fields = {name: value for name, value in write.fields.items()
-                                    if field_token(value) != _EMPTY}
-                write.hash = content_hash(record.fields, self.policy.field_names)
-                write.fetch = False
-                decision.synced_fields = record.fields
-                if source is Side.A:
-                    decision.a_hash = write.hash
-                    decision.a_record = record
-                else:
-                    decision.b_hash = write.hash
-                    decision.b_record = record
-
     # -- the main entry ---------------------------------------------------------------------
     def apply(self, decisions: Sequence[Decision]) -> None:
         """Apply decisions (writes of any kind), journal and settle them."""
         if not decisions:
             return
         if any(write.fetch for decision in decisions for write in decision.writes):
-            self._fill_fetched(decisions)
+            fill_fetched(self, decisions)
             if self.policy.has_owners:
                 owned_apply.strip_created(self, decisions)
         if any(write.partial for decision in decisions for write in decision.writes):
