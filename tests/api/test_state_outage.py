@@ -29,6 +29,8 @@ from cli.helpers import PipeLines
 from cli.test_state_outage import CONFIG, CONTACTS, _project
 from private_postgres import PrivatePostgres, private_postgres
 
+from .support import sign_in
+
 SYNCLINE = Path(sys.executable).with_name("syncline")
 TIMEOUT = 120.0
 PASSWORD = "a long enough password 14"
@@ -89,7 +91,7 @@ def test_serve_through_a_state_store_outage(tmp_path: Path,
                 return None
 
         assert _until("the API", answers).status_code == 200
-        signed_in = console.post("/login", data={"name": "ops", "password": PASSWORD})
+        signed_in = sign_in(console, "ops", PASSWORD)
         assert signed_in.status_code in (200, 303), signed_in.text
         assert console.get("/").status_code == 200
 

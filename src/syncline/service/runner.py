@@ -18,13 +18,21 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, SyncOptions
-from syncline.errors import LeaseLost, LinkBusy, RunCancelled, RunError, SynclineError
+from syncline.errors import (
+    LeaseLost,
+    LinkBusy,
+    RunCancelled,
+    RunError,
+    StateUnavailable,
+    SynclineError,
+)
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
 from syncline.service.forcelog import write_pending_logs
 from syncline.service.lock import DEFAULT_TTL, RunLock
 from syncline.service.requests import RunRequest
+from syncline.state.fencing import lost_after_error
 from syncline.state.service_store import Lease, marked_count
 
 __all__ = ["run_locked"]
@@ -114,6 +122,12 @@ def _run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: 
     except LeaseLost as error:
         log.error("%s", error)
         raise
+    except StateUnavailable as error:  # the taker may have ended this run's sessions
+        lost = lost_after_error(store.engine, lock.fence) if lock.fence is not None else None
+        if lost is None:
+            raise
+        log.error("%s", lost)
+        raise lost from error
     finally:
         lock.release()
     if summary.run_id is not None:

@@ -35,13 +35,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from syncline.errors import LeaseLost
+from syncline.errors import LeaseLost, SynclineError
 from syncline.state import schema as t
 
-__all__ = ["Fence", "check_fence", "end_stale_writes", "fence_run_id", "next_generation",
-           "session_tag", "set_fence_run"]
+__all__ = ["Fence", "check_fence", "end_stale_writes", "fence_run_id", "lost_after_error",
+           "next_generation", "session_tag", "set_fence_run"]
 
 log = logging.getLogger("syncline.service")
 
@@ -169,3 +170,20 @@ def set_fence_run(connection: Connection, fence: Fence, run_id: int) -> int | No
                        .values(run_id=run_id))
     fence.run_id = run_id
     return previous
+
+
+def lost_after_error(engine: Engine, fence: Fence) -> LeaseLost | None:
+    """After a state-store error met by a run holding ``fence``: the :class:`LeaseLost` to
+    report instead when the link was taken over meanwhile (a taker ends the sessions of a
+    stale holder, which the holder meets as a dropped connection), else ``None`` (the fence
+    still holds, or the store cannot say: the error stands)."""
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(select(t.link_fences.c.generation).where(
+                t.link_fences.c.link == fence.link)).scalar()
+            if fence.taken_over.is_set() or (current is not None
+                                             and int(current) != fence.token):
+                return _lost(connection, fence)
+    except (SQLAlchemyError, SynclineError):
+        return None
+    return None

@@ -38,7 +38,9 @@ class RunRecords(ConflictRecords):
         Raises:
             LeaseLost: the store is fenced and the lease was taken over meanwhile.
         """
-        self._close_abandoned_runs(link, own=not dry_run)
+        # under a fence (a run holding the link's lease) an earlier run of this process is
+        # the lease's previous holder: it is closed as taken over below, not as interrupted
+        self._close_abandoned_runs(link, own=not dry_run and self.fence is None)
         with self.begin() as connection:
             run_id = new_id(connection.execute(insert(t.runs).values(
                 link=link, trigger=trigger, mode=mode, scope=json.dumps(scope, default=str),
