@@ -19,7 +19,7 @@ changes. Key ranges compare keys in the key column's own type (integer keys nume
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -389,12 +389,7 @@ class SqlConnector(Connector):
             ProtocolError: the batch id was logged for a different number of operations.
             EndpointUnavailable: the database cannot be reached.
         """
-        context = self._context(batch.stream)
-        try:
-            with guarded(self.endpoint, context.url):
-                return writing.abandon(context, batch)
-        except ValueError as error:
-            raise ProtocolError(self.endpoint, str(error)) from None
+        return self._logged_results(batch, writing.abandon)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """The results stored for ``batch`` if it was applied, ``None`` if it was not.
@@ -403,9 +398,22 @@ class SqlConnector(Connector):
             ProtocolError: the batch id was logged for a different number of operations.
             EndpointUnavailable: the database cannot be reached.
         """
+        return self._logged_results(batch, writing.recover)
+
+    def _logged_results(self, batch: WriteBatch,
+                        look_up: Callable[[writing.WriteContext, WriteBatch],
+                                          list[WriteResult] | None]
+                        ) -> list[WriteResult] | None:
+        """``look_up(context, batch)`` in the batch log (:func:`writing.recover` or
+        :func:`writing.abandon`).
+
+        Raises:
+            ProtocolError: the batch id was logged for a different number of operations.
+            EndpointUnavailable: the database cannot be reached.
+        """
         context = self._context(batch.stream)
         try:
             with guarded(self.endpoint, context.url):
-                return writing.recover(context, batch)
+                return look_up(context, batch)
         except ValueError as error:
             raise ProtocolError(self.endpoint, str(error)) from None
