@@ -4,6 +4,7 @@ connections, canonical field makers and batch helpers."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import date
@@ -202,3 +203,15 @@ def invoice_fields(contact: str, lines: int, number: str = "INV-1") -> dict[str,
                    "unit_price": Decimal("10.50"), "line_amount": Decimal("10.5") * n}
                   for n in range(1, lines + 1)],
     }
+
+
+def sqlite_rows(path: Path, statement: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run ``statement`` on the SQLite file ``path`` as the user's application would (one
+    connection, committed) and return the rows it gave."""
+    db = sqlite3.connect(path)
+    try:
+        rows = [tuple(row) for row in db.execute(statement, args)]
+        db.commit()
+        return rows
+    finally:
+        db.close()

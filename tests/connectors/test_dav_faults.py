@@ -22,6 +22,7 @@ import pytest
 
 from connectors.fault_proxy import FAULTS, FaultyProxy
 from connectors.radicale_server import DavEditor, RadicaleServer, radicale  # noqa: F401
+from connectors.sql_support import sqlite_rows
 from syncline.config import Config, load_config
 from syncline.connectors.dav.client import DavClient
 from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
@@ -85,13 +86,7 @@ class Setup:
     store: StateStore
 
     def crm(self, statement: str, *args: object) -> list[tuple[Any, ...]]:
-        db = sqlite3.connect(self.folder / "crm.db")
-        try:
-            rows = [tuple(row) for row in db.execute(statement, args)]
-            db.commit()
-            return rows
-        finally:
-            db.close()
+        return sqlite_rows(self.folder / "crm.db", statement, *args)
 
     def add(self, n: int, city: str = "Leeds") -> None:
         fields = person(n, city)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from connectors.radicale_server import DavEditor, RadicaleServer, radicale  # noqa: F401
+from connectors.sql_support import sqlite_rows
 from syncline.config import Config, load_config
 from syncline.connectors.base import Connector
 from syncline.connectors.dav import DavConnector
@@ -108,13 +109,7 @@ class Setup:
     store: StateStore
 
     def crm(self, statement: str, *args: object) -> list[tuple[Any, ...]]:
-        db = sqlite3.connect(self.folder / "crm.db")
-        try:
-            rows = [tuple(row) for row in db.execute(statement, args)]
-            db.commit()
-            return rows
-        finally:
-            db.close()
+        return sqlite_rows(self.folder / "crm.db", statement, *args)
 
     def sync(self, link: str, mode: RunMode = RunMode.INCREMENTAL,
              factory: Any = None, *, unreadable: int = 0) -> Any:

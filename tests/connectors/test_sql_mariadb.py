@@ -13,7 +13,7 @@ from connectors.sql_cases import (
     SqlContactContract,
     SqlItemContract,
 )
-from connectors.sql_key_cases import SqlKeys
+from connectors.sql_key_cases import SqlUuidKeys
 from connectors.sql_support import sql_settings
 from syncline.connectors.sql import SqlConnector
 from syncline.errors import AuthenticationFailed, EndpointUnavailable
@@ -54,5 +54,7 @@ def test_a_wrong_password_fails_authentication(mariadb_url: str, tmp_path: Path)
     assert "s3cret-word" not in str(caught.value)
 
 
-class TestMariadbKeys(SqlKeys):
-    pass
+class TestMariadbKeys(SqlUuidKeys):
+    """The key cases on MariaDB."""
+
+    uuid_default = "uuid()"

@@ -13,7 +13,7 @@ from connectors.sql_cases import (
     SqlContactContract,
     SqlItemContract,
 )
-from connectors.sql_key_cases import SqlKeys
+from connectors.sql_key_cases import SqlUuidKeys
 from connectors.sql_support import sql_settings
 from syncline.connectors.sql import SqlConnector
 from syncline.errors import AuthenticationFailed, EndpointUnavailable
@@ -58,5 +58,7 @@ def test_refused_credentials_fail_authentication(postgres_url: str, tmp_path: Pa
     assert "syncline_nobody" in str(caught.value)
 
 
-class TestPostgresKeys(SqlKeys):
-    pass
+class TestPostgresKeys(SqlUuidKeys):
+    """The key cases on PostgreSQL."""
+
+    uuid_default = "gen_random_uuid()"

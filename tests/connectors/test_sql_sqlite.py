@@ -356,4 +356,4 @@ def test_many_changes_come_in_pages_each_key_once(tmp_path: Path) -> None:
 
 
 class TestSqliteKeys(SqlKeys):
-    pass
+    """The key cases on SQLite (no uuid type)."""

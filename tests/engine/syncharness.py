@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,3 +225,29 @@ def convergence_settings() -> settings:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         phases=tuple(Phase) if shrink else (Phase.explicit, Phase.reuse, Phase.generate),
     )
+
+
+def check_lineage(harness: Harness, origin: dict[tuple[str, str], str], seen: int,
+                  keys: Mapping[str, Iterable[str]]) -> int:
+    """Check that every record on each side (``keys``: side -> its keys) is journalled as a
+    copy of a record ``origin`` knows, and that none is copied twice onto one side (no
+    duplicates). ``origin`` maps (side, key) to the user record it copies; it learns the
+    copies the journal rows after id ``seen`` made. Returns the last journal row id read."""
+    rows = sorted((row for row in harness.journal(outcome="ok") if row["id"] > seen),
+                  key=lambda row: row["id"])
+    for row in rows:
+        seen = max(seen, int(row["id"]))
+        if row["action"] not in ("A", "R"):
+            continue
+        source, made = (("a", row["a_key"]), ("b", row["b_key"])) \
+            if row["direction"] == "a>b" else (("b", row["b_key"]), ("a", row["a_key"]))
+        if source in origin and made not in origin:
+            origin[made] = origin[source]
+    for side, side_keys in keys.items():
+        found = list(side_keys)
+        unknown = [key for key in found if (side, key) not in origin]
+        assert not unknown, f"records on {side} that no journal row accounts for: {unknown}"
+        origins = [origin[(side, key)] for key in found]
+        twice = sorted({o for o in origins if origins.count(o) > 1})
+        assert not twice, f"records copied twice onto {side}: {twice}"
+    return seen

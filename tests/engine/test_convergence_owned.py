@@ -39,6 +39,7 @@ from .syncharness import (
     CrashPlan,
     Harness,
     SimulatedCrash,
+    check_lineage,
     convergence_settings,
     make_harness,
 )
@@ -187,25 +188,10 @@ class OwnedSyncMachine(RuleBasedStateMachine):
                         f"{owned} of {other} {keys[other]} is not its owner's value"
 
     def check_lineage(self) -> None:
-        """Every record the engine made is journalled as a create of a copy of another
-        record, and no record is copied twice onto the same side (no duplicates)."""
-        rows = sorted((row for row in self.harness.journal(outcome="ok")
-                       if row["id"] > self.journal_seen), key=lambda row: row["id"])
-        for row in rows:
-            self.journal_seen = max(self.journal_seen, int(row["id"]))
-            if row["action"] not in ("A", "R"):
-                continue
-            source, made = (("a", row["a_key"]), ("b", row["b_key"])) \
-                if row["direction"] == "a>b" else (("b", row["b_key"]), ("a", row["a_key"]))
-            if source in self.origin and made not in self.origin:
-                self.origin[made] = self.origin[source]
-        for side in ("a", "b"):
-            keys = list(self.harness.records(side))
-            unknown = [key for key in keys if (side, key) not in self.origin]
-            assert not unknown, f"records on {side} that no journal row accounts for: {unknown}"
-            origins = [self.origin[(side, key)] for key in keys]
-            twice = sorted({o for o in origins if origins.count(o) > 1})
-            assert not twice, f"records copied twice onto {side}: {twice}"
+        """See :func:`~.syncharness.check_lineage`."""
+        self.journal_seen = check_lineage(
+            self.harness, self.origin, self.journal_seen,
+            {side: self.harness.records(side) for side in ("a", "b")})
 
     @invariant()
     def mappings_are_one_to_one(self) -> None:

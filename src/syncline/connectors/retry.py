@@ -40,6 +40,7 @@ request (the first one included).
 from __future__ import annotations
 
 import random
+import re
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -206,6 +207,10 @@ def status_text(status: int, reason: str | None = None) -> str:
     return f"{status} {reason}".rstrip()
 
 
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+"""A ``Retry-After`` given in seconds (an HTTP date otherwise)."""
+
+
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """The seconds a ``Retry-After`` header asks to wait: a number of seconds (fractions
     tolerated) or an HTTP date; ``None`` when absent or unreadable, ``0.0`` for a date
@@ -213,10 +218,8 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    try:
+    if _SECONDS.fullmatch(text):
         return max(0.0, float(text))
-    except ValueError:
-        pass
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -327,7 +330,7 @@ class _Spent(Exception):
 
 
 class _Stopped(Exception):
-    pass
+    """The run was asked to stop while a retry waited (raised out of tenacity's sleep)."""
 
 
 class RetriesSpent(EndpointUnavailable):

@@ -111,13 +111,12 @@ def abandon_batch(conn: Connection, batch_id: str) -> str | None:
         with conn.begin_nested():
             conn.execute(sa.insert(BATCHES).values(batch_id=batch_id, results=ABANDONED,
                                                    applied_at=datetime.now(UTC)))
-        return None
-    except sa.exc.IntegrityError:
-        pass
-    try:
-        return stored_results(conn, batch_id)
-    except BatchAbandoned:
-        return None
+    except sa.exc.IntegrityError:  # logged already: applied, or abandoned before
+        try:
+            return stored_results(conn, batch_id)
+        except BatchAbandoned:
+            return None
+    return None
 
 
 def log_batch(conn: Connection, batch_id: str, results: str) -> None:

@@ -319,7 +319,7 @@ def _key_proof(conn: Connection, table: sa.Table, column: sa.Column[Any],
             list(c["column_names"]) for c in inspector.get_unique_constraints(table.name)]
         found += [list(i["column_names"]) for i in inspector.get_indexes(table.name)
                   if i.get("unique")]
-    except (NotImplementedError, sa.exc.NoSuchTableError):
+    except (NotImplementedError, sa.exc.NoSuchTableError):  # a view: no constraints to read
         found = []
     return [column.name] in found, not_null
 
