@@ -10,6 +10,7 @@ what the runtime should do with the error, not for where it came from::
     │   ├── EndpointUnavailable  a system did not answer or refused the connection (transient)
     │   ├── AuthenticationFailed the system refused our credentials
     │   ├── ProtocolError        the system answered something we cannot understand
+    │   ├── ConnectorNotOpen     a connector was used before ``open()`` or after ``close()``
     │   ├── LinkBusy             another run of the same link holds the lock
     │   ├── LeaseLost            another process took the link over: stop, write nothing more
     │   └── RunCancelled         the run was asked to stop (Ctrl-C, service shutdown; exit 130)
@@ -39,6 +40,7 @@ from typing import Any
 __all__ = [
     "AuthenticationFailed",
     "ConfigError",
+    "ConnectorNotOpen",
     "EndpointUnavailable",
     "ErrorCause",
     "ItemError",
@@ -119,6 +121,16 @@ class ProtocolError(RunError):
     def __init__(self, endpoint: str, detail: str) -> None:
         self.endpoint = endpoint
         super().__init__(f"endpoint '{endpoint}' answered unexpectedly: {detail}")
+
+
+class ConnectorNotOpen(RunError):
+    """A connector was asked to read or write while it was not open (before ``open()`` or
+    after ``close()``): a fault of the calling code, never of the remote system, so it is
+    not retriable. Every connector raises this one error for it."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"endpoint '{endpoint}': the connector is not open (open() it first)")
 
 
 class LinkBusy(RunError):
