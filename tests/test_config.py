@@ -11,15 +11,9 @@ import pytest
 
 from cli.helpers import ISSUE_EXAMPLE
 from syncline import connectors
-from syncline.config import (
-    ConflictPolicy,
-    FirstSyncPolicy,
-    LinkDirection,
-    load_config,
-    parse_config,
-    resolve_secret,
-)
+from syncline.config import load_config, parse_config, resolve_secret
 from syncline.errors import ConfigError
+from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
 
 EXAMPLE = ISSUE_EXAMPLE
 

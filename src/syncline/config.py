@@ -15,7 +15,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncline.errors import ConfigError
 from syncline.model import ENTITY_TYPES
+from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.rules_config import StreamRules, XrefTables, check_link_rules, rules_allowed_keys
 from syncline.service_config import (
     DEFAULT_SCHEDULE,
@@ -35,56 +35,14 @@ from syncline.service_config import (
 
 __all__ = [
     "Config",
-    "ConflictPolicy",
     "EndpointConfig",
-    "FirstSyncPolicy",
     "LinkConfig",
-    "LinkDirection",
     "StateConfig",
     "StreamOwners",
     "load_config",
     "parse_config",
     "resolve_secret",
 ]
-
-
-class LinkDirection(StrEnum):
-    BOTH = "both"
-    A_TO_B = "a-to-b"
-    B_TO_A = "b-to-a"
-
-
-class ConflictPolicy(StrEnum):
-    """How a record changed on both sides since the last sync is resolved.
-
-    ``a-wins`` / ``b-wins``: that side's version is kept; ``newest``: the later modification
-    wins (a on a tie or when either time is unknown); ``merge``: per-field three-way merge
-    against the last synced values, fields changed on both sides going to the newest;
-    ``manual``: the record is held for review (``syncline conflicts``).
-    """
-
-    A_WINS = "a-wins"
-    B_WINS = "b-wins"
-    NEWEST = "newest"
-    MERGE = "merge"
-    MANUAL = "manual"
-
-
-class FirstSyncPolicy(StrEnum):
-    """How two existing records are merged when they are first paired by natural key.
-
-    Whatever the policy, an empty value never overwrites a filled one: each side takes the
-    other's value where its own is empty. Fields filled on both sides with different values
-    go: ``merge``, by the link's ``conflict`` policy field by field (``newest`` and ``merge``:
-    the newer record's value; ``manual``: the pair is held for review); ``a-wins`` /
-    ``b-wins``: to that side's value; ``review``: the pair is held for review (``syncline
-    conflicts``) whenever such a field exists.
-    """
-
-    MERGE = "merge"
-    A_WINS = "a-wins"
-    B_WINS = "b-wins"
-    REVIEW = "review"
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from syncline import __version__
 from syncline.cli import app
 from syncline.cli.starter import STARTER_CONFIG
-from syncline.config import ConflictPolicy, LinkDirection, load_config
+from syncline.config import load_config
+from syncline.plan_types import ConflictPolicy, LinkDirection
 
 from .helpers import MemoryPair, SqlPair
 

@@ -29,7 +29,8 @@ from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteResu
 from syncline.connectors.memory import MemoryConnector, MemoryStore, shared_store
 from syncline.engine import RunMode, RunSummary, SyncEngine, SyncOptions
 from syncline.model import field_token
-from syncline.state.store import MappingRow, StateStore
+from syncline.plan_types import MappingRow
+from syncline.state.store import StateStore
 
 __all__ = [
     "CONTACT_FIELDS",

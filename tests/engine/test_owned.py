@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from syncline.config import ConflictPolicy, LinkDirection, parse_config
+from syncline.config import parse_config
 from syncline.connectors.base import WriteBatch, WriteResult
 from syncline.engine import SyncOptions
-from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, plan_chunk
+from syncline.engine.plan import Decision, Policy, SideChange, plan_chunk
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import ConflictPolicy, LinkDirection, MappingRow, WriteKind
 
 from .syncharness import Harness, HarnessConnector
 
@@ -69,7 +69,7 @@ def test_a_create_leaves_the_targets_owned_fields_out() -> None:
     assert writes_to(to_b, Side.B) == [{"email": "ann@example.com", "name": "Ann"}]
     to_a = only(plan_chunk(policy(), [], [change("b1", ANN)], []))
     assert writes_to(to_a, Side.A) == [{"email": "ann@example.com", "phone": "100"}]
-    assert to_a.writes[0].action is WriteAction.CREATE
+    assert to_a.writes[0].action is WriteKind.CREATE
 
 
 def test_a_one_sided_change_asks_for_the_targets_owned_values() -> None:
@@ -117,7 +117,7 @@ def test_a_record_deleted_on_one_side_and_changed_on_the_other_is_recreated_with
     decision = only(plan_chunk(policy(), [SideChange("a1", None, None)],
                                [change("b1", changed)], [mapping(ANN)]))
     (write,) = decision.writes
-    assert (write.target, write.action) == (Side.A, WriteAction.CREATE)
+    assert (write.target, write.action) == (Side.A, WriteKind.CREATE)
     assert write.fields == {"email": "ann@new.example", "phone": "100"}
 
 

@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 
-from syncline.config import ConflictPolicy, LinkDirection
 from syncline.engine.plan import (
     Decision,
     Policy,
     SideChange,
     Write,
-    WriteAction,
     match_key,
     merge_fields,
     plan_chunk,
 )
 from syncline.model import ActionCode, Record, Side, content_hash, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import ConflictPolicy, LinkDirection, MappingRow, WriteKind
 
 FIELDS = ("email", "name", "phone")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -143,7 +141,7 @@ def test_new_record_is_created_on_the_other_side(side: Side) -> None:
     decision = only(plan_chunk(policy(), a_changes, b_changes, []))
     write = single_write(decision)
     assert write.target is side.other
-    assert write.action is WriteAction.CREATE
+    assert write.action is WriteKind.CREATE
     assert write.key is None
     assert write.code is ActionCode.CREATE
     assert write.fields == ANN  # the synced fields only
@@ -172,7 +170,7 @@ def test_update_on_one_side_is_copied(side: Side) -> None:
     decision = only(plan_chunk(policy(), a_changes, b_changes, [row]))
     write = single_write(decision)
     assert write.target is side.other
-    assert write.action is WriteAction.UPDATE
+    assert write.action is WriteKind.UPDATE
     assert write.key == ("b1" if side is Side.A else "a1")
     assert write.fields == ANN_NEW_NAME
     assert write.hash == digest(ANN_NEW_NAME)
@@ -195,7 +193,7 @@ def test_deletion_on_one_side_is_copied_and_the_mapping_forgotten(side: Side) ->
     decision = only(plan_chunk(policy(), a_changes, b_changes, [row]))
     write = single_write(decision)
     assert write.target is side.other
-    assert write.action is WriteAction.DELETE
+    assert write.action is WriteKind.DELETE
     assert write.key == ("b1" if side is Side.A else "a1")
     assert write.code is ActionCode.DELETE
     assert write.fields is None
@@ -223,7 +221,7 @@ def test_change_beats_delete_by_default(conflict: ConflictPolicy, deleted_side: 
     assert decision.conflict
     assert not decision.forget and not decision.hold
     assert write.target is deleted_side
-    assert write.action is WriteAction.CREATE
+    assert write.action is WriteKind.CREATE
     assert write.key is None
     assert write.fields == ANN_NEW_NAME
     assert write.code is ActionCode.CREATE
@@ -243,7 +241,7 @@ def test_winning_side_that_deleted_deletes_the_changed_record(conflict: Conflict
     decision = only(plan_chunk(policy(conflict), [a], [b], [row]))
     write = single_write(decision)
     assert write.target is deleted_side.other
-    assert write.action is WriteAction.DELETE
+    assert write.action is WriteKind.DELETE
     assert write.key == ("b1" if deleted_side is Side.A else "a1")
     assert decision.forget
     assert decision.conflict
@@ -258,7 +256,7 @@ def test_winning_side_that_changed_recreates(conflict: ConflictPolicy, deleted_s
     decision = only(plan_chunk(policy(conflict), [a], [b], [row]))
     write = single_write(decision)
     assert write.target is deleted_side
-    assert write.action is WriteAction.CREATE
+    assert write.action is WriteKind.CREATE
     assert not decision.forget
 
 
@@ -288,7 +286,7 @@ def test_a_wins() -> None:
     decision = both_changed(ConflictPolicy.A_WINS)
     write = single_write(decision)
     assert decision.conflict and not decision.hold
-    assert (write.target, write.action, write.key) == (Side.B, WriteAction.UPDATE, "b1")
+    assert (write.target, write.action, write.key) == (Side.B, WriteKind.UPDATE, "b1")
     assert write.fields == ANN_NEW_NAME
     assert decision.a_hash == digest(ANN_NEW_NAME)
     assert "a wins" in decision.message
@@ -297,7 +295,7 @@ def test_a_wins() -> None:
 def test_b_wins() -> None:
     decision = both_changed(ConflictPolicy.B_WINS, a_at=LATE, b_at=EARLY)
     write = single_write(decision)
-    assert (write.target, write.action, write.key) == (Side.A, WriteAction.UPDATE, "a1")
+    assert (write.target, write.action, write.key) == (Side.A, WriteKind.UPDATE, "a1")
     assert write.fields == ANN_NEW_PHONE
     assert decision.b_hash == digest(ANN_NEW_PHONE)
     assert "b wins" in decision.message
@@ -351,7 +349,7 @@ def test_merge_takes_each_side_s_changed_fields() -> None:
     targets = {write.target: write for write in decision.writes}
     assert set(targets) == {Side.A, Side.B}
     for write in decision.writes:
-        assert write.action is WriteAction.UPDATE
+        assert write.action is WriteKind.UPDATE
         assert write.fields == ANN_NEW_BOTH
         assert write.hash == digest(ANN_NEW_BOTH)
         assert write.code is ActionCode.MODIFY
@@ -409,7 +407,7 @@ def test_merge_of_a_first_sync_pair_fills_empty_fields() -> None:
     assert {write.target for write in decision.writes} == {Side.A, Side.B}
     for write in decision.writes:
         assert write.fields == expected
-        assert write.action is WriteAction.UPDATE
+        assert write.action is WriteKind.UPDATE
     assert (decision.a_key, decision.b_key) == ("a1", "b1")
 
 
@@ -435,7 +433,7 @@ def test_one_way_target_edit_is_reverted_from_the_source(direction: LinkDirectio
                                [mapping("a1", "b1", ANN)]))
     write = single_write(decision)
     assert write.target is source.other
-    assert write.action is WriteAction.UPDATE
+    assert write.action is WriteKind.UPDATE
     assert write.key == target_key
     assert write.fetch and write.fields is None  # the engine reads the source first
     assert write.expected_version == "t2"
@@ -450,7 +448,7 @@ def test_one_way_target_deletion_is_restored(direction: LinkDirection, source: S
                                [mapping("a1", "b1", ANN)]))
     write = single_write(decision)
     assert write.target is source.other
-    assert write.action is WriteAction.CREATE
+    assert write.action is WriteKind.CREATE
     assert write.fetch and write.key is None
     assert not decision.forget
     assert (decision.b_key if source is Side.A else decision.a_key) is None
@@ -470,12 +468,12 @@ def test_one_way_source_changes_flow(direction: LinkDirection, source: Side) -> 
                                *_split(source, change(source_key, ANN_NEW_NAME)),
                                [mapping("a1", "b1", ANN)]))
     write = single_write(decision)
-    assert (write.target, write.action, write.key) == (source.other, WriteAction.UPDATE,
+    assert (write.target, write.action, write.key) == (source.other, WriteKind.UPDATE,
                                                        target_key)
     assert write.fields == ANN_NEW_NAME and not write.fetch
     created = only(plan_chunk(policy(direction=direction), *_split(source, change("n1", ANN)),
                               []))
-    assert single_write(created).action is WriteAction.CREATE
+    assert single_write(created).action is WriteKind.CREATE
     assert single_write(created).target is source.other
 
 
@@ -502,7 +500,7 @@ def test_one_way_source_deletion_beats_target_change(direction: LinkDirection,
     decision = only(plan_chunk(policy(direction=direction), [a], [b],
                                [mapping("a1", "b1", ANN)]))
     write = single_write(decision)
-    assert (write.target, write.action, write.key) == (source.other, WriteAction.DELETE,
+    assert (write.target, write.action, write.key) == (source.other, WriteKind.DELETE,
                                                        target_key)
     assert decision.forget
 
@@ -517,7 +515,7 @@ def test_one_way_source_change_recreates_what_the_target_deleted(direction: Link
     decision = only(plan_chunk(policy(direction=direction), [a], [b],
                                [mapping("a1", "b1", ANN)]))
     write = single_write(decision)
-    assert (write.target, write.action) == (source.other, WriteAction.CREATE)
+    assert (write.target, write.action) == (source.other, WriteKind.CREATE)
     assert write.fields == ANN_NEW_NAME
     assert not decision.forget
 
@@ -550,7 +548,7 @@ def test_matching_ignores_case_and_outer_spaces() -> None:
     decision = only(plan_chunk(policy(match=("email",)), [a], [b], []))
     assert (decision.a_key, decision.b_key) == ("a1", "b1")
     write = single_write(decision)  # contents differ (the email's spelling): newest (b) wins
-    assert (write.target, write.action, write.key) == (Side.A, WriteAction.UPDATE, "a1")
+    assert (write.target, write.action, write.key) == (Side.A, WriteKind.UPDATE, "a1")
     assert decision.conflict
 
 
@@ -562,7 +560,7 @@ def test_matched_records_that_differ_are_resolved_by_policy(conflict: ConflictPo
                                [change("a1", ANN_NEW_NAME)], [change("b1", ANN_NEW_PHONE)], []))
     write = single_write(decision)
     assert write.target is target
-    assert write.action is WriteAction.UPDATE
+    assert write.action is WriteKind.UPDATE
     assert write.key == ("b1" if target is Side.B else "a1")
     assert write.fields == (ANN_NEW_NAME if target is Side.B else ANN_NEW_PHONE)
 
@@ -588,7 +586,7 @@ def test_matching_pairs_one_to_one_with_duplicates() -> None:
     unpaired = ({"b1", "b2", "b3"} - {b for _, b in pairs}).pop()
     assert extra.b_key == unpaired and extra.a_key is None
     assert single_write(extra).target is Side.A
-    assert single_write(extra).action is WriteAction.CREATE
+    assert single_write(extra).action is WriteKind.CREATE
 
 
 def test_empty_match_field_never_matches() -> None:
@@ -597,14 +595,14 @@ def test_empty_match_field_never_matches() -> None:
                            [change("b1", {**nameless, "email": ""})], [])
     assert len(decisions) == 2
     assert sorted(single_write(d).target.value for d in decisions) == ["a", "b"]
-    assert all(single_write(d).action is WriteAction.CREATE for d in decisions)
+    assert all(single_write(d).action is WriteKind.CREATE for d in decisions)
 
 
 def test_all_match_fields_must_agree() -> None:
     decisions = plan_chunk(policy(match=("email", "name")),
                            [change("a1", ANN)], [change("b1", {**ANN, "name": "Other"})], [])
     assert len(decisions) == 2
-    assert all(single_write(d).action is WriteAction.CREATE for d in decisions)
+    assert all(single_write(d).action is WriteKind.CREATE for d in decisions)
 
 
 def test_without_match_fields_nothing_is_matched() -> None:
@@ -621,7 +619,7 @@ def test_mapped_records_are_not_matched_again() -> None:
     update = next(d for d in decisions if d.mapping is row)
     assert single_write(update).key == "b1"
     create = next(d for d in decisions if d.mapping is None)
-    assert (create.b_key, single_write(create).action) == ("b7", WriteAction.CREATE)
+    assert (create.b_key, single_write(create).action) == ("b7", WriteKind.CREATE)
 
 
 # -- forced changes -----------------------------------------------------------------------------
@@ -630,14 +628,14 @@ def test_forced_change_is_sent_even_when_hash_is_unchanged() -> None:
     decision = only(plan_chunk(policy(), [change("a1", ANN, forced=True)], [], [row]))
     write = single_write(decision)
     assert write.code is ActionCode.FORCED
-    assert (write.target, write.action, write.key) == (Side.B, WriteAction.UPDATE, "b1")
+    assert (write.target, write.action, write.key) == (Side.B, WriteKind.UPDATE, "b1")
 
 
 def test_forced_new_record_is_journalled_as_forced() -> None:
     decision = only(plan_chunk(policy(), [], [change("b1", ANN, forced=True)], []))
     write = single_write(decision)
     assert write.code is ActionCode.FORCED
-    assert write.action is WriteAction.CREATE
+    assert write.action is WriteKind.CREATE
 
 
 def test_forced_conflict_winner_is_journalled_as_forced() -> None:

@@ -4,11 +4,16 @@ owner has none blank nothing, and a later change writes only what changed since.
 
 from __future__ import annotations
 
-from syncline.config import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.engine.diverged import changed_since, is_diverged, settle_partial
-from syncline.engine.plan import Policy, WriteAction, plan_chunk
+from syncline.engine.plan import Policy, plan_chunk
 from syncline.model import Record, Side, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import (
+    ConflictPolicy,
+    FirstSyncPolicy,
+    LinkDirection,
+    MappingRow,
+    WriteKind,
+)
 
 from .test_plan import FIELDS, change, digest, only, single_write
 
@@ -78,7 +83,7 @@ def test_a_later_change_writes_only_what_changed_since_the_snapshot() -> None:
     renamed = {**SOURCE, "name": "Bob Smith"}
     decision = only(plan_chunk(ONE_WAY, [change("a1", renamed)], [], [diverged_mapping()]))
     write = single_write(decision)
-    assert write.partial and write.action is WriteAction.UPDATE
+    assert write.partial and write.action is WriteKind.UPDATE
     assert write.fields == {"name": "Bob Smith"}
     assert decision.message == "changed on a: name"
 

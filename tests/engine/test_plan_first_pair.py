@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from syncline.config import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.engine.first_pair import UNSETTLED, is_unsettled, unsettled_mapping
-from syncline.engine.plan import Decision, Policy, SideChange, WriteAction, plan_chunk
+from syncline.engine.plan import Decision, Policy, SideChange, plan_chunk
 from syncline.model import ActionCode, Side, content_hash
+from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection, WriteKind
 
 from .test_plan import EARLY, FIELDS, LATE, change, digest, only, single_write
 
@@ -31,7 +31,7 @@ def written(decision: Decision) -> dict[Side, dict[str, Any]]:
     """target -> fields written there."""
     found: dict[Side, dict[str, Any]] = {}
     for write in decision.writes:
-        assert write.action is WriteAction.UPDATE and write.fields is not None
+        assert write.action is WriteKind.UPDATE and write.fields is not None
         found[write.target] = write.fields
     return found
 
@@ -193,7 +193,7 @@ def test_unsettled_pairing_deleted_on_one_side_recreates_the_other() -> None:
     row = unsettled_mapping(7, "a1", "b1", None, None)
     decision = only(plan_chunk(policy(), [change("a1", None)], [change("b1", FILLED)], [row]))
     write = single_write(decision)
-    assert (write.target, write.action) == (Side.A, WriteAction.CREATE)
+    assert (write.target, write.action) == (Side.A, WriteKind.CREATE)
     assert decision.mapping is row and decision.b_key == "b1"
 
 

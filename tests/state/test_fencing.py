@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from syncline.errors import LeaseLost
+from syncline.plan_types import MappingRow
 from syncline.service import ManualClock, RunLock
 from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings
 from syncline.state.service_store import clear_written_marks
-from syncline.state.store import MappingRow, PendingIntent, StateStore, now
+from syncline.state.store import PendingIntent, StateStore, now
 
 LINK = "crm-books"
 

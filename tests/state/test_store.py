@@ -24,7 +24,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, insert, inspect, select
 
 from syncline.errors import StateError, StateUnavailable
-from syncline.state import JournalRow, MappingRow, PendingIntent, StateStore, opening, schema
+from syncline.plan_types import MappingRow
+from syncline.state import JournalRow, PendingIntent, StateStore, opening, schema
 
 MIGRATIONS = opening.MIGRATIONS
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)

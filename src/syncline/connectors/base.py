@@ -15,7 +15,10 @@ change
     A record that was created or modified since a cursor (``record`` set), or a key that was
     deleted (``record`` is ``None``).
 write operation
-    One create / update / delete to apply, carrying an idempotency ``token`` unique to it.
+    One create / update / delete to apply (its :class:`WriteKind`), carrying an idempotency
+    ``token`` unique to it. :class:`WriteKind` is defined with the planner's types
+    (:mod:`syncline.plan_types`, which the engine's planner decides with) and is part of
+    this interface: connectors import it from here.
 bulk create
     Many creates on one stream handed over column by column (:class:`CreateRows`), the
     engine's lane for first syncs; the default implementation turns them into a
@@ -42,12 +45,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Flag, StrEnum, auto
+from enum import Flag, auto
 from pathlib import Path
 from typing import Any, ClassVar
 
 from syncline.errors import ItemError, ProtocolError
 from syncline.model import Record, RecordColumns
+from syncline.plan_types import WriteKind
 from syncline.run_context import RunContext
 
 __all__ = [
@@ -129,12 +133,6 @@ class ChangeFeed:
     @property
     def cursor(self) -> str | None:
         return self.cursor_holder[0]
-
-
-class WriteKind(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ from syncline.connectors.base import (
     WriteResult,
 )
 from syncline.engine import owned_apply
-from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, pending_entry
+from syncline.engine.buffer import DIRECTION_BY_TARGET, SettleBuffer, pending_entry
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.display_refs import mark_warning
@@ -36,7 +36,7 @@ from syncline.engine.diverged import fill_partial
 from syncline.engine.fetched import fill_fetched
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.options import PlannedChange, StreamCounts
-from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.preview import describe
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
@@ -50,8 +50,9 @@ from syncline.model import (
     Side,
     field_token,
 )
+from syncline.plan_types import MappingRow, WriteKind
 from syncline.run_context import NotSent, RunContext
-from syncline.state.store import MappingRow, PendingIntent, StateStore
+from syncline.state.store import PendingIntent, StateStore
 
 if TYPE_CHECKING:
     from syncline.engine.rules_gate import RuleGate
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["Applier", "SettleBuffer"]
 
 _SIDE_TEXT = {Side.A: "a", Side.B: "b"}
-_ACTION_TEXT = {action: action.value for action in WriteAction}
+_ACTION_TEXT = {action: action.value for action in WriteKind}
 _CODE_TEXT = {code: code.value for code in ActionCode}
 
 
@@ -123,7 +124,7 @@ class Applier:
         if checked is not None:
             errors.update(checked.blocked)
             checked.record(buffer, self.pending)
-        groups: dict[tuple[Side, WriteAction], list[tuple[int, Write]]] = {}
+        groups: dict[tuple[Side, WriteKind], list[tuple[int, Write]]] = {}
         for index, decision in enumerate(decisions):
             if decision.hold:
                 self._hold(decision, buffer)
@@ -225,7 +226,7 @@ class Applier:
                 errors[owners[label]] = error
         return errors
 
-    def _send(self, target: Side, action: WriteAction, chunk: list[tuple[int, Write]],
+    def _send(self, target: Side, action: WriteKind, chunk: list[tuple[int, Write]],
               decisions: Sequence[Decision]) -> tuple[str, list[WriteResult]]:
         """Store the intent of a batch, then write the batch; returns its id and results.
 
@@ -238,15 +239,14 @@ class Applier:
             ProtocolError: the connector returned a wrong number of results.
         """
         batch_id = uuid.uuid4().hex
-        kind = WRITE_KIND[action]
         target_text = _SIDE_TEXT[target]
         action_text = _ACTION_TEXT[action]
-        deleting = action is WriteAction.DELETE
+        deleting = action is WriteKind.DELETE
         operations: list[WriteOperation] = []
         payload: list[list[Any]] = []
         for position, (index, write) in enumerate(chunk):
             decision = decisions[index]
-            operations.append(WriteOperation(f"{batch_id}-{position}", kind, write.key,
+            operations.append(WriteOperation(f"{batch_id}-{position}", action, write.key,
                                              write.fields, write.expected_version))
             written = None if deleting else write.hash
             a_hash = written if target is Side.A else decision.a_hash
@@ -350,14 +350,14 @@ class Applier:
             direction = DIRECTION_BY_TARGET[write.target]
             code = _CODE_TEXT[write.code]
             if result.error is None:
-                written = write.hash if write.action is not WriteAction.DELETE else None
+                written = write.hash if write.action is not WriteKind.DELETE else None
                 if write.target is Side.A:
-                    if write.action is WriteAction.CREATE:
+                    if write.action is WriteKind.CREATE:
                         decision.a_key = result.key
                     decision.a_version = result.version
                     decision.a_hash = written
                 else:
-                    if write.action is WriteAction.CREATE:
+                    if write.action is WriteKind.CREATE:
                         decision.b_key = result.key
                     decision.b_version = result.version
                     decision.b_hash = written

@@ -11,21 +11,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncline.connectors.base import WriteKind
-from syncline.engine.plan import WriteAction
 from syncline.errors import ItemError
 from syncline.model import Side
+from syncline.plan_types import MappingRow
 from syncline.state.bulk import CreatedMappings
-from syncline.state.store import MappingRow, PendingEntry
+from syncline.state.store import PendingEntry
 
-__all__ = ["DIRECTION_BY_TARGET", "WRITE_KIND", "SettleBuffer", "pending_entry", "unhex"]
+__all__ = ["DIRECTION_BY_TARGET", "SettleBuffer", "pending_entry", "unhex"]
 
 DIRECTION_BY_TARGET = {Side.A: "b>a", Side.B: "a>b"}
 """The journal direction of a write, by the side written to."""
-
-WRITE_KIND = {WriteAction.CREATE: WriteKind.CREATE, WriteAction.UPDATE: WriteKind.UPDATE,
-              WriteAction.DELETE: WriteKind.DELETE}
-"""The connector operation of each planned write action."""
 
 
 @dataclass

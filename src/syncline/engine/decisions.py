@@ -14,14 +14,18 @@ decision
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from syncline.config import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.model import ActionCode, Record, Side
-from syncline.state.store import MappingRow
+from syncline.plan_types import (
+    ConflictPolicy,
+    FirstSyncPolicy,
+    LinkDirection,
+    MappingRow,
+    WriteKind,
+)
 
-__all__ = ["UNSETTLED", "Decision", "Policy", "SideChange", "Write", "WriteAction"]
+__all__ = ["UNSETTLED", "Decision", "Policy", "SideChange", "Write"]
 
 
 UNSETTLED = b"unsettled pair\x00\x00"
@@ -86,12 +90,6 @@ class SideChange:
         return self.record is None
 
 
-class WriteAction(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
 @dataclass(slots=True)
 class Write:
     """One write to one side. ``fields`` are the synced values to write (``None`` for a
@@ -99,7 +97,7 @@ class Write:
     ``fetch`` is then set). ``code`` is the journal's action code."""
 
     target: Side
-    action: WriteAction
+    action: WriteKind
     key: str | None
     fields: dict[str, Any] | None
     hash: bytes | None

@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from syncline.engine.decisions import UNSETTLED, Decision, Policy, Write, WriteAction
+from syncline.engine.decisions import UNSETTLED, Decision, Policy, Write
 from syncline.model import ActionCode, Record, Side, canonical_value, content_hash, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import MappingRow, WriteKind
 
 if TYPE_CHECKING:
     from syncline.engine.apply import Applier
@@ -111,7 +111,7 @@ def settle_partial(policy: Policy, decision: Decision, write: Write, target: Rec
     decision.writes.remove(write)
     if result_hash != content_hash(target.fields, names):
         decision.writes.append(Write(
-            side, WriteAction.UPDATE, write.key,
+            side, WriteKind.UPDATE, write.key,
             {name: value for name, value in result.items() if name not in owned},
             result_hash, write.code, expected_version=write.expected_version))
     _set_hash(decision, side, result_hash)
@@ -126,7 +126,7 @@ def settle_partial(policy: Policy, decision: Decision, write: Write, target: Rec
             key = decision.a_key if side.other is Side.A else decision.b_key
             version = decision.a_version if side.other is Side.A else decision.b_version
             decision.writes.append(Write(
-                side.other, WriteAction.UPDATE, key,
+                side.other, WriteKind.UPDATE, key,
                 {name: value for name, value in source_now.items()
                  if name not in policy.owned_by(side.other)},
                 back_hash, ActionCode.MODIFY, expected_version=version))

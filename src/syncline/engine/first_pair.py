@@ -43,19 +43,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncline.config import ConflictPolicy, FirstSyncPolicy
 from syncline.engine.diverged import source_values
-from syncline.engine.plan import (
-    UNSETTLED,
-    Decision,
-    Policy,
-    SideChange,
-    Write,
-    WriteAction,
-    _newer,
-)
+from syncline.engine.plan import UNSETTLED, Decision, Policy, SideChange, Write, _newer
 from syncline.model import ActionCode, Side, canonical_value, content_hash, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, MappingRow, WriteKind
 
 __all__ = ["UNSETTLED", "decide_first_pair", "is_unsettled", "unsettled_mapping"]
 
@@ -182,7 +173,7 @@ def decide_first_pair(policy: Policy, a: SideChange, b: SideChange,
             held[side] = change.record.fields if change.record is not None else {}
             continue
         held[side] = merged
-        decision.writes.append(Write(side, WriteAction.UPDATE, change.key, dict(merged),
+        decision.writes.append(Write(side, WriteKind.UPDATE, change.key, dict(merged),
                                      merged_hash, code,
                                      expected_version=change.record.version
                                      if change.record is not None else None))

@@ -34,9 +34,10 @@ from typing import Any
 
 from syncline.config import LinkConfig
 from syncline.engine.diverged import keeps_empty, source_values
-from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.plan import Decision, Policy, Write
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash
+from syncline.plan_types import WriteKind
 
 __all__ = ["apply_owners", "owned_put_back", "owners_for", "settle_owned", "unwritable",
            "without_owned"]
@@ -121,9 +122,9 @@ def settle_owned(policy: Policy, decision: Decision, records: Mapping[Side, Reco
             if keeps_empty(policy, decision.mapping, owner, records[owner], name):
                 results[owner.other][name] = records[owner.other].fields.get(name)
     prior = {write.target: write for write in decision.writes
-             if write.action is WriteAction.UPDATE}
+             if write.action is WriteKind.UPDATE}
     decision.writes = [write for write in decision.writes
-                       if write.action is not WriteAction.UPDATE]
+                       if write.action is not WriteKind.UPDATE]
     held: dict[Side, dict[str, Any]] = {}
     for side in Side:
         current = content_hash(records[side].fields, names)
@@ -137,7 +138,7 @@ def settle_owned(policy: Policy, decision: Decision, records: Mapping[Side, Reco
         key = decision.a_key if side is Side.A else decision.b_key
         version = decision.a_version if side is Side.A else decision.b_version
         decision.writes.append(Write(
-            side, WriteAction.UPDATE, key, without_owned(policy, side, results[side]),
+            side, WriteKind.UPDATE, key, without_owned(policy, side, results[side]),
             result_hash, old.code if old is not None else ActionCode.MODIFY,
             expected_version=old.expected_version if old is not None else version))
         _set_hash(decision, side, result_hash)
@@ -159,10 +160,10 @@ def apply_owners(policy: Policy, decision: Decision, a_record: Record | None,
     records = {Side.A: a_record, Side.B: b_record}
     updates: list[Write] = []
     for write in decision.writes:
-        if write.action is WriteAction.CREATE and write.fields is not None:
+        if write.action is WriteKind.CREATE and write.fields is not None:
             write.fields = without_owned(policy, write.target, write.fields)
             write.hash = content_hash(write.fields, policy.field_names)
-        elif write.action is WriteAction.UPDATE and not write.partial:
+        elif write.action is WriteKind.UPDATE and not write.partial:
             updates.append(write)  # a partial write respects owners when it is settled
     if not updates:
         return decision
@@ -190,7 +191,7 @@ def owned_put_back(policy: Policy, decision: Decision, created: Side, record: Re
     source_record = decision.a_record if source is Side.A else decision.b_record
     names = policy.field_names
     for write in decision.writes:
-        if write.target is created and write.action is WriteAction.CREATE:
+        if write.target is created and write.action is WriteKind.CREATE:
             write.hash = content_hash(record.fields, names)
     if source_record is None or not policy.allows(source):
         return None
@@ -202,5 +203,5 @@ def owned_put_back(policy: Policy, decision: Decision, created: Side, record: Re
     _set_hash(decision, source, None)  # not settled until the values are put back
     key = decision.a_key if source is Side.A else decision.b_key
     version = decision.a_version if source is Side.A else decision.b_version
-    return Write(source, WriteAction.UPDATE, key, without_owned(policy, source, final),
+    return Write(source, WriteKind.UPDATE, key, without_owned(policy, source, final),
                  final_hash, ActionCode.MODIFY, expected_version=version)

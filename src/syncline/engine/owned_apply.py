@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from syncline.connectors.base import WriteResult
 from syncline.engine.buffer import SettleBuffer
 from syncline.engine.owned import owned_put_back, settle_owned, without_owned
-from syncline.engine.plan import Decision, Write, WriteAction
+from syncline.engine.plan import Decision, Write
 from syncline.model import Record, Side
+from syncline.plan_types import WriteKind
 
 if TYPE_CHECKING:
     from syncline.engine.apply import Applier
@@ -37,7 +38,7 @@ def strip_created(applier: Applier, decisions: Sequence[Decision]) -> None:
     """Leave the target's owned fields out of creates filled in from fetched records."""
     for decision in decisions:
         for write in decision.writes:
-            if write.action is WriteAction.CREATE and write.fields is not None:
+            if write.action is WriteKind.CREATE and write.fields is not None:
                 write.fields = without_owned(applier.policy, write.target, write.fields)
 
 
@@ -85,7 +86,7 @@ def read_back_created(applier: Applier, decisions: Sequence[Decision],
     created: dict[Side, list[tuple[Decision, str]]] = {Side.A: [], Side.B: []}
     for index, done in outcomes.items():
         for write, result in done:
-            if write.action is WriteAction.CREATE and result.error is None \
+            if write.action is WriteKind.CREATE and result.error is None \
                     and result.key is not None and policy.owned_by(write.target):
                 created[write.target].append((decisions[index], result.key))
     back: list[tuple[Decision, Write]] = []

@@ -20,17 +20,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from syncline.config import ConflictPolicy
-from syncline.engine.decisions import (
-    UNSETTLED,
-    Decision,
-    Policy,
-    SideChange,
-    Write,
-    WriteAction,
-)
+from syncline.engine.decisions import UNSETTLED, Decision, Policy, SideChange, Write
 from syncline.model import ActionCode, Record, Side, canonical_value, field_token
-from syncline.state.store import MappingRow
+from syncline.plan_types import ConflictPolicy, MappingRow, WriteKind
 
 __all__ = [
     "UNSETTLED",
@@ -38,7 +30,6 @@ __all__ = [
     "Policy",
     "SideChange",
     "Write",
-    "WriteAction",
     "match_key",
     "merge_fields",
     "natural_key",
@@ -121,7 +112,7 @@ def _copy(policy: Policy, source: Side, change: SideChange, decision: Decision,
     target = source.other
     decision.writes.append(Write(
         target=target,
-        action=WriteAction.UPDATE if target_key is not None else WriteAction.CREATE,
+        action=WriteKind.UPDATE if target_key is not None else WriteKind.CREATE,
         key=target_key, fields=_synced(policy, change.record.fields), hash=change.hash,
         code=code, expected_version=expected))
     decision.synced_fields = change.record.fields
@@ -182,7 +173,7 @@ def _resolve_both_modified(policy: Policy, decision: Decision, a: SideChange, b:
             if change.hash == merged_hash:
                 _side_hash(decision, side, change.hash)
                 continue
-            decision.writes.append(Write(side, WriteAction.UPDATE, key,
+            decision.writes.append(Write(side, WriteKind.UPDATE, key,
                                          _synced(policy, merged_record.fields), merged_hash,
                                          ActionCode.FORCED if change.forced else ActionCode.MODIFY,
                                          expected_version=version))
@@ -223,14 +214,14 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
                 decision.a_key = None
             else:
                 decision.b_key = None
-            decision.writes.append(Write(side, WriteAction.CREATE, None, None, None,
+            decision.writes.append(Write(side, WriteKind.CREATE, None, None, None,
                                          ActionCode.CREATE, fetch=True))
             decision.message = "deleted on the target of a one-way link: restored"
         else:
             from syncline.engine.diverged import is_diverged
 
             # a diverged pair: the target keeps its values where the source has none
-            decision.writes.append(Write(side, WriteAction.UPDATE, change.key, None, None,
+            decision.writes.append(Write(side, WriteKind.UPDATE, change.key, None, None,
                                          ActionCode.MODIFY, fetch=True,
                                          partial=is_diverged(mapping),
                                          expected_version=change.record.version
@@ -238,7 +229,7 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
             decision.message = "changed on the target of a one-way link: reverted"
         return
     if change.deleted:
-        decision.writes.append(Write(target, WriteAction.DELETE, target_key, None, None,
+        decision.writes.append(Write(target, WriteKind.DELETE, target_key, None, None,
                                      ActionCode.DELETE,
                                      expected_version=_version(decision, target)))
         decision.forget = True
@@ -250,7 +241,7 @@ def _one_sided(policy: Policy, decision: Decision, side: Side, change: SideChang
 
         if is_diverged(mapping):  # write only what changed, over what the target holds
             changed = changed_since(policy, mapping.snapshot, change.record.fields, target)
-            decision.writes.append(Write(target, WriteAction.UPDATE, target_key, changed,
+            decision.writes.append(Write(target, WriteKind.UPDATE, target_key, changed,
                                          None, ActionCode.MODIFY, partial=True,
                                          expected_version=_version(decision, target)))
             decision.synced_fields = change.record.fields
@@ -354,7 +345,7 @@ def _delete_versus_change(policy: Policy, decision: Decision, a: SideChange,
         winner = Side.B
     if winner is deleted_side:
         target_key = decision.b_key if changed_side is Side.B else decision.a_key
-        decision.writes.append(Write(changed_side, WriteAction.DELETE, target_key, None, None,
+        decision.writes.append(Write(changed_side, WriteKind.DELETE, target_key, None, None,
                                      ActionCode.DELETE))
         decision.forget = True
         decision.message = f"deleted on {deleted_side.value}, changed on " \
@@ -387,7 +378,7 @@ def _create_from(policy: Policy, side: Side, change: SideChange) -> Decision | N
     if not policy.allows(target):
         return None
     fields = record.fields
-    write = Write(target, WriteAction.CREATE, None,
+    write = Write(target, WriteKind.CREATE, None,
                   {name: fields.get(name) for name in policy.field_names}, change.hash,
                   ActionCode.FORCED if change.forced else ActionCode.CREATE)
     if side is Side.A:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from syncline.engine.options import FieldChange, PlannedChange, StreamCounts
-from syncline.engine.plan import Decision, WriteAction
+from syncline.engine.plan import Decision
 from syncline.model import Direction, Record, Side, canonical_value, field_token
+from syncline.plan_types import WriteKind
 
 __all__ = ["SHOWN_LENGTH", "changed_fields", "current_targets", "describe", "shorten"]
 
@@ -56,7 +57,7 @@ def current_targets(decisions: Sequence[Decision],
     wanted: dict[Side, list[str]] = {Side.A: [], Side.B: []}
     for decision in decisions:
         for write in decision.writes:
-            if write.action is not WriteAction.UPDATE or write.key is None:
+            if write.action is not WriteKind.UPDATE or write.key is None:
                 continue
             held = decision.a_record if write.target is Side.A else decision.b_record
             if held is not None and held.key == write.key:
@@ -91,7 +92,7 @@ def describe(stream: str, names: Sequence[str], decisions: Sequence[Decision],
         for write in decision.writes:
             counts.add_action(write.code.value)
             changes: tuple[FieldChange, ...] = ()
-            if write.action is WriteAction.UPDATE and write.fields is not None \
+            if write.action is WriteKind.UPDATE and write.fields is not None \
                     and write.key is not None:
                 target = current[write.target].get(write.key)
                 changes = changed_fields(names, target.fields if target else None,

@@ -30,8 +30,9 @@ from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, MalformedRecord, ProtocolError, RowsWithoutKey
 from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
+from syncline.plan_types import MappingRow
 from syncline.state.service_store import marked_keys
-from syncline.state.store import MappingRow, StateStore
+from syncline.state.store import StateStore
 
 __all__ = ["SideReader"]
 

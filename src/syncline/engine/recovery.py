@@ -22,15 +22,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
-from syncline.engine.buffer import DIRECTION_BY_TARGET, WRITE_KIND, SettleBuffer, unhex
+from syncline.connectors.base import WriteBatch, WriteOperation, WriteResult
+from syncline.engine.buffer import DIRECTION_BY_TARGET, SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.owned import owned_put_back
 from syncline.engine.owned_apply import UNSETTLED
-from syncline.engine.plan import Decision, Write, WriteAction
+from syncline.engine.plan import Decision, Write
 from syncline.model import ActionCode, Direction, Outcome, Record, Side
-from syncline.state.store import MappingRow, PendingIntent
+from syncline.plan_types import MappingRow, WriteKind
+from syncline.state.store import PendingIntent
 
 if TYPE_CHECKING:
     from syncline.engine.apply import Applier
@@ -55,7 +56,7 @@ def recover_interrupted(applier: Applier) -> int:
             continue
         entries = intent.payload["ops"]
         operations = [WriteOperation(f"{intent.batch_id}-{position}",
-                                     WriteKind(_kind_of(entry)),
+                                     WriteKind(entry[1]),
                                      entry[3] if target is Side.B else entry[2])
                       for position, entry in enumerate(entries)]
         results = applier.connectors[target].abandon(
@@ -138,7 +139,7 @@ def _read_created(applier: Applier, target: Side, entries: list[list[Any]],
     created: list[str] = []
     sources: list[str] = []
     for entry, result in zip(entries, results, strict=True):
-        if entry[1] == WriteAction.CREATE.value and result.ok and result.key is not None:
+        if entry[1] == WriteKind.CREATE.value and result.ok and result.key is not None:
             source_key = entry[2] if target is Side.B else entry[3]
             if source_key is not None:
                 created.append(str(result.key))
@@ -163,7 +164,7 @@ def _owned_settled(applier: Applier, target: Side, entry: list[Any], new_key: st
     record, source = created.get(new_key), sources.get(str(source_key))
     if record is None or source is None:
         return None
-    write = Write(target, WriteAction.CREATE, None, None, None, ActionCode(entry[10]))
+    write = Write(target, WriteKind.CREATE, None, None, None, ActionCode(entry[10]))
     decision = Decision(entry[2], entry[3], None, [write],
                         a_record=source if target is Side.B else None,
                         b_record=source if target is Side.A else None)
@@ -171,10 +172,6 @@ def _owned_settled(applier: Applier, target: Side, entry: list[Any], new_key: st
     if write.hash is None:
         return None
     return write.hash, record.version, back is not None
-
-
-def _kind_of(entry: list[Any]) -> str:
-    return WRITE_KIND[WriteAction(entry[1])].value
 
 
 def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: WriteResult,
@@ -185,7 +182,7 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
     goes to ``pairings`` (by a-key), to be remembered as an unsettled pairing."""
     (_, action, a_key, b_key, mapping_id, a_hash, b_hash, a_version, b_version, snapshot,
      code, forget, message, one_of_several) = entry
-    first_pairing = mapping_id is None and action == WriteAction.UPDATE.value \
+    first_pairing = mapping_id is None and action == WriteKind.UPDATE.value \
         and a_key is not None and b_key is not None
     if first_pairing and (not result.ok or one_of_several):
         pairings[a_key] = unsettled_mapping(None, a_key, b_key, a_version, b_version)
@@ -196,7 +193,7 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
             if key is not None and key in applier.pending[side]:
                 buffer.pending_remove.append((side.value, key))
                 applier.pending[side].discard(key)
-    if action == WriteAction.CREATE.value:
+    if action == WriteKind.CREATE.value:
         if target is Side.A:
             a_key = result.key
         else:

@@ -16,8 +16,9 @@ from typing import Any
 from syncline.engine.apply import Applier
 from syncline.engine.first_pair import is_unsettled
 from syncline.engine.owned import settle_owned
-from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.plan import Decision, Policy, Write
 from syncline.model import ActionCode, Record, Side, canonical_value, content_hash
+from syncline.plan_types import WriteKind
 from syncline.state.store import StateStore
 
 __all__ = ["apply_resolutions"]
@@ -80,7 +81,7 @@ def apply_resolutions(*, store: StateStore, link: str, stream: str, scope_id: in
                 else:
                     decision.b_hash = digest
                 continue
-            decision.writes.append(Write(side, WriteAction.UPDATE, key, dict(fields), digest,
+            decision.writes.append(Write(side, WriteKind.UPDATE, key, dict(fields), digest,
                                          ActionCode.MODIFY, expected_version=record.version))
         planned: tuple[bytes | None, bytes | None] = (digest, digest)
         if policy.has_owners:  # owned fields keep their owner's value, whatever was chosen

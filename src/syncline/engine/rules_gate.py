@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from syncline.config import LinkConfig
 from syncline.engine.options import PlannedChange, StreamCounts
-from syncline.engine.plan import Decision, Policy, Write, WriteAction
+from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.rules import Problem, RuleSet, VerdictKind, localise, reverse_fields
 from syncline.errors import ErrorCause, ItemError, cause_of
 from syncline.model import Outcome, Record, Side, content_hash
+from syncline.plan_types import WriteKind
 from syncline.state.rules_store import RulesStore
 from syncline.state.store import StateStore
 
@@ -170,13 +171,13 @@ class RuleGate:
             index = len(result.decisions)
             verdict = None
             for write in decision.writes:
-                if write.fields is None or write.action is WriteAction.DELETE:
+                if write.fields is None or write.action is WriteKind.DELETE:
                     continue
                 if write.target is Side.A:
-                    if write.action is WriteAction.CREATE:
+                    if write.action is WriteKind.CREATE:
                         write.fields = localise(self.ruleset.rules, write.fields, self.tables)
                         write.hash = content_hash(write.fields, names)
-                    elif write.action is WriteAction.UPDATE and write.key is not None:
+                    elif write.action is WriteKind.UPDATE and write.key is not None:
                         trimmed = reverse_fields(self.ruleset.rules, write.fields)
                         if len(trimmed) != len(write.fields):
                             write.fields = trimmed
@@ -186,7 +187,7 @@ class RuleGate:
                 record = decision.a_record.fields if decision.a_record is not None \
                     else write.fields
                 verdict = self.ruleset.evaluate(
-                    record, write.fields, key=key, creating=write.action is WriteAction.CREATE,
+                    record, write.fields, key=key, creating=write.action is WriteKind.CREATE,
                     requested=key in self.requested, tables=self.tables)
                 if verdict.sends:
                     assert verdict.fields is not None

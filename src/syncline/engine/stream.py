@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
+from syncline.config import LinkConfig
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
 from syncline.engine.buffer import pending_entry
@@ -21,15 +21,7 @@ from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
 from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
 from syncline.engine.owned import owners_for, unwritable
-from syncline.engine.plan import (
-    Decision,
-    Policy,
-    SideChange,
-    WriteAction,
-    match_key,
-    natural_key,
-    plan_chunk,
-)
+from syncline.engine.plan import Decision, Policy, SideChange, match_key, natural_key, plan_chunk
 from syncline.engine.read_problems import fixed_read_problems
 from syncline.engine.reading import SideReader
 from syncline.engine.references import ReferenceTranslator
@@ -37,7 +29,8 @@ from syncline.engine.resolutions import apply_resolutions
 from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
 from syncline.model import Record, Side, content_hash
-from syncline.state.store import MappingRow, PendingEntry, StateStore
+from syncline.plan_types import ConflictPolicy, LinkDirection, MappingRow, WriteKind
+from syncline.state.store import PendingEntry, StateStore
 
 __all__ = ["StreamRun"]
 
@@ -403,7 +396,7 @@ class StreamRun:
     def _apply(applier: Applier, decisions: list[Decision], deletions: list[Decision]) -> None:
         now: list[Decision] = []
         for decision in decisions:
-            if any(write.action is WriteAction.DELETE for write in decision.writes):
+            if any(write.action is WriteKind.DELETE for write in decision.writes):
                 deletions.append(decision)
             else:
                 now.append(decision)
@@ -416,7 +409,7 @@ class StreamRun:
         applier.drain()
         for target in Side:
             wanted = sum(1 for d in deletions for w in d.writes
-                         if w.target is target and w.action is WriteAction.DELETE)
+                         if w.target is target and w.action is WriteKind.DELETE)
             if not wanted:
                 continue
             counted = self.connectors[target].count(self.stream)

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncline.config import Config, LinkConfig, LinkDirection
+from syncline.config import Config, LinkConfig
 from syncline.connectors.base import Connector, ReadScope
 from syncline.errors import UsageError
 from syncline.model import ENTITY_TYPES, Record, Side, stream_order
+from syncline.plan_types import LinkDirection
 from syncline.service.criteria import (
     RECORD_DATE_FIELDS,
     ForceCriteria,

@@ -11,9 +11,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syncline.state.store import JournalRow, MappingRow, PendingIntent, StateStore
+    from syncline.state.store import JournalRow, PendingIntent, StateStore
 
-__all__ = ["JournalRow", "MappingRow", "PendingIntent", "StateStore"]
+__all__ = ["JournalRow", "PendingIntent", "StateStore"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
+from syncline.plan_types import MappingRow
 from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, insert_created
 from syncline.state.conflicts_store import new_id, now
@@ -28,28 +29,12 @@ from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.runs_store import RunRecords
 from syncline.state.settle_guard import insert_mappings
 
-__all__ = ["SCHEMA_REVISION", "JournalRow", "MappingRow", "PendingEntry", "PendingIntent",
-           "StateStore", "now"]
+__all__ = ["SCHEMA_REVISION", "JournalRow", "PendingEntry", "PendingIntent", "StateStore", "now"]
 
 PendingEntry = tuple[str, str, str] | tuple[str, str, str, str | None]
 """A pending item to store: side, key, message and, optionally, the causes as JSON text."""
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
-
-
-@dataclass(slots=True)
-class MappingRow:
-    """A stored mapping (see :mod:`syncline.state.schema`). ``snapshot`` maps a field name
-    to the token (see :func:`syncline.model.field_token`) of its last synced value."""
-
-    id: int | None
-    a_key: str
-    b_key: str
-    a_hash: bytes | None
-    b_hash: bytes | None
-    a_version: str | None = None
-    b_version: str | None = None
-    snapshot: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -24,11 +24,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from syncline.config import LinkConfig, LinkDirection
+from syncline.config import LinkConfig
 from syncline.engine import RunMode, Trigger
 from syncline.engine.sync import open_endpoint
 from syncline.errors import SynclineError, UsageError
 from syncline.model import Side
+from syncline.plan_types import LinkDirection
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force import Selection, authoritative_side, select_records
 from syncline.service.force_mail import ForceLogMailer, parse_recipients

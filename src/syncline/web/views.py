@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncline.api.context import ApiContext
-from syncline.config import LinkDirection
+from syncline.plan_types import LinkDirection
 
 __all__ = ["OUTCOMES", "ROW_OUTCOMES", "LinkCard", "StreamRow", "aware", "exact", "link_card",
            "link_cards", "relative", "total_counts"]
