@@ -27,7 +27,7 @@ from syncline.config import load_config
 from syncline.connectors.memory import shared_store
 from syncline.engine import SyncEngine
 from syncline.engine.rules import RuleSet
-from syncline.rules_config import StreamRules, TotalsRule
+from syncline.rule_types import StreamRules, TotalsRule
 from syncline.state.store import StateStore
 
 RULES = """

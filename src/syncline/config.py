@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline.errors import ConfigError
 from syncline.model import ENTITY_TYPES
 from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
-from syncline.rules_config import StreamRules, XrefTables, check_link_rules, rules_allowed_keys
+from syncline.rule_types import XrefTables
+from syncline.rules_config import StreamRulesField, check_link_rules, rules_allowed_keys
 from syncline.service_config import (
     DEFAULT_SCHEDULE,
     LinkNotify,
@@ -89,7 +90,7 @@ class LinkConfig(LinkServiceSettings):
     (the smaller of their ``preferred_batch_size``)."""
     owners: dict[str, StreamOwners] = Field(default_factory=dict)
     """Per stream, the fields owned by side a and by side b (see :class:`StreamOwners`)."""
-    rules: dict[str, StreamRules] = Field(default_factory=dict)
+    rules: dict[str, StreamRulesField] = Field(default_factory=dict)
     xref: XrefTables = Field(default_factory=dict)
     schedule: ScheduleText = DEFAULT_SCHEDULE
     on_startup: bool = False
@@ -335,7 +336,7 @@ def _check_references(config: Config) -> None:
                                                listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
         _check_owners(name, link, config.source)
-        check_link_rules(name, link, config.source)
+        check_link_rules(name, link.streams, link.rules, link.xref, config.source)
 
 
 def _check_owners(name: str, link: LinkConfig, source: str) -> None:

@@ -1,5 +1,10 @@
 """The ``rules`` and ``xref`` sections of a link: posting rules per stream, checked.
 
+This module parses and checks the settings with pydantic (:class:`StreamRulesSettings`) and
+builds the plain values the engine evaluates (:class:`syncline.rule_types.StreamRules`): a
+link's ``rules`` hold those (:data:`StreamRulesField`), so that the engine's rules never
+load pydantic.
+
 Terms:
 
 posting rule
@@ -40,47 +45,46 @@ totals check
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from decimal import Decimal
 from difflib import get_close_matches
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    field_validator,
+)
+from pydantic_core import CoreSchema, core_schema
 
 from syncline.errors import ConfigError
 from syncline.model import ENTITY_TYPES, FieldType
-
-if TYPE_CHECKING:
-    from syncline.config import LinkConfig
+from syncline.rule_types import (
+    AboveTolerance,
+    StreamRules,
+    TotalsRule,
+    compile_expression,
+    expression_fields,
+)
 
 __all__ = [
-    "AboveTolerance",
-    "StreamRules",
-    "TotalsRule",
-    "XrefTables",
+    "StreamRulesField",
+    "StreamRulesSettings",
+    "TotalsRuleSettings",
     "check_link_rules",
-    "compile_expression",
-    "expression_fields",
     "rules_allowed_keys",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
-XrefTables = dict[str, dict[str, str]]
-"""Xref table name -> local value -> books value."""
 
-
-class AboveTolerance(StrEnum):
-    """What a totals difference beyond the tolerance does: block the document, or post it
-    with an adjustment line (and a warning)."""
-
-    ERROR = "error"
-    ADJUSTMENT = "adjustment"
-
-
-class TotalsRule(BaseModel):
-    """The totals check of a document stream (see the module docstring)."""
+class TotalsRuleSettings(BaseModel):
+    """The ``totals`` table of a stream's rules, checked; :meth:`to_rule` gives the plain
+    :class:`~syncline.rule_types.TotalsRule`."""
 
     model_config = _STRICT
     tolerance: Decimal = Field(default=Decimal("0.01"), ge=0)
@@ -88,21 +92,23 @@ class TotalsRule(BaseModel):
     rounding_account: str
     adjustment_account: str | None = None
 
-    @property
-    def adjustment_target(self) -> str:
-        """The ledger account of adjustment lines (the rounding account unless set)."""
-        return self.adjustment_account or self.rounding_account
+    def to_rule(self) -> TotalsRule:
+        """These settings as the plain value the engine evaluates."""
+        return TotalsRule(tolerance=self.tolerance, above=self.above,
+                          rounding_account=self.rounding_account,
+                          adjustment_account=self.adjustment_account)
 
 
-class StreamRules(BaseModel):
-    """The posting rules of one stream of a link (see the module docstring)."""
+class StreamRulesSettings(BaseModel):
+    """The ``[links.NAME.rules.STREAM]`` table, checked (see the module docstring);
+    :meth:`to_rules` gives the plain :class:`~syncline.rule_types.StreamRules`."""
 
     model_config = _STRICT
     eligible: str | None = None
     exclude_flag: str | None = None
     send_all: bool = True
     status_on_create: str | None = None
-    totals: TotalsRule | None = None
+    totals: TotalsRuleSettings | None = None
     xref: dict[str, str] = Field(default_factory=dict)
     proxy: dict[str, str] = Field(default_factory=dict)
 
@@ -113,6 +119,26 @@ class StreamRules(BaseModel):
             raise ValueError("must not be empty (leave the setting out instead)")
         return value
 
+    def to_rules(self) -> StreamRules:
+        """These settings as the plain value the engine evaluates."""
+        return StreamRules(eligible=self.eligible, exclude_flag=self.exclude_flag,
+                           send_all=self.send_all, status_on_create=self.status_on_create,
+                           totals=self.totals.to_rule() if self.totals is not None else None,
+                           xref=dict(self.xref), proxy=dict(self.proxy))
+
+
+def _stream_rules_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    """Validate as :class:`StreamRulesSettings` (its errors keep their locations), then
+    build the plain :class:`~syncline.rule_types.StreamRules`; serialize back to a dict."""
+    return core_schema.no_info_after_validator_function(
+        StreamRulesSettings.to_rules, handler(StreamRulesSettings),
+        serialization=core_schema.plain_serializer_function_ser_schema(asdict))
+
+
+StreamRulesField = Annotated[StreamRules, GetPydanticSchema(_stream_rules_schema)]
+"""The type of a link's ``rules`` values in a pydantic model: parsed and checked as
+:class:`StreamRulesSettings`, held as the plain :class:`~syncline.rule_types.StreamRules`."""
+
 
 def rules_allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
     """The settings allowed in the table at ``parent`` (a key path) when it lies inside a
@@ -120,32 +146,10 @@ def rules_allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
     if len(parent) < 3 or parent[0] != "links" or parent[2] != "rules":
         return None
     if len(parent) == 4:
-        return list(StreamRules.model_fields)
+        return list(StreamRulesSettings.model_fields)
     if len(parent) == 5 and parent[4] == "totals":
-        return list(TotalsRule.model_fields)
+        return list(TotalsRuleSettings.model_fields)
     return None
-
-
-# -- expressions ----------------------------------------------------------------------------
-_MACRO = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
-
-
-def compile_expression(text: str) -> Any:
-    """Compile a CEL expression.
-
-    Raises:
-        ValueError: the expression does not parse (the message shows where).
-    """
-    import cel
-
-    return cel.compile(text)
-
-
-def expression_fields(text: str, program: Any) -> set[str]:
-    """The record fields an expression reads: its free variables, less the variables that
-    its macros (``lines.exists(l, ...)``) bind."""
-    bound = set(_MACRO.findall(text))
-    return {name for name in program.variables() if name not in bound}
 
 
 # -- checking against the link ----------------------------------------------------------------
@@ -180,13 +184,13 @@ def _field_path(stream: str, path: str, *, key: str, source: str | None,
     return False, path
 
 
-def _check_stream(link_name: str, link: LinkConfig, stream: str, rules: StreamRules,
+def _check_stream(link_name: str, streams: Sequence[str], stream: str, rules: StreamRules,
                   source: str | None) -> None:
     where = f"links.{link_name}.rules.{stream}"
-    if stream not in link.streams:
+    if stream not in streams:
         raise ConfigError(f"'{stream}' is not one of the link's streams"
-                          f"{_suggest(stream, link.streams)}; its streams: "
-                          f"{', '.join(link.streams)}", key=where, source=source)
+                          f"{_suggest(stream, list(streams))}; its streams: "
+                          f"{', '.join(streams)}", key=where, source=source)
     spec = ENTITY_TYPES[stream]
     known = list(spec.fields)
     if rules.eligible is not None:
@@ -224,9 +228,11 @@ def _check_stream(link_name: str, link: LinkConfig, stream: str, rules: StreamRu
                           key=f"{where}.totals", source=source)
 
 
-def check_link_rules(link_name: str, link: LinkConfig, source: str | None) -> None:
-    """Check the ``rules`` and ``xref`` of one link against its streams and the canonical
-    fields.
+def check_link_rules(link_name: str, streams: Sequence[str], rules: Mapping[str, StreamRules],
+                     xref: Mapping[str, Mapping[str, str]], source: str | None) -> None:
+    """Check the ``rules`` and ``xref`` tables of one link (called ``link_name``, syncing
+    ``streams``) against its streams and the canonical fields. ``source`` names the config
+    file in errors.
 
     Raises:
         ConfigError: naming the file, the link, the stream's setting and the problem (an
@@ -234,10 +240,10 @@ def check_link_rules(link_name: str, link: LinkConfig, source: str | None) -> No
             link does not sync, an xref table no rule uses).
     """
     used: set[str] = set()
-    for stream, rules in link.rules.items():
-        _check_stream(link_name, link, stream, rules, source)
-        used.update(rules.xref.values())
-    for table in link.xref:
+    for stream, stream_rules in rules.items():
+        _check_stream(link_name, streams, stream, stream_rules, source)
+        used.update(stream_rules.xref.values())
+    for table in xref:
         if table not in used:
             raise ConfigError(f"xref table '{table}' is used by no rule"
                               f"{_suggest(table, sorted(used))}; tables the rules use: "

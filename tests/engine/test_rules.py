@@ -24,7 +24,7 @@ from syncline.engine.rules import (
     reverse_fields,
 )
 from syncline.errors import ConfigError
-from syncline.rules_config import AboveTolerance, StreamRules, TotalsRule
+from syncline.rule_types import AboveTolerance, StreamRules, TotalsRule
 from syncline.state.rules_store import RulesStore
 from syncline.state.store import StateStore
 
@@ -56,6 +56,8 @@ def test_a_full_rules_section_is_accepted() -> None:
         "proxy": {"contact": "proxy_contact"}}},
         {"ledger_account": {"WIDGET-01": "200"}}), base_dir=Path("."))
     rules = config.links["crm-books"].rules["invoice"]
+    # the config holds the plain values the engine evaluates, not its pydantic settings
+    assert type(rules) is StreamRules and type(rules.totals) is TotalsRule
     assert rules.send_all is False
     assert rules.totals is not None and rules.totals.tolerance == D("0.02")
     assert config.links["crm-books"].xref == {"ledger_account": {"WIDGET-01": "200"}}

@@ -30,14 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from difflib import get_close_matches
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syncline.config import LinkConfig
 from syncline.engine.diverged import keeps_empty, source_values
 from syncline.engine.plan import Decision, Policy, Write
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash
 from syncline.plan_types import WriteKind
+
+if TYPE_CHECKING:  # the planner calls this module: it must not load the config (pydantic)
+    from syncline.config import LinkConfig
 
 __all__ = ["apply_owners", "owned_put_back", "owners_for", "settle_owned", "unwritable",
            "without_owned"]

@@ -4,7 +4,8 @@ No I/O happens here: the caller (:mod:`syncline.engine.rules_gate`) hands in the
 compiled rules, the xref tables and whether the record was asked for by ``syncline post``,
 and gets back a :class:`Verdict`.
 
-Terms (see :mod:`syncline.rules_config` for the settings):
+Terms (see :mod:`syncline.rules_config` for the settings and :mod:`syncline.rule_types`
+for their plain values):
 
 verdict
     What to do with one record going to the books: ``ok`` (send these fields), ``warning``
@@ -34,7 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from syncline.model import ENTITY_TYPES, FieldType, canonical_value
-from syncline.rules_config import AboveTolerance, StreamRules, compile_expression
+from syncline.rule_types import AboveTolerance, StreamRules, compile_expression
 
 __all__ = [
     "Problem",
