@@ -12,7 +12,7 @@ fill-in
     an empty value never overwrites a filled one, whatever the policy.
 differing field
     A field filled on both sides with different values. The link's ``first_sync`` decides
-    (:class:`~syncline.config.FirstSyncPolicy`): ``merge`` follows the ``conflict`` policy
+    (:class:`~syncline.plan_types.FirstSyncPolicy`): ``merge`` follows the ``conflict`` policy
     field by field (``a-wins`` / ``b-wins``: that side's value; ``newest`` and ``merge``: the
     newer record's value, a on a tie or when a time is unknown; ``manual``: held for review),
     ``a-wins`` / ``b-wins`` take that side's value, ``review`` holds the pair for review.
