@@ -17,9 +17,9 @@ from syncline.config import (
     LinkDirection,
     load_config,
     parse_config,
-    resolve_secret,
 )
 from syncline.errors import ConfigError
+from syncline.secret_values import resolve_secret
 
 EXAMPLE = ISSUE_EXAMPLE
 
