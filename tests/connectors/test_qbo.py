@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.contract import ConnectorContract, FieldMaker
 from sandbox.qbo_server import (
     Books,
     StoreEditor,
@@ -44,6 +43,7 @@ from syncline.errors import (
     VersionConflict,
 )
 from syncline.sandbox.qbo import Company, Limits, SandboxServer
+from syncline.testing import ConnectorContract, FieldMaker
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor
 from sandbox.xero_support import (
     ApiUser,
     authorize,
@@ -30,6 +29,7 @@ from syncline.connectors.base import (
 )
 from syncline.connectors.xero import XeroConnector
 from syncline.errors import AuthenticationFailed, ConnectorNotOpen, ValidationFailed
+from syncline.testing import ConnectorContract, FieldMaker, OutsideEditor
 
 TENANT = "Sandbox Company A (UK)"
 
