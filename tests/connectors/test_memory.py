@@ -100,6 +100,16 @@ def test_the_plugin_is_found_through_the_entry_point(plugin_installed: None) -> 
     assert connector_class(PLUGIN_TYPE) is PluginConnector
 
 
+def test_the_shipped_suite_is_rewritten_by_pytest() -> None:
+    """A failed check of the contract shows the values it compared, as a test module's do
+    (``syncline.testing`` registers its module for pytest's assertion rewriting)."""
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    from syncline.testing import contract
+
+    assert isinstance(contract.__loader__, AssertionRewritingHook)
+
+
 class TestPluginThroughEntryPoint(testing.ConnectorContract):
     """The shipped suite, imported as a third party imports it (``syncline.testing``), run
     against a connector class found through the entry point."""
