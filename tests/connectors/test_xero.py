@@ -340,8 +340,6 @@ def test_reading_or_writing_while_not_open_is_connector_not_open(sandbox: Any,
 
 def test_missing_token_is_an_authentication_error(sandbox: Any, tmp_path: Path) -> None:
     _, server = sandbox
-    from sandbox.xero_support import connector_settings
-
     connector = XeroConnector("books", connector_settings(server.url, tmp_path, TENANT),
                               tmp_path)
     with pytest.raises(AuthenticationFailed, match="syncline auth books"):
