@@ -11,9 +11,10 @@ import pytest
 
 from cli.helpers import ISSUE_EXAMPLE
 from syncline import connectors
-from syncline.config import load_config, parse_config, resolve_secret
+from syncline.config import load_config, parse_config
 from syncline.errors import ConfigError
 from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
+from syncline.secret_values import resolve_secret
 
 EXAMPLE = ISSUE_EXAMPLE
 

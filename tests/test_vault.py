@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from cli.helpers import make_sql
 from syncline.cli import app
-from syncline.config import load_config, resolve_secret
+from syncline.config import load_config
 from syncline.errors import ConfigError
 from syncline.redaction import config_secrets, mask_settings
+from syncline.secret_values import resolve_secret
 from syncline.vault import KEY_ENVIRONMENT_VARIABLE, VAULT_ENVIRONMENT_VARIABLE, Vault, load_cipher
 
 SECRET = "refresh-9f1c2e7a-plain-text-token"

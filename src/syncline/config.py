@@ -9,7 +9,6 @@ written ``env:NAME`` is read from that environment variable when it is used, one
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -42,7 +41,6 @@ __all__ = [
     "StreamOwners",
     "load_config",
     "parse_config",
-    "resolve_secret",
 ]
 
 
@@ -180,26 +178,6 @@ def _unknown(kind: str, name: str, known: Mapping[str, Any] | list[str], *,
     options = list(known)
     shown = ", ".join(sorted(options)) or "none"
     return f"unknown {kind} '{name}'{_suggestion(name, options)}; {listed}: {shown}"
-
-
-def resolve_secret(value: str, *, key: str = "") -> str:
-    """Resolve ``env:NAME`` to that environment variable's value, and ``vault:NAME`` to the
-    credential stored encrypted as NAME (``syncline secret set NAME``, see
-    :mod:`syncline.vault`); other text is returned as is.
-
-    Raises:
-        ConfigError: the variable is not set, or the credential is not stored.
-    """
-    if value.startswith("vault:"):
-        from syncline.vault import resolve_credential
-
-        return resolve_credential(value[len("vault:"):], key=key)
-    if value.startswith("env:"):
-        name = value[4:]
-        if name not in os.environ:
-            raise ConfigError(f"environment variable {name} is not set", key=key or None)
-        return os.environ[name]
-    return value
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

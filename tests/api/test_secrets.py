@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from service.support import memory_link
 from syncline import connectors
 from syncline.cli import app
-from syncline.config import resolve_secret
 from syncline.connectors.base import Connector, WriteBatch, WriteResult
 from syncline.connectors.memory import MemoryConnector
 from syncline.errors import EndpointUnavailable, ValidationFailed
 from syncline.redaction import install_log_scrubbing
+from syncline.secret_values import resolve_secret
 from syncline.state.users_store import Role, UsersStore
 from syncline.vault import Vault
 

@@ -194,7 +194,7 @@ class DavEditor:
 
 
 class DavContractHooks:
-    """The optional parts of the shared connector contract (see ``connectors.contract``)
+    """The optional parts of the shared connector contract (see ``syncline.testing``)
     for ``carddav`` and ``caldav`` on Radicale: versions are checked (If-Match, 412), a
     sync-token can be made invalid (Radicale then answers 403 ``DAV:valid-sync-token``) and
     a ctag snapshot can be lost, and Radicale stores items syncline's parsers refuse.

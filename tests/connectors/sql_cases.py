@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.contract import ConnectorContract, FieldMaker, same
 from connectors.sql_support import (
     ALL_STREAMS,
     SqlOutside,
@@ -36,6 +35,7 @@ from connectors.sql_support import (
 from syncline.connectors.base import Capability, Change, ReadScope
 from syncline.connectors.sql import SqlConnector
 from syncline.errors import ConfigError, ItemError, ProtocolError, ValidationFailed
+from syncline.testing import ConnectorContract, FieldMaker, same
 
 
 class SqlContactContract(ConnectorContract):

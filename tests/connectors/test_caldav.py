@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.contract import ConnectorContract, FieldMaker
 from connectors.radicale_server import (  # noqa: F401 - radicale is a fixture
     DavContractHooks,
     DavEditor,
@@ -35,6 +34,7 @@ from syncline.errors import (
     ProtocolError,
     VersionConflict,
 )
+from syncline.testing import ConnectorContract, FieldMaker
 
 LONDON = ZoneInfo("Europe/London")
 PEOPLE = ["Margaret Hughes", "Oliver Bennett", "Priya Sharma", "Tomasz Nowak", "Aoife Byrne"]

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor, same
 from connectors.radicale_server import (  # noqa: F401 - radicale is a fixture
     DavContractHooks,
     DavEditor,
@@ -41,6 +40,7 @@ from syncline.errors import (
     VersionConflict,
 )
 from syncline.model import Record
+from syncline.testing import ConnectorContract, FieldMaker, OutsideEditor, same
 
 PEOPLE = [("Margaret", "Hughes"), ("Oliver", "Bennett"), ("Priya", "Sharma"),
           ("Tomasz", "Nowak"), ("Aoife", "Byrne"), ("Kwame", "Mensah"), ("Lucía", "Fernández"),

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.contract import ConnectorContract, FieldMaker
 from sandbox.qbo_server import (
     Books,
     StoreEditor,
@@ -36,8 +35,15 @@ from syncline.connectors.base import (
 )
 from syncline.connectors.qbo import QboConnector
 from syncline.connectors.qbo.reading import key_number
-from syncline.errors import AuthenticationFailed, ConfigError, ProtocolError, VersionConflict
+from syncline.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectorNotOpen,
+    ProtocolError,
+    VersionConflict,
+)
 from syncline.sandbox.qbo import Company, Limits, SandboxServer
+from syncline.testing import ConnectorContract, FieldMaker
 
 
 @pytest.fixture(autouse=True)
@@ -132,6 +138,24 @@ def test_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no stream 'widget'"):
         QboConnector.validate_settings("books", {"realm_id": "1", "client_id": "a",
                                                  "client_secret": "b", "streams": ["widget"]})
+
+
+def test_reading_or_writing_while_not_open_is_connector_not_open(sandbox: SandboxServer,
+                                                                 tmp_path: Path) -> None:
+    company = new_company(sandbox)
+    closed = open_connector(sandbox, company, tmp_path)
+    closed.close()
+    never_opened = QboConnector("books", endpoint_settings(sandbox, tmp_path, company.realm_id),
+                                tmp_path)
+    batch = WriteBatch("never-sent", "contact",
+                       [WriteOperation("t1", WriteKind.CREATE, None, {"name": "Nobody"})])
+    for connector in (never_opened, closed):
+        with pytest.raises(ConnectorNotOpen, match="the connector is not open"):
+            connector.read_keys("contact", ["1"])
+        with pytest.raises(ConnectorNotOpen):
+            connector.current_cursor("contact")
+        with pytest.raises(ConnectorNotOpen):
+            connector.write(batch)
 
 
 def test_tokens_rotate_and_are_stored_encrypted(sandbox: SandboxServer,

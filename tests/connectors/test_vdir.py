@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor, same
 from syncline.config import parse_config
 from syncline.connectors import connector_class
 from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteKind, WriteOperation
@@ -35,6 +34,7 @@ from syncline.errors import (
 )
 from syncline.model import Record
 from syncline.state.store import StateStore
+from syncline.testing import ConnectorContract, FieldMaker, OutsideEditor, same
 
 PEOPLE = [("Margaret", "Hughes"), ("Oliver", "Bennett"), ("Priya", "Sharma"),
           ("Tomasz", "Nowak"), ("Aoife", "Byrne"), ("Kwame", "Mensah"), ("Lucía", "Fernández"),

@@ -12,8 +12,13 @@ from typing import Any, ClassVar
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.contract import ConnectorContract, FieldMaker, OutsideEditor
-from sandbox.xero_support import ApiUser, authorize, make_connector, running_sandbox
+from sandbox.xero_support import (
+    ApiUser,
+    authorize,
+    connector_settings,
+    make_connector,
+    running_sandbox,
+)
 from syncline.connectors.base import (
     Capability,
     Connector,
@@ -23,7 +28,8 @@ from syncline.connectors.base import (
     WriteOperation,
 )
 from syncline.connectors.xero import XeroConnector
-from syncline.errors import AuthenticationFailed, ValidationFailed
+from syncline.errors import AuthenticationFailed, ConnectorNotOpen, ValidationFailed
+from syncline.testing import ConnectorContract, FieldMaker, OutsideEditor
 
 TENANT = "Sandbox Company A (UK)"
 
@@ -308,10 +314,32 @@ def test_a_refused_refresh_token_asks_to_authorize_again(sandbox: Any, tmp_path:
     connector.close()
 
 
+def test_reading_or_writing_while_not_open_is_connector_not_open(sandbox: Any,
+                                                                 tmp_path: Path) -> None:
+    _, server = sandbox
+    connector = make_connector(server.url, tmp_path, TENANT)
+    connector.close()
+    closed = connector
+    never_opened = XeroConnector("books", connector_settings(server.url, tmp_path, TENANT),
+                                 tmp_path)
+    batch = WriteBatch("never-sent", "contact", [_op(WriteKind.CREATE, {"name": "Nobody"})])
+    for connector in (never_opened, closed):
+        with pytest.raises(ConnectorNotOpen, match="the connector is not open"):
+            connector.read_keys("contact", [str(uuid.uuid4())])
+        with pytest.raises(ConnectorNotOpen):
+            list(connector.read_all("contact", ReadScope()))
+        with pytest.raises(ConnectorNotOpen):
+            connector.write(batch)
+        with pytest.raises(ConnectorNotOpen):
+            connector.recover(batch)
+        with pytest.raises(ConnectorNotOpen):
+            connector.current_cursor("contact")
+        with pytest.raises(ConnectorNotOpen):
+            _ = connector.state
+
+
 def test_missing_token_is_an_authentication_error(sandbox: Any, tmp_path: Path) -> None:
     _, server = sandbox
-    from sandbox.xero_support import connector_settings
-
     connector = XeroConnector("books", connector_settings(server.url, tmp_path, TENANT),
                               tmp_path)
     with pytest.raises(AuthenticationFailed, match="syncline auth books"):

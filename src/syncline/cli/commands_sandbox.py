@@ -4,17 +4,49 @@ Sandboxes are for tests, demos and trying syncline before connecting real books;
 not connectors and hold everything in memory. Each sandbox is one function here registered
 on :data:`sandbox_app` (``@sandbox_app.command("NAME")``); adding another is adding one
 function.
+
+The sandboxes need the ``sandbox`` extra (``pip install 'syncline[sandbox]'``: the JSON
+schema and OpenAPI validators they check requests with); without it a sandbox command says
+so and exits with code 2 (:func:`sandbox_extra`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from syncline.errors import UsageError
 
-__all__ = ["sandbox_app", "xero"]
+__all__ = ["INSTALL_EXTRA", "SANDBOX_EXTRA_MODULES", "qbo", "sandbox_app", "sandbox_extra",
+           "xero"]
+
+SANDBOX_EXTRA_MODULES = frozenset({"fastjsonschema", "jsonschema", "openapi_schema_validator",
+                                   "referencing", "yaml"})
+"""The top-level modules the ``sandbox`` extra of ``pyproject.toml`` installs (``referencing``
+comes with ``jsonschema``, ``yaml`` is ``pyyaml``)."""
+INSTALL_EXTRA = "pip install 'syncline[sandbox]'"
+
+
+@contextmanager
+def sandbox_extra() -> Iterator[None]:
+    """Turn a missing module of the ``sandbox`` extra, imported in the block, into a
+    :class:`~syncline.errors.UsageError` (exit code 2) that says how to install it.
+
+    Raises:
+        UsageError: a module of :data:`SANDBOX_EXTRA_MODULES` is not installed.
+        ModuleNotFoundError: another module is missing (a broken install: not hidden).
+    """
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in SANDBOX_EXTRA_MODULES:
+            raise
+        raise UsageError(f"the sandboxes need the 'sandbox' extra, which is not installed "
+                         f"(no module '{missing}'): {INSTALL_EXTRA}") from None
 
 sandbox_app = typer.Typer(
     name="sandbox",
@@ -54,7 +86,8 @@ def xero(
     against Xero's OpenAPI document, paging, If-Modified-Since, idempotency keys and rate
     limits. Data lives in memory until the server stops.
     """
-    from syncline.sandbox.xero import Limits, SandboxSettings, serve
+    with sandbox_extra():
+        from syncline.sandbox.xero import Limits, SandboxSettings, serve
 
     if rate_scale <= 0:
         raise UsageError("--rate-scale must be greater than 0")
@@ -80,7 +113,8 @@ def qbo(
     Item, Term; query, change data capture (30 days), batch (30 operations), SyncToken
     checks, faults with codes, request ids and rate limits. Data lives in memory until the
     server stops."""
-    from syncline.sandbox.qbo import serve
+    with sandbox_extra():
+        from syncline.sandbox.qbo import serve
 
     if rate_scale <= 0:
         raise UsageError("--rate-scale must be greater than 0")

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from syncline.config import resolve_secret
 from syncline.errors import ConfigError, RunError
+from syncline.secret_values import resolve_secret
 from syncline.service_config import SmtpSecurity, SmtpSettings
 
 __all__ = ["build_message", "send_email"]

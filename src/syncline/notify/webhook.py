@@ -24,9 +24,9 @@ import uuid
 import httpx
 
 from syncline import __version__
-from syncline.config import resolve_secret
 from syncline.errors import RunError
 from syncline.redaction import mask_text_urls
+from syncline.secret_values import resolve_secret
 
 __all__ = ["ATTEMPTS", "DELIVERY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "TOLERANCE",
            "post_webhook", "sign", "verify_signature"]

@@ -45,9 +45,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from syncline.config import resolve_secret
 from syncline.connectors.retry import RetryPolicy, parse_policy
 from syncline.errors import ConfigError
+from syncline.secret_values import resolve_secret
 
 __all__ = ["DavSettings", "IncrementalMode", "StreamOptions", "parse_settings"]
 

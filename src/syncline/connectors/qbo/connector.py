@@ -32,7 +32,7 @@ from syncline.connectors.qbo.reading import Reader, key_number
 from syncline.connectors.qbo.settings import QboSettings
 from syncline.connectors.qbo.state import StateFolder
 from syncline.connectors.qbo.writing import Writer
-from syncline.errors import ConfigError, ProtocolError
+from syncline.errors import ConfigError, ConnectorNotOpen
 from syncline.model import Record
 from syncline.vault import Vault
 
@@ -93,17 +93,20 @@ class QboConnector(Connector):
         if self.client is not None:
             self.client.close()
             self.client = None
+        self._reader = self._writer = None
 
     @property
     def reader(self) -> Reader:
+        """Raises: ConnectorNotOpen before :meth:`open` or after :meth:`close`."""
         if self._reader is None:
-            raise ProtocolError(self.endpoint, "the connector was not opened")
+            raise ConnectorNotOpen(self.endpoint)
         return self._reader
 
     @property
     def writer(self) -> Writer:
+        """Raises: ConnectorNotOpen before :meth:`open` or after :meth:`close`."""
         if self._writer is None:
-            raise ProtocolError(self.endpoint, "the connector was not opened")
+            raise ConnectorNotOpen(self.endpoint)
         return self._writer
 
     def _map(self, stream: str) -> StreamMap:

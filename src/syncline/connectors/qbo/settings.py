@@ -40,10 +40,10 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from syncline.config import resolve_secret
 from syncline.connectors.qbo.mapping import STREAMS
 from syncline.connectors.retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 from syncline.errors import ConfigError
+from syncline.secret_values import resolve_secret
 
 __all__ = ["SETTINGS", "QboSettings"]
 

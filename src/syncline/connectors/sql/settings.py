@@ -33,9 +33,9 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from syncline.config import resolve_secret
 from syncline.errors import ConfigError
 from syncline.model import ENTITY_TYPES, FieldSpec, FieldType
+from syncline.secret_values import resolve_secret
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

@@ -23,13 +23,13 @@ as deleted: reads leave them out and change feeds report them as deletions. Arch
 rates and tracking options (read-only codes that old documents keep) are records with
 ``active`` false instead; a DELETED tax rate is gone.
 
-Writing: see :mod:`.writing`.
+Reading: see :mod:`.reading`; writing: see :mod:`.writing`; both are module functions over
+the :class:`~.context.XeroContext` that :meth:`XeroConnector.open` builds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,7 +37,6 @@ import httpx
 
 from syncline.connectors.base import (
     Capability,
-    Change,
     ChangeFeed,
     Connector,
     ReadScope,
@@ -50,13 +49,13 @@ from syncline.connectors.retry import (
     status_text,
     transient_answer,
 )
+from syncline.connectors.xero import reading, writing
 from syncline.connectors.xero.auth import TokenKeeper
 from syncline.connectors.xero.client import XeroClient, limiter_for
-from syncline.connectors.xero.mapping import STREAMS, from_xero, is_gone, key_of, updated_ms
+from syncline.connectors.xero.context import XeroContext
 from syncline.connectors.xero.settings import XeroSettings, parse_settings
 from syncline.connectors.xero.state import XeroState
-from syncline.connectors.xero.writing import Writer
-from syncline.errors import AuthenticationFailed, ConfigError, ProtocolError
+from syncline.errors import AuthenticationFailed, ConfigError, ConnectorNotOpen, ProtocolError
 from syncline.model import ENTITY_TYPES, Record
 from syncline.vault import Vault
 
@@ -93,13 +92,6 @@ _READ_ONLY_FIELDS: dict[str, frozenset[str]] = {
 }
 _DOCUMENT_FIELDS = frozenset({"number", "contact", "date", "due_date", "currency", "status",
                               "reference", "subtotal", "tax_total", "total", "lines"})
-_IDS_PER_CALL = 50
-_PAGE = 100
-
-
-def _iso(millis: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 class XeroConnector(Connector):
@@ -115,8 +107,7 @@ class XeroConnector(Connector):
         self.vault = Vault(self.config.vault_path, key_file=self.config.key_file)
         self.tokens = TokenKeeper(endpoint, self.config, self.vault, self.http)
         self.tenant_id: str | None = None
-        self._client: XeroClient | None = None
-        self._state: XeroState | None = None
+        self._context: XeroContext | None = None
 
     # -- settings and description ------------------------------------------------------------
     @classmethod
@@ -159,11 +150,12 @@ class XeroConnector(Connector):
         limiter = limiter_for(self.config.api_url, self.tenant_id, self.config.per_minute,
                               self.config.per_day, self.config.concurrent,
                               self.config.time_scale)
-        self._client = XeroClient(self.endpoint, self.config.api_url, self.tenant_id,
-                                  self.tokens, self.http, limiter, self.config.max_wait,
-                                  context=lambda: self.context,
-                                  retries=self.config.retries)
-        self._state = XeroState(self.config.state_dir)
+        client = XeroClient(self.endpoint, self.config.api_url, self.tenant_id, self.tokens,
+                            self.http, limiter, self.config.max_wait,
+                            context=lambda: self.context, retries=self.config.retries)
+        self._context = XeroContext(self.endpoint, self.config, client,
+                                    XeroState(self.config.state_dir),
+                                    run_context=lambda: self.context)
 
     def connections(self) -> list[dict[str, Any]]:
         """The organisations the stored token reaches (``GET /connections``), retried as
@@ -236,117 +228,39 @@ class XeroConnector(Connector):
                                                   f"organisation '{wanted}'")
 
     def close(self) -> None:
-        if self._state is not None:
-            self._state.close()
-            self._state = None
+        if self._context is not None:
+            self._context.state.close()
+            self._context = None
         self.http.close()
+
+    def _opened(self) -> XeroContext:
+        """The context built by :meth:`open`.
+
+        Raises:
+            ConnectorNotOpen: before :meth:`open` or after :meth:`close`.
+        """
+        if self._context is None:
+            raise ConnectorNotOpen(self.endpoint)
+        return self._context
 
     @property
     def client(self) -> XeroClient:
-        if self._client is None:
-            raise ProtocolError(self.endpoint, "the connector is not open")
-        return self._client
+        """The organisation's API client. Raises: ConnectorNotOpen (see :meth:`_opened`)."""
+        return self._opened().client
 
     @property
     def state(self) -> XeroState:
-        if self._state is None:
-            raise ProtocolError(self.endpoint, "the connector is not open")
-        return self._state
+        """The connector's state file. Raises: ConnectorNotOpen (see :meth:`_opened`)."""
+        return self._opened().state
 
-    # -- raw reading --------------------------------------------------------------------------
-    def _get(self, path: str, params: dict[str, Any], since: int | None = None) -> Any:
-        headers = {"If-Modified-Since": _iso(since)} if since is not None else None
-        answer = self.client.call("GET", path, params=params, headers=headers)
-        if answer.status != 200 or not isinstance(answer.body, dict):
-            raise ProtocolError(self.endpoint, f"GET {path} answered HTTP {answer.status}: "
-                                               f"{str(answer.body)[:300]}")
-        return answer.body
-
-    def fetch(self, stream: str, *, since: int | None = None, ids: Sequence[str] = (),
-              newest_first: bool = False) -> Iterator[list[dict[str, Any]]]:
-        """The stream's Xero objects in pages (gone ones included)."""
-        spec = STREAMS[stream]
-        if spec.collection == "TrackingCategories":
-            category = self.config.tracking[stream].lower()
-            body = self._get("/TrackingCategories", {"includeArchived": "true"})
-            # an option of an archived category is archived too
-            options = [dict(option, TrackingCategoryID=found["TrackingCategoryID"],
-                            Status=option.get("Status") if found.get("Status") == "ACTIVE"
-                            else found.get("Status"))
-                       for found in body.get("TrackingCategories", [])
-                       if str(found.get("Name", "")).lower() == category
-                       for option in found.get("Options", [])]
-            yield [o for o in options if not ids or key_of(stream, o) in ids]
-            return
-        params: dict[str, Any] = {}
-        if spec.where:
-            params["where"] = spec.where
-        if spec.collection == "Contacts":
-            params["includeArchived"] = "true"
-        if newest_first:
-            params["order"] = "UpdatedDateUTC DESC"
-        if not spec.paged:
-            body = self._get(f"/{spec.collection}", params, since)
-            objects = body.get(spec.collection, [])
-            if ids:
-                wanted = set(ids)
-                objects = [o for o in objects if key_of(stream, o) in wanted]
-            for start in range(0, len(objects), _PAGE):  # one answer, served in pages
-                yield objects[start:start + _PAGE]
-            return
-        if ids and spec.by_ids:
-            params["IDs"] = ",".join(ids)
-        elif ids:  # no IDs parameter (Payments, CreditNotes): a where clause
-            assert spec.where is None
-            params["where"] = " OR ".join(f'{spec.id_field}==Guid("{key}")' for key in ids)
-        page = 1
-        while True:
-            body = self._get(f"/{spec.collection}", {**params, "page": page}, since)
-            objects = body.get(spec.collection, [])
-            if objects:
-                yield objects
-            if len(objects) < _PAGE or newest_first:
-                return
-            page += 1
-
-    def _records(self, stream: str, objects: list[dict[str, Any]]) -> list[Record]:
-        out = []
-        for obj in objects:
-            if is_gone(stream, obj):
-                continue
-            out.append(from_xero(stream, obj, self.config.tracking))
-        return out
-
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading (see :mod:`.reading`) --------------------------------------------------------
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
         self._check(stream)
-        since = int((scope.since - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000) \
-            if scope.since is not None and STREAMS[stream].modified_since else None
-        for objects in self.fetch(stream, since=since):
-            page = [record for record in self._records(stream, objects)
-                    if scope.covers_key(record.key)
-                    and (scope.until is None or record.updated_at is None
-                         or record.updated_at <= scope.until)
-                    and (scope.since is None or record.updated_at is None
-                         or record.updated_at >= scope.since)]
-            if page:
-                yield page
+        yield from reading.read_all(self._opened(), stream, scope)
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
         self._check(stream)
-        found: dict[str, Record] = {}
-        wanted = [key for key in dict.fromkeys(keys) if key]
-        for start in range(0, len(wanted), _IDS_PER_CALL):
-            chunk = wanted[start:start + _IDS_PER_CALL]
-            if STREAMS[stream].paged and any(not _uuid_like(key) for key in chunk):
-                chunk = [key for key in chunk if _uuid_like(key)]
-                if not chunk:
-                    continue
-            for objects in self.fetch(stream, ids=chunk):
-                for record in self._records(stream, objects):
-                    if record.key in chunk:
-                        found[record.key] = record
-        return {key: found[key] for key in wanted if key in found}
+        return reading.read_keys(self._opened(), stream, keys)
 
     def count(self, stream: str) -> int | None:
         return None
@@ -355,61 +269,16 @@ class XeroConnector(Connector):
         self._check(stream)
         if not CAPABILITIES[stream] & Capability.INCREMENTAL:
             return None
-        newest, keys = 0, []
-        for objects in self.fetch(stream, newest_first=True):
-            for obj in objects:
-                millis = updated_ms(obj) or 0
-                key = key_of(stream, obj)
-                if millis > newest:
-                    newest, keys = millis, [key]
-                elif millis == newest:
-                    keys.append(key)
-        return f"{newest}|{','.join(keys)}"
+        return reading.current_cursor(self._opened(), stream)
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
         self._check(stream)
-        try:
-            text, _, boundary_text = cursor.partition("|")
-            after = int(text)
-        except ValueError:
-            raise ProtocolError(self.endpoint, f"'{cursor}' is not a xero cursor") from None
-        boundary = set(filter(None, boundary_text.split(",")))
-        newest: dict[str, tuple[int, dict[str, Any]]] = {}
-        # ask from a second earlier: whether Xero compares inclusively or exclusively, or
-        # to the second, nothing at the boundary is missed (what was seen is skipped below)
-        for objects in self.fetch(stream, since=max(0, after - 1000)):
-            for obj in objects:
-                key = key_of(stream, obj)
-                millis = updated_ms(obj) or 0
-                if millis < after or (millis == after and key in boundary):
-                    continue
-                if key not in newest or newest[key][0] <= millis:
-                    newest[key] = (millis, obj)
-        top = max([after, *(millis for millis, _ in newest.values())])
-        top_keys = {key for key, (millis, _) in newest.items() if millis == top}
-        if top == after:
-            top_keys |= boundary
-        own = self.state.own_writes(stream, list(newest))
-        changes: list[Change] = []
-        for key, (millis, obj) in sorted(newest.items(), key=lambda item: item[1][0]):
-            if (key, str(millis)) in own or not scope.covers_key(key):
-                continue
-            if is_gone(stream, obj):
-                changes.append(Change(key, None))
-            else:
-                changes.append(Change(key, from_xero(stream, obj, self.config.tracking)))
-        feed = ChangeFeed(iter([changes[i:i + 100] for i in range(0, len(changes), 100)]))
-        feed.cursor_holder[0] = f"{top}|{','.join(sorted(top_keys))}"
-        return feed
+        return reading.read_changes(self._opened(), stream, cursor, scope)
 
-    # -- writing ------------------------------------------------------------------------------
+    # -- writing (see :mod:`.writing`) --------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:
         self._check(batch.stream)
-        return Writer(self).write(batch)
+        return writing.write(self._opened(), batch)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
-        return Writer(self).recover(batch)
-
-
-def _uuid_like(key: str) -> bool:
-    return len(key) == 36 and key.count("-") == 4
+        return writing.recover(self._opened(), batch)

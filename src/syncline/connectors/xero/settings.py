@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syncline.config import resolve_secret
 from syncline.connectors.retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 from syncline.errors import ConfigError
+from syncline.secret_values import resolve_secret
 
 __all__ = ["STREAM_NAMES", "XeroSettings", "parse_settings"]
 

@@ -59,7 +59,7 @@ from syncline.connectors.base import (
 from syncline.errors import ItemError, MalformedRecord, ProtocolError, VersionConflict
 from syncline.model import Record, canonical_value
 
-__all__ = ["ConnectorContract", "FieldMaker", "OutsideEditor"]
+__all__ = ["ConnectorContract", "FieldMaker", "OutsideEditor", "same"]
 
 FieldMaker = Callable[[int], dict[str, Any]]
 
