@@ -31,8 +31,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 KNOWN_LOOPS: dict[frozenset[str], str] = {
-    frozenset({"syncline.config", "syncline.rules_config"}):
-        "the 'plan' helper (issue 15: config <-> rules_config)",
     frozenset({"syncline.notify", "syncline.service"}):
         "the 'run' helper (issue 15: notify imports service.requests.RunRequest)",
 }
