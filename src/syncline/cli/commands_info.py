@@ -95,9 +95,8 @@ def journal(
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream is not None and stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    if stream is not None:
+        settings.check_streams(link, [stream])
     with open_store(loaded) as store:
         rows = store.journal(link, run_id=run, action=action.value if action else None,
                              outcome=outcome.value if outcome else None, stream=stream,

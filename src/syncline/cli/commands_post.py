@@ -98,9 +98,7 @@ def post(
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    settings.check_streams(link, [stream])
     if stream not in settings.rules:
         raise UsageError(f"link '{link}' has no posting rules for {stream}: every {stream} "
                          f"goes with each sync (add [links.{link}.rules.{stream}] with "
@@ -186,9 +184,8 @@ def errors(
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream is not None and stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    if stream is not None:
+        settings.check_streams(link, [stream])
     with open_store(loaded) as store:
         rows = [row for row in store.pending_items(link)
                 if stream is None or row["stream"] == stream]

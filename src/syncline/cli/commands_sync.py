@@ -96,12 +96,10 @@ def choose_streams(config: Config, links: list[str],
         return {name: () for name in links}
     chosen: dict[str, tuple[str, ...]] = {}
     for name in links:
-        synced = config.link(name).streams
+        settings = config.link(name)
+        synced = settings.streams
         if len(links) == 1:
-            missing = [stream for stream in wanted if stream not in synced]
-            if missing:
-                raise UsageError(f"link '{name}' does not sync {', '.join(missing)}; "
-                                 f"its streams are: {', '.join(synced)}")
+            settings.check_streams(name, wanted)
         own = tuple(stream for stream in dict.fromkeys(wanted) if stream in synced)
         if own:
             chosen[name] = own

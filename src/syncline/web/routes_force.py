@@ -91,18 +91,17 @@ def read_form(form: FormData) -> ForceForm:
         email=_text(form, "email"))
 
 
-def criteria_from_form(settings: LinkConfig, fields: ForceForm,
+def criteria_from_form(link: str, settings: LinkConfig, fields: ForceForm,
                        user: str | None = None) -> ForceCriteria:
-    """The criteria the fields describe; "only mine" selects records owned by ``user``.
+    """The criteria the fields describe for link ``link`` (its ``settings``); "only mine"
+    selects records owned by ``user``.
 
     Raises:
         UsageError: a stream the link does not sync, a date that is not one, a range whose
             start is after its end, a side the link cannot write from, or both an owner
             and "only mine".
     """
-    unknown = [stream for stream in fields.streams if stream not in settings.streams]
-    if unknown:
-        raise UsageError(f"the link does not sync {', '.join(unknown)}")
+    settings.check_streams(link, fields.streams)
     windows = {
         "record date": (_day(fields.since, "record date from", False),
                         _day(fields.until, "record date to", True)),
@@ -181,7 +180,7 @@ async def count(request: Request, link: str, session: Admin) -> Response:
     selection: Selection | None = None
     error: str | None = None
     try:
-        criteria = criteria_from_form(settings, fields, session.user.name)
+        criteria = criteria_from_form(link, settings, fields, session.user.name)
         selection = await run_in_threadpool(count_selected, request, link, criteria)
     except SynclineError as caught:
         error = str(caught)
@@ -200,7 +199,7 @@ async def run_force(request: Request, link: str, session: Admin) -> Response:
     now = fields.when == "now"
     mailer = _mailer(request)
     try:
-        criteria = criteria_from_form(settings, fields, session.user.name)
+        criteria = criteria_from_form(link, settings, fields, session.user.name)
         recipients = parse_recipients(fields.email) if fields.email else []
         if recipients and not mailer.enabled:
             raise UsageError("the log cannot be e-mailed: no mail server is configured "
