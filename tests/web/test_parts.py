@@ -19,11 +19,11 @@ from syncline.config import load_config
 from syncline.errors import UsageError
 from syncline.model import Side
 from syncline.service.force_mail import parse_recipients
+from syncline.service.review import Fix, fix_for
 from syncline.service.schedule_edit import edit_config_text
 from syncline.state.users_store import Role, UsersStore
 from syncline.web.routes_dashboard import _safe_next
 from syncline.web.routes_force import criteria_from_form, read_form
-from syncline.web.routes_review import Fix, fix_for
 from syncline.web.session import SessionKeys
 from syncline.web.views import relative
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from syncline.api.auth import Admin, Context, Viewer
 from syncline.api.models import RowId, TokenBody, TokenCreated, UserBody, UserOut, UserUpdateBody
 from syncline.errors import UsageError
-from syncline.state.users_store import Role, User
+from syncline.service.stores import Role, User
 
 __all__ = ["router"]
 

@@ -26,11 +26,11 @@ from starlette.datastructures import FormData
 
 from syncline.config import LinkConfig, LinkDirection
 from syncline.engine import RunMode, Trigger
-from syncline.engine.sync import open_endpoint
 from syncline.errors import SynclineError, UsageError
 from syncline.model import Side
 from syncline.service.criteria import ForceCriteria
-from syncline.service.force import Selection, authoritative_side, select_records
+from syncline.service.endpoints import preview_selection
+from syncline.service.force import Selection, authoritative_side
 from syncline.service.force_mail import ForceLogMailer, parse_recipients
 from syncline.service.service import TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
@@ -162,15 +162,7 @@ def count_selected(request: Request, link: str, criteria: ForceCriteria) -> Sele
         UsageError: see :func:`select_records`; RunError: the endpoint cannot be read.
     """
     ctx = context(request)
-    settings = ctx.config.link(link)
-    side = authoritative_side(settings, criteria.source)
-    factory = ctx.service.factory or (lambda name: open_endpoint(ctx.config, name))
-    connector = factory(settings.a if side is Side.A else settings.b)
-    connector.open()
-    try:
-        return select_records(link, settings, connector, criteria)
-    finally:
-        connector.close()
+    return preview_selection(ctx.config, link, criteria, ctx.service.factory)
 
 
 @router.post("/links/{link}/force/count", response_class=HTMLResponse)
