@@ -22,7 +22,7 @@ from syncline.cli.common import ConfigOption, current_user, load, open_store
 from syncline.errors import UsageError
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, argon2) and Rich load when a command runs
-    from syncline.service.stores import Role, User, UsersStore
+    from syncline.service.stores import User
 
 __all__ = ["user_app"]
 
@@ -133,29 +133,16 @@ def set_role(ctx: typer.Context,
              name: Annotated[str, typer.Argument(help="The user.")],
              role: RoleArgument, config: ConfigOption = None) -> None:
     """Change the role of user NAME."""
-    from syncline.service.stores import parse_role, users_of
+    from syncline.service.stores import keep_an_admin, parse_role, users_of
 
     chosen = parse_role(role)
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         users = users_of(store)
         before = users.user(name)
-        _keep_an_admin(users, name, chosen)
+        keep_an_admin(users, name, chosen)
         users.set_role(name, chosen)
     typer.echo(f"{name}: {before.role.value} -> {chosen.value}")
-
-
-def _keep_an_admin(users: UsersStore, name: str, role: Role | None) -> None:
-    """Refuse to leave the service without an admin (``role`` ``None``: removal).
-
-    Raises:
-        UsageError: ``name`` is the last admin.
-    """
-    from syncline.service.stores import Role
-
-    admins = [user.name for user in users.users() if user.role is Role.ADMIN]
-    if admins == [name] and role is not Role.ADMIN:
-        raise UsageError(f"{name} is the only admin; make another user admin first")
 
 
 @user_app.command("password")
@@ -178,13 +165,13 @@ def set_password(ctx: typer.Context,
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user.")],
            config: ConfigOption = None) -> None:
     """Remove user NAME and their API tokens."""
-    from syncline.service.stores import users_of
+    from syncline.service.stores import keep_an_admin, users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
         users = users_of(store)
         users.user(name)
-        _keep_an_admin(users, name, None)
+        keep_an_admin(users, name, None)
         tokens = len(users.tokens(name))
         users.remove_user(name)
     typer.echo(f"removed user {name} and {tokens} API token(s)")

@@ -47,6 +47,7 @@ __all__ = [
     "User",
     "UsersStore",
     "controls_of",
+    "keep_an_admin",
     "open_state_store",
     "parse_role",
     "rules_of",
@@ -110,3 +111,18 @@ def rules_of(store: StateStore) -> RulesStore:
     from syncline.state.rules_store import RulesStore
 
     return RulesStore(store)
+
+
+def keep_an_admin(users: UsersStore, name: str, role: Role | None) -> None:
+    """Refuse to leave the service without an admin: user ``name`` is about to get ``role``
+    (``None``: to be removed).
+
+    Raises:
+        UsageError: ``name`` is the only admin and would no longer be one.
+    """
+    from syncline.errors import UsageError
+    from syncline.state.users_store import Role
+
+    admins = [user.name for user in users.users() if user.role is Role.ADMIN]
+    if admins == [name] and role is not Role.ADMIN:
+        raise UsageError(f"{name} is the only admin; make another user admin first")
