@@ -12,7 +12,7 @@ import pytest
 from cli.helpers import ISSUE_EXAMPLE
 from syncline import connectors
 from syncline.config import load_config, parse_config
-from syncline.errors import ConfigError
+from syncline.errors import ConfigError, UsageError
 from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.secret_values import resolve_secret
 
@@ -219,3 +219,16 @@ def test_file_problems(tmp_path: Path) -> None:
         load_config(broken)
     assert str(caught.value).startswith(f"{broken}: not valid TOML: ")
     assert "line 1" in str(caught.value)
+
+
+def test_check_streams_is_the_one_message_naming_link_streams_and_its_streams() -> None:
+    config = parse_config(tomllib.loads(EXAMPLE), base_dir=Path("/srv/sync"),
+                          source="syncline.toml")
+    link = config.link("crm-books")
+    first = link.streams[0]
+    assert link.check_streams("crm-books", [first, first]) == (first,)
+    assert link.check_streams("crm-books", []) == ()
+    with pytest.raises(UsageError) as caught:
+        link.check_streams("crm-books", [first, "bill", "task_list", "bill"])
+    assert str(caught.value) == (f"link 'crm-books' does not sync bill, task_list; its streams "
+                                 f"are: {', '.join(link.streams)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from syncline.errors import ConfigError
+from syncline.errors import ConfigError, UsageError
 from syncline.model import ENTITY_TYPES
 from syncline.plan_types import ConflictPolicy, FirstSyncPolicy, LinkDirection
 from syncline.rule_types import XrefTables
@@ -118,6 +118,24 @@ class LinkConfig(LinkServiceSettings):
         assert found is not None  # checked by the validator
         number = float(found.group(1))
         return int(total * number / 100) if found.group(2) else int(number)
+
+    def check_streams(self, name: str, streams: Iterable[str]) -> tuple[str, ...]:
+        """``streams`` checked against the streams this link (called ``name``) syncs: the
+        one place that says "link does not sync STREAM", for every face and the service.
+
+        Returns the streams asked for, each once, in the order given (empty when none
+        were given: the caller decides whether that means all of them).
+
+        Raises:
+            UsageError: a stream is not one of the link's; the message names the link, the
+                unknown streams and the link's streams.
+        """
+        wanted = tuple(dict.fromkeys(streams))
+        unknown = [stream for stream in wanted if stream not in self.streams]
+        if unknown:
+            raise UsageError(f"link '{name}' does not sync {', '.join(unknown)}; its streams "
+                             f"are: {', '.join(self.streams)}")
+        return wanted
 
 
 class _ConfigFile(BaseModel):

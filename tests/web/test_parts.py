@@ -19,11 +19,11 @@ from syncline.config import load_config
 from syncline.errors import UsageError
 from syncline.model import Side
 from syncline.service.force_mail import parse_recipients
+from syncline.service.review import Fix, fix_for
 from syncline.service.schedule_edit import edit_config_text
 from syncline.state.users_store import Role, UsersStore
 from syncline.web.routes_dashboard import _safe_next
 from syncline.web.routes_force import criteria_from_form, read_form
-from syncline.web.routes_review import Fix, fix_for
 from syncline.web.session import SessionKeys
 from syncline.web.views import relative
 
@@ -111,14 +111,15 @@ def test_forced_sync_form_criteria(tmp_path: Path) -> None:
                                      ("since", "2026-11-01"), ("until", "2026-11-30"),
                                      ("due_to", "2026-12-31"), ("owner", " sam "),
                                      ("with_related", "1"), ("source", "a")]))
-        criteria = criteria_from_form(settings, fields)
+        criteria = criteria_from_form("crm-books", settings, fields)
         assert criteria.streams == ("invoice",) and criteria.from_key == "2"
         assert criteria.to_key is None and criteria.owner == "sam"
         assert criteria.since == datetime(2026, 11, 1, tzinfo=UTC)
         assert criteria.until == datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)
         assert criteria.due_from is None and criteria.due_to is not None
         assert criteria.with_related and criteria.source is Side.A
-        mine = criteria_from_form(settings, read_form(FormData([("mine", "1")])), "ada")
+        mine = criteria_from_form("crm-books", settings, read_form(FormData([("mine", "1")])),
+                                  "ada")
         assert mine.owner == "ada" and mine.streams == ()
         for wrong, message in (([("since", "1 Nov")], "not a date"),
                                ([("since", "2026-12-02"), ("until", "2026-12-01")],
@@ -127,7 +128,7 @@ def test_forced_sync_form_criteria(tmp_path: Path) -> None:
                                ([("streams", "bill")], "does not sync bill"),
                                ([("mine", "1"), ("owner", "sam")], "not both")):
             with pytest.raises(UsageError, match=message):
-                criteria_from_form(settings, read_form(FormData(wrong)))
+                criteria_from_form("crm-books", settings, read_form(FormData(wrong)))
     finally:
         world.store.close()
 

@@ -54,7 +54,6 @@ from syncline.api.problems import (
 from syncline.api.progress import ProgressHub
 from syncline.api.security_headers import SecurityHeaders
 from syncline.config import Config
-from syncline.engine.sync import ConnectorFactory
 from syncline.errors import (
     ConfigError,
     LinkBusy,
@@ -67,11 +66,11 @@ from syncline.errors import (
 from syncline.notify import Notifier
 from syncline.redaction import redact_store
 from syncline.service.clock import Clock
+from syncline.service.endpoints import ConnectorFactory
 from syncline.service.force_mail import ForceLogMailer
 from syncline.service.host import ServiceHost
 from syncline.service.service import SyncService
-from syncline.state.store import StateStore
-from syncline.state.users_store import UsersStore
+from syncline.service.stores import StateStore, users_of
 
 __all__ = ["ScrubbedJSONResponse", "build_context", "create_app"]
 
@@ -128,7 +127,7 @@ def _check_sync_users(config: Config, store: StateStore) -> None:
     wanted = {link.sync_user for link in config.links.values() if link.sync_user}
     if not wanted:
         return
-    known = {user.name for user in UsersStore(store).users()}
+    known = {user.name for user in users_of(store).users()}
     for name, link in config.links.items():
         if link.sync_user and link.sync_user not in known:
             log.warning("%s: sync_user '%s' is not a user (add it with 'syncline user add "

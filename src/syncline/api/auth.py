@@ -29,7 +29,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from syncline.api.context import ApiContext, context_of
-from syncline.state.users_store import Role, User
+from syncline.service.stores import Role, User
 
 __all__ = ["Admin", "Context", "Operator", "Viewer", "authenticated", "require"]
 

@@ -20,9 +20,13 @@ from syncline.notify.notifier import Notifier
 from syncline.service.force_mail import ForceLogMailer
 from syncline.service.host import ServiceHost
 from syncline.service.service import SyncService
-from syncline.state.controls_store import ControlsStore
-from syncline.state.store import StateStore
-from syncline.state.users_store import UsersStore
+from syncline.service.stores import (
+    ControlsStore,
+    StateStore,
+    UsersStore,
+    controls_of,
+    users_of,
+)
 
 __all__ = ["ApiContext", "context_of"]
 
@@ -70,11 +74,11 @@ class ApiContext:
 
     @property
     def users(self) -> UsersStore:
-        return UsersStore(self.store)
+        return users_of(self.store)
 
     @property
     def controls(self) -> ControlsStore:
-        return ControlsStore(self.store)
+        return controls_of(self.store)
 
 
 def context_of(request: Request) -> ApiContext:

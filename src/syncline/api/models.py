@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from syncline.state.users_store import PASSWORD_MIN_LENGTH, Role
+from syncline.service.stores import PASSWORD_MIN_LENGTH, Role
 
 __all__ = [
     "ROW_ID_MAX",

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncline.engine import RunSummary
+from syncline.service.outcomes import RunSummary
 from syncline.service.progress_watch import RunWatcher
 from syncline.service.requests import RunRequest
-from syncline.state.store import StateStore
+from syncline.service.stores import StateStore
 
 __all__ = ["QUEUE_LIMIT", "ProgressHub", "RunProgress", "Subscription"]
 

@@ -26,6 +26,7 @@ from syncline.api.models import (
 from syncline.config import LinkConfig
 from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, Trigger
+from syncline.errors import UsageError
 from syncline.model import Side
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force_mail import parse_recipients
@@ -52,12 +53,15 @@ def check_link(context: ApiContext, link: str) -> LinkConfig:
 
 
 def check_streams(link: str, settings: LinkConfig, streams: list[str]) -> None:
-    """Raises HTTPException 422 when a stream is not one of the link's."""
-    unknown = sorted(set(streams) - set(settings.streams))
-    if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"link '{link}' does not sync {', '.join(unknown)}; its streams "
-                            f"are: {', '.join(settings.streams)}")
+    """Check ``streams`` with :meth:`~syncline.config.LinkConfig.check_streams`.
+
+    Raises:
+        HTTPException: 422 with its message when a stream is not one of the link's.
+    """
+    try:
+        settings.check_streams(link, streams)
+    except UsageError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 
 
 def _refuse_paused(context: ApiContext, link: str, streams: list[str]) -> None:

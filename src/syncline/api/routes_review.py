@@ -17,9 +17,15 @@ from syncline.api.models import ResolveBody, RetryBody, RowId, RowIdQuery, XrefB
 from syncline.api.routes_links import check_link, check_streams, trigger_answer
 from syncline.engine import RunMode, Trigger
 from syncline.service.conflict_view import SharedFields, compare_fields, differing_names
-from syncline.service.error_groups import group_errors, groups_json
-from syncline.state.journal_query import JournalFilter, journal_page
-from syncline.state.rules_store import RulesStore
+from syncline.service.review import (
+    JournalFilter,
+    blocked_groups,
+    groups_json,
+    journal_rows,
+    waiting_streams,
+    xref_tables,
+)
+from syncline.service.stores import rules_of
 
 __all__ = ["router"]
 
@@ -33,9 +39,7 @@ def errors(link: str, context: Context, _user: Viewer,
     settings = check_link(context, link)
     if stream is not None:
         check_streams(link, settings, [stream])
-    rows = [row for row in context.store.pending_items(link)
-            if stream is None or row["stream"] == stream]
-    return groups_json(group_errors(rows))
+    return groups_json(blocked_groups(context.store, link, stream))
 
 
 @router.get("/links/{link}/warnings", summary="Journal rows with warnings, newest first")
@@ -45,7 +49,7 @@ def warnings(link: str, context: Context, _user: Viewer, run: RowIdQuery = None,
     settings = check_link(context, link)
     if stream is not None:
         check_streams(link, settings, [stream])
-    rows = journal_page(context.store, JournalFilter(link=link, run_id=run, stream=stream,
+    rows = journal_rows(context.store, JournalFilter(link=link, run_id=run, stream=stream,
                                                      outcome="warning", limit=limit))
     return [jsonable(row) for row in rows]
 
@@ -55,9 +59,8 @@ def warnings(link: str, context: Context, _user: Viewer, run: RowIdQuery = None,
 def retry(link: str, body: RetryBody, context: Context, user: Operator) -> dict[str, Any]:
     settings = check_link(context, link)
     check_streams(link, settings, body.streams)
-    pending = context.store.pending_items(link)
-    streams = sorted({str(row["stream"]) for row in pending
-                      if not body.streams or row["stream"] in body.streams})
+    waiting = waiting_streams(context.store, link, body.streams)
+    streams = list(waiting)
     if not streams:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"link '{link}' has no records waiting to be retried"
@@ -68,7 +71,7 @@ def retry(link: str, body: RetryBody, context: Context, user: Operator) -> dict[
                             f"first")
     result = context.service.trigger(link, RunMode.INCREMENTAL, streams,
                                      requested_by=user.name, trigger=Trigger.API)
-    retried = sum(1 for row in pending if row["stream"] in streams)
+    retried = sum(waiting.values())
     return {"retrying": retried, "streams": streams,
             "run": trigger_answer(result).model_dump()}
 
@@ -112,12 +115,12 @@ def xref_list(link: str, context: Context, _user: Viewer,
     check_link(context, link)
     return [{"table": entry.table, "local": entry.local_value, "remote": entry.remote_value,
              "updated_at": jsonable(entry.updated_at), "updated_by": entry.updated_by}
-            for entry in RulesStore(context.store).xref_entries(link, table)]
+            for entry in rules_of(context.store).xref_entries(link, table)]
 
 
 def _xref_table(context: Context, link: str, table: str) -> None:
     settings = check_link(context, link)
-    tables = sorted({name for rules in settings.rules.values() for name in rules.xref.values()})
+    tables = xref_tables(settings)
     if table not in tables:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"link '{link}' has no xref table "
                             f"'{table}'; its rules use: {', '.join(tables) or 'none'}")
@@ -127,7 +130,7 @@ def _xref_table(context: Context, link: str, table: str) -> None:
 def xref_set(link: str, table: str, local: str, body: XrefBody, context: Context,
              user: Admin) -> dict[str, Any]:
     _xref_table(context, link, table)
-    replaced = RulesStore(context.store).set_xref(link, table, local, body.remote, user.name)
+    replaced = rules_of(context.store).set_xref(link, table, local, body.remote, user.name)
     return {"table": table, "local": local, "remote": body.remote, "replaced": replaced}
 
 
@@ -135,7 +138,7 @@ def xref_set(link: str, table: str, local: str, body: XrefBody, context: Context
 def xref_remove(link: str, table: str, local: str, context: Context,
                 _user: Admin) -> dict[str, Any]:
     _xref_table(context, link, table)
-    if not RulesStore(context.store).remove_xref(link, table, local):
+    if not rules_of(context.store).remove_xref(link, table, local):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{table} has no stored entry for "
                             f"'{local}'")
     return {"table": table, "local": local, "removed": True}

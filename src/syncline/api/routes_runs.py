@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from syncline.api.auth import Context, Viewer
 from syncline.api.models import ROW_ID_MAX, RowId, RowIdQuery, jsonable
 from syncline.api.routes_links import check_link, check_streams
-from syncline.state.journal_query import JournalFilter, journal_page
+from syncline.service.review import JournalFilter, journal_rows
 
 __all__ = ["router"]
 
@@ -55,7 +55,7 @@ def _journal(context: Context, link: str, run_id: int | None, action: Action | N
     settings = check_link(context, link)
     if stream is not None:
         check_streams(link, settings, [stream])
-    rows = journal_page(context.store, JournalFilter(
+    rows = journal_rows(context.store, JournalFilter(
         link=link, run_id=run_id, action=action, outcome=outcome, stream=stream, key=key,
         before_id=before, limit=limit))
     return [jsonable(row) for row in rows]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from syncline.api.auth import Admin, Context, Viewer
 from syncline.api.models import RowId, TokenBody, TokenCreated, UserBody, UserOut, UserUpdateBody
 from syncline.errors import UsageError
-from syncline.state.users_store import Role, User
+from syncline.service.stores import User, keep_an_admin
 
 __all__ = ["router"]
 
@@ -57,12 +57,11 @@ def add_user(body: UserBody, context: Context, user: Admin) -> UserOut:
 @router.patch("/users/{name}", summary="Change a user's role or password")
 def update_user(name: str, body: UserUpdateBody, context: Context, _user: Admin) -> UserOut:
     found = _existing(context, name)
-    if body.role is not None and body.role is not Role.ADMIN and found.role is Role.ADMIN:
-        admins = [user.name for user in context.users.users() if user.role is Role.ADMIN]
-        if admins == [name]:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"{name} is the only admin; make "
-                                f"another user admin first")
     if body.role is not None:
+        try:
+            keep_an_admin(context.users, found.name, body.role)
+        except UsageError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
         context.users.set_role(name, body.role)
     if body.password is not None:
         context.users.set_password(name, body.password)

@@ -12,21 +12,15 @@ pasting. Works for connectors whose ``tokens`` offer ``authorization_url()`` and
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import typer
 
 from syncline.cli.common import ConfigOption, load
-from syncline.errors import AuthenticationFailed, ConfigError, UsageError
+from syncline.errors import AuthenticationFailed, UsageError
 
 __all__ = ["auth"]
-
-
-class _Grant(Protocol):
-    def authorization_url(self, state: str | None = None) -> tuple[str, str]: ...
-
-    def complete(self, answer: str, state: str | None = None) -> dict[str, Any]: ...
 
 
 def _follow(url: str, endpoint: str) -> str:
@@ -121,27 +115,17 @@ def auth(
     config: ConfigOption = None,
 ) -> None:
     """Authorize ENDPOINT with its OAuth 2.0 provider and store the token, encrypted."""
-    from syncline.connectors import connector_class
+    from syncline.service.endpoints import endpoint_grant
 
     loaded = load(ctx, config)
-    settings = loaded.endpoints.get(endpoint)
-    if settings is None:
-        raise ConfigError(f"there is no endpoint '{endpoint}'", key=f"endpoints.{endpoint}",
-                          source=loaded.source)
-    connector = connector_class(settings.connector)(endpoint, settings.settings,
-                                                    loaded.base_dir)
-    tokens = getattr(connector, "tokens", None)
-    if tokens is None or not hasattr(tokens, "authorization_url"):
-        raise UsageError(f"endpoint '{endpoint}' ({settings.connector}) does not use an "
-                         f"OAuth authorization grant")
-    grant: _Grant = tokens
+    opened = endpoint_grant(loaded, endpoint)
+    grant = opened.grant
     url, state = grant.authorization_url()
     expected: str | None = state  # checked only for a URL answered in this invocation
     if follow:
         answer = _follow(url, endpoint)
     elif listen:
-        redirect_uri = str(getattr(getattr(connector, "config", None), "redirect_uri", ""))
-        answer = _listen(redirect_uri, url, endpoint, wait)
+        answer = _listen(opened.redirect_uri, url, endpoint, wait)
     elif answer is None:
         typer.echo(f"Open this address in a browser and grant access:\n\n  {url}\n")
         answer = typer.prompt("Then paste the address the browser was sent to (or the code)")
@@ -149,9 +133,7 @@ def auth(
         expected = None
     grant.complete(answer, state=expected)
     typer.echo(f"authorized: the token for endpoint '{endpoint}' is stored encrypted")
-    connections = getattr(connector, "connections", None)
-    if callable(connections):
-        for found in connections():
-            typer.echo(f"  organisation {found.get('tenantName')}  (tenant "
-                       f"{found.get('tenantId')})")
-    connector.close()
+    for found in opened.connections():
+        typer.echo(f"  organisation {found.get('tenantName')}  (tenant "
+                   f"{found.get('tenantId')})")
+    opened.close()

@@ -33,8 +33,8 @@ from syncline.model import Side
 if TYPE_CHECKING:  # the engine, the service and Rich load when the command runs (start-up)
     from rich.console import Console
 
-    from syncline.engine import RunOutcome
     from syncline.service.force import ForceResult
+    from syncline.service.outcomes import RunOutcome
 
 __all__ = ["force"]
 

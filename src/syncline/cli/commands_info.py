@@ -16,7 +16,7 @@ from syncline.cli.common import (
     load,
     open_store,
 )
-from syncline.errors import SynclineError, UsageError
+from syncline.errors import UsageError
 from syncline.model import ActionCode, Outcome, Side
 
 if TYPE_CHECKING:  # Rich, the renderers and the connectors load when a command runs
@@ -95,9 +95,8 @@ def journal(
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream is not None and stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    if stream is not None:
+        settings.check_streams(link, [stream])
     with open_store(loaded) as store:
         rows = store.journal(link, run_id=run, action=action.value if action else None,
                              outcome=outcome.value if outcome else None, stream=stream,
@@ -172,21 +171,14 @@ def capability_rows() -> list[CapabilityRow]:
     """The capability matrix of every registered connector, one row per stream; a connector
     that cannot be loaded gets one row saying why."""
     from syncline.cli.render import CapabilityRow
-    from syncline.connectors import available_connectors, connector_class
-    from syncline.connectors.base import Capability
+    from syncline.service.endpoints import Capability, connector_capabilities
 
     rows: list[CapabilityRow] = []
-    for name in sorted(available_connectors()):
-        try:
-            matrix = connector_class(name).capability_matrix()
-        except (SynclineError, ImportError, AttributeError) as error:
-            rows.append(CapabilityRow(name, "", Capability.NONE,
-                                      problem=f"cannot be loaded: {error}"))
-            continue
-        if not matrix:
-            rows.append(CapabilityRow(name, "", Capability.NONE,
-                                      problem="declares no streams"))
-        rows.extend(CapabilityRow(name, stream, flags) for stream, flags in matrix.items())
+    for found in connector_capabilities():
+        if found.problem is not None:
+            rows.append(CapabilityRow(found.name, "", Capability.NONE, problem=found.problem))
+        rows.extend(CapabilityRow(found.name, stream, flags)
+                    for stream, flags in found.streams.items())
     return rows
 
 

@@ -25,54 +25,15 @@ from syncline.errors import UsageError
 from syncline.model import Outcome
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
-    from syncline.config import Config, LinkConfig
-    from syncline.state.rules_store import RulesStore
+    from syncline.config import LinkConfig
+    from syncline.service.stores import StateStore
 
-__all__ = ["XrefAction", "errors", "post", "resolve_keys", "xref"]
+__all__ = ["XrefAction", "errors", "post", "xref"]
 
 _SHOWN = 10  # documents listed per cause in the table
 
 
 # -- post ---------------------------------------------------------------------------------------
-def resolve_keys(config: Config, link: LinkConfig, stream: str,
-                 given: list[str]) -> dict[str, str]:
-    """The keys on side a of the documents named by ``given``: each is a key, or a
-    document number (the stream's first natural key), looked up in that order.
-
-    Raises:
-        UsageError: a name matches no record of the stream on side a.
-        RunError: side a cannot be read.
-    """
-    from syncline.connectors.base import ReadScope
-    from syncline.engine import open_endpoint
-    from syncline.model import ENTITY_TYPES, canonical_value
-
-    connector = open_endpoint(config, link.a)
-    connector.open()
-    try:
-        found = {name: name for name in connector.read_keys(stream, given)}
-        missing = [name for name in given if name not in found]
-        natural = ENTITY_TYPES[stream].natural_keys
-        if missing and natural:
-            wanted = set(missing)
-            for page in connector.read_all(stream, ReadScope()):
-                for record in page:
-                    value = canonical_value(record.fields.get(natural[0]))
-                    if value is not None and str(value) in wanted:
-                        found[str(value)] = record.key
-                        wanted.discard(str(value))
-                if not wanted:
-                    break
-    finally:
-        connector.close()
-    unknown = [name for name in given if name not in found]
-    if unknown:
-        by = f" or {natural[0]}" if natural else ""
-        raise UsageError(f"no {stream} with key{by} {', '.join(repr(n) for n in unknown)} on "
-                         f"'{link.a}'")
-    return {name: found[name] for name in given}
-
-
 def post(
     ctx: typer.Context,
     link: Annotated[str, typer.Argument(help="The link to post through.")],
@@ -94,13 +55,12 @@ def post(
 
     from syncline.cli.render import dump_json, outcome_text
     from syncline.engine import SyncEngine, SyncOptions, Trigger
-    from syncline.state.rules_store import RulesStore
+    from syncline.service.endpoints import resolve_keys
+    from syncline.service.stores import rules_of
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    settings.check_streams(link, [stream])
     if stream not in settings.rules:
         raise UsageError(f"link '{link}' has no posting rules for {stream}: every {stream} "
                          f"goes with each sync (add [links.{link}.rules.{stream}] with "
@@ -109,7 +69,7 @@ def post(
     user = current_user()
     with open_store(loaded) as store:
         scope_id = store.scope_id(link, stream)
-        RulesStore(store).request_posts(scope_id, keys.values(), user)
+        rules_of(store).request_posts(scope_id, keys.values(), user)
         if no_run:
             typer.echo(f"{len(keys)} {stream} document(s) marked for posting; the next run of "
                        f"{link} sends them (syncline sync {link})")
@@ -182,17 +142,14 @@ def errors(
     from rich.markup import escape
 
     from syncline.cli.render import dump_json
-    from syncline.service.error_groups import group_errors, groups_json
+    from syncline.service.review import blocked_groups, groups_json
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
-    if stream is not None and stream not in settings.streams:
-        raise UsageError(f"link '{link}' does not sync {stream}; its streams are: "
-                         f"{', '.join(settings.streams)}")
+    if stream is not None:
+        settings.check_streams(link, [stream])
     with open_store(loaded) as store:
-        rows = [row for row in store.pending_items(link)
-                if stream is None or row["stream"] == stream]
-    groups = group_errors(rows)
+        groups = blocked_groups(store, link, stream)
     if json_output:
         typer.echo(dump_json(groups_json(groups)))
         return
@@ -215,12 +172,10 @@ class XrefAction(StrEnum):
     REMOVE = "remove"
 
 
-def _tables(settings: LinkConfig) -> list[str]:
-    return sorted({table for rules in settings.rules.values() for table in rules.xref.values()})
-
-
 def _check_table(link: str, settings: LinkConfig, table: str | None) -> str:
-    tables = _tables(settings)
+    from syncline.service.review import xref_tables
+
+    tables = xref_tables(settings)
     if table is None:
         raise UsageError(f"name the xref table; link '{link}' uses: {', '.join(tables) or 'none'}")
     if table not in tables:
@@ -248,16 +203,16 @@ def xref(
 ) -> None:
     """Edit the cross-reference tables of LINK: set TABLE LOCAL REMOTE, remove TABLE LOCAL,
     list [TABLE]. Entries stored here win over the config file's."""
-    from syncline.state.rules_store import RulesStore
+    from syncline.service.stores import rules_of
 
     loaded = load(ctx, config)
     settings = loaded.link(link)
     with open_store(loaded) as store:
-        rules_store = RulesStore(store)
+        rules_store = rules_of(store)
         if action is XrefAction.LIST:
             if table is not None:
                 _check_table(link, settings, table)
-            _list_xref(link, settings, rules_store, table, json_output)
+            _list_xref(link, settings, store, table, json_output)
             return
         chosen = _check_table(link, settings, table)
         if local is None or (action is XrefAction.SET and remote is None):
@@ -282,26 +237,16 @@ def xref(
         raise UsageError(f"{chosen} has no entry for '{local}'")
 
 
-def _list_xref(link: str, settings: LinkConfig, rules_store: RulesStore, table: str | None,
+def _list_xref(link: str, settings: LinkConfig, store: StateStore, table: str | None,
                json_output: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from syncline.cli.render import dump_json
+    from syncline.service.review import xref_listing, xref_tables
 
-    tables = [table] if table is not None else _tables(settings)
-    stored = {(entry.table, entry.local_value): entry
-              for entry in rules_store.xref_entries(link, table)}
-    entries: list[dict[str, Any]] = []
-    for name in tables:
-        values = {**settings.xref.get(name, {})}
-        sources = dict.fromkeys(values, "config")
-        for (entry_table, local_value), entry in stored.items():
-            if entry_table == name:
-                values[local_value] = entry.remote_value
-                sources[local_value] = "state store"
-        entries.extend({"table": name, "local": local_value, "remote": values[local_value],
-                        "source": sources[local_value]} for local_value in sorted(values))
+    tables = [table] if table is not None else xref_tables(settings)
+    entries = xref_listing(store, link, settings, tables)
     if json_output:
         typer.echo(dump_json(entries))
         return

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # imported when used: other commands need not load the demo (
     from rich.table import Table
 
     from syncline.demo import ConflictStory, Demo
-    from syncline.engine import RunSummary
+    from syncline.service.outcomes import RunSummary
 
 __all__ = ["demo", "init"]
 

@@ -39,9 +39,10 @@ if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (st
     from rich.console import Console
 
     from syncline.config import Config
-    from syncline.engine import RunSummary, SyncEngine, SyncOptions
+    from syncline.engine import SyncEngine, SyncOptions
+    from syncline.service.outcomes import RunSummary
+    from syncline.service.stores import StateStore
     from syncline.state.service_store import Lease
-    from syncline.state.store import StateStore
 
 __all__ = ["choose_streams", "print_summary", "run_link", "setup", "sync"]
 
@@ -57,27 +58,16 @@ def setup(
     """
     from rich.console import Console
 
-    from syncline.engine import open_endpoint
+    from syncline.service.endpoints import prepare_endpoints
 
     loaded = load(ctx, config)
-    settings = loaded.link(link)
     console = Console()
     # both endpoints are opened (and their keys checked) before either is set up
-    connectors = []
-    try:
-        for side, name in (("a", settings.a), ("b", settings.b)):
-            connector = open_endpoint(loaded, name)
-            connectors.append((side, name, connector))
-            connector.open()
-        for side, name, connector in connectors:
-            done = connector.setup(list(settings.streams))
-            kind = loaded.endpoints[name].connector
-            console.print(f"[bold]{name}[/] ({kind}, side {side}):")
-            for line in done or ["nothing to do"]:
-                console.print(f"  {line}", markup=False, highlight=False)
-    finally:
-        for _, _, connector in connectors:
-            connector.close()
+    for prepared in prepare_endpoints(loaded, link):
+        console.print(f"[bold]{prepared.endpoint}[/] ({prepared.connector}, "
+                      f"side {prepared.side}):")
+        for line in prepared.done or ["nothing to do"]:
+            console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"{link} is ready: run [bold]syncline sync {link}[/]")
 
 
@@ -96,12 +86,10 @@ def choose_streams(config: Config, links: list[str],
         return {name: () for name in links}
     chosen: dict[str, tuple[str, ...]] = {}
     for name in links:
-        synced = config.link(name).streams
+        settings = config.link(name)
+        synced = settings.streams
         if len(links) == 1:
-            missing = [stream for stream in wanted if stream not in synced]
-            if missing:
-                raise UsageError(f"link '{name}' does not sync {', '.join(missing)}; "
-                                 f"its streams are: {', '.join(synced)}")
+            settings.check_streams(name, wanted)
         own = tuple(stream for stream in dict.fromkeys(wanted) if stream in synced)
         if own:
             chosen[name] = own

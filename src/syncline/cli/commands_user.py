@@ -1,7 +1,7 @@
 """``syncline user ...``: the people (and programs) allowed to use the service's API, their
 roles and their API tokens.
 
-Roles (see :class:`~syncline.state.users_store.Role`): ``viewer`` reads status and
+Roles (see :class:`~syncline.service.stores.Role`): ``viewer`` reads status and
 journals; ``operator`` also starts syncs, retries items, resolves conflicts, pauses links;
 ``admin`` also runs Sync All, Force Sync and forced resynchronisation, and manages users.
 
@@ -22,7 +22,7 @@ from syncline.cli.common import ConfigOption, current_user, load, open_store
 from syncline.errors import UsageError
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, argon2) and Rich load when a command runs
-    from syncline.state.users_store import Role, User, UsersStore
+    from syncline.service.stores import User
 
 __all__ = ["user_app"]
 
@@ -82,13 +82,13 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add user NAME with a role; optionally a password and an API token."""
-    from syncline.state.users_store import UsersStore, parse_role
+    from syncline.service.stores import parse_role, users_of
 
     chosen = parse_role(role)
     secret = _password(password, password_stdin)
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        users = UsersStore(store)
+        users = users_of(store)
         created = users.add_user(name, chosen, secret, created_by=current_user())
         typer.echo(f"added user {created.name} ({created.role.value})"
                    + (" with a password" if created.has_password else ""))
@@ -109,11 +109,11 @@ def list_users(ctx: typer.Context, json_output: JsonOption = False,
     from rich.table import Table
 
     from syncline.cli.render import dump_json
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        users = UsersStore(store).users()
+        users = users_of(store).users()
     if json_output:
         typer.echo(dump_json([_user_json(user) for user in users]))
         return
@@ -133,29 +133,16 @@ def set_role(ctx: typer.Context,
              name: Annotated[str, typer.Argument(help="The user.")],
              role: RoleArgument, config: ConfigOption = None) -> None:
     """Change the role of user NAME."""
-    from syncline.state.users_store import UsersStore, parse_role
+    from syncline.service.stores import keep_an_admin, parse_role, users_of
 
     chosen = parse_role(role)
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        users = UsersStore(store)
+        users = users_of(store)
         before = users.user(name)
-        _keep_an_admin(users, name, chosen)
+        keep_an_admin(users, name, chosen)
         users.set_role(name, chosen)
     typer.echo(f"{name}: {before.role.value} -> {chosen.value}")
-
-
-def _keep_an_admin(users: UsersStore, name: str, role: Role | None) -> None:
-    """Refuse to leave the service without an admin (``role`` ``None``: removal).
-
-    Raises:
-        UsageError: ``name`` is the last admin.
-    """
-    from syncline.state.users_store import Role
-
-    admins = [user.name for user in users.users() if user.role is Role.ADMIN]
-    if admins == [name] and role is not Role.ADMIN:
-        raise UsageError(f"{name} is the only admin; make another user admin first")
 
 
 @user_app.command("password")
@@ -164,13 +151,13 @@ def set_password(ctx: typer.Context,
                  password_stdin: PasswordStdinOption = False,
                  config: ConfigOption = None) -> None:
     """Set the password of user NAME (hidden prompt, or --password-stdin)."""
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import users_of
 
     secret = _password(not password_stdin, password_stdin)
     assert secret is not None
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        UsersStore(store).set_password(name, secret)
+        users_of(store).set_password(name, secret)
     typer.echo(f"{name}: password changed")
 
 
@@ -178,13 +165,13 @@ def set_password(ctx: typer.Context,
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user.")],
            config: ConfigOption = None) -> None:
     """Remove user NAME and their API tokens."""
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import keep_an_admin, users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        users = UsersStore(store)
+        users = users_of(store)
         users.user(name)
-        _keep_an_admin(users, name, None)
+        keep_an_admin(users, name, None)
         tokens = len(users.tokens(name))
         users.remove_user(name)
     typer.echo(f"removed user {name} and {tokens} API token(s)")
@@ -196,11 +183,11 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user
               "--label", help="A label for the token (where it is used).")] = None,
           config: ConfigOption = None) -> None:
     """Make an API token for user NAME and print it (shown this once)."""
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        made = UsersStore(store).create_token(name, label)
+        made = users_of(store).create_token(name, label)
     _print_token(name, made)
 
 
@@ -213,11 +200,11 @@ def tokens(ctx: typer.Context,
     from rich.table import Table
 
     from syncline.cli.render import dump_json
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        users = UsersStore(store)
+        users = users_of(store)
         if name is not None:
             users.user(name)
         found = users.tokens(name)
@@ -241,10 +228,10 @@ def revoke(ctx: typer.Context,
                                                    help="The id 'syncline user tokens' shows.")],
            config: ConfigOption = None) -> None:
     """Revoke (delete) an API token."""
-    from syncline.state.users_store import UsersStore
+    from syncline.service.stores import users_of
 
     loaded = load(ctx, config)
     with open_store(loaded) as store:
-        if not UsersStore(store).revoke_token(token_id):
+        if not users_of(store).revoke_token(token_id):
             raise UsageError(f"no API token {token_id} (see 'syncline user tokens')")
     typer.echo(f"revoked API token {token_id}")

@@ -20,7 +20,7 @@ import typer
 
 if TYPE_CHECKING:  # loaded by the commands that use them: ``--help`` need not (start-up)
     from syncline.config import Config
-    from syncline.state.store import StateStore
+    from syncline.service.stores import StateStore
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -82,18 +82,16 @@ def load(ctx: typer.Context, given: Path | None) -> Config:
 
 @contextmanager
 def open_store(config: Config) -> Iterator[StateStore]:
-    """The configuration's state store, closed when the block ends.
+    """The configuration's state store, closed when the block ends (see
+    :func:`syncline.service.stores.open_state_store`).
 
     Raises:
         StateError: the store cannot be opened or migrated.
     """
-    from syncline.state.store import StateStore
+    from syncline.service.stores import open_state_store
 
-    store = StateStore.open(config.resolve_url(config.state.url))
-    try:
+    with open_state_store(config) as store:
         yield store
-    finally:
-        store.close()
 
 
 def current_user() -> str | None:

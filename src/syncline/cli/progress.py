@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # Rich's progress bars load only when drawn (start-up time)
     from rich.console import Console
 
     from syncline.cli.progress_rich import RateColumn, RichProgress
-    from syncline.engine import ProgressReporter
+    from syncline.service.outcomes import ProgressReporter
 
 __all__ = ["LogProgress", "RateColumn", "RichProgress", "progress_for"]
 

@@ -23,9 +23,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from syncline.connectors.base import Capability
-from syncline.engine import PlannedChange, RunOutcome, RunSummary
 from syncline.service.conflict_view import SharedFields, compare_fields
+from syncline.service.endpoints import Capability
+from syncline.service.outcomes import PlannedChange, RunOutcome, RunSummary
 
 __all__ = [
     "CAPABILITY_COLUMNS",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from syncline.engine import RunSummary
+    from syncline.service.outcomes import RunSummary
 
 __all__ = ["CONFIG_ERROR", "EXIT_ORDER", "LinkResult", "errors_hint", "exit_code",
            "not_run_json", "results_table"]

@@ -27,7 +27,7 @@ from syncline.engine.options import (
 from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
 from syncline.engine.write_meter import WriteMeter
-from syncline.errors import LeaseLost, RunError, StateUnavailable, UsageError
+from syncline.errors import LeaseLost, RunError, StateUnavailable
 from syncline.model import Side, stream_order
 from syncline.run_context import RunContext, StopSignal
 from syncline.state.service_store import clear_written_marks, mark_ceiling
@@ -86,10 +86,7 @@ class SyncEngine:
         told: ProgressReporter = progress or NullProgress()
         link = self.config.link(link_name)
         streams = list(options.streams) or list(link.streams)
-        unknown = [stream for stream in streams if stream not in link.streams]
-        if unknown:
-            raise UsageError(f"link '{link_name}' does not sync {', '.join(unknown)}; "
-                             f"its streams are: {', '.join(link.streams)}")
+        link.check_streams(link_name, streams)
         started = now()
         clock = time.perf_counter()
         summary = RunSummary(link_name, None, options.mode, options.trigger, started,

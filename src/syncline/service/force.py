@@ -91,11 +91,7 @@ def authoritative_side(link: LinkConfig, wanted: Side | None) -> Side:
 def _streams(link_name: str, link: LinkConfig, criteria: ForceCriteria,
              notes: list[str]) -> list[str]:
     """The streams to read, checked against the link and the criteria."""
-    chosen = list(dict.fromkeys(criteria.streams)) or list(link.streams)
-    unknown = [stream for stream in chosen if stream not in link.streams]
-    if unknown:
-        raise UsageError(f"link '{link_name}' does not sync {', '.join(unknown)}; its "
-                         f"streams are: {', '.join(link.streams)}")
+    chosen = list(link.check_streams(link_name, criteria.streams)) or list(link.streams)
     kept = []
     for stream in chosen:
         if criteria.wants_due and not has_due_date(stream):

@@ -146,9 +146,8 @@ def change_schedule(config: Config, store: StateStore, service: SyncService, lin
     settings = config.link(link)
     schedule = _check(schedule, "schedule")
     clean: dict[str, str] = {}
+    settings.check_streams(link, overrides)
     for stream, text in overrides.items():
-        if stream not in settings.streams:
-            raise UsageError(f"the link does not sync {stream}")
         if text.strip():
             clean[stream] = _check(text, stream)
     saved, reason = False, None

@@ -37,7 +37,7 @@ from syncline.config import Config
 from syncline.connectors.base import ReadScope
 from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, Trigger
 from syncline.engine.sync import ConnectorFactory, open_endpoint
-from syncline.errors import LinkBusy, StateUnavailable, SynclineError, UsageError
+from syncline.errors import LinkBusy, StateUnavailable, SynclineError
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock, SystemClock
 from syncline.service.criteria import ForceCriteria
@@ -148,11 +148,7 @@ class SyncService:
             UsageError: a stream the link does not sync.
         """
         settings = self.config.link(link)
-        wanted = frozenset(streams)
-        unknown = sorted(wanted - set(settings.streams))
-        if unknown:
-            raise UsageError(f"link '{link}' does not sync {', '.join(unknown)}; its streams "
-                             f"are: {', '.join(settings.streams)}")
+        wanted = frozenset(settings.check_streams(link, streams))
         options = options or TriggerOptions()
         request = RunRequest(link, mode, wanted, options.scope, trigger,
                              (requested_by,) if requested_by else (),

@@ -11,7 +11,6 @@ button, and each link's schedule (editable by admins) and Sync All switch.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -20,10 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from syncline.api.context import ApiContext
-from syncline.connectors import connector_class
-from syncline.connectors.base import Capability
-from syncline.engine.sync import open_endpoint
 from syncline.errors import SynclineError
+from syncline.service.endpoints import Capability, check_connection, describe_endpoint
 from syncline.service.schedule_edit import change_schedule
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import WebSession, admin, operator, viewer
@@ -64,9 +61,7 @@ def _endpoint(ctx: ApiContext, name: str) -> EndpointView:
                         links=[link for link, settings in ctx.config.links.items()
                                if name in (settings.a, settings.b)])
     try:
-        cls = connector_class(endpoint.connector)
-        view.description = cls.description
-        view.streams = cls(name, endpoint.settings, ctx.config.base_dir).streams()
+        view.description, view.streams = describe_endpoint(ctx.config, name)
     except Exception:  # an endpoint that cannot even be described is shown as such
         view.message = "its settings could not be read"
     return view
@@ -74,22 +69,10 @@ def _endpoint(ctx: ApiContext, name: str) -> EndpointView:
 
 def _test(ctx: ApiContext, view: EndpointView) -> EndpointView:
     """Connect to the endpoint and read its streams' capabilities and sizes."""
-    factory = ctx.service.factory or (lambda endpoint: open_endpoint(ctx.config, endpoint))
-    started = time.monotonic()
-    view.tested = True
-    try:
-        connector = factory(view.name)
-        connector.open()
-        try:
-            view.streams = connector.streams()
-            view.counts = {stream: connector.count(stream) for stream in view.streams}
-        finally:
-            connector.close()
-    except SynclineError as error:
-        view.ok, view.message = False, str(error)
-        return view
-    view.ok = True
-    view.message = f"connected in {time.monotonic() - started:.2f} s"
+    checked = check_connection(ctx.config, view.name, ctx.service.factory)
+    view.tested, view.ok, view.message = True, checked.ok, checked.message
+    if checked.ok:
+        view.streams, view.counts = checked.streams, checked.counts
     return view
 
 

@@ -27,6 +27,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from syncline.api.routes_events import progress_events
 from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, Trigger
+from syncline.errors import UsageError
 from syncline.service.service import TriggerOptions, TriggerResult, TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import (
@@ -151,8 +152,11 @@ def sync_now(request: Request, link: str, session: Operator,
              stream: Annotated[str, Form()] = "") -> RedirectResponse:
     settings = check_link(request, link)
     streams = [stream] if stream else []
-    if stream and stream not in settings.streams:
-        return see_other("/", f"{link} does not sync {stream}.", "error")
+    if stream:
+        try:
+            settings.check_streams(link, [stream])
+        except UsageError as error:
+            return see_other("/", str(error), "error")
     result = context(request).service.trigger(
         link, RunMode.INCREMENTAL, streams, TriggerOptions(scope=ReadScope()),
         requested_by=session.user.name, trigger=Trigger.API)
@@ -190,8 +194,11 @@ def sync_all(request: Request, session: Admin) -> RedirectResponse:
 def _pause(request: Request, link: str, session: WebSession, stream: str,
            paused: bool) -> RedirectResponse:
     settings = check_link(request, link)
-    if stream and stream not in settings.streams:
-        return see_other("/", f"{link} does not sync {stream}.", "error")
+    if stream:
+        try:
+            settings.check_streams(link, [stream])
+        except UsageError as error:
+            return see_other("/", str(error), "error")
     context(request).controls.set_paused(link, paused, stream=stream or None,
                                          user=session.user.name)
     what = f"{link} {stream}".strip() if stream else link

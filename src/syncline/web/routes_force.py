@@ -26,12 +26,12 @@ from starlette.datastructures import FormData
 
 from syncline.config import LinkConfig
 from syncline.engine import RunMode, Trigger
-from syncline.engine.sync import open_endpoint
 from syncline.errors import SynclineError, UsageError
 from syncline.model import Side
 from syncline.plan_types import LinkDirection
 from syncline.service.criteria import ForceCriteria
-from syncline.service.force import Selection, authoritative_side, select_records
+from syncline.service.endpoints import preview_selection
+from syncline.service.force import Selection, authoritative_side
 from syncline.service.force_mail import ForceLogMailer, parse_recipients
 from syncline.service.service import TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
@@ -92,18 +92,17 @@ def read_form(form: FormData) -> ForceForm:
         email=_text(form, "email"))
 
 
-def criteria_from_form(settings: LinkConfig, fields: ForceForm,
+def criteria_from_form(link: str, settings: LinkConfig, fields: ForceForm,
                        user: str | None = None) -> ForceCriteria:
-    """The criteria the fields describe; "only mine" selects records owned by ``user``.
+    """The criteria the fields describe for link ``link`` (its ``settings``); "only mine"
+    selects records owned by ``user``.
 
     Raises:
         UsageError: a stream the link does not sync, a date that is not one, a range whose
             start is after its end, a side the link cannot write from, or both an owner
             and "only mine".
     """
-    unknown = [stream for stream in fields.streams if stream not in settings.streams]
-    if unknown:
-        raise UsageError(f"the link does not sync {', '.join(unknown)}")
+    settings.check_streams(link, fields.streams)
     windows = {
         "record date": (_day(fields.since, "record date from", False),
                         _day(fields.until, "record date to", True)),
@@ -164,15 +163,7 @@ def count_selected(request: Request, link: str, criteria: ForceCriteria) -> Sele
         UsageError: see :func:`select_records`; RunError: the endpoint cannot be read.
     """
     ctx = context(request)
-    settings = ctx.config.link(link)
-    side = authoritative_side(settings, criteria.source)
-    factory = ctx.service.factory or (lambda name: open_endpoint(ctx.config, name))
-    connector = factory(settings.a if side is Side.A else settings.b)
-    connector.open()
-    try:
-        return select_records(link, settings, connector, criteria)
-    finally:
-        connector.close()
+    return preview_selection(ctx.config, link, criteria, ctx.service.factory)
 
 
 @router.post("/links/{link}/force/count", response_class=HTMLResponse)
@@ -182,7 +173,7 @@ async def count(request: Request, link: str, session: Admin) -> Response:
     selection: Selection | None = None
     error: str | None = None
     try:
-        criteria = criteria_from_form(settings, fields, session.user.name)
+        criteria = criteria_from_form(link, settings, fields, session.user.name)
         selection = await run_in_threadpool(count_selected, request, link, criteria)
     except SynclineError as caught:
         error = str(caught)
@@ -201,7 +192,7 @@ async def run_force(request: Request, link: str, session: Admin) -> Response:
     now = fields.when == "now"
     mailer = _mailer(request)
     try:
-        criteria = criteria_from_form(settings, fields, session.user.name)
+        criteria = criteria_from_form(link, settings, fields, session.user.name)
         recipients = parse_recipients(fields.email) if fields.email else []
         if recipients and not mailer.enabled:
             raise UsageError("the log cannot be e-mailed: no mail server is configured "

@@ -10,30 +10,34 @@
   per field (``field.NAME`` = a / b for every field that differs) (``operator``); with
   ``run_now`` the link runs at once and writes the resolution.
 
-Terms: a **fix** is known for causes the posting rules word as ``no <table> mapped for
-<what> '<value>'``: adding ``value`` to the xref table ``<table>`` (spaces as ``_``).
+A **fix** (see :func:`syncline.service.review.fix_for`) is offered for a missing xref entry.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from syncline.config import LinkConfig
 from syncline.engine import RunMode, Trigger
 from syncline.service.conflict_view import SharedFields, compare_fields
-from syncline.service.error_groups import CauseGroup, group_errors
-from syncline.state.journal_query import JournalFilter, journal_page
-from syncline.state.rules_store import RulesStore
+from syncline.service.review import (
+    CauseGroup,
+    Fix,
+    JournalFilter,
+    blocked_groups,
+    fix_for,
+    journal_rows,
+    waiting_streams,
+    xref_tables,
+)
+from syncline.service.stores import rules_of
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import WebSession, admin, operator, viewer
 
-__all__ = ["Fix", "fix_for", "router"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,31 +45,7 @@ Viewer = Annotated[WebSession, Depends(viewer)]
 Operator = Annotated[WebSession, Depends(operator)]
 Admin = Annotated[WebSession, Depends(admin)]
 
-_MISSING = re.compile(r"^no (?P<what>[a-z ]+) mapped for (?P<source>.+?) '(?P<value>.*)'$")
 _WARNINGS = 100
-
-
-@dataclass(frozen=True)
-class Fix:
-    """How to fix a cause: map ``local`` in xref table ``table``."""
-
-    table: str
-    local: str
-    source: str
-
-
-def xref_tables(settings: LinkConfig) -> list[str]:
-    """The xref tables a link's posting rules look codes up in."""
-    return sorted({name for rules in settings.rules.values() for name in rules.xref.values()})
-
-
-def fix_for(cause: str, tables: list[str]) -> Fix | None:
-    """The fix for ``cause`` when it is a missing xref entry of one of ``tables``."""
-    found = _MISSING.match(cause)
-    if found is None:
-        return None
-    table = found["what"].replace(" ", "_")
-    return Fix(table, found["value"], found["source"]) if table in tables else None
 
 
 def _shown(value: Any) -> str:
@@ -99,9 +79,8 @@ def review(request: Request, link: str, session: Viewer) -> Response:
     ctx = context(request)
     tables = xref_tables(settings)
     groups: list[tuple[CauseGroup, Fix | None]] = [
-        (group, fix_for(group.text, tables)) for group in group_errors(
-            ctx.store.pending_items(link))]
-    warnings = journal_page(ctx.store, JournalFilter(link=link, outcome="warning",
+        (group, fix_for(group.text, tables)) for group in blocked_groups(ctx.store, link)]
+    warnings = journal_rows(ctx.store, JournalFilter(link=link, outcome="warning",
                                                      limit=_WARNINGS))
     shared = SharedFields(ctx.config, link)
     conflicts = [_conflict_view(row, shared) for row in ctx.store.conflicts(link)]
@@ -121,7 +100,7 @@ def add_xref(request: Request, link: str, session: Admin, table: Annotated[str, 
     remote = remote.strip()
     if not remote or len(remote) > 255:
         return see_other(back, f"Enter the {table.replace('_', ' ')} for '{local}'.", "error")
-    RulesStore(context(request).store).set_xref(link, table, local, remote, session.user.name)
+    rules_of(context(request).store).set_xref(link, table, local, remote, session.user.name)
     return see_other(back, f"{table.replace('_', ' ')}: '{local}' now maps to '{remote}'. "
                            f"Press Retry to send the waiting records.")
 
@@ -132,8 +111,7 @@ def retry(request: Request, link: str, session: Operator,
     check_link(request, link)
     ctx = context(request)
     back = f"/links/{link}/review"
-    waiting = sorted({str(row["stream"]) for row in ctx.store.pending_items(link)
-                      if not stream or row["stream"] == stream})
+    waiting = list(waiting_streams(ctx.store, link, [stream] if stream else []))
     if not waiting:
         return see_other(back, "No records are waiting to be retried.", "error")
     result = ctx.service.trigger(link, RunMode.INCREMENTAL, waiting,

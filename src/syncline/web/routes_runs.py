@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from syncline.state.journal_query import JournalFilter, journal_page
+from syncline.service.review import JournalFilter, journal_rows
 from syncline.web.common import check_link, context, render
 from syncline.web.session import WebSession, viewer
 from syncline.web.views import total_counts
@@ -79,7 +79,7 @@ def journal(request: Request, link: str, session: Viewer, run: str = "", stream:
         outcome=_choice(outcome, OUTCOMES),
         stream=stream if stream in settings.streams else None, key=key.strip() or None,
         before_id=int(before) if before.isdigit() else None, limit=PAGE)
-    rows = journal_page(ctx.store, wanted)
+    rows = journal_rows(ctx.store, wanted)
     found = ctx.store.runs(None, run_id=run_id, limit=1) if run_id is not None else []
     values: dict[str, Any] = {"link": link, "settings": settings, "rows": rows, "filter": wanted,
               "run": found[0] if found else None, "page": PAGE,

@@ -23,7 +23,7 @@ secure cookies
     ``syncline serve --forwarded-allow-ips``.
 role check
     A page needs ``viewer``; actions need the role the REST API asks for the same thing
-    (see :class:`~syncline.state.users_store.Role`). Controls a role may not use are not
+    (see :class:`~syncline.service.stores.Role`). Controls a role may not use are not
     rendered, and a POST to them anyway is refused with 403.
 """
 
@@ -42,7 +42,7 @@ from typing import Any
 from fastapi import HTTPException, Request, status
 
 from syncline.api.context import ApiContext
-from syncline.state.users_store import Role, User
+from syncline.service.stores import Role, User
 
 __all__ = [
     "COOKIE",
