@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.connectors.dav.client import InsufficientStorage, ItemRefused, PreconditionFailed
 from syncline.connectors.dav.items import resource_name
-from syncline.connectors.dav.state import ReceiptLine
+from syncline.connectors.receipts import ReceiptLine
 from syncline.connectors.retry import RetriesSpent
 from syncline.errors import (
     EndpointUnavailable,
@@ -232,7 +232,7 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
         prepared.append((operation, key, body, etag))
         receipt.append(ReceiptLine(operation.token, operation.kind.value, key, etag or ""))
     try:
-        site.state.write_receipt(batch.batch_id, receipt)
+        site.state.receipts.write(batch.batch_id, receipt)
     except OSError as error:
         raise EndpointUnavailable(connector.endpoint,
                                   f"state folder {site.state.path}: {error}") from None
@@ -286,7 +286,7 @@ def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) 
     Raises:
         EndpointUnavailable, AuthenticationFailed, ProtocolError: the server cannot be read.
     """
-    receipt = site.state.receipt(batch.batch_id)
+    receipt = site.state.receipts.read(batch.batch_id)
     if receipt is None:
         return None
     by_token = {line.token: line for line in receipt}
@@ -307,7 +307,7 @@ def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) 
         elif line.kind == WriteKind.CREATE.value:
             done = item is not None
         else:
-            done = item is not None and item.etag != line.etag
+            done = item is not None and item.etag != line.evidence
         if not done:
             results.append(WriteResult(operation.token, error=ItemError(
                 f"{site.stream} {line.key}: not written before the interruption",

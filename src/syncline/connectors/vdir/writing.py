@@ -16,8 +16,9 @@ import os
 from typing import TYPE_CHECKING
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.receipts import ReceiptLine, atomic_write
 from syncline.connectors.vdir.items import safe_name
-from syncline.connectors.vdir.state import Entry, ReceiptLine, atomic_write, digest
+from syncline.connectors.vdir.state import Entry, digest
 from syncline.errors import (
     EndpointUnavailable,
     ItemError,
@@ -65,7 +66,7 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
         plans.append((operation, key, data, current, found))
         receipt.append(ReceiptLine(operation.token, operation.kind.value, key, found))
     try:
-        connector.state.write_receipt(batch.batch_id, receipt)
+        connector.state.receipts.write(batch.batch_id, receipt)
     except OSError as error:
         raise EndpointUnavailable(connector.endpoint, f"{connector.state.path}: {error}") \
             from None
@@ -137,7 +138,7 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
 
 def _open_folder(folder: str) -> int | None:
     """A descriptor of ``folder`` for the creates of a batch (see
-    :func:`~syncline.connectors.vdir.state.atomic_write`); ``None`` where there is no such
+    :func:`~syncline.connectors.receipts.atomic_write`); ``None`` where there is no such
     thing (the creates then go the named way)."""
     if not hasattr(os, "O_DIRECTORY") or os.link not in os.supports_dir_fd:
         return None
@@ -166,8 +167,8 @@ def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteO
             if check is None or check[1] != current:
                 raise VersionConflict(f"{stream} {key}: the file changed while it was being "
                                       f"written", stream=stream, key=key)
-        entry = atomic_write(folder, name, data, exclusive=current is None,
-                             directory=directory)
+        info = atomic_write(folder, name, data, exclusive=current is None,
+                            directory=directory)
     except FileExistsError:
         return WriteResult(operation.token, error=ItemError(
             f"{stream}: a file {name} already exists (an item with the same UID); it is not "
@@ -180,7 +181,7 @@ def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteO
     except OSError as error:
         raise EndpointUnavailable(connector.endpoint, f"{connector.folder / name}: {error}") \
             from None
-    return WriteResult(operation.token, key, entry.version)
+    return WriteResult(operation.token, key, Entry(info.st_mtime_ns, info.st_size).version)
 
 
 def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult] | None:
@@ -193,7 +194,7 @@ def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResu
     Raises:
         EndpointUnavailable: the folder cannot be read.
     """
-    receipt = connector.state.receipt(batch.batch_id)
+    receipt = connector.state.receipts.read(batch.batch_id)
     if receipt is None:
         return None
     by_token = {line.token: line for line in receipt}
@@ -212,7 +213,7 @@ def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResu
         elif line.kind == WriteKind.CREATE.value:
             done = loaded is not None
         else:
-            done = loaded is not None and digest(loaded[0]) == line.digest
+            done = loaded is not None and digest(loaded[0]) == line.evidence
         if not done:
             results.append(WriteResult(operation.token, error=ItemError(
                 f"{batch.stream} {line.key}: not written before the interruption",
