@@ -303,15 +303,9 @@ class VdirConnector(Connector):
         """
         self._unparsed = None
         files = self._open_files()
-        malformed: list[str] = []
-        for key in listing:
-            loaded = files.load_file(key)
-            if loaded is None:
-                continue
-            record, bad = files.parse(key, *loaded)
-            if bad:
-                malformed.append(key)  # noted and marked: the read_all skips it
-            self._warm[key] = (loaded[1].version, record)
+        malformed: list[str] = []  # noted and marked: the read_all skips them
+        for key, version, record in files.read_files(listing, malformed):
+            self._warm[key] = (version, record)
         files.remember_malformed(malformed)
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,9 +165,11 @@ class VdirFolder:
         extra = {"uid": parsed.uid} if parsed.uid else {}
         return Record(key, parsed.fields, entry.version, updated, extra), False
 
-    def records(self, keys: Sequence[str], malformed: list[str]) -> Iterator[Record]:
-        """The records of ``keys`` that exist and are of the stream; the keys of malformed
-        files are appended to ``malformed``.
+    def read_files(self, keys: Iterable[str], malformed: list[str]) \
+            -> Iterator[tuple[str, str, Record | None]]:
+        """``(key, version, record)`` for each of ``keys`` whose file exists (record
+        ``None``: an item of another stream, or a malformed file, whose key is then appended
+        to ``malformed``).
 
         Raises:
             EndpointUnavailable: a file exists but cannot be read.
@@ -179,7 +181,17 @@ class VdirFolder:
             record, bad = self.parse(key, *loaded)
             if bad:
                 malformed.append(key)
-            elif record is not None:
+            yield key, loaded[1].version, record
+
+    def records(self, keys: Sequence[str], malformed: list[str]) -> Iterator[Record]:
+        """The records of ``keys`` that exist and are of the stream; the keys of malformed
+        files are appended to ``malformed``.
+
+        Raises:
+            EndpointUnavailable: a file exists but cannot be read.
+        """
+        for _, _, record in self.read_files(keys, malformed):
+            if record is not None:
                 yield record
 
 
