@@ -25,7 +25,7 @@ from syncline.connectors.receipts import (
     result_of_line,
 )
 from syncline.connectors.vdir import VdirConnector
-from syncline.connectors.vdir.state import StateFolder
+from syncline.connectors.vdir.state import digest
 from syncline.connectors.xero.state import XeroState
 from syncline.errors import ItemError, VersionConflict
 
@@ -62,11 +62,8 @@ def test_a_vdir_receipt_written_before_the_upgrade_is_recovered(tmp_path: Path) 
     connector.open()
     (tmp_path / "cards" / "anna.vcf").write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:anna\r\n"
                                                   b"FN:Anna\r\nN:;Anna;;;\r\nEND:VCARD\r\n")
-    from syncline.connectors.vdir.state import digest
-
     written = digest((tmp_path / "cards" / "anna.vcf").read_bytes())
-    state: StateFolder = connector.state
-    (state.path / "batches" / "old_batch").write_text(
+    (connector.state.path / "batches" / "old_batch").write_text(
         OLD_VDIR_RECEIPT.format(key="anna", digest=written), encoding="utf-8")
     batch = WriteBatch("old/batch", "contact", [
         WriteOperation("w-0", WriteKind.UPDATE, "anna", {"name": "Anna"}),
