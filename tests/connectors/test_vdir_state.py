@@ -9,29 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from syncline.connectors import receipts
+from syncline.connectors.receipts import ReceiptLine, atomic_write
 from syncline.connectors.vdir import state
-from syncline.connectors.vdir.state import (
-    Entry,
-    ReceiptLine,
-    Snapshot,
-    StateFolder,
-    atomic_write,
-    scan,
-)
+from syncline.connectors.vdir.state import MALFORMED, Entry, Snapshot, StateFolder, scan
 
 
 def test_receipts_beyond_the_limit_are_dropped_oldest_first(tmp_path: Path) -> None:
     state = StateFolder(tmp_path / "state")
     state.ensure()
-    state.keep_receipts = 3
+    state.receipts.keep = 3
     for n in range(5):
-        state.write_receipt(f"batch-{n}", [ReceiptLine(f"t{n}", "create", f"k{n}", "d")])
+        state.receipts.write(f"batch-{n}", [ReceiptLine(f"t{n}", "create", f"k{n}", "d")])
         receipt = state.path / "batches" / f"batch-{n}"
         os.utime(receipt, ns=(n * 10**9, n * 10**9))  # distinct ages, oldest first
     kept = sorted(os.listdir(state.path / "batches"))
     assert kept == ["batch-2", "batch-3", "batch-4"]
-    assert state.receipt("batch-4") == [ReceiptLine("t4", "create", "k4", "d")]
-    assert state.receipt("batch-0") is None
+    assert state.receipts.read("batch-4") == [ReceiptLine("t4", "create", "k4", "d")]
+    assert state.receipts.read("batch-0") is None
 
 
 def test_the_listing_keeps_items_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,11 +55,11 @@ def test_the_listing_keeps_items_only(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_snapshot_reads_back_what_was_written_and_a_damaged_one_is_refused() -> None:
     snapshot = Snapshot("t0k3n", 1_700_000_000_000_000_000,
-                        {"a": "1:10", "b": "2:20", "c": state.MALFORMED},
+                        {"a": "1:10", "b": "2:20", "c": MALFORMED},
                         {"b": "d1g35t", "c": ""})
     again = Snapshot.from_text(snapshot.to_text())
     assert again == Snapshot("t0k3n", 1_700_000_000_000_000_000,
-                             {"a": "1:10", "b": "2:20", "c": state.MALFORMED}, {"b": "d1g35t"})
+                             {"a": "1:10", "b": "2:20", "c": MALFORMED}, {"b": "d1g35t"})
     assert Snapshot.from_text(Snapshot("e", 5).to_text()) == Snapshot("e", 5)
     assert Snapshot.from_text("something else\n") is None
     text = snapshot.to_text()
@@ -97,11 +92,11 @@ def test_a_new_file_is_written_whole_and_never_over_another(
             def named(*args: object) -> None:
                 raise AssertionError("a named temporary file was made")
 
-            monkeypatch.setattr(state, "_temporary", named)
-        entry = atomic_write(folder, "a.vcf", b"BEGIN:VCARD", exclusive=True,
-                             directory=directory)
+            monkeypatch.setattr(receipts, "_temporary", named)
+        written = atomic_write(folder, "a.vcf", b"BEGIN:VCARD", exclusive=True,
+                               directory=directory)
         info = (folder / "a.vcf").stat()
-        assert entry == Entry(info.st_mtime_ns, info.st_size)
+        assert (written.st_mtime_ns, written.st_size) == (info.st_mtime_ns, info.st_size)
         assert (folder / "a.vcf").read_bytes() == b"BEGIN:VCARD"
         with pytest.raises(FileExistsError):
             atomic_write(folder, "a.vcf", b"other", exclusive=True, directory=directory)
@@ -114,14 +109,14 @@ def test_a_new_file_is_written_whole_and_never_over_another(
 def test_where_unnamed_files_cannot_be_made_a_named_one_serves(tmp_path: Path) -> None:
     folder = tmp_path / "cards"
     folder.mkdir()
-    state._NO_UNNAMED.add(os.path.join(folder, ""))
+    receipts._NO_UNNAMED.add(os.path.join(folder, ""))
     directory = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        entry = atomic_write(folder, "b.vcf", b"x", exclusive=True, directory=directory)
+        written = atomic_write(folder, "b.vcf", b"x", exclusive=True, directory=directory)
         with pytest.raises(FileExistsError):
             atomic_write(folder, "b.vcf", b"y", exclusive=True, directory=directory)
     finally:
         os.close(directory)
-        state._NO_UNNAMED.discard(os.path.join(folder, ""))
-    assert entry.size == 1 and (folder / "b.vcf").read_bytes() == b"x"
+        receipts._NO_UNNAMED.discard(os.path.join(folder, ""))
+    assert written.st_size == 1 and (folder / "b.vcf").read_bytes() == b"x"
     assert os.listdir(folder) == ["b.vcf"]  # no temporary file left

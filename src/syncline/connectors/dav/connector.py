@@ -40,13 +40,12 @@ fetches every item for that reason, and the full read that follows uses what it 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from syncline.connectors.base import (
     Capability,
@@ -60,12 +59,16 @@ from syncline.connectors.base import (
 from syncline.connectors.dav.client import DavClient, NotMultistatus
 from syncline.connectors.dav.discovery import Collection, describe, discover
 from syncline.connectors.dav.items import Codec
-from syncline.connectors.dav.protocol import DAV, Response, clark
+from syncline.connectors.dav.protocol import DAV, clark
+from syncline.connectors.dav.reading import count, current_cursor, read_all, read_changes
+from syncline.connectors.dav.session import DavSession, ReadCaches
 from syncline.connectors.dav.settings import DavSettings, IncrementalMode, parse_settings
-from syncline.connectors.dav.site import Fetched, Item, StreamSite, http_date
+from syncline.connectors.dav.site import StreamSite
 from syncline.connectors.dav.state import CollectionState
+from syncline.connectors.dav.writing import recover_batch, write_batch
 from syncline.errors import (
     ConfigError,
+    ConnectorNotOpen,
     EndpointUnavailable,
     ItemError,
     MalformedRecord,
@@ -103,13 +106,11 @@ class DavConnector(Connector):
         self.item_errors: list[MalformedRecord] = []
         """Items that could not be parsed, since the connector was opened (see the module
         docstring): the base interface has no place for them in a page yet."""
-        self.warm_reads: dict[str, tuple[dict[str, str], dict[str, Record | None]]] = {}
-        self.known_counts: dict[str, int] = {}
-        """Items per stream, from the last full listing, kept up to date by our own writes
-        and forgotten by incremental reads (others may have changed the collection)."""
-        self.pre_listings: dict[str, tuple[dict[str, str], str]] = {}
-        """A listing :meth:`count` made and its cursor, for the :meth:`current_cursor` that
-        follows (no write in between), so that a full read lists the collection once."""
+        self.caches = ReadCaches()
+        """Warm reads, known counts and pre-listings (see :mod:`.session`)."""
+        self.session: DavSession | None = None
+        """What :mod:`.reading` and :mod:`.writing` work on, while open (see
+        :mod:`.session`)."""
 
     # -- settings and description ------------------------------------------------------------
     @classmethod
@@ -149,6 +150,11 @@ class DavConnector(Connector):
         except BaseException:
             self.close()  # the caller never gets an opened connector to close
             raise
+        self.session = DavSession(self.endpoint, self.type_name, self.client, self.sites,
+                                  multiget_kind=self.multiget_kind,
+                                  data_property=self.data_property,
+                                  batch_size=self.batch_size, item_errors=self.item_errors,
+                                  caches=self.caches, run_context=lambda: self.context)
 
     def _find_sites(self) -> None:
         """Find each stream's collection and prepare its state (see :meth:`open`)."""
@@ -226,6 +232,9 @@ class DavConnector(Connector):
                           path if path.endswith("/") else f"{path}/", uses_sync, state)
 
     def close(self) -> None:
+        """Close the HTTP client; later reads and writes raise ConnectorNotOpen until
+        :meth:`open` is called again. Safe to call twice."""
+        self.session = None
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -271,129 +280,25 @@ class DavConnector(Connector):
 
     @property
     def http(self) -> DavClient:
+        """The HTTP client.
+
+        Raises:
+            ConnectorNotOpen: the connector is not open.
+        """
         if self.client is None:
-            raise EndpointUnavailable(self.endpoint, "the connector is not open")
+            raise ConnectorNotOpen(self.endpoint)
         return self.client
 
-    # -- hrefs and keys ---------------------------------------------------------------------
-    @staticmethod
-    def href(site: StreamSite, key: str) -> str:
-        """The href (encoded path) of item ``key``."""
-        return site.path + quote(key, safe="~@+!$&'()*,;=:")
-
-    def url_of(self, site: StreamSite, key: str) -> str:
-        return self.http.url(site.collection.url, self.href(site, key))
-
-    def key_of(self, site: StreamSite, href: str) -> str | None:
-        """The key of the member ``href`` of the collection; ``None`` for the collection
-        itself, sub-collections and hrefs outside it."""
-        path = urlsplit(self.http.url(site.collection.url, href)).path
-        if not path.startswith(site.path):
-            decoded = unquote(path)
-            if not decoded.startswith(unquote(site.path)):
-                return None
-            rest = decoded[len(unquote(site.path)):]
-            return rest if rest and "/" not in rest else None
-        rest = path[len(site.path):]
-        if not rest or "/" in rest:
-            return None
-        return unquote(rest)
-
-    def source(self, site: StreamSite, key: str) -> str:
-        """How messages name an item: its URL."""
-        return self.url_of(site, key)
-
-    # -- fetching and parsing -----------------------------------------------------------------
-    def listing(self, site: StreamSite) -> dict[str, str]:
-        """Key -> ETag of every item of the collection (PROPFIND, depth 1).
+    def _opened(self, stream: str) -> tuple[DavSession, StreamSite]:
+        """The session and ``stream``'s site, for a read or write.
 
         Raises:
-            ProtocolError: the answer is not a multistatus, or an item has no ETag.
+            ConnectorNotOpen: the connector is not open.
+            ProtocolError: the endpoint does not serve ``stream``.
         """
-        found: dict[str, str] = {}
-        for response in self.http.propfind(site.collection.url, _LISTING_PROPERTIES, 1):
-            key = self.member(site, response)
-            if key is not None:
-                found[key] = self.etag(site, response)
-        return found
-
-    def member(self, site: StreamSite, response: Response) -> str | None:
-        """The key of an item response (``None``: the collection or a sub-collection)."""
-        if clark(DAV, "collection") in response.children(clark(DAV, "resourcetype")):
-            return None
-        return self.key_of(site, response.href)
-
-    def etag(self, site: StreamSite, response: Response) -> str:
-        """Raises: ProtocolError when the response has no ETag."""
-        etag = response.text(clark(DAV, "getetag"))
-        if etag is None:
-            where = self.http.url(site.collection.url, response.href)
-            raise ProtocolError(self.endpoint, f"{where}: no ETag (getetag) given")
-        return etag
-
-    def fetch(self, site: StreamSite, keys: Sequence[str], *, with_data: bool = True) \
-            -> Fetched:
-        """The ETags (and texts) of ``keys`` by multiget, in batches.
-
-        Raises:
-            ProtocolError: the answers are not multistatus documents, or lack ETags.
-        """
-        fetched = Fetched()
-        data_name = self.data_property
-        for start in range(0, len(keys), self.batch_size):
-            chunk = list(keys[start:start + self.batch_size])
-            responses = self.http.multiget(site.collection.url, self.multiget_kind,
-                                           [self.href(site, key) for key in chunk],
-                                           with_data=with_data)
-            seen: set[str] = set()
-            for response in responses:
-                key = self.key_of(site, response.href)
-                if key is None:
-                    continue
-                seen.add(key)
-                if (response.status is not None and response.status >= 300) \
-                        or not response.properties:
-                    fetched.missing.add(key)
-                    continue
-                found = response.properties.get(data_name)
-                text = (found.text or "") if found is not None else None
-                if with_data and not text:
-                    self.note(site, MalformedRecord(
-                        f"{self.url_of(site, key)}: the server sent the item without its "
-                        f"data", stream=site.stream, key=key))
-                    continue
-                fetched.items[key] = Item(self.etag(site, response), text or "",
-                                          http_date(response.text(_MODIFIED)))
-            fetched.missing.update(key for key in chunk if key not in seen)
-        return fetched
-
-    def parse(self, site: StreamSite, key: str, item: Item) -> Record | None:
-        """The record of item ``key``; ``None`` when it belongs to another stream or is
-        malformed (then noted in :attr:`item_errors` and the state's malformed keys). Its
-        modification time is the item's own (REV, LAST-MODIFIED), else the server's."""
-        source = self.source(site, key)
-        try:
-            parsed = site.codec.read(item.text, source)
-        except MalformedRecord as error:
-            error.stream, error.key = site.stream, key
-            self.note(site, error)
-            return None
-        if key in site.state.malformed():
-            self.mark(site, good=[key])
-        if parsed is None:
-            return None
-        extra: dict[str, Any] = {"href": self.href(site, key)}
-        if parsed.uid:
-            extra["uid"] = parsed.uid
-        return Record(key, parsed.fields, item.etag, parsed.updated_at or item.modified, extra)
-
-    def note(self, site: StreamSite, error: MalformedRecord) -> None:
-        """Record a malformed item (once per connector)."""
-        if error.key is not None:
-            self.mark(site, bad=[error.key])
-        if not any(str(known) == str(error) for known in self.item_errors[-50:]):
-            self.item_errors.append(error)
-            logger.warning("%s: %s", self.endpoint, error)
+        if self.session is None:
+            raise ConnectorNotOpen(self.endpoint)
+        return self.session, self.site(stream)
 
     def take_item_errors(self, stream: str) -> list[ItemError]:
         """The malformed items of ``stream`` noted since the last call (each names the
@@ -404,47 +309,36 @@ class DavConnector(Connector):
         self.item_errors[:] = [error for error in self.item_errors if error.stream != stream]
         return taken
 
-    def mark(self, site: StreamSite, bad: Sequence[str] = (), good: Sequence[str] = ()) \
-            -> None:
-        """Add ``bad`` keys to the collection's malformed ones and remove ``good`` ones (a
-        state folder that cannot be written only loses the memory of them)."""
-        with contextlib.suppress(OSError):
-            site.state.mark_malformed(bad, good)
-
-    def records(self, site: StreamSite, fetched: Fetched, keys: Sequence[str]) \
-            -> Iterator[tuple[str, Record | None]]:
-        """``(key, record)`` for the fetched ``keys`` (record ``None``: another stream or
-        malformed); missing keys are left out."""
-        for key in keys:
-            item = fetched.items.get(key)
-            if item is not None:
-                yield key, self.parse(site, key, item)
-
     # -- reading ----------------------------------------------------------------------------
     def current_cursor(self, stream: str) -> str | None:
-        from syncline.connectors.dav.reading import current_cursor
-
-        return current_cursor(self, self.site(stream))
+        """Raises: ConnectorNotOpen (not open), ProtocolError, EndpointUnavailable,
+        AuthenticationFailed (the server cannot be read)."""
+        return current_cursor(*self._opened(stream))
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
-        from syncline.connectors.dav.reading import read_changes
-
-        self.warm_reads.pop(stream, None)
-        self.known_counts.pop(stream, None)
-        self.pre_listings.pop(stream, None)
-        return read_changes(self, self.site(stream), cursor, scope)
+        """Raises: ConnectorNotOpen (not open), ProtocolError (the cursor is no longer
+        valid), EndpointUnavailable, AuthenticationFailed (the server cannot be read)."""
+        session, site = self._opened(stream)
+        caches = self.caches
+        caches.warm_reads.pop(stream, None)
+        caches.known_counts.pop(stream, None)
+        caches.pre_listings.pop(stream, None)
+        return read_changes(session, site, cursor, scope)
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
-        from syncline.connectors.dav.reading import read_all
-
-        return read_all(self, self.site(stream), scope, self.warm_reads.pop(stream, None))
+        """Raises: ConnectorNotOpen (not open), ProtocolError, EndpointUnavailable,
+        AuthenticationFailed (the server cannot be read)."""
+        session, site = self._opened(stream)
+        return read_all(session, site, scope, self.caches.warm_reads.pop(stream, None))
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
-        site = self.site(stream)
-        self.warm_reads.pop(stream, None)
+        """Raises: ConnectorNotOpen (not open), ProtocolError, EndpointUnavailable,
+        AuthenticationFailed (the server cannot be read)."""
+        session, site = self._opened(stream)
+        self.caches.warm_reads.pop(stream, None)
         wanted = [key for key in dict.fromkeys(keys) if key and "/" not in key]
-        fetched = self.fetch(site, wanted)
-        return {key: record for key, record in self.records(site, fetched, wanted)
+        fetched = session.fetch(site, wanted)
+        return {key: record for key, record in session.records(site, fetched, wanted)
                 if record is not None}
 
     def count(self, stream: str) -> int | None:
@@ -455,28 +349,29 @@ class DavConnector(Connector):
         calendar) and no full read told them apart.
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be
                 read.
         """
-        from syncline.connectors.dav.reading import count
-
-        return count(self, self.site(stream))
+        return count(*self._opened(stream))
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> list[WriteResult]:
-        from syncline.connectors.dav.writing import write_batch
-
-        self.warm_reads.clear()
-        self.pre_listings.clear()
-        results = write_batch(self, self.site(batch.stream), batch)
-        if batch.stream in self.known_counts:
+        """Raises: ConnectorNotOpen (not open); see
+        :func:`~syncline.connectors.dav.writing.write_batch`."""
+        session, site = self._opened(batch.stream)
+        caches = self.caches
+        caches.warm_reads.clear()
+        caches.pre_listings.clear()
+        results = write_batch(session, site, batch)
+        if batch.stream in caches.known_counts:
             change = {WriteKind.CREATE: 1, WriteKind.DELETE: -1}
-            self.known_counts[batch.stream] += sum(
+            caches.known_counts[batch.stream] += sum(
                 change.get(operation.kind, 0) for operation, result
                 in zip(batch.operations, results, strict=True) if result.ok)
         return results
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
-        from syncline.connectors.dav.writing import recover_batch
-
-        return recover_batch(self, self.site(batch.stream), batch)
+        """Raises: ConnectorNotOpen (not open); see
+        :func:`~syncline.connectors.dav.writing.recover_batch`."""
+        return recover_batch(*self._opened(batch.stream), batch)

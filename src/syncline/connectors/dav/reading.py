@@ -23,26 +23,24 @@ from typing import TYPE_CHECKING
 from syncline.connectors.base import Change, ChangeFeed, ReadScope
 from syncline.connectors.dav.client import SyncTokenInvalid
 from syncline.connectors.dav.protocol import CALENDARSERVER, DAV, clark
+from syncline.connectors.dav.session import Warm
 from syncline.errors import EndpointUnavailable, ProtocolError
 from syncline.model import Record
 
 if TYPE_CHECKING:
-    from syncline.connectors.dav.connector import DavConnector
+    from syncline.connectors.dav.session import DavSession
     from syncline.connectors.dav.site import StreamSite
 
-__all__ = ["Warm", "count", "current_cursor", "read_all", "read_changes"]
+__all__ = ["count", "current_cursor", "read_all", "read_changes"]
 
 logger = logging.getLogger("syncline.connectors.dav")
-
-Warm = tuple[dict[str, str], dict[str, Record | None]]
-"""A warm read: key -> ETag listing, and key -> record (``None``: not of the stream)."""
 
 _SYNC = "sync:"
 _CTAG = "ctag:"
 _ETAG = clark(DAV, "getetag")
 
 
-def _sync_listing(connector: DavConnector, site: StreamSite, token: str | None) \
+def _sync_listing(session: DavSession, site: StreamSite, token: str | None) \
         -> tuple[dict[str, str], set[str], str]:
     """Changed keys -> ETag, removed keys and the new token since ``token`` (``None``:
     every member), following truncated answers (RFC 6578 §3.6: a 507 for the collection
@@ -54,102 +52,102 @@ def _sync_listing(connector: DavConnector, site: StreamSite, token: str | None) 
     changed: dict[str, str] = {}
     removed: set[str] = set()
     for _ in range(1_000):  # a thousand truncated answers in a row: something is wrong
-        responses, token_after = connector.http.sync_collection(
+        responses, token_after = session.http.sync_collection(
             site.collection.url, token, [_ETAG, clark(DAV, "resourcetype")])
         truncated = False
         for response in responses:
-            key = connector.key_of(site, response.href)
+            key = session.key_of(site, response.href)
             if key is None:
                 truncated = truncated or response.status == 507
                 continue
             if response.status == 404:
                 removed.add(key)
                 changed.pop(key, None)
-            elif connector.member(site, response) is not None:
-                changed[key] = connector.etag(site, response)
+            elif session.member(site, response) is not None:
+                changed[key] = session.etag(site, response)
                 removed.discard(key)
         token = token_after
         if not truncated:
             return changed, removed, token_after
-    raise ProtocolError(connector.endpoint, f"{site.collection.url}: sync-collection kept "
+    raise ProtocolError(session.endpoint, f"{site.collection.url}: sync-collection kept "
                         "answering truncated results")
 
 
-def _ctag(connector: DavConnector, site: StreamSite) -> str | None:
-    for response in connector.http.propfind(site.collection.url,
+def _ctag(session: DavSession, site: StreamSite) -> str | None:
+    for response in session.http.propfind(site.collection.url,
                                             [clark(CALENDARSERVER, "getctag")], 0):
         return response.text(clark(CALENDARSERVER, "getctag"))
     return None
 
 
-def _save_snapshot(connector: DavConnector, site: StreamSite, ctag: str | None,
+def _save_snapshot(session: DavSession, site: StreamSite, ctag: str | None,
                    listing: dict[str, str]) -> str:
     try:
         return site.state.save_snapshot(ctag, listing)
     except OSError as error:
-        raise EndpointUnavailable(connector.endpoint,
+        raise EndpointUnavailable(session.endpoint,
                                   f"state folder {site.state.path}: {error}") from None
 
 
-def _fetch_everything(connector: DavConnector, site: StreamSite, listing: dict[str, str]) -> Warm:
+def _fetch_everything(session: DavSession, site: StreamSite, listing: dict[str, str]) -> Warm:
     records: dict[str, Record | None] = {}
     keys = sorted(listing)
-    fetched = connector.fetch(site, keys)
-    for key, record in connector.records(site, fetched, keys):
+    fetched = session.fetch(site, keys)
+    for key, record in session.records(site, fetched, keys):
         records[key] = record
     return listing, records
 
 
-def current_cursor(connector: DavConnector, site: StreamSite) -> str:
+def current_cursor(session: DavSession, site: StreamSite) -> str:
     """A cursor for "now" (see the module docstring); every item is fetched and parsed
     (malformed ones noted) and kept for the full read that follows.
 
     Raises:
         ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be read.
     """
-    listed = connector.pre_listings.pop(site.stream, None)
-    listing, cursor = listed if listed is not None else _list(connector, site)
-    _forget_vanished(connector, site, listing)
-    warm = connector.warm_reads[site.stream] = _fetch_everything(connector, site, listing)
-    connector.known_counts[site.stream] = sum(1 for record in warm[1].values()
+    listed = session.caches.pre_listings.pop(site.stream, None)
+    listing, cursor = listed if listed is not None else _list(session, site)
+    _forget_vanished(session, site, listing)
+    warm = session.caches.warm_reads[site.stream] = _fetch_everything(session, site, listing)
+    session.caches.known_counts[site.stream] = sum(1 for record in warm[1].values()
                                               if record is not None)
     return cursor
 
 
-def _list(connector: DavConnector, site: StreamSite) -> tuple[dict[str, str], str]:
+def _list(session: DavSession, site: StreamSite) -> tuple[dict[str, str], str]:
     """Every item's key -> ETag, and a cursor for "now" (one request, or two for ctag)."""
     if site.sync_collection:
-        listing, _, token = _sync_listing(connector, site, None)
+        listing, _, token = _sync_listing(session, site, None)
         return listing, _SYNC + token
-    ctag = _ctag(connector, site)
-    listing = connector.listing(site)
-    return listing, _CTAG + _save_snapshot(connector, site, ctag, listing)
+    ctag = _ctag(session, site)
+    listing = session.listing(site)
+    return listing, _CTAG + _save_snapshot(session, site, ctag, listing)
 
 
-def count(connector: DavConnector, site: StreamSite) -> int | None:
+def count(session: DavSession, site: StreamSite) -> int | None:
     """How many items of ``site``'s stream there are (see
     :meth:`~syncline.connectors.dav.connector.DavConnector.count`).
 
     Raises:
         ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be read.
     """
-    known = connector.known_counts.get(site.stream)
+    known = session.caches.known_counts.get(site.stream)
     if known is not None:
         return known
     if any(other.collection.url == site.collection.url
-           for other in connector.sites.values() if other.stream != site.stream):
+           for other in session.sites.values() if other.stream != site.stream):
         return None
-    found = connector.pre_listings[site.stream] = _list(connector, site)
-    connector.known_counts[site.stream] = len(found[0])
+    found = session.caches.pre_listings[site.stream] = _list(session, site)
+    session.caches.known_counts[site.stream] = len(found[0])
     return len(found[0])
 
 
-def _forget_vanished(connector: DavConnector, site: StreamSite,
+def _forget_vanished(session: DavSession, site: StreamSite,
                      listing: dict[str, str]) -> None:
     """Malformed keys no longer in a complete ``listing`` are malformed no more."""
     vanished = site.state.malformed() - set(listing)
     if vanished:
-        connector.mark(site, good=sorted(vanished))
+        session.mark(site, good=sorted(vanished))
 
 
 def _in_dates(record: Record, scope: ReadScope) -> bool:
@@ -169,7 +167,7 @@ def _before(first: datetime, second: datetime) -> bool:
     return first < second
 
 
-def read_all(connector: DavConnector, site: StreamSite, scope: ReadScope,
+def read_all(session: DavSession, site: StreamSite, scope: ReadScope,
              warm: Warm | None) -> Iterator[list[Record]]:
     """Every record of the stream within ``scope``, in pages of at most the multiget batch
     size, in key order; from ``warm`` when given.
@@ -177,22 +175,22 @@ def read_all(connector: DavConnector, site: StreamSite, scope: ReadScope,
     Raises:
         ProtocolError, EndpointUnavailable, AuthenticationFailed: the server cannot be read.
     """
-    listing = warm[0] if warm is not None else connector.listing(site)
-    _forget_vanished(connector, site, listing)
+    listing = warm[0] if warm is not None else session.listing(site)
+    _forget_vanished(session, site, listing)
     keys = sorted(key for key in listing if scope.covers_key(key))
-    for start in range(0, len(keys), connector.batch_size):
-        chunk = keys[start:start + connector.batch_size]
+    for start in range(0, len(keys), session.batch_size):
+        chunk = keys[start:start + session.batch_size]
         if warm is not None:
             found = [warm[1].get(key) for key in chunk]
         else:
-            fetched = connector.fetch(site, chunk)
-            found = [record for _, record in connector.records(site, fetched, chunk)]
+            fetched = session.fetch(site, chunk)
+            found = [record for _, record in session.records(site, fetched, chunk)]
         page = [record for record in found if record is not None and _in_dates(record, scope)]
         if page:
             yield page
 
 
-def _changes_since(connector: DavConnector, site: StreamSite, cursor: str) \
+def _changes_since(session: DavSession, site: StreamSite, cursor: str) \
         -> tuple[dict[str, str], set[str], str]:
     """Changed keys -> ETag, removed keys and the cursor after them.
 
@@ -201,29 +199,29 @@ def _changes_since(connector: DavConnector, site: StreamSite, cursor: str) \
     """
     if cursor.startswith(_SYNC):
         try:
-            return _prefixed(_sync_listing(connector, site, cursor[len(_SYNC):]), _SYNC)
+            return _prefixed(_sync_listing(session, site, cursor[len(_SYNC):]), _SYNC)
         except SyncTokenInvalid as error:
             message = (f"the sync-token of {site.collection.url} is no longer valid ({error});"
                        f" the collection must be read in full")
-            logger.warning("%s: %s", connector.endpoint, message)
-            raise ProtocolError(connector.endpoint, message) from None
+            logger.warning("%s: %s", session.endpoint, message)
+            raise ProtocolError(session.endpoint, message) from None
     if cursor.startswith(_CTAG):
         snapshot = site.state.snapshot(cursor[len(_CTAG):])
         if snapshot is None:
             message = (f"the listing of {site.collection.url} kept for this cursor is gone "
                        f"({site.state.path}); the collection must be read in full")
-            logger.warning("%s: %s", connector.endpoint, message)
-            raise ProtocolError(connector.endpoint, message)
+            logger.warning("%s: %s", session.endpoint, message)
+            raise ProtocolError(session.endpoint, message)
         old_ctag, old = snapshot
-        ctag = _ctag(connector, site)
+        ctag = _ctag(session, site)
         if ctag is not None and ctag == old_ctag:
             return {}, set(), cursor
-        listing = connector.listing(site)
+        listing = session.listing(site)
         changed = {key: etag for key, etag in listing.items() if old.get(key) != etag}
         removed = set(old) - set(listing)
-        return changed, removed, _CTAG + _save_snapshot(connector, site, ctag, listing)
-    raise ProtocolError(connector.endpoint, f"'{cursor[:40]}' is not a cursor of a "
-                        f"{connector.type_name} endpoint; the collection must be read in full")
+        return changed, removed, _CTAG + _save_snapshot(session, site, ctag, listing)
+    raise ProtocolError(session.endpoint, f"'{cursor[:40]}' is not a cursor of a "
+                        f"{session.type_name} endpoint; the collection must be read in full")
 
 
 def _prefixed(found: tuple[dict[str, str], set[str], str], prefix: str) \
@@ -247,7 +245,7 @@ def _without_own_writes(site: StreamSite, changed: dict[str, str], removed: set[
     return theirs, gone
 
 
-def read_changes(connector: DavConnector, site: StreamSite, cursor: str,
+def read_changes(session: DavSession, site: StreamSite, cursor: str,
                  scope: ReadScope) -> ChangeFeed:
     """Changes since ``cursor``: the REPORT (or listing) is sent now, the bodies are fetched
     by multiget while the pages are consumed; known malformed items are fetched again.
@@ -256,33 +254,33 @@ def read_changes(connector: DavConnector, site: StreamSite, cursor: str,
         ProtocolError: the cursor is no longer valid (the engine then reads in full).
         EndpointUnavailable, AuthenticationFailed: the server cannot be read.
     """
-    changed, removed, after = _changes_since(connector, site, cursor)
+    changed, removed, after = _changes_since(session, site, cursor)
     changed, removed = _without_own_writes(site, changed, removed)
     malformed = site.state.malformed()
     wanted = sorted(key for key in set(changed) | (malformed - removed)
                     if scope.covers_key(key))
     gone = sorted(key for key in removed if scope.covers_key(key))
     feed = ChangeFeed(iter(()))
-    feed.pages = _pages(connector, site, wanted, gone, scope, after, feed)
+    feed.pages = _pages(session, site, wanted, gone, scope, after, feed)
     return feed
 
 
-def _pages(connector: DavConnector, site: StreamSite, wanted: Sequence[str],
+def _pages(session: DavSession, site: StreamSite, wanted: Sequence[str],
            gone: Sequence[str], scope: ReadScope, after: str, feed: ChangeFeed) \
         -> Iterator[list[Change]]:
     malformed = site.state.malformed()
-    for start in range(0, len(wanted), connector.batch_size):
-        chunk = wanted[start:start + connector.batch_size]
-        fetched = connector.fetch(site, chunk)
-        page = [Change(key, record) for key, record in connector.records(site, fetched, chunk)
+    for start in range(0, len(wanted), session.batch_size):
+        chunk = wanted[start:start + session.batch_size]
+        fetched = session.fetch(site, chunk)
+        page = [Change(key, record) for key, record in session.records(site, fetched, chunk)
                 if record is not None and _in_dates(record, scope)]
         page.extend(Change(key, None) for key in chunk if key in fetched.missing)
         if malformed & fetched.missing:
-            connector.mark(site, good=list(fetched.missing))
+            session.mark(site, good=list(fetched.missing))
         if page:
             yield page
     if gone:
         if malformed & set(gone):
-            connector.mark(site, good=gone)
+            session.mark(site, good=gone)
         yield [Change(key, None) for key in gone]
     feed.cursor_holder[0] = after

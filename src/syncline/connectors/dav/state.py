@@ -15,38 +15,23 @@ snapshot
 receipt
     Per write batch, written before its first request: token, kind, key and the ETag the
     item had before (or the error that kept the operation from being sent). Recovery after
-    a crash compares it with what the server holds.
+    a crash compares it with what the server holds (:mod:`syncline.connectors.receipts`;
+    the receipt line's evidence is the ETag before).
 
-All files are written atomically (temporary file, then rename).
+All files are written atomically (:func:`~syncline.connectors.receipts.atomic_write`).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CollectionState", "ReceiptLine"]
+from syncline.connectors.receipts import ReceiptFolder, atomic_write
+
+__all__ = ["CollectionState"]
 
 _OWN_WRITES_KEPT = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptLine:
-    """One operation of a batch (see the module docstring); ``key`` and ``etag`` are ``""``
-    when there is none."""
-
-    token: str
-    kind: str
-    key: str
-    etag: str = ""
-    error: str = ""
-
-
-def _clean(text: str) -> str:
-    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
 class CollectionState:
@@ -54,10 +39,11 @@ class CollectionState:
     raise OSError."""
 
     keep_snapshots = 4
-    keep_receipts = 256
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.receipts = ReceiptFolder(path / "batches")
+        """The batch receipts (see :mod:`syncline.connectors.receipts`)."""
         self._own: dict[str, str | None] | None = None
         self._malformed: set[str] | None = None
 
@@ -67,9 +53,7 @@ class CollectionState:
 
     def _write(self, relative: str, text: str) -> None:
         target = self.path / relative
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, target)
+        atomic_write(target.parent, target.name, text.encode("utf-8"))
 
     def _read(self, relative: str) -> str | None:
         try:
@@ -150,28 +134,3 @@ class CollectionState:
             key, _, etag = row.partition("\t")
             listing[key] = etag
         return head.partition("\t")[2] or None, listing
-
-    # -- receipts ---------------------------------------------------------------------------
-    @staticmethod
-    def _receipt_name(batch_id: str) -> str:
-        return "batches/" + "".join(c if c.isalnum() or c in "-_" else "_" for c in batch_id)
-
-    def write_receipt(self, batch_id: str, lines: list[ReceiptLine]) -> None:
-        self._write(self._receipt_name(batch_id), "".join(
-            "\t".join((_clean(line.token), line.kind, _clean(line.key), _clean(line.etag),
-                       _clean(line.error))) + "\n" for line in lines))
-        folder = self.path / "batches"
-        receipts = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
-        for old in receipts[:-self.keep_receipts]:
-            old.unlink(missing_ok=True)
-
-    def receipt(self, batch_id: str) -> list[ReceiptLine] | None:
-        text = self._read(self._receipt_name(batch_id))
-        if text is None:
-            return None
-        lines = []
-        for row in text.splitlines():
-            parts = row.split("\t")
-            if len(parts) == 5:
-                lines.append(ReceiptLine(*parts))
-        return lines

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.connectors.dav.client import InsufficientStorage, ItemRefused, PreconditionFailed
 from syncline.connectors.dav.items import resource_name
-from syncline.connectors.dav.state import ReceiptLine
+from syncline.connectors.receipts import ReceiptLine
 from syncline.connectors.retry import RetriesSpent
 from syncline.errors import (
     EndpointUnavailable,
@@ -50,7 +50,7 @@ from syncline.errors import (
 )
 
 if TYPE_CHECKING:
-    from syncline.connectors.dav.connector import DavConnector
+    from syncline.connectors.dav.session import DavSession
     from syncline.connectors.dav.site import Fetched, StreamSite
 
 __all__ = ["recover_batch", "write_batch"]
@@ -69,7 +69,7 @@ def _gone(site: StreamSite, key: str, source: str) -> VersionConflict:
                            stream=site.stream, key=key)
 
 
-def _prepare(connector: DavConnector, site: StreamSite, operation: WriteOperation,
+def _prepare(session: DavSession, site: StreamSite, operation: WriteOperation,
              current: Fetched) -> tuple[str, bytes | None, str | None]:
     """The key, body and If-Match ETag of ``operation``.
 
@@ -86,7 +86,7 @@ def _prepare(connector: DavConnector, site: StreamSite, operation: WriteOperatio
     if operation.kind is WriteKind.DELETE and operation.expected_version is not None \
             and key not in current.items and key not in current.missing:
         return key, None, operation.expected_version  # not fetched: If-Match says enough
-    source = connector.source(site, key)
+    source = session.source(site, key)
     item = current.items.get(key)
     if item is None:
         raise _gone(site, key, source)
@@ -104,7 +104,7 @@ def _prepare(connector: DavConnector, site: StreamSite, operation: WriteOperatio
     return key, updated.encode("utf-8"), etag
 
 
-def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, key: str,
+def _send(session: DavSession, site: StreamSite, operation: WriteOperation, key: str,
           body: bytes | None, etag: str | None) -> WriteResult:
     """Send one prepared operation; its result (an ItemError for a refused item).
 
@@ -112,25 +112,25 @@ def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, 
         RetriesSpent: the server kept failing (after the write was read back, when its
             answer may have been lost and the server could still be read).
     """
-    url = connector.url_of(site, key)
+    url = session.url_of(site, key)
     stream = site.stream
     try:
         if body is None:
-            connector.http.delete(url, etag)
+            session.http.delete(url, etag)
             return WriteResult(operation.token, key)
-        written = connector.http.put(url, body, site.codec.content_type, etag=etag)
+        written = session.http.put(url, body, site.codec.content_type, etag=etag)
     except RetriesSpent as spent:
         if not spent.ambiguous:
             raise
         try:
-            found = _read_back(connector, site, operation, key, body)
+            found = _read_back(session, site, operation, key, body)
         except RetriesSpent:
             raise spent from None
         if found is None:
             raise
         return found
     except PreconditionFailed as failed:
-        found = _read_back(connector, site, operation, key, body) \
+        found = _read_back(session, site, operation, key, body) \
             if failed.after_ambiguous else None
         if found is not None:
             return found
@@ -157,7 +157,7 @@ def _send(connector: DavConnector, site: StreamSite, operation: WriteOperation, 
     return WriteResult(operation.token, key, written.etag)
 
 
-def _read_back(connector: DavConnector, site: StreamSite, operation: WriteOperation,
+def _read_back(session: DavSession, site: StreamSite, operation: WriteOperation,
                key: str, body: bytes | None) -> WriteResult | None:
     """The result of a write whose answer was lost, read from the server (see "lost
     answers" in the module docstring); ``None`` when the server does not hold it.
@@ -165,7 +165,7 @@ def _read_back(connector: DavConnector, site: StreamSite, operation: WriteOperat
     Raises:
         RetriesSpent, ProtocolError: the item cannot be read.
     """
-    fetched = connector.fetch(site, [key], with_data=body is not None
+    fetched = session.fetch(site, [key], with_data=body is not None
                               and operation.kind is WriteKind.UPDATE)
     item = fetched.items.get(key)
     if body is None:
@@ -173,7 +173,7 @@ def _read_back(connector: DavConnector, site: StreamSite, operation: WriteOperat
     if item is None:
         return None
     if operation.kind is WriteKind.UPDATE:
-        source = connector.source(site, key)
+        source = session.source(site, key)
         try:
             held = site.codec.read(item.text, source)
             sent = site.codec.read(body.decode("utf-8"), source)
@@ -184,21 +184,21 @@ def _read_back(connector: DavConnector, site: StreamSite, operation: WriteOperat
     return WriteResult(operation.token, key, item.etag)
 
 
-def _fill_etags(connector: DavConnector, site: StreamSite,
+def _fill_etags(session: DavSession, site: StreamSite,
                 results: list[WriteResult]) -> None:
     """Ask for the ETags a server did not give in its PUT answers (one multiget)."""
     missing = [result for result in results if result.ok and result.key is not None
                and result.version is None]
     if not missing:
         return
-    fetched = connector.fetch(site, [str(result.key) for result in missing], with_data=False)
+    fetched = session.fetch(site, [str(result.key) for result in missing], with_data=False)
     for result in missing:
         item = fetched.items.get(str(result.key))
         if item is not None:
             result.version = item.etag
 
 
-def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
+def write_batch(session: DavSession, site: StreamSite, batch: WriteBatch) \
         -> list[WriteResult]:
     """Apply ``batch``; one result per operation, in order (see the module docstring).
 
@@ -207,20 +207,20 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
             applied; :func:`recover_batch` finds them) or the receipt cannot be written.
         AuthenticationFailed, ProtocolError: see :class:`~.client.DavClient`.
     """
-    context = connector.context
+    context = session.run_context()
     if context.stopping():
         return [WriteResult(op.token, error=context.not_sent(site.stream, op.key))
                 for op in batch.operations]
     targets = [op.key for op in batch.operations if op.key and (
         op.kind is WriteKind.UPDATE or (op.kind is WriteKind.DELETE
                                         and op.expected_version is None))]
-    current = connector.fetch(site, list(dict.fromkeys(targets)))
+    current = session.fetch(site, list(dict.fromkeys(targets)))
     prepared: list[_Prepared] = []
     failed: dict[str, ItemError] = {}
     receipt: list[ReceiptLine] = []
     for operation in batch.operations:
         try:
-            key, body, etag = _prepare(connector, site, operation, current)
+            key, body, etag = _prepare(session, site, operation, current)
         except (ItemError, ValueError) as error:
             item_error = error if isinstance(error, ItemError) else ValidationFailed(
                 f"{site.stream} {operation.key or '(new)'}: {error}", stream=site.stream,
@@ -232,9 +232,9 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
         prepared.append((operation, key, body, etag))
         receipt.append(ReceiptLine(operation.token, operation.kind.value, key, etag or ""))
     try:
-        site.state.write_receipt(batch.batch_id, receipt)
+        site.state.receipts.write(batch.batch_id, receipt)
     except OSError as error:
-        raise EndpointUnavailable(connector.endpoint,
+        raise EndpointUnavailable(session.endpoint,
                                   f"state folder {site.state.path}: {error}") from None
     done: dict[str, WriteResult] = {}
     full: WriteResult | None = None  # the first 507: the server has no room for content
@@ -250,13 +250,13 @@ def write_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
                     f"room ({full.error}); it is tried again next run", stream=site.stream,
                     key=operation.key))
                 continue
-            result = _send(connector, site, operation, key, body, etag)
+            result = _send(session, site, operation, key, body, etag)
             done[operation.token] = result
             if result.ok:
                 context.written(site.stream)
             if full is None and isinstance(result.error, _NoRoom):
                 full = result
-        _fill_etags(connector, site, list(done.values()))
+        _fill_etags(session, site, list(done.values()))
     finally:
         _remember(site, [(op, done[op.token]) for op, *_ in prepared if op.token in done])
     return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
@@ -277,7 +277,7 @@ def _remember(site: StreamSite, outcomes: list[tuple[WriteOperation, WriteResult
         site.state.remember(written)
 
 
-def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) \
+def recover_batch(session: DavSession, site: StreamSite, batch: WriteBatch) \
         -> list[WriteResult] | None:
     """What became of ``batch``, from its receipt and the server (see the module
     docstring): ``None`` when it never started or none of it was applied, else one result
@@ -286,12 +286,12 @@ def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) 
     Raises:
         EndpointUnavailable, AuthenticationFailed, ProtocolError: the server cannot be read.
     """
-    receipt = site.state.receipt(batch.batch_id)
+    receipt = site.state.receipts.read(batch.batch_id)
     if receipt is None:
         return None
     by_token = {line.token: line for line in receipt}
     keys = [line.key for line in receipt if line.key and not line.error]
-    now = connector.fetch(site, keys, with_data=False)
+    now = session.fetch(site, keys, with_data=False)
     results: list[WriteResult] = []
     applied: list[tuple[WriteOperation, WriteResult]] = []
     for operation in batch.operations:
@@ -307,7 +307,7 @@ def recover_batch(connector: DavConnector, site: StreamSite, batch: WriteBatch) 
         elif line.kind == WriteKind.CREATE.value:
             done = item is not None
         else:
-            done = item is not None and item.etag != line.etag
+            done = item is not None and item.etag != line.evidence
         if not done:
             results.append(WriteResult(operation.token, error=ItemError(
                 f"{site.stream} {line.key}: not written before the interruption",

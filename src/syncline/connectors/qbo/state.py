@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from syncline.connectors.receipts import atomic_write
 
 __all__ = ["StateFolder"]
 
@@ -36,19 +36,11 @@ _KEEP_SECONDS = 31 * 24 * 3600
 _KEEP_RECEIPTS = 512
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _write_durably(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically and flushed to the disk, making its folder
+    when missing. Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".syncline-", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    atomic_write(path.parent, path.name, text.encode("utf-8"), durable=True)
 
 
 class StateFolder:
@@ -89,7 +81,7 @@ class StateFolder:
                 own[f"{entity}:{entity_id}"] = [token, now]
             for name in [n for n, (_, when) in own.items() if when < now - _KEEP_SECONDS]:
                 del own[name]
-            _atomic_write(self.folder / "own-writes.json", json.dumps(own))
+            _write_durably(self.folder / "own-writes.json", json.dumps(own))
 
     # -- receipts -----------------------------------------------------------------------------
     def _receipt_path(self, batch_id: str) -> Path:
@@ -98,7 +90,7 @@ class StateFolder:
 
     def write_receipt(self, batch_id: str, receipt: dict[str, Any]) -> None:
         """Store a batch's receipt before its first request is sent."""
-        _atomic_write(self._receipt_path(batch_id), json.dumps(receipt))
+        _write_durably(self._receipt_path(batch_id), json.dumps(receipt))
         self._prune()
 
     def receipt(self, batch_id: str) -> dict[str, Any] | None:

@@ -6,20 +6,16 @@ in the snapshot's clock tick); the keys the snapshot has and the folder no longe
 deletions. A malformed file is neither a change nor a deletion: it is noted (see
 :class:`~syncline.connectors.vdir.connector.VdirConnector`) and marked in the new snapshot,
 so every later read reads it again until it is fixed. When nothing changed, the snapshot
-stays the cursor. (Kept apart from the connector class for size; it uses the connector's
-listing and parsing helpers.)
+stays the cursor. It works on the folder context
+(:class:`~syncline.connectors.vdir.folder.VdirFolder`), never on the connector.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from syncline.connectors.base import Change, ChangeFeed, ReadScope
+from syncline.connectors.vdir.folder import VdirFolder, in_dates
 from syncline.connectors.vdir.state import MALFORMED, Entry, Snapshot, digest, now_ns
 from syncline.errors import EndpointUnavailable, ProtocolError
-
-if TYPE_CHECKING:
-    from syncline.connectors.vdir.connector import VdirConnector
 
 __all__ = ["CURSOR_PREFIX", "read_changes"]
 
@@ -27,8 +23,8 @@ CURSOR_PREFIX = "snap:"
 """A vdir cursor is this prefix and the token of a snapshot."""
 
 
-def read_changes(connector: VdirConnector, cursor: str, scope: ReadScope) -> ChangeFeed:
-    """The items of ``connector``'s folder created, changed or deleted since the snapshot
+def read_changes(files: VdirFolder, cursor: str, scope: ReadScope) -> ChangeFeed:
+    """The items of the folder created, changed or deleted since the snapshot
     ``cursor`` names (see the module docstring), in pages ordered by key; the feed's cursor
     names the new snapshot.
 
@@ -37,12 +33,12 @@ def read_changes(connector: VdirConnector, cursor: str, scope: ReadScope) -> Cha
         EndpointUnavailable: the folder or the state folder cannot be used.
     """
     token = cursor.removeprefix(CURSOR_PREFIX)
-    before = connector.state.find(token) if cursor.startswith(CURSOR_PREFIX) else None
+    before = files.state.find(token) if cursor.startswith(CURSOR_PREFIX) else None
     if before is None:
-        raise ProtocolError(connector.endpoint, f"the folder snapshot of cursor {cursor!r} "
-                                                f"is no longer kept; a full read is needed")
+        raise ProtocolError(files.endpoint, f"the folder snapshot of cursor {cursor!r} "
+                                            f"is no longer kept; a full read is needed")
     taken = now_ns()
-    listing = connector._listing()
+    listing = files.listing()
     changed: dict[str, tuple[bytes, Entry]] = {}
     versions, digests = before.entries, before.digests
     for key, entry in listing.items():
@@ -50,21 +46,21 @@ def read_changes(connector: VdirConnector, cursor: str, scope: ReadScope) -> Cha
         known_digest = digests.get(key)
         if known_digest is None and version == f"{entry[0]}:{entry[1]}":
             continue
-        loaded = connector.load_file(key)
+        loaded = files.load_file(key)
         if loaded is None:
             continue  # deleted meanwhile: reported as deleted below
         if version == loaded[1].version and known_digest == digest(loaded[0]):
             continue
         changed[key] = loaded
     gone = [key for key in before.entries if key not in listing]
-    connector._malformed_keys().difference_update(gone)
+    files.malformed_keys().difference_update(gone)
     changes: dict[str, Change] = {key: Change(key, None) for key in gone
                                   if scope.covers_key(key)}
     malformed: list[str] = []
     for key, (data, entry) in changed.items():
-        if not scope.covers_key(key) or not connector._in_dates(entry, scope):
+        if not scope.covers_key(key) or not in_dates(entry, scope):
             continue
-        record, bad = connector._parse(key, data, entry)
+        record, bad = files.parse(key, data, entry)
         if bad:
             malformed.append(key)  # left out: neither a change nor a deletion
         else:
@@ -72,17 +68,16 @@ def read_changes(connector: VdirConnector, cursor: str, scope: ReadScope) -> Cha
     if not changed and not gone and not before.digests:
         snapshot = before  # nothing to remember that it does not hold: it stays the cursor
     else:
-        snapshot = Snapshot.of(listing, taken, connector.folder, connector.fileext,
+        snapshot = Snapshot.of(listing, taken, files.folder, files.fileext,
                                {key: data for key, (data, _) in changed.items()})
         for key in malformed:
             snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
         try:
-            connector.state.save(snapshot)
+            files.state.save(snapshot)
         except OSError as error:
-            raise EndpointUnavailable(connector.endpoint, f"{connector.state.path}: {error}") \
-                from None
+            raise EndpointUnavailable(files.endpoint, f"{files.state.path}: {error}") from None
     ordered = [changes[key] for key in sorted(changes)]
-    size = connector.page_size
+    size = files.page_size
     feed = ChangeFeed(iter([ordered[i:i + size] for i in range(0, len(ordered), size)]))
     feed.cursor_holder[0] = f"{CURSOR_PREFIX}{snapshot.token}"
     return feed

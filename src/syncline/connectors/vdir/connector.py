@@ -51,12 +51,10 @@ files, and :meth:`VdirConnector.in_key_range` puts them in no key range.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -69,18 +67,18 @@ from syncline.connectors.base import (
     WriteResult,
 )
 from syncline.connectors.vdir.changes import CURSOR_PREFIX, read_changes
+from syncline.connectors.vdir.folder import VdirFolder, in_dates
 from syncline.connectors.vdir.items import CODECS, Codec
 from syncline.connectors.vdir.settings import DEFAULT_STREAM, check_settings, stream_names
 from syncline.connectors.vdir.state import (
-    MALFORMED,
     Entry,
     Snapshot,
     StateFolder,
     now_ns,
-    scan,
 )
 from syncline.connectors.vdir.writing import recover_batch, write_batch
 from syncline.errors import (
+    ConnectorNotOpen,
     EndpointUnavailable,
     ItemError,
     MalformedRecord,
@@ -111,7 +109,6 @@ class VdirConnector(Connector):
         self.codec: Codec = CODECS[self.fileext](self.stream_name)
         folder = Path(str(settings["path"])).expanduser()
         self.folder = folder if folder.is_absolute() else base_dir / folder
-        self._prefix = os.path.join(self.folder, "")  # the folder, ending with a separator
         self.page_size = int(settings.get("page_size", 500))
         state_dir = settings.get("state_dir")
         if state_dir is None:
@@ -120,10 +117,14 @@ class VdirConnector(Connector):
         else:
             path = Path(str(state_dir)).expanduser()
             self.state = StateFolder(path if path.is_absolute() else base_dir / path)
-        self.item_errors: list[MalformedRecord] = []
-        """Items that could not be read, since the connector was opened (see the module
+        self.files = VdirFolder(endpoint, self.folder, self.fileext, self.stream_name,
+                                self.codec, self.page_size, self.state, lambda: self.context)
+        """The folder context :mod:`.changes` and :mod:`.writing` work on (no connection to
+        make: it is built with the connector, and :meth:`open` makes it usable)."""
+        self.item_errors: list[MalformedRecord] = self.files.item_errors
+        """Items that could not be read, since the connector was made (see the module
         docstring): the base interface has no place for them in a page yet."""
-        self._bad: set[str] | None = None  # keys of malformed files, loaded lazily
+        self._opened = False
         self._warm: dict[str, tuple[str, Record | None]] = {}  # parsed ahead by streams()
         self._listed: tuple[int, dict[str, Entry]] | None = None
         """A listing taken by :meth:`count` (with the moment just before it), for the
@@ -163,6 +164,24 @@ class VdirConnector(Connector):
             os.scandir(self.folder).close()
         except OSError as error:
             raise EndpointUnavailable(self.endpoint, f"{self.folder}: {error}") from None
+        self._opened = True
+
+    def close(self) -> None:
+        """Nothing to release: later reads and writes raise ConnectorNotOpen until
+        :meth:`open` is called again. Safe to call twice."""
+        self._opened = False
+        self._listed = self._unparsed = None
+        self._warm = {}
+
+    def _open_files(self) -> VdirFolder:
+        """The folder context, for a read or write.
+
+        Raises:
+            ConnectorNotOpen: :meth:`open` was not called, or :meth:`close` was since.
+        """
+        if not self._opened:
+            raise ConnectorNotOpen(self.endpoint)
+        return self.files
 
     def streams(self) -> dict[str, Capability]:
         """All capabilities; but no DETECT_DELETES while the folder holds malformed files
@@ -171,18 +190,9 @@ class VdirConnector(Connector):
         every malformed file is known."""
         if self._unparsed is not None:
             self._parse_ahead(self._unparsed)
-        if self._malformed_keys():
+        if self.files.malformed_keys():
             return {self.stream_name: Capability.all() & ~Capability.DETECT_DELETES}
         return {self.stream_name: Capability.all()}
-
-    def _malformed_keys(self) -> set[str]:
-        """The keys of the files found malformed, by this connector or (through the
-        snapshot) by an earlier run."""
-        if self._bad is None:
-            snapshot = self.state.current()
-            self._bad = {key for key, version in snapshot.entries.items()
-                         if version == MALFORMED} if snapshot is not None else set()
-        return self._bad
 
     def in_key_range(self, stream: str, key: str, scope: ReadScope) -> bool:
         """Text order, except that malformed files are in no range.
@@ -196,7 +206,7 @@ class VdirConnector(Connector):
         :meth:`current_cursor`, which the engine calls first, it parses the folder and so
         knows). Incremental reads are exact.
         """
-        return scope.covers_key(key) and key not in self._malformed_keys()
+        return scope.covers_key(key) and key not in self.files.malformed_keys()
 
     def field_names(self, stream: str) -> frozenset[str]:
         self._check_stream(stream)
@@ -213,41 +223,16 @@ class VdirConnector(Connector):
                                                f"not {stream}")
 
     # -- files ------------------------------------------------------------------------------
-    def _file(self, key: str) -> str | None:
-        """The file of ``key``, ``None`` for a key that cannot name an item file."""
-        if not key or "/" in key or "\\" in key or "\0" in key or key.startswith("."):
-            return None
-        return f"{self._prefix}{key}{self.fileext}"
-
     def _listing(self) -> dict[str, Entry]:
-        """The folder's items now; malformed files no longer in it are malformed no more.
+        """The folder's items now (see :meth:`VdirFolder.listing`); a listing kept for the
+        next cursor is dropped.
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder cannot be listed.
         """
         self._listed = self._unparsed = None
-        try:
-            listing, odd = scan(self.folder, self.fileext)
-        except OSError as error:
-            raise EndpointUnavailable(self.endpoint, f"{self.folder}: {error}") from None
-        bad = self._malformed_keys()
-        if bad:
-            bad.intersection_update(listing)
-        for name in odd:
-            self._malformed(name, "the file name holds control characters")
-        return listing
-
-    def _malformed(self, key: str, problem: str) -> None:
-        self._note(MalformedRecord(f"{self.folder / key}: {problem}" if problem else key,
-                                   stream=self.stream_name, key=key))
-
-    def _note(self, error: MalformedRecord) -> None:
-        """Record a malformed item once (a full read may meet it twice)."""
-        if error.key is not None:
-            self._malformed_keys().add(error.key)
-        if not any(str(known) == str(error) for known in self.item_errors[-50:]):
-            self.item_errors.append(error)
-            logger.warning("%s: %s", self.endpoint, error)
+        return self._open_files().listing()
 
     def take_item_errors(self, stream: str) -> list[ItemError]:
         """The malformed files noted since the last call (each names the file and the parse
@@ -259,79 +244,14 @@ class VdirConnector(Connector):
         self.item_errors.clear()
         return taken
 
-    def _parse(self, key: str, data: bytes, entry: Entry) -> tuple[Record | None, bool]:
-        """The record of file ``key`` holding ``data`` (``None`` for an item of another
-        stream), and whether the file is malformed (then it is recorded in
-        :attr:`item_errors` and the record is ``None``)."""
-        source = f"{self._prefix}{key}{self.fileext}"
-        try:
-            parsed = self.codec.read(data.decode("utf-8-sig"), source)
-        except UnicodeDecodeError as error:
-            self._note(MalformedRecord(f"{source}: not UTF-8 text ({error})",
-                                       stream=self.stream_name, key=key))
-            return None, True
-        except MalformedRecord as error:
-            error.stream, error.key = self.stream_name, key
-            self._note(error)
-            return None, True
-        self._malformed_keys().discard(key)
-        if parsed is None:
-            return None, False
-        updated = parsed.updated_at or datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
-        extra = {"uid": parsed.uid} if parsed.uid else {}
-        return Record(key, parsed.fields, entry.version, updated, extra), False
-
     def load_file(self, key: str) -> tuple[bytes, Entry] | None:
-        """The bytes and entry of the file of item ``key``; ``None`` when there is no such
-        file (or ``key`` cannot name one).
+        """See :meth:`VdirFolder.load_file`.
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the file exists but cannot be read.
         """
-        path = self._file(key)
-        if path is None:
-            return None
-        try:
-            descriptor = os.open(path, os.O_RDONLY)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        except OSError as error:
-            raise EndpointUnavailable(self.endpoint, f"{path}: {error}") from None
-        try:
-            info = os.fstat(descriptor)
-            data = os.read(descriptor, info.st_size + 1)
-            if len(data) > info.st_size:  # it grew meanwhile: read on to the end
-                chunks = [data]
-                while chunk := os.read(descriptor, 65536):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-        except IsADirectoryError:
-            return None
-        except OSError as error:
-            raise EndpointUnavailable(self.endpoint, f"{path}: {error}") from None
-        finally:
-            os.close(descriptor)
-        return data, Entry(info.st_mtime_ns, info.st_size)
-
-    def _records(self, keys: Sequence[str], malformed: list[str]) -> Iterator[Record]:
-        """The records of ``keys`` that exist and are of the stream; the keys of malformed
-        files are appended to ``malformed``."""
-        for key in keys:
-            loaded = self.load_file(key)
-            if loaded is None:
-                continue
-            record, bad = self._parse(key, *loaded)
-            if bad:
-                malformed.append(key)
-            elif record is not None:
-                yield record
-
-    def _remember_malformed(self, keys: list[str]) -> None:
-        """Mark malformed files in the current snapshot, so that every incremental read
-        reads (and reports) them again until they are fixed or removed."""
-        if keys:
-            with contextlib.suppress(OSError):
-                self.state.amend(dict.fromkeys(keys, (MALFORMED, "")))
+        return self._open_files().load_file(key)
 
     # -- reading ----------------------------------------------------------------------------
     def current_cursor(self, stream: str) -> str | None:
@@ -345,9 +265,11 @@ class VdirConnector(Connector):
         in the snapshot once found.
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder or the state folder cannot be used.
         """
         self._check_stream(stream)
+        self._open_files()
         taken, listing = self._take_listing()
         snapshot = Snapshot.of(listing, taken, self.folder, self.fileext)
         try:
@@ -380,16 +302,11 @@ class VdirConnector(Connector):
             EndpointUnavailable: a file exists but cannot be read.
         """
         self._unparsed = None
-        malformed: list[str] = []
-        for key in listing:
-            loaded = self.load_file(key)
-            if loaded is None:
-                continue
-            record, bad = self._parse(key, *loaded)
-            if bad:
-                malformed.append(key)  # noted and marked: the read_all skips it
-            self._warm[key] = (loaded[1].version, record)
-        self._remember_malformed(malformed)
+        files = self._open_files()
+        malformed: list[str] = []  # noted and marked: the read_all skips them
+        for key, version, record in files.read_files(listing, malformed):
+            self._warm[key] = (version, record)
+        files.remember_malformed(malformed)
 
     def read_changes(self, stream: str, cursor: str, scope: ReadScope) -> ChangeFeed:
         """The items created, changed or deleted since the snapshot ``cursor`` names (see
@@ -397,20 +314,12 @@ class VdirConnector(Connector):
 
         Raises:
             ProtocolError: the cursor's snapshot is gone (read everything instead).
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder or the state folder cannot be used.
         """
         self._check_stream(stream)
         self._listed = self._unparsed = None
-        return read_changes(self, cursor, scope)
-
-    @staticmethod
-    def _in_dates(entry: Entry, scope: ReadScope) -> bool:
-        if scope.since is None and scope.until is None:
-            return True
-        moment = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
-        if scope.since is not None and moment < _aware(scope.since):
-            return False
-        return not (scope.until is not None and moment > _aware(scope.until))
+        return read_changes(self._open_files(), cursor, scope)
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
         """Every item of the folder within ``scope`` (key range by file name; dates by the
@@ -418,12 +327,14 @@ class VdirConnector(Connector):
         and recorded in :attr:`item_errors`.
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder cannot be read.
         """
         self._check_stream(stream)
         listing = self._listing()  # again: the folder may have changed since the cursor
+        files = self.files
         keys = sorted(key for key, entry in listing.items()
-                      if scope.covers_key(key) and self._in_dates(entry, scope))
+                      if scope.covers_key(key) and in_dates(entry, scope))
         warm, self._warm = self._warm, {}
         page: list[Record] = []
         malformed: list[str] = []
@@ -432,10 +343,10 @@ class VdirConnector(Connector):
             if cached is not None and cached[0] == listing[key].version:
                 record = cached[1]
             else:
-                loaded = self.load_file(key)
+                loaded = files.load_file(key)
                 if loaded is None:
                     continue
-                record, bad = self._parse(key, *loaded)
+                record, bad = files.parse(key, *loaded)
                 if bad:
                     malformed.append(key)
             if record is None:
@@ -446,14 +357,16 @@ class VdirConnector(Connector):
                 page = []
         if page:
             yield page
-        self._remember_malformed(malformed)
+        files.remember_malformed(malformed)
 
     def read_keys(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
-        """Raises: EndpointUnavailable: the folder cannot be read."""
+        """Raises: ConnectorNotOpen (the connector is not open), EndpointUnavailable (the
+        folder cannot be read)."""
         self._check_stream(stream)
+        files = self._open_files()
         malformed: list[str] = []
-        found = {record.key: record for record in self._records(keys, malformed)}
-        self._remember_malformed(malformed)
+        found = {record.key: record for record in files.records(keys, malformed)}
+        files.remember_malformed(malformed)
         return found
 
     def count(self, stream: str) -> int | None:
@@ -461,6 +374,7 @@ class VdirConnector(Connector):
         follows soon (a first or full sync counts, then reads).
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder cannot be listed.
         """
         self._check_stream(stream)
@@ -474,16 +388,18 @@ class VdirConnector(Connector):
         """Apply ``batch`` (see :func:`~syncline.connectors.vdir.writing.write_batch`).
 
         Raises:
+            ConnectorNotOpen: the connector is not open.
             EndpointUnavailable: the folder or the state folder cannot be written.
         """
         self._check_stream(batch.stream)
-        return write_batch(self, batch)
+        return write_batch(self._open_files(), batch)
 
     def recover(self, batch: WriteBatch) -> list[WriteResult] | None:
         """What became of ``batch`` (see
-        :func:`~syncline.connectors.vdir.writing.recover_batch`)."""
-        return recover_batch(self, batch)
+        :func:`~syncline.connectors.vdir.writing.recover_batch`).
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        Raises:
+            ConnectorNotOpen: the connector is not open.
+            EndpointUnavailable: the folder cannot be read.
+        """
+        return recover_batch(self._open_files(), batch)

@@ -29,10 +29,8 @@ full read (the cursor no longer matches a snapshot), never data.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
-import itertools
 import os
 import re
 import secrets
@@ -42,15 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from syncline.connectors.receipts import ReceiptFolder, atomic_write
+
 __all__ = [
     "MALFORMED",
     "MARGIN_NS",
     "Entry",
-    "Receipt",
-    "ReceiptLine",
     "Snapshot",
     "StateFolder",
-    "atomic_write",
     "digest",
     "scan",
 ]
@@ -62,7 +59,6 @@ MALFORMED = "malformed"
 """The version a snapshot gives a malformed file: it never matches, so the file is read
 again by every incremental read until it is fixed."""
 
-_TEMP_PREFIX = ".syncline-"
 _LIST_BY_DESCRIPTOR = os.listdir in os.supports_fd and os.stat in os.supports_dir_fd \
     and hasattr(os, "O_DIRECTORY")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -127,136 +123,6 @@ def scan(folder: Path, fileext: str) -> tuple[dict[str, Entry], list[str]]:
     return found, odd
 
 
-def _write_all(descriptor: int, data: bytes) -> os.stat_result:
-    """Write all of ``data`` to the open file ``descriptor``; returns the file's status after.
-
-    Raises:
-        OSError: the file cannot be written.
-    """
-    view = memoryview(data)
-    while view:
-        view = view[os.write(descriptor, view):]
-    return os.fstat(descriptor)
-
-
-_TEMP_TOKEN = secrets.token_hex(4)
-_TEMP_COUNTER = itertools.count()
-
-
-def _temporary(prefix: str, data: bytes) -> tuple[str, os.stat_result]:
-    """A new hidden temporary file holding ``data`` in the folder ``prefix`` names (ending
-    with a separator): its path and its status. Its name is unique to this process (a
-    random token and a counter), and it is created exclusively all the same.
-
-    Raises:
-        OSError: the folder cannot be written.
-    """
-    while True:
-        temp = f"{prefix}{_TEMP_PREFIX}{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}.tmp"
-        try:
-            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:  # left by a process with the same token: take the next
-            continue
-        break
-    try:
-        info = _write_all(descriptor, data)
-    except BaseException:
-        os.close(descriptor)
-        os.unlink(temp)
-        raise
-    os.close(descriptor)
-    return temp, info
-
-
-_UNNAMED = getattr(os, "O_TMPFILE", 0)
-_NO_UNNAMED: set[str] = set()
-"""Folders (as prefixes) where an unnamed temporary file cannot be made or linked."""
-
-
-def _write_unnamed(directory: int, prefix: str, name: str, data: bytes) -> Entry | None:
-    """Write ``data`` to the new file ``name`` of the folder ``prefix`` (open as the
-    descriptor ``directory``) through an *unnamed* temporary file (Linux ``O_TMPFILE``)
-    linked into place: as atomic and as exclusive as a named temporary file and a hard
-    link, with one directory entry made instead of two made and one removed, and nothing
-    left behind by a crash. ``None`` when the system or the file system cannot (the caller
-    then takes a named temporary file).
-
-    Raises:
-        FileExistsError: the file exists.
-        OSError: the folder cannot be written.
-    """
-    try:
-        descriptor = os.open(prefix, os.O_WRONLY | _UNNAMED, 0o644)
-    except OSError as error:
-        if error.errno in _NOT_SUPPORTED:
-            _NO_UNNAMED.add(prefix)
-            return None
-        raise
-    try:
-        info = _write_all(descriptor, data)
-        try:  # linkat(..., AT_SYMLINK_FOLLOW): the way open(2) documents for O_TMPFILE
-            os.link(f"/proc/self/fd/{descriptor}", name, dst_dir_fd=directory)
-        except FileExistsError:
-            raise
-        except OSError as error:
-            if error.errno not in (errno.ENOENT, *_NOT_SUPPORTED) \
-                    or not os.path.isdir(prefix):  # no /proc, or no such link here
-                raise
-            _NO_UNNAMED.add(prefix)
-            return None
-    finally:
-        os.close(descriptor)
-    return Entry(info.st_mtime_ns, info.st_size)
-
-
-_NOT_SUPPORTED = (errno.EISDIR, errno.EOPNOTSUPP, errno.EINVAL, errno.EXDEV, errno.EPERM)
-"""What an ``O_TMPFILE`` open or its link says where the kernel or the file system does not
-do it (a kernel without it takes the flag for a directory opened for writing: EISDIR)."""
-
-
-def atomic_write(folder: Path | str, name: str, data: bytes, *, exclusive: bool,
-                 directory: int | None = None) -> Entry:
-    """Write ``data`` to ``folder / name`` through a temporary file in the same folder.
-
-    With ``exclusive`` the file must not exist yet: it is hard-linked into place (atomic
-    and never overwriting; a plain existence check and rename where the file system has no
-    hard links). Given ``directory``, a descriptor of the folder, the temporary file is an
-    unnamed one where the system allows (see :func:`_write_unnamed`). Otherwise
-    ``os.replace`` swaps it in atomically. Returns the new file's entry (a rename keeps the
-    modification time, so it is taken before the rename).
-
-    Raises:
-        FileExistsError: ``exclusive`` and the file exists.
-        OSError: the folder cannot be written.
-    """
-    prefix = os.path.join(folder, "")  # the folder, ending with a separator
-    if exclusive and directory is not None and _UNNAMED and prefix not in _NO_UNNAMED:
-        entry = _write_unnamed(directory, prefix, name, data)
-        if entry is not None:
-            return entry
-    target = f"{prefix}{name}"
-    temp, info = _temporary(prefix, data)
-    try:
-        if exclusive:
-            try:
-                os.link(temp, target)
-            except FileExistsError:
-                raise
-            except OSError:  # no hard links here
-                if os.path.exists(target):
-                    raise FileExistsError(target) from None
-                os.replace(temp, target)
-                return Entry(info.st_mtime_ns, info.st_size)
-            os.unlink(temp)
-        else:
-            os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return Entry(info.st_mtime_ns, info.st_size)
-
-
 @dataclass(slots=True)
 class Snapshot:
     """A remembered listing (see the module docstring). ``digests`` holds the digest of
@@ -316,32 +182,18 @@ class Snapshot:
         return snapshot
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptLine:
-    """One operation of a batch: ``key`` written (``""``: none), ``digest`` of the text
-    written (``""`` for a delete) or the ``error`` that kept it from being tried."""
-
-    token: str
-    kind: str
-    key: str
-    digest: str = ""
-    error: str = ""
-
-
-Receipt = list[ReceiptLine]
-
-
 class StateFolder:
     """The files of the state folder: ``snapshot`` (current), ``snapshot.1``... (the ones
-    before) and ``batches/<batch id>`` receipts."""
+    before) and ``batches/<batch file name>`` receipts (:attr:`receipts`)."""
 
-    keep_receipts = 256
     keep_snapshots = 4
     """A cursor stays usable for this many snapshots: runs that read but do not store
     their cursor (dry runs, failed runs, scoped reads) do not force a full read at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.receipts = ReceiptFolder(path / "batches")
+        """The batch receipts (see :mod:`syncline.connectors.receipts`)."""
         self._parsed: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
         """Snapshot file name -> (its inode, modification time and size; what it held),
         so that one run parses each snapshot file once."""
@@ -351,9 +203,7 @@ class StateFolder:
         (self.path / "batches").mkdir(parents=True, exist_ok=True)
 
     def _write(self, name: str, text: str) -> None:
-        temp = self.path / f"{name}.{secrets.token_hex(4)}.tmp"
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, self.path / name)
+        atomic_write(self.path, name, text.encode("utf-8"))
 
     # -- snapshots --------------------------------------------------------------------------
     def current(self) -> Snapshot | None:
@@ -417,44 +267,6 @@ class StateFolder:
             else:
                 snapshot.entries[key], snapshot.digests[key] = outcome
         self.save(snapshot, replace_current=True)
-
-    # -- receipts ---------------------------------------------------------------------------
-    def _receipt_path(self, batch_id: str) -> Path:
-        safe = "".join(char if char.isalnum() or char in "-_" else "_" for char in batch_id)
-        return self.path / "batches" / safe
-
-    def write_receipt(self, batch_id: str, lines: Receipt) -> None:
-        """Store a batch's receipt before the batch is applied. Raises OSError."""
-        text = "".join("\t".join((line.token, line.kind, line.key, line.digest,
-                                  line.error.replace("\t", " ").replace("\n", " "))) + "\n"
-                       for line in lines)
-        self._write(f"batches/{self._receipt_path(batch_id).name}", text)
-        self._prune()
-
-    def receipt(self, batch_id: str) -> Receipt | None:
-        """The receipt of a batch, or ``None`` when the batch was never started."""
-        try:
-            text = self._receipt_path(batch_id).read_text(encoding="utf-8")
-        except OSError:
-            return None
-        lines: Receipt = []
-        for row in text.splitlines():
-            token, kind, key, found, error = row.split("\t")
-            lines.append(ReceiptLine(token, kind, key, found, error))
-        return lines
-
-    def _prune(self) -> None:
-        """Drop the oldest receipts beyond :attr:`keep_receipts` (their files are only
-        looked at, one ``stat`` each, when there are too many)."""
-        folder = self.path / "batches"
-        try:
-            if len(os.listdir(folder)) <= self.keep_receipts:
-                return
-            receipts = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
-        except OSError:
-            return
-        for old in receipts[:-self.keep_receipts]:
-            old.unlink(missing_ok=True)
 
 
 def now_ns() -> int:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.receipts import ReceiptLine, atomic_write
+from syncline.connectors.vdir.folder import VdirFolder
 from syncline.connectors.vdir.items import safe_name
-from syncline.connectors.vdir.state import Entry, ReceiptLine, atomic_write, digest
+from syncline.connectors.vdir.state import Entry, digest
 from syncline.errors import (
     EndpointUnavailable,
     ItemError,
@@ -26,9 +27,6 @@ from syncline.errors import (
     VersionConflict,
 )
 
-if TYPE_CHECKING:
-    from syncline.connectors.vdir.connector import VdirConnector
-
 __all__ = ["recover_batch", "write_batch"]
 
 _Plan = tuple[WriteOperation, str, bytes | None, Entry | None, str]
@@ -36,7 +34,7 @@ _Plan = tuple[WriteOperation, str, bytes | None, Entry | None, str]
 delete), the entry the file has now (``None``: a create) and the digest of the bytes."""
 
 
-def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult]:
+def write_batch(files: VdirFolder, batch: WriteBatch) -> list[WriteResult]:
     """Apply ``batch``: check and prepare every operation, write the receipt, write the
     files (each atomically), then add what was written to the current snapshot so it does
     not come back as a change. One result per operation, in order; a problem with one item
@@ -52,7 +50,7 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
     failed: dict[str, ItemError] = {}
     for operation in batch.operations:
         try:
-            key, data, current = _prepare(connector, operation)
+            key, data, current = _prepare(files, operation)
         except (ItemError, ValueError) as error:
             item_error = error if isinstance(error, ItemError) else ValidationFailed(
                 f"{batch.stream} {operation.key or '(new)'}: {error}",
@@ -65,22 +63,21 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
         plans.append((operation, key, data, current, found))
         receipt.append(ReceiptLine(operation.token, operation.kind.value, key, found))
     try:
-        connector.state.write_receipt(batch.batch_id, receipt)
+        files.state.receipts.write(batch.batch_id, receipt)
     except OSError as error:
-        raise EndpointUnavailable(connector.endpoint, f"{connector.state.path}: {error}") \
-            from None
+        raise EndpointUnavailable(files.endpoint, f"{files.state.path}: {error}") from None
     done: dict[str, WriteResult] = {}
     written: dict[str, tuple[str, str] | None] = {}
-    folder = str(connector.folder)
+    folder = str(files.folder)
     directory = _open_folder(folder) if any(plan[3] is None for plan in plans) else None
-    context = connector.context
+    context = files.run_context()
     try:
         for operation, key, data, current, found in plans:
             if context.stopping():  # the run was asked to stop: the rest goes next run
                 done[operation.token] = WriteResult(
                     operation.token, error=context.not_sent(batch.stream, operation.key))
                 continue
-            result = _apply(connector, folder, batch.stream, operation, key, data, current,
+            result = _apply(files, folder, batch.stream, operation, key, data, current,
                             directory)
             done[operation.token] = result
             if result.ok:
@@ -90,12 +87,12 @@ def write_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult
         if directory is not None:
             os.close(directory)
     with contextlib.suppress(OSError):  # else they come back once, as echoes
-        connector.state.amend(written)
+        files.state.amend(written)
     return [done.get(op.token) or WriteResult(op.token, error=failed[op.token])
             for op in batch.operations]
 
 
-def _prepare(connector: VdirConnector, operation: WriteOperation) \
+def _prepare(files: VdirFolder, operation: WriteOperation) \
         -> tuple[str, bytes | None, Entry | None]:
     """The key, the bytes to write (``None`` for a delete) and the entry the file has now
     (``None`` for a create).
@@ -105,13 +102,13 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
             is malformed (MalformedRecord).
         ValueError: a value cannot be written.
     """
-    stream = connector.stream_name
+    stream = files.stream
     if operation.kind is WriteKind.CREATE:
-        uid, text = connector.codec.create(operation.fields or {}, operation.token)
+        uid, text = files.codec.create(operation.fields or {}, operation.token)
         return safe_name(uid), text.encode(), None
     key = operation.key or ""
-    name = f"{key}{connector.fileext}"
-    loaded = connector.load_file(key)
+    name = f"{key}{files.fileext}"
+    loaded = files.load_file(key)
     if loaded is None:
         raise VersionConflict(f"{stream} {key}: the file {name} no longer exists",
                               stream=stream, key=key)
@@ -121,14 +118,14 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
                               stream=stream, key=key)
     if operation.kind is WriteKind.DELETE:
         return key, None, entry
-    source = str(connector.folder / name)
+    source = str(files.folder / name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise MalformedRecord(f"{source}: not UTF-8 text ({error})", stream=stream,
                               key=key) from None
     try:
-        updated = connector.codec.update(text, operation.fields or {}, source)
+        updated = files.codec.update(text, operation.fields or {}, source)
     except MalformedRecord as error:
         error.stream, error.key = stream, key
         raise
@@ -137,7 +134,7 @@ def _prepare(connector: VdirConnector, operation: WriteOperation) \
 
 def _open_folder(folder: str) -> int | None:
     """A descriptor of ``folder`` for the creates of a batch (see
-    :func:`~syncline.connectors.vdir.state.atomic_write`); ``None`` where there is no such
+    :func:`~syncline.connectors.receipts.atomic_write`); ``None`` where there is no such
     thing (the creates then go the named way)."""
     if not hasattr(os, "O_DIRECTORY") or os.link not in os.supports_dir_fd:
         return None
@@ -147,27 +144,27 @@ def _open_folder(folder: str) -> int | None:
         return None  # the writes say what is wrong
 
 
-def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteOperation,
+def _apply(files: VdirFolder, folder: str, stream: str, operation: WriteOperation,
            key: str, data: bytes | None, current: Entry | None,
            directory: int | None = None) -> WriteResult:
-    """Write (or remove) one file of ``folder`` (the connector's folder, as text;
+    """Write (or remove) one file of ``folder`` (the context's folder, as text;
     ``directory``: a descriptor of it, for creates).
 
     Raises:
         EndpointUnavailable: the folder cannot be written.
     """
-    name = f"{key}{connector.fileext}"
+    name = f"{key}{files.fileext}"
     try:
         if data is None:
             os.unlink(os.path.join(folder, name))
             return WriteResult(operation.token, key)
         if current is not None:
-            check = connector.load_file(key)
+            check = files.load_file(key)
             if check is None or check[1] != current:
                 raise VersionConflict(f"{stream} {key}: the file changed while it was being "
                                       f"written", stream=stream, key=key)
-        entry = atomic_write(folder, name, data, exclusive=current is None,
-                             directory=directory)
+        info = atomic_write(folder, name, data, exclusive=current is None,
+                            directory=directory)
     except FileExistsError:
         return WriteResult(operation.token, error=ItemError(
             f"{stream}: a file {name} already exists (an item with the same UID); it is not "
@@ -178,12 +175,11 @@ def _apply(connector: VdirConnector, folder: str, stream: str, operation: WriteO
     except VersionConflict as error:
         return WriteResult(operation.token, error=error)
     except OSError as error:
-        raise EndpointUnavailable(connector.endpoint, f"{connector.folder / name}: {error}") \
-            from None
-    return WriteResult(operation.token, key, entry.version)
+        raise EndpointUnavailable(files.endpoint, f"{files.folder / name}: {error}") from None
+    return WriteResult(operation.token, key, Entry(info.st_mtime_ns, info.st_size).version)
 
 
-def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResult] | None:
+def recover_batch(files: VdirFolder, batch: WriteBatch) -> list[WriteResult] | None:
     """What became of ``batch``, from its receipt and the files (see the module docstring).
 
     ``None`` when there is no receipt (the batch never started) or none of its operations was
@@ -193,7 +189,7 @@ def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResu
     Raises:
         EndpointUnavailable: the folder cannot be read.
     """
-    receipt = connector.state.receipt(batch.batch_id)
+    receipt = files.state.receipts.read(batch.batch_id)
     if receipt is None:
         return None
     by_token = {line.token: line for line in receipt}
@@ -206,13 +202,13 @@ def recover_batch(connector: VdirConnector, batch: WriteBatch) -> list[WriteResu
             results.append(WriteResult(operation.token, error=ItemError(
                 message, stream=batch.stream, key=operation.key)))
             continue
-        loaded = connector.load_file(line.key)
+        loaded = files.load_file(line.key)
         if line.kind == WriteKind.DELETE.value:
             done = loaded is None
         elif line.kind == WriteKind.CREATE.value:
             done = loaded is not None
         else:
-            done = loaded is not None and digest(loaded[0]) == line.digest
+            done = loaded is not None and digest(loaded[0]) == line.evidence
         if not done:
             results.append(WriteResult(operation.token, error=ItemError(
                 f"{batch.stream} {line.key}: not written before the interruption",

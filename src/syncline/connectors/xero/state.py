@@ -9,7 +9,9 @@ sent request
     unanswered ones again with the same key, so Xero answers what it did the first time (or
     does it now, once).
 receipt
-    The results of a whole batch, stored when the batch ends.
+    The results of a whole batch, stored when the batch ends: one
+    :class:`~syncline.connectors.receipts.ReceiptLine` per operation, the version written as
+    its evidence.
 own write
     ``(stream, key, version)`` of a record this connector wrote, so that incremental reads
     do not hand our own writes back as changes.
@@ -21,9 +23,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from syncline.connectors.receipts import ReceiptLine, line_from_json, line_to_json
 from syncline.connectors.xero.client import json_body
 from syncline.errors import ConfigError
 
@@ -97,17 +101,26 @@ class XeroState:
                             json.loads(row[5]), json.loads(row[6]) if row[6] else None)
                 for row in rows]
 
-    def store_receipt(self, batch_id: str, results: list[dict[str, Any]]) -> None:
+    def store_receipt(self, batch_id: str, lines: Sequence[ReceiptLine]) -> None:
+        """Store the receipt of a finished batch (one line per operation, its version as
+        the evidence: see :func:`~syncline.connectors.receipts.line_of_result`) and forget
+        its sent requests."""
         with self._lock:
             self.db.execute("INSERT OR REPLACE INTO receipts VALUES (?, ?, ?)",
-                            (batch_id, json.dumps(results), time.time()))
+                            (batch_id, json.dumps([line_to_json(line) for line in lines]),
+                             time.time()))
             self.db.execute("DELETE FROM sent WHERE batch_id = ?", (batch_id,))
 
-    def receipt(self, batch_id: str) -> list[dict[str, Any]] | None:
+    def receipt(self, batch_id: str) -> list[ReceiptLine] | None:
+        """The receipt of a batch, ``None`` when none was stored (receipts stored before
+        the shared receipt line are read too: see
+        :func:`~syncline.connectors.receipts.line_from_json`)."""
         with self._lock:
             row = self.db.execute("SELECT results FROM receipts WHERE batch_id = ?",
                                   (batch_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        return [line_from_json(entry) for entry in json.loads(row[0])]
 
     def note_own_writes(self, stream: str, versions: list[tuple[str, str]]) -> None:
         now = time.time()

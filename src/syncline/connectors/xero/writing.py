@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from syncline import errors
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.receipts import line_of_result, result_of_line
 from syncline.connectors.xero.context import XeroContext
 from syncline.connectors.xero.mapping import GONE, STREAMS, key_of, to_xero, updated_ms
 from syncline.connectors.xero.reading import IDS_PER_CALL, fetch
@@ -60,21 +60,6 @@ def _label(stream: str, operation: WriteOperation, position: int) -> str:
     name = fields.get("number") or fields.get("code") or fields.get("name") \
         or fields.get("reference")
     return f"{stream} {name}" if name else f"new {stream} #{position + 1}"
-
-
-def _result_json(result: WriteResult) -> dict[str, Any]:
-    error = result.error
-    return {"token": result.token, "key": result.key, "version": result.version,
-            "error": None if error is None else {"type": type(error).__name__,
-                                                 "message": error.message}}
-
-
-def _result_from_json(data: dict[str, Any], stream: str) -> WriteResult:
-    error = None
-    if data.get("error"):
-        kind = getattr(errors, data["error"]["type"], ItemError)
-        error = kind(data["error"]["message"], stream=stream, key=data.get("key"))
-    return WriteResult(data["token"], data.get("key"), data.get("version"), error)
 
 
 # -- planning -----------------------------------------------------------------------------
@@ -251,7 +236,8 @@ def _finish(context: XeroContext, batch: WriteBatch,
     state = context.state
     state.note_own_writes(batch.stream, [(r.key, r.version) for r in ordered
                                          if r.ok and r.key and r.version])
-    state.store_receipt(batch.batch_id, [_result_json(r) for r in ordered])
+    state.store_receipt(batch.batch_id, [line_of_result(r, op.kind.value) for r, op
+                                         in zip(ordered, batch.operations, strict=True)])
     return ordered
 
 
@@ -332,7 +318,7 @@ def recover(context: XeroContext, batch: WriteBatch) -> list[WriteResult] | None
     state = context.state
     receipt = state.receipt(batch.batch_id)
     if receipt is not None:
-        return [_result_from_json(entry, batch.stream) for entry in receipt]
+        return [result_of_line(line, batch.stream) for line in receipt]
     sent = state.sent(batch.batch_id)
     if not sent:
         return None
