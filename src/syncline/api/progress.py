@@ -40,8 +40,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncline.engine import RunSummary
+from syncline.service import RunRequest
 from syncline.service.progress_watch import RunWatcher
-from syncline.service.requests import RunRequest
 from syncline.state.store import StateStore
 
 __all__ = ["QUEUE_LIMIT", "ProgressHub", "RunProgress", "Subscription"]

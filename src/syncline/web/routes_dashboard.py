@@ -25,9 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from syncline.api.routes_events import progress_events
-from syncline.connectors.base import ReadScope
-from syncline.engine import RunMode, Trigger
-from syncline.service.service import TriggerOptions, TriggerResult, TriggerStatus
+from syncline.service import RunMode, Trigger, TriggerResult, TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import (
     COOKIE,
@@ -154,8 +152,8 @@ def sync_now(request: Request, link: str, session: Operator,
     if stream and stream not in settings.streams:
         return see_other("/", f"{link} does not sync {stream}.", "error")
     result = context(request).service.trigger(
-        link, RunMode.INCREMENTAL, streams, TriggerOptions(scope=ReadScope()),
-        requested_by=session.user.name, trigger=Trigger.API)
+        link, RunMode.INCREMENTAL, streams, requested_by=session.user.name,
+        trigger=Trigger.API)
     text, kind = _said(result, f"Sync of {stream}" if stream else "Sync")
     return see_other(f"/#link-{link}", text, kind)
 
