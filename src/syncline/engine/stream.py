@@ -145,7 +145,7 @@ class StreamRun:
         gate = RuleGate.for_stream(link_name=self.link_name, link=self.link, stream=self.stream,
                                    store=self.store, scope_id=scope_id, run_id=self.run_id,
                                    policy=policy, counts=self.counts,
-                                   dry_run=self.request.dry_run, read_current=read_current)
+                                   read_current=read_current)
         if gate is not None:
             pending[Side.A] |= gate.requested
             applier.rules = gate
@@ -218,15 +218,17 @@ class StreamRun:
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
         if not self.request.dry_run:  # what a run keeps beyond its writes; a dry run keeps none
-            self._keep(scope_id, readers, rows, unreadable)
+            self._keep(scope_id, readers, rows, unreadable, applier.rules)
         self.progress.stream_finished(self.stream)
 
     def _keep(self, scope_id: int, readers: dict[Side, SideReader],
-              rows: list[tuple[object, ...]], unreadable: list[PendingEntry]) -> None:
-        """Settle the stream's read problems (``rows`` and ``unreadable`` from
-        :meth:`_item_problems`; those of earlier runs whose records were read cleanly now
-        leave the list, see :mod:`~syncline.engine.read_problems`) and, unless records were
-        blocked, move the cursors."""
+              rows: list[tuple[object, ...]], unreadable: list[PendingEntry],
+              rules: RuleGate | None) -> None:
+        """Keep what the stream's run learned: settle its read problems (``rows`` and
+        ``unreadable`` from :meth:`_item_problems`; those of earlier runs whose records were
+        read cleanly now leave the list, see :mod:`~syncline.engine.read_problems`), forget
+        the post requests ``rules`` answered, and, unless records were blocked, move the
+        cursors."""
         fixed = fixed_read_problems(
             self.store, self.link_name, self.stream, self.run_id,
             {side.value: (readers[side].keys_read & readers[side].pending)
@@ -234,6 +236,8 @@ class StreamRun:
         if rows or fixed:
             self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows,
                               pending_add=unreadable, pending_remove=fixed)
+        if rules is not None:
+            rules.clear_answered()
         if self.blocked:
             return
         for side in Side:

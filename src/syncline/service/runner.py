@@ -25,6 +25,7 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from syncline.config import Config
 from syncline.engine import ProgressReporter, RunMode, RunRequest, RunSummary
@@ -78,21 +79,23 @@ def run_link(config: Config, store: StateStore, request: RunRequest, *, holder: 
     engine = SyncEngine(config, store, factory)
     secrets = config_secrets(config)
     redact_store(store, secrets)  # no secret in journal or run rows
+    run: Callable[[], RunSummary]
+    if request.dry_run:  # it writes nothing: no lock to take, nothing to tell
+        notify = False
+        run = partial(engine.run, request, progress, stop)
+    else:
+        run = partial(_run_locked, engine, request, holder=holder, wait=wait, on_wait=on_wait,
+                      progress=progress, clock=clock, ttl=ttl, stop=stop)
     try:
-        if request.dry_run:
-            summary = engine.run(request, progress, stop)
-        else:
-            summary = _run_locked(engine, request, holder=holder, wait=wait,
-                                  on_wait=on_wait, progress=progress, clock=clock, ttl=ttl,
-                                  stop=stop)
+        summary = run()
     except SynclineError as error:  # its message is shown: not with a secret in it
         scrub_error(error, secrets)
-        if notify and not request.dry_run and isinstance(error, RunError) \
+        if notify and isinstance(error, RunError) \
                 and not isinstance(error, LinkBusy | RunCancelled):
             _notify(config, store, request, None, str(error))
         raise
     summary.messages[:] = [scrub(message, secrets) for message in summary.messages]
-    if notify and not request.dry_run:
+    if notify:
         _notify(config, store, request, summary, None)
     return summary
 
