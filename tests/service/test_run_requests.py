@@ -69,3 +69,15 @@ def test_the_service_queues_no_dry_run_and_no_unknown_stream(tmp_path: Path,
         assert queued.request.requested_at is not None  # stamped when it was made
     finally:
         service.shutdown()
+
+
+def test_the_service_package_names_the_words_of_a_run() -> None:
+    """Every public name of :mod:`syncline.service` resolves (the faces import the run's
+    words from there), and the request is the engine's own type, not a copy."""
+    import syncline.service as service
+    from syncline.connectors.base import ReadScope as EngineScope
+    from syncline.engine.options import RunRequest as EngineRequest
+
+    for name in service.__all__:
+        assert getattr(service, name) is not None, name
+    assert service.RunRequest is EngineRequest and service.ReadScope is EngineScope

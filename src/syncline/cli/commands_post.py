@@ -26,8 +26,8 @@ from syncline.model import Outcome
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from syncline.config import Config, LinkConfig
+    from syncline.service import Lease
     from syncline.state.rules_store import RulesStore
-    from syncline.state.service_store import Lease
 
 __all__ = ["XrefAction", "errors", "post", "resolve_keys", "xref"]
 

@@ -40,8 +40,7 @@ if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (st
 
     from syncline.config import Config
     from syncline.engine import RunSummary
-    from syncline.service import RunRequest
-    from syncline.state.service_store import Lease
+    from syncline.service import Lease, RunRequest
     from syncline.state.store import StateStore
 
 __all__ = ["choose_streams", "print_summary", "run_with_progress", "setup", "sync"]

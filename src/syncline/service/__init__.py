@@ -7,7 +7,8 @@ started it: it takes the link's lease, redacts secrets, journals and notifies),
 :class:`RunLock`, :class:`ForceCriteria`, and the clocks. The faces (CLI, API, web console)
 take the words of a run request from here too: :class:`RunRequest` (the one shape of a
 request, from the face to the engine and the notification), :class:`RunMode`,
-:class:`Trigger` and :class:`ReadScope`.
+:class:`Trigger` and :class:`ReadScope`, and the :class:`Lease` of a run that holds a link
+(what :func:`run_link` shows a caller waiting for it).
 
 Each is imported from its module when first used, so that a command needing one part (the
 CLI's ``sync`` takes only the run lock) does not load the scheduler, the worker queue and the
@@ -30,12 +31,14 @@ if TYPE_CHECKING:
     from syncline.service.runner import run_link
     from syncline.service.scheduler import Job, Scheduler
     from syncline.service.service import SyncService, TriggerResult, TriggerStatus
+    from syncline.state.service_store import Lease
 
 __all__ = [
     "Clock",
     "ForceCriteria",
     "ForceResult",
     "Job",
+    "Lease",
     "ManualClock",
     "ReadScope",
     "RunLock",
@@ -64,6 +67,7 @@ _LAZY = {
     "Job": "syncline.service.scheduler", "Scheduler": "syncline.service.scheduler",
     "SyncService": "syncline.service.service", "TriggerResult": "syncline.service.service",
     "TriggerStatus": "syncline.service.service",
+    "Lease": "syncline.state.service_store",
 }
 
 
