@@ -47,7 +47,7 @@ from cryptography.fernet import Fernet
 from syncline.config import parse_config
 from syncline.connectors.memory import shared_store
 from syncline.connectors.xero import XeroConnector
-from syncline.engine import SyncEngine, SyncOptions
+from syncline.engine import RunRequest, SyncEngine
 from syncline.sandbox import free_port
 from syncline.state.store import StateStore
 
@@ -117,7 +117,7 @@ def run(invoices: int, scale: float, batch_size: int, per_minute: int,
                                    "streams": ["contact", "invoice"],
                                    "direction": "a-to-b"}}}, base_dir=folder)
             store = StateStore.open(f"sqlite:///{folder}/state.db")
-            summary = SyncEngine(config, store).run("post", SyncOptions())
+            summary = SyncEngine(config, store).run(RunRequest("post"))
             store.close()
             counts = summary.streams["invoice"]
             if invoices != counts.A or counts.errors:

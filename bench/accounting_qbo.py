@@ -45,7 +45,7 @@ from cryptography.fernet import Fernet
 
 from syncline.config import parse_config
 from syncline.connectors.memory import shared_store
-from syncline.engine import SyncEngine, SyncOptions
+from syncline.engine import RunRequest, SyncEngine
 from syncline.sandbox import free_port
 from syncline.state.store import StateStore
 
@@ -127,7 +127,7 @@ def run(invoices: int, scale: float, per_minute: int, concurrent: int) -> dict[s
             config = parse_config(raw, base_dir=Path(folder))
             store = StateStore.open(f"sqlite:///{folder}/state.db")
             started = time.perf_counter()
-            summary = SyncEngine(config, store).run("post", SyncOptions())
+            summary = SyncEngine(config, store).run(RunRequest("post"))
             seconds = time.perf_counter() - started
             store.close()
         log = httpx.get(f"{base}/_sandbox/requests").json()["requests"]

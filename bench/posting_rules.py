@@ -25,7 +25,7 @@ from typing import Any
 
 from syncline.config import load_config
 from syncline.connectors.memory import shared_store
-from syncline.engine import SyncEngine
+from syncline.engine import RunRequest, SyncEngine
 from syncline.engine.rules import RuleSet
 from syncline.rule_types import StreamRules, TotalsRule
 from syncline.state.store import StateStore
@@ -112,12 +112,12 @@ def engine_run(count: int, with_rules: bool) -> tuple[float, float]:
         try:
             engine = SyncEngine(config, store)
             start = time.perf_counter()
-            summary = engine.run("shop-ledger")
+            summary = engine.run(RunRequest("shop-ledger"))
             first = time.perf_counter() - start
             created = summary.streams["invoice"].A
             assert created == count, summary.messages
             start = time.perf_counter()
-            engine.run("shop-ledger")
+            engine.run(RunRequest("shop-ledger"))
             again = time.perf_counter() - start
         finally:
             store.close()

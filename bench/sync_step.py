@@ -10,7 +10,7 @@ from pathlib import Path
 
 def main() -> None:
     from syncline.config import load_config
-    from syncline.engine import SyncEngine, open_endpoint
+    from syncline.engine import RunRequest, SyncEngine, open_endpoint
     from syncline.state import StateStore
 
     folder, action = Path(sys.argv[1]), sys.argv[2]
@@ -24,7 +24,7 @@ def main() -> None:
         print("{}")
         return
     store = StateStore.open(config.resolve_url(config.state.url))
-    summary = SyncEngine(config, store).run("crm-books").to_json()
+    summary = SyncEngine(config, store).run(RunRequest("crm-books")).to_json()
     summary["peak_rss_kb"] = _peak_rss_kb()
     print(json.dumps(summary))
 

@@ -30,12 +30,6 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-KNOWN_LOOPS: dict[frozenset[str], str] = {
-    frozenset({"syncline.notify", "syncline.service"}):
-        "the 'run' helper (issue 15: notify imports service.requests.RunRequest)",
-}
-"""The loops that still exist, each with who removes it. Empty it as they go: the test
-fails on a loop listed here that no longer exists, as on a loop that is not listed."""
 
 ImportGraph = dict[str, dict[str, list[str]]]
 """unit -> unit it imports -> the import statements that make the edge
@@ -155,14 +149,10 @@ def describe(graph: ImportGraph, group: frozenset[str]) -> str:
     return " -> ".join(cycle) + "\n" + "\n".join(steps)
 
 
-def test_syncline_has_no_import_loop_but_the_known_ones() -> None:
+def test_syncline_has_no_import_loop() -> None:
     graph = import_graph(SRC, "syncline")
-    found = set(loops(graph))
-    unknown = [describe(graph, group) for group in sorted(found - set(KNOWN_LOOPS), key=sorted)]
-    assert not unknown, "import loops between units of syncline:\n" + "\n".join(unknown)
-    gone = [f"{sorted(group)} ({who})" for group, who in KNOWN_LOOPS.items()
-            if group not in found]
-    assert not gone, f"these loops are gone: remove them from KNOWN_LOOPS: {gone}"
+    found = [describe(graph, group) for group in sorted(loops(graph), key=sorted)]
+    assert not found, "import loops between units of syncline:\n" + "\n".join(found)
 
 
 def test_the_walker_finds_a_loop_in_a_small_graph() -> None:

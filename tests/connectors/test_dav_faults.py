@@ -25,7 +25,7 @@ from connectors.radicale_server import DavEditor, RadicaleServer, radicale  # no
 from connectors.sql_support import sqlite_rows
 from syncline.config import Config, load_config
 from syncline.connectors.dav.client import DavClient
-from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunOutcome, RunRequest, SyncEngine
 from syncline.engine.sync import open_endpoint
 from syncline.errors import EndpointUnavailable, RunCancelled
 from syncline.run_context import RunContext
@@ -95,8 +95,7 @@ class Setup:
                  fields["last_name"], fields["email"], fields["city"])
 
     def sync(self, mode: RunMode = RunMode.INCREMENTAL) -> Any:
-        return SyncEngine(self.config, self.store).run("crm-addressbook",
-                                                       SyncOptions(mode=mode))
+        return SyncEngine(self.config, self.store).run(RunRequest("crm-addressbook", mode=mode))
 
     def server_people(self) -> list[tuple[str, str]]:
         """(e-mail, city) of every card on the server (plain WebDAV, not the connector)."""

@@ -19,7 +19,7 @@ from connectors.sql_support import sqlite_rows
 from syncline.config import Config, load_config
 from syncline.connectors.base import Connector
 from syncline.connectors.dav import DavConnector
-from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunOutcome, RunRequest, SyncEngine
 from syncline.engine.sync import open_endpoint
 from syncline.state.store import StateStore
 
@@ -115,8 +115,7 @@ class Setup:
              factory: Any = None, *, unreadable: int = 0) -> Any:
         """Run ``link``; it must succeed, except that ``unreadable`` items may be journalled
         as item errors (an engine that journals the connectors' read problems)."""
-        summary = SyncEngine(self.config, self.store, factory).run(link,
-                                                                  SyncOptions(mode=mode))
+        summary = SyncEngine(self.config, self.store, factory).run(RunRequest(link, mode=mode))
         errors = sum(counts.errors for counts in summary.streams.values())
         assert summary.outcome in (RunOutcome.OK, RunOutcome.WARNING) or (
             summary.outcome is RunOutcome.ERROR and 0 < errors <= unreadable), \

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from connectors.radicale_server import RadicaleServer, radicale  # noqa: F401
 from syncline.config import Config, load_config
-from syncline.engine import RunMode, RunOutcome, RunSummary, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunOutcome, RunRequest, RunSummary, SyncEngine
 from syncline.state.store import StateStore
 
 CONFIG = """\
@@ -63,7 +63,7 @@ class Scenario:
     crm: sa.Engine
 
     def sync(self, mode: RunMode = RunMode.INCREMENTAL) -> RunSummary:
-        summary = SyncEngine(self.config, self.store).run("crm-book", SyncOptions(mode=mode))
+        summary = SyncEngine(self.config, self.store).run(RunRequest("crm-book", mode=mode))
         assert summary.outcome is RunOutcome.OK, summary.messages
         return summary
 

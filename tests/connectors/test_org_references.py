@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from connectors.radicale_server import RadicaleServer, radicale  # noqa: F401
 from syncline.config import Config, load_config
-from syncline.engine import RunOutcome, SyncEngine, SyncOptions
+from syncline.engine import RunOutcome, RunRequest, SyncEngine
 from syncline.engine.sync import open_endpoint
 from syncline.state.store import StateStore
 
@@ -138,7 +138,7 @@ class Scenario:
     cards: Cards
 
     def sync(self) -> Any:
-        summary = SyncEngine(self.config, self.store).run("crm-book", SyncOptions())
+        summary = SyncEngine(self.config, self.store).run(RunRequest("crm-book"))
         assert summary.outcome in (RunOutcome.OK, RunOutcome.WARNING), summary.messages
         return summary
 

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncline.config import Config, load_config
-from syncline.engine import RunOutcome, SyncEngine, SyncOptions
+from syncline.engine import RunOutcome, RunRequest, SyncEngine
 from syncline.engine.sync import open_endpoint
 from syncline.state.store import StateStore
 
@@ -91,7 +91,7 @@ class Books:
         return {str(row[0]): tuple(row[1:]) for row in found}
 
     def sync(self) -> Any:
-        summary = SyncEngine(self.config, self.store).run("crm-books", SyncOptions())
+        summary = SyncEngine(self.config, self.store).run(RunRequest("crm-books"))
         assert summary.outcome is RunOutcome.OK, summary.messages
         return summary
 

@@ -23,7 +23,7 @@ from syncline.connectors import connector_class
 from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteKind, WriteOperation
 from syncline.connectors.memory import shared_store
 from syncline.connectors.vdir import VdirConnector, writing
-from syncline.engine import RunMode, RunOutcome, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunOutcome, RunRequest, SyncEngine
 from syncline.errors import (
     ConfigError,
     EndpointUnavailable,
@@ -611,7 +611,7 @@ def test_memory_and_vdir_synced_both_ways(tmp_path: Path) -> None:
     editor = FolderEditor(folder, ".vcf")
 
     def sync(mode: RunMode = RunMode.INCREMENTAL) -> Any:
-        summary = SyncEngine(config, state).run("crm-folder", SyncOptions(mode=mode))
+        summary = SyncEngine(config, state).run(RunRequest("crm-folder", mode=mode))
         assert summary.outcome is RunOutcome.OK, summary.messages
         return summary
 
@@ -668,15 +668,15 @@ def test_a_malformed_card_deletes_nothing(tmp_path: Path, mode: RunMode) -> None
     for n in range(4):
         crm.put("contact", f"p{n}", person(n))
     engine = SyncEngine(config, state)
-    assert engine.run("crm-folder").outcome is RunOutcome.OK
+    assert engine.run(RunRequest("crm-folder")).outcome is RunOutcome.OK
     pairs = {row.a_key: row.b_key for page in state.iter_mappings(
         state.scope_id("crm-folder", "contact")) for row in page}
     broken = tmp_path / "contacts" / f"{pairs['p1']}.vcf"
     broken.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver Bennett\r\nEND:VCARD\r\n")
     crm.put("contact", "p2", {**person(2), "city": "Swansea"})
 
-    summary = engine.run("crm-folder", SyncOptions(mode=mode))
-    again = engine.run("crm-folder", SyncOptions(mode=RunMode.FULL))
+    summary = engine.run(RunRequest("crm-folder", mode=mode))
+    again = engine.run(RunRequest("crm-folder", mode=RunMode.FULL))
 
     assert summary.streams["contact"].to_json()["D"] == 0
     assert again.streams["contact"].to_json()["D"] == 0
@@ -733,7 +733,7 @@ def test_events_synced_both_ways(tmp_path: Path) -> None:
     folder = tmp_path / "calendar"
 
     def sync() -> Any:
-        summary = SyncEngine(config, state).run("crm-calendar")
+        summary = SyncEngine(config, state).run(RunRequest("crm-calendar"))
         assert summary.outcome is RunOutcome.OK, summary.messages
         return summary.streams["event"].to_json()
 
@@ -927,12 +927,12 @@ def test_a_malformed_card_is_journalled_as_an_error_and_deletes_nothing(
     for n in range(4):
         crm.put("contact", f"p{n}", person(n))
     engine = SyncEngine(config, state)
-    assert engine.run("crm-folder").outcome is RunOutcome.OK
+    assert engine.run(RunRequest("crm-folder")).outcome is RunOutcome.OK
     folder = tmp_path / "contacts"
     bad = sorted(folder.glob("*.vcf"))[1]
     bad.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver\r\nEND:VCARD\r\n")
     for mode in (RunMode.INCREMENTAL, RunMode.FULL):
-        summary = engine.run("crm-folder", SyncOptions(mode=mode))
+        summary = engine.run(RunRequest("crm-folder", mode=mode))
         counts = summary.streams["contact"].to_json()
         assert counts["errors"] == 1 and counts["D"] == 0
         assert summary.outcome is RunOutcome.ERROR

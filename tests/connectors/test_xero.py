@@ -483,7 +483,7 @@ def test_engine_posts_unposted_invoices_once(sandbox: Any, tmp_path: Path) -> No
     refused by Xero with its message and stays pending; once fixed it goes, nothing twice."""
     from syncline.config import parse_config
     from syncline.connectors.memory import shared_store
-    from syncline.engine import SyncEngine, SyncOptions
+    from syncline.engine import RunRequest, SyncEngine
     from syncline.state.store import StateStore
 
     xero, server = sandbox
@@ -514,7 +514,7 @@ def test_engine_posts_unposted_invoices_once(sandbox: Any, tmp_path: Path) -> No
         "links": {"post": {"a": "crm", "b": "books", "streams": ["contact", "invoice"],
                            "direction": "a-to-b"}}}, base_dir=tmp_path)
     store = StateStore.open(f"sqlite:///{tmp_path}/state.db")
-    first = SyncEngine(config, store).run("post", SyncOptions())
+    first = SyncEngine(config, store).run(RunRequest("post"))
     assert first.streams["contact"].A == 2
     assert first.streams["invoice"].A == 4 and first.streams["invoice"].errors == 1
     pending = store.pending_items("post")
@@ -525,9 +525,9 @@ def test_engine_posts_unposted_invoices_once(sandbox: Any, tmp_path: Path) -> No
     fixed = dict(crm.stream("invoice")["so-3"][1])
     fixed["lines"] = [{**fixed["lines"][0], "ledger_account": "200"}]
     crm.put("invoice", "so-3", fixed)
-    second = SyncEngine(config, store).run("post", SyncOptions())
+    second = SyncEngine(config, store).run(RunRequest("post"))
     assert second.streams["invoice"].A == 1 and second.streams["invoice"].errors == 0
-    third = SyncEngine(config, store).run("post", SyncOptions())
+    third = SyncEngine(config, store).run(RunRequest("post"))
     assert third.streams["invoice"].A == 0 and third.streams["contact"].A == 0
     store.close()
     invoices = xero.store.snapshot()[tenant]["Invoices"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from syncline.config import Config, load_config
-from syncline.engine import RunMode, RunSummary, SyncEngine, SyncOptions, open_endpoint
+from syncline.engine import RunMode, RunRequest, RunSummary, SyncEngine, open_endpoint
 from syncline.state.store import StateStore
 
 CRM_SCHEMA = """
@@ -261,7 +261,7 @@ class World:
     def sync(self, *streams: str, dry_run: bool = False, full: bool = False) -> RunSummary:
         mode = RunMode.FULL if full else RunMode.INCREMENTAL
         return SyncEngine(self.config, self.store).run(
-            "crm-books", SyncOptions(mode=mode, streams=tuple(streams), dry_run=dry_run))
+            RunRequest("crm-books", mode=mode, streams=frozenset(streams), dry_run=dry_run))
 
     def query(self, database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with closing(sqlite3.connect(database)) as db:

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, settings
 from syncline.config import Config, parse_config
 from syncline.connectors.base import Connector, ReadScope, WriteBatch, WriteResult
 from syncline.connectors.memory import MemoryConnector, MemoryStore, shared_store
-from syncline.engine import RunMode, RunSummary, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunRequest, RunSummary, SyncEngine
 from syncline.model import field_token
 from syncline.plan_types import MappingRow
 from syncline.state.store import StateStore
@@ -114,10 +114,11 @@ class Harness:
     def sync(self, *, mode: RunMode = RunMode.INCREMENTAL, streams: tuple[str, ...] = (),
              scope: ReadScope | None = None, dry_run: bool = False,
              allow_mass_delete: bool = False, crash: CrashPlan | None = None) -> RunSummary:
-        options = SyncOptions(mode=mode, streams=streams, scope=scope or ReadScope(),
-                              dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        request = RunRequest(self.link, mode=mode, streams=frozenset(streams),
+                             scope=scope or ReadScope(), dry_run=dry_run,
+                             allow_mass_delete=allow_mass_delete)
         try:
-            summary = self.engine(crash).run(self.link, options)
+            summary = self.engine(crash).run(request)
         except SimulatedCrash:
             self.crashed_runs.append(int(self.store.runs(self.link, limit=1)[0]["id"]))
             raise

@@ -18,7 +18,7 @@ import pytest
 import syncline.engine.stream as stream_module
 from syncline.config import load_config
 from syncline.engine import SyncEngine
-from syncline.engine.options import RunMode, SyncOptions
+from syncline.engine.options import RunMode, RunRequest
 from syncline.model import field_token
 from syncline.state import StateStore
 
@@ -84,7 +84,7 @@ def _sync(folder: Path, mode: RunMode = RunMode.INCREMENTAL,
     store = StateStore.open(config.resolve_url(config.state.url))
     try:
         return SyncEngine(config, store).run(
-            "crm-books", SyncOptions(mode=mode, dry_run=dry_run)).to_json()
+            RunRequest("crm-books", mode=mode, dry_run=dry_run)).to_json()
     finally:
         store.close()
 

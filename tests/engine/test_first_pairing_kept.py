@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncline.config import parse_config
-from syncline.engine import RunOutcome, RunSummary, SyncEngine, SyncOptions
+from syncline.engine import RunOutcome, RunRequest, RunSummary, SyncEngine
 from syncline.state.store import StateStore
 
 LINK = "l"
@@ -74,7 +74,7 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 
 def _sync(engine: SyncEngine) -> RunSummary:
-    summary = engine.run(LINK, SyncOptions())
+    summary = engine.run(RunRequest(LINK))
     assert summary.outcome is RunOutcome.OK, summary.messages
     return summary
 

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncline.config import Config, parse_config
-from syncline.engine import RunMode, RunOutcome, RunSummary, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunOutcome, RunRequest, RunSummary, SyncEngine
 from syncline.engine.first_pair import is_unsettled
 from syncline.engine.sync import open_endpoint
 from syncline.model import Side
@@ -102,7 +102,7 @@ def shop(database_url: str, tmp_path: Path) -> Iterator[tuple[Config, StateStore
 
 def _sync(config: Config, store: StateStore, mode: RunMode = RunMode.INCREMENTAL
           ) -> RunSummary:
-    return SyncEngine(config, store).run(LINK, SyncOptions(mode=mode))
+    return SyncEngine(config, store).run(RunRequest(LINK, mode=mode))
 
 
 def _rows(engine: sa.Engine, query: str) -> list[tuple[Any, ...]]:

@@ -17,7 +17,7 @@ import pytest
 
 from syncline.config import parse_config
 from syncline.connectors.base import WriteBatch, WriteResult
-from syncline.engine import SyncOptions
+from syncline.engine import RunRequest
 from syncline.engine.plan import Decision, Policy, SideChange, plan_chunk
 from syncline.errors import ConfigError
 from syncline.model import ActionCode, Record, Side, content_hash, field_token
@@ -295,7 +295,7 @@ class BooksComputePhone(HarnessConnector):
 
 
 def _sync_with(h: Harness, connector: type[HarnessConnector]) -> Any:
-    summary = h.engine(connector=connector).run(h.link, SyncOptions())
+    summary = h.engine(connector=connector).run(RunRequest(h.link))
     h.runs.append(summary)
     return summary
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from syncline.connectors.base import ReadScope
-from syncline.engine import RunMode, SyncOptions
+from syncline.engine import RunMode, RunRequest
 from syncline.model import Record, RecordColumns
 
 from .syncharness import Harness, HarnessConnector
@@ -50,7 +50,7 @@ def _seed(h: Harness) -> None:
 def test_a_key_twice_in_a_columnar_page_is_an_item_error(harness: Harness) -> None:
     h = harness
     _seed(h)
-    summary = h.engine(connector=RepeatingColumns).run(h.link, SyncOptions())
+    summary = h.engine(connector=RepeatingColumns).run(RunRequest(h.link))
     assert summary.streams["contact"].errors == 3
     assert sorted(fields["name"] for fields in h.records("b").values()) == [
         "Person 1", "Person 2", "Person 3"]
@@ -62,7 +62,7 @@ def test_a_key_listed_twice_is_an_item_error_not_a_jam(harness: Harness) -> None
     _seed(h)
     engine = h.engine(connector=RepeatingListing)
     for mode in (RunMode.INCREMENTAL, RunMode.FULL):
-        summary = engine.run(h.link, SyncOptions(mode=mode))
+        summary = engine.run(RunRequest(h.link, mode=mode))
         assert summary.streams["contact"].errors >= 3
         twice = [m for m in summary.messages if "was read twice" in m]
         assert twice and all("second record is left out" in m for m in twice)

@@ -303,7 +303,7 @@ def test_memory_blocked_document_goes_once_fixed_and_updates_carry_warnings(
 
     from syncline.config import load_config
     from syncline.connectors.memory import shared_store
-    from syncline.engine import SyncEngine
+    from syncline.engine import RunRequest, SyncEngine
     from syncline.state.store import StateStore
 
     names = {"a": f"shop-{uuid.uuid4().hex}", "b": f"ledger-{uuid.uuid4().hex}"}
@@ -323,14 +323,14 @@ def test_memory_blocked_document_goes_once_fixed_and_updates_carry_warnings(
     store = StateStore.open(config.resolve_url(config.state.url))
     try:
         engine = SyncEngine(config, store)
-        first = engine.run("shop-ledger")
+        first = engine.run(RunRequest("shop-ledger"))
         assert sorted(f["number"] for _, f, _ in ledger.stream("invoice").values()) == ["S-1"]
         assert first.streams["invoice"].errors == 1
-        engine.run("shop-ledger")  # still blocked: tried again, not sent
+        engine.run(RunRequest("shop-ledger"))  # still blocked: tried again, not sent
         assert len(ledger.stream("invoice")) == 1
         RulesStore(store).set_xref("shop-ledger", "ledger_account", "COFFEE", "4010")
-        engine.run("shop-ledger")
-        engine.run("shop-ledger")
+        engine.run(RunRequest("shop-ledger"))
+        engine.run(RunRequest("shop-ledger"))
         posted = {f["number"]: f for _, f, _ in ledger.stream("invoice").values()}
         assert sorted(posted) == ["S-1", "S-2"]
         assert posted["S-2"]["lines"][0]["ledger_account"] == "4010"
@@ -338,7 +338,7 @@ def test_memory_blocked_document_goes_once_fixed_and_updates_carry_warnings(
         assert len(created) == 2
         # the shop changes S-1's total by a few pence: the update carries a rounding line
         shop.put("invoice", "s1", invoice("S-1", "TEA", "10.03"))
-        updated = engine.run("shop-ledger")
+        updated = engine.run(RunRequest("shop-ledger"))
         assert updated.streams["invoice"].M == 1 and updated.streams["invoice"].warnings == 1
         warnings = store.journal("shop-ledger", outcome="warning")
         assert [(row["action"], row["message"]) for row in warnings] == [
@@ -404,7 +404,7 @@ def test_rules_never_post_twice_and_lose_nothing(ops: list[tuple[Any, ...]]) -> 
 
     from syncline.config import load_config
     from syncline.connectors.memory import shared_store
-    from syncline.engine import SyncEngine
+    from syncline.engine import RunRequest, SyncEngine
     from syncline.state.store import StateStore
 
     names = {"a": f"shop-{uuid.uuid4().hex}", "b": f"ledger-{uuid.uuid4().hex}"}
@@ -423,7 +423,7 @@ def test_rules_never_post_twice_and_lose_nothing(ops: list[tuple[Any, ...]]) -> 
             due = {key for key, fields in docs.items()
                    if key not in posted and fields["status"] == "shipped"
                    and not fields["nc_only"] and fields["lines"][0]["item"] in mapped}
-            SyncEngine(config, store).run("shop-ledger")
+            SyncEngine(config, store).run(RunRequest("shop-ledger"))
             numbers = [fields["number"] for _, fields, _ in ledger.stream("invoice").values()]
             assert len(numbers) == len(set(numbers)), "a document was posted twice"
             now_posted = {number.removeprefix("N-") for number in numbers}

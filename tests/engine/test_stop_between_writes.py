@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from syncline.config import load_config
-from syncline.engine import NullProgress, RunOutcome, SyncEngine
+from syncline.engine import NullProgress, RunOutcome, RunRequest, SyncEngine
 from syncline.errors import RunCancelled
 from syncline.run_context import StopSignal
 from syncline.state.store import StateStore
@@ -72,7 +72,7 @@ def test_a_stop_in_the_middle_of_a_batch_keeps_what_was_written(tmp_path: Path) 
         stop = StopSignal()
         progress = StopAfter(stop, after=1)
         with pytest.raises(RunCancelled, match="interrupted \\(the test\\)"):
-            SyncEngine(config, store).run("crm-phone", progress=progress, stop=stop)
+            SyncEngine(config, store).run(RunRequest("crm-phone"), progress=progress, stop=stop)
         files = list((tmp_path / "phone").glob("*.vcf"))
         assert 1 <= len(files) < PEOPLE  # stopped in the middle of the one batch
         assert progress.seen[0] == (1, PEOPLE)  # counted as each file was written
@@ -85,7 +85,7 @@ def test_a_stop_in_the_middle_of_a_batch_keeps_what_was_written(tmp_path: Path) 
         journal = store.journal("crm-phone", run_id=last["id"])
         assert len(journal) == len(files)
         assert {row["outcome"] for row in journal} == {"ok"}
-        summary = SyncEngine(config, store).run("crm-phone")
+        summary = SyncEngine(config, store).run(RunRequest("crm-phone"))
         assert summary.outcome is RunOutcome.OK
         created = summary.streams["contact"].A
         assert created == PEOPLE - len(files)

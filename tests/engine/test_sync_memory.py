@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, select
 
 from syncline.connectors.base import ReadScope, WriteBatch, WriteResult
-from syncline.engine import RunMode, RunOutcome, RunSummary
+from syncline.engine import RunMode, RunOutcome, RunRequest, RunSummary
 from syncline.errors import EndpointUnavailable, UsageError
 from syncline.state import schema
 
@@ -669,7 +669,7 @@ def test_unexpected_exception_is_not_recorded_as_ok(harness: Harness) -> None:
 
     engine = h.engine(connector=Exploding)
     with pytest.raises(Broken):
-        engine.run("l")
+        engine.run(RunRequest("l"))
     run = h.store.runs("l")[0]
     assert run["outcome"] == "failed", run
 

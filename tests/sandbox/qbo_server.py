@@ -19,7 +19,7 @@ from syncline.connectors.base import Connector
 from syncline.connectors.memory import MemoryStore, shared_store
 from syncline.connectors.qbo import QboConnector
 from syncline.connectors.qbo.mapping import STREAMS
-from syncline.engine import RunMode, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunRequest, SyncEngine
 from syncline.sandbox.qbo import (
     DEFAULT_REALM,
     SANDBOX_CLIENT_ID,
@@ -184,7 +184,7 @@ class Books:
 
     def sync(self, mode: RunMode = RunMode.INCREMENTAL) -> Any:
         engine = SyncEngine(self.config, self.store, factory=self.connector)
-        return engine.run("l", SyncOptions(mode=mode))
+        return engine.run(RunRequest("l", mode=mode))
 
     def close(self) -> None:
         self.store.close()

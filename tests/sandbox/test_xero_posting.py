@@ -325,7 +325,7 @@ def test_reference_data_comes_from_the_books_into_the_crm_incrementally(
     from sandbox.xero_support import ApiUser, authorize
     from syncline.config import load_config
     from syncline.connectors.xero import XeroConnector
-    from syncline.engine import SyncEngine, SyncOptions, open_endpoint
+    from syncline.engine import RunRequest, SyncEngine, open_endpoint
     from syncline.state.store import StateStore
 
     xero, server = sandbox
@@ -353,7 +353,7 @@ def test_reference_data_comes_from_the_books_into_the_crm_incrementally(
                 f"SELECT code, name, active FROM {table}")}
 
     def sync() -> Any:
-        summary = SyncEngine(config, store).run("reference", SyncOptions())
+        summary = SyncEngine(config, store).run(RunRequest("reference"))
         assert summary.outcome.value == "ok", summary.messages
         return summary
 

@@ -28,7 +28,7 @@ from engine.rules_support import CRM_SCHEMA, CUSTOMERS, PRODUCTS, Order, insert_
 from sandbox.xero_support import ApiUser, authorize
 from syncline.config import Config, load_config
 from syncline.connectors.xero import XeroConnector
-from syncline.engine import RunMode, RunSummary, SyncEngine, SyncOptions, open_endpoint
+from syncline.engine import RunMode, RunRequest, RunSummary, SyncEngine, open_endpoint
 from syncline.sandbox.xero import XeroSandbox
 from syncline.state.store import StateStore
 
@@ -207,7 +207,7 @@ class XeroWorld:
     def sync(self, *streams: str, full: bool = False) -> RunSummary:
         mode = RunMode.FULL if full else RunMode.INCREMENTAL
         return SyncEngine(self.config, self.store).run(
-            LINK, SyncOptions(mode=mode, streams=tuple(streams)))
+            RunRequest(LINK, mode=mode, streams=frozenset(streams)))
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with closing(sqlite3.connect(self.crm)) as db:

@@ -11,10 +11,9 @@ import logging
 import sys
 
 from syncline.config import load_config
-from syncline.engine import SyncEngine, SyncOptions
 from syncline.errors import RunError
+from syncline.service import RunRequest, run_link
 from syncline.service.lock import holder_text
-from syncline.service.runner import run_locked
 from syncline.state.store import StateStore
 
 
@@ -24,9 +23,8 @@ def main() -> None:
     config = load_config(path)
     store = StateStore.open(config.resolve_url(config.state.url))
     try:
-        summary = run_locked(SyncEngine(config, store), link, SyncOptions(),
-                             holder=holder_text("fenced_run.py", None), ttl=ttl,
-                             notify=False)
+        summary = run_link(config, store, RunRequest(link),
+                           holder=holder_text("fenced_run.py", None), ttl=ttl, notify=False)
     except RunError as error:
         print(f"run error: {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from syncline.config import Config
 from syncline.connectors.base import WriteBatch, WriteResult
 from syncline.connectors.memory import MemoryConnector
-from syncline.engine import RunMode, SyncEngine, SyncOptions
+from syncline.engine import RunMode, RunRequest, SyncEngine
 from syncline.errors import EndpointUnavailable, UsageError
 from syncline.model import Side
 from syncline.service import ForceCriteria, SyncService
@@ -193,7 +193,7 @@ def test_related_records_are_included_only_when_asked(link: MemoryLink,
                                                       store: StateStore) -> None:
     _seed_related(link)
     config = link.config()
-    SyncEngine(config, store).run("lr")
+    SyncEngine(config, store).run(RunRequest("lr"))
     service = SyncService(config, store)
     try:
         plain = service.force("lr", ForceCriteria(owner="alice", streams=("task", "event")))
@@ -230,7 +230,7 @@ def test_marked_records_are_written_with_R_and_the_marks_cleared(link: MemoryLin
     _seed_related(link)
     config = link.config()
     engine = SyncEngine(config, store)
-    engine.run("lr")
+    engine.run(RunRequest("lr"))
     b_before = {stream: dict(records) for stream, records in link.b.records.items()}
     service = SyncService(config, store)
     try:
@@ -238,10 +238,10 @@ def test_marked_records_are_written_with_R_and_the_marks_cleared(link: MemoryLin
     finally:
         service.shutdown()
     assert marked_count(store, "lr") == 2
-    idle = engine.run("lr", SyncOptions(streams=("task",)))  # other streams: marks wait
+    idle = engine.run(RunRequest("lr", streams=frozenset({"task"})))  # other streams: marks wait
     assert idle.streams["task"].R == 0
     assert marked_count(store, "lr") == 2
-    summary = engine.run("lr", SyncOptions(mode=RunMode.FORCED))
+    summary = engine.run(RunRequest("lr", mode=RunMode.FORCED))
     assert summary.mode is RunMode.FORCED
     assert summary.streams["contact"].R == 2
     assert _journal(store, summary.run_id or 0) == [
@@ -252,7 +252,7 @@ def test_marked_records_are_written_with_R_and_the_marks_cleared(link: MemoryLin
     changed = {key for key, value in link.b.stream("contact").items()
                if value[0] != b_before["contact"][key][0]}
     assert len(changed) == 2
-    again = engine.run("lr")
+    again = engine.run(RunRequest("lr"))
     assert again.streams["contact"].R == 0  # cleared: not sent a third time
 
 
@@ -261,7 +261,7 @@ def test_the_forced_side_wins_over_a_change_on_the_other_side(link: MemoryLink,
     link.a.put("contact", "c1", {"name": "Ann", "email": "ann@x.org"})
     config = link.config()
     engine = SyncEngine(config, store)
-    engine.run("lr")
+    engine.run(RunRequest("lr"))
     (b_key,) = link.b.stream("contact")
     link.b.put("contact", b_key, {"name": "Ann on b", "email": "ann@x.org"})
     service = SyncService(config, store)
@@ -269,7 +269,7 @@ def test_the_forced_side_wins_over_a_change_on_the_other_side(link: MemoryLink,
         service.force("lr", ForceCriteria(source=Side.A))
     finally:
         service.shutdown()
-    summary = engine.run("lr")
+    summary = engine.run(RunRequest("lr"))
     assert summary.mode is RunMode.INCREMENTAL  # a plain run writes waiting marks too
     assert summary.streams["contact"].R == 1
     assert link.b.stream("contact")[b_key][1]["name"] == "Ann"
@@ -285,7 +285,7 @@ def test_force_from_b_and_unmapped_records(link: MemoryLink, store: StateStore) 
     finally:
         service.shutdown()
     assert result.side is Side.B and result.endpoint == "right"
-    summary = SyncEngine(config, store).run("lr")
+    summary = SyncEngine(config, store).run(RunRequest("lr"))
     rows = store.journal("lr", run_id=summary.run_id, limit=None)
     assert [(row["action"], row["direction"], row["b_key"]) for row in rows] == \
         [("R", "b>a", "r1")]
@@ -330,7 +330,7 @@ def test_a_crash_between_marking_and_writing_keeps_the_marks(link: MemoryLink,
     for number in range(1, 4):
         link.a.put("contact", f"c{number}", {"name": f"P{number}", "email": f"{number}@x.org"})
     config = link.config()
-    SyncEngine(config, store).run("lr")
+    SyncEngine(config, store).run(RunRequest("lr"))
     service = SyncService(config, store)
     try:
         service.force("lr", ForceCriteria())
@@ -338,16 +338,16 @@ def test_a_crash_between_marking_and_writing_keeps_the_marks(link: MemoryLink,
         service.shutdown()
     link.b.unavailable = True  # the run fails before writing anything
     with pytest.raises(EndpointUnavailable):
-        SyncEngine(config, store).run("lr")
+        SyncEngine(config, store).run(RunRequest("lr"))
     assert marked_count(store, "lr") == 3
     link.b.unavailable = False
     versions = {key: value[0] for key, value in link.b.stream("contact").items()}
     with pytest.raises(KeyboardInterrupt):  # written on b, killed before it was recorded
-        SyncEngine(config, store, _factory(config, {"right"})).run("lr")
+        SyncEngine(config, store, _factory(config, {"right"})).run(RunRequest("lr"))
     assert marked_count(store, "lr") == 3  # not recorded as written: still marked
     assert all(link.b.stream("contact")[key][0] != version
                for key, version in versions.items())
-    summary = SyncEngine(config, store).run("lr")
+    summary = SyncEngine(config, store).run(RunRequest("lr"))
     assert any("settled" in message for message in summary.messages)
     assert marked_count(store, "lr") == 0
     rows = store.journal("lr", run_id=summary.run_id, limit=None)
@@ -360,7 +360,7 @@ def test_force_now_through_the_service_runs_a_forced_run(link: MemoryLink,
                                                          store: StateStore) -> None:
     link.a.put("contact", "c1", {"name": "Ann", "email": "ann@x.org"})
     config = link.config()
-    SyncEngine(config, store).run("lr")
+    SyncEngine(config, store).run(RunRequest("lr"))
     service = SyncService(config, store)
     try:
         service.start()

@@ -17,7 +17,7 @@ from syncline.config import Config
 from syncline.connectors.base import ReadScope
 from syncline.engine import RunMode, RunSummary, Trigger
 from syncline.errors import LinkBusy
-from syncline.service import ManualClock, RunRequest, SyncService, TriggerOptions, TriggerStatus
+from syncline.service import ManualClock, RunRequest, SyncService, TriggerStatus
 from syncline.state.store import StateStore
 
 from .support import memory_link
@@ -219,14 +219,14 @@ invoice = "every 10m"
         service.tick()
         assert service.wait_idle(WAIT)
         assert runner.requests[2].streams == frozenset({"contact", "invoice"})
-        assert runner.requests[2].options(["tax_rate", "contact", "invoice"]).streams == \
+        assert runner.requests[2].ordered_streams(["tax_rate", "contact", "invoice"]) == \
             ("contact", "invoice")
         clock.set(datetime(2030, 3, 5, 0, 0, tzinfo=UTC))  # midnight: tax_rate too
         service.tick()
         assert service.wait_idle(WAIT)
         last = runner.requests[-1]
         assert last.streams == frozenset({"tax_rate", "contact", "invoice"})
-        assert last.options(["tax_rate", "contact", "invoice"]).streams == ()  # all
+        assert last.ordered_streams(["tax_rate", "contact", "invoice"]) == ()  # all
     finally:
         service.shutdown()
 
@@ -246,8 +246,8 @@ def test_triggers_while_running_coalesce_into_one_follow_up(
         assert second.status is TriggerStatus.QUEUED
         clock.advance(minutes=30)
         service.tick()  # the schedule fires while the run goes on
-        third = service.trigger("lr", streams=["invoice"], requested_by="bob",
-                                options=TriggerOptions(ReadScope(from_key="k5")))
+        third = service.submit(RunRequest("lr", streams=frozenset({"invoice"}),
+                                          scope=ReadScope(from_key="k5"), requested_by=("bob",)))
         assert third.status is TriggerStatus.COALESCED
         assert third.request.merged_count == 3
         status = service.status("lr")[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from syncline.connectors.base import Connector, WriteBatch, WriteResult
 from syncline.connectors.memory import MemoryConnector
-from syncline.engine import RunOutcome, SyncEngine
+from syncline.engine import RunOutcome, RunRequest, SyncEngine
 from syncline.service import SyncService
 from syncline.state.store import StateStore
 
@@ -64,7 +64,7 @@ def test_shutting_down_stops_the_run_after_the_write_in_flight(tmp_path: Path) -
         scope = store.scope_id("lr", "contact")
         assert store.count_mappings(scope) == written
         assert store.pending_intents(scope) == []
-        summary = SyncEngine(config, store).run("lr")
+        summary = SyncEngine(config, store).run(RunRequest("lr"))
         assert summary.outcome is RunOutcome.OK
         created = summary.streams["contact"].A
         assert created == RECORDS - written

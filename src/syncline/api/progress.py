@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from syncline.service import RunRequest
 from syncline.service.outcomes import RunSummary
 from syncline.service.progress_watch import RunWatcher
-from syncline.service.requests import RunRequest
 from syncline.service.stores import StateStore
 
 __all__ = ["QUEUE_LIMIT", "ProgressHub", "RunProgress", "Subscription"]

@@ -24,13 +24,11 @@ from syncline.api.models import (
     jsonable,
 )
 from syncline.config import LinkConfig
-from syncline.connectors.base import ReadScope
-from syncline.engine import RunMode, Trigger
 from syncline.errors import UsageError
 from syncline.model import Side
+from syncline.service import ReadScope, RunMode, RunRequest, Trigger, TriggerResult
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force_mail import parse_recipients
-from syncline.service.service import TriggerOptions, TriggerResult
 
 __all__ = ["check_link", "check_streams", "router", "trigger_answer"]
 
@@ -168,13 +166,11 @@ def start_sync(link: str, body: SyncBody, context: Context, user: Operator) -> T
     settings = check_link(context, link)
     check_streams(link, settings, body.streams)
     _refuse_paused(context, link, body.streams)
-    scope = ReadScope(since=body.since, until=body.until, from_key=body.from_key,
-                      to_key=body.to_key)
-    result = context.service.trigger(
-        link, RunMode.INCREMENTAL, body.streams,
-        TriggerOptions(scope=scope, allow_mass_delete=body.allow_mass_delete),
-        requested_by=user.name, trigger=Trigger.API)
-    return trigger_answer(result)
+    request = RunRequest(link, RunMode.INCREMENTAL, frozenset(body.streams),
+                         ReadScope(since=body.since, until=body.until, from_key=body.from_key,
+                                   to_key=body.to_key),
+                         Trigger.API, (user.name,), body.allow_mass_delete)
+    return trigger_answer(context.service.submit(request))
 
 
 @router.post("/links/{link}/force-sync", status_code=status.HTTP_202_ACCEPTED,

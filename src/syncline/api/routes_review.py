@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from syncline.api.auth import Admin, Context, Operator, Viewer
 from syncline.api.models import ResolveBody, RetryBody, RowId, RowIdQuery, XrefBody, jsonable
 from syncline.api.routes_links import check_link, check_streams, trigger_answer
-from syncline.engine import RunMode, Trigger
+from syncline.service import RunMode, Trigger
 from syncline.service.conflict_view import SharedFields, compare_fields, differing_names
 from syncline.service.review import (
     JournalFilter,

@@ -98,9 +98,9 @@ def force(
     """Send selected records of LINK again (action code R), even if nothing changed."""
     from rich.console import Console
 
-    from syncline.cli.commands_sync import print_summary, run_link
+    from syncline.cli.commands_sync import print_summary, run_with_progress
     from syncline.cli.render import dump_json, worst_exit
-    from syncline.engine import RunMode, SyncEngine, SyncOptions, Trigger
+    from syncline.service import RunMode, RunRequest, Trigger
     from syncline.service.criteria import ForceCriteria
     from syncline.service.force import authoritative_side
     from syncline.service.force_mail import ForceLogMailer, parse_recipients
@@ -150,10 +150,11 @@ def force(
                 console.print(f"they are sent with the next run of {link} (syncline sync "
                               f"{link}, or the service's schedule)", highlight=False)
             raise typer.Exit(0)
-        options = SyncOptions(mode=RunMode.FORCED, trigger=Trigger.FORCE, user=user)
-        summary, _failed, error = run_link(SyncEngine(loaded, store), store, link, options,
-                                           console, plain=json_output, wait=wait,
-                                           command="syncline force")
+        request = RunRequest(link, RunMode.FORCED, trigger=Trigger.FORCE,
+                             requested_by=(user,) if user else ())
+        summary, _failed, error = run_with_progress(loaded, store, request, console,
+                                                    plain=json_output, wait=wait,
+                                                    command="syncline force")
     document = result.to_json()
     if summary is None:
         typer.echo(f"{typer.style('error:', fg='red', bold=True)} {link}: {error} (the marks "

@@ -26,6 +26,7 @@ from syncline.model import Outcome
 
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from syncline.config import LinkConfig
+    from syncline.service import Lease
     from syncline.service.stores import StateStore
 
 __all__ = ["XrefAction", "errors", "post", "xref"]
@@ -44,18 +45,25 @@ def post(
         help="A document to post: its key or its number (repeatable).")],
     no_run: Annotated[bool, typer.Option(
         "--no-run", help="Only mark the documents; the next run of LINK posts them.")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another run holds the link (the service, a sync), wait for it "
+                       "instead of failing with 'link is busy'.")] = False,
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print what happened to each document as JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Post documents to the books one by one (for streams whose send_all is off), then run
-    the stream so they go now. Exit code 1 when a document is blocked by a rule."""
+    the stream so they go now. Exit code 1 when a document is blocked by a rule; 3 when the
+    run could not proceed (the link busy, an endpoint unreachable): the documents stay
+    marked and go with the next run."""
     from rich.console import Console
     from rich.table import Table
 
     from syncline.cli.render import dump_json, outcome_text
-    from syncline.engine import SyncEngine, SyncOptions, Trigger
+    from syncline.errors import RunError
+    from syncline.service import RunRequest, Trigger, run_link
     from syncline.service.endpoints import resolve_keys
+    from syncline.service.lock import holder_text
     from syncline.service.stores import rules_of
 
     loaded = load(ctx, config)
@@ -74,8 +82,19 @@ def post(
             typer.echo(f"{len(keys)} {stream} document(s) marked for posting; the next run of "
                        f"{link} sends them (syncline sync {link})")
             return
-        summary = SyncEngine(loaded, store).run(link, SyncOptions(
-            streams=(stream,), trigger=Trigger.MANUAL, user=user))
+        request = RunRequest(link, streams=frozenset({stream}), trigger=Trigger.MANUAL,
+                             requested_by=(user,) if user else ())
+
+        def waiting(lease: Lease) -> None:
+            typer.echo(f"{link}: waiting for {lease.describe()} to finish", err=True)
+
+        try:
+            summary = run_link(loaded, store, request, holder=holder_text("syncline post", user),
+                               wait=wait, on_wait=waiting)
+        except RunError as error:  # as ``sync`` says it; the marks wait for the next run
+            typer.echo(f"{typer.style('error:', fg='red', bold=True)} {link}: {error} (the "
+                       f"documents stay marked; the next run of {link} sends them)", err=True)
+            raise typer.Exit(error.exit_code) from None
         rows = store.journal(link, run_id=summary.run_id, stream=stream, limit=None) \
             if summary.run_id is not None else []
         mapped = store.mappings_for(scope_id, "a", keys.values())

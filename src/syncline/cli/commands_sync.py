@@ -39,12 +39,11 @@ if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (st
     from rich.console import Console
 
     from syncline.config import Config
-    from syncline.engine import SyncEngine, SyncOptions
+    from syncline.service import Lease, RunRequest
     from syncline.service.outcomes import RunSummary
     from syncline.service.stores import StateStore
-    from syncline.state.service_store import Lease
 
-__all__ = ["choose_streams", "print_summary", "run_link", "setup", "sync"]
+__all__ = ["choose_streams", "print_summary", "run_with_progress", "setup", "sync"]
 
 
 def setup(
@@ -119,25 +118,28 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"[red]•[/] {escape(hint)}", highlight=False)
 
 
-def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOptions,
-             console: Console, *, plain: bool, wait: bool = False,
-             command: str = "syncline sync") -> tuple[RunSummary | None,
-                                                      dict[str, Any] | None, RunError | None]:
-    """Run one link with progress under its run lock; returns ``(summary, None, None)`` when
-    it ran, or ``(None, failed-run JSON or None, error)`` when it could not proceed (also
-    :class:`~syncline.errors.LinkBusy`: another run holds the link and ``wait`` is false;
-    :class:`~syncline.errors.RunCancelled`: Ctrl-C stopped it).
+def run_with_progress(config: Config, store: StateStore, request: RunRequest,
+                      console: Console, *, plain: bool, wait: bool = False,
+                      command: str = "syncline sync"
+                      ) -> tuple[RunSummary | None, dict[str, Any] | None, RunError | None]:
+    """Run ``request`` through the service's one way in (:func:`syncline.service.run_link`:
+    under the link's run lock, notified) with progress on the terminal, Ctrl-C stopping it;
+    returns ``(summary, None, None)`` when it ran, or ``(None, failed-run JSON or None,
+    error)`` when it could not proceed (also :class:`~syncline.errors.LinkBusy`: another run
+    holds the link and ``wait`` is false; :class:`~syncline.errors.RunCancelled`: Ctrl-C
+    stopped it).
 
     Raises:
-        ConfigError, UsageError: the link or the options are wrong (nothing ran).
+        ConfigError, UsageError: the link or the request is wrong (nothing ran).
     """
     from syncline.cli.interrupt import ctrl_c_stops
     from syncline.cli.progress import progress_for
     from syncline.cli.render import run_row_json
     from syncline.run_context import StopSignal
+    from syncline.service import run_link
     from syncline.service.lock import holder_text
-    from syncline.service.runner import run_locked
 
+    name = request.link
     before = store.runs(name, limit=1)
     last_id = before[0]["id"] if before else 0
     stop = StopSignal()
@@ -147,9 +149,9 @@ def run_link(engine: SyncEngine, store: StateStore, name: str, options: SyncOpti
 
         with progress_for(console, sys.stderr, name, plain=plain) as reporter, \
                 ctrl_c_stops(stop):
-            return run_locked(engine, name, options, progress=reporter, wait=wait,
-                              on_wait=waiting, holder=holder_text(command, options.user),
-                              cancel=stop.event, stop=stop), None, None
+            return run_link(config, store, request, progress=reporter, wait=wait,
+                            on_wait=waiting, holder=holder_text(command, request.user),
+                            stop=stop), None, None
     except RunError as error:
         if stop.requested and not isinstance(error, RunCancelled):
             error = RunCancelled(stop.reason)  # Ctrl-C while waiting for the link
@@ -205,8 +207,7 @@ def sync(
         not_run_json,
         results_table,
     )
-    from syncline.connectors.base import ReadScope
-    from syncline.engine import RunMode, SyncEngine, SyncOptions, Trigger
+    from syncline.service import ReadScope, RunMode, RunRequest, Trigger
 
     if since is not None and until is not None and since > until:
         raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
@@ -225,16 +226,16 @@ def sync(
     interrupted = False
     try:
         with open_store(loaded) as store:
-            engine = SyncEngine(loaded, store)
+            user = current_user()
             for name, streams in per_link.items():
-                options = SyncOptions(mode=RunMode.FULL if full else RunMode.INCREMENTAL,
-                                      streams=streams, scope=scope, dry_run=dry_run,
-                                      allow_mass_delete=allow_mass_delete, trigger=Trigger.MANUAL,
-                                      user=current_user())
+                request = RunRequest(name, RunMode.FULL if full else RunMode.INCREMENTAL,
+                                     frozenset(streams), scope, Trigger.MANUAL,
+                                     (user,) if user else (),
+                                     allow_mass_delete=allow_mass_delete, dry_run=dry_run)
                 before = store.runs(name, limit=1)
                 try:
-                    summary, failed, error = run_link(engine, store, name, options, console,
-                                                      plain=json_output, wait=wait)
+                    summary, failed, error = run_with_progress(loaded, store, request, console,
+                                                               plain=json_output, wait=wait)
                 except ConfigError as problem:  # this link cannot run; the others can
                     where = f"{loaded.source}: " if problem.source is None and problem.key else ""
                     message = f"{where}{problem}"

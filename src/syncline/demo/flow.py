@@ -29,7 +29,9 @@ from syncline.demo.groupware import (
     folder_contents,
 )
 from syncline.demo.scenario import ConflictCase, EditReport, apply_edits, contact_phone
-from syncline.engine import ProgressReporter, RunSummary, SyncEngine, SyncOptions, open_endpoint
+from syncline.engine import ProgressReporter, RunRequest, RunSummary, open_endpoint
+from syncline.service.lock import holder_text
+from syncline.service.runner import run_link
 from syncline.state.store import StateStore
 
 __all__ = ["DEMO_FILES", "DEMO_FOLDERS", "ConflictStory", "Demo"]
@@ -127,8 +129,9 @@ class Demo:
         return StateStore.open(config.resolve_url(config.state.url))
 
     def sync(self, progress: ProgressReporter | None = None,
-             options: SyncOptions | None = None, link_name: str = LINK) -> RunSummary:
-        """Run the link ``link_name`` (the one between the databases, by default) once.
+             link_name: str = LINK) -> RunSummary:
+        """Run the link ``link_name`` (the one between the databases, by default) once,
+        through the service's one way in (:func:`syncline.service.run_link`).
 
         Raises:
             RunError: an endpoint cannot be used.
@@ -136,8 +139,8 @@ class Demo:
         config = self.config()
         store = self._store(config)
         try:
-            return SyncEngine(config, store).run(link_name, options or SyncOptions(),
-                                                 progress)
+            return run_link(config, store, RunRequest(link_name), progress=progress,
+                            holder=holder_text("syncline demo", None))
         finally:
             store.close()
 

@@ -1,7 +1,8 @@
 """The sync engine: ``read → plan → check rules → apply → record``.
 
-Public entry points: :class:`SyncEngine` runs a link; :class:`SyncOptions` says how;
-:class:`RunSummary` says what happened.
+Public entry points: :class:`SyncEngine` runs a link (for the service's entry point,
+:func:`syncline.service.run_link`); :class:`RunRequest` says how; :class:`RunSummary`
+says what happened.
 
 The small value types (:mod:`syncline.engine.options`) load with this package;
 :class:`SyncEngine` and :func:`open_endpoint` load :mod:`syncline.engine.sync` (the planner,
@@ -21,9 +22,9 @@ from syncline.engine.options import (
     ProgressReporter,
     RunMode,
     RunOutcome,
+    RunRequest,
     RunSummary,
     StreamCounts,
-    SyncOptions,
     Trigger,
 )
 
@@ -37,10 +38,10 @@ __all__ = [
     "ProgressReporter",
     "RunMode",
     "RunOutcome",
+    "RunRequest",
     "RunSummary",
     "StreamCounts",
     "SyncEngine",
-    "SyncOptions",
     "Trigger",
     "open_endpoint",
 ]

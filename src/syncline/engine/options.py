@@ -1,8 +1,20 @@
-"""What a caller asks of a run (:class:`SyncOptions`), what it is told while the run goes on
-(:class:`ProgressReporter`) and what it gets back (:class:`RunSummary`)."""
+"""What a caller asks of a run (:class:`RunRequest`), what it is told while the run goes on
+(:class:`ProgressReporter`) and what it gets back (:class:`RunSummary`).
+
+Terms:
+
+run request
+    A wish to run a link, in the one shape it keeps from the face that asked for it (CLI,
+    API, web console, schedule) through the service's queue and its coalescing (see
+    :mod:`syncline.service.requests`) to the engine and the notification of the run: the
+    link, the mode, the streams (empty: all of the link's), the scope, why (the trigger)
+    and who asked (every requester of a coalesced request), consent to mass deletions,
+    whether it is a dry run, and the user the run is done as.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,9 +29,9 @@ __all__ = [
     "ProgressReporter",
     "RunMode",
     "RunOutcome",
+    "RunRequest",
     "RunSummary",
     "StreamCounts",
-    "SyncOptions",
     "Trigger",
 ]
 
@@ -55,17 +67,46 @@ class RunOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class SyncOptions:
-    """A run request. Empty ``streams`` means all of the link's streams. A non-empty ``scope``
-    (dates or key range) reads only that part and never moves the cursors."""
+class RunRequest:
+    """One (possibly coalesced) request to run ``link``; see the module docstring.
 
+    ``streams`` empty means all of the link's streams (the engine runs them in the link's
+    order). A non-empty ``scope`` (dates or key range) reads only that part and never moves
+    the cursors. ``requested_by`` lists everyone who asked (``schedule`` for the
+    schedule), in the order they asked; ``run_as`` is the link's sync user when the run is
+    done as that user (see :attr:`user`). A ``dry_run`` plans and writes nothing.
+    ``requested_at`` is when the (first) request was made and ``merged_count`` how many
+    requests were coalesced into this one.
+    """
+
+    link: str
     mode: RunMode = RunMode.INCREMENTAL
-    streams: tuple[str, ...] = ()
+    streams: frozenset[str] = frozenset()
     scope: ReadScope = field(default_factory=ReadScope)
-    dry_run: bool = False
-    allow_mass_delete: bool = False
     trigger: Trigger = Trigger.MANUAL
-    user: str | None = None
+    requested_by: tuple[str, ...] = ()
+    allow_mass_delete: bool = False
+    requested_at: datetime | None = None
+    merged_count: int = 1
+    dry_run: bool = False
+    run_as: str | None = None
+
+    def ordered_streams(self, link_streams: Sequence[str]) -> tuple[str, ...]:
+        """The streams asked for, in the link's order (``link_streams``); empty when they
+        are all of the link's (so is a request for the whole link recorded)."""
+        if not self.streams or not set(link_streams) - self.streams:
+            return ()
+        return tuple(stream for stream in link_streams if stream in self.streams)
+
+    @property
+    def user(self) -> str | None:
+        """Who the run is recorded as done by: the requesters (``alice, bob``), or, with
+        ``run_as``, ``alice as <run_as>`` (the schedule is no person: a scheduled run is
+        done as ``<run_as>``); ``None`` when nobody is named."""
+        if self.run_as is None:
+            return ", ".join(self.requested_by) or None
+        asked = ", ".join(who for who in self.requested_by if who != "schedule")
+        return f"{asked} as {self.run_as}" if asked else self.run_as
 
 
 class ProgressReporter(Protocol):

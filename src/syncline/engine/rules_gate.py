@@ -123,7 +123,7 @@ class RuleGate:
 
     def __init__(self, *, link_name: str, link: LinkConfig, stream: str, store: StateStore,
                  scope_id: int, run_id: int, policy: Policy, counts: StreamCounts,
-                 dry_run: bool, read_current: CurrentReader | None = None) -> None:
+                 read_current: CurrentReader | None = None) -> None:
         rules = link.rules[stream]
         self.read_current = read_current
         self.link_name = link_name
@@ -132,7 +132,6 @@ class RuleGate:
         self.run_id = run_id
         self.policy = policy
         self.counts = counts
-        self.dry_run = dry_run
         self.store = store
         self.rules_store = RulesStore(store)
         self.ruleset = RuleSet.compile(stream, rules)
@@ -147,15 +146,14 @@ class RuleGate:
     @classmethod
     def for_stream(cls, *, link_name: str, link: LinkConfig, stream: str, store: StateStore,
                    scope_id: int, run_id: int, policy: Policy, counts: StreamCounts,
-                   dry_run: bool, read_current: CurrentReader | None = None
-                   ) -> RuleGate | None:
+                   read_current: CurrentReader | None = None) -> RuleGate | None:
         """The gate of ``stream``, or ``None`` when the link has no rules for it.
         ``read_current`` reads records of the stream by key on one side, in a-space."""
         if stream not in link.rules:
             return None
         return cls(link_name=link_name, link=link, stream=stream, store=store,
                    scope_id=scope_id, run_id=run_id, policy=policy, counts=counts,
-                   dry_run=dry_run, read_current=read_current)
+                   read_current=read_current)
 
     def check(self, decisions: Sequence[Decision]) -> RuleCheck:
         """Evaluate the rules for every write to the books in ``decisions``, and trim the
@@ -242,14 +240,19 @@ class RuleGate:
             result.journal_rows.append((self.run_id, self.scope_id, key, decision.b_key, code,
                                         "a>b", Outcome.SKIPPED.value, message))
 
-    def finish(self) -> list[str]:
-        """After the stream's last write settled: forget the post requests that were posted
-        or answered, and say how many documents the rules left out."""
-        if not self.dry_run and self.requested:
+    def clear_answered(self) -> None:
+        """After the stream's last write settled (a run that writes: the stream run calls
+        this when it keeps what it learned): forget the post requests that were posted or
+        answered."""
+        if self.requested:
             mapped = self.store.mappings_for(self.scope_id, Side.A.value, self.requested)
             done = self.answered | set(mapped)
             if done:
                 self.rules_store.clear_requests(self.scope_id, done)
+
+    def finish(self) -> list[str]:
+        """After the stream's last write settled: say how many documents the rules left
+        out."""
         if not self.skips:
             return []
         parts = [f"{self.skips[kind]} {words}" for kind, words in _SKIP_WORDS.items()

@@ -19,7 +19,7 @@ from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
-from syncline.engine.options import PlannedChange, ProgressReporter, StreamCounts, SyncOptions
+from syncline.engine.options import PlannedChange, ProgressReporter, RunRequest, StreamCounts
 from syncline.engine.owned import owners_for, unwritable
 from syncline.engine.plan import Decision, Policy, SideChange, match_key, natural_key, plan_chunk
 from syncline.engine.read_problems import fixed_read_problems
@@ -45,7 +45,7 @@ class StreamRun:
     connectors: dict[Side, Connector]
     store: StateStore
     run_id: int
-    options: SyncOptions
+    request: RunRequest
     progress: ProgressReporter
     counts: StreamCounts = field(default_factory=StreamCounts)
     planned: list[PlannedChange] = field(default_factory=list)
@@ -116,7 +116,7 @@ class StreamRun:
         applier = Applier(store=self.store, scope_id=scope_id, run_id=self.run_id,
                           stream=self.stream, policy=policy, connectors=self.connectors,
                           translator=translator, counts=self.counts, pending=pending,
-                          batch_size=self.batch_size, dry_run=self.options.dry_run,
+                          batch_size=self.batch_size, dry_run=self.request.dry_run,
                           planned=self.planned)
         gate = self._rules(policy, scope_id, pending, applier, translator)
         try:
@@ -138,7 +138,7 @@ class StreamRun:
         gate = RuleGate.for_stream(link_name=self.link_name, link=self.link, stream=self.stream,
                                    store=self.store, scope_id=scope_id, run_id=self.run_id,
                                    policy=policy, counts=self.counts,
-                                   dry_run=self.options.dry_run, read_current=read_current)
+                                   read_current=read_current)
         if gate is not None:
             pending[Side.A] |= gate.requested
             applier.rules = gate
@@ -146,7 +146,7 @@ class StreamRun:
 
     def _run(self, policy: Policy, scope_id: int, translator: ReferenceTranslator,
              pending: dict[Side, set[str]], applier: Applier) -> None:
-        if not self.options.dry_run:
+        if not self.request.dry_run:
             recovered = applier.recover()
             if recovered:
                 self.messages.append(f"{self.stream}: settled {recovered} writes of an "
@@ -159,9 +159,9 @@ class StreamRun:
             applier.drain()  # reads below must see what recovery and resolutions settled
         held_side = Side.A if self.link.direction is LinkDirection.B_TO_A else Side.B
         streamed_side = held_side.other
-        full = self.options.mode.value == "full"
+        full = self.request.mode.value == "full"
         readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,
-                                    scope_id, policy.field_names, translator, self.options.scope,
+                                    scope_id, policy.field_names, translator, self.request.scope,
                                     full, pending[side], run_id=self.run_id,
                                     page_size=self.batch_size,
                                     marks_possible=self.marks_possible,
@@ -207,26 +207,47 @@ class StreamRun:
         self._delete(applier, deletions)
         applier.drain()
         context.check()  # a write job stopped before its end: the cursors must not move
-        self._item_problems(scope_id, readers)
+        rows, unreadable = self._item_problems(scope_id, readers)
         for side in Side:
             self.messages.extend(f"{self.stream}: {note}" for note in readers[side].notes)
-        if not (self.options.dry_run or self.blocked):
-            for side in Side:
-                cursor = readers[side].cursor
-                if cursor is not None and cursor != readers[side].stored_cursor:
-                    self.store.set_cursor(scope_id, side.value, cursor)
+        if not self.request.dry_run:  # what a run keeps beyond its writes; a dry run keeps none
+            self._keep(scope_id, readers, rows, unreadable, applier.rules)
         self.progress.stream_finished(self.stream)
 
-    def _item_problems(self, scope_id: int, readers: dict[Side, SideReader]) -> None:
-        """Journal the items the connectors could not read (a malformed vCard or iCalendar
+    def _keep(self, scope_id: int, readers: dict[Side, SideReader],
+              rows: list[tuple[object, ...]], unreadable: list[PendingEntry],
+              rules: RuleGate | None) -> None:
+        """Keep what the stream's run learned: settle its read problems (``rows`` and
+        ``unreadable`` from :meth:`_item_problems`; those of earlier runs whose records were
+        read cleanly now leave the list, see :mod:`~syncline.engine.read_problems`), forget
+        the post requests ``rules`` answered, and, unless records were blocked, move the
+        cursors."""
+        fixed = fixed_read_problems(
+            self.store, self.link_name, self.stream, self.run_id,
+            {side.value: (readers[side].keys_read & readers[side].pending)
+             - readers[side].unreadable for side in Side})
+        if rows or fixed:
+            self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows,
+                              pending_add=unreadable, pending_remove=fixed)
+        if rules is not None:
+            rules.clear_answered()
+        if self.blocked:
+            return
+        for side in Side:
+            cursor = readers[side].cursor
+            if cursor is not None and cursor != readers[side].stored_cursor:
+                self.store.set_cursor(scope_id, side.value, cursor)
+
+    def _item_problems(self, scope_id: int, readers: dict[Side, SideReader]
+                       ) -> tuple[list[tuple[object, ...]], list[PendingEntry]]:
+        """Count the items the connectors could not read (a malformed vCard or iCalendar
         item, an SQL row with a duplicate key or undecodable text: the message names it and
-        the problem) and the keys the readers dropped as read twice, as errors, and say so
-        in the run's messages. They are neither changes nor deletions. Those with a key
+        the problem) and the keys the readers dropped as read twice as errors, and say so
+        in the run's messages; return their journal rows (as errors) and pending entries
+        (kept by :meth:`_keep`). They are neither changes nor deletions. Those with a key
         become pending items with their cause (listed by ``syncline errors``), so that every
         run reads them again by key until they are fixed; rows without a key (no key to
-        keep) are reported by the connector on every read. Read problems of earlier runs
-        whose records were read cleanly now leave the list (see
-        :mod:`~syncline.engine.read_problems`)."""
+        keep) are reported by the connector on every read."""
         rows: list[tuple[object, ...]] = []
         pending: dict[tuple[str, str], PendingEntry] = {}
         for side in Side:
@@ -242,15 +263,7 @@ class StreamRun:
                 if error.key is not None:
                     pending[(side.value, error.key)] = pending_entry(side.value, error.key,
                                                                     error)
-        fixed: list[tuple[str, str]] = []
-        if not self.options.dry_run:
-            fixed = fixed_read_problems(
-                self.store, self.link_name, self.stream, self.run_id,
-                {side.value: (readers[side].keys_read & readers[side].pending)
-                 - readers[side].unreadable for side in Side})
-        if (rows or fixed) and not self.options.dry_run:
-            self.store.settle(scope_id=scope_id, run_id=self.run_id, journal_rows=rows,
-                              pending_add=list(pending.values()), pending_remove=fixed)
+        return rows, list(pending.values())
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,
                page: list[SideChange] | ColumnChanges, known: dict[str, MappingRow] | None,
@@ -416,7 +429,7 @@ class StreamRun:
             total = counted if counted is not None else \
                 self.store.count_mappings(applier.scope_id)
             limit = self.link.delete_limit(total)
-            if wanted > limit and not self.options.allow_mass_delete:
+            if wanted > limit and not self.request.allow_mass_delete:
                 endpoint = self.link.a if target is Side.A else self.link.b
                 self.blocked = True
                 self.messages.append(

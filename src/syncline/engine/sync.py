@@ -10,7 +10,7 @@ of writes (:mod:`syncline.engine.write_meter`), handed to both connectors.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from syncline.config import Config
 from syncline.connectors import connector_class
@@ -20,9 +20,9 @@ from syncline.engine.options import (
     NullProgress,
     ProgressReporter,
     RunOutcome,
+    RunRequest,
     RunSummary,
     StreamCounts,
-    SyncOptions,
 )
 from syncline.engine.progress_recorder import ProgressRecorder
 from syncline.engine.stream import StreamRun
@@ -63,10 +63,15 @@ class SyncEngine:
         self.store = store
         self.factory: ConnectorFactory = factory or (lambda name: open_endpoint(config, name))
 
-    def run(self, link_name: str, options: SyncOptions | None = None,
-            progress: ProgressReporter | None = None,
+    def run(self, request: RunRequest, progress: ProgressReporter | None = None,
             stop: StopSignal | None = None) -> RunSummary:
-        """Run ``link_name`` once and return what it did.
+        """Run ``request.link`` once as ``request`` asks and return what it did.
+
+        This is the engine's part of a run only: the service's entry point
+        (:func:`syncline.service.run_link`) is what every face calls, and it takes the
+        link's lease, redacts secrets and notifies around this call. A dry run
+        (``request.dry_run``) is decided here, once: it gets no run row and its stream runs
+        plan without writing (:class:`~syncline.engine.stream.StreamRun`).
 
         Item errors do not raise: they are journalled, counted and leave the records
         pending (outcome ``error``). Setting ``stop`` (from another thread, or a signal
@@ -75,26 +80,26 @@ class SyncEngine:
 
         Raises:
             ConfigError: the link is unknown or misconfigured.
-            UsageError: ``options.streams`` names a stream the link does not sync.
+            UsageError: ``request.streams`` names a stream the link does not sync.
             RunError: an endpoint cannot be used; the run is recorded as ``failed`` and
                 nothing past the last settled batch was written.
             RunCancelled: ``stop`` was set (a RunError).
             LeaseLost: the store is fenced (see :meth:`StateStore.fenced`) and the run's
                 lease was taken over: it stopped at once and wrote nothing more (a RunError).
         """
-        options = options or SyncOptions()
         told: ProgressReporter = progress or NullProgress()
+        link_name = request.link
         link = self.config.link(link_name)
-        streams = list(options.streams) or list(link.streams)
-        link.check_streams(link_name, streams)
+        link.check_streams(link_name, sorted(request.streams))
+        streams = list(request.ordered_streams(link.streams)) or list(link.streams)
         started = now()
         clock = time.perf_counter()
-        summary = RunSummary(link_name, None, options.mode, options.trigger, started,
-                             user=options.user, dry_run=options.dry_run)
-        if not options.dry_run:
+        summary = RunSummary(link_name, None, request.mode, request.trigger, started,
+                             user=request.user, dry_run=request.dry_run)
+        if not request.dry_run:
             summary.run_id = self.store.start_run(
-                link=link_name, trigger=options.trigger.value, mode=options.mode.value,
-                scope=_scope_json(options), user=options.user, dry_run=False,
+                link=link_name, trigger=request.trigger.value, mode=request.mode.value,
+                scope=_scope_json(request, link.streams), user=request.user, dry_run=False,
                 started_at=started)
         recorder = ProgressRecorder(told, self.store, summary.run_id) \
             if summary.run_id is not None else None
@@ -117,8 +122,8 @@ class SyncEngine:
             with fewer_collections():
                 for stream in stream_order(streams):
                     context.check()
-                    self._run_stream(link_name, stream, connectors, summary, options,
-                                     progress, ceiling)
+                    self._run_stream(stream, connectors, summary, request, progress,
+                                     ceiling)
         except RunError as error:
             failure = error
             summary.messages.append(str(error))
@@ -156,18 +161,19 @@ class SyncEngine:
             raise failure
         return summary
 
-    def _run_stream(self, link_name: str, stream: str, connectors: dict[Side, Connector],
-                    summary: RunSummary, options: SyncOptions, progress: ProgressReporter,
+    def _run_stream(self, stream: str, connectors: dict[Side, Connector],
+                    summary: RunSummary, request: RunRequest, progress: ProgressReporter,
                     ceiling: int) -> None:
         """Sync one stream of a run into ``summary``; forced marks it wrote are cleared.
 
         Raises:
             RunError: an endpoint cannot be used (see :meth:`run`).
         """
+        link_name = request.link
         link = self.config.link(link_name)
         summary.streams[stream] = StreamCounts()
         part = StreamRun(link_name, link, stream, connectors, self.store,
-                         summary.run_id or 0, options, progress,
+                         summary.run_id or 0, request, progress,
                          counts=summary.streams[stream], planned=summary.planned,
                          marks_possible=ceiling > 0)
         try:
@@ -191,8 +197,10 @@ def _outcome(summary: RunSummary, failure: BaseException | None) -> RunOutcome:
     return RunOutcome.OK
 
 
-def _scope_json(options: SyncOptions) -> dict[str, object]:
-    scope = options.scope
-    return {"streams": list(options.streams), "since": scope.since, "until": scope.until,
-            "from_key": scope.from_key, "to_key": scope.to_key,
-            "allow_mass_delete": options.allow_mass_delete}
+def _scope_json(request: RunRequest, link_streams: Sequence[str]) -> dict[str, object]:
+    """The run row's scope: the streams asked for (in the link's order; none: all of them),
+    the dates and key range, and consent to mass deletions."""
+    scope = request.scope
+    return {"streams": list(request.ordered_streams(link_streams)), "since": scope.since,
+            "until": scope.until, "from_key": scope.from_key, "to_key": scope.to_key,
+            "allow_mass_delete": request.allow_mass_delete}

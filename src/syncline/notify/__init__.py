@@ -14,9 +14,10 @@ hears of it:
 :class:`Notifier` is a run listener of the sync service (``syncline serve`` adds one): it
 decides, builds the notice, and delivers it in a background thread so that a slow mail
 server never holds up a run. Runs started from the command line (``syncline sync`` from
-cron, ``syncline force --now``) are notified too, before the command ends
-(:func:`syncline.service.runner.run_locked`). Nothing sent ever holds a secret of the
-configuration.
+cron, ``syncline post``, ``syncline force --now``) are notified too, before the command
+ends (:func:`syncline.service.run_link`, the one way in for every run). The notice names
+everyone who asked for the run (all the requesters of a coalesced request). Nothing sent
+ever holds a secret of the configuration.
 
 The webhook's body (``Content-Type: application/json``)::
 

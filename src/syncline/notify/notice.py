@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncline.engine import RunSummary
+from syncline.engine.options import RunRequest, RunSummary
 from syncline.redaction import scrub
-from syncline.service.requests import RunRequest
 from syncline.state.store import StateStore
 
 __all__ = ["MAX_ITEMS", "RunNotice", "build_notice"]

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from syncline.config import Config
-from syncline.engine import RunSummary
+from syncline.engine.options import RunRequest, RunSummary
 from syncline.errors import SynclineError
 from syncline.notify.email import send_email
 from syncline.notify.notice import RunNotice, build_notice
 from syncline.notify.webhook import post_webhook
 from syncline.redaction import config_secrets, mask_text_urls, scrub
-from syncline.service.requests import RunRequest
 from syncline.service_config import LinkNotify
 from syncline.state.store import StateStore
 

@@ -20,13 +20,15 @@ import hashlib
 import hmac
 import time
 import uuid
-
-import httpx
+from typing import TYPE_CHECKING
 
 from syncline import __version__
 from syncline.errors import RunError
 from syncline.redaction import mask_text_urls
 from syncline.secret_values import resolve_secret
+
+if TYPE_CHECKING:  # httpx loads when a notice is posted: every run imports this module
+    import httpx
 
 __all__ = ["ATTEMPTS", "DELIVERY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "TOLERANCE",
            "post_webhook", "sign", "verify_signature"]
@@ -69,6 +71,8 @@ def post_webhook(url: str, body: bytes, secret: str, *, timeout: float = 10.0,
         RunError: no try was answered with 2xx (the message names the URL without any
             password, and the last answer or error).
     """
+    import httpx
+
     key = resolve_secret(secret, key="notify.webhook_secret")
     shown = mask_text_urls(url)
     delivery = uuid.uuid4().hex

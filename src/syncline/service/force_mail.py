@@ -23,9 +23,9 @@ from pathlib import Path
 
 from syncline.config import Config
 from syncline.engine import RunSummary
+from syncline.engine.options import RunRequest
 from syncline.errors import SynclineError, UsageError
 from syncline.notify.email import send_email
-from syncline.service.requests import RunRequest
 from syncline.state.service_store import force_requests
 from syncline.state.store import StateStore
 

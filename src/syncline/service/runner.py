@@ -1,23 +1,35 @@
-"""One run of a link under its run lock: what ``syncline sync``, ``syncline force --now`` and
-the service all call.
+"""The one way in: :func:`run_link` runs a link once, whatever asked for the run (``syncline
+sync``, ``syncline post``, ``syncline force --now``, the API, the web console, the
+schedule of the service).
 
-A dry run writes nothing and takes no lock. A run that starts while records of the link are
-marked for resynchronisation is recorded as ``forced`` (it writes them, action code R).
-After the run, the logs asked for by force requests it served are written. The
-configuration's secrets are kept out of what the run stores (journal, runs, pending
-items), of its summary's messages and of the message of an error it raises (see
-:mod:`syncline.redaction`).
+Around the engine's run (:meth:`~syncline.engine.sync.SyncEngine.run`) it
+
+* keeps the configuration's secrets out of what the run stores (journal, runs, pending
+  items), of its summary's messages and of the message of an error it raises (see
+  :mod:`syncline.redaction`);
+* takes the link's run lock (its lease, see :mod:`syncline.service.lock`) for the run and
+  has the run write through a state store fenced by it (see
+  :mod:`syncline.state.fencing`);
+* records a run that starts while records of the link are marked for resynchronisation
+  as ``forced`` (it writes them, action code R), and afterwards writes the logs asked for
+  by the force requests it served;
+* notifies a failed run or one with blocking errors as the link's ``notify`` settings say.
+
+A dry run (``request.dry_run``) is decided here once: it writes nothing, so it takes no
+lock and is not notified; only its secrets are still kept out of its summary.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
-from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, SyncOptions
+from syncline.config import Config
+from syncline.engine import ProgressReporter, RunMode, RunRequest, RunSummary
+from syncline.engine.sync import ConnectorFactory, SyncEngine
 from syncline.errors import (
     LeaseLost,
     LinkBusy,
@@ -26,99 +38,106 @@ from syncline.errors import (
     StateUnavailable,
     SynclineError,
 )
+from syncline.notify import Notifier
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
 from syncline.service.forcelog import write_pending_logs
 from syncline.service.lock import DEFAULT_TTL, RunLock
-from syncline.service.requests import RunRequest
 from syncline.state.fencing import lost_after_error
 from syncline.state.service_store import Lease, marked_count
+from syncline.state.store import StateStore
 
-__all__ = ["run_locked"]
+__all__ = ["run_link"]
 
 log = logging.getLogger("syncline.service")
 
 
-def run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: str,
-               wait: bool = False, on_wait: Callable[[Lease], None] | None = None,
-               progress: ProgressReporter | None = None, clock: Clock | None = None,
-               ttl: float = DEFAULT_TTL, poll: float = 1.0,
-               cancel: threading.Event | None = None, notify: bool = True,
-               stop: StopSignal | None = None) -> RunSummary:
-    """Run ``link`` once while holding its run lock (see the module docstring). Setting
-    ``stop`` ends the run between two requests (see :meth:`SyncEngine.run`). With
-    ``notify``, a failed run or one with blocking errors is notified as the link's
-    ``notify`` settings say, before this returns or raises (the service passes ``False``:
-    it notifies from its own listener, in the background).
+def run_link(config: Config, store: StateStore, request: RunRequest, *, holder: str,
+             factory: ConnectorFactory | None = None,
+             progress: ProgressReporter | None = None, stop: StopSignal | None = None,
+             wait: bool = False, on_wait: Callable[[Lease], None] | None = None,
+             notify: bool = True, clock: Clock | None = None,
+             ttl: float = DEFAULT_TTL) -> RunSummary:
+    """Run ``request`` once (see the module docstring) and return what the run did.
+
+    ``holder`` names who holds the lease (``syncline sync by alice on host``); with
+    ``wait``, a run that finds the link busy waits for it (calling ``on_wait`` once with
+    the holder's lease) until the lock is free or ``stop`` is set. ``factory`` makes the
+    connectors (tests). Setting ``stop`` ends the run between two requests. With
+    ``notify`` (the default), a failed run or one with blocking errors is notified before
+    this returns or raises; the service passes ``False``: its own listener notifies, in the
+    background, with the same request.
 
     Raises:
-        LinkBusy: another run holds the lock and ``wait`` is false, naming who.
+        LinkBusy: another run holds the lock and ``wait`` is false (or ``stop`` was set
+            while waiting), naming who.
         ConfigError, UsageError, RunError: as :meth:`SyncEngine.run` (RunCancelled:
             ``stop`` was set; LeaseLost: the run's lease was taken over, it stopped and
-            wrote nothing more: the run writes through a state store fenced by its lease,
-            see :mod:`syncline.state.fencing`).
+            wrote nothing more).
     """
-    secrets = config_secrets(engine.config)
-    redact_store(engine.store, secrets)  # no secret in journal or run rows
+    engine = SyncEngine(config, store, factory)
+    secrets = config_secrets(config)
+    redact_store(store, secrets)  # no secret in journal or run rows
+    run: Callable[[], RunSummary]
+    if request.dry_run:  # it writes nothing: no lock to take, nothing to tell
+        notify = False
+        run = partial(engine.run, request, progress, stop)
+    else:
+        run = partial(_run_locked, engine, request, holder=holder, wait=wait, on_wait=on_wait,
+                      progress=progress, clock=clock, ttl=ttl, stop=stop)
     try:
-        summary = _run_locked(engine, link, options, holder=holder, wait=wait,
-                              on_wait=on_wait, progress=progress, clock=clock, ttl=ttl,
-                              poll=poll, cancel=cancel, stop=stop)
+        summary = run()
     except SynclineError as error:  # its message is shown: not with a secret in it
         scrub_error(error, secrets)
         if notify and isinstance(error, RunError) \
-                and not isinstance(error, LinkBusy | RunCancelled) and not options.dry_run:
-            _notify(engine, link, options, None, str(error))
+                and not isinstance(error, LinkBusy | RunCancelled):
+            _notify(config, store, request, None, str(error))
         raise
     summary.messages[:] = [scrub(message, secrets) for message in summary.messages]
-    if notify and not options.dry_run:
-        _notify(engine, link, options, summary, None)
+    if notify:
+        _notify(config, store, request, summary, None)
     return summary
 
 
-def _notify(engine: SyncEngine, link: str, options: SyncOptions, summary: RunSummary | None,
-            error: str | None) -> None:
-    """Notify the run now, if the link's settings ask for it (never raises)."""
-    settings = engine.config.links.get(link)
+def _notify(config: Config, store: StateStore, request: RunRequest,
+            summary: RunSummary | None, error: str | None) -> None:
+    """Notify the run of ``request`` now, if the link's settings ask for it (never
+    raises)."""
+    settings = config.links.get(request.link)
     if settings is None or settings.notify is None:
         return
-    from syncline.notify import Notifier  # here: the notifier imports the service layer
-
-    notifier = Notifier(engine.config, engine.store)
+    notifier = Notifier(config, store)
     try:
         outcome = "failed" if summary is None else summary.outcome.value
-        wanted = notifier.wanted(link, outcome)
-        if wanted is None:
-            return
-        request = RunRequest(link, options.mode, frozenset(options.streams), options.scope,
-                             options.trigger, (options.user,) if options.user else (),
-                             options.allow_mass_delete)
-        notifier.deliver(notifier.notice(request, summary, error), wanted)
+        wanted = notifier.wanted(request.link, outcome)
+        if wanted is not None:
+            notifier.deliver(notifier.notice(request, summary, error), wanted)
     except Exception:  # telling people must not turn a run into a failure
-        log.exception("%s: the run could not be notified", link)
+        log.exception("%s: the run could not be notified", request.link)
     finally:
         notifier.close()
 
 
-def _run_locked(engine: SyncEngine, link: str, options: SyncOptions, *, holder: str,
-                wait: bool, on_wait: Callable[[Lease], None] | None,
+def _run_locked(engine: SyncEngine, request: RunRequest, *, holder: str, wait: bool,
+                on_wait: Callable[[Lease], None] | None,
                 progress: ProgressReporter | None, clock: Clock | None, ttl: float,
-                poll: float, cancel: threading.Event | None,
                 stop: StopSignal | None) -> RunSummary:
+    """The engine's run of ``request`` under the link's run lock, through a state store
+    fenced by its lease (see :func:`run_link`)."""
     store = engine.store
-    if options.dry_run:
-        return engine.run(link, options, progress, stop)
+    link = request.link
     engine.config.link(link)  # an unknown link is a config error, not a lock row
     lock = RunLock(store, link, holder=holder, ttl=ttl, clock=clock)
-    lock.acquire(wait=wait, on_wait=on_wait, poll=poll, cancel=cancel)
+    lock.acquire(wait=wait, on_wait=on_wait, cancel=stop.event if stop is not None else None)
     try:
-        if options.mode is RunMode.INCREMENTAL and marked_count(store, link, options.streams):
-            options = replace(options, mode=RunMode.FORCED)
+        marked = marked_count(store, link, tuple(request.streams))
+        if request.mode is RunMode.INCREMENTAL and marked:
+            request = replace(request, mode=RunMode.FORCED)
         assert lock.fence is not None
         fenced = copy.copy(engine)  # the run writes through a store fenced by its lease
         fenced.store = store.fenced(lock.fence)
-        summary = fenced.run(link, options, progress, stop)
+        summary = fenced.run(request, progress, stop)
     except LeaseLost as error:
         log.error("%s", error)
         raise

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syncline.config import Config
-from syncline.engine.options import RunMode, Trigger
+from syncline.engine.options import RunMode, RunRequest, Trigger
 from syncline.service.clock import Clock
-from syncline.service.requests import RunRequest
 from syncline.service_config import Schedule, ScheduleKind
 
 __all__ = ["Job", "Scheduler"]

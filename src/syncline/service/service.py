@@ -10,9 +10,10 @@ trigger
 one run per link
     A link has at most one run going (also across processes: the run lock in the state
     store) and at most one request waiting; further triggers coalesce into the waiting one
-    (see :mod:`syncline.service.requests`). A run that finds the lock held by another
-    process (a CLI ``syncline sync``) stays queued and is tried again ``busy_retry``
-    seconds later.
+    (see :mod:`syncline.service.requests`). Each run goes through the one way in,
+    :func:`~syncline.service.runner.run_link`, with the request as it was queued. A run
+    that finds the lock held by another process (a CLI ``syncline sync``) stays queued
+    and is tried again ``busy_retry`` seconds later.
 
 Runs go in worker threads (``max_workers`` links at a time). :meth:`SyncService.tick`
 dispatches what is due; :meth:`SyncService.run_forever` calls it until :meth:`stop`. Runs
@@ -34,25 +35,24 @@ from pathlib import Path
 from typing import Any
 
 from syncline.config import Config
-from syncline.connectors.base import ReadScope
-from syncline.engine import ProgressReporter, RunMode, RunSummary, SyncEngine, Trigger
+from syncline.engine import ProgressReporter, RunMode, RunRequest, RunSummary, Trigger
 from syncline.engine.sync import ConnectorFactory, open_endpoint
-from syncline.errors import LinkBusy, StateUnavailable, SynclineError
+from syncline.errors import LinkBusy, StateUnavailable, SynclineError, UsageError
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock, SystemClock
 from syncline.service.criteria import ForceCriteria
 from syncline.service.force import ForceResult, authoritative_side, mark_for_force
 from syncline.service.lock import DEFAULT_TTL, holder_text
-from syncline.service.requests import RunRequest
-from syncline.service.runner import run_locked
+from syncline.service.requests import coalesce
+from syncline.service.runner import run_link
 from syncline.service.scheduler import Scheduler
 from syncline.service.store_watch import StoreWatch
 from syncline.state.controls_store import ControlsStore
 from syncline.state.service_store import lease_holder, marked_count
 from syncline.state.store import StateStore
 
-__all__ = ["LinkRunner", "ProgressFactory", "RunListener", "SyncService", "TriggerOptions",
-           "TriggerResult", "TriggerStatus"]
+__all__ = ["LinkRunner", "ProgressFactory", "RunListener", "SyncService", "TriggerResult",
+           "TriggerStatus"]
 
 log = logging.getLogger("syncline.service")
 
@@ -66,15 +66,6 @@ ProgressFactory = Callable[[RunRequest], ProgressReporter | None]
 RunListener = Callable[[RunRequest, RunSummary | None, str | None], None]
 """Told when a run ended: the request, its summary (``None`` when it failed before the
 engine returned one) and the error text; not called for a run that found its link busy."""
-
-
-@dataclass(frozen=True)
-class TriggerOptions:
-    """Selective-sync options of a trigger: a scope (dates, key range) and consent to
-    deletions beyond ``max_delete``."""
-
-    scope: ReadScope = field(default_factory=ReadScope)
-    allow_mass_delete: bool = False
 
 
 class TriggerStatus(StrEnum):
@@ -138,21 +129,33 @@ class SyncService:
 
     # -- asking for runs ----------------------------------------------------------------
     def trigger(self, link: str, mode: RunMode = RunMode.INCREMENTAL,
-                streams: Iterable[str] = (), options: TriggerOptions | None = None,
-                requested_by: str | None = None,
+                streams: Iterable[str] = (), requested_by: str | None = None,
                 trigger: Trigger = Trigger.MANUAL) -> TriggerResult:
-        """Ask for a run of ``link`` (see the module docstring for coalescing).
+        """Ask for a run of ``link`` over its whole scope (see :meth:`submit`; a request
+        with a scope or consent to mass deletions is submitted whole).
 
         Raises:
             ConfigError: no such link.
             UsageError: a stream the link does not sync.
         """
-        settings = self.config.link(link)
-        wanted = frozenset(settings.check_streams(link, streams))
-        options = options or TriggerOptions()
-        request = RunRequest(link, mode, wanted, options.scope, trigger,
-                             (requested_by,) if requested_by else (),
-                             options.allow_mass_delete, self.clock.now())
+        return self.submit(RunRequest(link, mode, frozenset(streams), trigger=trigger,
+                                      requested_by=(requested_by,) if requested_by else ()))
+
+    def submit(self, request: RunRequest) -> TriggerResult:
+        """Queue ``request`` (stamped with the time it was made, unless it says) and start
+        it when its link is idle (see the module docstring for coalescing).
+
+        Raises:
+            ConfigError: no such link.
+            UsageError: a stream the link does not sync, or a dry run (the service runs
+                only runs that write; a dry run goes to :func:`run_link` directly).
+        """
+        settings = self.config.link(request.link)
+        settings.check_streams(request.link, sorted(request.streams))
+        if request.dry_run:
+            raise UsageError("the service does not queue dry runs")
+        if request.requested_at is None:
+            request = replace(request, requested_at=self.clock.now())
         return self._submit(request)
 
     def force_sync(self, link: str, requested_by: str | None = None) -> TriggerResult:
@@ -211,7 +214,7 @@ class SyncService:
         with self._condition:
             state = self._states[request.link]
             if state.queued is not None:
-                state.queued = state.queued.merged(request)
+                state.queued = coalesce(state.queued, request)
                 result = TriggerResult(request.link, TriggerStatus.COALESCED, state.queued)
             else:
                 state.queued = request
@@ -243,7 +246,7 @@ class SyncService:
             due: dict[str, RunRequest] = {}
             for request in self.scheduler.due():  # jobs of one link due together: one run
                 known = due.get(request.link)
-                due[request.link] = request if known is None else known.merged(request)
+                due[request.link] = request if known is None else coalesce(known, request)
             for request in due.values():
                 self._submit(request)
         except StateUnavailable as error:
@@ -292,7 +295,8 @@ class SyncService:
             state = self._states[name]
             state.running = None
             if busy:
-                state.queued = request if state.queued is None else request.merged(state.queued)
+                state.queued = request if state.queued is None \
+                    else coalesce(request, state.queued)
                 state.not_before = self.clock.now() + timedelta(seconds=self.busy_retry)
             else:
                 state.completed.append(request)
@@ -310,20 +314,16 @@ class SyncService:
                     log.exception("%s: a run listener failed", name)
 
     def _run_request(self, request: RunRequest) -> RunSummary:
-        engine = SyncEngine(self.config, self.store, self.factory)
         settings = self.config.link(request.link)
-        options = request.options(list(settings.streams))
         if settings.sync_user:  # the run is done as the link's sync user
-            asked = ", ".join(who for who in request.requested_by if who != "schedule")
-            options = replace(options, user=f"{asked} as {settings.sync_user}" if asked
-                              else settings.sync_user)
+            request = replace(request, run_as=settings.sync_user)
         progress = self.progress(request) if self.progress is not None else None
         with self._condition:
             stop = self._states[request.link].stop
-        summary = run_locked(engine, request.link, options, holder=self.holder,
-                             clock=self.clock, ttl=self.lease_ttl, progress=progress,
-                             notify=False,  # the service's listeners notify
-                             stop=stop)
+        summary = run_link(self.config, self.store, request, holder=self.holder,
+                           factory=self.factory, clock=self.clock, ttl=self.lease_ttl,
+                           progress=progress, stop=stop,
+                           notify=False)  # the service's listeners notify
         counts = ", ".join(f"{stream} " + " ".join(f"{code}{value}" for code, value in
                                                    counts.to_json().items() if value)
                            for stream, counts in summary.streams.items())

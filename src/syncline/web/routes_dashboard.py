@@ -25,10 +25,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from syncline.api.routes_events import progress_events
-from syncline.connectors.base import ReadScope
-from syncline.engine import RunMode, Trigger
 from syncline.errors import UsageError
-from syncline.service.service import TriggerOptions, TriggerResult, TriggerStatus
+from syncline.service import RunMode, Trigger, TriggerResult, TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import (
     COOKIE,
@@ -158,8 +156,8 @@ def sync_now(request: Request, link: str, session: Operator,
         except UsageError as error:
             return see_other("/", str(error), "error")
     result = context(request).service.trigger(
-        link, RunMode.INCREMENTAL, streams, TriggerOptions(scope=ReadScope()),
-        requested_by=session.user.name, trigger=Trigger.API)
+        link, RunMode.INCREMENTAL, streams, requested_by=session.user.name,
+        trigger=Trigger.API)
     text, kind = _said(result, f"Sync of {stream}" if stream else "Sync")
     return see_other(f"/#link-{link}", text, kind)
 

@@ -25,15 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from syncline.config import LinkConfig
-from syncline.engine import RunMode, Trigger
 from syncline.errors import SynclineError, UsageError
 from syncline.model import Side
 from syncline.plan_types import LinkDirection
+from syncline.service import RunMode, Trigger, TriggerStatus
 from syncline.service.criteria import ForceCriteria
 from syncline.service.endpoints import preview_selection
 from syncline.service.force import Selection, authoritative_side
 from syncline.service.force_mail import ForceLogMailer, parse_recipients
-from syncline.service.service import TriggerStatus
 from syncline.web.common import check_link, context, render, see_other
 from syncline.web.session import WebSession, admin
 

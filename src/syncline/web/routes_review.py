@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from syncline.engine import RunMode, Trigger
+from syncline.service import RunMode, Trigger
 from syncline.service.conflict_view import SharedFields, compare_fields
 from syncline.service.review import (
     CauseGroup,
