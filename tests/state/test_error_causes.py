@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from syncline.engine.buffer import pending_entry
 from syncline.errors import ErrorCause, ItemError, ReferenceMissing, ValidationFailed, cause_of
+from syncline.journal import pending_item
 from syncline.service.error_groups import group_errors, stored_causes
 from syncline.state.store import StateStore
 
@@ -44,7 +44,7 @@ def test_a_cause_leaves_out_the_record_it_happened_to() -> None:
     assert ItemError("two problems", causes=both).causes == both
     assert ErrorCause.from_json(both[0].to_json()) == both[0]
     assert ErrorCause.from_json({"field": "x"}) is None
-    assert stored_causes("not json") == [] and stored_causes(None) == []
+    assert stored_causes({}) == [] and stored_causes({"causes": None}) == []
 
 
 def test_causes_are_stored_with_pending_items_and_old_rows_still_group(url: str) -> None:
@@ -68,15 +68,17 @@ def test_causes_are_stored_with_pending_items_and_old_rows_still_group(url: str)
                                    f"tel_ok", key=key, field="tel_ok",
                                    value="CHECK constraint failed") for key in ("k3", "k4")]
         store.settle(scope_id=scope_id, run_id=2, pending_add=[
-            pending_entry("a", error.key or "", error) for error in errors]
-            + [("a", "k5", "contact k5: rejected by the books")])
+            pending_item("a", error.key or "", error) for error in errors]
+            + [pending_item("a", "k5", "contact k5: rejected by the books")])
         rows = store.pending_items("lr")
     finally:
         store.close()
     assert [row["key"] for row in rows] == ["k1", "k2", "k3", "k4", "k5"]
-    assert [stored_causes(row["cause"]) for row in rows[2:4]] == [
+    assert [stored_causes(row) for row in rows[2:4]] == [
         [ErrorCause("ValidationFailed", "tel_ok", "CHECK constraint failed")]] * 2
-    assert rows[0]["cause"] is None and rows[4]["cause"] is None
+    # an item stored before causes were has the one its message gave, of no kind
+    assert rows[0]["causes"] == [ErrorCause("", None, "CHECK constraint failed: tel_ok")]
+    assert rows[4]["causes"] == []
     # old rows join the group of the stored cause their message words the same way
     groups = group_errors(rows)
     assert [(group.text, sorted(group.keys)) for group in groups] == [

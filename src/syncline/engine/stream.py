@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from syncline.config import ConflictPolicy, LinkConfig, LinkDirection
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
-from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
@@ -36,8 +35,9 @@ from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
 from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
-from syncline.model import Record, Side, content_hash
-from syncline.state.store import MappingRow, PendingEntry, StateStore
+from syncline.journal import JournalRow, PendingItem, PendingKey, journal_row, pending_item
+from syncline.model import ActionCode, Direction, Outcome, Record, Side, content_hash
+from syncline.state.store import MappingRow, StateStore
 
 __all__ = ["StreamRun"]
 
@@ -234,8 +234,8 @@ class StreamRun:
         keep) are reported by the connector on every read. Read problems of earlier runs
         whose records were read cleanly now leave the list (see
         :mod:`~syncline.engine.read_problems`)."""
-        rows: list[tuple[object, ...]] = []
-        pending: dict[tuple[str, str], PendingEntry] = {}
+        rows: list[JournalRow] = []
+        pending: dict[tuple[str, str], PendingItem] = {}
         for side in Side:
             errors = readers[side].item_errors + \
                 self.connectors[side].take_item_errors(self.stream)
@@ -243,13 +243,15 @@ class StreamRun:
             for error in errors:
                 self.counts.errors += 1
                 self.messages.append(f"{self.stream}: {side.value}: {error}")
-                rows.append((self.run_id, scope_id, error.key if side is Side.A else None,
-                             error.key if side is Side.B else None, "M",
-                             "a>b" if side is Side.A else "b>a", "error", str(error)))
+                rows.append(journal_row(self.run_id, scope_id,
+                                        error.key if side is Side.A else None,
+                                        error.key if side is Side.B else None,
+                                        ActionCode.MODIFY, Direction.towards(side.other),
+                                        Outcome.ERROR, str(error), error.cause))
                 if error.key is not None:
-                    pending[(side.value, error.key)] = pending_entry(side.value, error.key,
-                                                                    error)
-        fixed: list[tuple[str, str]] = []
+                    pending[(side.value, error.key)] = pending_item(side.value, error.key,
+                                                                   error, self.stream)
+        fixed: list[PendingKey] = []
         if not self.options.dry_run:
             fixed = fixed_read_problems(
                 self.store, self.link_name, self.stream, self.run_id,
