@@ -4,14 +4,18 @@ revision 0004) still groups with the others of its cause. On SQLite and PostgreS
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
 
 from syncline.errors import ErrorCause, ItemError, ReferenceMissing, ValidationFailed, cause_of
 from syncline.journal import pending_item
 from syncline.service.error_groups import group_errors, stored_causes
+from syncline.state.opening import MIGRATIONS
 from syncline.state.store import StateStore
 
 from .test_store import migrate_with_alembic
@@ -90,3 +94,93 @@ def test_causes_are_stored_with_pending_items_and_old_rows_still_group(url: str)
     (alone,) = group_errors(rows[:2])
     assert alone.cause == ErrorCause("", None, "CHECK constraint failed: tel_ok")
     assert sorted(alone.keys) == ["k1", "k2"]
+
+
+def _downgrade(url: str, revision: str) -> None:
+    engine = sa.create_engine(url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_a_migrated_old_database_keeps_its_causes(url: str) -> None:
+    """Revision 0008 moves the causes kept as JSON into rows of their own, with the words
+    their messages gave them, and gives the journal's error rows their cause; the
+    downgrade puts the JSON back."""
+    migrate_with_alembic(url, "0007")
+    both = ("invoice INV-1 line 2: no ledger account mapped for product 'X'; "
+            "invoice INV-1 line 3: no tax rate mapped for tax code 'Q'")
+    kept = [{"kind": "RuleRejected", "field": "ledger_account", "value": "X"},
+            {"kind": "RuleRejected", "field": "tax_rate", "value": "Q"}]
+    items = [("1", both, json.dumps(kept)),
+             ("2", "invoice INV-2 line 1: no tax rate mapped for tax code 'Q'",
+              json.dumps(kept[1:])),
+             ("3", "invoice INV-3: rejected by the books", None)]
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO scopes (link, stream) VALUES ('lr', 'invoice')"))
+            scope_id = conn.execute(sa.text("SELECT id FROM scopes")).scalar_one()
+            conn.execute(sa.text(
+                'INSERT INTO pending (scope_id, side, "key", message, attempts, first_run, '
+                "last_run, cause) VALUES (:scope, 'a', :key, :message, 1, 1, 1, :cause)"),
+                [{"scope": scope_id, "key": key, "message": message, "cause": cause}
+                 for key, message, cause in items])
+            conn.execute(sa.text(
+                "INSERT INTO journal (run_id, scope_id, a_key, b_key, action, direction, "
+                "outcome, message) VALUES (1, :scope, :key, NULL, 'A', 'a>b', :outcome, "
+                ":message)"),
+                [{"scope": scope_id, "key": key, "outcome": outcome, "message": message}
+                 for key, outcome, message in (("1", "error", both),
+                                               ("3", "error", items[2][1]),
+                                               ("4", "ok", "new on a"))])
+    finally:
+        engine.dispose()
+    store = StateStore.open(url)  # migrates to the newest revision
+    try:
+        rows = store.pending_items("lr")
+        journal = {row["a_key"]: row for row in store.journal("lr")}
+        with store.engine.connect() as conn:
+            columns = conn.execute(sa.text(
+                "SELECT a_key, cause_kind, cause_field, cause_value FROM journal "
+                "ORDER BY a_key")).all()
+    finally:
+        store.close()
+    ledger, tax = (ErrorCause("RuleRejected", "ledger_account", "X"),
+                   ErrorCause("RuleRejected", "tax_rate", "Q"))
+    assert [row["causes"] for row in rows] == [
+        [ledger, tax], [tax], [ErrorCause("", None, "rejected by the books")]]
+    assert [(cause.document, cause.text) for row in rows for cause in row["causes"]] == [
+        ("INV-1 line 2", "no ledger account mapped for product 'X'"),
+        ("INV-1 line 3", "no tax rate mapped for tax code 'Q'"),
+        ("INV-2 line 1", "no tax rate mapped for tax code 'Q'"),
+        ("INV-3", "rejected by the books")]
+    assert [tuple(row) for row in columns] == [
+        ("1", "RuleRejected", "ledger_account", "X"), ("3", "", None, "rejected by the books"),
+        ("4", None, None, None)]
+    assert set(journal["1"]) == {"id", "run_id", "scope_id", "a_key", "b_key", "action",
+                                 "direction", "outcome", "message", "stream"}
+    assert [(group.text, group.keys, [d["document"] for d in group.documents])
+            for group in group_errors(rows)] == [
+        ("no tax rate mapped for tax code 'Q'", ["1", "2"], ["INV-1 line 3", "INV-2 line 1"]),
+        ("no ledger account mapped for product 'X'", ["1"], ["INV-1 line 2"]),
+        ("rejected by the books", ["3"], ["INV-3"])]
+
+    _downgrade(url, "0007")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            back = conn.execute(sa.text('SELECT "key", cause FROM pending ORDER BY "key"')).all()
+            names = {column["name"] for column in sa.inspect(conn).get_columns("journal")}
+            tables = set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert [(key, json.loads(cause) if cause else None) for key, cause in back] == [
+        ("1", kept), ("2", kept[1:]), ("3", None)]
+    assert not any(name.startswith("cause_") for name in names)
+    assert "pending_causes" not in tables
