@@ -66,12 +66,14 @@ def journal_row(run_id: int, scope_id: int, a_key: str | None, b_key: str | None
                 message: str | None, cause: ErrorCause | None = None) -> JournalRow:
     """The journal row of one record a run touched (the only place one is made; see the
     module docstring). ``cause`` is the error's (first) cause, for an ``error`` row."""
+    # ``_value_`` and ``tuple.__new__``: a third of the cost of ``.value`` and the class
+    # call, for the million ``ok`` rows of a first sync into a database other than SQLite
     if cause is None:
-        return _new_row(JournalRow, (run_id, scope_id, a_key, b_key, action.value,
-                                     direction.value, outcome.value, message, None, None,
+        return _new_row(JournalRow, (run_id, scope_id, a_key, b_key, action._value_,
+                                     direction._value_, outcome._value_, message, None, None,
                                      None))
-    return _new_row(JournalRow, (run_id, scope_id, a_key, b_key, action.value,
-                                 direction.value, outcome.value, message, cause.kind,
+    return _new_row(JournalRow, (run_id, scope_id, a_key, b_key, action._value_,
+                                 direction._value_, outcome._value_, message, cause.kind,
                                  cause.field, cause.value))
 
 

@@ -205,7 +205,8 @@ class RuleGate:
                 result.blocked[index] = RuleRejected(
                     verdict.message, stream=self.stream, key=decision.a_key,
                     causes=rule_causes(verdict.messages, verdict.problems, self.stream))
-                result.planned.append(PlannedChange(self.stream, "error", "a>b",
+                result.planned.append(PlannedChange(self.stream, Outcome.ERROR.value,
+                                                    Direction.A_TO_B.value,
                                                     decision.a_key, decision.b_key,
                                                     verdict.message))
             elif verdict.kind is VerdictKind.WARNING:
