@@ -60,7 +60,6 @@ class PendingIntent:
     payload: dict[str, Any]
 
 
-_JOURNAL_COLUMNS = JOURNAL_COLUMNS
 _MAPPING_COLUMNS = ("scope_id", "a_key", "b_key", "a_hash", "b_hash", "a_version", "b_version",
                     "snapshot", "run_id")
 _MAPPING_UPDATE = (
@@ -311,7 +310,7 @@ class StateStore(RunRecords):
                 insert_created(connection, batch, scope_id=scope_id, mapping_run_id=run_id,
                                journal_run_id=p.journal_run_id,
                                mapping_columns=_MAPPING_COLUMNS,
-                               journal_columns=_JOURNAL_COLUMNS, execute_many=_execute_many)
+                               journal_columns=JOURNAL_COLUMNS, execute_many=_execute_many)
                 continue
             keys = list(zip(batch.a_keys, batch.b_keys, strict=True))
             refused = insert_mappings(connection, insert(t.mappings), _MAPPING_COLUMNS,
@@ -320,7 +319,7 @@ class StateStore(RunRecords):
             journal = batch.journal_rows(scope_id, p.journal_run_id)
             for index, message in refused.items():
                 journal[index] = journal[index].with_outcome(Outcome.ERROR, message)
-            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal)
+            _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal)
         if p.removed_mapping_ids:
             _execute_many(connection, _MAPPING_DELETE, ("m_id",),
                           [(mapping_id,) for mapping_id in p.removed_mapping_ids])
@@ -339,7 +338,7 @@ class StateStore(RunRecords):
                      [(row[1], row[2]) for row in p.new_mapping_rows])
         journal_rows = list(p.journal_rows) + refused_rows
         if journal_rows:
-            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
+            _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal_rows)
         if p.pending_remove:
             removed = [(scope_id, side, key) for side, key in p.pending_remove]
             for table in (t.pending, t.pending_causes):
