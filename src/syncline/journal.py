@@ -105,8 +105,9 @@ def pending_item(side: str, key: str, error: ItemError | str,
         return PendingItem(side, key, error)
     message = str(error)
     causes = error.causes
-    if len(causes) == 1 and causes[0].document is None:
-        cause = causes[0]
+    cause = causes[0] if len(causes) == 1 else None
+    if cause is not None and cause.document is None \
+            and (cause.field is not None or cause.value is not None):
         causes = (cause_of(cause.kind, message, key=key, stream=stream, field=cause.field,
                            value=cause.value),)
     return PendingItem(side, key, message, causes)

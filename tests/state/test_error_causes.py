@@ -13,7 +13,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 
 from syncline.errors import ErrorCause, ItemError, ReferenceMissing, ValidationFailed, cause_of
-from syncline.journal import pending_item
+from syncline.journal import JOURNAL_COLUMNS, journal_row, pending_item
+from syncline.model import ActionCode, Direction, Outcome
 from syncline.service.error_groups import group_errors, stored_causes
 from syncline.state.opening import MIGRATIONS
 from syncline.state.store import StateStore
@@ -184,3 +185,25 @@ def test_a_migrated_old_database_keeps_its_causes(url: str) -> None:
         ("1", kept), ("2", kept[1:]), ("3", None)]
     assert not any(name.startswith("cause_") for name in names)
     assert "pending_causes" not in tables
+
+
+def test_rows_and_pending_items_are_built_from_the_enums_and_the_cause() -> None:
+    error = ValidationFailed("contact k5: too long", field="phone", value="too long")
+    row = journal_row(3, 4, "k5", None, ActionCode.MODIFY, Direction.B_TO_A, Outcome.ERROR,
+                      str(error), error.cause)
+    assert isinstance(row, tuple) and tuple(row) == (
+        3, 4, "k5", None, "M", "b>a", "error", "contact k5: too long", "ValidationFailed",
+        "phone", "too long")
+    assert row._fields == JOURNAL_COLUMNS
+    assert journal_row(3, 4, "k6", "b6", ActionCode.CREATE, Direction.A_TO_B, Outcome.OK,
+                       None)[-3:] == (None, None, None)
+    warned = row.with_outcome(Outcome.WARNING, "shortened")
+    assert (warned.outcome, warned.message, warned.cause_kind) == (
+        "warning", "shortened", "ValidationFailed")
+    # a connector's cause, made without the stream or the key, gets its words for the record
+    (cause,) = pending_item("a", "k5", error, "contact").causes
+    assert cause == ErrorCause("ValidationFailed", "phone", "too long")
+    assert (cause.document, cause.text) == ("k5", "too long")
+    assert pending_item("b", "k7", "put back next run") == ("b", "k7", "put back next run", ())
+    given = ItemError("several", causes=(ErrorCause("ItemError"),))
+    assert pending_item("a", "k8", given, "contact").causes == (ErrorCause("ItemError"),)
