@@ -33,6 +33,7 @@ made.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -178,11 +179,20 @@ class ErrorCause:
     ``field`` the field, column or database constraint concerned, when known; ``value`` the
     offending value (``'CONSULT-HR'``) or the problem in words (``value too long for type
     character varying(20)``), never the record's key.
+
+    Two more parts say how the problem reads for the one record it happened to, and take no
+    part in comparing causes: ``document`` is how the message names the record (``INV-1001
+    line 2`` in ``invoice INV-1001 line 2: no ledger account mapped ...``), ``None`` when it
+    names it otherwise or not at all; ``text`` is the message without the words that name the
+    record (``no ledger account mapped for product 'X'``). Both are taken from the message
+    when the cause is made (:func:`cause_of`) and stored with it, never parsed back.
     """
 
     kind: str
     field: str | None = None
     value: str | None = None
+    document: str | None = dataclasses.field(default=None, compare=False)
+    text: str | None = dataclasses.field(default=None, compare=False)
 
     def to_json(self) -> dict[str, str | None]:
         """The cause as a JSON object (``kind``, ``field``, ``value``)."""
@@ -196,6 +206,12 @@ class ErrorCause:
         field, value = data.get("field"), data.get("value")
         return cls(data["kind"], field if isinstance(field, str) else None,
                    value if isinstance(value, str) else None)
+
+    @property
+    def words(self) -> str:
+        """The problem in words for one record: :attr:`text`, else :attr:`value`, else the
+        cause itself."""
+        return self.text or self.value or str(self)
 
     def __str__(self) -> str:
         return " / ".join(part for part in (self.kind, self.field, self.value) if part)
@@ -224,16 +240,21 @@ def cause_of(kind: str, message: str, *, key: str | None = None, stream: str | N
     Otherwise the cause is the message without the words that name the record: a leading
     ``<stream> <label>: ``, a row named the SQL connector's way (``person_id=42 in people:
     ``, ``a new row in people: ``), or any leading part up to ``: `` that holds ``key`` as a
-    word; a message that names no record is its own cause. Deterministic, so that stored
-    messages of old rows (which have no stored cause) group the same way.
+    word; a message that names no record is its own cause. Deterministic, so that messages
+    of rows stored without a cause group the same way. The cause's ``text`` is the message
+    without those words either way, its ``document`` the ``<label>`` of a message that
+    begins ``<stream> <label>: `` (see :class:`ErrorCause`).
     """
-    if field is not None or value is not None:
-        return ErrorCause(kind, field, value)
     text = " ".join(message.split())
+    document = None
     found = _RECORD_PREFIX.match(text)
     if found is not None and _names_record(found["record"], key, stream):
         text = found["rest"]
-    return ErrorCause(kind, None, text)
+        if stream is not None and found["record"].startswith(f"{stream} "):
+            document = found["record"][len(stream) + 1:]
+    if field is not None or value is not None:
+        return ErrorCause(kind, field, value, document, text)
+    return ErrorCause(kind, None, text, document, text)
 
 
 class ItemError(SynclineError):

@@ -23,8 +23,9 @@ planted text
     they were sent).
 store redaction
     :func:`redact_store` makes a state store scrub the text it writes to the tables people
-    read (``journal``, ``pending``, ``runs``, ``force_requests``) before it reaches the
-    database, so an error message quoting a secret is stored with ``***`` in its place.
+    read (``journal``, ``pending``, ``pending_causes``, ``runs``, ``force_requests``) before
+    it reaches the database, so an error message quoting a secret is stored with ``***`` in
+    its place.
     Record data (mappings, conflicts) is never touched. A batch is first looked at as a
     whole (its ``repr``, in C); only a batch holding a secret is scrubbed value by value
     (100,000 journal rows: about 0.2 s more with secrets configured, nothing without).
@@ -274,7 +275,7 @@ def install_log_scrubbing(secrets: Iterable[str],
 
 # -- store redaction --------------------------------------------------------------------------
 _REDACTED_TABLES = re.compile(
-    r"^\s*(?:INSERT\s+INTO|UPDATE)\s+[\"`]?(?:journal|pending|runs|force_requests)[\"`]?[\s(]",
+    r"^\s*(?:INSERT\s+INTO|UPDATE)\s+[\"`]?(?:journal|pending|pending_causes|runs|force_requests)[\"`]?[\s(]",
     re.IGNORECASE)
 
 

@@ -226,23 +226,34 @@ def test_a_bad_rule_stops_every_command_with_file_link_and_stream(runner: CliRun
     assert "(did you mean 'on_hold'?)" in result.output
 
 
-def test_split_message_and_grouping() -> None:
-    from syncline.service.error_groups import group_errors, split_message
+def test_grouping_by_the_causes_stored_with_each_problem() -> None:
+    from syncline.engine.rules_gate import RuleRejected, rule_causes
+    from syncline.journal import pending_item
+    from syncline.service.error_groups import group_errors
 
-    message = ("invoice INV-1 line 2: no ledger account mapped for product 'X'; "
-               "invoice INV-1 line 3: no tax rate mapped for tax code 'Q'")
-    assert split_message("invoice", message) == [
+    def blocked(key: str, problems: list[tuple[str, str, str]]) -> dict[str, object]:
+        messages = [message for message, _, _ in problems]
+        error = RuleRejected("; ".join(messages), stream="invoice", key=key, causes=rule_causes(
+            messages, [(name, value) for _, name, value in problems], "invoice"))
+        item = pending_item("a", key, error, "invoice")
+        return {"stream": "invoice", "side": "a", "key": key, "attempts": 1,
+                "message": item.message, "causes": list(item.causes)}
+
+    ledger = ("invoice INV-1 line 2: no ledger account mapped for product 'X'",
+              "ledger_account", "X")
+    rows = [blocked("1", [ledger, ("invoice INV-1 line 3: no tax rate mapped for tax code "
+                                   "'Q'", "tax_rate", "Q")]),
+            blocked("2", [("invoice INV-2 line 1: no tax rate mapped for tax code 'Q'",
+                           "tax_rate", "Q")]),
+            {"stream": "contact", "side": "b", "key": "9", "attempts": 1,
+             "message": "rejected by the books", "causes": []}]
+    assert [(cause.document, cause.text) for cause in rows[0]["causes"]] == [
         ("INV-1 line 2", "no ledger account mapped for product 'X'"),
         ("INV-1 line 3", "no tax rate mapped for tax code 'Q'")]
-    assert split_message("contact", "endpoint rejected it") == [("", "endpoint rejected it")]
-    rows = [{"stream": "invoice", "side": "a", "key": "1", "attempts": 2, "message": message},
-            {"stream": "invoice", "side": "a", "key": "2", "attempts": 1,
-             "message": "invoice INV-2 line 1: no tax rate mapped for tax code 'Q'"},
-            {"stream": "contact", "side": "b", "key": "9", "attempts": 1,
-             "message": "rejected by the books"}]
     groups = group_errors(rows)
     assert [(g.stream, g.text, g.count, g.noun) for g in groups] == [
         ("invoice", "no tax rate mapped for tax code 'Q'", 2, "invoices"),
         ("contact", "rejected by the books", 1, "contact"),
         ("invoice", "no ledger account mapped for product 'X'", 1, "invoice")]
+    assert [d["document"] for d in groups[0].documents] == ["INV-1 line 3", "INV-2 line 1"]
     assert [d["document"] for d in groups[1].documents] == ["9"]

@@ -19,6 +19,7 @@ from syncline.connectors.base import WriteBatch, WriteResult
 from syncline.connectors.memory import MemoryConnector
 from syncline.engine import RunMode, RunRequest, SyncEngine
 from syncline.errors import EndpointUnavailable, UsageError
+from syncline.journal import JournalRow
 from syncline.model import Side
 from syncline.service import ForceCriteria, SyncService
 from syncline.service.force import select_records
@@ -399,8 +400,8 @@ def test_a_mark_renewed_during_a_run_is_not_cleared_by_it(store: StateStore) -> 
                               log_path=None)
     mark_records(store, request_id=again, scope_id=scope, side="a", keys=[("c2", "again")])
     store.settle(scope_id=scope, run_id=run_id, journal_rows=[
-        (run_id, scope, "c1", "b1", "R", "a>b", "ok", None),
-        (run_id, scope, "c2", "b2", "R", "a>b", "ok", None)])
+        JournalRow(run_id, scope, "c1", "b1", "R", "a>b", "ok", None),
+        JournalRow(run_id, scope, "c2", "b2", "R", "a>b", "ok", None)])
     assert marked_keys(store, scope, "a", run_id) == set()  # not sent twice by this run
     assert clear_written_marks(store, scope_id=scope, run_id=run_id, ceiling=ceiling) == 1
     assert marked_keys(store, scope, "a") == {"c2"}  # the newer mark waits for the next run

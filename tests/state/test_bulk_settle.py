@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from syncline.model import Direction
 from syncline.state import StateStore
 from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings
@@ -16,7 +17,7 @@ from syncline.state.bulk import CreatedMappings
 
 def _created(count: int, codes: list[str] | None = None,
              snapshots: bool = False) -> CreatedMappings:
-    created = CreatedMappings("a>b", "new on a", snapshots=[] if snapshots else None)
+    created = CreatedMappings(Direction.A_TO_B, "new on a", snapshots=[] if snapshots else None)
     for number in range(count):
         created.a_keys.append(f"a{number}")
         created.b_keys.append(str(1000 + number))

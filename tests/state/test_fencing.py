@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from syncline.errors import LeaseLost
+from syncline.journal import JournalRow
+from syncline.model import Direction
 from syncline.plan_types import MappingRow
 from syncline.service import ManualClock, RunLock
 from syncline.state import schema as t
@@ -75,13 +77,13 @@ class _TakenOver:
 def _writes(case: _TakenOver) -> dict[str, Callable[[], object]]:
     """Every kind of state write a run makes, through the stale run's store."""
     stale, scope_id, run_id = case.stale, case.scope_id, case.stale_run
-    created = CreatedMappings("a>b", "created", ["1"], ["b1"], [b"h" * 16], [None], [None],
-                              ["A"])
+    created = CreatedMappings(Direction.A_TO_B, "created", ["1"], ["b1"], [b"h" * 16],
+                              [None], [None], ["A"])
     return {
         "settle": lambda: stale.settle(
             scope_id=scope_id, run_id=run_id,
             new_mappings=[MappingRow(None, "1", "b1", b"h" * 16, b"h" * 16)],
-            journal_rows=[(run_id, scope_id, "1", "b1", "A", "a>b", "ok", "created")]),
+            journal_rows=[JournalRow(run_id, scope_id, "1", "b1", "A", "a>b", "ok", "created")]),
         "bulk-create settle": lambda: stale.settle(scope_id=scope_id, run_id=run_id,
                                                    created=[created]),
         "write_intent": lambda: stale.write_intent(
@@ -143,11 +145,12 @@ def test_the_taken_over_run_is_failed_with_counts_from_its_journal(store: StateS
     run_id = _start(stale)
     scope_id = store.scope_id(LINK, "contact")
     stale.settle(scope_id=scope_id, run_id=run_id, journal_rows=[
-        (run_id, scope_id, "1", "b1", "A", "a>b", "ok", "created"),
-        (run_id, scope_id, "2", "b2", "A", "a>b", "ok", "created"),
-        (run_id, scope_id, "3", "b3", "M", "a>b", "warning", "shortened"),
-        (run_id, scope_id, "4", None, "A", "a>b", "error", "refused"),
-        (run_id, scope_id, "5", "b5", "M", "a>b", "skipped", "conflict (changed on both)")])
+        JournalRow(run_id, scope_id, "1", "b1", "A", "a>b", "ok", "created"),
+        JournalRow(run_id, scope_id, "2", "b2", "A", "a>b", "ok", "created"),
+        JournalRow(run_id, scope_id, "3", "b3", "M", "a>b", "warning", "shortened"),
+        JournalRow(run_id, scope_id, "4", None, "A", "a>b", "error", "refused"),
+        JournalRow(run_id, scope_id, "5", "b5", "M", "a>b", "skipped",
+                   "conflict (changed on both)")])
     clock.advance(61)
     second = RunLock(store, LINK, holder="taker", ttl=60, clock=clock, heartbeat=False)
     second.acquire()
@@ -203,7 +206,8 @@ def test_a_killed_runs_counts_are_rebuilt_from_its_journal(store: StateStore) ->
     run_id = _start(store)
     scope_id = store.scope_id(LINK, "contact")
     store.settle(scope_id=scope_id, run_id=run_id, journal_rows=[
-        (run_id, scope_id, str(n), f"b{n}", "A", "a>b", "ok", "created") for n in range(7)])
+        JournalRow(run_id, scope_id, str(n), f"b{n}", "A", "a>b", "ok", "created")
+        for n in range(7)])
     with store.engine.begin() as connection:  # as if the process running it was killed
         connection.execute(t.runs.update().where(t.runs.c.id == run_id).values(pid=dead_pid))
     later = _start(store)

@@ -21,6 +21,7 @@ from sqlalchemy import insert
 
 from private_postgres import PrivatePostgres, private_postgres
 from syncline.errors import StateError, StateUnavailable
+from syncline.journal import JournalRow
 from syncline.state import StateStore, schema
 from syncline.state.outage import StoreHealth, health_of
 
@@ -45,7 +46,7 @@ def _start(store: StateStore, link: str) -> int:
 def _journal(store: StateStore, run_id: int, stream: str, rows: list[tuple[str, str]]) -> None:
     scope = store.scope_id("l", stream)
     store.settle(scope_id=scope, run_id=run_id, journal_rows=[
-        (run_id, scope, f"a{n}", f"b{n}", action, "a>b", outcome, None)
+        JournalRow(run_id, scope, f"a{n}", f"b{n}", action, "a>b", outcome, None)
         for n, (action, outcome) in enumerate(rows)])
 
 

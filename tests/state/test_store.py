@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from alembic import command
@@ -24,6 +23,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, insert, inspect, select
 
 from syncline.errors import StateError, StateUnavailable
+from syncline.journal import PendingItem
+from syncline.journal import journal_row as build_journal_row
+from syncline.model import ActionCode, Direction, Outcome
 from syncline.plan_types import MappingRow
 from syncline.state import JournalRow, PendingIntent, StateStore, opening, schema
 
@@ -296,9 +298,9 @@ def test_mapped_keys_are_unique_per_side(store: StateStore) -> None:
 
 
 def journal_row(run_id: int, scope: int, action: str, outcome: str = "ok",
-                message: str | None = None, direction: str = "a>b") -> tuple[Any, ...]:
-    return JournalRow(run_id, scope, f"a-{action}", f"b-{action}", action, direction,
-                      outcome, message).as_tuple()
+                message: str | None = None, direction: str = "a>b") -> JournalRow:
+    return build_journal_row(run_id, scope, f"a-{action}", f"b-{action}", ActionCode(action),
+                             Direction(direction), Outcome(outcome), message)
 
 
 def test_journal_round_trip_and_filters(store: StateStore) -> None:
@@ -327,11 +329,11 @@ def test_journal_round_trip_and_filters(store: StateStore) -> None:
 
 def test_pending_items_count_attempts_and_clear(store: StateStore) -> None:
     scope = store.scope_id("l", "contact")
-    store.settle(scope_id=scope, run_id=1, pending_add=[("a", "k1", "first error"),
-                                                        ("b", "k2", "x" * 5000)])
+    store.settle(scope_id=scope, run_id=1, pending_add=[PendingItem("a", "k1", "first error"),
+                                                        PendingItem("b", "k2", "x" * 5000)])
     assert store.pending_keys(scope, "a") == ["k1"]
     assert store.pending_keys(scope, "b") == ["k2"]
-    store.settle(scope_id=scope, run_id=2, pending_add=[("a", "k1", "second error")])
+    store.settle(scope_id=scope, run_id=2, pending_add=[PendingItem("a", "k1", "second error")])
     items = {(item["side"], item["key"]): item for item in store.pending_items("l")}
     k1 = items[("a", "k1")]
     assert (k1["attempts"], k1["first_run"], k1["last_run"], k1["message"], k1["stream"]) == \
@@ -365,11 +367,11 @@ def test_settle_is_one_transaction(store: StateStore) -> None:
     scope = store.scope_id("l", "contact")
     store.settle(scope_id=scope, run_id=1, new_mappings=[mapping(1)])
     store.write_intent(PendingIntent("batch-x", 2, scope, "b", {"ops": []}))
-    broken = JournalRow(2, scope, "a9", "b9", None, "a>b", "ok", None).as_tuple()  # type: ignore[arg-type]
+    broken = JournalRow(2, scope, "a9", "b9", None, "a>b", "ok", None)  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)null"):
         store.settle(scope_id=scope, run_id=2, batch_ids=["batch-x"],
                      journal_rows=[journal_row(2, scope, "A"), broken],
-                     pending_add=[("a", "k", "m")],
+                     pending_add=[PendingItem("a", "k", "m")],
                      new_mappings=[mapping(5), mapping(6)])
     assert [intent.batch_id for intent in store.pending_intents(scope)] == ["batch-x"]
     assert store.journal("l") == []

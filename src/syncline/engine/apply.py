@@ -28,7 +28,7 @@ from syncline.connectors.base import (
     WriteResult,
 )
 from syncline.engine import owned_apply
-from syncline.engine.buffer import DIRECTION_BY_TARGET, SettleBuffer, pending_entry
+from syncline.engine.buffer import DIRECTION_BY_TARGET, SettleBuffer
 from syncline.engine.bulk_creates import CreateOutcome, prepare_jobs
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.display_refs import mark_warning
@@ -42,6 +42,7 @@ from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
 from syncline.errors import ItemError, ProtocolError, VersionConflict
+from syncline.journal import journal_row, pending_item
 from syncline.model import (
     ActionCode,
     Direction,
@@ -296,10 +297,12 @@ class Applier:
 
     # -- settling ---------------------------------------------------------------------------
     def _journal(self, buffer: SettleBuffer, decision: Decision, code: ActionCode,
-                 direction: Direction, outcome: Outcome, message: str | None) -> None:
-        buffer.journal_rows.append((self.run_id, self.scope_id, decision.a_key,
-                                    decision.b_key, code.value, direction.value,
-                                    outcome.value, message))
+                 direction: Direction, outcome: Outcome, message: str | None,
+                 error: ItemError | None = None) -> None:
+        """Add the journal row of ``decision`` (with ``error``'s cause, for an error)."""
+        buffer.journal_rows.append(journal_row(
+            self.run_id, self.scope_id, decision.a_key, decision.b_key, code, direction,
+            outcome, message, error.cause if error is not None else None))
 
     def _clear_pending(self, decision: Decision, buffer: SettleBuffer) -> None:
         for side, key in ((Side.A, decision.a_key), (Side.B, decision.b_key)):
@@ -312,10 +315,10 @@ class Applier:
             source = write.target.other
             key = decision.a_key if source is Side.A else decision.b_key
             if key is not None:
-                buffer.pending_add.append(pending_entry(source.value, key, error))
+                buffer.pending_add.append(pending_item(source.value, key, error, self.stream))
                 self.pending[source].add(key)
             self._journal(buffer, decision, write.code, Direction.towards(write.target),
-                          Outcome.ERROR, str(error))
+                          Outcome.ERROR, str(error), error)
             self.counts.errors += 1
             break
         if decision.pairing:
@@ -344,11 +347,10 @@ class Applier:
                          buffer: SettleBuffer) -> None:
         if decision.conflict:
             self.counts.conflicts += 1
-        journal = buffer.journal_rows
         failed = False
         for write, result in done:
-            direction = DIRECTION_BY_TARGET[write.target]
-            code = _CODE_TEXT[write.code]
+            direction = Direction.towards(write.target)
+            code = write.code
             if result.error is None:
                 written = write.hash if write.action is not WriteKind.DELETE else None
                 if write.target is Side.A:
@@ -361,9 +363,8 @@ class Applier:
                         decision.b_key = result.key
                     decision.b_version = result.version
                     decision.b_hash = written
-                self.tally[code] += 1
-                journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
-                                code, direction, "ok", decision.message))
+                self.tally[code.value] += 1
+                self._journal(buffer, decision, code, direction, Outcome.OK, decision.message)
                 continue
             failed = True
             if isinstance(result.error, NotSent):
@@ -371,17 +372,17 @@ class Applier:
             self.counts.errors += 1
             source = write.target.other
             key = decision.a_key if source is Side.A else decision.b_key
-            message = str(result.error)
             if key is not None:
-                buffer.pending_add.append(pending_entry(_SIDE_TEXT[source], key, result.error))
+                buffer.pending_add.append(pending_item(_SIDE_TEXT[source], key, result.error,
+                                                       self.stream))
                 self.pending[source].add(key)
             if isinstance(result.error, VersionConflict) and write.key is not None:
                 # changed under us: read the target again too, and decide by policy then
-                buffer.pending_add.append(pending_entry(_SIDE_TEXT[write.target], write.key,
-                                                        result.error))
+                buffer.pending_add.append(pending_item(_SIDE_TEXT[write.target], write.key,
+                                                       result.error, self.stream))
                 self.pending[write.target].add(write.key)
-            journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key, code,
-                            direction, "error", message))
+            self._journal(buffer, decision, code, direction, Outcome.ERROR, str(result.error),
+                          result.error)
         if failed:
             # the mapping stays as it was (a first pairing's is recorded, unsettled); the
             # source is pending and goes next run
@@ -390,9 +391,9 @@ class Applier:
             return
         if not done and not decision.quiet:
             self.counts.skipped += 1
-            journal.append((self.run_id, self.scope_id, decision.a_key, decision.b_key,
-                            "D" if decision.forget else "M", "a>b", "skipped",
-                            decision.message))
+            self._journal(buffer, decision,
+                          ActionCode.DELETE if decision.forget else ActionCode.MODIFY,
+                          Direction.A_TO_B, Outcome.SKIPPED, decision.message)
         if self.pending[Side.A] or self.pending[Side.B]:
             self._clear_pending(decision, buffer)
         self._record_mapping(decision, buffer)

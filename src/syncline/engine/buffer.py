@@ -7,17 +7,14 @@ journal rows and pending items of its results, and the removal of its intent row
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
-from syncline.errors import ItemError
+from syncline.journal import JournalRow, PendingItem, PendingKey
 from syncline.model import Side
 from syncline.plan_types import MappingRow
-from syncline.state.bulk import CreatedMappings
-from syncline.state.store import PendingEntry
+from syncline.state.bulk import CreatedMappings, NewMappingRow
 
-__all__ = ["DIRECTION_BY_TARGET", "SettleBuffer", "pending_entry", "unhex"]
+__all__ = ["DIRECTION_BY_TARGET", "SettleBuffer", "unhex"]
 
 DIRECTION_BY_TARGET = {Side.A: "b>a", Side.B: "a>b"}
 """The journal direction of a write, by the side written to."""
@@ -29,12 +26,12 @@ class SettleBuffer:
 
     batch_ids: list[str] = field(default_factory=list)
     new_mappings: list[MappingRow] = field(default_factory=list)
-    new_mapping_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    new_mapping_rows: list[NewMappingRow] = field(default_factory=list)
     changed_mappings: list[MappingRow] = field(default_factory=list)
     removed_mapping_ids: list[int] = field(default_factory=list)
-    journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    pending_add: list[PendingEntry] = field(default_factory=list)
-    pending_remove: list[tuple[str, str]] = field(default_factory=list)
+    journal_rows: list[JournalRow] = field(default_factory=list)
+    pending_add: list[PendingItem] = field(default_factory=list)
+    pending_remove: list[PendingKey] = field(default_factory=list)
     created: list[CreatedMappings] = field(default_factory=list)
     """Records created in bulk (see :meth:`Applier.apply_creates`)."""
     mapping_run_id: int | None = None
@@ -46,12 +43,3 @@ def unhex(value: str | None) -> bytes | None:
     """The bytes of a hex text kept in an intent (``None`` stays ``None``)."""
     return bytes.fromhex(value) if value is not None else None
 
-
-def pending_entry(side: str, key: str, error: ItemError | str) -> PendingEntry:
-    """The pending item of a record ``error`` keeps back: side, key, the error's message and
-    its causes as JSON (see :class:`~syncline.errors.ErrorCause`); a bare message (an error
-    known only by its text) is stored without causes."""
-    if isinstance(error, str):
-        return (side, key, error)
-    causes = json.dumps([cause.to_json() for cause in error.causes], ensure_ascii=False)
-    return (side, key, str(error), causes)

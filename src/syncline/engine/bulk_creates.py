@@ -31,14 +31,14 @@ from itertools import repeat
 from typing import Any
 
 from syncline.connectors.base import Connector, CreatedRows, CreateRows
-from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import CreateBatch
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, ProtocolError
-from syncline.model import Side, column_hashes, field_token
+from syncline.journal import JournalRow, PendingItem, journal_row, pending_item
+from syncline.model import ActionCode, Direction, Outcome, Side, column_hashes, field_token
 from syncline.run_context import NotSent
 from syncline.state.bulk import CreatedMappings
-from syncline.state.store import PendingEntry, PendingIntent, StateStore
+from syncline.state.store import PendingIntent, StateStore
 
 __all__ = [
     "CreateJob",
@@ -91,8 +91,8 @@ class CreateJob:
         return self.source.other
 
     @property
-    def direction(self) -> str:
-        return "a>b" if self.source is Side.A else "b>a"
+    def direction(self) -> Direction:
+        return Direction.towards(self.target)
 
     def intent(self) -> PendingIntent:
         """The intent row: enough to settle the batch after a crash."""
@@ -283,8 +283,8 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
               rows)
     for code in created.codes:
         outcome.tally[code] = outcome.tally.get(code, 0) + 1
-    journal_rows: list[tuple[Any, ...]] = []
-    pending_add: list[PendingEntry] = []
+    journal_rows: list[JournalRow] = []
+    pending_add: list[PendingItem] = []
     source = job.source.value
     unsent = {job.keys[number] for number, error in errors.items()
               if isinstance(error, NotSent)}  # nothing recorded: read again next run
@@ -294,9 +294,10 @@ def settle_created(job: CreateJob, store: StateStore, written: CreatedRows) -> C
     for problem in problems:
         text = str(problem.error)
         a_key, b_key = (problem.key, None) if job.source is Side.A else (None, problem.key)
-        journal_rows.append((job.run_id, job.scope_id, a_key, b_key, problem.code,
-                             job.direction, "error", text))
-        pending_add.append(pending_entry(source, problem.key, problem.error))
+        journal_rows.append(journal_row(job.run_id, job.scope_id, a_key, b_key,
+                                        ActionCode(problem.code), job.direction,
+                                        Outcome.ERROR, text, problem.error.cause))
+        pending_add.append(pending_item(source, problem.key, problem.error, job.stream))
         outcome.failed.append(problem.key)
     failed = set(outcome.failed)
     outcome.cleared = [key for key in job.was_pending if key not in failed

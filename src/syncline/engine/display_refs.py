@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from syncline.connectors.base import Capability, Connector, ReadScope
+from syncline.journal import JournalRow
 from syncline.model import ENTITY_TYPES, Outcome, Record, Side, canonical_value, content_hash
 
 if TYPE_CHECKING:
@@ -233,21 +234,18 @@ class DisplayReferences:
         write.hash = content_hash(fields, names)
 
 
-_OUTCOME = 6  # positions of the outcome and the message in a journal row tuple
-_MESSAGE = 7
 
 
-def mark_warning(warning: str, rows: list[tuple[Any, ...]], start: int,
+def mark_warning(warning: str, rows: list[JournalRow], start: int,
                  counts: StreamCounts) -> None:
     """Turn the ``ok`` journal rows of one decision (those from ``start`` on) into
     ``warning`` rows whose message ends with ``warning``; count the warning once."""
     warned = False
     for position in range(start, len(rows)):
         row = rows[position]
-        if row[_OUTCOME] == Outcome.OK.value:
-            message = f"{row[_MESSAGE]}; {warning}" if row[_MESSAGE] else warning
-            rows[position] = (*row[:_OUTCOME], Outcome.WARNING.value, message,
-                              *row[_MESSAGE + 1:])
+        if row.outcome == Outcome.OK:
+            message = f"{row.message}; {warning}" if row.message else warning
+            rows[position] = row.with_outcome(Outcome.WARNING, message)
             warned = True
     if warned:
         counts.warnings += 1

@@ -17,6 +17,7 @@ from syncline.connectors.base import WriteResult
 from syncline.engine.buffer import SettleBuffer
 from syncline.engine.owned import owned_put_back, settle_owned, without_owned
 from syncline.engine.plan import Decision, Write
+from syncline.journal import pending_item
 from syncline.model import Record, Side
 from syncline.plan_types import WriteKind
 
@@ -116,7 +117,7 @@ def hold_pending(applier: Applier, back: list[tuple[Decision, Write]],
     for decision, write in back:
         key = decision.a_key if write.target is Side.A else decision.b_key
         if key is not None:
-            buffer.pending_add.append((write.target.value, key, UNSETTLED))
+            buffer.pending_add.append(pending_item(write.target.value, key, UNSETTLED))
             applier.pending[write.target].add(key)
 
 

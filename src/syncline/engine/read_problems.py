@@ -10,8 +10,7 @@ or it is gone and was never synced) no write clears it, so :func:`fixed_read_pro
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from syncline.errors import ErrorCause
 from syncline.state.store import StateStore
@@ -22,16 +21,9 @@ READ_PROBLEM_KINDS = frozenset({"MalformedRecord", "RowsWithoutKey"})
 """The error classes whose pending items are read problems."""
 
 
-def _is_read_problem(cause: object) -> bool:
-    if not isinstance(cause, str) or not cause:
-        return False
-    try:
-        data = json.loads(cause)
-    except ValueError:
-        return False
-    causes = [ErrorCause.from_json(item) for item in data] if isinstance(data, list) else []
-    return bool(causes) and all(c is not None and c.kind in READ_PROBLEM_KINDS
-                                for c in causes)
+def _is_read_problem(causes: Sequence[ErrorCause]) -> bool:
+    """Whether a pending item with ``causes`` is a read problem."""
+    return bool(causes) and all(cause.kind in READ_PROBLEM_KINDS for cause in causes)
 
 
 def fixed_read_problems(store: StateStore, link: str, stream: str, run_id: int,
@@ -45,4 +37,4 @@ def fixed_read_problems(store: StateStore, link: str, stream: str, run_id: int,
     return [(str(row["side"]), str(row["key"])) for row in store.pending_items(link)
             if row["stream"] == stream and row["last_run"] != run_id
             and str(row["key"]) in wanted.get(str(row["side"]), set())
-            and _is_read_problem(row.get("cause"))]
+            and _is_read_problem(row["causes"])]

@@ -23,12 +23,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from syncline.connectors.base import WriteBatch, WriteOperation, WriteResult
-from syncline.engine.buffer import DIRECTION_BY_TARGET, SettleBuffer, unhex
+from syncline.engine.buffer import SettleBuffer, unhex
 from syncline.engine.bulk_creates import expand_columns
 from syncline.engine.first_pair import unsettled_mapping
 from syncline.engine.owned import owned_put_back
 from syncline.engine.owned_apply import UNSETTLED
 from syncline.engine.plan import Decision, Write
+from syncline.journal import journal_row, pending_item
 from syncline.model import ActionCode, Direction, Outcome, Record, Side
 from syncline.plan_types import MappingRow, WriteKind
 from syncline.state.store import PendingIntent
@@ -100,7 +101,7 @@ def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> i
     settled = 0
     if results is not None:
         message = f"{creates['message']} (settled after an interrupted run)"
-        direction = DIRECTION_BY_TARGET[target]
+        direction = Direction.towards(target)
         snapshots = creates.get("snapshots") or [None] * len(keys)
         hashes, versions, codes = expand_columns(creates)
         for key, digest, version, code, snapshot, result in zip(
@@ -111,8 +112,9 @@ def _recover_creates(applier: Applier, intent: PendingIntent, target: Side) -> i
             a_key, b_key = (key, result.key) if target is Side.B else (result.key, key)
             a_version, b_version = (version, result.version) if target is Side.B \
                 else (result.version, version)
-            buffer.journal_rows.append((applier.run_id, applier.scope_id, a_key, b_key, code,
-                                        direction, "ok", message))
+            buffer.journal_rows.append(journal_row(applier.run_id, applier.scope_id, a_key,
+                                                   b_key, ActionCode(code), direction,
+                                                   Outcome.OK, message))
             buffer.new_mapping_rows.append((applier.scope_id, a_key, b_key, hashed, hashed,
                                             a_version, b_version, snapshot, intent.run_id))
             applier.tally[code] += 1
@@ -218,15 +220,15 @@ def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: 
                 b_hash = None
             else:
                 a_hash = None
-            buffer.pending_add.append((target.other.value, source_key, UNSETTLED))
+            buffer.pending_add.append(pending_item(target.other.value, source_key, UNSETTLED))
             applier.pending[target.other].add(source_key)
     if target is Side.A:
         a_version = result.version
     else:
         b_version = result.version
-    buffer.journal_rows.append((
-        applier.run_id, applier.scope_id, a_key, b_key, code, Direction.towards(target).value,
-        Outcome.OK.value, f"{message} (settled after an interrupted run)"))
+    buffer.journal_rows.append(journal_row(
+        applier.run_id, applier.scope_id, a_key, b_key, ActionCode(code),
+        Direction.towards(target), Outcome.OK, f"{message} (settled after an interrupted run)"))
     applier.tally[code] += 1
     if one_of_several:
         # a decision writing both sides (a merge): with only this write known, keep the

@@ -32,7 +32,8 @@ from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.rules import Problem, RuleSet, VerdictKind, localise, reverse_fields
 from syncline.errors import ErrorCause, ItemError, cause_of
-from syncline.model import Outcome, Record, Side, content_hash
+from syncline.journal import JournalRow, journal_row
+from syncline.model import ActionCode, Direction, Outcome, Record, Side, content_hash
 from syncline.plan_types import WriteKind
 from syncline.state.rules_store import RulesStore
 from syncline.state.store import StateStore
@@ -45,8 +46,6 @@ __all__ = ["CurrentReader", "RuleCheck", "RuleGate", "RuleRejected", "rule_cause
 _SKIP_WORDS = {VerdictKind.NOT_ELIGIBLE: "not eligible",
                VerdictKind.EXCLUDED: "kept out of the books",
                VerdictKind.AWAITING_POST: "waiting for syncline post"}
-_OUTCOME_COLUMN = 6  # position of the outcome in a journal row tuple
-_MESSAGE_COLUMN = 7
 
 
 CurrentReader = Callable[[Side, list[str]], dict[str, Record]]
@@ -62,13 +61,15 @@ class RuleRejected(ItemError):
     retriable = True
 
 
-def rule_causes(messages: Sequence[str], problems: Sequence[Problem]
-                ) -> tuple[ErrorCause, ...] | None:
+def rule_causes(messages: Sequence[str], problems: Sequence[Problem],
+                stream: str | None = None) -> tuple[ErrorCause, ...] | None:
     """The causes of a blocked document, one per message of its verdict (``None`` when the
-    verdict does not say, so that the error derives its cause from the message)."""
+    verdict does not say, so that the error derives its cause from the message); each
+    cause's words are those of its message, which names the document after ``stream``."""
     if len(messages) != len(problems):
         return None
-    return tuple(cause_of(RuleRejected.__name__, message, field=name, value=value)
+    return tuple(cause_of(RuleRejected.__name__, message, stream=stream, field=name,
+                          value=value)
                  for message, (name, value) in zip(messages, problems, strict=True))
 
 
@@ -83,7 +84,7 @@ class RuleCheck:
     decisions: list[Decision]
     blocked: dict[int, ItemError] = field(default_factory=dict)
     warnings: dict[int, str] = field(default_factory=dict)
-    journal_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    journal_rows: list[JournalRow] = field(default_factory=list)
     planned: list[PlannedChange] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
 
@@ -101,7 +102,7 @@ class RuleCheck:
         return [decision for index, decision in enumerate(self.decisions)
                 if index not in self.blocked]
 
-    def mark_warning(self, index: int, rows: list[tuple[Any, ...]], start: int,
+    def mark_warning(self, index: int, rows: list[JournalRow], start: int,
                      counts: StreamCounts) -> None:
         """Turn the ``ok`` journal rows settled for decision ``index`` (those from ``start``
         on) into ``warning`` rows carrying the warning; count the warning once."""
@@ -109,9 +110,8 @@ class RuleCheck:
         warned = False
         for position in range(start, len(rows)):
             row = rows[position]
-            if row[_OUTCOME_COLUMN] == Outcome.OK.value:
-                rows[position] = (*row[:_OUTCOME_COLUMN], Outcome.WARNING.value, message,
-                                  *row[_MESSAGE_COLUMN + 1:])
+            if row.outcome == Outcome.OK:
+                rows[position] = row.with_outcome(Outcome.WARNING, message)
                 warned = True
         if warned:
             counts.warnings += 1
@@ -203,8 +203,9 @@ class RuleGate:
             if verdict.kind is VerdictKind.ERROR:
                 result.blocked[index] = RuleRejected(
                     verdict.message, stream=self.stream, key=decision.a_key,
-                    causes=rule_causes(verdict.messages, verdict.problems))
-                result.planned.append(PlannedChange(self.stream, "error", "a>b",
+                    causes=rule_causes(verdict.messages, verdict.problems, self.stream))
+                result.planned.append(PlannedChange(self.stream, Outcome.ERROR.value,
+                                                    Direction.A_TO_B.value,
                                                     decision.a_key, decision.b_key,
                                                     verdict.message))
             elif verdict.kind is VerdictKind.WARNING:
@@ -236,9 +237,10 @@ class RuleGate:
             result.released.append(key)
         if key is not None and key in self.requested and key not in self.answered:
             self.answered.add(key)
-            code = decision.writes[0].code.value if decision.writes else "A"
-            result.journal_rows.append((self.run_id, self.scope_id, key, decision.b_key, code,
-                                        "a>b", Outcome.SKIPPED.value, message))
+            code = decision.writes[0].code if decision.writes else ActionCode.CREATE
+            result.journal_rows.append(journal_row(self.run_id, self.scope_id, key,
+                                                   decision.b_key, code, Direction.A_TO_B,
+                                                   Outcome.SKIPPED, message))
 
     def clear_answered(self) -> None:
         """After the stream's last write settled (a run that writes: the stream run calls

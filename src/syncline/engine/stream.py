@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from syncline.config import LinkConfig
 from syncline.connectors.base import Connector
 from syncline.engine.apply import Applier
-from syncline.engine.buffer import pending_entry
 from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_creates, plan_creates
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
@@ -28,9 +27,10 @@ from syncline.engine.references import ReferenceTranslator
 from syncline.engine.resolutions import apply_resolutions
 from syncline.engine.rules_gate import RuleGate
 from syncline.errors import ConfigError
-from syncline.model import Record, Side, content_hash
+from syncline.journal import JournalRow, PendingItem, journal_row, pending_item
+from syncline.model import ActionCode, Direction, Outcome, Record, Side, content_hash
 from syncline.plan_types import ConflictPolicy, LinkDirection, MappingRow, WriteKind
-from syncline.state.store import PendingEntry, StateStore
+from syncline.state.store import StateStore
 
 __all__ = ["StreamRun"]
 
@@ -215,7 +215,7 @@ class StreamRun:
         self.progress.stream_finished(self.stream)
 
     def _keep(self, scope_id: int, readers: dict[Side, SideReader],
-              rows: list[tuple[object, ...]], unreadable: list[PendingEntry],
+              rows: list[JournalRow], unreadable: list[PendingItem],
               rules: RuleGate | None) -> None:
         """Keep what the stream's run learned: settle its read problems (``rows`` and
         ``unreadable`` from :meth:`_item_problems`; those of earlier runs whose records were
@@ -239,7 +239,7 @@ class StreamRun:
                 self.store.set_cursor(scope_id, side.value, cursor)
 
     def _item_problems(self, scope_id: int, readers: dict[Side, SideReader]
-                       ) -> tuple[list[tuple[object, ...]], list[PendingEntry]]:
+                       ) -> tuple[list[JournalRow], list[PendingItem]]:
         """Count the items the connectors could not read (a malformed vCard or iCalendar
         item, an SQL row with a duplicate key or undecodable text: the message names it and
         the problem) and the keys the readers dropped as read twice as errors, and say so
@@ -248,8 +248,8 @@ class StreamRun:
         become pending items with their cause (listed by ``syncline errors``), so that every
         run reads them again by key until they are fixed; rows without a key (no key to
         keep) are reported by the connector on every read."""
-        rows: list[tuple[object, ...]] = []
-        pending: dict[tuple[str, str], PendingEntry] = {}
+        rows: list[JournalRow] = []
+        pending: dict[tuple[str, str], PendingItem] = {}
         for side in Side:
             errors = readers[side].item_errors + \
                 self.connectors[side].take_item_errors(self.stream)
@@ -257,12 +257,14 @@ class StreamRun:
             for error in errors:
                 self.counts.errors += 1
                 self.messages.append(f"{self.stream}: {side.value}: {error}")
-                rows.append((self.run_id, scope_id, error.key if side is Side.A else None,
-                             error.key if side is Side.B else None, "M",
-                             "a>b" if side is Side.A else "b>a", "error", str(error)))
+                rows.append(journal_row(self.run_id, scope_id,
+                                        error.key if side is Side.A else None,
+                                        error.key if side is Side.B else None,
+                                        ActionCode.MODIFY, Direction.towards(side.other),
+                                        Outcome.ERROR, str(error), error.cause))
                 if error.key is not None:
-                    pending[(side.value, error.key)] = pending_entry(side.value, error.key,
-                                                                    error)
+                    pending[(side.value, error.key)] = pending_item(side.value, error.key,
+                                                                   error, self.stream)
         return rows, list(pending.values())
 
     def _chunk(self, policy: Policy, applier: Applier, streamed_side: Side,

@@ -5,58 +5,43 @@ Terms:
 
 cause
     Why a record could not go, as data (:class:`~syncline.errors.ErrorCause`: kind, field,
-    value), stored with its pending item. Records kept back by one cause form one group
-    whatever their keys: five contacts whose phone is too long for the same column are one
-    group of five, not five groups of one.
+    value), stored with its pending item (one per problem). Records kept back by one cause
+    form one group whatever their keys: five contacts whose phone is too long for the same
+    column are one group of five, not five groups of one.
 document
-    How a message names the record (``INV-1001 line 2``), or the record's key.
+    How a message names the record (``INV-1001 line 2``), stored with the cause, or the
+    record's key.
 cause text
     The words shown for a group: the message without the document it names (``invoice
     INV-1001 line 2: no ledger account mapped for product 'X'`` has the text ``no ledger
     account mapped for product 'X'``) when every record of the group says the same; else the
     cause itself (``ValidationFailed / persons_email_key / duplicate key value ...``).
 
-A pending item stored before causes were (no ``cause``) is grouped by the cause derived from
-its message (:func:`~syncline.errors.cause_of`), and joins the group of a stored cause whose
-records say the same words, if there is exactly one.
+Everything is read from the stored causes; no message is taken apart. A pending item stored
+without a cause (an error known only by its message) is grouped by the cause derived from
+its whole message (:func:`~syncline.errors.cause_of`). A cause of no known kind (those of
+items stored before kinds were kept, moved over by migration 0008) joins the group of a
+stored cause of a kind whose records say the same words, if there is exactly one.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncline.errors import ErrorCause, cause_of
 
-__all__ = ["CauseGroup", "group_errors", "groups_json", "split_message", "stored_causes"]
+__all__ = ["CauseGroup", "group_errors", "groups_json", "stored_causes"]
 
 
-def split_message(stream: str, message: str) -> list[tuple[str, str]]:
-    """``(document, text)`` for each problem in an error message; ``document`` names the
-    record (``INV-1001 line 2``) or is empty when the message does not say."""
-    parts = re.split(rf"; (?={re.escape(stream)} )", message)
-    pattern = re.compile(rf"^{re.escape(stream)} (?P<document>.+?): (?P<cause>.+)$", re.S)
-    out = []
-    for part in parts:
-        found = pattern.match(part)
-        out.append((found["document"], found["cause"]) if found else ("", part))
-    return out
-
-
-def stored_causes(text: Any) -> list[ErrorCause]:
-    """The causes stored with a pending item (JSON text); empty for none or unreadable."""
-    if not isinstance(text, str) or not text:
+def stored_causes(row: Mapping[str, Any]) -> list[ErrorCause]:
+    """The causes stored with a pending item (a ``StateStore.pending_items`` row), in order;
+    empty for an item stored without one."""
+    causes = row.get("causes")
+    if not isinstance(causes, list | tuple):
         return []
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    if not isinstance(data, list):
-        return []
-    return [cause for item in data if (cause := ErrorCause.from_json(item)) is not None]
+    return [cause for cause in causes if isinstance(cause, ErrorCause)]
 
 
 @dataclass
@@ -98,23 +83,11 @@ class CauseGroup:
 
 
 def _problems(stream: str, row: Mapping[str, Any]) -> list[tuple[str, str, ErrorCause]]:
-    """``(document, text, cause)`` for each problem of one pending item."""
-    key = str(row["key"])
-    message = str(row["message"])
-    parts = split_message(stream, message)
-    causes = stored_causes(row.get("cause"))
-    derived = [cause_of(causes[0].kind if causes else "", text, key=key, stream=stream)
-               for _document, text in parts]
-    if not causes:
-        return [(document, cause.value or text, cause)
-                for (document, text), cause in zip(parts, derived, strict=True)]
-    if len(causes) == len(parts):
-        return [(document, derived_cause.value or text, cause)
-                for (document, text), cause, derived_cause in zip(parts, causes, derived,
-                                                                  strict=True)]
-    document = parts[0][0] if len(parts) == 1 else ""
-    whole = cause_of(causes[0].kind, message, key=key, stream=stream).value or message
-    return [(document, whole, cause) for cause in causes]
+    """``(document, text, cause)`` for each problem of one pending item: its stored causes,
+    or the cause derived from its message when it has none."""
+    causes = stored_causes(row) or [
+        cause_of("", str(row["message"]), key=str(row["key"]), stream=stream)]
+    return [(cause.document or "", cause.words, cause) for cause in causes]
 
 
 def group_errors(rows: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:

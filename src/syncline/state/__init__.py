@@ -11,7 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syncline.state.store import JournalRow, PendingIntent, StateStore
+    from syncline.journal import JournalRow
+    from syncline.state.store import PendingIntent, StateStore
 
 __all__ = ["JournalRow", "PendingIntent", "StateStore"]
 

@@ -19,10 +19,17 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from syncline.errors import StateError
+from syncline.journal import JournalRow, journal_row
+from syncline.model import ActionCode, Direction, Outcome
 from syncline.sqlite_bulk import json_insert_columns
 from syncline.state import schema as t
 
-__all__ = ["CreatedMappings", "insert_created"]
+__all__ = ["CreatedMappings", "NewMappingRow", "insert_created"]
+
+NewMappingRow = tuple[int, str, str, bytes | None, bytes | None, str | None, str | None,
+                      str | None, int]
+"""A mapping to insert, in the order of the store's mapping columns: scope id, a-key, b-key,
+a-hash, b-hash, a-version, b-version, snapshot JSON and the run that wrote it."""
 
 
 @dataclass
@@ -33,7 +40,7 @@ class CreatedMappings:
     (``A``, or ``R`` for a forced create); ``snapshots`` the merge snapshot JSON per record,
     or ``None`` when the link keeps none."""
 
-    direction: str
+    direction: Direction
     message: str
     a_keys: list[str] = field(default_factory=list)
     b_keys: list[str] = field(default_factory=list)
@@ -46,7 +53,7 @@ class CreatedMappings:
     def __len__(self) -> int:
         return len(self.a_keys)
 
-    def mapping_rows(self, scope_id: int, run_id: int) -> list[tuple[Any, ...]]:
+    def mapping_rows(self, scope_id: int, run_id: int) -> list[NewMappingRow]:
         """The mapping rows in the column order of ``_MAPPING_COLUMNS`` of the store."""
         snapshots = self.snapshots if self.snapshots is not None else [None] * len(self)
         return [(scope_id, a_key, b_key, digest, digest, a_version, b_version, snapshot, run_id)
@@ -54,12 +61,19 @@ class CreatedMappings:
                 in zip(self.a_keys, self.b_keys, self.hashes, self.a_versions, self.b_versions,
                        snapshots, strict=True)]
 
-    def journal_rows(self, scope_id: int, run_id: int) -> list[tuple[Any, ...]]:
-        """The journal rows in the order of :meth:`JournalRow.as_tuple`."""
-        return [(run_id, scope_id, a_key, b_key, code, self.direction, "ok", self.message)
+    def journal_rows(self, scope_id: int, run_id: int) -> list[JournalRow]:
+        """The ``ok`` journal rows of the records (see :func:`syncline.journal.journal_row`).
+        """
+        action = {code: ActionCode(code) for code in set(self.codes)}
+        direction, message = self.direction, self.message
+        return [journal_row(run_id, scope_id, a_key, b_key, action[code], direction,
+                            Outcome.OK, message)
                 for a_key, b_key, code in zip(self.a_keys, self.b_keys, self.codes,
                                               strict=True)]
 
+
+_OK_COLUMNS = 8
+"""How many leading journal columns an ``ok`` row fills (the cause columns stay empty)."""
 
 ManyRunner = Callable[[Connection, Any, Sequence[str], Sequence[tuple[Any, ...]]], None]
 
@@ -99,15 +113,16 @@ def insert_created(connection: Connection, created: CreatedMappings, *, scope_id
         # the journal rows are copied from the mappings just inserted, with no JSON to parse
         last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
         copied = connection.exec_driver_sql(_JOURNAL_COPY, (
-            journal_run_id, codes.pop(), created.direction, created.message,
+            journal_run_id, codes.pop(), created.direction.value, created.message,
             last - count + 1, last, scope_id))
         if copied.rowcount != count:
             raise StateError(f"bulk settle expected {count} new mappings with consecutive "
                              f"ids, found {copied.rowcount}; nothing was recorded")
         return
-    journal = json_insert_columns("journal", journal_columns, [
+    journal = json_insert_columns("journal", journal_columns[:_OK_COLUMNS], [
         [journal_run_id] * count, [scope_id] * count, created.a_keys, created.b_keys,
-        created.codes, [created.direction] * count, ["ok"] * count, [created.message] * count])
+        created.codes, [created.direction.value] * count, [Outcome.OK.value] * count,
+        [created.message] * count])
     if journal is None:
         execute_many(connection, insert(t.journal), journal_columns,
                      created.journal_rows(scope_id, journal_run_id))

@@ -35,7 +35,7 @@ class JournalFilter:
 
 def journal_page(store: StateStore, wanted: JournalFilter) -> list[dict[str, Any]]:
     """Journal rows matching ``wanted``, newest first, at most ``wanted.limit``."""
-    query = (select(t.journal, t.scopes.c.stream)
+    query = (select(*t.journal_listed, t.scopes.c.stream)
              .join(t.scopes, t.scopes.c.id == t.journal.c.scope_id)
              .where(t.scopes.c.link == wanted.link)
              .order_by(t.journal.c.id.desc()).limit(wanted.limit))

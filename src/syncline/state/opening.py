@@ -38,7 +38,7 @@ from syncline.state.outage import watch_outages
 
 __all__ = ["MIGRATIONS", "SCHEMA_REVISION", "masked", "open_engine", "revision", "upgrade"]
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The newest migration in ``migrations/versions`` (a test checks they agree)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -135,7 +135,7 @@ class RunRecords(ConflictRecords):
                 outcome: str | None = None, stream: str | None = None,
                 limit: int | None = 1000) -> list[dict[str, Any]]:
         """Journal rows of a link, newest first, filtered as asked."""
-        query = (select(t.journal, t.scopes.c.stream)
+        query = (select(*t.journal_listed, t.scopes.c.stream)
                  .join(t.scopes, t.scopes.c.id == t.journal.c.scope_id)
                  .where(t.scopes.c.link == link).order_by(t.journal.c.id.desc()))
         if run_id is not None:

@@ -12,10 +12,17 @@ mapping
 intent
     A batch of writes about to be sent to one side, written before sending and deleted when
     its results are settled, so a crash in between is resumed without duplicates.
+journal
+    One row per record a run touched (see :class:`syncline.journal.JournalRow`); an error
+    row keeps its error's first cause in ``cause_kind``, ``cause_field`` (the field, column
+    or constraint concerned) and ``cause_value`` (see :class:`syncline.errors.ErrorCause`).
 pending
-    A record that could not be synced (an item error); it is read again next run. ``cause``
-    holds the error's causes as JSON (a list of ``{"kind", "field", "value"}``, see
-    :class:`syncline.errors.ErrorCause`); rows stored before it existed have none.
+    A record that could not be synced (an item error); it is read again next run. Its
+    error's causes are rows of ``pending_causes`` (one per problem, by ``position``: a
+    document with two lines missing their xref entries has two), each with its kind, field
+    and value and the words for this record (``cause_document``: how the message names the
+    record; ``cause_text``: the problem without that name); an error known only by its
+    message has none.
 run progress
     ``run_progress``: while a run goes, where it stands per stream (JSON, rewritten about
     once a second, removed when the run ends), so that a service on the same state store
@@ -49,11 +56,13 @@ __all__ = [
     "force_requests",
     "intents",
     "journal",
+    "journal_listed",
     "link_controls",
     "link_fences",
     "mappings",
     "metadata",
     "pending",
+    "pending_causes",
     "post_requests",
     "run_locks",
     "run_progress",
@@ -135,8 +144,15 @@ journal = Table(
     Column("direction", String(3), nullable=False),
     Column("outcome", String(10), nullable=False),
     Column("message", Text, nullable=True),
+    Column("cause_kind", String(100), nullable=True),
+    Column("cause_field", Text, nullable=True),
+    Column("cause_value", Text, nullable=True),
     Index("ix_journal_run", "run_id"),
 )
+
+journal_listed = [column for column in journal.c if not column.name.startswith("cause_")]
+"""The journal columns that listings of the journal show (the API, the console, ``syncline
+journal``): a row's cause is told by its message there."""
 
 conflicts = Table(
     "conflicts",
@@ -167,7 +183,20 @@ pending = Table(
     Column("attempts", Integer, nullable=False),
     Column("first_run", Integer, nullable=False),
     Column("last_run", Integer, nullable=False),
-    Column("cause", Text, nullable=True),
+)
+
+pending_causes = Table(
+    "pending_causes",
+    metadata,
+    Column("scope_id", Integer, primary_key=True),
+    Column("side", String(1), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("cause_kind", String(100), nullable=False),
+    Column("cause_field", Text, nullable=True),
+    Column("cause_value", Text, nullable=True),
+    Column("cause_document", Text, nullable=True),
+    Column("cause_text", Text, nullable=True),
 )
 
 intents = Table(

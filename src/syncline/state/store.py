@@ -20,37 +20,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
+from syncline.errors import ErrorCause
+from syncline.journal import JOURNAL_COLUMNS, JournalRow, PendingItem, PendingKey, journal_row
+from syncline.model import ActionCode, Direction, Outcome
 from syncline.plan_types import MappingRow
 from syncline.state import schema as t
-from syncline.state.bulk import CreatedMappings, insert_created
+from syncline.state.bulk import CreatedMappings, NewMappingRow, insert_created
 from syncline.state.conflicts_store import new_id, now
 from syncline.state.fencing import Fence
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.runs_store import RunRecords
 from syncline.state.settle_guard import insert_mappings
 
-__all__ = ["SCHEMA_REVISION", "JournalRow", "PendingEntry", "PendingIntent", "StateStore", "now"]
-
-PendingEntry = tuple[str, str, str] | tuple[str, str, str, str | None]
-"""A pending item to store: side, key, message and, optionally, the causes as JSON text."""
+__all__ = ["SCHEMA_REVISION", "JournalRow", "PendingIntent", "StateStore", "now"]
 
 _PAGE = 900  # keys per IN (...) query: below SQLite's and every driver's parameter limits
-
-
-@dataclass(slots=True)
-class JournalRow:
-    run_id: int
-    scope_id: int
-    a_key: str | None
-    b_key: str | None
-    action: str
-    direction: str
-    outcome: str
-    message: str | None
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.run_id, self.scope_id, self.a_key, self.b_key, self.action,
-                self.direction, self.outcome, self.message)
 
 
 @dataclass(slots=True)
@@ -62,8 +46,6 @@ class PendingIntent:
     payload: dict[str, Any]
 
 
-_JOURNAL_COLUMNS = ("run_id", "scope_id", "a_key", "b_key", "action", "direction", "outcome",
-                    "message")
 _MAPPING_COLUMNS = ("scope_id", "a_key", "b_key", "a_hash", "b_hash", "a_version", "b_version",
                     "snapshot", "run_id")
 _MAPPING_UPDATE = (
@@ -76,6 +58,8 @@ _MAPPING_UPDATE = (
 )
 _MAPPING_UPDATE_NAMES = ("m_a_key", "m_b_key", "m_a_hash", "m_b_hash", "m_a_version",
                          "m_b_version", "m_snapshot", "m_run_id", "m_id")
+_CAUSE_COLUMNS = ("scope_id", "side", "key", "position", "cause_kind", "cause_field",
+                  "cause_value", "cause_document", "cause_text")
 _MAPPING_DELETE = delete(t.mappings).where(t.mappings.c.id == bindparam("m_id"))
 
 
@@ -110,12 +94,12 @@ class _Settle:
     journal_run_id: int
     batch_ids: Sequence[str]
     new_mappings: Sequence[MappingRow]
-    new_mapping_rows: Sequence[tuple[Any, ...]]
+    new_mapping_rows: Sequence[NewMappingRow]
     changed_mappings: Sequence[MappingRow]
     removed_mapping_ids: Sequence[int]
-    journal_rows: Sequence[tuple[Any, ...]]
-    pending_add: Sequence[PendingEntry]
-    pending_remove: Sequence[tuple[str, str]]
+    journal_rows: Sequence[JournalRow]
+    pending_add: Sequence[PendingItem]
+    pending_remove: Sequence[PendingKey]
     created: Sequence[CreatedMappings]
 
 
@@ -251,20 +235,19 @@ class StateStore(RunRecords):
 
     def settle(self, *, scope_id: int, run_id: int, batch_ids: Sequence[str] = (),
                new_mappings: Sequence[MappingRow] = (),
-               new_mapping_rows: Sequence[tuple[Any, ...]] = (),
+               new_mapping_rows: Sequence[NewMappingRow] = (),
                changed_mappings: Sequence[MappingRow] = (),
                removed_mapping_ids: Sequence[int] = (),
-               journal_rows: Sequence[tuple[Any, ...]] = (),
-               pending_add: Sequence[PendingEntry] = (),
-               pending_remove: Sequence[tuple[str, str]] = (),
+               journal_rows: Sequence[JournalRow] = (),
+               pending_add: Sequence[PendingItem] = (),
+               pending_remove: Sequence[PendingKey] = (),
                created: Sequence[CreatedMappings] = (),
                journal_run_id: int | None = None) -> None:
-        """Record the results of written batches in one transaction: mappings, journal rows,
-        pending items (``(side, key, message)`` or ``(side, key, message, cause JSON)`` to
-        add, ``(side, key)`` to clear), and the
-        removal of the batches' intents. Journal rows are tuples in the order of
-        :meth:`JournalRow.as_tuple`; ``new_mapping_rows`` are tuples of scope id, a-key,
-        b-key, a-hash, b-hash, a-version, b-version, snapshot JSON and run id; ``created``
+        """Record the results of written batches in one transaction: mappings, journal rows
+        (see :func:`syncline.journal.journal_row`), pending items to add (with their causes,
+        see :func:`syncline.journal.pending_item`) and to clear (``(side, key)``), and the
+        removal of the batches' intents. ``new_mapping_rows`` are rows of a mapping insert
+        (see :data:`~syncline.state.bulk.NewMappingRow`); ``created``
         holds records created in bulk (their mappings are recorded for ``run_id``, their
         journal rows for ``journal_run_id``, by default ``run_id`` too).
 
@@ -289,21 +272,22 @@ class StateStore(RunRecords):
         """The body of :meth:`settle`; ``guarded``: mappings one at a time (see
         :mod:`~syncline.state.settle_guard`)."""
         scope_id, run_id = p.scope_id, p.run_id
-        refused_rows: list[tuple[Any, ...]] = []
+        refused_rows: list[JournalRow] = []
         if guarded and connection.dialect.name == "sqlite":
             # sqlite3 opens its transaction only before a data change: a savepoint taken
             # first would be a transaction of its own, committed when released
             connection.execute(delete(t.intents).where(false()))
 
         def mappings(statement: Insert | Update, names: Sequence[str],
-                     rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[object, object]],
-                     direction: str = "a>b") -> set[int]:
+                     rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[str, str]]
+                     ) -> set[int]:
             if not guarded:
                 _execute_many(connection, statement, names, rows)
                 return set()
             refused = insert_mappings(connection, statement, names, rows, keys, _execute_many)
-            refused_rows.extend((p.journal_run_id, scope_id, keys[i][0], keys[i][1], "A",
-                                 direction, "error", message)
+            refused_rows.extend(journal_row(p.journal_run_id, scope_id, keys[i][0], keys[i][1],
+                                            ActionCode.CREATE, Direction.A_TO_B,
+                                            Outcome.ERROR, message)
                                 for i, message in refused.items())
             return set(refused)
 
@@ -312,7 +296,7 @@ class StateStore(RunRecords):
                 insert_created(connection, batch, scope_id=scope_id, mapping_run_id=run_id,
                                journal_run_id=p.journal_run_id,
                                mapping_columns=_MAPPING_COLUMNS,
-                               journal_columns=_JOURNAL_COLUMNS, execute_many=_execute_many)
+                               journal_columns=JOURNAL_COLUMNS, execute_many=_execute_many)
                 continue
             keys = list(zip(batch.a_keys, batch.b_keys, strict=True))
             refused = insert_mappings(connection, insert(t.mappings), _MAPPING_COLUMNS,
@@ -320,8 +304,8 @@ class StateStore(RunRecords):
                                       _execute_many)
             journal = batch.journal_rows(scope_id, p.journal_run_id)
             for index, message in refused.items():
-                journal[index] = (*journal[index][:6], "error", message)
-            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal)
+                journal[index] = journal[index].with_outcome(Outcome.ERROR, message)
+            _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal)
         if p.removed_mapping_ids:
             _execute_many(connection, _MAPPING_DELETE, ("m_id",),
                           [(mapping_id,) for mapping_id in p.removed_mapping_ids])
@@ -340,15 +324,16 @@ class StateStore(RunRecords):
                      [(row[1], row[2]) for row in p.new_mapping_rows])
         journal_rows = list(p.journal_rows) + refused_rows
         if journal_rows:
-            _execute_many(connection, insert(t.journal), _JOURNAL_COLUMNS, journal_rows)
+            _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal_rows)
         if p.pending_remove:
-            _execute_many(
-                connection,
-                delete(t.pending).where(t.pending.c.scope_id == bindparam("p_scope"),
-                                        t.pending.c.side == bindparam("p_side"),
-                                        t.pending.c.key == bindparam("p_key")),
-                ("p_scope", "p_side", "p_key"),
-                [(scope_id, side, key) for side, key in p.pending_remove])
+            removed = [(scope_id, side, key) for side, key in p.pending_remove]
+            for table in (t.pending, t.pending_causes):
+                _execute_many(
+                    connection,
+                    delete(table).where(table.c.scope_id == bindparam("p_scope"),
+                                        table.c.side == bindparam("p_side"),
+                                        table.c.key == bindparam("p_key")),
+                    ("p_scope", "p_side", "p_key"), removed)
         if p.pending_add:
             self._add_pending(connection, scope_id, run_id, p.pending_add)
         if p.batch_ids:
@@ -356,7 +341,9 @@ class StateStore(RunRecords):
 
     @staticmethod
     def _add_pending(connection: Connection, scope_id: int, run_id: int,
-                     items: Sequence[PendingEntry]) -> None:
+                     items: Sequence[PendingItem]) -> None:
+        """Store ``items`` (an item stored already counts one attempt more) with their
+        causes, in place of the causes stored before."""
         keys = [(item[0], item[1]) for item in items]
         existing: dict[tuple[str, str], tuple[int, int]] = {}
         for start in range(0, len(keys), _PAGE):
@@ -367,17 +354,21 @@ class StateStore(RunRecords):
                 t.pending.c.key.in_([key for _, key in chunk]))
             for row in connection.execute(query):
                 existing[(row.side, row.key)] = (row.attempts, row.first_run)
-        for item in items:
-            side, key, message = item[0], item[1], item[2]
-            cause = item[3] if len(item) > 3 else None
+        causes: list[tuple[Any, ...]] = []
+        for side, key, message, item_causes in items:
             attempts, first_run = existing.get((side, key), (0, run_id))
             if (side, key) in existing:
-                connection.execute(delete(t.pending).where(
-                    t.pending.c.scope_id == scope_id, t.pending.c.side == side,
-                    t.pending.c.key == key))
+                for table in (t.pending, t.pending_causes):
+                    connection.execute(delete(table).where(
+                        table.c.scope_id == scope_id, table.c.side == side,
+                        table.c.key == key))
             connection.execute(insert(t.pending).values(
                 scope_id=scope_id, side=side, key=key, message=message[:2000],
-                attempts=attempts + 1, first_run=first_run, last_run=run_id, cause=cause))
+                attempts=attempts + 1, first_run=first_run, last_run=run_id))
+            causes.extend((scope_id, side, key, position, cause.kind, cause.field, cause.value,
+                           cause.document, cause.text)
+                          for position, cause in enumerate(item_causes))
+        _execute_many(connection, insert(t.pending_causes), _CAUSE_COLUMNS, causes)
 
     def pending_keys(self, scope_id: int, side: str) -> list[str]:
         query = select(t.pending.c.key).where(t.pending.c.scope_id == scope_id,
@@ -387,10 +378,22 @@ class StateStore(RunRecords):
 
     def pending_items(self, link: str) -> list[dict[str, Any]]:
         """Records that could not be synced, with their last error, for a link: ``stream``,
-        ``side``, ``key``, ``message``, ``cause`` (JSON text of the error's causes, or
-        ``None`` for rows stored without one), ``attempts``, ``first_run``, ``last_run``."""
+        ``scope_id``, ``side``, ``key``, ``message``, ``attempts``, ``first_run``,
+        ``last_run`` and ``causes`` (the error's :class:`~syncline.errors.ErrorCause`
+        list, in order; empty for an error known only by its message)."""
         query = (select(t.scopes.c.stream, t.pending).join(
             t.scopes, t.scopes.c.id == t.pending.c.scope_id).where(t.scopes.c.link == link)
             .order_by(t.scopes.c.stream, t.pending.c.key))
+        causes_query = (select(t.pending_causes).join(
+            t.scopes, t.scopes.c.id == t.pending_causes.c.scope_id)
+            .where(t.scopes.c.link == link).order_by(t.pending_causes.c.position))
         with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+            causes: dict[tuple[int, str, str], list[ErrorCause]] = {}
+            for cause in connection.execute(causes_query):
+                causes.setdefault((cause.scope_id, cause.side, cause.key), []).append(
+                    ErrorCause(cause.cause_kind, cause.cause_field, cause.cause_value,
+                               cause.cause_document, cause.cause_text))
+        for row in rows:
+            row["causes"] = causes.get((row["scope_id"], row["side"], row["key"]), [])
+        return rows
