@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,3 +246,41 @@ def test_the_heartbeat_notices_a_takeover_and_the_next_write_names_the_taker(
         taker.release()
     finally:
         frozen.release()
+
+
+def test_a_holder_frozen_in_the_middle_of_renewing_does_not_jam_the_taker(
+        postgres_url: str) -> None:
+    """PostgreSQL: the holder's heartbeat stops between its update of the lease row and its
+    commit (a process frozen there holds the row locked); once the lease has expired, a
+    taker ends that transaction instead of waiting for it, and takes the link."""
+    holder_store, taker_store = StateStore.open(postgres_url), StateStore.open(postgres_url)
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    holder = RunLock(holder_store, LINK, holder="frozen", ttl=60, clock=clock, heartbeat=False)
+    taker = RunLock(taker_store, LINK, holder="taker", ttl=60, clock=clock, heartbeat=False)
+    in_renewal, wake = threading.Event(), threading.Event()
+
+    def freeze(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("UPDATE run_locks"):
+            in_renewal.set()
+            wake.wait(30)
+
+    holder.acquire()
+    sa.event.listen(holder_store.engine, "after_cursor_execute", freeze)
+    beat = threading.Thread(target=holder._beat_once, daemon=True)
+    try:
+        beat.start()
+        assert in_renewal.wait(10), "the heartbeat did not renew"
+        clock.advance(61)  # the lease expires while its renewal is still open
+        taking = threading.Thread(target=taker.acquire, daemon=True)
+        taking.start()
+        taking.join(15)
+        assert not taking.is_alive(), "the taker waited for the frozen renewal"
+        assert taker.held and taker.fence is not None and holder.fence is not None
+        assert taker.fence.token == holder.fence.token + 1
+    finally:
+        wake.set()
+        beat.join(10)
+        sa.event.remove(holder_store.engine, "after_cursor_execute", freeze)
+        taker.release()
+        holder_store.close()
+        taker_store.close()

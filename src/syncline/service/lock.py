@@ -124,8 +124,9 @@ class RunLock:
         """Renew the lease once; whether to go on (not when it was taken over: then the
         fence says so, and the run stops at its next write)."""
         try:
+            token = self.fence.token if self.fence is not None else None
             if not renew_lease(self.store, self.link, owner=self.owner, at=self._at(),
-                               ttl=self.ttl):
+                               ttl=self.ttl, token=token):
                 log.warning("run lock of %s was taken over by another process: the run "
                             "stops before its next write", self.link)
                 if self.fence is not None:

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from syncline.state import schema as t
-from syncline.state.fencing import end_stale_writes, next_generation
+from syncline.state.fencing import end_stale_writes, next_generation, session_tag
 from syncline.state.runs_store import process_alive
 from syncline.state.store import StateStore, now
 
@@ -100,6 +100,7 @@ def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid:
     values = {"owner": owner, "holder": holder, "host": host, "pid": pid, "acquired_at": at,
               "heartbeat_at": at, "expires_at": at + ttl}
     with store.engine.begin() as connection:
+        _end_writes_of_expired(connection, link, owner=owner, at=at)
         if _insert_if_absent(connection, {"link": link, **values}):
             return next_generation(connection, link)
         row = connection.execute(select(t.run_locks).where(t.run_locks.c.link == link)).first()
@@ -119,6 +120,21 @@ def acquire_lease(store: StateStore, link: str, *, owner: str, holder: str, pid:
         if current.owner != owner:  # expired, or its process ended: end its open writes
             end_stale_writes(connection, link)
         return next_generation(connection, link)
+
+
+def _end_writes_of_expired(connection: Connection, link: str, *, owner: str,
+                           at: float) -> None:
+    """Before taking ``link``'s lease over, end the open transactions of its holder when
+    the lease has expired (see :func:`~syncline.state.fencing.end_stale_writes`): a holder
+    frozen in the middle of renewing it would otherwise keep the lease row locked, and the
+    taker's insert or update of that row would wait for it for as long as it sleeps. The
+    row is read without a lock (MVCC: a plain select does not wait for the holder)."""
+    if connection.dialect.name != "postgresql":
+        return
+    row = connection.execute(select(t.run_locks.c.owner, t.run_locks.c.expires_at)
+                             .where(t.run_locks.c.link == link)).first()
+    if row is not None and row.owner != owner and float(row.expires_at) <= at:
+        end_stale_writes(connection, link)
 
 
 def _insert_if_absent(connection: Connection, values: dict[str, Any]) -> bool:
@@ -144,9 +160,16 @@ def _insert_if_absent(connection: Connection, values: dict[str, Any]) -> bool:
     return True
 
 
-def renew_lease(store: StateStore, link: str, *, owner: str, at: float, ttl: float) -> bool:
-    """Move the lease's expiry to ``at + ttl``; ``False`` when ``owner`` no longer holds it."""
+def renew_lease(store: StateStore, link: str, *, owner: str, at: float, ttl: float,
+                token: int | None = None) -> bool:
+    """Move the lease's expiry to ``at + ttl``; ``False`` when ``owner`` no longer holds it.
+    With the lease's fencing ``token``, the renewal's transaction names itself as the run's
+    writes do (:func:`~syncline.state.fencing.session_tag`), so that a process taking an
+    expired lease over can end it if its holder froze in the middle of it."""
     with store.engine.begin() as connection:
+        if token is not None and connection.dialect.name == "postgresql":
+            connection.execute(select(func.set_config("application_name",
+                                                      session_tag(link, token), True)))
         result = connection.execute(
             update(t.run_locks).where(t.run_locks.c.link == link, t.run_locks.c.owner == owner)
             .values(heartbeat_at=at, expires_at=at + ttl))
