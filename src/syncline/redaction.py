@@ -275,7 +275,7 @@ def install_log_scrubbing(secrets: Iterable[str],
 
 # -- store redaction --------------------------------------------------------------------------
 _REDACTED_TABLES = re.compile(
-    r"^\s*(?:INSERT\s+INTO|UPDATE)\s+[\"`]?(?:journal|pending|pending_causes|runs|force_requests)[\"`]?[\s(]",
+    r"^\s*(?:INSERT\s+INTO|UPDATE|COPY)\s+[\"`]?(?:journal|pending|pending_causes|runs|force_requests)[\"`]?[\s(]",
     re.IGNORECASE)
 
 

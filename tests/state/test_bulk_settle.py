@@ -1,5 +1,5 @@
 """Settling bulk creates (:mod:`syncline.state.bulk`): the same mapping and journal rows as
-one row at a time, on SQLite (JSON statements) and PostgreSQL (executemany)."""
+one row at a time, on SQLite (JSON statements) and PostgreSQL (COPY)."""
 
 from __future__ import annotations
 

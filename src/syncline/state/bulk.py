@@ -6,7 +6,8 @@ one direction and one message. :class:`CreatedMappings` keeps them as columns, a
 :func:`insert_created` stores them. On SQLite both tables are filled from one JSON
 parameter (see :mod:`syncline.sqlite_bulk`): two statements per batch that run in C with the
 GIL released, so the settle thread no longer competes with the thread reading and writing
-the endpoints. Other databases get ordinary ``executemany`` rows.
+the endpoints. On PostgreSQL the store's insert is one COPY per table and batch
+(:mod:`syncline.state.pg_bulk`); other databases get ordinary ``executemany`` rows.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def insert_created(connection: Connection, created: CreatedMappings, *, scope_id
                    mapping_run_id: int, journal_run_id: int, mapping_columns: Sequence[str],
                    journal_columns: Sequence[str], execute_many: ManyRunner) -> None:
     """Insert the mapping and journal rows of ``created`` (see the module docstring).
-    ``execute_many`` is the store's row-at-a-time insert, used where JSON cannot be.
+    ``execute_many`` is the store's insert of many rows (a COPY on PostgreSQL,
+    ``executemany`` elsewhere), used where JSON cannot be.
     ``mapping_columns`` and ``journal_columns`` name the columns of
     :meth:`CreatedMappings.mapping_rows` and :meth:`CreatedMappings.journal_rows`.
 

@@ -24,7 +24,8 @@ from sqlalchemy.sql.dml import Insert, Update
 __all__ = ["RowRunner", "insert_mappings", "refused_message"]
 
 RowRunner = Any
-"""The store's ``_execute_many`` (statement, column names, rows), run for one row at a time."""
+"""The store's ``_execute_rows`` (statement, column names, rows), run for one row at a time
+(a plain statement, never a COPY: a refused row's message names the statement's error)."""
 
 
 def refused_message(a_key: object, b_key: object, error: IntegrityError) -> str:

@@ -4,7 +4,8 @@ SQLite by default (one file, no server), PostgreSQL by URL. :meth:`StateStore.op
 the schema of an empty database or upgrades an older one (:mod:`syncline.state.opening`).
 Bulk paths (mappings, journal) compile their statements once with SQLAlchemy and send plain
 tuples to the driver, because per-row dictionaries cost several times the database's own
-work at a million rows.
+work at a million rows. On PostgreSQL the rows of a settle go by COPY and arrays instead of
+one round trip each (:mod:`syncline.state.pg_bulk`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from syncline.state.bulk import CreatedMappings, NewMappingRow, insert_created
 from syncline.state.conflicts_store import new_id, now
 from syncline.state.fencing import Fence
 from syncline.state.opening import SCHEMA_REVISION, open_engine
+from syncline.state.pg_bulk import copy_rows, delete_ids, delete_keys, update_by_id
 from syncline.state.runs_store import RunRecords
 from syncline.state.settle_guard import insert_mappings
 
@@ -58,6 +60,11 @@ _MAPPING_UPDATE = (
 )
 _MAPPING_UPDATE_NAMES = ("m_a_key", "m_b_key", "m_a_hash", "m_b_hash", "m_a_version",
                          "m_b_version", "m_snapshot", "m_run_id", "m_id")
+_MAPPING_UPDATE_COLUMNS = tuple(name[2:] for name in _MAPPING_UPDATE_NAMES[:-1])
+"""The columns :data:`_MAPPING_UPDATE` sets, in its order (its rows end with the id)."""
+_PENDING_COLUMNS = ("scope_id", "side", "key", "message", "attempts", "first_run", "last_run")
+_PENDING_KEY_TYPES = ("integer", "text", "text")
+"""The SQL types of a pending item's key columns (scope id, side, key)."""
 _CAUSE_COLUMNS = ("scope_id", "side", "key", "position", "cause_kind", "cause_field",
                   "cause_value", "cause_document", "cause_text")
 _MAPPING_DELETE = delete(t.mappings).where(t.mappings.c.id == bindparam("m_id"))
@@ -65,10 +72,28 @@ _MAPPING_DELETE = delete(t.mappings).where(t.mappings.c.id == bindparam("m_id"))
 
 def _execute_many(connection: Connection, statement: Insert | Update | Delete,
                   names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``statement`` for ``rows`` (see :func:`_execute_rows`); on PostgreSQL an insert
+    (of a table, ``names`` being its columns) is one COPY instead
+    (:func:`~syncline.state.pg_bulk.copy_rows`).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused a row or failed.
+    """
+    if rows and isinstance(statement, Insert) and connection.dialect.name == "postgresql":
+        copy_rows(connection, statement.table.name, names, rows)
+        return
+    _execute_rows(connection, statement, names, rows)
+
+
+def _execute_rows(connection: Connection, statement: Insert | Update | Delete,
+                  names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``statement`` once per row; ``rows`` hold values in the order of ``names``,
     which must name every parameter of the statement.
 
     Positional drivers (sqlite3, pymysql) get the tuples directly; others get dicts.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused a row or failed.
     """
     if not rows:
         return
@@ -83,6 +108,27 @@ def _execute_many(connection: Connection, statement: Insert | Update | Delete,
                                        [tuple(row[i] for i in order) for row in rows])
         return
     connection.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+def _delete_pending(connection: Connection, keys: Sequence[tuple[int, str, str]]) -> None:
+    """Delete the pending items ``keys`` (scope id, side, key) with their causes: one
+    statement per table (on PostgreSQL with arrays, elsewhere ``executemany``).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    if not keys:
+        return
+    for table in (t.pending, t.pending_causes):
+        if connection.dialect.name == "postgresql":
+            delete_keys(connection, table.name, ("scope_id", "side", "key"), _PENDING_KEY_TYPES,
+                        keys)
+            continue
+        _execute_many(connection,
+                      delete(table).where(table.c.scope_id == bindparam("p_scope"),
+                                          table.c.side == bindparam("p_side"),
+                                          table.c.key == bindparam("p_key")),
+                      ("p_scope", "p_side", "p_key"), keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,13 +324,18 @@ class StateStore(RunRecords):
             # first would be a transaction of its own, committed when released
             connection.execute(delete(t.intents).where(false()))
 
+        postgresql = connection.dialect.name == "postgresql"
+
         def mappings(statement: Insert | Update, names: Sequence[str],
                      rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[str, str]]
                      ) -> set[int]:
+            if not guarded and postgresql and statement is _MAPPING_UPDATE:
+                update_by_id(connection, "mappings", _MAPPING_UPDATE_COLUMNS, rows)
+                return set()
             if not guarded:
                 _execute_many(connection, statement, names, rows)
                 return set()
-            refused = insert_mappings(connection, statement, names, rows, keys, _execute_many)
+            refused = insert_mappings(connection, statement, names, rows, keys, _execute_rows)
             refused_rows.extend(journal_row(p.journal_run_id, scope_id, keys[i][0], keys[i][1],
                                             ActionCode.CREATE, Direction.A_TO_B,
                                             Outcome.ERROR, message)
@@ -301,14 +352,17 @@ class StateStore(RunRecords):
             keys = list(zip(batch.a_keys, batch.b_keys, strict=True))
             refused = insert_mappings(connection, insert(t.mappings), _MAPPING_COLUMNS,
                                       batch.mapping_rows(scope_id, run_id), keys,
-                                      _execute_many)
+                                      _execute_rows)
             journal = batch.journal_rows(scope_id, p.journal_run_id)
             for index, message in refused.items():
                 journal[index] = journal[index].with_outcome(Outcome.ERROR, message)
             _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal)
         if p.removed_mapping_ids:
-            _execute_many(connection, _MAPPING_DELETE, ("m_id",),
-                          [(mapping_id,) for mapping_id in p.removed_mapping_ids])
+            if postgresql:
+                delete_ids(connection, "mappings", p.removed_mapping_ids)
+            else:
+                _execute_many(connection, _MAPPING_DELETE, ("m_id",),
+                              [(mapping_id,) for mapping_id in p.removed_mapping_ids])
         if p.changed_mappings:
             mappings(_MAPPING_UPDATE, _MAPPING_UPDATE_NAMES, [
                 (m.a_key, m.b_key, m.a_hash, m.b_hash, m.a_version, m.b_version,
@@ -326,14 +380,7 @@ class StateStore(RunRecords):
         if journal_rows:
             _execute_many(connection, insert(t.journal), JOURNAL_COLUMNS, journal_rows)
         if p.pending_remove:
-            removed = [(scope_id, side, key) for side, key in p.pending_remove]
-            for table in (t.pending, t.pending_causes):
-                _execute_many(
-                    connection,
-                    delete(table).where(table.c.scope_id == bindparam("p_scope"),
-                                        table.c.side == bindparam("p_side"),
-                                        table.c.key == bindparam("p_key")),
-                    ("p_scope", "p_side", "p_key"), removed)
+            _delete_pending(connection, [(scope_id, side, key) for side, key in p.pending_remove])
         if p.pending_add:
             self._add_pending(connection, scope_id, run_id, p.pending_add)
         if p.batch_ids:
@@ -354,20 +401,17 @@ class StateStore(RunRecords):
                 t.pending.c.key.in_([key for _, key in chunk]))
             for row in connection.execute(query):
                 existing[(row.side, row.key)] = (row.attempts, row.first_run)
+        _delete_pending(connection, [(scope_id, side, key) for side, key in keys
+                                     if (side, key) in existing])
+        rows: list[tuple[Any, ...]] = []
         causes: list[tuple[Any, ...]] = []
         for side, key, message, item_causes in items:
             attempts, first_run = existing.get((side, key), (0, run_id))
-            if (side, key) in existing:
-                for table in (t.pending, t.pending_causes):
-                    connection.execute(delete(table).where(
-                        table.c.scope_id == scope_id, table.c.side == side,
-                        table.c.key == key))
-            connection.execute(insert(t.pending).values(
-                scope_id=scope_id, side=side, key=key, message=message[:2000],
-                attempts=attempts + 1, first_run=first_run, last_run=run_id))
+            rows.append((scope_id, side, key, message[:2000], attempts + 1, first_run, run_id))
             causes.extend((scope_id, side, key, position, cause.kind, cause.field, cause.value,
                            cause.document, cause.text)
                           for position, cause in enumerate(item_causes))
+        _execute_many(connection, insert(t.pending), _PENDING_COLUMNS, rows)
         _execute_many(connection, insert(t.pending_causes), _CAUSE_COLUMNS, causes)
 
     def pending_keys(self, scope_id: int, side: str) -> list[str]:
