@@ -17,9 +17,10 @@ bulk path
 key allocation
     How a create learns the key the database makes, before the rows are sent, so that the
     ``n``-th key belongs to the ``n``-th row whatever order the server inserts them in:
-    a serial or identity column's sequence gives ``n`` numbers (``SELECT nextval(seq) FROM
-    generate_series(1, n)``), as the row path does already; a key with another default
-    (``gen_random_uuid()``) has that default evaluated ``n`` times the same way. ``COPY``
+    a serial or identity column's sequence gives ``n`` numbers (``SELECT array(SELECT
+    nextval(seq) FROM generate_series(1, n))``), as the row path does already; a key with
+    another default (``gen_random_uuid()``) has that default evaluated ``n`` times the same
+    way. ``COPY``
     cannot override an identity ``GENERATED ALWAYS`` column, so its rows are copied into a
     temporary table and moved with one ``INSERT … OVERRIDING SYSTEM VALUE SELECT``, keys
     taken from the column's own sequence. Where a ``BEFORE INSERT`` trigger could change a
@@ -188,8 +189,12 @@ def _temporary(conn: Connection, table: sa.Table, names: Sequence[str],
     return name
 
 
-def _scalars(conn: Connection, statement: str, *params: Any) -> list[Any]:
-    return list(conn.exec_driver_sql(statement, params).scalars())
+def _made(conn: Connection, expression: str, count: int, *params: Any) -> list[Any]:
+    """``expression`` evaluated ``count`` times, in one array (one value to fetch instead of
+    ``count`` rows)."""
+    made = conn.exec_driver_sql(f"SELECT array(SELECT {expression} FROM generate_series(1, "
+                                f"%s))", (*params, count)).scalar_one()
+    return list(made)
 
 
 def _changes_keys(conn: Connection, table: sa.Table) -> bool:
@@ -211,8 +216,7 @@ def _made_keys(conn: Connection, bound: BoundStream, count: int) -> tuple[list[A
     """
     key = bound.key
     if key.sequence is not None:
-        return _scalars(conn, "SELECT nextval(%s) FROM generate_series(1, %s)",
-                        key.sequence, count), False
+        return _made(conn, "nextval(%s)", count, key.sequence), False
     if _changes_keys(conn, bound.table):
         raise NotApplicable
     table = _table(conn, bound.table)
@@ -222,15 +226,14 @@ def _made_keys(conn: Connection, bound: BoundStream, count: int) -> tuple[list[A
                                         (table, key.name)).scalar()
         if sequence is None:
             raise NotApplicable
-        return _scalars(conn, "SELECT nextval(%s) FROM generate_series(1, %s)",
-                        sequence, count), True
+        return _made(conn, "nextval(%s)", count, sequence), True
     default = conn.exec_driver_sql(
         "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a ON "
         "a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s::regclass AND "
         "a.attname = %s", (table, key.name)).scalar()
     if default is None:
         raise NotApplicable
-    return _scalars(conn, f"SELECT {default} FROM generate_series(1, %s)", count), False
+    return _made(conn, default.replace("%", "%%"), count), False
 
 
 # -- the three kinds of writes ---------------------------------------------------------------
