@@ -319,3 +319,22 @@ def test_bulk_and_row_paths_end_equal(
         ends.append((outcomes, sorted((number[key], row)
                                       for key, row in _table(app, table).items())))
     assert ends[0] == ends[1]
+
+
+def test_keys_a_trigger_makes_come_back_by_the_row_path(
+        app: sa.Engine, postgres_url: str, tmp_path: Path, copies: list[str]) -> None:
+    _run(app, f"CREATE TABLE people ({KEYS['uuid_default']}, {COLUMNS})",
+         "CREATE FUNCTION own_key() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+         "NEW.id := md5(NEW.email_address)::uuid; RETURN NEW; END $$",
+         "CREATE TRIGGER own_key BEFORE INSERT ON people FOR EACH ROW EXECUTE FUNCTION "
+         "own_key()")
+    connector = _connector(postgres_url, "people", tmp_path)
+    try:
+        rows = [_fields(n) for n in range(60)]
+        keys = _ok(connector.write(batch("contact", *map(create_op, rows))))
+        assert copies == []  # the key is the trigger's: COPY could not know it
+        stored = _table(app, "people")
+        assert {k: stored[k][1] for k in keys} == {k: r["email"] for k, r in
+                                                 zip(keys, rows, strict=True)}
+    finally:
+        connector.close()
