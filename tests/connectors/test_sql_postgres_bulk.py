@@ -20,7 +20,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.sql_support import batch, create_op, delete_op, read_changes, update_op
+from connectors.sql_support import (
+    batch,
+    build_schema,
+    create_op,
+    delete_op,
+    invoice_fields,
+    open_connector,
+    read_changes,
+    update_op,
+)
 from syncline.connectors.base import CreateRows, WriteBatch, WriteResult
 from syncline.connectors.sql import SqlConnector
 from syncline.connectors.sql import postgres_writes as pg
@@ -268,10 +277,11 @@ def test_a_process_killed_between_copy_and_commit_leaves_no_half_batch(
 
 # -- the bulk path and the row path end equal ------------------------------------------------
 _names = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+_emails = st.sampled_from([f"e{n}@x" for n in range(12)])
 _contacts = st.fixed_dictionaries({
-    "name": st.none() | _names,
-    "email": st.none() | st.sampled_from([f"e{n}@x" for n in range(12)]),
-    "phone": st.none() | _names})
+    "name": st.none() | _names, "email": st.none() | _emails, "phone": st.none() | _names})
+_changes = st.fixed_dictionaries({"name": st.none() | _names, "phone": st.none() | _names},
+                                 optional={"email": _emails})
 
 
 def _write_all(connector: SqlConnector, creates: list[dict[str, Any]],
@@ -293,31 +303,31 @@ def _write_all(connector: SqlConnector, creates: list[dict[str, Any]],
     return outcomes, keys
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.parametrize("key", ["identity_always", "serial", "uuid_default", "text_made"])
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(creates=st.lists(_contacts, max_size=8),
-       updates=st.lists(st.tuples(st.integers(0, 7), _contacts.map(
-           lambda f: {k: v for k, v in f.items() if v is not None or k == "phone"})),
-           max_size=6, unique_by=lambda u: u[0]),
+       updates=st.lists(st.tuples(st.integers(0, 7), _changes), max_size=6,
+                        unique_by=lambda u: u[0]),
        deletes=st.lists(st.integers(0, 7), max_size=4, unique=True))
 def test_bulk_and_row_paths_end_equal(
-        app: sa.Engine, postgres_url: str, tmp_path: Path, creates: list[dict[str, Any]],
-        updates: list[tuple[int, dict[str, Any]]], deletes: list[int]) -> None:
+        app: sa.Engine, postgres_url: str, tmp_path: Path, key: str,
+        creates: list[dict[str, Any]], updates: list[tuple[int, dict[str, Any]]],
+        deletes: list[int]) -> None:
     ends = []
     for minimum, table in ((1, "by_copy"), (10 ** 9, "by_row")):
         _run(app, f"DROP TABLE IF EXISTS {table}",
-             f"CREATE TABLE {table} ({KEYS['identity_always']}, {COLUMNS})")
+             f"CREATE TABLE {table} ({KEYS[key]}, {COLUMNS})")
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(pg, "BULK_MIN", minimum)
             connector = _connector(postgres_url, table, tmp_path)
             try:
-                outcomes, keys = _write_all(connector, creates, updates, deletes)
+                outcomes, made = _write_all(connector, creates, updates, deletes)
             finally:
                 connector.close()
         # the keys themselves differ (a refused COPY takes numbers from the sequence):
         # rows are compared by the create that made them
-        number = {key: n for n, key in enumerate(keys)}
-        ends.append((outcomes, sorted((number[key], row)
-                                      for key, row in _table(app, table).items())))
+        number = {k: n for n, k in enumerate(made)}
+        ends.append((outcomes, sorted((number[k], row) for k, row in _table(app, table).items())))
     assert ends[0] == ends[1]
 
 
@@ -336,5 +346,38 @@ def test_keys_a_trigger_makes_come_back_by_the_row_path(
         stored = _table(app, "people")
         assert {k: stored[k][1] for k in keys} == {k: r["email"] for k, r in
                                                  zip(keys, rows, strict=True)}
+    finally:
+        connector.close()
+
+
+def _lines(connector: SqlConnector, keys: list[str]) -> list[Any]:
+    found = connector.read_keys("invoice", keys)
+    return [(found[k].fields["number"], [(line["description"], line["quantity"])
+                                         for line in found[k].fields["lines"]])
+            for k in keys]
+
+
+def test_the_lines_of_documents_are_copied(
+        postgres_url: str, tmp_path: Path, copies: list[str]) -> None:
+    build_schema(postgres_url)
+    connector = open_connector(postgres_url, tmp_path)
+    try:
+        invoices = [invoice_fields("1", n % 4, f"INV-{n}") for n in range(60)]
+        keys = _ok(connector.write(batch("invoice", *map(create_op, invoices))))
+        assert copies == ['invoices', 'invoice_lines']
+        assert _lines(connector, keys) == [
+            (f["number"], [(line["description"], line["quantity"]) for line in f["lines"]])
+            for f in invoices]
+
+        copies.clear()
+        changed = [invoice_fields("1", 3 - n % 4, f"NEW-{n}") for n in range(60)]
+        _ok(connector.write(batch("invoice", *(
+            update_op(k, f) for k, f in zip(keys, changed, strict=True)))))
+        assert copies[-1] == 'invoice_lines'
+        assert _lines(connector, keys) == [
+            (f["number"], [(line["description"], line["quantity"]) for line in f["lines"]])
+            for f in changed]
+        _ok(connector.write(batch("invoice", *map(delete_op, keys))))
+        assert connector.read_keys("invoice", keys) == {}
     finally:
         connector.close()

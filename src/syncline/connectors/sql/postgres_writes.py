@@ -6,7 +6,8 @@ Terms:
 bulk path
     The statements of this module, used by :mod:`~syncline.connectors.sql.writing` and
     :mod:`~syncline.connectors.sql.bulk_create` for a group of at least :data:`BULK_MIN`
-    rows of one kind on PostgreSQL (see :func:`takes`). Below that size one ``COPY`` costs
+    rows of one kind on PostgreSQL (see :func:`takes`), the lines of documents included
+    (:func:`copy_rows`). Below that size one ``COPY`` costs
     more round trips than the ``executemany`` it replaces. Everything around the
     statements stays where it is: the batch's one transaction, the batch log, echo
     suppression (``COPY`` fires the same row triggers as ``INSERT``, and they read the same
@@ -50,6 +51,7 @@ from syncline.connectors.sql.binding import BoundStream, KeyGeneration
 __all__ = [
     "BULK_MIN",
     "NotApplicable",
+    "copy_rows",
     "delete_rows",
     "insert_columns",
     "insert_rows",
@@ -302,6 +304,19 @@ def insert_rows(conn: Connection, bound: BoundStream, rows: Sequence[dict[str, A
         return insert_columns(conn, bound, len(rows), names, columns, raw_stamp(stamp))
     except NotApplicable:
         return None
+
+
+def copy_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``COPY`` ``rows`` (``{column: value}``, converted for the columns, all with the same
+    columns) into ``table``: the lines of documents, whose new keys nobody asks for.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refused a row; the caller rolls back.
+    """
+    names, columns = _by_column(rows)
+    _copy(conn, _table(conn, table), names,
+          [_processed(conn, table.c[n], values) for n, values in zip(names, columns,
+                                                                     strict=True)])
 
 
 def update_rows(conn: Connection, bound: BoundStream, natives: Sequence[Any],

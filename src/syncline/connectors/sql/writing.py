@@ -244,7 +244,9 @@ def _replace_lines(conn: Connection, bound: BoundStream, items: list[_Item],
             conn.execute(sa.delete(lines.table).where(lines.parent.in_(part)))
     rows = [{**row, lines.parent.name: item.native}
             for item in with_lines for row in item.lines or []]
-    if rows:
+    if pg.takes(conn, len(rows)):  # PostgreSQL: COPY (see postgres_writes)
+        pg.copy_rows(conn, lines.table, rows)
+    elif rows:
         conn.execute(sa.insert(lines.table), rows)
 
 
