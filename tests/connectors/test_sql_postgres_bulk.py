@@ -381,3 +381,29 @@ def test_the_lines_of_documents_are_copied(
         assert connector.read_keys("invoice", keys) == {}
     finally:
         connector.close()
+
+
+def test_without_temporary_tables_updates_and_always_keys_take_the_row_path(
+        app: sa.Engine, postgres_url: str, tmp_path: Path, copies: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[Any] = []
+    real = pg._temporary
+    monkeypatch.setattr(pg, "_temporary", lambda *a, **k: tried.append(a) or real(*a, **k))
+    role = f"syncline_notemp_{uuid.uuid4().hex[:8]}"
+    database = sa.make_url(postgres_url).database
+    _run(app, f"CREATE TABLE people ({KEYS['identity_always']}, {COLUMNS})",
+         f"CREATE ROLE {role} LOGIN", f"GRANT ALL ON people TO {role}",
+         f"GRANT CREATE ON SCHEMA public TO {role}",
+         f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
+    url = sa.make_url(postgres_url).set(username=role).render_as_string(hide_password=False)
+    connector = _connector(url, "people", tmp_path)
+    try:
+        keys = _ok(connector.write(batch("contact", *map(create_op, map(_fields, range(60))))))
+        _ok(connector.write(batch("contact", *(update_op(k, {"phone": "x"}) for k in keys))))
+        assert copies == [] and tried == []  # refused by the database, it would roll back
+        assert {row[2] for row in _table(app, "people").values()} == {"x"}
+        assert sorted(_table(app, "people"), key=int) == keys
+    finally:
+        connector.close()
+        _run(app, f"GRANT TEMPORARY ON DATABASE {database} TO PUBLIC", "DROP TABLE people",
+             f"DROP OWNED BY {role}", f"DROP ROLE {role}")

@@ -21,12 +21,12 @@ key allocation
     a serial or identity column's sequence gives ``n`` numbers (``SELECT array(SELECT
     nextval(seq) FROM generate_series(1, n))``), as the row path does already; a key with
     another default (``gen_random_uuid()``) has that default evaluated ``n`` times the same
-    way. ``COPY``
-    cannot override an identity ``GENERATED ALWAYS`` column, so its rows are copied into a
-    temporary table and moved with one ``INSERT … OVERRIDING SYSTEM VALUE SELECT``, keys
-    taken from the column's own sequence. Where a ``BEFORE INSERT`` trigger could change a
-    key the database makes, nothing is allocated (:class:`NotApplicable`) and the row path
-    (``RETURNING``) writes the group.
+    way. ``COPY`` cannot override an identity ``GENERATED ALWAYS`` column, so its rows are
+    copied into a temporary table and moved with one ``INSERT … OVERRIDING SYSTEM VALUE
+    SELECT``, keys taken from the column's own sequence (where the user may create
+    temporary tables). Where a ``BEFORE INSERT`` trigger could change a key the database
+    makes, nothing is allocated (:class:`NotApplicable`) and the row path (``RETURNING``)
+    writes the group.
 
 Values go in ``COPY``'s text format; each column's type is set once
 (:meth:`psycopg.Copy.set_types`) when all its values are of one Python type psycopg dumps,
@@ -191,6 +191,13 @@ def _temporary(conn: Connection, table: sa.Table, names: Sequence[str],
     return name
 
 
+def _temporary_allowed(conn: Connection) -> bool:
+    """Whether the user may create temporary tables (a database administrator can revoke
+    ``TEMPORARY``); where not, the groups that need one stay on the row path."""
+    return bool(conn.exec_driver_sql(
+        "SELECT has_database_privilege(current_database(), 'TEMPORARY')").scalar())
+
+
 def _made(conn: Connection, expression: str, count: int, *params: Any) -> list[Any]:
     """``expression`` evaluated ``count`` times, in one array (one value to fetch instead of
     ``count`` rows)."""
@@ -223,6 +230,8 @@ def _made_keys(conn: Connection, bound: BoundStream, count: int) -> tuple[list[A
         raise NotApplicable
     table = _table(conn, bound.table)
     always = key.column.identity is not None and key.column.identity.always
+    if always and not _temporary_allowed(conn):
+        raise NotApplicable
     if always:
         sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)",
                                         (table, key.name)).scalar()
@@ -326,15 +335,17 @@ def update_rows(conn: Connection, bound: BoundStream, natives: Sequence[Any],
     row path's ``stamp`` (see :func:`raw_stamp`) where not given, with one ``COPY`` into a
     temporary
     table and one ``UPDATE … FROM``. Returns ``False`` with nothing written when the set
-    statement would not do what one ``UPDATE`` per row does: a key given twice (the rows
-    would be updated once, by either) or a key being changed.
+    statement would not do what one ``UPDATE`` per row does (a key given twice: the rows
+    would be updated once, by either; a key being changed) or the user may not create
+    temporary tables.
 
     Raises:
         sqlalchemy.exc.DBAPIError: the database refused a row; the caller rolls back.
     """
     key = bound.key
     names, columns = _by_column(rows)
-    if key.name in names or len({key.identity(n) for n in natives}) != len(natives):
+    if key.name in names or len({key.identity(n) for n in natives}) != len(natives) \
+            or not _temporary_allowed(conn):
         return False
     table = bound.table
     processed = [_processed(conn, table.c[n], values) for n, values in zip(names, columns,
