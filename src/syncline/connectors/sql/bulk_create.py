@@ -10,6 +10,10 @@ one ``executemany`` (or one JSON statement, see :mod:`syncline.sqlite_bulk`) and
 keys worked out from the rowids, all in one transaction with the batch's results stored
 in the batch log, exactly as :func:`~syncline.connectors.sql.writing.write` stores them.
 
+On PostgreSQL the lane takes any table without document lines whose keys
+:func:`~syncline.connectors.sql.postgres_writes.insert_columns` can make, from
+:data:`~syncline.connectors.sql.postgres_writes.BULK_MIN` rows up, and inserts by ``COPY``.
+
 Whenever the lane does not apply, or the database rejects something, :func:`write_creates`
 returns ``None`` having changed nothing, and the caller writes the batch the general way
 (which reports failures per record).
@@ -25,9 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncline.connectors.base import CreatedRows, CreateRows
+from syncline.connectors.sql import postgres_writes as pg
 from syncline.connectors.sql.batch_log import log_batch, stored_results
 from syncline.connectors.sql.binding import BoundStream
-from syncline.connectors.sql.coerce import reader_for
+from syncline.connectors.sql.coerce import ColumnKind, reader_for
 from syncline.connectors.sql.connection import is_connection_problem
 from syncline.connectors.sql.writing import WriteContext, stamp_value, write_transaction
 from syncline.model import FieldType
@@ -94,6 +99,20 @@ def _insert(conn: Connection, bound: BoundStream, columns: list[str],
     return list(map(str, range(first, last + 1)))
 
 
+def _pg_insert(conn: Connection, bound: BoundStream, columns: list[str],
+               values: list[Sequence[Any]], count: int,
+               stamp: tuple[str, Any] | None) -> list[str]:
+    """PostgreSQL: insert the rows by ``COPY`` (see :mod:`~syncline.connectors.sql.
+    postgres_writes`) and return their new keys as text.
+
+    Raises:
+        NotApplicable: the keys cannot be made; nothing written.
+    """
+    text = str if bound.key.kind is ColumnKind.INTEGER else bound.key.text
+    return [text(native) for native in
+            pg.insert_columns(conn, bound, count, columns, values, stamp)]
+
+
 def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | None:
     """Create the rows of ``batch`` through the bulk lane (see the module docstring), or return
     ``None`` with nothing changed when the lane does not apply.
@@ -104,8 +123,9 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
         ValueError: the batch id was logged already, for a different number of rows.
     """
     bound = context.bound
+    postgres = bound.dialect == "postgresql" and len(batch) >= pg.BULK_MIN  # COPY
     if (not len(batch) or bound.lines is not None or not bound.key.rowid_alias
-            or bound.dialect != "sqlite"):
+            or bound.dialect != "sqlite") and not (postgres and bound.lines is None):
         return None
     prepared = _columns(bound, batch)
     if prepared is None:
@@ -117,13 +137,14 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
             if stored is not None:
                 return _stored(stored, batch)
             stamp = stamp_value(conn, bound)
-            if stamp is not None and stamp[0] not in columns:
+            if stamp is not None and stamp[0] not in columns and not postgres:
                 columns = [*columns, stamp[0]]
                 values = [*values, [stamp[1]] * len(batch)]
-            keys = _insert(conn, bound, columns, values)
+            keys = _pg_insert(conn, bound, columns, values, len(batch), stamp) if postgres \
+                else _insert(conn, bound, columns, values)
             log_batch(conn, batch.batch_id, json.dumps({"keys": keys}, separators=(",", ":")))
             return CreatedRows(list(keys))
-    except _NotConsecutive:
+    except (_NotConsecutive, pg.NotApplicable):
         return None
     except sa.exc.DBAPIError as error:
         if is_connection_problem(error):

@@ -18,7 +18,9 @@ value too long...), it is rolled back and applied again one item at a time, each
 savepoint, so that only the rejected items fail. Where the schema does not prove the key
 unique, updates and deletes go one statement per item, each of which must touch exactly one
 row (see :mod:`~syncline.connectors.sql.unproven_writes`). The batch log itself is kept by
-:mod:`~syncline.connectors.sql.batch_log`.
+:mod:`~syncline.connectors.sql.batch_log`. On PostgreSQL, a large enough group goes by
+``COPY`` and set statements instead of ``executemany`` (see
+:mod:`~syncline.connectors.sql.postgres_writes`), inside the same transaction.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.sql import postgres_writes as pg
 from syncline.connectors.sql.batch_log import (
     BatchAbandoned,
     abandon_batch,
@@ -241,7 +244,9 @@ def _replace_lines(conn: Connection, bound: BoundStream, items: list[_Item],
             conn.execute(sa.delete(lines.table).where(lines.parent.in_(part)))
     rows = [{**row, lines.parent.name: item.native}
             for item in with_lines for row in item.lines or []]
-    if rows:
+    if pg.takes(conn, len(rows)):  # PostgreSQL: COPY (see postgres_writes)
+        pg.copy_rows(conn, lines.table, rows)
+    elif rows:
         conn.execute(sa.insert(lines.table), rows)
 
 
@@ -294,6 +299,12 @@ def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
             stamp: dict[str, Any], shortcut: bool) -> None:
     """Insert one group of creates and set each item's ``native`` key."""
     key = bound.key
+    natives = pg.insert_rows(conn, bound, [i.values for i in group], stamp) \
+        if pg.takes(conn, len(group)) else None  # PostgreSQL: COPY (see postgres_writes)
+    if natives is not None:
+        for item, native in zip(group, natives, strict=True):
+            item.native = native
+        return
     statement = sa.insert(bound.table)
     if stamp:
         statement = statement.values(_with_stamp(group[0].values, stamp))
@@ -367,6 +378,9 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
             (i.index, i.native, {**i.values, **_with_stamp(i.values, stamp)})
             for i in alive if i.op.kind is WriteKind.UPDATE and (i.values or stamp)])
         deletes = []
+    if pg.takes(conn, len(deletes)):  # PostgreSQL: = ANY(array) (see postgres_writes)
+        pg.delete_rows(conn, bound, [i.native for i in deletes])
+        deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
             conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent.in_(part)))
@@ -374,6 +388,9 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
 
     updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
     for group in _groups([i for i in updates if (i.values or stamp) and key.unique]):
+        if pg.takes(conn, len(group)) and pg.update_rows(  # PostgreSQL: COPY + UPDATE … FROM
+                conn, bound, [i.native for i in group], [i.values for i in group], stamp):
+            continue
         statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
         if stamp:
             statement = statement.values(_with_stamp(group[0].values, stamp))
