@@ -47,6 +47,7 @@ from syncline.connectors.sql.capture import set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
 from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
 from syncline.connectors.sql.db_errors import database_cause
+from syncline.connectors.sql.mariadb_writes import insert_group, update_group
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
 from syncline.connectors.sql.unproven_writes import (
@@ -293,6 +294,8 @@ def _sqlite_rowid_insert(conn: Connection, bound: BoundStream, statement: sa.Ins
 def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
             stamp: dict[str, Any], shortcut: bool) -> None:
     """Insert one group of creates and set each item's ``native`` key."""
+    if insert_group(conn, bound, group, stamp):  # MariaDB/MySQL: multi-row INSERT
+        return
     key = bound.key
     statement = sa.insert(bound.table)
     if stamp:
@@ -374,6 +377,8 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
 
     updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
     for group in _groups([i for i in updates if (i.values or stamp) and key.unique]):
+        if update_group(conn, bound, group, stamp):  # MariaDB/MySQL: temporary table + JOIN
+            continue
         statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
         if stamp:
             statement = statement.values(_with_stamp(group[0].values, stamp))
