@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.sql_support import batch, create_op, delete_op, update_op
-from syncline.connectors.base import WriteBatch
-from syncline.connectors.sql import SqlConnector, mariadb_writes
+from syncline.connectors.base import CreateRows, WriteBatch
+from syncline.connectors.sql import SqlConnector, bulk_create, mariadb_writes
 
 pytestmark = pytest.mark.mariadb
 
@@ -163,6 +163,82 @@ def test_every_key_type(app: sa.Engine, mariadb_url: str, tmp_path: Path, table:
     assert [_rows(app, table, key)[k][0] for k in keys] == [f"renamed {k}" for k in keys]
     _write_ok(connector, batch("contact", *[delete_op(k) for k in keys[1:]]))
     assert list(_rows(app, table, key)) == [keys[0]]
+
+
+@pytest.mark.parametrize(("table", "key"), [("people", "person_id"),
+                                          ("uuid_people", "person_uuid")])
+def test_create_rows_go_column_by_column(app: sa.Engine, mariadb_url: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch, table: str,
+                                         key: str) -> None:
+    lane: list[int] = []
+    real = bulk_create.insert_columns
+
+    def counted(*args: Any) -> list[str] | None:
+        keys = real(*args)
+        lane.append(-1 if keys is None else len(keys))
+        return keys
+
+    monkeypatch.setattr(bulk_create, "insert_columns", counted)
+    connector = _connector(mariadb_url, tmp_path, table=table, key=key)
+    count = 3 * mariadb_writes.BULK_MIN_ROWS
+    rows = [_fields(n) for n in range(count)]
+    creates = CreateRows.from_rows("batch-rows", "contact", rows)
+    keys = connector.write_creates(creates).keys
+    assert lane == [count]
+    found = _rows(app, table, key)
+    assert [found[str(k)] for k in keys] == [(r["name"], r["email"], r["notes"]) for r in rows]
+    recovered = connector.recover(creates.as_write_batch())
+    assert recovered is not None
+    assert [r.key for r in recovered] == keys
+    assert _changes_logged(app) == 0
+
+    refused = [{**_fields(n + count), "email": f"new{n}@example.com"} for n in range(count)]
+    refused[4]["email"] = rows[1]["email"]
+    results = connector.write_creates(CreateRows.from_rows("batch-refused", "contact",
+                                                           refused))
+    assert lane == [count]  # refused as a whole: the lane wrote nothing
+    assert list(results.errors) == [4]  # and the general path names the row
+    assert str(rows[1]["email"]) in str(results.errors[4])
+    assert len(_rows(app, table, key)) == 2 * count - 1
+
+
+def test_updates_without_the_temporary_table_privilege(app: sa.Engine, mariadb_url: str,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _connector(mariadb_url, tmp_path).close()  # the bookkeeping tables, made by root
+    tried: list[str] = []
+    real = mariadb_writes._execute
+
+    def counted(conn: sa.Connection, statement: str) -> Any:
+        if statement.startswith("CREATE TEMPORARY"):
+            tried.append(statement)
+        return real(conn, statement)
+
+    monkeypatch.setattr(mariadb_writes, "_execute", counted)
+    database = mariadb_url.rsplit("/", 1)[1]
+    user = f"limited_{database[-12:]}"
+    with app.begin() as conn:
+        conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'pw-{user}'")
+        conn.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON {database}.* "
+                             f"TO '{user}'@'%%'")
+    try:
+        connector = SqlConnector("crm", _settings(mariadb_url.replace(
+            "root@", f"{user}:pw-{user}@")), tmp_path)
+        connector.open()
+        count = 2 * mariadb_writes.BULK_MIN_ROWS
+        keys = _write_ok(connector, batch("contact", *[create_op(_fields(n))
+                                                       for n in range(count)]))
+        for round_ in range(2):
+            _write_ok(connector, batch("contact", *[
+                update_op(k, {"name": f"round {round_} {k}"}) for k in keys]))
+            assert [_rows(app)[k][0] for k in keys] == [f"round {round_} {k}" for k in keys]
+        with app.connect() as conn:
+            logged = conn.exec_driver_sql("SELECT COUNT(*) FROM syncline_batches").scalar()
+        assert logged == 3
+        assert len(tried) == 1  # refused once, then not tried again on that connection
+    finally:
+        with app.begin() as conn:
+            conn.exec_driver_sql(f"DROP USER '{user}'@'%%'")
 
 
 def test_a_refused_batch_falls_back_per_item(app: sa.Engine, mariadb_url: str,

@@ -29,6 +29,7 @@ from syncline.connectors.sql.batch_log import log_batch, stored_results
 from syncline.connectors.sql.binding import BoundStream
 from syncline.connectors.sql.coerce import reader_for
 from syncline.connectors.sql.connection import is_connection_problem
+from syncline.connectors.sql.mariadb_writes import insert_columns
 from syncline.connectors.sql.writing import WriteContext, stamp_value, write_transaction
 from syncline.model import FieldType
 from syncline.sqlite_bulk import json_insert_columns
@@ -104,8 +105,9 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
         ValueError: the batch id was logged already, for a different number of rows.
     """
     bound = context.bound
+    mariadb = bound.dialect in ("mysql", "mariadb")  # multi-row INSERT (mariadb_writes)
     if (not len(batch) or bound.lines is not None or not bound.key.rowid_alias
-            or bound.dialect != "sqlite"):
+            or bound.dialect != "sqlite") and not mariadb:
         return None
     prepared = _columns(bound, batch)
     if prepared is None:
@@ -120,7 +122,10 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
             if stamp is not None and stamp[0] not in columns:
                 columns = [*columns, stamp[0]]
                 values = [*values, [stamp[1]] * len(batch)]
-            keys = _insert(conn, bound, columns, values)
+            keys = insert_columns(conn, bound, columns, values) if mariadb \
+                else _insert(conn, bound, columns, values)
+            if keys is None:
+                return None
             log_batch(conn, batch.batch_id, json.dumps({"keys": keys}, separators=(",", ":")))
             return CreatedRows(list(keys))
     except _NotConsecutive:

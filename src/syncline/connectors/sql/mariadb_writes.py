@@ -38,11 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncline.connectors.sql.binding import BoundStream, KeyGeneration
-from syncline.connectors.sql.coerce import ColumnKind
+from syncline.connectors.sql.coerce import ColumnKind, column_kind
 
 __all__ = [
     "BULK_MIN_ROWS",
     "GroupItem",
+    "insert_columns",
     "insert_group",
     "is_mariadb",
     "update_group",
@@ -62,6 +63,9 @@ _TEMPORARY = "syncline_update_"
 _OLD_KEY = "syncline_key_"
 _SETTINGS = "syncline_mariadb_settings"
 _TABLE_LOCKED_ENGINES = frozenset({"myisam", "aria", "memory"})
+_ACCESS_DENIED = frozenset({1044, 1142, 1227})
+"""The server's error codes for a statement the user has no privilege for (database,
+table, other)."""
 
 
 class GroupItem(Protocol):
@@ -72,17 +76,19 @@ class GroupItem(Protocol):
     native: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Server:
     """What the bulk path needs to know of one connection's server, read once per
-    connection: the packet limit, the auto-increment lock mode and step, and whether
-    ``INSERT … RETURNING`` exists."""
+    connection: the packet limit, the auto-increment lock mode and step, whether ``INSERT …
+    RETURNING`` exists, the storage engine of each table written, and whether the user may
+    create temporary tables (``False`` once the server refused one)."""
 
     packet: int
     lock_mode: int | None
     increment: int
     returning: bool
     engines: dict[str, str]
+    temporary_tables: bool = True
 
 
 def is_mariadb(conn: Connection) -> bool:
@@ -113,6 +119,12 @@ def _server(conn: Connection) -> _Server:
     return server
 
 
+def _code(error: sa.exc.DBAPIError) -> int | None:
+    """The server's error number of ``error`` (``None`` when it has none)."""
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
 def _engine(conn: Connection, server: _Server, table: str) -> str:
     """The storage engine of ``table`` (lower case), cached with the connection."""
     if table not in server.engines:
@@ -138,6 +150,8 @@ def _literal_maker(conn: Connection, column: sa.Column[Any]) -> Callable[[Any], 
     bind processor, as a bound parameter would get, then the driver's escaping."""
     escape: Callable[[Any], str] = conn.connection.driver_connection.escape  # type: ignore[union-attr]
     process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if process is None and column_kind(column.type) is not ColumnKind.UUID:
+        return escape  # the driver's escaping writes None as NULL
 
     def literal(value: Any) -> str:
         if value is None:
@@ -200,6 +214,46 @@ def _rows(conn: Connection, bound: BoundStream, columns: Sequence[str],
             + extra + ")" for row in values]
 
 
+def _new_keys(conn: Connection, bound: BoundStream, given: bool) -> _Server | None:
+    """The server settings when the keys of new rows can be known in bulk (given, made by
+    syncline, consecutive or returned), else ``None`` (see the module docstring)."""
+    key = bound.key
+    server = _server(conn)
+    if given or key.generation is not KeyGeneration.DATABASE:
+        return server
+    if key.kind is not ColumnKind.INTEGER:
+        return None
+    if _consecutive(conn, server, bound.table.name) or server.returning:
+        return server
+    return None
+
+
+def _insert(conn: Connection, bound: BoundStream, server: _Server, columns: Sequence[str],
+            rows: Sequence[Sequence[Any]], stamp: tuple[str, str] | None) -> list[Any]:
+    """Insert ``rows`` (values in the order of ``columns``) by multi-row statements and
+    return the keys the database made for them, in order (empty when it made none)."""
+    key = bound.key
+    quote = conn.dialect.identifier_preparer.quote
+    names = [*columns, stamp[0]] if stamp else list(columns)
+    head = (f"INSERT INTO {quote(bound.table.name)} "
+            f"({', '.join(quote(name) for name in names)}) VALUES ")
+    literals = _rows(conn, bound, columns, rows, f",{stamp[1]}" if stamp else "")
+    generated = key.generation is KeyGeneration.DATABASE and key.name not in columns
+    consecutive = generated and _consecutive(conn, server, bound.table.name)
+    returning = f" RETURNING {quote(key.name)}" if generated and not consecutive else ""
+    natives: list[Any] = []
+    for statement in _statements(head, literals, server.packet - len(returning)):
+        result = _execute(conn, statement + returning)
+        if returning:
+            natives.extend(row[0] for row in result)
+        elif generated:
+            first, count = int(result.lastrowid), int(result.rowcount)
+            natives.extend(range(first, first + count * server.increment, server.increment))
+    if generated and len(natives) != len(rows):
+        raise AssertionError(f"{len(natives)} keys for {len(rows)} new rows")
+    return natives
+
+
 def insert_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem],
                  stamp: dict[str, Any]) -> bool:
     """Insert ``group`` (creates with the same columns) by multi-row ``INSERT`` statements
@@ -217,43 +271,52 @@ def insert_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem
     key = bound.key
     columns = list(group[0].values)
     given = key.name in columns
-    generated = key.generation is KeyGeneration.DATABASE and not given
-    if generated and key.kind is not ColumnKind.INTEGER:
-        return False
-    server = _server(conn)
-    consecutive = generated and _consecutive(conn, server, bound.table.name)
-    if generated and not consecutive and not server.returning:
+    server = _new_keys(conn, bound, given)
+    if server is None:
         return False
     if key.generation is KeyGeneration.UUID and not given:
         for item in group:
             item.values[key.name] = key.new_key()
         columns.append(key.name)
-    quote = conn.dialect.identifier_preparer.quote
-    stamped = _stamp_literal(conn, bound, stamp, columns)
-    names = [*columns, stamped[0]] if stamped else columns
-    head = (f"INSERT INTO {quote(bound.table.name)} "
-            f"({', '.join(quote(name) for name in names)}) VALUES ")
-    extra = f",{stamped[1]}" if stamped else ""
-    rows = _rows(conn, bound, columns, [[item.values[name] for name in columns]
-                                        for item in group], extra)
-    returning = f" RETURNING {quote(key.name)}" if generated and not consecutive else ""
-    natives: list[Any] = []
-    for statement in _statements(head, rows, server.packet - len(returning)):
-        result = _execute(conn, statement + returning)
-        if returning:
-            natives.extend(row[0] for row in result)
-        elif generated:
-            first, count = int(result.lastrowid), int(result.rowcount)
-            natives.extend(range(first, first + count * server.increment, server.increment))
-    if generated:
-        if len(natives) != len(group):
-            raise AssertionError(f"{len(natives)} keys for {len(group)} new rows")
-        for item, native in zip(group, natives, strict=True):
-            item.native = native
-    else:
-        for item in group:
-            item.native = item.values[key.name]
+    natives = _insert(conn, bound, server, columns,
+                      [[item.values[name] for name in columns] for item in group],
+                      _stamp_literal(conn, bound, stamp, columns))
+    if not natives:
+        natives = [item.values[key.name] for item in group]
+    for item, native in zip(group, natives, strict=True):
+        item.native = native
     return True
+
+
+def insert_columns(conn: Connection, bound: BoundStream, columns: Sequence[str],
+                   values: Sequence[Sequence[Any]]) -> list[str] | None:
+    """Insert new rows given column by column (``values[i]`` holds column ``columns[i]`` of
+    every row, converted for the column, the ``updated`` stamp included) by multi-row
+    ``INSERT`` statements, and return their keys as text, in order; ``None``, having
+    written nothing, when this is for the caller (as :func:`insert_group`, or a key column
+    among ``columns``). Used by :mod:`~syncline.connectors.sql.bulk_create`.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refused a statement.
+    """
+    key = bound.key
+    count = len(values[0]) if values else 0
+    if not is_mariadb(conn) or count < BULK_MIN_ROWS or bound.lines is not None \
+            or key.name in columns:
+        return None
+    server = _new_keys(conn, bound, False)
+    if server is None:
+        return None
+    rows: list[Sequence[Any]] = list(zip(*values, strict=True))
+    names = list(columns)
+    made: list[Any] = []
+    if key.generation is KeyGeneration.UUID:
+        made = [key.new_key() for _ in range(count)]
+        rows = [(*row, native) for row, native in zip(rows, made, strict=True)]
+        names.append(key.name)
+    natives = _insert(conn, bound, server, names, rows, None) or made
+    text = str if key.kind is ColumnKind.INTEGER else key.text
+    return [text(native) for native in natives]
 
 
 def update_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem],
@@ -262,7 +325,9 @@ def update_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem
     current keys) through a temporary table filled by multi-row ``INSERT`` and one
     ``UPDATE … JOIN``. Two updates of one key keep the later one's values, as applying them
     in turn would. Returns ``False``, having written nothing, when the group is for the
-    caller (not MariaDB, smaller than :data:`BULK_MIN_ROWS`, no columns to set).
+    caller (not MariaDB, smaller than :data:`BULK_MIN_ROWS`, no columns to set, or the user
+    may not create temporary tables: then the server's refusal is remembered for the
+    connection).
 
     ``INSERT … ON DUPLICATE KEY UPDATE`` is not used: it would create again a row that was
     deleted meanwhile.
@@ -285,11 +350,19 @@ def update_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem
     quote = conn.dialect.identifier_preparer.quote
     table, temporary, old_key = (quote(bound.table.name), quote(_TEMPORARY), quote(_OLD_KEY))
     server = _server(conn)
+    if not server.temporary_tables:
+        return False
     _execute(conn, f"DROP TEMPORARY TABLE IF EXISTS {temporary}")
     selected = ", ".join([f"{quote(key.name)} AS {old_key}",
                           *(quote(name) for name in columns)])
-    _execute(conn, f"CREATE TEMPORARY TABLE {temporary} SELECT {selected} FROM {table} "
-                   f"WHERE 1 = 0")
+    try:
+        _execute(conn, f"CREATE TEMPORARY TABLE {temporary} SELECT {selected} FROM {table} "
+                       f"WHERE 1 = 0")
+    except sa.exc.DBAPIError as error:
+        if _code(error) not in _ACCESS_DENIED:
+            raise
+        server.temporary_tables = False  # nothing was written: the caller's way, from now on
+        return False
     makers = [_literal_maker(conn, key.column),
               *(_literal_maker(conn, bound.table.c[name]) for name in columns)]
     rows = ["(" + ",".join([make(value) for make, value in zip(
