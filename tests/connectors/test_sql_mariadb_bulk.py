@@ -241,6 +241,33 @@ def test_updates_without_the_temporary_table_privilege(app: sa.Engine, mariadb_u
             conn.exec_driver_sql(f"DROP USER '{user}'@'%%'")
 
 
+@pytest.mark.parametrize(("table", "key", "fields"), [
+    ("people", "person_id", FIELDS),
+    ("uuid_people", "person_uuid", FIELDS),
+    ("coded_people", "code", {**FIELDS, "title": "code"}),
+])
+def test_missing_rows_are_named_in_a_bulk_batch(app: sa.Engine, mariadb_url: str,
+                                                tmp_path: Path, table: str, key: str,
+                                                fields: dict[str, str]) -> None:
+    connector = _connector(mariadb_url, tmp_path, table=table, key=key, fields=fields)
+    count = 2 * mariadb_writes.BULK_MIN_ROWS
+    keys = _write_ok(connector, batch("contact", *[
+        create_op({"name": f"P{n}", "title": f"C-{n}"} if "title" in fields
+                  else {"name": f"P{n}"}) for n in range(count)]))
+    with app.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} IN (:a, :b)"),
+                     {"a": keys[2], "b": keys[7]})
+    results = connector.write(batch("contact", *[update_op(k, {"name": f"Q{n}"})
+                                                 for n, k in enumerate(keys)]))
+    assert [n for n, r in enumerate(results) if r.error is not None] == [2, 7]
+    assert f"no row with {key}={keys[2]} in {table}" in str(results[2].error)
+    assert {row[0] for row in _rows(app, table, key).values()} == {
+        f"Q{n}" for n in range(count) if n not in (2, 7)}
+    results = connector.write(batch("contact", *[delete_op(k) for k in keys]))
+    assert [n for n, r in enumerate(results) if r.error is not None] == [2, 7]
+    assert _rows(app, table, key) == {}
+
+
 def test_a_refused_batch_falls_back_per_item(app: sa.Engine, mariadb_url: str,
                                              tmp_path: Path) -> None:
     connector = _connector(mariadb_url, tmp_path)

@@ -1,10 +1,12 @@
 """Bulk writes on MariaDB/MySQL: multi-row ``INSERT … VALUES (…),(…)`` sized to the server's
-``max_allowed_packet``, and updates through a temporary table and one ``UPDATE … JOIN``.
+``max_allowed_packet``, updates through a temporary table and one ``UPDATE … JOIN``, and
+deletes (and the check that the rows to change exist) by ``IN`` lists of the same size.
 
 :mod:`~syncline.connectors.sql.writing` calls :func:`insert_group` and :func:`update_group`
-for each group of creates or updates with the same columns, inside the batch's transaction;
+for each group of creates or updates with the same columns, :func:`existing_keys` and
+:func:`delete_keys` for the keys a batch changes, all inside the batch's transaction;
 everything else (the batch log, the per-item fallback with savepoints when the database
-refuses the batch, echo suppression, deletes by ``IN`` lists) stays where it is. When a
+refuses the batch, echo suppression) stays where it is. When a
 function returns ``False`` it has written nothing and the caller writes the group its own
 way.
 
@@ -37,12 +39,14 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncline.connectors.sql.binding import BoundStream, KeyGeneration
+from syncline.connectors.sql.binding import BoundStream, KeyColumn, KeyGeneration
 from syncline.connectors.sql.coerce import ColumnKind, column_kind
 
 __all__ = [
     "BULK_MIN_ROWS",
     "GroupItem",
+    "delete_keys",
+    "existing_keys",
     "insert_columns",
     "insert_group",
     "is_mariadb",
@@ -165,23 +169,23 @@ def _literal_maker(conn: Connection, column: sa.Column[Any]) -> Callable[[Any], 
     return literal
 
 
-def _statements(head: str, rows: Sequence[str], packet: int) -> list[str]:
-    """``head`` followed by as many row literals ``(…)`` as fit in one packet, per statement.
-    A row too big for a packet goes alone (the server then refuses it, and the batch falls
-    back per item, which names it)."""
-    limit = packet - _PACKET_MARGIN
+def _statements(head: str, rows: Sequence[str], packet: int, tail: str = "") -> list[str]:
+    """``head``, as many literals of ``rows`` (``(…)`` rows, or keys) as fit in one packet
+    separated by commas, and ``tail``, per statement. A row too big for a packet goes alone
+    (the server then refuses it, and the batch falls back per item, which names it)."""
+    limit = packet - _PACKET_MARGIN - len(tail.encode())
     statements: list[str] = []
     part: list[str] = []
     size = len(head.encode())
     for row in rows:
         length = (len(row) if row.isascii() else len(row.encode())) + 1
         if part and size + length > limit:
-            statements.append(head + ",".join(part))
+            statements.append(head + ",".join(part) + tail)
             part, size = [], len(head.encode())
         part.append(row)
         size += length
     if part:
-        statements.append(head + ",".join(part))
+        statements.append(head + ",".join(part) + tail)
     return statements
 
 
@@ -379,4 +383,62 @@ def update_group(conn: Connection, bound: BoundStream, group: Sequence[GroupItem
                    f"{temporary}.{old_key} SET {', '.join(sets)}")
     # left behind when a statement fails: the next group drops it before making its own
     _execute(conn, f"DROP TEMPORARY TABLE {temporary}")
+    return True
+
+
+def _key_lists(conn: Connection, key: KeyColumn, natives: Sequence[Any], head: str) \
+        -> list[str]:
+    """``head`` followed by ``IN (…)`` lists of the literals of ``natives`` (keys in the key
+    column's own type), one statement per packet."""
+    make = _literal_maker(conn, key.column)
+    return _statements(f"{head} IN (", [make(native) for native in natives],
+                       _server(conn).packet, ")")
+
+
+def existing_keys(conn: Connection, key: KeyColumn, natives: Sequence[Any]) -> set[Any] | None:
+    """The keys among ``natives`` that rows of ``key``'s table hold, as the database gives
+    them back in the key column's own type; ``None``, having read nothing, when this is for
+    the caller (not MariaDB, fewer than :data:`BULK_MIN_ROWS` keys). Integer and uuid keys
+    are counted first, and only read back when some are missing.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refused the query.
+    """
+    if not is_mariadb(conn) or len(natives) < BULK_MIN_ROWS:
+        return None
+    quote = conn.dialect.identifier_preparer.quote
+    column = quote(key.name)
+    where = f"FROM {quote(key.column.table.name)} WHERE {column}"
+    distinct = set(natives)
+    if key.kind in (ColumnKind.INTEGER, ColumnKind.UUID):
+        # compared exactly (unlike text under a collation): when every key is found, counting
+        # them says so without sending the keys back
+        counted = sum(int(_execute(conn, statement).scalar_one())
+                      for statement in _key_lists(conn, key, list(distinct),
+                                                  f"SELECT COUNT(*) {where}"))
+        if counted == len(distinct):
+            return distinct
+    process = key.column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    found: set[Any] = set()
+    for statement in _key_lists(conn, key, natives, f"SELECT {column} {where}"):
+        values = _execute(conn, statement).scalars()
+        found.update(values if process is None else map(process, values))
+    return found
+
+
+def delete_keys(conn: Connection, bound: BoundStream, natives: Sequence[Any]) -> bool:
+    """Delete the rows whose keys are ``natives`` by ``IN`` lists sized to the packet.
+    Returns ``False``, having deleted nothing, when this is for the caller (not MariaDB,
+    fewer than :data:`BULK_MIN_ROWS` keys, document lines).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refused a statement.
+    """
+    if not is_mariadb(conn) or len(natives) < BULK_MIN_ROWS or bound.lines is not None:
+        return False
+    quote = conn.dialect.identifier_preparer.quote
+    for statement in _key_lists(conn, bound.key, natives, f"DELETE FROM "
+                                                          f"{quote(bound.table.name)} WHERE "
+                                                          f"{quote(bound.key.name)}"):
+        _execute(conn, statement)
     return True

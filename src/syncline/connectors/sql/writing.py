@@ -47,7 +47,12 @@ from syncline.connectors.sql.capture import set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
 from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
 from syncline.connectors.sql.db_errors import database_cause
-from syncline.connectors.sql.mariadb_writes import insert_group, update_group
+from syncline.connectors.sql.mariadb_writes import (
+    delete_keys,
+    existing_keys,
+    insert_group,
+    update_group,
+)
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
 from syncline.connectors.sql.unproven_writes import (
@@ -217,6 +222,9 @@ def _with_stamp(columns: Iterable[str], stamp: dict[str, Any]) -> dict[str, Any]
 
 
 def _existing(conn: Connection, key: KeyColumn, natives: list[Any]) -> set[Any]:
+    bulk = existing_keys(conn, key, natives)  # MariaDB/MySQL: IN lists sized to the packet
+    if bulk is not None:
+        return bulk
     found: set[Any] = set()
     for part in chunks(natives):
         found.update(conn.execute(sa.select(key.column).where(key.column.in_(part))).scalars())
@@ -369,6 +377,8 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
         write_one_by_one(conn, bound, [(i.index, i.native) for i in deletes], [
             (i.index, i.native, {**i.values, **_with_stamp(i.values, stamp)})
             for i in alive if i.op.kind is WriteKind.UPDATE and (i.values or stamp)])
+        deletes = []
+    if delete_keys(conn, bound, [i.native for i in deletes]):  # MariaDB/MySQL: IN lists
         deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
