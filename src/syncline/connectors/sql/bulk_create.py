@@ -34,6 +34,7 @@ from syncline.connectors.sql.batch_log import log_batch, stored_results
 from syncline.connectors.sql.binding import BoundStream
 from syncline.connectors.sql.coerce import ColumnKind, reader_for
 from syncline.connectors.sql.connection import is_connection_problem
+from syncline.connectors.sql.mariadb_writes import insert_columns
 from syncline.connectors.sql.writing import WriteContext, stamp_value, write_transaction
 from syncline.model import FieldType
 from syncline.sqlite_bulk import json_insert_columns
@@ -124,8 +125,10 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
     """
     bound = context.bound
     postgres = bound.dialect == "postgresql" and len(batch) >= pg.BULK_MIN  # COPY
+    mariadb = bound.dialect in ("mysql", "mariadb")  # multi-row INSERT (mariadb_writes)
     if (not len(batch) or bound.lines is not None or not bound.key.rowid_alias
-            or bound.dialect != "sqlite") and not (postgres and bound.lines is None):
+            or bound.dialect != "sqlite") and not (postgres and bound.lines is None) \
+            and not mariadb:
         return None
     prepared = _columns(bound, batch)
     if prepared is None:
@@ -140,8 +143,15 @@ def write_creates(context: WriteContext, batch: CreateRows) -> CreatedRows | Non
             if stamp is not None and stamp[0] not in columns and not postgres:
                 columns = [*columns, stamp[0]]
                 values = [*values, [stamp[1]] * len(batch)]
-            keys = _pg_insert(conn, bound, columns, values, len(batch), stamp) if postgres \
-                else _insert(conn, bound, columns, values)
+            keys: list[str] | None
+            if postgres:
+                keys = _pg_insert(conn, bound, columns, values, len(batch), stamp)
+            elif mariadb:
+                keys = insert_columns(conn, bound, columns, values)
+            else:
+                keys = _insert(conn, bound, columns, values)
+            if keys is None:
+                return None
             log_batch(conn, batch.batch_id, json.dumps({"keys": keys}, separators=(",", ":")))
             return CreatedRows(list(keys))
     except (_NotConsecutive, pg.NotApplicable):

@@ -50,6 +50,12 @@ from syncline.connectors.sql.capture import set_suppression
 from syncline.connectors.sql.coerce import ColumnKind, writer_for
 from syncline.connectors.sql.connection import WRITE_OPTION, is_connection_problem
 from syncline.connectors.sql.db_errors import database_cause
+from syncline.connectors.sql.mariadb_writes import (
+    delete_keys,
+    existing_keys,
+    insert_group,
+    update_group,
+)
 from syncline.connectors.sql.reading import chunks
 from syncline.connectors.sql.settings import mask_secrets
 from syncline.connectors.sql.unproven_writes import (
@@ -219,6 +225,9 @@ def _with_stamp(columns: Iterable[str], stamp: dict[str, Any]) -> dict[str, Any]
 
 
 def _existing(conn: Connection, key: KeyColumn, natives: list[Any]) -> set[Any]:
+    bulk = existing_keys(conn, key, natives)  # MariaDB/MySQL: IN lists sized to the packet
+    if bulk is not None:
+        return bulk
     found: set[Any] = set()
     for part in chunks(natives):
         found.update(conn.execute(sa.select(key.column).where(key.column.in_(part))).scalars())
@@ -298,6 +307,8 @@ def _sqlite_rowid_insert(conn: Connection, bound: BoundStream, statement: sa.Ins
 def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
             stamp: dict[str, Any], shortcut: bool) -> None:
     """Insert one group of creates and set each item's ``native`` key."""
+    if insert_group(conn, bound, group, stamp):  # MariaDB/MySQL: multi-row INSERT
+        return
     key = bound.key
     natives = pg.insert_rows(conn, bound, [i.values for i in group], stamp) \
         if pg.takes(conn, len(group)) else None  # PostgreSQL: COPY (see postgres_writes)
@@ -381,6 +392,8 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
     if pg.takes(conn, len(deletes)):  # PostgreSQL: = ANY(array) (see postgres_writes)
         pg.delete_rows(conn, bound, [i.native for i in deletes])
         deletes = []
+    elif delete_keys(conn, bound, [i.native for i in deletes]):  # MariaDB/MySQL: IN lists
+        deletes = []
     for part in chunks([i.native for i in deletes]):
         if bound.lines is not None:
             conn.execute(sa.delete(bound.lines.table).where(bound.lines.parent.in_(part)))
@@ -388,8 +401,9 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
 
     updates = [i for i in alive if i.op.kind is WriteKind.UPDATE]
     for group in _groups([i for i in updates if (i.values or stamp) and key.unique]):
-        if pg.takes(conn, len(group)) and pg.update_rows(  # PostgreSQL: COPY + UPDATE … FROM
-                conn, bound, [i.native for i in group], [i.values for i in group], stamp):
+        if (pg.takes(conn, len(group)) and pg.update_rows(  # PostgreSQL: COPY + UPDATE … FROM
+                conn, bound, [i.native for i in group], [i.values for i in group], stamp)) \
+                or update_group(conn, bound, group, stamp):  # MariaDB/MySQL: temp table + JOIN
             continue
         statement = sa.update(bound.table).where(key.column == sa.bindparam(_KEY_PARAM))
         if stamp:
