@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -31,14 +30,13 @@ from sqlalchemy.types import NullType
 
 from syncline.connectors.base import ReadScope
 from syncline.connectors.sql import streamed
-from syncline.connectors.sql.binding import BoundLines, BoundStream, KeyColumn
+from syncline.connectors.sql.binding import BoundLines, BoundStream
 from syncline.connectors.sql.coerce import (
-    ColumnKind,
     Converter,
-    read_column,
     reader_for,
     writer_for,
 )
+from syncline.connectors.sql.columns import column_page, column_records
 from syncline.connectors.sql.keys import count_keyless, unique_rows
 from syncline.errors import ItemError, MalformedRecord, UsageError
 from syncline.model import FieldType, Record, RecordColumns
@@ -232,48 +230,12 @@ _UNREADABLE: list[dict[str, Any]] = []
 identity: such a document is left out)."""
 
 
-def _key_column(key: KeyColumn, values: Sequence[Any]) -> list[str]:
-    """The canonical keys of a column of raw keys (see
-    :meth:`~syncline.connectors.sql.binding.KeyColumn.text`), with one conversion for the
-    whole column where its values are all integers, uuids, or text of a text key.
-
-    Raises:
-        ValueError: a key is NULL or cannot be read.
-    """
-    kinds = set(map(type, values))
-    if kinds == {int} or kinds == {UUID}:
-        return list(map(str, values))
-    if kinds == {str} and key.kind is not ColumnKind.UUID:
-        return list(values)
-    return list(map(key.text, values))
-
-
-def _column_page(bound: BoundStream, rows: Sequence[Any]) -> RecordColumns | None:
-    """``rows`` (raw rows of :func:`_columns`, in key order) as a columnar page, converted a
-    column at a time; ``None`` where the page must be read as records: the stream has lines
-    or an ``updated`` column, the schema does not prove its keys distinct (or they are
-    loose, see :attr:`~syncline.connectors.sql.binding.KeyColumn.loose`), or a value cannot
-    be read (the record path then names it)."""
-    key = bound.key
-    if (bound.lines is not None or bound.updated is not None or not key.proven or key.loose
-            or not rows or len(rows[0]) != len(bound.fields) + 1):
-        return None
-    columns = list(zip(*rows, strict=True))
-    try:
-        keys = _key_column(key, columns[0])
-        values = [read_column(f.spec.type, column)
-                  for f, column in zip(bound.fields, columns[1:], strict=True)]
-    except (ValueError, TypeError, ArithmeticError):
-        return None
-    return RecordColumns(keys, tuple(f.name for f in bound.fields), values,
-                         distinct_keys=True)  # a proven key, read in order
-
-
 def _columnar(conn: Connection | None, bound: BoundStream, rows: Sequence[Any],
               problems: list[ItemError] | None = None) -> list[Record] | RecordColumns:
-    """``rows`` as a columnar page where they can be one (see :func:`_column_page`), else as
-    records (see :func:`_records` for ``problems``)."""
-    page = _column_page(bound, rows)
+    """``rows`` as a columnar page where they can be one (see
+    :func:`~syncline.connectors.sql.columns.column_page`), else as records (see
+    :func:`_records` for ``problems``)."""
+    page = column_page(bound, rows)
     if page is None:
         return _records(conn, bound, rows, problems=problems)
     return page
@@ -298,10 +260,9 @@ def _records(conn: Connection | None, bound: BoundStream, rows: Sequence[Any],
         if conn is None:
             raise ValueError("the lines of documents are read through a connection")
         lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows], problems)
-    if changed_at is None:
-        page = _column_page(bound, rows)
-        if page is not None:  # the common page: converted a column at a time
-            return page.records()
+    converted = column_records(bound, rows, changed_at)
+    if converted is not None:  # the common page: converted a column at a time
+        return converted
     records: list[Record] = []
     names = [f.name for f in bound.fields]
     texts = [f.name for f in bound.fields if f.read is _TEXT]
