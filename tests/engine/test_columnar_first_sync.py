@@ -2,9 +2,10 @@
 two real SQLite databases, the sql connector handing over plain pages column by column.
 
 What must hold: the other side ends up with exactly the source's records, the mappings'
-hashes are the ones the record path computes (a full re-sync finds nothing to do), pages
-that are not plain and records that pair by natural key take the record path within the
-same run, and nothing is created twice."""
+hashes are the ones the record path computes (a full re-sync finds nothing to do), a value
+that is not text (a number in a text column) is converted a column at a time, a page with a
+value that cannot be read and records that pair by natural key take the record path within
+the same run, and nothing is created twice."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def test_first_sync_into_an_empty_table_goes_column_by_column(
     summary = _sync(tmp_path)
     assert summary["streams"]["contact"]["A"] == PEOPLE
     assert summary["outcome"] == "ok"
-    assert sum(column_pages) == PEOPLE - 40  # the page holding a number took the record path
+    assert sum(column_pages) == PEOPLE  # the page holding a number too: converted as a column
     expected = {(f"Person {n}", f"p{n}@example.com" if n % 7 else None,
                  f"+44 20 7946 {n:04d}") for n in range(1, PEOPLE + 1) if n not in (101, 151)}
     expected |= {("Person 101", "p101@example.com", "447946000101"),
@@ -136,6 +137,21 @@ def test_first_sync_into_an_empty_table_goes_column_by_column(
         assert (again["A"], again["M"], again["D"], again["errors"]) == (0, 0, 0, 0), mode
 
 
+def test_a_page_with_a_value_that_cannot_be_read_takes_the_record_path(
+        tmp_path: Path, column_pages: list[int]) -> None:
+    _build(tmp_path, [])
+    crm = sqlite3.connect(tmp_path / "crm.db")  # not UTF-8: this one row cannot be read
+    crm.execute("UPDATE people SET full_name = CAST(X'4164FF61' AS TEXT) "
+                "WHERE person_id = 101")
+    crm.commit()
+    crm.close()
+    summary = _sync(tmp_path)["streams"]["contact"]
+    assert sum(column_pages) == PEOPLE - 40  # the page of row 101 (rows 81-120): records
+    assert summary["A"] == PEOPLE - 1 and summary["errors"] == 1
+    names = _table(tmp_path / "books.db", "SELECT name FROM customers")
+    assert len(names) == PEOPLE - 1 and ("Person 100",) in names and ("Person 102",) in names
+
+
 def test_pages_with_partners_pair_by_natural_key(tmp_path: Path,
                                                  column_pages: list[int]) -> None:
     customers = [("Person 3 (books)", "P3@example.com ", "0"), ("Other", "o@example.com", "1"),
@@ -143,7 +159,7 @@ def test_pages_with_partners_pair_by_natural_key(tmp_path: Path,
     _build(tmp_path, customers)
     summary = _sync(tmp_path)["streams"]["contact"]
     # the two records with a partner pair; the rest of their pages stays columnar
-    assert sum(column_pages) == PEOPLE - 40 - 2
+    assert sum(column_pages) == PEOPLE - 2
     assert summary["A"] == PEOPLE - 2 + 1 and summary["errors"] == 0
     books = _table(tmp_path / "books.db", "SELECT email FROM customers")
     assert len(books) == PEOPLE + 1  # two matched, not duplicated; "Other" went to crm
@@ -165,7 +181,7 @@ def test_a_dry_run_counts_the_columnar_creates_and_writes_nothing(
         tmp_path: Path, column_pages: list[int]) -> None:
     _build(tmp_path, [])
     summary = _sync(tmp_path, dry_run=True)["streams"]["contact"]
-    assert summary["A"] == PEOPLE and sum(column_pages) == PEOPLE - 40
+    assert summary["A"] == PEOPLE and sum(column_pages) == PEOPLE
     assert _table(tmp_path / "books.db", "SELECT count(*) FROM customers") == [(0,)]
     assert _table(tmp_path / "state.db", "SELECT count(*) FROM mappings") == [(0,)]
 
@@ -204,7 +220,7 @@ def test_pairing_is_one_to_one_and_in_page_order(tmp_path: Path,
     crm.commit()
     crm.close()
     summary = _sync(tmp_path)["streams"]["contact"]
-    assert summary["errors"] == 0 and sum(column_pages) == PEOPLE - 40 - 2
+    assert summary["errors"] == 0 and sum(column_pages) == PEOPLE - 2
     pairs = dict(_table(tmp_path / "state.db", "SELECT a_key, b_key FROM mappings"))
     assert len(pairs) == PEOPLE and pairs["10"] == "1" and pairs["60"] == "2"
     assert int(pairs["50"]) > 2  # the second 'dup' found its partner taken: created
@@ -219,8 +235,7 @@ def test_many_pairs_are_planned_in_batches_between_the_bulk_creates(
                       if n % 7])
     summary = _sync(tmp_path)["streams"]["contact"]
     paired = {n for n in range(2, 231, 2) if n % 7}
-    lone_in_columns = [n for n in range(1, PEOPLE + 1)
-                       if n not in paired and not 81 <= n <= 120]  # 81-120: record path
+    lone_in_columns = [n for n in range(1, PEOPLE + 1) if n not in paired]
     assert summary["errors"] == 0 and summary["conflicts"] == len(paired)
     assert summary["A"] == PEOPLE - len(paired)
     assert sum(column_pages) == len(lone_in_columns)

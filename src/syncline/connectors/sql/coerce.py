@@ -19,7 +19,7 @@ for a value they cannot convert; callers turn that into an item error naming the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -35,6 +35,7 @@ __all__ = [
     "Converter",
     "column_kind",
     "plain_decimal",
+    "read_column",
     "reader_for",
     "to_utc",
     "to_uuid",
@@ -240,6 +241,56 @@ def reader_for(field_type: FieldType) -> Converter:
         KeyError: ``field_type`` is ``LINES`` (lines are read from their own table).
     """
     return _READERS[field_type]
+
+
+_AS_THEY_ARE: dict[FieldType, frozenset[type]] = {
+    FieldType.TEXT: frozenset({str}),
+    FieldType.INTEGER: frozenset({int}),
+    FieldType.DECIMAL: frozenset(),
+    FieldType.DATE: frozenset({date}),
+    FieldType.DATETIME: frozenset(),
+    FieldType.BOOLEAN: frozenset({bool}),
+    FieldType.REFERENCE: frozenset({str}),
+}
+"""The raw value types that are canonical values of a field type already (exact types:
+``bool`` is no integer here, ``datetime`` no date)."""
+
+_BY_TYPE: dict[tuple[FieldType, type], Converter] = {
+    (FieldType.DECIMAL, Decimal): plain_decimal,
+    (FieldType.DECIMAL, int): Decimal,
+    (FieldType.DATETIME, datetime): to_utc,
+    (FieldType.INTEGER, bool): int,
+    (FieldType.REFERENCE, int): str,
+    (FieldType.TEXT, int): str,
+}
+"""The one converter of a field type for a column whose values are all of one raw type
+(the driver's type for the column), where it is shorter than the field type's reader."""
+
+_NONE = type(None)
+
+
+def read_column(field_type: FieldType, values: Sequence[Any]) -> Sequence[Any]:
+    """The canonical values of ``field_type`` for one column's raw ``values`` (``None`` stays
+    ``None``), equal value for value to :func:`reader_for`'s reader applied to each.
+
+    The column's raw types are looked at once (a set built in C): values already canonical
+    (text, integers, booleans, dates as the driver returns them) are handed back as they
+    are, a column of one other raw type gets that type's one converter, and only a column
+    of mixed types is read value by value with the field type's reader.
+
+    Raises:
+        ValueError, TypeError, ArithmeticError: a value cannot be read as ``field_type``.
+        KeyError: ``field_type`` is ``LINES``.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if kinds <= _AS_THEY_ARE[field_type]:
+        return values
+    if len(kinds) == 1:
+        convert = _BY_TYPE.get((field_type, kinds.pop()))
+        if convert is not None:
+            return [None if value is None else convert(value) for value in values]
+    return list(map(_READERS[field_type], values))
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -5,15 +5,22 @@ with SQLAlchemy's type processing switched off, so that every value reaches the 
 :mod:`~syncline.connectors.sql.coerce` exactly as the driver returns it (and a value that
 cannot be read is reported with its record instead of failing the whole page).
 
-Tables are read with keyset pagination (``WHERE key > last ORDER BY key LIMIT page_size``):
-one short query per page on the key's index, so memory stays flat however big the table and
-no transaction stays open while the caller works on a page.
+Full reads are streamed on PostgreSQL and on MariaDB's InnoDB tables (one query, its rows
+fetched a page at a time; see :mod:`~syncline.connectors.sql.streamed`), elsewhere read
+with keyset pagination (``WHERE key > last ORDER BY key LIMIT page_size``: one short query
+per page on the key's index, and no transaction open while the caller works on a page).
+Memory stays flat however big the table either way.
+
+Values are converted a column at a time (:func:`~syncline.connectors.sql.coerce.read_column`):
+the raw types of a page's column are looked at once, and a column that is canonical as the
+driver returns it (text, integers, booleans, dates) is not touched value by value.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,8 +29,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import NullType
 
 from syncline.connectors.base import ReadScope
+from syncline.connectors.sql import streamed
 from syncline.connectors.sql.binding import BoundLines, BoundStream
-from syncline.connectors.sql.coerce import Converter, reader_for, writer_for
+from syncline.connectors.sql.coerce import (
+    Converter,
+    reader_for,
+    writer_for,
+)
+from syncline.connectors.sql.columns import column_page, column_records
 from syncline.connectors.sql.keys import count_keyless, unique_rows
 from syncline.errors import ItemError, MalformedRecord, UsageError
 from syncline.model import FieldType, Record, RecordColumns
@@ -217,39 +230,22 @@ _UNREADABLE: list[dict[str, Any]] = []
 identity: such a document is left out)."""
 
 
-_TEXT_TYPES = frozenset({str, type(None)})
-
-
-def _plain_columns(bound: BoundStream, rows: Sequence[Any]) -> list[tuple[Any, ...]] | None:
-    """The columns of ``rows`` (keys first) when they need no conversion at all, else
-    ``None``: keys are SQLite rowids (integers) and every field is text or NULL (checked a
-    column at a time, in C), and the stream has no lines and no ``updated`` column."""
-    if (bound.lines is not None or bound.updated is not None or not bound.key.rowid_alias
-            or not rows or len(rows[0]) != len(bound.fields) + 1
-            or any(f.read is not _TEXT for f in bound.fields)):
-        return None
-    columns = list(zip(*rows, strict=True))
-    if set(map(type, columns[0])) == {int} and all(
-            set(map(type, column)) <= _TEXT_TYPES for column in columns[1:]):
-        return columns
-    return None
-
-
-def _columnar(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+def _columnar(conn: Connection | None, bound: BoundStream, rows: Sequence[Any],
               problems: list[ItemError] | None = None) -> list[Record] | RecordColumns:
-    """``rows`` as a columnar page when they need no conversion, else as records (see
+    """``rows`` as a columnar page where they can be one (see
+    :func:`~syncline.connectors.sql.columns.column_page`), else as records (see
     :func:`_records` for ``problems``)."""
-    columns = _plain_columns(bound, rows)
-    if columns is None:
+    page = column_page(bound, rows)
+    if page is None:
         return _records(conn, bound, rows, problems=problems)
-    return RecordColumns(list(map(str, columns[0])), tuple(f.name for f in bound.fields),
-                         list(columns[1:]), distinct_keys=True)  # a rowid, read in order
+    return page
 
 
-def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+def _records(conn: Connection | None, bound: BoundStream, rows: Sequence[Any],
              changed_at: dict[str, datetime] | None = None,
              problems: list[ItemError] | None = None) -> list[Record]:
-    """The records of ``rows`` (raw rows of :func:`_columns`). With ``problems`` given, a
+    """The records of ``rows`` (raw rows of :func:`_columns`); ``conn`` reads the lines of
+    documents (it may be ``None`` for a stream without lines). With ``problems`` given, a
     row that cannot be read (a NULL or duplicated key where the schema does not rule them
     out, a value that cannot be read as its field's type, such as text that is not UTF-8)
     is left out with its error appended there; without, the first such row raises.
@@ -261,14 +257,16 @@ def _records(conn: Connection, bound: BoundStream, rows: Sequence[Any],
         rows = unique_rows(bound, rows, problems)
     lines: dict[str, list[dict[str, Any]]] = {}
     if bound.lines is not None and rows:
+        if conn is None:
+            raise ValueError("the lines of documents are read through a connection")
         lines = fetch_lines(conn, bound, bound.lines, [row[0] for row in rows], problems)
+    converted = column_records(bound, rows, changed_at)
+    if converted is not None:  # the common page: converted a column at a time
+        return converted
     records: list[Record] = []
     names = [f.name for f in bound.fields]
     texts = [f.name for f in bound.fields if f.read is _TEXT]
     others = [(f.name, f.read) for f in bound.fields if f.read is not _TEXT]
-    if changed_at is None and _plain_columns(bound, rows) is not None:
-        # the common page: integer row keys and text only; no per-value work at all
-        return [Record(str(row[0]), dict(zip(names, row[1:]))) for row in rows]  # noqa: B905
     for row in rows:
         try:
             record = _record(bound, row, names, texts, others, lines, changed_at)
@@ -370,7 +368,7 @@ def read_keys(engine: Engine, bound: BoundStream, keys: Iterable[str],
                 for record in fetch_records(conn, bound, natives, problems=problems)}
 
 
-def _record_page(conn: Connection, bound: BoundStream, rows: Sequence[Any],
+def _record_page(conn: Connection | None, bound: BoundStream, rows: Sequence[Any],
                  problems: list[ItemError] | None) -> list[Record]:
     return _records(conn, bound, rows, problems=problems)
 
@@ -402,7 +400,7 @@ def read_all_columnar(engine: Engine, bound: BoundStream, scope: ReadScope, page
 
 
 def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
-           make_page: Callable[[Connection, BoundStream, Sequence[Any],
+           make_page: Callable[[Connection | None, BoundStream, Sequence[Any],
                                 list[ItemError] | None], _Page],
            problems: list[ItemError]) -> Iterator[_Page]:
     """The pages of :func:`read_all`, each made from its rows by ``make_page``.
@@ -423,6 +421,18 @@ def _pages(engine: Engine, bound: BoundStream, scope: ReadScope, page_size: int,
         with engine.connect() as conn:
             count_keyless(conn, bound, problems, *conditions)
         conditions.append(key.is_not(None))
+    if streamed.streams(engine, bound):
+        query = sa.select(*_columns(bound)).where(*conditions).order_by(key)
+        with closing(streamed.row_pages(engine, query, page_size,
+                                        whole_runs=not proven)) as pages:
+            for rows in pages:  # closed at once when the caller gives up
+                if bound.lines is None:
+                    yield make_page(None, bound, rows, problems)
+                    continue
+                with engine.connect() as other:  # the streaming connection is busy
+                    page = make_page(other, bound, rows, problems)
+                yield page
+        return
     after: Any = None
     while True:
         query = sa.select(*_columns(bound)).where(*conditions).order_by(key).limit(page_size)
