@@ -15,18 +15,18 @@ and the end, as runs are only comparable under similar load. Options: ``--record
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.steps import run_step
 
 CONFIG = """\
 [state]
@@ -101,22 +101,6 @@ def build(folder: Path, count: int, batch_size: int | None) -> None:
     books.close()
     setting = f"batch_size = {batch_size}\n" if batch_size is not None else ""
     (folder / "syncline.toml").write_text(CONFIG.format(batch_size=setting))
-
-
-def run_step(folder: Path, *args: str) -> tuple[float, float | None, dict[str, object]]:
-    """Run one sync step in its own process; returns (seconds, peak RSS in MB, summary).
-
-    The peak is the step's own high-water mark (``VmHWM``, which starts afresh at exec),
-    reported by the step itself."""
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "bench.sync_step", str(folder), *args],
-                            capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"step {args} failed:\n{result.stderr}\n{result.stdout}")
-    summary = json.loads(result.stdout)
-    peak = summary.pop("peak_rss_kb", None)
-    return seconds, (peak / 1024 if peak is not None else None), summary
 
 
 def change_side_a(folder: Path, count: int, changes: int) -> None:

@@ -1,5 +1,6 @@
 """One measured step of the benchmark, run in a process of its own:
-``python -m bench.sync_step FOLDER setup|sync`` prints the run summary as JSON."""
+``python -m bench.sync_step FOLDER setup|sync|full`` prints the run summary as JSON (``full``:
+a full run, the Force Sync of ``syncline sync --full``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 def main() -> None:
     from syncline.config import load_config
-    from syncline.engine import RunRequest, SyncEngine, open_endpoint
+    from syncline.engine import RunMode, RunRequest, SyncEngine, open_endpoint
     from syncline.state import StateStore
 
     folder, action = Path(sys.argv[1]), sys.argv[2]
@@ -24,7 +25,8 @@ def main() -> None:
         print("{}")
         return
     store = StateStore.open(config.resolve_url(config.state.url))
-    summary = SyncEngine(config, store).run(RunRequest("crm-books")).to_json()
+    mode = RunMode.FULL if action == "full" else RunMode.INCREMENTAL
+    summary = SyncEngine(config, store).run(RunRequest("crm-books", mode)).to_json()
     summary["peak_rss_kb"] = _peak_rss_kb()
     print(json.dumps(summary))
 
