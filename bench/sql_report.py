@@ -54,7 +54,12 @@ def render(steps: list[Step]) -> str:
              "| peak RSS MB |", "|---|---:|---:|---:|---:|---:|---|---|---:|"]
     for step in steps:
         met = "-" if step.met is None else ("yes" if step.met else "NO")
-        lines.append(f"| {step.name} | {step.records:,} | {step.seconds:.2f} | "
-                     f"{step.process_seconds:.2f} | {step.floor_seconds:.2f} | "
+        lines.append(f"| {step.name} | {step.records:,} | {_seconds(step.seconds)} | "
+                     f"{_seconds(step.process_seconds)} | {_seconds(step.floor_seconds)} | "
                      f"{step.ratio:.1f}x | {step.target} | {met} | {step.peak_rss_mb:,.0f} |")
     return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    """Seconds with two decimals, or three below 0.1 s (a small run's floor is not 0.00)."""
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
