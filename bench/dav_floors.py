@@ -6,8 +6,9 @@ Terms:
 floor
     The least seconds, over its runs, of the bare work a row cannot do without, done by the simplest
     program that can do it (no configuration, no state, no checks, no logging): whatever a
-    real client adds comes on top. A target ratio above vdirsyncer's seconds / the floor's
-    seconds (the *best ratio*) is attainable by no client.
+    real client adds comes on top: no client takes less than 1x the floor, and a target
+    ratio to vdirsyncer above vdirsyncer's seconds / the floor's seconds (the *best ratio*)
+    is attainable by no client.
 start-up floor
     A whole Python process (``sys.executable`` of the benchmark, the interpreter syncline's
     console script runs on) that only imports the libraries syncline's design needs on the

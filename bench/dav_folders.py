@@ -178,7 +178,7 @@ class FolderBench:
         imports = f"python -c '{STARTUP_IMPORTS}'"
         scan = (f"{imports}, then os.scandir + stat of every file of both folders, one "
                 f"process")
-        first = Row("a", "first sync, folder -> empty folder", count, 2, floor_work=(
+        first = Row("a", "first sync, folder -> empty folder", count, 1.3, floor_work=(
             f"{imports}, then read each of the {count:,} cards and write it to a temporary "
             f"file (O_TMPFILE where the system has it) linked into place in a fresh, empty "
             f"folder, one process"))
@@ -192,14 +192,14 @@ class FolderBench:
             for tool in self._order(run):
                 getattr(first, tool).append(self._sync(tool))
                 self._check(tool, count)
-        again = Row("b", "re-sync, no change", count, 3, floor_work=scan)
+        again = Row("b", "re-sync, no change", count, 1.5, floor_work=scan)
         for run in range(self.runs):
             self.log(f"(b) run {run + 1}/{self.runs}")
             self._floors(again)
             for tool in self._order(run):
                 getattr(again, tool).append(self._sync(tool))
                 self._check(tool, count)
-        changed = Row("c", f"re-sync, {share:.0%} changed on one side", count, 3,
+        changed = Row("c", f"re-sync, {share:.0%} changed on one side", count, 1.5,
                       floor_work=scan)
         for run in range(self.runs):
             self.log(f"(c) run {run + 1}/{self.runs}")
@@ -211,7 +211,7 @@ class FolderBench:
             for tool in self._order(run):
                 getattr(changed, tool).append(self._sync(tool))
                 self._check(tool, count, revision, edits[tool])
-        deleted = Row("d", f"re-sync, {share:.0%} deleted on one side", count, 3,
+        deleted = Row("d", f"re-sync, {share:.0%} deleted on one side", count, 1.5,
                       floor_work=scan)
         remaining = count
         for run in range(self.runs):

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from bench.dav_data import card_text, uid, unfolded, write_cards
 from bench.dav_floors import BookFloor, upload_floor
-from bench.dav_rows import Row
+from bench.dav_rows import Against, Row
 from bench.dav_tools import Measurement, ToolFailed, measure
 
 __all__ = ["RadicaleBench", "carddav_problem"]
@@ -271,12 +271,13 @@ class RadicaleBench:
                      f"unchanged), which a client that may skip the REPORT could send "
                      f"instead, measured in the same rounds")
         return [Row("e", "first upload to an empty Radicale address book", self.upload, 1,
+                    Against.VDIRSYNCER,
                     floor_work=f"the server taking {self.upload:,} PUTs (If-None-Match: *) "
                                f"into an empty book from a plain HTTP client in the bench "
                                f"process, one after the other (no process start-up)"),
-                Row("f", "re-sync with Radicale, no change", self.count, 5,
+                Row("f", "re-sync with Radicale, no change", self.count, 1.5,
                     floor_work=unchanged),
-                Row("g", f"re-sync, {self.share:.0%} changed on the server", self.count, 3,
+                Row("g", f"re-sync, {self.share:.0%} changed on the server", self.count, 1.5,
                     floor_work=f"{sync}, plus the addressbook-multiget of the "
                                f"{self.share:.0%} changed hrefs")]
 

@@ -9,16 +9,29 @@ records
     The items the work concerns: the size of the collection compared for re-syncs, the items
     copied for first syncs and uploads. ``records/s`` is records / median seconds.
 ratio
-    vdirsyncer's median seconds / syncline's: above 1 syncline is faster. A row is met when
-    the ratio reaches its target.
+    vdirsyncer's median seconds / syncline's: above 1 syncline is faster. Shown on every
+    row, whatever the row's target.
 floor
     The least seconds, over its runs, of the least work any client must do for the row,
     measured on this machine in the same rounds as the tools (see :mod:`bench.dav_floors`);
-    ``floor_work`` says what was measured. The least run, not the median: a floor is a lower
-    bound, and on a noisy machine its slow runs say nothing about what is possible.
+    ``floor_work`` says what was measured (start-up included where the floor says so). The
+    least run, not the median: a floor is a lower bound, and on a noisy machine its slow
+    runs say nothing about what is possible.
+floor ratio
+    syncline's median seconds / the floor's: how many times the least possible time
+    syncline takes (1 is the best any client can do).
+target
+    What a row must reach, one of two kinds (:class:`Against`): at most ``target_ratio``
+    times the row's floor (``syncline s / floor s <= target_ratio``, the rows measured
+    against their floor), or at least ``target_ratio`` times as fast as vdirsyncer (``ratio
+    >= target_ratio``; 1: no slower). ``met`` is computed from the measured figures.
 best ratio
-    vdirsyncer's median seconds / the floor's: the highest ratio any client could reach here.
-    A row whose target is above it is not attainable (by syncline or by any other client).
+    vdirsyncer's median seconds / the floor's: the highest ratio to vdirsyncer any client
+    could reach here.
+attainable
+    Whether any client could meet the target here: a floor target is attainable when it is
+    at least 1 (the floor is a lower bound), a target against vdirsyncer when it is at most
+    the best ratio.
 start-up floor
     The least seconds, over its runs, of a Python process that only imports the libraries
     syncline needs (rows a...d; part of their floor, shown on its own so that a reader sees
@@ -27,23 +40,35 @@ start-up floor
 
 from __future__ import annotations
 
+import enum
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.dav_tools import Measurement
 
-__all__ = ["Row", "render_table"]
+__all__ = ["Against", "Row", "render_table"]
+
+
+class Against(enum.Enum):
+    """What a row's target is measured against (see the module docstring)."""
+
+    FLOOR = "floor"
+    """syncline s / floor s must be at most the target ratio."""
+    VDIRSYNCER = "vdirsyncer"
+    """vdirsyncer s / syncline s must be at least the target ratio."""
 
 
 @dataclass
 class Row:
-    """One row: the work, its target ratio and each tool's measurements."""
+    """One row: the work, its target (``target_ratio`` against ``against``) and each
+    tool's measurements."""
 
     key: str
     work: str
     records: int
     target_ratio: float
+    against: Against = Against.FLOOR
     syncline: list[Measurement] = field(default_factory=list)
     vdirsyncer: list[Measurement] = field(default_factory=list)
     skipped: str | None = None
@@ -73,6 +98,14 @@ class Row:
         return theirs / ours
 
     @property
+    def floor_ratio(self) -> float | None:
+        """syncline's median seconds / the floor's (``None``: either is missing)."""
+        floor, ours = self.floor_seconds, self.seconds("syncline")
+        if floor is None or ours is None or floor <= 0:
+            return None
+        return ours / floor
+
+    @property
     def floor_seconds(self) -> float | None:
         """The floor's least seconds over its runs (``None``: not measured)."""
         return min(self.floor) if self.floor else None
@@ -92,26 +125,37 @@ class Row:
 
     @property
     def attainable(self) -> bool | None:
-        """Whether the target ratio is at most the best ratio (``None``: no best ratio)."""
+        """Whether any client could meet the target here (see the module docstring;
+        ``None``: a target against vdirsyncer without a best ratio)."""
+        if self.against is Against.FLOOR:
+            return self.target_ratio >= 1
         best = self.best_ratio
         return None if best is None else self.target_ratio <= best
 
     @property
     def met(self) -> bool | None:
+        """Whether the measured figures meet the target (``None``: a figure it needs is
+        missing)."""
+        if self.against is Against.FLOOR:
+            times = self.floor_ratio
+            return None if times is None else times <= self.target_ratio
         ratio = self.ratio
         return None if ratio is None else ratio >= self.target_ratio
 
     @property
     def target(self) -> str:
+        if self.against is Against.FLOOR:
+            return f"<= {self.target_ratio:g}x floor"
         if self.target_ratio == 1:
-            return "no slower"
-        return f">= {self.target_ratio:g}x faster"
+            return "no slower than vdirsyncer"
+        return f">= {self.target_ratio:g}x faster than vdirsyncer"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "row": self.key, "work": self.work, "records": self.records,
-            "target_ratio": self.target_ratio, "skipped": self.skipped,
-            "ratio": self.ratio, "met": self.met,
+            "target_ratio": self.target_ratio, "target_against": self.against.value,
+            "target": self.target, "skipped": self.skipped,
+            "ratio": self.ratio, "floor_ratio": self.floor_ratio, "met": self.met,
             "floor_work": self.floor_work, "floor_least_s": self.floor_seconds,
             "floor_runs_s": self.floor, "best_ratio": self.best_ratio,
             "attainable": self.attainable,
@@ -133,6 +177,10 @@ def _number(value: float | None, pattern: str) -> str:
 
 def _rate(records: int, seconds: float | None) -> str:
     return "-" if not seconds else f"{records / seconds:,.0f}"
+
+
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def _met(row: Row) -> str:
@@ -159,32 +207,32 @@ def _yes_no(value: bool | None) -> str:
 def render_table(rows: list[Row], runs: int) -> str:
     """The rows as a Markdown table (median of ``runs`` runs per tool, least of as many
     runs per floor), followed by what each row's floor measured."""
-    lines = [f"median of {runs} runs per tool; s = seconds of the whole process; ratio = "
-             f"vdirsyncer s / syncline s; floor s = least time any client could take for "
-             f"the work here (the least of {runs} runs, measured in the same rounds, see "
-             f"below); "
-             f"best ratio = vdirsyncer s / floor s, the most any client could reach "
-             f"(a target above it is not attainable); CPU s = user + system seconds of the "
-             f"process",
+    lines = [f"median of {runs} runs per tool; s = seconds of the whole process; floor s = "
+             f"least time any client could take for the work here (the least of {runs} "
+             f"runs, measured in the same rounds, see below); x floor = syncline s / floor "
+             f"s; ratio = vdirsyncer s / syncline s; target: at most so many times the "
+             f"floor, or against vdirsyncer; best ratio = vdirsyncer s / floor s, the most "
+             f"any client could reach against vdirsyncer; CPU s = user + system seconds of "
+             f"the process",
              "",
-             "| row | work | records | syncline s | vdirsyncer s | ratio | target | met "
-             "| floor s | best ratio | attainable | start-up floor s "
+             "| row | work | records | syncline s | floor s | x floor | vdirsyncer s | ratio "
+             "| target | met | best ratio | attainable | start-up floor s "
              "| syncline CPU s | vdirsyncer CPU s "
              "| syncline rec/s | vdirsyncer rec/s | syncline RSS MB | vdirsyncer RSS MB |",
-             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:"
-             "|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:"
+             "|---:|---:|---:|"]
     for row in rows:
         if row.skipped:
-            lines.append(f"| ({row.key}) | {row.work} | {row.records:,} | - | - | - | "
-                         f"{row.target} | skipped: {row.skipped} | - | - | - | - "
+            lines.append(f"| ({row.key}) | {row.work} | {row.records:,} | - | - | - | - | "
+                         f"- | {row.target} | skipped: {row.skipped} | - | - | - "
                          f"| - | - | - | - | - | - |")
             continue
         ours, theirs = row.seconds("syncline"), row.seconds("vdirsyncer")
         lines.append(
             f"| ({row.key}) | {row.work} | {row.records:,} | {_number(ours, '.3f')} | "
-            f"{_number(theirs, '.3f')} | {_number(row.ratio, '.2f')}x | {row.target} | "
-            f"{_met(row)} | {_number(row.floor_seconds, '.3f')} | "
-            f"{_number(row.best_ratio, '.2f')}{'' if row.best_ratio is None else 'x'} | "
+            f"{_number(row.floor_seconds, '.3f')} | {_times(row.floor_ratio)} | "
+            f"{_number(theirs, '.3f')} | {_times(row.ratio)} | {row.target} | "
+            f"{_met(row)} | {_times(row.best_ratio)} | "
             f"{_yes_no(row.attainable)} | {_number(row.startup_floor_seconds, '.3f')} | "
             f"{_number(row.cpu_seconds('syncline'), '.3f')} | "
             f"{_number(row.cpu_seconds('vdirsyncer'), '.3f')} | "

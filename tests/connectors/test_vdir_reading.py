@@ -130,3 +130,62 @@ def test_the_uid_of_a_create_is_the_uuid5_of_its_token(token: str) -> None:
     """Computed without a UUID object, it must stay what it was: a crashed create is
     recognised by it."""
     assert uid_for(token) == str(uuid.uuid5(_NAMESPACE, token))
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count, per file name, the item files opened for reading from now on (``os.open``
+    read-only, and ``Path.read_bytes``)."""
+    import os
+
+    seen: Counter[str] = Counter()
+    real_open, real_read_bytes = os.open, Path.read_bytes
+
+    def opened(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if isinstance(path, str) and path.endswith(".vcf") and not flags & (
+                os.O_WRONLY | os.O_RDWR):
+            seen[Path(path).name] += 1
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def read_bytes(self: Path) -> bytes:
+        if self.suffix == ".vcf":
+            seen[self.name] += 1
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(os, "open", opened)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    return seen
+
+
+@pytest.mark.parametrize("ask_capabilities", [True, False])
+def test_a_first_sync_reads_each_new_file_once(
+        folder: VdirConnector, monkeypatch: pytest.MonkeyPatch, ask_capabilities: bool) -> None:
+    """Files modified just now get a digest in the cursor's snapshot, and are parsed by the
+    full read: each is read once for both, whether or not the capabilities are asked for
+    in between (the engine's order: count, cursor, capabilities, full read)."""
+    seen = count_reads(monkeypatch)
+    assert folder.count("contact") == 12
+    cursor = folder.current_cursor("contact")
+    assert cursor is not None
+    snapshot = folder.state.find(cursor.removeprefix("snap:"))
+    assert snapshot is not None and len(snapshot.digests) == 12  # all of them are recent
+    if ask_capabilities:
+        folder.streams()
+    records = [record for page in folder.read_all("contact", ReadScope()) for record in page]
+    assert len(records) == 12
+    assert seen == Counter({f"card{n:02d}.vcf": 1 for n in range(12)})
+
+
+def test_a_read_of_changes_reads_each_recent_file_once(
+        folder: VdirConnector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An incremental read that checks the digests of recent files (written near the last
+    snapshot's moment) keeps their bytes for the new snapshot instead of reading them
+    again."""
+    cursor = folder.current_cursor("contact")
+    assert cursor is not None
+    (folder.folder / "card03.vcf").write_text(card("card03", "Ada Changed"))
+    seen = count_reads(monkeypatch)
+    feed = folder.read_changes("contact", cursor, ReadScope())
+    assert [change.key for page in feed.pages for change in page] == ["card03"]
+    after = folder.state.find(str(feed.cursor).removeprefix("snap:"))
+    assert after is not None and len(after.digests) == 12
+    assert seen == Counter({f"card{n:02d}.vcf": 1 for n in range(12)})

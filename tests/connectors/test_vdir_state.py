@@ -70,6 +70,49 @@ def test_a_snapshot_reads_back_what_was_written_and_a_damaged_one_is_refused() -
             Snapshot.from_text(damaged)
 
 
+def test_own_writes_are_appended_to_the_snapshot_not_rewritten_whole(tmp_path: Path) -> None:
+    """An amendment appends one line per write (the file keeps its inode and its first
+    bytes), a later line takes an earlier one's place, a delete drops the key and a
+    malformed mark drops the digest; a fresh reader sees what the writer's cache holds."""
+    folder = StateFolder(tmp_path / "state")
+    folder.ensure()
+    folder.save(Snapshot("t0k3n", 7, {f"k{n}": f"{n}:10" for n in range(1000)},
+                         {"k1": "old"}))
+    path = folder.path / "snapshot"
+    before = path.read_bytes()
+    inode = path.stat().st_ino
+    folder.amend({"new": ("5:50", "d1"), "k2": None, "k1": (MALFORMED, "")})
+    folder.amend({"new": ("6:60", "d2"), "k3": ("3:33", "d3")})
+    text = path.read_bytes()
+    assert path.stat().st_ino == inode and text.startswith(before)
+    assert text[len(before):] == (b"new\t5:50\td1\nk2\t\t\nk1\tmalformed\t\n"
+                                  b"new\t6:60\td2\nk3\t3:33\td3\n")
+    cached = folder.current()
+    fresh = StateFolder(folder.path).current()
+    assert cached == fresh
+    assert fresh is not None and fresh.token == "t0k3n"
+    assert fresh.entries["new"] == "6:60" and "k2" not in fresh.entries
+    assert fresh.entries["k1"] == MALFORMED and fresh.entries["k3"] == "3:33"
+    assert fresh.digests == {"new": "d2", "k3": "d3"}
+    assert len(fresh.entries) == 1000 + 1 - 1
+    folder.save(fresh)  # the next snapshot is written whole, amendments folded in
+    assert StateFolder(folder.path).current() == fresh
+    assert path.read_text().count("\n") == 1 + len(fresh.entries)
+
+
+def test_an_append_cut_short_is_left_out_and_a_missing_snapshot_takes_none(
+        tmp_path: Path) -> None:
+    folder = StateFolder(tmp_path / "state")
+    folder.ensure()
+    folder.amend({"a": ("1:1", "d")})  # no snapshot yet: nothing to amend
+    assert not (folder.path / "snapshot").exists()
+    folder.save(Snapshot("t", 1, {"a": "1:1"}))
+    with open(folder.path / "snapshot", "a", encoding="utf-8") as handle:
+        handle.write("b\t2:2\td\nc\t3:")  # a crash in the middle of the second line
+    found = StateFolder(folder.path).current()
+    assert found == Snapshot("t", 1, {"a": "1:1", "b": "2:2"}, {"b": "d"})
+
+
 def _unnamed_supported(folder: Path) -> bool:
     """Whether this system makes unnamed temporary files in ``folder`` (Linux O_TMPFILE)."""
     flag = getattr(os, "O_TMPFILE", 0)

@@ -38,7 +38,6 @@ from syncline.errors import (
     StateUnavailable,
     SynclineError,
 )
-from syncline.notify import Notifier
 from syncline.redaction import config_secrets, redact_store, scrub, scrub_error
 from syncline.run_context import StopSignal
 from syncline.service.clock import Clock
@@ -107,6 +106,8 @@ def _notify(config: Config, store: StateStore, request: RunRequest,
     settings = config.links.get(request.link)
     if settings is None or settings.notify is None:
         return
+    from syncline.notify import Notifier  # only a link that notifies needs it (start-up)
+
     notifier = Notifier(config, store)
     try:
         outcome = "failed" if summary is None else summary.outcome.value

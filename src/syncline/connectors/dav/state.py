@@ -5,7 +5,14 @@ Terms:
 own writes
     Key -> ETag (``None`` for a delete) of the items this connector wrote. A change the
     server reports with exactly that ETag (or a removal of a key we deleted) is our own
-    write coming back, and is left out of the changes.
+    write coming back, and is left out of the changes. Kept in the file ``own-writes``,
+    one ``key<TAB>etag`` line per write: each batch *appends* its lines (a later line for
+    a key takes the place of the earlier one; ``key<TAB><TAB>-`` forgets a key), so
+    remembering a batch costs what the batch wrote, not what the collection holds. The
+    file is written whole again (compacted) only when it holds twice as many lines as
+    entries (and more than :data:`_COMPACT_AT`). The newest :data:`_OWN_WRITES_KEPT`
+    writes are kept; a last line cut short by a crash is left out (that write then comes
+    back once as a change).
 malformed keys
     Items found unparseable. Every incremental read fetches them again (and reports them
     again, or as changes once fixed); while there are any, full reads do not detect
@@ -32,6 +39,11 @@ from syncline.connectors.receipts import ReceiptFolder, atomic_write
 __all__ = ["CollectionState"]
 
 _OWN_WRITES_KEPT = 20_000
+_COMPACT_AT = 1_000
+"""The own-writes file is compacted when it holds more lines than this and than twice its
+entries."""
+_FORGET = "-"
+"""The third field of an own-writes line that forgets its key."""
 
 
 class CollectionState:
@@ -45,6 +57,8 @@ class CollectionState:
         self.receipts = ReceiptFolder(path / "batches")
         """The batch receipts (see :mod:`syncline.connectors.receipts`)."""
         self._own: dict[str, str | None] | None = None
+        self._own_lines = 0
+        """The lines the own-writes file holds (entries and appended amendments)."""
         self._malformed: set[str] | None = None
 
     def ensure(self) -> None:
@@ -63,11 +77,21 @@ class CollectionState:
 
     # -- own writes -------------------------------------------------------------------------
     def own_writes(self) -> dict[str, str | None]:
+        """Key -> ETag (``None``: deleted) of our writes, the oldest first (see the module
+        docstring)."""
         if self._own is None:
             self._own = {}
-            for line in (self._read("own-writes") or "").splitlines():
-                key, _, etag = line.partition("\t")
-                self._own[key] = etag or None
+            lines = (self._read("own-writes") or "").split("\n")
+            lines.pop()  # "" after the last line's end, or a line cut short
+            self._own_lines = len(lines)
+            own = self._own
+            for line in lines:
+                key, _, rest = line.partition("\t")
+                etag, _, mark = rest.partition("\t")
+                own.pop(key, None)  # re-insert: the newest last
+                if mark != _FORGET:
+                    own[key] = etag or None
+            _trim(own)
         return self._own
 
     def remember(self, written: Mapping[str, str | None]) -> None:
@@ -78,20 +102,29 @@ class CollectionState:
         for key, etag in written.items():
             own.pop(key, None)  # re-insert: the newest last, the oldest dropped first
             own[key] = etag
-        while len(own) > _OWN_WRITES_KEPT:
-            own.pop(next(iter(own)))
-        self._save_own()
+        _trim(own)
+        self._append_own([f"{key}\t{etag or ''}\n" for key, etag in written.items()])
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop our writes of ``keys`` (someone else changed them since)."""
         own = self.own_writes()
         dropped = [key for key in keys if own.pop(key, "absent") != "absent"]
         if dropped:
-            self._save_own()
+            self._append_own([f"{key}\t\t{_FORGET}\n" for key in dropped])
 
-    def _save_own(self) -> None:
-        self._write("own-writes", "".join(f"{key}\t{etag or ''}\n"
-                                          for key, etag in self.own_writes().items()))
+    def _append_own(self, lines: list[str]) -> None:
+        """Append ``lines`` to the own-writes file, or write it whole when it has grown to
+        twice its entries (see the module docstring)."""
+        total = self._own_lines + len(lines)
+        own = self.own_writes()
+        if total > _COMPACT_AT and total > 2 * len(own):
+            self._write("own-writes", "".join(f"{key}\t{etag or ''}\n"
+                                              for key, etag in own.items()))
+            self._own_lines = len(own)
+            return
+        with open(self.path / "own-writes", "a", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+        self._own_lines = total
 
     # -- malformed keys ---------------------------------------------------------------------
     def malformed(self) -> set[str]:
@@ -134,3 +167,9 @@ class CollectionState:
             key, _, etag = row.partition("\t")
             listing[key] = etag
         return head.partition("\t")[2] or None, listing
+
+
+def _trim(own: dict[str, str | None]) -> None:
+    """Drop the oldest of ``own`` beyond :data:`_OWN_WRITES_KEPT`."""
+    while len(own) > _OWN_WRITES_KEPT:
+        own.pop(next(iter(own)))

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from syncline.connectors.base import Change, ChangeFeed, ReadScope
 from syncline.connectors.vdir.folder import VdirFolder, in_dates
-from syncline.connectors.vdir.state import MALFORMED, Entry, Snapshot, digest, now_ns
+from syncline.connectors.vdir.state import (
+    MALFORMED,
+    MARGIN_NS,
+    Entry,
+    Snapshot,
+    digest,
+    now_ns,
+)
 from syncline.errors import EndpointUnavailable, ProtocolError
 
 __all__ = ["CURSOR_PREFIX", "read_changes"]
@@ -40,6 +47,8 @@ def read_changes(files: VdirFolder, cursor: str, scope: ReadScope) -> ChangeFeed
     taken = now_ns()
     listing = files.listing()
     changed: dict[str, tuple[bytes, Entry]] = {}
+    read: dict[str, bytes] = {}  # recent files read here: the new snapshot reads none again
+    recent = taken - MARGIN_NS
     versions, digests = before.entries, before.digests
     for key, entry in listing.items():
         version = versions.get(key)
@@ -49,6 +58,8 @@ def read_changes(files: VdirFolder, cursor: str, scope: ReadScope) -> ChangeFeed
         loaded = files.load_file(key)
         if loaded is None:
             continue  # deleted meanwhile: reported as deleted below
+        if entry.mtime_ns >= recent:  # the new snapshot keeps its digest
+            read[key] = loaded[0]
         if version == loaded[1].version and known_digest == digest(loaded[0]):
             continue
         changed[key] = loaded
@@ -68,8 +79,7 @@ def read_changes(files: VdirFolder, cursor: str, scope: ReadScope) -> ChangeFeed
     if not changed and not gone and not before.digests:
         snapshot = before  # nothing to remember that it does not hold: it stays the cursor
     else:
-        snapshot = Snapshot.of(listing, taken, files.folder, files.fileext,
-                               {key: data for key, (data, _) in changed.items()})
+        snapshot = Snapshot.of(listing, taken, files.folder, files.fileext, read)
         for key in malformed:
             snapshot.entries[key], snapshot.digests[key] = MALFORMED, ""
         try:

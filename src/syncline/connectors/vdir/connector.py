@@ -133,6 +133,9 @@ class VdirConnector(Connector):
         self._unparsed: dict[str, Entry] | None = None
         """The listing of the snapshot :meth:`current_cursor` just took, while its files are
         not parsed yet (see :meth:`streams`)."""
+        self._read_ahead: dict[str, tuple[bytes, Entry]] = {}
+        """Files :meth:`current_cursor` read for the snapshot's digests (bytes and entry),
+        for the parse that follows: a first sync reads each file once."""
 
     # -- settings and description ------------------------------------------------------------
     @classmethod
@@ -171,7 +174,7 @@ class VdirConnector(Connector):
         :meth:`open` is called again. Safe to call twice."""
         self._opened = False
         self._listed = self._unparsed = None
-        self._warm = {}
+        self._warm, self._read_ahead = {}, {}
 
     def _open_files(self) -> VdirFolder:
         """The folder context, for a read or write.
@@ -271,13 +274,17 @@ class VdirConnector(Connector):
         self._check_stream(stream)
         self._open_files()
         taken, listing = self._take_listing()
-        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext)
+        # the files the snapshot keeps a digest of are read once, for it and for the parse
+        recent = self.files.load_recent(listing, taken)
+        snapshot = Snapshot.of(listing, taken, self.folder, self.fileext,
+                               {key: data for key, (data, _) in recent.items()})
         try:
             self.state.save(snapshot)
         except OSError as error:
             raise EndpointUnavailable(self.endpoint, f"{self.state.path}: {error}") from None
         self._warm = {}
         self._unparsed = listing
+        self._read_ahead = recent
         return f"{CURSOR_PREFIX}{snapshot.token}"
 
     def _take_listing(self) -> tuple[int, dict[str, Entry]]:
@@ -304,7 +311,8 @@ class VdirConnector(Connector):
         self._unparsed = None
         files = self._open_files()
         malformed: list[str] = []  # noted and marked: the read_all skips them
-        for key, version, record in files.read_files(listing, malformed):
+        ahead, self._read_ahead = self._read_ahead, {}
+        for key, version, record in files.read_files(listing, malformed, ahead):
             self._warm[key] = (version, record)
         files.remember_malformed(malformed)
 
@@ -336,6 +344,7 @@ class VdirConnector(Connector):
         keys = sorted(key for key, entry in listing.items()
                       if scope.covers_key(key) and in_dates(entry, scope))
         warm, self._warm = self._warm, {}
+        ahead, self._read_ahead = self._read_ahead, {}
         page: list[Record] = []
         malformed: list[str] = []
         for key in keys:
@@ -343,7 +352,9 @@ class VdirConnector(Connector):
             if cached is not None and cached[0] == listing[key].version:
                 record = cached[1]
             else:
-                loaded = files.load_file(key)
+                loaded = ahead.pop(key, None)
+                if loaded is None or loaded[1] != listing[key]:
+                    loaded = files.load_file(key)
                 if loaded is None:
                     continue
                 record, bad = files.parse(key, *loaded)

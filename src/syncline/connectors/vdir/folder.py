@@ -26,7 +26,7 @@ from pathlib import Path
 
 from syncline.connectors.base import ReadScope
 from syncline.connectors.vdir.items import Codec
-from syncline.connectors.vdir.state import MALFORMED, Entry, StateFolder, scan
+from syncline.connectors.vdir.state import MALFORMED, MARGIN_NS, Entry, StateFolder, scan
 from syncline.errors import EndpointUnavailable, MalformedRecord
 from syncline.model import Record
 from syncline.run_context import RunContext
@@ -165,17 +165,39 @@ class VdirFolder:
         extra = {"uid": parsed.uid} if parsed.uid else {}
         return Record(key, parsed.fields, entry.version, updated, extra), False
 
-    def read_files(self, keys: Iterable[str], malformed: list[str]) \
+    def load_recent(self, listing: dict[str, Entry], taken_ns: int) \
+            -> dict[str, tuple[bytes, Entry]]:
+        """The bytes and entry of the files of ``listing`` modified within
+        :data:`~syncline.connectors.vdir.state.MARGIN_NS` of ``taken_ns``: the ones a
+        snapshot taken then keeps a digest of (see :meth:`Snapshot.of`), read once for it
+        and for the parse that follows. A file that cannot be read is left out (the snapshot
+        then tries it itself)."""
+        recent = taken_ns - MARGIN_NS
+        found: dict[str, tuple[bytes, Entry]] = {}
+        for key, entry in listing.items():
+            if entry.mtime_ns >= recent:
+                try:
+                    loaded = self.load_file(key)
+                except EndpointUnavailable:
+                    continue
+                if loaded is not None:
+                    found[key] = loaded
+        return found
+
+    def read_files(self, keys: Iterable[str], malformed: list[str],
+                   loaded_ahead: dict[str, tuple[bytes, Entry]] | None = None) \
             -> Iterator[tuple[str, str, Record | None]]:
         """``(key, version, record)`` for each of ``keys`` whose file exists (record
         ``None``: an item of another stream, or a malformed file, whose key is then appended
-        to ``malformed``).
+        to ``malformed``). ``loaded_ahead`` holds files already read in this run (bytes and
+        entry, see :meth:`load_file`): they are taken from it, not read again.
 
         Raises:
             EndpointUnavailable: a file exists but cannot be read.
         """
+        ahead = loaded_ahead or {}
         for key in keys:
-            loaded = self.load_file(key)
+            loaded = ahead.pop(key, None) or self.load_file(key)
             if loaded is None:
                 continue
             record, bad = self.parse(key, *loaded)

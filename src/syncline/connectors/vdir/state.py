@@ -17,6 +17,13 @@ snapshot
     keeps its version; the digest catches it. The connector's own writes are added to the
     current snapshot with the digest of what was written, so they do not come back as
     changes.
+amendment
+    A line appended to the current snapshot's file for one of the connector's own writes
+    (key, version and digest; an empty version for a delete): a later line for a key takes
+    the place of the earlier one. A batch appends as many lines as it wrote files, so the
+    cost of remembering a write grows with the batch, not with the folder; the next
+    snapshot is written whole, without them. An append cut short by a crash leaves a last
+    line without its end, which is ignored (that write then comes back once, as an echo).
 receipt
     A small file per write batch, written before the first file of the batch is touched:
     for each operation its kind, the key it writes and the digest of the text it writes (or
@@ -164,7 +171,9 @@ class Snapshot:
 
     @classmethod
     def from_text(cls, text: str) -> Snapshot | None:
-        """The snapshot ``text`` holds, or ``None`` when it is not one.
+        """The snapshot ``text`` holds, amendments applied (see the module docstring), or
+        ``None`` when it is not one. A last line without its end (an append cut short) is
+        left out.
 
         Raises:
             ValueError: it starts as one but its lines are not key, version and digest.
@@ -174,12 +183,42 @@ class Snapshot:
         if len(parts) != 4 or parts[0] != "syncline-vdir-snapshot" or parts[1] != "1":
             return None
         snapshot = cls(parts[2], int(parts[3]))
-        for line in body.splitlines():
+        lines = body.split("\n")
+        lines.pop()  # "" after the last line's end, or a line cut short
+        entries, digests = snapshot.entries, snapshot.digests
+        for line in lines:
             key, version, found = line.split("\t")
-            snapshot.entries[key] = version
+            if not key:
+                raise ValueError("a snapshot line without a key")
+            if not version:  # an amendment: the connector deleted the file
+                entries.pop(key, None)
+                digests.pop(key, None)
+                continue
+            entries[key] = version
             if found:
-                snapshot.digests[key] = found
+                digests[key] = found
+            elif key in digests:  # an amendment without digest (a malformed file)
+                del digests[key]
         return snapshot
+
+    def amend(self, written: dict[str, tuple[str, str] | None]) -> str:
+        """Apply the connector's own writes (key -> (version, digest), ``None`` for a
+        delete) and return them as amendment lines (see the module docstring)."""
+        lines: list[str] = []
+        for key, outcome in written.items():
+            if outcome is None:
+                self.entries.pop(key, None)
+                self.digests.pop(key, None)
+                lines.append(f"{key}\t\t\n")
+                continue
+            version, found = outcome
+            self.entries[key] = version
+            if found:
+                self.digests[key] = found
+            else:
+                self.digests.pop(key, None)
+            lines.append(f"{key}\t{version}\t{found}\n")
+        return "".join(lines)
 
 
 class StateFolder:
@@ -243,30 +282,35 @@ class StateFolder:
     def _snapshot_names(self) -> list[str]:
         return ["snapshot", *(f"snapshot.{n}" for n in range(1, self.keep_snapshots))]
 
-    def save(self, snapshot: Snapshot, *, replace_current: bool = False) -> None:
+    def save(self, snapshot: Snapshot) -> None:
         """Store ``snapshot`` as the current one; the ones before move down the line, the
-        oldest is dropped (unless ``replace_current``: an amended current snapshot).
-        Raises OSError."""
-        if not replace_current:
-            names = self._snapshot_names()
-            for older, newer in reversed(list(zip(names[1:], names[:-1], strict=True))):
-                if (self.path / newer).exists():
-                    os.replace(self.path / newer, self.path / older)
+        oldest is dropped. Raises OSError."""
+        names = self._snapshot_names()
+        for older, newer in reversed(list(zip(names[1:], names[:-1], strict=True))):
+            if (self.path / newer).exists():
+                os.replace(self.path / newer, self.path / older)
         self._write("snapshot", snapshot.to_text())
 
     def amend(self, written: dict[str, tuple[str, str] | None]) -> None:
         """Add the connector's own writes (key -> (version, digest), ``None`` for a delete)
-        to the current snapshot. Raises OSError."""
+        to the current snapshot: amendment lines appended to its file (see the module
+        docstring), so the cost grows with ``written``, not with the folder. Nothing
+        happens when there is no current snapshot. Raises OSError."""
         snapshot = self.current()
         if snapshot is None or not written:
             return
-        for key, outcome in written.items():
-            if outcome is None:
-                snapshot.entries.pop(key, None)
-                snapshot.digests.pop(key, None)
-            else:
-                snapshot.entries[key], snapshot.digests[key] = outcome
-        self.save(snapshot, replace_current=True)
+        text = snapshot.amend(written).encode("utf-8")
+        descriptor = os.open(self.path / "snapshot", os.O_WRONLY | os.O_APPEND)
+        try:
+            view = memoryview(text)
+            while view:
+                view = view[os.write(descriptor, view):]
+            info = os.fstat(descriptor)
+        finally:
+            os.close(descriptor)
+        # what the file now holds, known without reading it again
+        self._parsed["snapshot"] = ((info.st_ino, info.st_mtime_ns, info.st_size),
+                                    snapshot.copy())
 
 
 def now_ns() -> int:
