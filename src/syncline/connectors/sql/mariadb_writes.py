@@ -73,8 +73,8 @@ table, other)."""
 
 
 class GroupItem(Protocol):
-    """One item of a group (``writing._Item``): its converted column values and its key in
-    the key column's own type (``native``)."""
+    """One item of a group (``write_items.PreparedItem``): its converted column values and
+    its key in the key column's own type (``native``)."""
 
     values: dict[str, Any]
     native: Any

@@ -4,7 +4,7 @@ fallback with savepoints, and the batch log for crash recovery.
 Terms:
 
 item
-    One write operation made ready for the database (:class:`_Item`): its column values
+    One write operation made ready for the database (:class:`PreparedItem`): its column values
     converted, its lines turned into rows, its key in the key column's own type.
 batch log
     ``syncline_batches`` (see :mod:`~syncline.connectors.sql.capture`): the batch's results
@@ -25,9 +25,9 @@ row (see :mod:`~syncline.connectors.sql.unproven_writes`). The batch log itself 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -35,7 +35,7 @@ from uuid import uuid4
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.base import WriteBatch, WriteKind, WriteResult
 from syncline.connectors.sql import postgres_writes as pg
 from syncline.connectors.sql.batch_log import (
     BatchAbandoned,
@@ -64,6 +64,12 @@ from syncline.connectors.sql.unproven_writes import (
     not_unique,
     write_one_by_one,
 )
+from syncline.connectors.sql.write_items import (
+    PreparedItem,
+    failed_result,
+    missing_result,
+    prepare,
+)
 from syncline.errors import ItemError, ValidationFailed
 from syncline.model import FieldType
 
@@ -87,110 +93,6 @@ class WriteContext:
     bound: BoundStream
     control_table: bool
     url: sa.URL
-
-
-@dataclass(slots=True)
-class _Item:
-    index: int
-    op: WriteOperation
-    values: dict[str, Any] = field(default_factory=dict)
-    lines: list[dict[str, Any]] | None = None
-    native: Any = None
-
-
-# -- preparing -------------------------------------------------------------------------------
-def _failed(bound: BoundStream, op: WriteOperation, message: str,
-            kind: type[ItemError] = ValidationFailed, *, field: str | None = None,
-            value: str | None = None) -> WriteResult:
-    return WriteResult(op.token, op.key, error=kind(f"{bound.describe_key(op.key)}: {message}",
-                                                    stream=bound.name, key=op.key,
-                                                    field=field, value=value))
-
-
-def _missing(bound: BoundStream, op: WriteOperation) -> WriteResult:
-    return WriteResult(op.token, op.key, error=ItemError(
-        f"no row with {bound.key.name}={op.key} in {bound.table.name}", stream=bound.name,
-        key=op.key))
-
-
-def _line_rows(bound: BoundStream, value: Any) -> list[dict[str, Any]]:
-    lines = bound.lines
-    assert lines is not None
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        raise TypeError(f"lines must be a list, not {type(value).__name__}")
-    rows = []
-    for number, line in enumerate(value, start=1):
-        if not isinstance(line, dict):
-            raise TypeError(f"line {number} is not a set of fields")
-        row: dict[str, Any] = {}
-        for spec in lines.fields:
-            try:
-                row[spec.column.name] = spec.write(line.get(spec.name))
-            except (ValueError, TypeError, ArithmeticError) as error:
-                raise ValueError(f"line {number} field {spec.name} "
-                                 f"({lines.table.name}.{spec.column.name}): {error}") from None
-        if lines.order is not None:
-            row[lines.order.name] = number
-        if lines.key.generation is KeyGeneration.UUID:
-            row[lines.key.name] = lines.key.new_key()
-        rows.append(row)
-    return rows
-
-
-def _field_error(bound: BoundStream, op: WriteOperation, given: dict[str, Any]) -> WriteResult:
-    """The result naming the first field of ``op`` that cannot be converted."""
-    for spec in bound.fields:
-        if spec.name in given:
-            try:
-                spec.write(given[spec.name])
-            except (ValueError, TypeError, ArithmeticError) as error:
-                problem, shown = str(error), repr(given[spec.name])
-                return _failed(bound, op, f"field {spec.name} ({bound.table.name}."
-                                          f"{spec.column.name}): {error}", field=spec.name,
-                               value=problem.removeprefix(shown).strip() or problem)
-    raise AssertionError("no field fails to convert")  # pragma: no cover
-
-
-def _prepare(bound: BoundStream, operations: Sequence[WriteOperation]) \
-        -> tuple[list[_Item], dict[int, WriteResult]]:
-    """The items to apply, and the results of operations that failed already (a value that
-    cannot be converted, a key the table cannot hold) by index. Written for speed: this runs
-    once per operation of every batch."""
-    writers = [(spec.name, spec.column.name, spec.write) for spec in bound.fields]
-    native = bound.key.native
-    lines = bound.lines
-    items: list[_Item] = []
-    failed: dict[int, WriteResult] = {}
-    create, delete = WriteKind.CREATE, WriteKind.DELETE
-    for index, op in enumerate(operations):
-        item = _Item(index, op)
-        kind = op.kind
-        if kind is not create:
-            try:
-                item.native = native(op.key or "")
-            except ValueError:
-                failed[index] = _missing(bound, op)
-                continue
-            if kind is delete:
-                items.append(item)
-                continue
-        given = op.fields or {}
-        try:
-            item.values = {column: write(given[name]) for name, column, write in writers
-                           if name in given}
-        except (ValueError, TypeError, ArithmeticError):
-            failed[index] = _field_error(bound, op, given)
-            continue
-        if lines is not None and "lines" in given:
-            try:
-                item.lines = _line_rows(bound, given["lines"])
-            except (ValueError, TypeError) as error:
-                failed[index] = _failed(bound, op, str(error))
-                continue
-        items.append(item)
-    return items, failed
 
 
 # -- applying --------------------------------------------------------------------------------
@@ -234,15 +136,15 @@ def _existing(conn: Connection, key: KeyColumn, natives: list[Any]) -> set[Any]:
     return found
 
 
-def _groups(items: list[_Item]) -> Iterator[list[_Item]]:
+def _groups(items: list[PreparedItem]) -> Iterator[list[PreparedItem]]:
     """Items with the same set of columns (one ``executemany`` each), in their order."""
-    grouped: dict[tuple[str, ...], list[_Item]] = {}
+    grouped: dict[tuple[str, ...], list[PreparedItem]] = {}
     for item in items:  # values are built in field order: the same columns, the same tuple
         grouped.setdefault(tuple(item.values), []).append(item)
     yield from grouped.values()
 
 
-def _replace_lines(conn: Connection, bound: BoundStream, items: list[_Item],
+def _replace_lines(conn: Connection, bound: BoundStream, items: list[PreparedItem],
                    delete_first: bool) -> None:
     lines = bound.lines
     if lines is None:
@@ -304,7 +206,7 @@ def _sqlite_rowid_insert(conn: Connection, bound: BoundStream, statement: sa.Ins
     return list(range(first, last + 1))
 
 
-def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
+def _insert(conn: Connection, bound: BoundStream, group: list[PreparedItem],
             stamp: dict[str, Any], shortcut: bool) -> None:
     """Insert one group of creates and set each item's ``native`` key."""
     if insert_group(conn, bound, group, stamp):  # MariaDB/MySQL: multi-row INSERT
@@ -362,7 +264,7 @@ def _insert(conn: Connection, bound: BoundStream, group: list[_Item],
         item.native = native
 
 
-def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
+def _apply(conn: Connection, bound: BoundStream, items: list[PreparedItem],
            stamp: dict[str, Any], shortcut: bool = True) -> dict[int, WriteResult]:
     """Apply ``items`` inside the caller's transaction; results by item index. ``stamp`` holds
     what :func:`_stamp` returned; ``shortcut`` allows :func:`_sqlite_rowid_insert`. Raises the
@@ -374,12 +276,12 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
         existing = _existing(conn, key, [i.native for i in changing]) if changing else set()
         for item in changing:
             if item.native not in existing:
-                results[item.index] = _missing(bound, item.op)
+                results[item.index] = missing_result(bound, item.op)
     else:  # each update or delete must touch exactly one row (see unproven_writes)
         for item in changing:
             matched = matching_rows(conn, key, item.native)
             if matched != 1:
-                results[item.index] = _missing(bound, item.op) if not matched \
+                results[item.index] = missing_result(bound, item.op) if not matched \
                     else not_unique(bound, item.op, matched)
     alive = [i for i in items if i.index not in results]
 
@@ -417,7 +319,7 @@ def _apply(conn: Connection, bound: BoundStream, items: list[_Item],
     for group in _groups(creates):
         if key.generation is KeyGeneration.NONE and key.name not in group[0].values:
             for item in group:
-                results[item.index] = _failed(
+                results[item.index] = failed_result(
                     bound, item.op, f"the key column {key.name} has no default value; give "
                     f"it one (autoincrement) or map a field to it")
             continue
@@ -456,13 +358,13 @@ def write_transaction(context: WriteContext) -> Iterator[Connection]:
                     conn.invalidate()
 
 
-def _item_error(context: WriteContext, item: _Item, error: sa.exc.DBAPIError) -> WriteResult:
+def _item_error(context: WriteContext, item: PreparedItem, error: sa.exc.DBAPIError) -> WriteResult:
     complaint = mask_secrets(" ".join(str(error.orig).split()), context.url)
     kind: type[ItemError] = ValidationFailed
     if not isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
         kind = ItemError
     field, problem = database_cause(error.orig, complaint)
-    return _failed(context.bound, item.op, complaint, kind, field=field, value=problem)
+    return failed_result(context.bound, item.op, complaint, kind, field=field, value=problem)
 
 
 def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
@@ -475,7 +377,7 @@ def write(context: WriteContext, batch: WriteBatch) -> list[WriteResult]:
             timeout); nothing of the batch was applied.
     """
     bound = context.bound
-    items, early = _prepare(bound, batch.operations)
+    items, early = prepare(bound, batch.operations)
 
     def settle(applied: dict[int, WriteResult]) -> list[WriteResult]:
         merged = {**early, **applied}
