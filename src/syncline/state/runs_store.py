@@ -21,6 +21,7 @@ from syncline.state import schema as t
 from syncline.state.conflicts_store import ConflictRecords, new_id, now
 from syncline.state.fencing import set_fence_run
 from syncline.state.journal_counts import close_taken_over, journal_counts
+from syncline.state.statistics import refresh_statistics
 
 __all__ = ["RunRecords", "process_alive"]
 
@@ -94,7 +95,8 @@ class RunRecords(ConflictRecords):
 
     def finish_run(self, run_id: int, *, outcome: str, finished_at: datetime,
                    duration_s: float, counts: dict[str, Any], message: str | None) -> None:
-        """Record how a run ended.
+        """Record how a run ended; on PostgreSQL, then refresh the planner's statistics of
+        the tables the run changed a large share of (see :mod:`~syncline.state.statistics`).
 
         Raises:
             LeaseLost: the store is fenced and the lease was taken over (the run that took
@@ -104,6 +106,7 @@ class RunRecords(ConflictRecords):
             connection.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 outcome=outcome, finished_at=finished_at, duration_s=duration_s,
                 counts=json.dumps(counts), message=message))
+        refresh_statistics(self.engine)  # PostgreSQL, after a run that changed many rows
 
     def runs(self, link: str | None = None, *, limit: int = 20,
              run_id: int | None = None) -> list[dict[str, Any]]:
