@@ -27,6 +27,10 @@ WEB_HTTP_CRYPTO = frozenset({"fastapi", "uvicorn", "starlette", "jinja2", "httpx
 """Never loaded by a command that serves nothing, calls no HTTP API and uses no vault,
 cron schedule or CEL rule."""
 
+DATABASE_DRIVERS = frozenset({"psycopg", "pymysql"})
+"""Loaded only by a run with a PostgreSQL or MariaDB endpoint or state store (their bulk
+paths import them when they first write, not when syncline starts)."""
+
 STORE_CONFIG_RICH = frozenset({"sqlalchemy", "pydantic", "rich"})
 """Loaded only by commands that read a configuration, open the state store or draw tables."""
 
@@ -121,6 +125,7 @@ def test_a_vdir_sync_loads_only_what_it_needs(tmp_path: Path) -> None:
         packages = _packages(result)
         assert {"sqlalchemy", "pydantic"} <= packages  # it did load the config and the store
         assert packages & WEB_HTTP_CRYPTO == set()
+        assert packages & DATABASE_DRIVERS == set()  # an SQLite state store, vdir endpoints
         modules = result["modules"]
         assert isinstance(modules, list)
         # output to a pipe: plain progress lines, so Rich's progress bars never load

@@ -27,10 +27,12 @@ would (:class:`sqlalchemy.exc.IntegrityError` for a refused key), so the store's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["copy_rows", "delete_ids", "delete_keys", "update_by_id"]
 
@@ -40,6 +42,8 @@ _CHANGES = "syncline_changed_rows"
 
 def _driver(connection: Connection) -> psycopg.Connection[Any]:
     """The psycopg connection under ``connection`` (same session, same transaction)."""
+    import psycopg  # here: loaded by a PostgreSQL write, not by every run's start-up
+
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         raise TypeError(f"the PostgreSQL state store needs the psycopg 3 driver, not "
@@ -66,6 +70,8 @@ def copy_rows(connection: Connection, table: str, columns: Sequence[str],
             :mod:`syncline.state.outage`).
         TypeError: the connection's driver is not psycopg 3.
     """
+    import psycopg  # here: loaded by a PostgreSQL write, not by every run's start-up
+
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     driver = _driver(connection)
     parameters: Any = rows

@@ -39,14 +39,16 @@ import itertools
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncline.connectors.sql.binding import BoundStream, KeyGeneration
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "BULK_MIN",
@@ -110,6 +112,8 @@ def _table(conn: Connection, table: sa.Table) -> str:
 
 
 def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    import psycopg  # here: loaded by a PostgreSQL write, not by every run's start-up
+
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     return raw
@@ -119,6 +123,8 @@ def _wrapped(conn: Connection, statement: str, error: psycopg.Error) -> sa.exc.D
     """``error`` as SQLAlchemy raises a driver error (an :class:`~sqlalchemy.exc.
     IntegrityError` for a unique key taken...), so that the caller's handling of refused
     batches and lost connections is the same as for the row path."""
+    import psycopg  # here: loaded by a PostgreSQL write, not by every run's start-up
+
     orig: Any = error
     lost = conn.dialect.is_disconnect(orig, conn.connection.dbapi_connection, None)
     wrapped = sa.exc.DBAPIError.instance(statement, None, error, psycopg.Error,
@@ -164,6 +170,8 @@ def _copy(conn: Connection, target: str, names: Sequence[str],
     Raises:
         sqlalchemy.exc.DBAPIError: the database refused a row (the whole ``COPY`` fails).
     """
+    import psycopg  # here: loaded by a PostgreSQL write, not by every run's start-up
+
     statement = f"COPY {target} ({', '.join(_quoted(conn, n) for n in names)}) FROM STDIN"
     types = [_type_name(values) for values in columns]
     try:
