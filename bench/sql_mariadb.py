@@ -21,7 +21,7 @@ import pymysql.cursors
 from sqlalchemy.engine import make_url
 
 from bench.sql_data import COLUMNS, rows
-from bench.sql_servers import BenchDatabase, Floor, sorted_rows
+from bench.sql_servers import BenchDatabase, Floor, drain, sorted_rows
 
 __all__ = ["DEFAULT_SERVER", "MariadbDatabase"]
 
@@ -168,8 +168,7 @@ class MariadbDatabase(BenchDatabase):
         for side in ("a", "b"):
             with self._connect(side, streaming=True) as db, db.cursor() as cursor:
                 cursor.execute(f"SELECT id, {self.columns_sql()} FROM {side}")
-                while cursor.fetchmany(_FETCH):
-                    pass
+                drain(iter(lambda: cursor.fetchmany(_FETCH) or None, None))
         return time.perf_counter() - started
 
     def keys_by_email(self, side: str) -> dict[str, Any]:

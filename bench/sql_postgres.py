@@ -16,7 +16,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.sql_data import COLUMNS, rows
-from bench.sql_servers import BenchDatabase, Floor, sorted_rows
+from bench.sql_servers import BenchDatabase, Floor, drain, sorted_rows
 
 __all__ = ["DEFAULT_SERVER", "PostgresDatabase", "PostgresServer"]
 
@@ -129,8 +129,7 @@ class PostgresDatabase(BenchDatabase):
             with self.server.connect(self.server.name(side)) as db, \
                     db.cursor().copy(f"COPY (SELECT id, {self.columns_sql()} FROM {side}) "
                                      f"TO STDOUT") as out:
-                for _ in out:
-                    pass
+                drain(out)
         return time.perf_counter() - started
 
     def keys_by_email(self, side: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.sql_data import COLUMNS, rows
 
-__all__ = ["BenchDatabase", "Floor", "SqliteDatabase", "sorted_rows"]
+__all__ = ["BenchDatabase", "Floor", "SqliteDatabase", "drain", "sorted_rows"]
 
 Floor = tuple[float, str]
 """A floor's seconds and what it did (``one executemany``, ``COPY TO | COPY FROM`` …)."""
@@ -156,8 +156,7 @@ class SqliteDatabase(BenchDatabase):
         started = time.perf_counter()
         for side in ("a", "b"):
             db = sqlite3.connect(self._path(side))
-            for _ in db.execute(f"SELECT id, {self.columns_sql()} FROM {side}"):
-                pass
+            drain(db.execute(f"SELECT id, {self.columns_sql()} FROM {side}"))
             db.close()
         return time.perf_counter() - started
 
@@ -188,3 +187,9 @@ def sorted_rows(found: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
     return sorted((tuple(row) for row in found),
                   key=lambda row: tuple(("", "") if value is None else ("1", str(value))
                                         for value in row))
+
+
+def drain(items: Iterable[Any]) -> int:
+    """Read ``items`` to the end, keeping nothing (what a floor of reading costs); how many
+    there were."""
+    return sum(1 for _ in items)
