@@ -263,9 +263,13 @@ def test_request_id_replays_the_first_answer(api: ApiSession) -> None:
 
 
 # -- protocol checks ---------------------------------------------------------------------------
-def test_minorversion_and_token_are_required(server: SandboxServer, api: ApiSession) -> None:
-    without = api.http.get("/query", params={"query": "SELECT * FROM Customer"})
-    assert without.status_code == 400 and "minorversion" in fault_of(without)["Detail"]
+def test_minorversion_defaults_and_token_is_required(server: SandboxServer,
+                                                     api: ApiSession) -> None:
+    without = api.http.get("/query", params={"query": "SELECT * FROM Item"})
+    assert without.status_code == 200 and without.json()["QueryResponse"]["Item"]
+    wrong = api.http.get("/query", params={"query": "SELECT * FROM Customer",
+                                           "minorversion": "latest"})
+    assert wrong.status_code == 400 and "minorversion 'latest'" in fault_of(wrong)["Detail"]
     anonymous = httpx.get(f"{server.base_url}/v3/company/{DEFAULT_REALM}/query",
                           params={"query": "SELECT * FROM Customer", "minorversion": "75"})
     assert anonymous.status_code == 401

@@ -1,9 +1,13 @@
 """The HTTP face of the QuickBooks Online SANDBOX (a FastAPI application).
 
 Routes (``{realm}`` is the company's realmId; every ``/v3`` call needs
-``Authorization: Bearer <access token>`` and the ``minorversion`` query parameter)::
+``Authorization: Bearer <access token>``; the ``minorversion`` query parameter is
+:data:`DEFAULT_MINOR_VERSION` when left out, as QBO has it since minor versions below 75
+were retired)::
 
     GET  /v3/company/{realm}/{entity}/{id}             read one object
+    GET  /v3/company/{realm}/companyinfo/{realm}        the company's information
+    GET  /v3/company/{realm}/preferences                the company's preferences
     POST /v3/company/{realm}/{entity}                   create, or update when the body has
                                                         an Id (``"sparse": true`` for sparse)
     POST /v3/company/{realm}/{entity}?operation=delete  delete a transaction
@@ -11,10 +15,15 @@ Routes (``{realm}`` is the company's realmId; every ``/v3`` call needs
     GET  /v3/company/{realm}/cdc?entities=A,B&changedSince=...   change data capture
     POST /v3/company/{realm}/batch                      up to 30 BatchItemRequest operations
     GET  /oauth2/v1/authorize, POST /oauth2/v1/tokens/bearer     OAuth 2.0 (see oauth.py)
+    POST /oauth2/v1/tokens/revoke                       revoke a refresh or access token
+    GET  /.well-known/openid_configuration              the discovery document naming
+                                                        these endpoints (intuit-oauth's
+                                                        ``environment`` may be its URL)
     GET  /_sandbox/requests                             the request log (sandbox only)
 
 Each ``/v3`` request passes, in order: the rate limiter (429 + ``Retry-After``), the token
-check (401 AuthenticationFault), the ``minorversion`` check, and the ``requestid`` replay
+check (401 AuthenticationFault), the ``minorversion`` check (a positive whole number when
+given), and the ``requestid`` replay
 (a write repeated with a known request id gets the first answer again, nothing is redone).
 """
 
@@ -41,12 +50,15 @@ from syncline.sandbox.qbo.query import parse_query
 from syncline.sandbox.qbo.seed import seed_company
 from syncline.sandbox.qbo.store import Company, parse_time
 
-__all__ = ["BANNER", "BATCH_LIMIT", "SandboxState", "create_app"]
+__all__ = ["BANNER", "BATCH_LIMIT", "DEFAULT_MINOR_VERSION", "SandboxState", "create_app"]
 
 BANNER = ("QuickBooks Online SANDBOX by syncline: a local imitation of the QBO Accounting API "
           "v3 for tests and demos. Not Intuit's service; no real books are touched.")
 BATCH_LIMIT = 30
 """Most operations one batch request may carry."""
+DEFAULT_MINOR_VERSION = 75
+"""The minor version a request without ``minorversion`` is answered in (QBO's oldest
+supported one)."""
 
 _Answer = tuple[int, dict[str, Any]]
 
@@ -194,10 +206,11 @@ def create_app(state: SandboxState) -> FastAPI:
                                    "errorCode=003200; statusCode=401",
                                    f"no company with realmId {realm}",
                                    type=FaultType.AUTHENTICATION)
-                version = params.get("minorversion", "")
+                version = params.setdefault("minorversion", str(DEFAULT_MINOR_VERSION))
                 if not version.isdigit() or int(version) < 1:
-                    raise _invalid("the minorversion query parameter is required by this "
-                                   "sandbox (a positive integer, e.g. 75)", "minorversion")
+                    raise _invalid(f"minorversion '{version}' is not a positive whole number "
+                                   f"(leave it out for {DEFAULT_MINOR_VERSION})",
+                                   "minorversion")
                 replay = company.answered(request_id) if replayable else None
                 if replay is not None:
                     status, body = replay
@@ -277,10 +290,19 @@ def create_app(state: SandboxState) -> FastAPI:
             return _batch(company, json_body(raw), params.get("requestid"))
         return await guarded(request, realm, work, replayable=True)
 
+    @app.get("/v3/company/{realm}/preferences")
+    async def preferences(realm: str, request: Request) -> Response:
+        def work(company: Company, params: dict[str, Any], raw: bytes) -> _Answer:
+            return 200, {"Preferences": company.single("Preferences"),
+                         "time": company.time_text()}
+        return await guarded(request, realm, work, replayable=False)
+
     @app.get("/v3/company/{realm}/{entity}/{entity_id}")
     async def read(realm: str, entity: str, entity_id: str, request: Request) -> Response:
         def work(company: Company, params: dict[str, Any], raw: bytes) -> _Answer:
             name = _entity(entity)
+            if name == "CompanyInfo" and entity_id == company.realm_id:
+                return 200, {name: company.single(name), "time": company.time_text()}
             return 200, {name: company.read(name, entity_id), "time": company.time_text()}
         return await guarded(request, realm, work, replayable=False)
 
@@ -310,9 +332,8 @@ def create_app(state: SandboxState) -> FastAPI:
                                 "realmId": chosen})
         return RedirectResponse(f"{redirect_uri}?{query_text}", 302)
 
-    @app.post("/oauth2/v1/tokens/bearer")
-    async def token(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    def client_of(request: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
+        """The client credentials of a token request: HTTP Basic, else the form's."""
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         header = request.headers.get("authorization", "")
         if header.lower().startswith("basic "):
@@ -321,10 +342,47 @@ def create_app(state: SandboxState) -> FastAPI:
             except (binascii.Error, ValueError):
                 decoded = ":"
             client_id, _, client_secret = decoded.partition(":")
+        return client_id, client_secret
+
+    @app.post("/oauth2/v1/tokens/bearer")
+    async def token(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         try:
-            return JSONResponse(state.oauth.token(form, client_id, client_secret))
+            return JSONResponse(state.oauth.token(form, *client_of(request, form)))
         except OAuthError as error:
             return JSONResponse({"error": error.error,
                                  "error_description": error.description}, error.status)
+
+    @app.post("/oauth2/v1/tokens/revoke")
+    async def revoke(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip().startswith(b"{") else dict(
+                parse_qsl(raw.decode("utf-8", "replace")))
+        except ValueError:
+            body = {}
+        try:
+            state.oauth.revoke(str(body.get("token") or ""), *client_of(request, {}))
+        except OAuthError as error:
+            return JSONResponse({"error": error.error,
+                                 "error_description": error.description}, error.status)
+        return Response(status_code=200)
+
+    @app.get("/.well-known/openid_configuration")
+    @app.get("/.well-known/openid_configuration/")
+    def discovery(request: Request) -> dict[str, Any]:
+        """The OpenID discovery document, shaped like Intuit's, naming this sandbox's
+        endpoints (intuit-oauth reads it when its ``environment`` is this URL)."""
+        base = str(request.base_url).rstrip("/")
+        return {"issuer": f"{base}/", "authorization_endpoint": f"{base}/oauth2/v1/authorize",
+                "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+                "revocation_endpoint": f"{base}/oauth2/v1/tokens/revoke",
+                "userinfo_endpoint": f"{base}/oauth2/v1/userinfo",
+                "jwks_uri": f"{base}/oauth2/v1/keys",
+                "response_types_supported": ["code"],
+                "scopes_supported": ["com.intuit.quickbooks.accounting", "openid"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                          "client_secret_post"],
+                "sandbox": True}
 
     return app

@@ -9,7 +9,8 @@ list entity
 transaction entity
     A document (Invoice, Bill, Payment): deleted with ``?operation=delete``.
 read-only entity
-    TaxCode and TaxRate: set up by the company's tax settings, never written by the API.
+    TaxCode and TaxRate (set up by the company's tax settings), CompanyInfo and
+    Preferences (one object each, the company's own): never written by the API.
 
 :func:`complete` turns a request body into the stored object: checks required properties
 and references (faults 2020 / 2500), line amounts (6070), computes totals and balances.
@@ -55,10 +56,11 @@ class EntitySpec:
 
 
 _COMMON = ("Id", "SyncToken", "MetaData", "domain", "sparse")
-_NAME_LIST = (*_COMMON, "DisplayName", "GivenName", "FamilyName", "MiddleName", "Title",
-              "Suffix", "CompanyName", "PrimaryEmailAddr", "PrimaryPhone", "Mobile", "Fax",
-              "WebAddr", "BillAddr", "ShipAddr", "Notes", "Active", "Balance",
-              "CurrencyRef", "PrintOnCheckName", "TaxIdentifier", "SalesTermRef", "TermRef")
+_NAME_LIST = (*_COMMON, "DisplayName", "FullyQualifiedName", "GivenName", "FamilyName",
+              "MiddleName", "Title", "Suffix", "CompanyName", "PrimaryEmailAddr",
+              "PrimaryPhone", "Mobile", "Fax", "WebAddr", "BillAddr", "ShipAddr", "Notes",
+              "Active", "Balance", "CurrencyRef", "PrintOnCheckName", "TaxIdentifier",
+              "SalesTermRef", "TermRef")
 _TRANSACTION = (*_COMMON, "DocNumber", "TxnDate", "DueDate", "CurrencyRef", "PrivateNote",
                 "Line", "TotalAmt", "Balance", "TxnTaxDetail", "LinkedTxn", "CustomerMemo",
                 "SalesTermRef", "ExchangeRate")
@@ -80,6 +82,14 @@ ENTITIES: dict[str, EntitySpec] = {spec.name: spec for spec in (
          "PurchaseTaxRateList"))),
     EntitySpec("TaxRate", EntityKind.READ_ONLY, frozenset(
         (*_COMMON, "Name", "Description", "RateValue", "Active"))),
+    EntitySpec("CompanyInfo", EntityKind.READ_ONLY, frozenset(
+        (*_COMMON, "CompanyName", "LegalName", "CompanyAddr", "LegalAddr", "Country",
+         "Email", "PrimaryPhone", "WebAddr", "FiscalYearStartMonth", "CompanyStartDate",
+         "SupportedLanguages", "NameValue"))),
+    EntitySpec("Preferences", EntityKind.READ_ONLY, frozenset(
+        (*_COMMON, "AccountingInfoPrefs", "ProductAndServicesPrefs", "SalesFormsPrefs",
+         "VendorAndPurchasesPrefs", "TaxPrefs", "CurrencyPrefs", "OtherPrefs",
+         "ReportPrefs", "TimeTrackingPrefs", "EmailMessagesPrefs"))),
     EntitySpec("Invoice", EntityKind.TRANSACTION, frozenset((*_TRANSACTION, "CustomerRef"))),
     EntitySpec("Bill", EntityKind.TRANSACTION, frozenset((*_TRANSACTION, "VendorRef",
                                                           "APAccountRef"))),
@@ -126,8 +136,36 @@ def _required(body: dict[str, Any], name: str, entity: str) -> Any:
     return value
 
 
+_NAME_OF = {"Customer": "DisplayName", "Vendor": "DisplayName", "Item": "Name",
+            "Account": "Name", "Term": "Name"}
+"""The property a reference to each entity is named by (``CustomerRef.name``); tax codes
+are referred to by value only, as QBO answers them."""
+
+_DATE_PROPERTIES = frozenset({"TxnDate", "DueDate", "ShipDate", "OpenBalanceDate",
+                              "ServiceDate"})
+"""Dates QBO takes an empty string for as "not given" (python-quickbooks sends ``""`` for
+every date it was not told)."""
+
+
+def _drop_empty_dates(body: dict[str, Any]) -> None:
+    """Remove the date properties given as ``""`` from ``body`` and its lines' details, in
+    place (QBO then fills them as if they were left out)."""
+    for name in [name for name in body if name in _DATE_PROPERTIES and body[name] == ""]:
+        del body[name]
+    for line in body.get("Line") or ():
+        for detail in (line.values() if isinstance(line, dict) else ()):
+            if isinstance(detail, dict):
+                _drop_empty_dates(detail)
+
+
 def _reference(lookup: Lookup, body: dict[str, Any], name: str, entity: str,
                *, required: bool = True, active: bool = True) -> dict[str, Any] | None:
+    """The object ``body[name]`` refers to; the reference is rewritten as QBO answers it:
+    its ``value`` and the object's ``name`` (an empty ``type`` sent by a client dropped).
+
+    Raises:
+        QboFault: 2020 when required and missing, 2500 when it names no (active) object.
+    """
     ref = body.get(name)
     if ref in (None, {}):
         if required:
@@ -143,6 +181,11 @@ def _reference(lookup: Lookup, body: dict[str, Any], name: str, entity: str,
         raise QboFault(FaultCode.INVALID_REFERENCE, "Invalid Reference Id",
                        f"Invalid Reference Id : {entity} assigned to this transaction "
                        f"{state}: {name} {ref['value']}", element=name)
+    answered = {key: value for key, value in ref.items() if key != "type" or value}
+    answered.pop("name", None)
+    if entity in _NAME_OF:
+        answered["name"] = str(found.get(_NAME_OF[entity]) or "")
+    body[name] = answered
     return found
 
 
@@ -170,6 +213,8 @@ def _lines(lookup: Lookup, body: dict[str, Any], entity: str,
         elif kind == "AccountBasedExpenseLineDetail":
             _reference(lookup, detail, "AccountRef", "Account")
         quantity, price = detail.get("Qty"), detail.get("UnitPrice")
+        if _is_zero(quantity) and _is_zero(price) and "Amount" in line:
+            quantity = price = None  # python-quickbooks' defaults: QBO goes by Amount
         if "Amount" not in line and quantity is not None and price is not None:
             line["Amount"] = _money(to_decimal(quantity, "Qty") * to_decimal(price, "UnitPrice"))
         amount = to_decimal(_required(line, "Amount", entity), f"Line {number} Amount")
@@ -190,6 +235,13 @@ def _lines(lookup: Lookup, body: dict[str, Any], entity: str,
     return subtotal, tax.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
+def _is_zero(value: Any) -> bool:
+    try:
+        return value is not None and Decimal(str(value)) == 0
+    except (InvalidOperation, ValueError):
+        return False
+
+
 def _rate(lookup: Lookup, code: dict[str, Any]) -> Decimal:
     total = Decimal(0)
     for detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or ():
@@ -207,6 +259,7 @@ def complete(entity: str, body: dict[str, Any], lookup: Lookup, today: date) -> 
         QboFault: a required property or reference is missing or wrong (2020, 2500, 2010,
             6070).
     """
+    _drop_empty_dates(body)
     if entity in ("Customer", "Vendor"):
         if not body.get("DisplayName"):
             names = [str(body[n]) for n in ("Title", "GivenName", "MiddleName", "FamilyName",
@@ -215,6 +268,7 @@ def complete(entity: str, body: dict[str, Any], lookup: Lookup, today: date) -> 
                 names = [str(body["CompanyName"])]
             body["DisplayName"] = " ".join(names)
         _required(body, "DisplayName", entity)
+        body["FullyQualifiedName"] = body["DisplayName"]
         body.setdefault("Balance", 0)
     elif entity == "Account":
         _required(body, "Name", entity)
@@ -265,16 +319,27 @@ def _complete_document(entity: str, body: dict[str, Any], lookup: Lookup, today:
         subtotal, tax = _lines(lookup, body, entity, ("AccountBasedExpenseLineDetail",
                                                       "ItemBasedExpenseLineDetail"))
     body.setdefault("TxnDate", today.isoformat())
-    try:
-        issued = date.fromisoformat(str(body["TxnDate"]))
-    except ValueError:
-        raise QboFault(FaultCode.INVALID_PROPERTY, "Request has invalid or unsupported "
-                       "property", f"TxnDate '{body['TxnDate']}' is not a date (YYYY-MM-DD)",
-                       element="TxnDate") from None
+    issued = _date(body, "TxnDate")
     term = _reference(lookup, body, "SalesTermRef", "Term", required=False)
-    if not body.get("DueDate"):
+    if body.get("DueDate"):
+        _date(body, "DueDate")
+    else:
         days = int(term.get("DueDays") or 0) if term is not None else 0
         body["DueDate"] = (issued + timedelta(days=days)).isoformat()
     body["TxnTaxDetail"] = {**(body.get("TxnTaxDetail") or {}), "TotalTax": _money(tax)}
     body["TotalAmt"] = _money(subtotal + tax)
-    body.setdefault("Balance", body["TotalAmt"])
+    body["Balance"] = body["TotalAmt"]  # computed, whatever was sent (payments: the store)
+
+
+def _date(body: dict[str, Any], name: str) -> date:
+    """``body[name]`` as a date.
+
+    Raises:
+        QboFault: 2010 naming the property when it is no ``YYYY-MM-DD`` date.
+    """
+    try:
+        return date.fromisoformat(str(body[name]))
+    except ValueError:
+        raise QboFault(FaultCode.INVALID_PROPERTY, "Request has invalid or unsupported "
+                       "property", f"{name} '{body[name]}' is not a date (YYYY-MM-DD)",
+                       element=name) from None

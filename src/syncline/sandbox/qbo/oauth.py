@@ -7,6 +7,8 @@
   ``grant_type=authorization_code`` (``code``, ``redirect_uri``) or
   ``grant_type=refresh_token`` (``refresh_token``). Answers ``{"token_type": "bearer",
   "access_token", "expires_in", "refresh_token", "x_refresh_token_expires_in"}``.
+- ``POST /oauth2/v1/tokens/revoke`` (JSON ``{"token": ...}``, client credentials in HTTP
+  Basic auth): the company's tokens stop working.
 
 Refresh tokens **rotate**: every refresh answers a new refresh token and the one used stops
 working, so a client that does not store the latest one is locked out (``invalid_grant``).
@@ -113,6 +115,28 @@ class OAuthServer:
                 raise OAuthError("unsupported_grant_type", f"grant_type '{grant}' is not "
                                  f"supported")
         return self.issue(client, realm)
+
+    def revoke(self, token: str, client_id: str | None, client_secret: str | None) -> None:
+        """Revoke ``token`` (a refresh or an access token) and every token of its grant's
+        company for that client (Intuit's revoke ends the connection).
+
+        Raises:
+            OAuthError: unknown client (401) or no token given (``invalid_request``).
+        """
+        client = self._client(client_id, client_secret)
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        with self.lock:
+            owner = self.refresh.get(token)
+            realm = owner[1] if owner is not None and owner[0] == client else (
+                self.access[token][0] if token in self.access else None)
+            if realm is None:
+                return
+            for key in [key for key, (who, where) in self.refresh.items()
+                        if who == client and where == realm]:
+                del self.refresh[key]
+            for key in [key for key, (where, _) in self.access.items() if where == realm]:
+                del self.access[key]
 
     def check(self, header: str | None, realm: str) -> None:
         """Check a request's ``Authorization: Bearer`` header for ``realm``.

@@ -2,18 +2,22 @@
 
 Grammar (keywords in any case; ``ORDER BY`` and ``ORDERBY`` both accepted)::
 
-    query      := SELECT ( "*" | COUNT "(" "*" ")" ) FROM entity
+    query      := SELECT ( COUNT "(" "*" ")" | fields ) FROM entity
                   [ WHERE condition { AND condition } ]
                   [ ORDERBY ordering { "," ordering } ]
                   [ STARTPOSITION integer ] [ MAXRESULTS integer ]
     condition  := path ( operator literal | IN "(" literal { "," literal } ")"
                          | LIKE string )
     operator   := "=" | "<" | ">" | "<=" | ">="
+    fields     := ( "*" | name ) { "," ( "*" | name ) }
     ordering   := path [ ASC | DESC ]
     path       := name { "." name }                  (e.g. MetaData.LastUpdatedTime)
     literal    := 'quoted text' (backslash escapes) | number | true | false
 
-As in QBO: no ``OR``, no joins, no projections; ``LIKE`` knows only ``%``. A query that does
+A field list (``SELECT Id, DisplayName FROM Customer``) answers only those properties of
+each object (marked ``"sparse": true``); ``*`` among them (``SELECT *, Sku FROM Item``, as
+python-quickbooks asks for items) answers every property. As in QBO: no ``OR``, no joins;
+``LIKE`` knows only ``%``. A query that does
 not follow the grammar raises :class:`~syncline.sandbox.qbo.faults.QboFault` with code 4000
 and a ``QueryParserError`` detail naming the token and its column.
 """
@@ -71,10 +75,13 @@ class Ordering:
 
 @dataclass
 class Query:
-    """A parsed query. ``start`` is 1-based; ``max_results`` ``None`` when not given."""
+    """A parsed query. ``fields`` are the properties a field list names (``None``: every
+    property, as ``*`` asks); ``start`` is 1-based; ``max_results`` ``None`` when not
+    given."""
 
     entity: str
     count: bool = False
+    fields: tuple[str, ...] | None = None
     conditions: list[Condition] = field(default_factory=list)
     ordering: list[Ordering] = field(default_factory=list)
     start: int = 1
@@ -189,6 +196,19 @@ class _Parser:
         self.index += 1
         return Condition(path, operator, self.literal())
 
+    def fields(self) -> tuple[str, ...] | None:
+        """The field list: ``None`` when it holds ``*`` (every property)."""
+        names: list[str] = []
+        everything = False
+        while True:
+            if self.symbol("*"):
+                everything = True
+            else:
+                names.append(self.name('"*" or <PROPERTY>'))
+            if not self.symbol(","):
+                break
+        return None if everything else tuple(names)
+
     def parse(self) -> Query:
         self.expect_keyword("select")
         counting = False
@@ -197,10 +217,9 @@ class _Parser:
             self.expect_symbol("*")
             self.expect_symbol(")")
             counting = True
-        else:
-            self.expect_symbol("*")
+        fields = None if counting else self.fields()
         self.expect_keyword("from")
-        query = Query(self.name("<ENTITY>"), count=counting)
+        query = Query(self.name("<ENTITY>"), count=counting, fields=fields)
         if self.keyword("where"):
             query.conditions.append(self.condition())
             while self.keyword("and"):

@@ -1,5 +1,6 @@
-"""The reference data a new SANDBOX company starts with: ledger accounts, tax rates and
-codes, payment terms and two service items, as a small UK-style company would have."""
+"""The reference data a new SANDBOX company starts with: its company information and
+preferences, ledger accounts, tax rates and codes, payment terms and two service items, as a
+small UK-style company would have."""
 
 from __future__ import annotations
 
@@ -43,4 +44,33 @@ def seed_company(company: Company) -> dict[str, str]:
                                "UnitPrice": 100, "IncomeAccountRef": {"value": sales}})
     add("Item", "hosting", {"Name": "Hosting", "Sku": "HOST", "Type": "Service",
                             "UnitPrice": 50, "IncomeAccountRef": {"value": sales}})
+    # last, so that the Ids of the reference data above stay as they were
+    add("CompanyInfo", "company", {
+        "CompanyName": "Sandbox Company (UK)", "LegalName": "Sandbox Company Ltd",
+        "Country": "GB", "FiscalYearStartMonth": "April", "CompanyStartDate": "2024-04-01",
+        "SupportedLanguages": "en", "Email": {"Address": "books@sandbox.invalid"},
+        "CompanyAddr": {"Line1": "1 Sandbox Street", "City": "London",
+                        "PostalCode": "EC1A 1AA", "Country": "GB"},
+        "NameValue": [{"Name": "NeoEnabled", "Value": "true"},
+                      {"Name": "SANDBOX", "Value": "not the real QuickBooks Online"}]})
+    add("Preferences", "preferences", {
+        "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
+                                "ClassTrackingPerTxnLine": False,
+                                "FirstMonthOfFiscalYear": "April", "TaxYearMonth": "April",
+                                "CustomerTerminology": "Customers"},
+        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True,
+                                    "QuantityWithPriceAndRate": True,
+                                    "QuantityOnHand": True},
+        "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDiscount": True,
+                            "AllowDeposit": False, "AllowShipping": False,
+                            "DefaultTerms": {"value": ids["net30"], "name": "Net 30"},
+                            "AutoApplyCredit": True},
+        "VendorAndPurchasesPrefs": {"BillableExpenseTracking": False,
+                                    "TrackingByCustomer": False},
+        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": True},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False,
+                          "HomeCurrency": {"value": "GBP"}},
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultCustomerMessage",
+                                      "Value": "Thank you for your business."}]}})
     return ids

@@ -85,8 +85,8 @@ def _lookup_path(value: Any, path: tuple[str, ...]) -> Any:
 
 
 def _comparable(stored: Any, literal: Any) -> tuple[Any, Any]:
-    """Make a stored value and a query literal comparable: numbers as Decimal, times as
-    datetimes, Ids numerically, text as text."""
+    """Make a stored value and a query literal comparable: numbers as Decimal (a quoted
+    number too), times as datetimes, Ids numerically, text as text."""
     if isinstance(literal, bool) or isinstance(stored, bool):
         return stored, literal
     if isinstance(literal, Decimal):
@@ -94,6 +94,11 @@ def _comparable(stored: Any, literal: Any) -> tuple[Any, Any]:
             return to_decimal(stored, "query"), literal
         except QboFault:
             return str(stored), str(literal)
+    if isinstance(literal, str) and isinstance(stored, int | float | Decimal):
+        try:  # QBO compares a quoted number with an amount as numbers: TotalAmt > '300'
+            return to_decimal(stored, "query"), to_decimal(literal, "query")
+        except QboFault:
+            return str(stored), literal
     if isinstance(literal, str) and isinstance(stored, str):
         if stored.isdigit() and literal.isdigit():
             return int(stored), int(literal)
@@ -126,6 +131,18 @@ def _matches(item: dict[str, Any], condition: Condition) -> bool:
 def _equal(stored: Any, literal: Any) -> bool:
     left, right = _comparable(stored, literal)
     return bool(left == right)
+
+
+def _projected(item: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """A copy of ``item``, or of only the top-level ``fields`` it holds (marked sparse, as
+    QBO answers a query with a field list)."""
+    if fields is None:
+        return copy.deepcopy(item)
+    wanted = {name.split(".")[0].lower() for name in fields}
+    out: dict[str, Any] = {"domain": item.get("domain", "QBO"), "sparse": True}
+    out.update({key: copy.deepcopy(value) for key, value in item.items()
+                if key.lower() in wanted})
+    return out
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -184,6 +201,18 @@ class Company:
                 raise not_found(entity, entity_id)
             return copy.deepcopy(found)
 
+    def single(self, entity: str) -> dict[str, Any]:
+        """A copy of the company's one object of ``entity`` (CompanyInfo, Preferences).
+
+        Raises:
+            QboFault: 610 when the company has none (a company made without seed data).
+        """
+        with self.lock:
+            found = next(iter(self.objects[entity].values()), None)
+            if found is None:
+                raise not_found(entity, self.realm_id)
+            return copy.deepcopy(found)
+
     def query(self, query: Query) -> dict[str, Any]:
         """The ``QueryResponse`` of a parsed query.
 
@@ -197,6 +226,7 @@ class Company:
                            f"QueryValidationError: Invalid entity name '{query.entity}'")
         known = {name.lower() for name in spec.properties}
         paths = [c.path for c in query.conditions] + [o.path for o in query.ordering]
+        paths += [tuple(name.split(".")) for name in query.fields or ()]
         for path in paths:
             if path[0].lower() not in known:
                 raise QboFault(FaultCode.QUERY_VALIDATION, "Invalid query",
@@ -219,8 +249,8 @@ class Company:
             page = found[query.start - 1:query.start - 1 + limit]
             if not page:
                 return {}
-            return {spec.name: copy.deepcopy(page), "startPosition": query.start,
-                    "maxResults": len(page)}
+            return {spec.name: [_projected(item, query.fields) for item in page],
+                    "startPosition": query.start, "maxResults": len(page)}
 
     def changes(self, entities: list[str], since: datetime, limit: int = 1000
                 ) -> list[dict[str, Any]]:
