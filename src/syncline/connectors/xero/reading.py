@@ -45,8 +45,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(millis: int) -> str:
+    """The ``If-Modified-Since`` text of a cursor: UTC with its offset, as xero-python sends
+    it (``2024-01-31T09:30:00.123+00:00``), never a bare local-looking time."""
     moment = _EPOCH + timedelta(milliseconds=millis)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _get(context: XeroContext, path: str, params: dict[str, Any],

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from syncline.sandbox.lexing import Token, TokenCursor, tokenize
 from syncline.sandbox.qbo.faults import FaultCode, QboFault
 
 __all__ = ["Condition", "Ordering", "Query", "parse_query"]
 
 _TOKEN = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<string>'(?:[^'\\]|\\.)*')
+    (?P<string>'(?:[^'\\]|\\.)*')
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<operator><=|>=|=|<|>)
   | (?P<symbol>[*(),])
@@ -45,17 +45,6 @@ _TOKEN = re.compile(r"""
 _KEYWORDS = frozenset({"select", "from", "where", "and", "in", "like", "orderby", "order", "by",
                        "asc", "desc", "startposition", "maxresults", "count", "true",
                        "false", "or"})
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str
-    text: str
-    column: int
-
-    @property
-    def word(self) -> str:
-        return self.text.lower() if self.kind == "name" else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +81,10 @@ class Query:
         return any(c.path[0].lower() == name.lower() for c in self.conditions)
 
 
-def _tokens(text: str) -> list[_Token]:
-    found: list[_Token] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise _parser_error(f"Lexical error at line 1, column {position + 1}. "
-                                f"Encountered: \"{text[position]}\"")
-        kind = match.lastgroup or ""
-        if kind != "space":
-            found.append(_Token(kind, match.group(), position + 1))
-        position = match.end()
-    found.append(_Token("end", "<EOF>", len(text) + 1))
-    return found
+def _tokens(text: str) -> list[Token]:
+    return tokenize(_TOKEN, text, lambda column: _parser_error(
+        f"Lexical error at line 1, column {column}. Encountered: \"{text[column - 1]}\""),
+        end="<EOF>")
 
 
 def _parser_error(detail: str) -> QboFault:
@@ -113,14 +92,9 @@ def _parser_error(detail: str) -> QboFault:
                     f"QueryParserError: {detail}")
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
-        self.index = 0
-
-    @property
-    def current(self) -> _Token:
-        return self.tokens[self.index]
+        super().__init__(_tokens(text))
 
     def fail(self, expecting: str) -> QboFault:
         token = self.current

@@ -1,89 +1,88 @@
-"""Reading collections in the Xero sandbox: filters, ``where``, order and pages.
+"""Reading collections in the Xero sandbox: filters, ``where``, search, order and pages.
 
 Supported query parameters (Xero's): ``If-Modified-Since`` (records whose
 ``UpdatedDateUTC`` is at or after the moment), ``IDs`` / ``InvoiceNumbers`` /
-``ContactIDs`` / ``Statuses`` (comma-separated), ``includeArchived``, ``page`` (1-based;
-``pageSize``, default 100, at most 1000), ``order`` (``Field [ASC|DESC]``; default
-``UpdatedDateUTC`` then ID, so pages are stable) and a small ``where`` language: comparisons
-``Field == "text"``, ``Field != "text"``, ``Field == true|false|number``, dotted fields
-(``Contact.ContactID``), ``Field == Guid("...")``, joined by ``AND`` / ``&&`` and ``OR`` /
-``||`` (AND binds tighter). Without ``page``, documents are listed without their line
-items, as Xero does.
+``ContactIDs`` / ``Statuses`` (comma-separated), ``includeArchived``, ``where`` (see
+:mod:`.where`: comparisons ``== != > < >= <=`` on text, numbers, booleans, ``Guid("...")``
+and ``DateTime(y, m, d)``, ``StartsWith`` / ``EndsWith`` / ``Contains``, ``AND`` / ``OR``
+and parentheses), ``searchTerm`` (a case-insensitive search of a contact's Name,
+FirstName, LastName, ContactNumber and EmailAddress, or an invoice's InvoiceNumber and
+Reference), ``summaryOnly=true`` (records without the fields :data:`SUMMARY_LEFT_OUT`
+names), ``page`` (1-based; ``pageSize``, default 100, at most 1000) and ``order``
+(``Field [ASC|DESC]``, comma-separated; dates and amounts sort as such; default
+``UpdatedDateUTC`` then ID, so pages are stable). Without ``page``, documents are listed
+without their line items, as Xero does.
 
 As Xero does, a parameter the published document does not list for the collection's ``GET``
-is ignored (``IDs`` filters Contacts and Invoices, not Payments or CreditNotes; Accounts,
-Items, TaxRates and TrackingCategories are not paged).
+is ignored (``IDs`` filters Contacts and Invoices, not Payments or CreditNotes;
+``searchTerm`` and ``summaryOnly`` only Contacts and Invoices; Accounts, Items, TaxRates
+and TrackingCategories are not paged).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from syncline.sandbox.xero import schema
 from syncline.sandbox.xero.catalog import Kind
 from syncline.sandbox.xero.store import Tenant, public
+from syncline.sandbox.xero.where import WhereInvalid, comparable, parse_where, value_at
 
-__all__ = ["DEFAULT_PAGE_SIZE", "QueryInvalid", "parameters", "select"]
+__all__ = ["DEFAULT_PAGE_SIZE", "SUMMARY_LEFT_OUT", "QueryInvalid", "parameters", "select"]
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-_CONDITION = re.compile(
-    r'^\s*([A-Za-z][A-Za-z0-9.]*)\s*(==|!=)\s*(?:"([^"]*)"|(true|false)|(-?\d+(?:\.\d+)?)'
-    r'|[Gg]uid\("([^"]*)"\))\s*$')
+_SEARCHED = {"Contacts": ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress"),
+             "Invoices": ("InvoiceNumber", "Reference")}
+"""The fields ``searchTerm`` looks in (as the document describes the parameter)."""
+SUMMARY_LEFT_OUT = {
+    "Contacts": ("Addresses", "Phones", "ContactGroups", "ContactPersons", "PaymentTerms",
+                 "BatchPayments", "Balances", "BankAccountDetails"),
+    "Invoices": ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments"),
+}
+"""What ``summaryOnly=true`` leaves out of each record (a SANDBOX reading of "excluding
+computation-heavy fields": the lists and computed balances); an invoice's ``Contact`` is
+then only its ``ContactID`` and ``Name``."""
 
 
 class QueryInvalid(Exception):
     """A query parameter the sandbox cannot honour (answered 400)."""
 
 
-def _value(record: Mapping[str, Any], dotted: str) -> Any:
-    current: Any = record
-    for part in dotted.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
+def _searched(kind: Kind, term: str) -> Callable[[Mapping[str, Any]], bool]:
+    wanted = term.strip().lower()
+    fields = _SEARCHED.get(kind.collection, ())
+    return lambda record: any(wanted in str(record.get(name) or "").lower()
+                              for name in fields)
 
 
-def _where(text: str) -> list[list[tuple[str, bool, Any]]]:
-    """The clause as alternatives (OR) of conjunctions (AND) of conditions."""
-    return [_conjunction(group) for group in re.split(r"\s+(?:OR|or)\s+|\s*\|\|\s*",
-                                                      text.strip())]
+def _summary(collection: str, record: dict[str, Any]) -> dict[str, Any]:
+    for name in SUMMARY_LEFT_OUT.get(collection, ()):
+        record.pop(name, None)
+    contact = record.get("Contact")
+    if collection == "Invoices" and isinstance(contact, dict):
+        record["Contact"] = {key: contact[key] for key in ("ContactID", "Name")
+                             if key in contact}
+    return record
 
 
-def _conjunction(text: str) -> list[tuple[str, bool, Any]]:
-    conditions: list[tuple[str, bool, Any]] = []
-    for part in re.split(r"\s+(?:AND|and)\s+|\s*&&\s*", text.strip()):
-        found = _CONDITION.match(part)
-        if found is None:
-            raise QueryInvalid(f"the sandbox cannot evaluate the where clause part {part!r}")
-        name, operator, text_value, flag, number, guid = found.groups()
-        value: Any = text_value if text_value is not None else (
-            flag == "true" if flag is not None else (
-                float(number) if number is not None else guid.lower()))
-        conditions.append((name, operator == "==", value))
-    return conditions
-
-
-def _matches(record: Mapping[str, Any], conditions: list[tuple[str, bool, Any]]) -> bool:
-    for name, equal, wanted in conditions:
-        actual = _value(record, name)
-        if isinstance(wanted, str) and isinstance(actual, str):
-            same = actual.lower() == wanted.lower()
-        elif isinstance(wanted, float):
-            try:
-                same = actual is not None and float(actual) == wanted
-            except (TypeError, ValueError):
-                same = False
-        else:
-            same = actual == wanted
-        if same != equal:
-            return False
-    return True
+def _order_key(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A sort key for field ``name``: dates as moments, amounts as numbers, else text."""
+    def key(record: Mapping[str, Any]) -> Any:
+        value = value_at(record, name)
+        if isinstance(value, datetime):
+            return (0, value.timestamp())
+        if isinstance(value, str) and value.startswith("/Date("):
+            moment = comparable(value, datetime.now(UTC))
+            return (0, moment.timestamp()) if moment is not None else (2, value)
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return (1, float(value))
+        return (2, str(value or "").lower())
+    return key
 
 
 @cache
@@ -128,18 +127,22 @@ def select(kind: Kind, tenant: Tenant, query: Mapping[str, str], since: datetime
             wanted = {part.strip().lower() for part in query[parameter].split(",")
                       if part.strip()}
             records = [r for r in records
-                       if str(_value(r, field_name) or "").lower() in wanted]
+                       if str(value_at(r, field_name) or "").lower() in wanted]
     if query.get("where"):
-        alternatives = _where(query["where"])
-        records = [r for r in records
-                   if any(_matches(r, conditions) for conditions in alternatives)]
+        try:
+            matches = parse_where(query["where"])
+        except WhereInvalid as error:
+            raise QueryInvalid(str(error)) from None
+        records = [r for r in records if matches(r)]
+    if query.get("searchTerm", "").strip():
+        records = list(filter(_searched(kind, query["searchTerm"]), records))
     order = query.get("order", "").strip()
     if order:
-        parts = order.split()
-        name, descending = parts[0], len(parts) > 1 and parts[1].upper() == "DESC"
-        key_name = "_updated" if name == "UpdatedDateUTC" else name
-        records.sort(key=lambda r: (str(r.get(key_name) or ""), r[kind.id_field].lower()),
-                     reverse=descending)
+        records.sort(key=lambda r: str(r[kind.id_field]).lower())
+        for part in reversed([p.strip() for p in order.split(",") if p.strip()]):
+            words = part.split()
+            descending = len(words) > 1 and words[1].upper() == "DESC"
+            records.sort(key=_order_key(words[0]), reverse=descending)
     else:
         records.sort(key=lambda r: (r["_updated"], str(r[kind.id_field]).lower()))
     pagination = None
@@ -157,6 +160,8 @@ def select(kind: Kind, tenant: Tenant, query: Mapping[str, str], since: datetime
         pagination = {"page": page, "pageSize": size, "pageCount": -(-total // size),
                       "itemCount": total}
     out = [public(record) for record in records]
+    if query.get("summaryOnly", "").lower() == "true":
+        out = [_summary(kind.collection, record) for record in out]
     if pagination is None and kind.collection in ("Invoices", "CreditNotes"):
         for record in out:
             record.pop("LineItems", None)

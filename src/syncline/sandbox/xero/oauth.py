@@ -6,14 +6,14 @@ It follows Xero's identity service in what a client sees:
     ``response_type=code``, ``client_id``, ``redirect_uri``, ``scope``, ``state``. A real
     Xero asks the user to log in and pick organisations; the SANDBOX consents at once for
     every organisation it holds and redirects to ``redirect_uri?code=...&state=...``.
-``POST /identity/connect/token``
+``POST /identity/connect/token`` (also ``/connect/token``, the path of Xero's identity host)
     Client authentication by HTTP Basic (or ``client_id`` / ``client_secret`` in the form).
     ``grant_type=authorization_code`` (``code``, ``redirect_uri``; a code works once, for 5
     minutes) and ``grant_type=refresh_token``. Refresh tokens rotate as Xero's do: each
     refresh answers a new refresh token and the old one stops working. Access tokens last
     ``access_token_seconds`` (Xero: 30 minutes). Errors are RFC 6749 JSON
     (``invalid_client``, ``invalid_grant``, ``unsupported_grant_type``).
-``GET /connections``
+``GET /connections`` (also ``/Connections``, as xero-python's IdentityApi spells it)
     The organisations the access token may use: ``id``, ``tenantId``, ``tenantType``,
     ``tenantName``, ``createdDateUtc``, ``updatedDateUtc``.
 """
@@ -168,6 +168,7 @@ def oauth_router(server: OAuthServer) -> APIRouter:
         return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
 
     @router.post("/identity/connect/token")
+    @router.post("/connect/token")
     async def token(request: Request) -> JSONResponse:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         client_id = server.client_of(form, request.headers.get("authorization"))
@@ -188,6 +189,7 @@ def oauth_router(server: OAuthServer) -> APIRouter:
         return JSONResponse(tokens, headers={"Cache-Control": "no-store"})
 
     @router.get("/connections")
+    @router.get("/Connections")
     def connections(request: Request) -> JSONResponse:
         grant = server.access_grant(request.headers.get("authorization"))
         if grant is None:

@@ -36,6 +36,7 @@ __all__ = [
     "LoggedRequest",
     "SandboxStore",
     "Tenant",
+    "organisation",
     "public",
 ]
 
@@ -179,6 +180,23 @@ class SandboxStore:
             -> dict[str, Any] | None:
         found = tenant.get(collection, record_id)
         return copy.deepcopy(found) if found is not None else None
+
+
+def organisation(tenant: Tenant) -> dict[str, Any]:
+    """The ``Organisation`` of ``tenant``, as ``GET /Organisation`` answers it: a UK company
+    paying VAT in pounds, its year ending on 31 March."""
+    return {
+        "OrganisationID": tenant.tenant_id, "Name": tenant.name,
+        "LegalName": f"{tenant.name} Ltd", "PaysTax": True, "Version": "UK",
+        "OrganisationType": "COMPANY", "OrganisationEntityType": "COMPANY",
+        "BaseCurrency": "GBP", "CountryCode": "GB", "IsDemoCompany": False,
+        "OrganisationStatus": "ACTIVE", "FinancialYearEndDay": 31,
+        "FinancialYearEndMonth": 3, "SalesTaxBasis": "ACCRUALS",
+        "SalesTaxPeriod": "QUARTERLY1", "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive", "CreatedDateUTC": ms_timestamp(tenant.created),
+        "Timezone": "GMTSTANDARDTIME", "ShortCode": f"!{tenant.tenant_id[:5]}",
+        "Edition": "BUSINESS", "Class": "PREMIUM", "LineOfBusiness": "SANDBOX (not Xero)",
+        "Addresses": [], "Phones": [], "ExternalLinks": [], "PaymentTerms": {}}
 
 
 _ACCOUNTS = [
