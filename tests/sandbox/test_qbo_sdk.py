@@ -44,6 +44,7 @@ from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
+from quickbooks.objects.payment import Payment, PaymentLine
 from quickbooks.objects.preferences import Preferences
 from tests.sandbox.qbo_server import new_company, running_sandbox
 
@@ -268,6 +269,34 @@ def test_invoice_delete_and_change_data_capture(qb: QuickBooks) -> None:
     assert [c.DisplayName for c in changes.Customer] == ["Elm Street Shop"]
     assert {(i.Id, getattr(i, "status", "")) for i in changes.Invoice} == {
         (kept.Id, ""), (gone.Id, "Deleted")}
+
+
+def test_payments_settle_invoices_and_only_unpaid_ones_can_be_voided(qb: QuickBooks) -> None:
+    buyer = new_customer(qb, "Kestrel Ltd")
+    item = Item.all(qb=qb)[0]
+    paid, unpaid = Invoice(), Invoice()
+    for invoice, amount in ((paid, 100.0), (unpaid, 30.0)):
+        invoice.CustomerRef = buyer.to_ref()
+        invoice.Line = [sales_line(item, amount)]
+    paid, unpaid = paid.save(qb=qb), unpaid.save(qb=qb)
+    payment = Payment()
+    payment.CustomerRef = buyer.to_ref()
+    payment.TotalAmt = 100
+    line = PaymentLine()
+    line.Amount = 100
+    line.LinkedTxn.append(paid.to_linked_txn())
+    payment.Line = [line]
+    assert payment.save(qb=qb).UnappliedAmt == 0
+    assert Invoice.get(paid.Id, qb=qb).Balance == 0
+
+    unpaid.void(qb=qb)
+    voided = Invoice.get(unpaid.Id, qb=qb)
+    assert (voided.TotalAmt, voided.Balance, voided.PrivateNote) == (0, 0, "Voided")
+    settled = Invoice.get(paid.Id, qb=qb)
+    with pytest.raises(QuickbooksException) as refused:
+        settled.void(qb=qb)
+    assert refused.value.error_code == 6000 and "payments applied" in refused.value.detail
+    assert Invoice.get(paid.Id, qb=qb).TotalAmt == 100
 
 
 def test_batch_create_answers_per_object(qb: QuickBooks) -> None:

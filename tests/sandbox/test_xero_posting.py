@@ -403,6 +403,8 @@ def test_reference_data_comes_from_the_books_into_the_crm_incrementally(
     reads = [entry for entry in xero.store.log_entries()[log_start:]
              if entry["method"] == "GET" and entry["path"].endswith("/Accounts")]
     assert reads and all(entry["modified_since"] for entry in reads)
+    assert all(entry["modified_since"].endswith("+00:00") for entry in reads), \
+        "If-Modified-Since is sent in UTC with its offset"
     third = sync()
     for stream, counts in third.streams.items():
         assert counts.A == counts.M == counts.D == 0, (stream, counts)

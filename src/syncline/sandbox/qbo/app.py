@@ -11,6 +11,7 @@ were retired)::
     POST /v3/company/{realm}/{entity}                   create, or update when the body has
                                                         an Id (``"sparse": true`` for sparse)
     POST /v3/company/{realm}/{entity}?operation=delete  delete a transaction
+    POST /v3/company/{realm}/invoice?operation=void     void an invoice (amounts zero)
     GET  /v3/company/{realm}/query?query=SELECT ...     query (POST with a text/plain body too)
     GET  /v3/company/{realm}/cdc?entities=A,B&changedSince=...   change data capture
     POST /v3/company/{realm}/batch                      up to 30 BatchItemRequest operations
@@ -119,10 +120,12 @@ def _entity(path: str) -> str:
 def _write(company: Company, entity: str, body: dict[str, Any], operation: str) -> Any:
     if operation == "delete":
         return company.delete(entity, body)
+    if operation == "void":
+        return company.void(entity, body)
     if operation == "update" or (operation == "create" and body.get("Id")):
         return company.update(entity, body)
     if operation != "create":
-        raise _invalid(f"operation '{operation}' is not create, update or delete",
+        raise _invalid(f"operation '{operation}' is not create, update, delete or void",
                        "operation")
     return company.create(entity, body)
 

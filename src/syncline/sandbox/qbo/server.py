@@ -74,6 +74,8 @@ def serve(*, port: int = 8765, host: str = "127.0.0.1", rate_scale: float = 1.0,
         BANNER,
         f"base_url      = {base}",
         f"token_url     = {base}/oauth2/v1/tokens/bearer",
+        f"discovery     = {base}/.well-known/openid_configuration/  (intuit-oauth's "
+        f"environment)",
         f"realm_id      = {DEFAULT_REALM}",
         f"client_id     = {SANDBOX_CLIENT_ID}",
         f"client_secret = {SANDBOX_CLIENT_SECRET}",

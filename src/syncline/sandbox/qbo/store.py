@@ -404,6 +404,38 @@ class Company:
             self._after_write(entity, current, item)
             return copy.deepcopy(item)
 
+    def void(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Void an invoice (``?operation=void``): it stays, with every amount zero, its
+        balance zero and ``Voided`` in its private note.
+
+        Raises:
+            QboFault: 500 for anything but an invoice, 6000 for an invoice with payments
+                applied, else as :meth:`update` (Id, SyncToken).
+        """
+        if entity != "Invoice":
+            raise QboFault(FaultCode.UNSUPPORTED_OPERATION, "Unsupported Operation",
+                           f"Operation Void is not supported for {entity} in this sandbox")
+        with self.lock:
+            current = self._current(entity, body)
+            if self._paid(current["Id"]) > 0:
+                raise QboFault(FaultCode.BUSINESS_VALIDATION, "A business validation error "
+                               "has occurred while processing your request",
+                               f"Business Validation Error: Invoice {current['Id']} has "
+                               f"payments applied; remove them before voiding it",
+                               element="LinkedTxn")
+            item = copy.deepcopy(current)
+            for line in item.get("Line") or ():
+                line["Amount"] = 0.0
+                for detail in line.values():
+                    if isinstance(detail, dict) and "Qty" in detail:
+                        detail["Qty"] = 0
+            item["TxnTaxDetail"] = {**(item.get("TxnTaxDetail") or {}), "TotalTax": 0.0}
+            item.update(TotalAmt=0.0, Balance=0.0, PrivateNote="Voided")
+            item["SyncToken"] = str(int(current["SyncToken"]) + 1)
+            self._stamp(entity, item, created=False)
+            self.objects[entity][item["Id"]] = item
+            return copy.deepcopy(item)
+
     def delete(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
         """Delete a transaction (``?operation=delete``). List entities cannot be deleted:
         they are made inactive by an update with ``Active: false``.
