@@ -46,8 +46,8 @@ from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
 from quickbooks.objects.preferences import Preferences
-from tests.sandbox.qbo_server import new_company, running_sandbox
 
+from sandbox.qbo_server import new_company, running_sandbox
 from syncline.sandbox.qbo import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
