@@ -245,6 +245,12 @@ def test_invoices_take_the_clients_empty_dates_and_answer_named_references(
     assert (changed.SyncToken, changed.PrivateNote) == ("1", "agreed by phone")
     assert changed.DueDate == read.DueDate and changed.TotalAmt == 350.0
 
+    buyer.DisplayName = "Dunmore & Sons Ltd"
+    buyer = buyer.save(qb=qb)
+    renamed = Invoice.get(saved.Id, qb=qb)
+    assert renamed.CustomerRef.name == "Dunmore & Sons Ltd", "references carry today's name"
+    assert renamed.SyncToken == "1", "the invoice itself did not change"
+
     found = Invoice.filter(CustomerRef=buyer.Id, qb=qb)
     assert [i.Id for i in found] == [saved.Id]
     assert Invoice.where(f"TxnDate >= '{today}' AND TotalAmt > '300'", qb=qb)[0].Id == saved.Id

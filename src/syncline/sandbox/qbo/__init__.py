@@ -5,7 +5,8 @@ memory and answers as the documented API does (entities, query, change data capt
 SyncToken concurrency, faults with codes, request ids, rate limits, OAuth 2.0).
 
 Modules: :mod:`.faults` (fault bodies and codes), :mod:`.query` (the query parser),
-:mod:`.entities` (entity kinds, checks, totals), :mod:`.store` (one company's data),
+:mod:`.entities` (entity kinds, checks, totals), :mod:`.matching` (a query's conditions,
+order and field list applied to objects), :mod:`.store` (one company's data),
 :mod:`.limits` (rate limits, request log), :mod:`.oauth` (the token server), :mod:`.app`
 (HTTP routes), :mod:`.seed` (starting data), :mod:`.server` (running it).
 """

@@ -46,10 +46,11 @@ from starlette.concurrency import run_in_threadpool
 from syncline.sandbox.qbo.entities import ENTITIES, spec_for_path
 from syncline.sandbox.qbo.faults import FaultCode, FaultType, QboFault
 from syncline.sandbox.qbo.limits import Limits, RateLimiter, RequestLog, RequestRecord
+from syncline.sandbox.qbo.matching import parse_time
 from syncline.sandbox.qbo.oauth import SANDBOX_CLIENT_ID, OAuthError, OAuthServer
 from syncline.sandbox.qbo.query import parse_query
 from syncline.sandbox.qbo.seed import seed_company
-from syncline.sandbox.qbo.store import Company, parse_time
+from syncline.sandbox.qbo.store import Company
 
 __all__ = ["BANNER", "BATCH_LIMIT", "DEFAULT_MINOR_VERSION", "SandboxState", "create_app"]
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from syncline.sandbox.qbo.faults import FaultCode, QboFault
 
-__all__ = ["ENTITIES", "EntityKind", "EntitySpec", "Lookup", "complete", "spec_for_path",
-           "to_decimal"]
+__all__ = ["ENTITIES", "EntityKind", "EntitySpec", "Lookup", "complete", "rename_references",
+           "spec_for_path", "to_decimal"]
 
 Lookup = Callable[[str, str], dict[str, Any] | None]
 """(entity, Id) -> the stored object, ``None`` when there is none."""
@@ -140,6 +140,42 @@ _NAME_OF = {"Customer": "DisplayName", "Vendor": "DisplayName", "Item": "Name",
             "Account": "Name", "Term": "Name"}
 """The property a reference to each entity is named by (``CustomerRef.name``); tax codes
 are referred to by value only, as QBO answers them."""
+
+_REFERS_TO = {"CustomerRef": "Customer", "VendorRef": "Vendor", "ItemRef": "Item",
+              "AccountRef": "Account", "IncomeAccountRef": "Account",
+              "ExpenseAccountRef": "Account", "DepositToAccountRef": "Account",
+              "APAccountRef": "Account", "SalesTermRef": "Term", "TermRef": "Term"}
+"""Which entity each named reference property refers to."""
+
+
+def rename_references(objects: dict[str, dict[str, dict[str, Any]]], entity: str,
+                      before: dict[str, Any], changed: dict[str, Any]) -> None:
+    """Give every reference to ``changed`` (an object of ``entity``, ``before`` as it was)
+    its current name, in place, as QBO answers references with the name the object has
+    now. The referring objects are not changed otherwise (no new SyncToken: their own data
+    did not change)."""
+    if entity not in _NAME_OF:
+        return
+    name = str(changed.get(_NAME_OF[entity]) or "")
+    if name == str(before.get(_NAME_OF[entity]) or ""):
+        return
+    wanted = str(changed["Id"])
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _REFERS_TO.get(key) == entity and isinstance(item, dict) \
+                        and str(item.get("value")) == wanted and "name" in item:
+                    item["name"] = name
+                else:
+                    visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    for stored in objects.values():
+        visit(stored)
+
 
 _DATE_PROPERTIES = frozenset({"TxnDate", "DueDate", "ShipDate", "OpenBalanceDate",
                               "ServiceDate"})

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,11 +30,23 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from syncline.sandbox.qbo.entities import ENTITIES, EntityKind, complete, to_decimal
+from syncline.sandbox.qbo.entities import (
+    ENTITIES,
+    EntityKind,
+    complete,
+    rename_references,
+    to_decimal,
+)
 from syncline.sandbox.qbo.faults import FaultCode, QboFault, not_found, stale_object
-from syncline.sandbox.qbo.query import Condition, Query
+from syncline.sandbox.qbo.matching import (
+    lookup_path,
+    matches,
+    projected,
+    sort_key,
+)
+from syncline.sandbox.qbo.query import Query
 
-__all__ = ["CDC_WINDOW", "Clock", "Company", "format_time", "parse_time"]
+__all__ = ["CDC_WINDOW", "Clock", "Company", "format_time"]
 
 CDC_WINDOW = timedelta(days=30)
 """How far back change data capture reaches."""
@@ -46,18 +57,6 @@ def format_time(moment: datetime, zone: timezone, *, fraction: bool = False) -> 
     local = moment.astimezone(zone)
     text = local.isoformat(timespec="milliseconds" if fraction else "seconds")
     return text.replace("+00:00", "Z") if zone == UTC else text
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an ISO date or date-time as QBO accepts it (a date means its midnight UTC,
-    a time without offset is UTC).
-
-    Raises:
-        ValueError: the text is no ISO date or date-time.
-    """
-    value = text.strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -71,88 +70,6 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
-
-
-def _lookup_path(value: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        lowered = part.lower()
-        value = next((item for key, item in value.items() if key.lower() == lowered), None)
-    if isinstance(value, dict) and "value" in value:
-        return value["value"]
-    return value
-
-
-def _comparable(stored: Any, literal: Any) -> tuple[Any, Any]:
-    """Make a stored value and a query literal comparable: numbers as Decimal (a quoted
-    number too), times as datetimes, Ids numerically, text as text."""
-    if isinstance(literal, bool) or isinstance(stored, bool):
-        return stored, literal
-    if isinstance(literal, Decimal):
-        try:
-            return to_decimal(stored, "query"), literal
-        except QboFault:
-            return str(stored), str(literal)
-    if isinstance(literal, str) and isinstance(stored, int | float | Decimal):
-        try:  # QBO compares a quoted number with an amount as numbers: TotalAmt > '300'
-            return to_decimal(stored, "query"), to_decimal(literal, "query")
-        except QboFault:
-            return str(stored), literal
-    if isinstance(literal, str) and isinstance(stored, str):
-        if stored.isdigit() and literal.isdigit():
-            return int(stored), int(literal)
-        if len(literal) >= 10 and literal[4:5] == "-" and len(stored) >= 10 \
-                and stored[4:5] == "-":
-            try:
-                return parse_time(stored), parse_time(literal)
-            except ValueError:
-                pass
-    return stored, literal
-
-
-def _matches(item: dict[str, Any], condition: Condition) -> bool:
-    stored = _lookup_path(item, condition.path)
-    if condition.operator == "in":
-        return any(_equal(stored, value) for value in condition.value)
-    if stored is None:
-        return False
-    if condition.operator == "like":
-        pattern = ".*".join(re.escape(part) for part in str(condition.value).split("%"))
-        return re.fullmatch(pattern, str(stored), re.IGNORECASE | re.DOTALL) is not None
-    left, right = _comparable(stored, condition.value)
-    try:
-        return bool({"=": left == right, "<": left < right, ">": left > right,
-                     "<=": left <= right, ">=": left >= right}[condition.operator])
-    except TypeError:
-        return False
-
-
-def _equal(stored: Any, literal: Any) -> bool:
-    left, right = _comparable(stored, literal)
-    return bool(left == right)
-
-
-def _projected(item: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
-    """A copy of ``item``, or of only the top-level ``fields`` it holds (marked sparse, as
-    QBO answers a query with a field list)."""
-    if fields is None:
-        return copy.deepcopy(item)
-    wanted = {name.split(".")[0].lower() for name in fields}
-    out: dict[str, Any] = {"domain": item.get("domain", "QBO"), "sparse": True}
-    out.update({key: copy.deepcopy(value) for key, value in item.items()
-                if key.lower() in wanted})
-    return out
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    if value is None:
-        return (0, "")
-    if isinstance(value, str) and value.isdigit():
-        return (1, int(value))
-    if isinstance(value, int | float | Decimal):
-        return (1, Decimal(str(value)))
-    return (2, str(value))
 
 
 @dataclass
@@ -234,22 +151,22 @@ class Company:
                                f"is not queryable on {spec.name}")
         with self.lock:
             found = [item for item in self.objects[spec.name].values()
-                     if all(_matches(item, c) for c in query.conditions)]
+                     if all(matches(item, c) for c in query.conditions)]
             if spec.kind is not EntityKind.TRANSACTION and not query.mentions("Active"):
                 found = [item for item in found if item.get("Active", True) is not False]
             if query.count:
                 return {"totalCount": len(found)}
             ordering = query.ordering or []
-            found.sort(key=lambda item: _sort_key(item["Id"]))
+            found.sort(key=lambda item: sort_key(item["Id"]))
             for order in reversed(ordering):
                 path = order.path
-                found.sort(key=lambda item: _sort_key(_lookup_path(item, path)),
+                found.sort(key=lambda item: sort_key(lookup_path(item, path)),
                            reverse=order.descending)
             limit = min(query.max_results or 100, 1000)
             page = found[query.start - 1:query.start - 1 + limit]
             if not page:
                 return {}
-            return {spec.name: [_projected(item, query.fields) for item in page],
+            return {spec.name: [projected(item, query.fields) for item in page],
                     "startPosition": query.start, "maxResults": len(page)}
 
     def changes(self, entities: list[str], since: datetime, limit: int = 1000
@@ -286,7 +203,7 @@ class Company:
                                               "Id": entity_id, "MetaData": {
                                                   "LastUpdatedTime": format_time(moment,
                                                                                  self.zone)}}))
-                rows.sort(key=lambda row: (row[0], _sort_key(row[1]["Id"])))
+                rows.sort(key=lambda row: (row[0], sort_key(row[1]["Id"])))
                 found = [row for _, row in rows[:limit]]
                 answer.append({name: found, "startPosition": 1, "maxResults": len(found)}
                               if found else {})
@@ -465,7 +382,10 @@ class Company:
 
     def _after_write(self, entity: str, before: dict[str, Any] | None,
                      after: dict[str, Any] | None) -> None:
-        """Keep invoice balances in step with the payments applied to them."""
+        """Keep invoice balances in step with the payments applied to them, and the names
+        in references to a renamed object in step with its name."""
+        if before is not None and after is not None:
+            rename_references(self.objects, entity, before, after)
         if entity == "Invoice" and after is not None and before is not None:
             after["Balance"] = float(to_decimal(after["TotalAmt"], "TotalAmt")
                                      - self._paid(after["Id"]))
