@@ -140,9 +140,14 @@ def test_intuit_oauth_codes_refreshes_and_revokes(server: SandboxServer,
     assert refused.value.status_code == 400 and "invalid_grant" in refused.value.content.decode()
     qb = quickbooks(server, auth, company, minorversion=75)
     assert Item.count(qb=qb) == 2
+    user = auth.get_user_info().json()
+    assert user["realmId"] == company.realm_id and user["emailVerified"] is True
     assert auth.revoke() is True
     with pytest.raises(AuthorizationException):
         Item.count(qb=qb)
+    with pytest.raises(AuthClientError) as gone:
+        auth.get_user_info()
+    assert gone.value.status_code == 401
 
 
 def test_the_client_without_minorversion_is_answered_in_the_default_one(

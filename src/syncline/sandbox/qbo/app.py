@@ -17,6 +17,7 @@ were retired)::
     POST /v3/company/{realm}/batch                      up to 30 BatchItemRequest operations
     GET  /oauth2/v1/authorize, POST /oauth2/v1/tokens/bearer     OAuth 2.0 (see oauth.py)
     POST /oauth2/v1/tokens/revoke                       revoke a refresh or access token
+    GET  /oauth2/v1/userinfo, /oauth2/v1/keys           OpenID user info, signing keys
     GET  /.well-known/openid_configuration              the discovery document naming
                                                         these endpoints (intuit-oauth's
                                                         ``environment`` may be its URL)
@@ -371,6 +372,21 @@ def create_app(state: SandboxState) -> FastAPI:
             return JSONResponse({"error": error.error,
                                  "error_description": error.description}, error.status)
         return Response(status_code=200)
+
+    @app.get("/oauth2/v1/userinfo")
+    def userinfo(request: Request) -> Response:
+        realm = state.oauth.realm_of(request.headers.get("authorization"))
+        if realm is None:
+            return JSONResponse({"error": "invalid_token",
+                                 "error_description": "the access token is unknown or "
+                                                      "expired"}, 401)
+        return JSONResponse({"sub": f"sandbox-user-{realm}", "givenName": "Sandbox",
+                             "familyName": "User", "email": "user@sandbox.invalid",
+                             "emailVerified": True, "realmId": realm})
+
+    @app.get("/oauth2/v1/keys")
+    def keys() -> dict[str, Any]:
+        return {"keys": []}
 
     @app.get("/.well-known/openid_configuration")
     @app.get("/.well-known/openid_configuration/")

@@ -7,6 +7,8 @@
   ``grant_type=authorization_code`` (``code``, ``redirect_uri``) or
   ``grant_type=refresh_token`` (``refresh_token``). Answers ``{"token_type": "bearer",
   "access_token", "expires_in", "refresh_token", "x_refresh_token_expires_in"}``.
+- ``GET /oauth2/v1/userinfo`` (Bearer access token): a made-up user of the company;
+  ``GET /oauth2/v1/keys``: no signing keys (the sandbox issues no ID tokens).
 - ``POST /oauth2/v1/tokens/revoke`` (JSON ``{"token": ...}``, client credentials in HTTP
   Basic auth): the company's tokens stop working.
 
@@ -138,19 +140,24 @@ class OAuthServer:
             for key in [key for key, (where, _) in self.access.items() if where == realm]:
                 del self.access[key]
 
+    def realm_of(self, header: str | None) -> str | None:
+        """The company a request's ``Authorization: Bearer`` token is for; ``None`` when
+        there is no such token or it expired."""
+        if not header or not header.lower().startswith("bearer "):
+            return None
+        with self.lock:
+            found = self.access.get(header[7:].strip())
+        return found[0] if found is not None and found[1] >= time.time() else None
+
     def check(self, header: str | None, realm: str) -> None:
         """Check a request's ``Authorization: Bearer`` header for ``realm``.
 
         Raises:
             QboFault: an AuthenticationFault (HTTP 401, code 3200).
         """
-        token = header[7:].strip() if header and header.lower().startswith("bearer ") \
-            else None
-        with self.lock:
-            found = self.access.get(token or "")
-        if found is None or found[1] < time.time() or found[0] != realm:
-            why = "no bearer token" if token is None else \
-                "the token is unknown, expired or for another company"
+        if self.realm_of(header) != realm:
+            why = "no bearer token" if not header or not header.lower().startswith(
+                "bearer ") else "the token is unknown, expired or for another company"
             raise QboFault(FaultCode.AUTHENTICATION,
                            "message=AuthenticationFailed; errorCode=003200; statusCode=401",
                            f"Authentication failed: {why}", type=FaultType.AUTHENTICATION)
