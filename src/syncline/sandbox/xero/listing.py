@@ -36,6 +36,7 @@ __all__ = ["DEFAULT_PAGE_SIZE", "SUMMARY_LEFT_OUT", "QueryInvalid", "parameters"
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+_A_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)  # asks comparable() for a datetime
 _SEARCHED = {"Contacts": ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress"),
              "Invoices": ("InvoiceNumber", "Reference")}
 """The fields ``searchTerm`` looks in (as the document describes the parameter)."""
@@ -77,7 +78,7 @@ def _order_key(name: str) -> Callable[[Mapping[str, Any]], Any]:
         if isinstance(value, datetime):
             return (0, value.timestamp())
         if isinstance(value, str) and value.startswith("/Date("):
-            moment = comparable(value, datetime.now(UTC))
+            moment = comparable(value, _A_MOMENT)
             return (0, moment.timestamp()) if moment is not None else (2, value)
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return (1, float(value))
