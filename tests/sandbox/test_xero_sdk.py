@@ -26,13 +26,20 @@ import httpx
 import pytest
 from xero_python.accounting import AccountingApi
 from xero_python.accounting.models import (
+    Account,
     Address,
     Contact,
     Contacts,
+    CreditNote,
+    CreditNotes,
     Invoice,
     Invoices,
+    Item,
+    Items,
     LineAmountTypes,
     LineItem,
+    Payment,
+    Purchase,
 )
 from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token, TokenApi
@@ -209,6 +216,41 @@ def test_invoices_are_created_read_updated_and_filtered(sdk: Sdk) -> None:
     assert all(i.line_items is None and i.total for i in summary)
     paged = sdk.accounting.get_invoices(sdk.tenant, page=1).invoices
     assert all(i.line_items for i in paged)
+
+
+def test_items_payments_and_credit_notes(sdk: Sdk) -> None:
+    accounting, tenant = sdk.accounting, sdk.tenant
+    [bank] = accounting.get_accounts(tenant, where='Type == "BANK"').accounts
+    assert bank.code == "090"
+    assert {r.tax_type for r in accounting.get_tax_rates(tenant).tax_rates} >= {"OUTPUT2"}
+    [item] = accounting.create_items(tenant, Items(items=[Item(
+        code="W1", name="Widget", sales_details=Purchase(unit_price=9.5, account_code="200"))]
+    )).items
+    assert (item.code, item.sales_details.unit_price) == ("W1", 9.5)
+    buyer, = new_contacts(sdk, "Payer Ltd")
+    [invoice] = accounting.create_invoices(tenant, Invoices(invoices=[sales_invoice(
+        buyer, ("Widget", 10, 10.0), status="AUTHORISED", date=date(2026, 1, 5),
+        due_date=date(2026, 2, 4))])).invoices
+    [payment] = accounting.create_payment(tenant, Payment(
+        invoice=Invoice(invoice_id=invoice.invoice_id),
+        account=Account(account_id=bank.account_id), amount=40,
+        date=date(2026, 1, 20))).payments
+    assert payment.amount == 40 and payment.payment_type == "ACCRECPAYMENT"
+    after = accounting.get_invoice(tenant, invoice.invoice_id).invoices[0]
+    assert (after.status, after.amount_paid, after.amount_due) == ("AUTHORISED", 40, 80)
+    with pytest.raises(AccountingBadRequestException) as too_much:
+        accounting.create_payment(tenant, Payment(
+            invoice=Invoice(invoice_id=invoice.invoice_id),
+            account=Account(account_id=bank.account_id), amount=500,
+            date=date(2026, 1, 21)))
+    assert "exceeds the amount outstanding" in too_much.value.reason
+    [credit] = accounting.create_credit_notes(tenant, CreditNotes(credit_notes=[CreditNote(
+        type="ACCRECCREDIT", contact=Contact(contact_id=buyer.contact_id),
+        line_items=[LineItem(description="Returned widget", quantity=1, unit_amount=10,
+                             account_code="200", tax_type="OUTPUT2")])])).credit_notes
+    assert credit.total == 12 and credit.credit_note_number
+    assert [c.credit_note_id for c in accounting.get_credit_notes(
+        tenant, where='Type == "ACCRECCREDIT"').credit_notes] == [credit.credit_note_id]
 
 
 def test_validation_errors_are_parsed_by_the_sdks_exception(sdk: Sdk) -> None:
