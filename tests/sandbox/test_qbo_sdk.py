@@ -195,7 +195,9 @@ def test_customers_are_created_read_updated_and_queried(qb: QuickBooks) -> None:
     assert [found.DisplayName for found in names] == [
         "Acme Holdings", "Acme Trading", "Beacon Supplies", "Cobalt Works"]
     assert all(found.Id and found.sparse is True for found in names)
-    assert not hasattr(names[0], "Notes") or names[0].Notes == "", "only the listed fields"
+    raw = qb.query("SELECT Id, DisplayName FROM Customer WHERE DisplayName = 'Acme Trading'")
+    assert raw["QueryResponse"]["Customer"] == [
+        {"domain": "QBO", "sparse": True, "Id": made.Id, "DisplayName": "Acme Trading"}]
     assert [c.DisplayName for c in Customer.filter(DisplayName="Cobalt Works", qb=qb)] == [
         "Cobalt Works"]
     like = Customer.where("DisplayName LIKE 'Acme%'", order_by="DisplayName DESC", qb=qb)
