@@ -1,8 +1,9 @@
-"""Locked documents in Xero: an order system (SQLite) posts invoices and their payments to
-the Xero SANDBOX over real HTTP; then the orders change. A paid or part-paid invoice is not
-changed in Xero: the change is journalled ``skipped`` with a warning naming the invoice by
-its number, never retried as an error, and a forced resend (``syncline force --now``) is
-the same. An unpaid invoice takes the change; a paid one still takes a new reference."""
+"""Locked documents in Xero: an order system (SQLite or PostgreSQL) posts invoices and their
+payments to the Xero SANDBOX over real HTTP; then the orders change. A paid or part-paid
+invoice is not changed in Xero: the change is journalled ``skipped`` with a warning naming
+the invoice by its number, never retried as an error, and a forced resend (``syncline force
+--now``) is the same. An unpaid invoice takes the change; a paid one still takes a new
+reference."""
 
 from __future__ import annotations
 
@@ -32,10 +33,16 @@ PART_PAID = ("invoice INV-2002: INV-2002 is part-paid in Xero; the change was no
              "(date can no longer change; due date, reference still can)")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def crm_url(request: pytest.FixtureRequest) -> str | None:
+    """The order system's database: ``crm.db`` (SQLite), or a fresh PostgreSQL database."""
+    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[XeroWorld]:
+def world(tmp_path: Path, crm_url: str | None) -> Iterator[XeroWorld]:
     with running_sandbox() as (xero, server):
-        built = build_xero_world(tmp_path, xero, server.url, orders=ORDERS)
+        built = build_xero_world(tmp_path, xero, server.url, orders=ORDERS, crm_url=crm_url)
         try:
             yield built
         finally:
