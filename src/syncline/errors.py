@@ -316,7 +316,7 @@ class VersionConflict(ItemError):
 
 class RecordLocked(ItemError):
     """The target system no longer lets the record be changed as asked: an invoice that is
-    paid, part-paid or voided in the books keeps its lines, amounts and contact. The change
+    paid or part-paid in the books keeps its lines, amounts and contact. The change
     was not sent (or only the part the system still takes, see the connector). Not an
     error to retry: the engine journals the record ``skipped`` with this message as a
     warning, keeps the target's record as it is and counts the change as dealt with, so

@@ -18,8 +18,9 @@ locked change
 differs
     A field of the update differs from the document when their canonical values (see
     :func:`syncline.model.canonical_value`) are not equal. Lines are compared line by line,
-    on the values the update's line gives (the books add their own: line ids, computed tax),
-    so lines differ when their number differs or any given value does.
+    on the values the update's line gives that the books keep (they add their own, line ids
+    and computed tax, and may keep no tax per line), so lines differ when their number
+    differs or any such value does.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def _lines_differ(current: Sequence[Mapping[str, Any]] | None,
         return True
     for held, given in zip(current, wanted, strict=True):
         for name, value in given.items():
-            if canonical_value(value) is not None and not _same(held.get(name), value):
+            if name in held and canonical_value(value) is not None \
+                    and not _same(held[name], value):
                 return True
     return False
 

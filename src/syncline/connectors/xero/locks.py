@@ -3,13 +3,15 @@
 Terms (see :mod:`syncline.connectors.locking` for locked documents in general):
 
 locked (Xero)
-    An invoice, bill or credit note that is PAID, VOIDED or DELETED, or AUTHORISED with
-    money allocated to it (``AmountPaid`` or ``AmountCredited`` above zero, payments,
-    credit notes or prepayments allocated): ``part-paid``. Xero refuses to change its lines,
-    contact, dates or status ("This document cannot be edited as it has a payment or credit
-    note allocated to it", "Document of status PAID cannot be changed to PAID"). A paid or
-    part-paid document still takes a new ``Reference`` and ``DueDate`` (the
-    :data:`PAID_EDITABLE` fields); a voided or deleted one takes nothing.
+    An invoice, bill or credit note that is PAID, or AUTHORISED with money allocated to it
+    (``AmountPaid`` or ``AmountCredited`` above zero, payments, credit notes or prepayments
+    allocated): ``part-paid``. Xero refuses to change its lines, contact, dates or status
+    ("This document cannot be edited as it has a payment or credit note allocated to it",
+    "Document of status PAID cannot be changed to PAID"); it still takes a new
+    ``Reference`` and ``DueDate`` (the :data:`PAID_EDITABLE` fields). A VOIDED or DELETED
+    document takes nothing either, but counts as deleted (see
+    :mod:`syncline.connectors.xero.connector`): an update of one fails as one of a record
+    that no longer exists, and the engine applies the link's deletion policy.
 item codes
     The codes of the organisation's items (:class:`ItemCodes`), read once per open
     connector when a document line first needs them (one ``GET /Items``) and kept up to
@@ -27,7 +29,7 @@ from typing import Any
 
 from syncline.connectors.base import WriteOperation
 from syncline.connectors.locking import Lock, locked_update
-from syncline.connectors.xero.mapping import STREAMS, from_xero, to_xero
+from syncline.connectors.xero.mapping import GONE, STREAMS, from_xero, to_xero
 
 __all__ = ["PAID_EDITABLE", "ItemCodes", "editable_part", "lock_of"]
 
@@ -57,8 +59,8 @@ def lock_of(stream: str, existing: dict[str, Any]) -> Lock | None:
     status = existing.get("Status")
     if status == "PAID":
         return Lock("paid", "Xero", PAID_EDITABLE)
-    if status in ("VOIDED", "DELETED"):
-        return Lock(str(status).lower(), "Xero")
+    if status in GONE:  # deleted as far as the connector goes: "no longer exists"
+        return None
     allocated = any(existing.get(name) for name in (
         "Payments", "CreditNotes", "Prepayments", "Overpayments", "Allocations"))
     if allocated or _amount(existing.get("AmountPaid")) > 0 \

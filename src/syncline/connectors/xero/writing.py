@@ -110,7 +110,8 @@ def _plan(context: XeroContext, batch: WriteBatch,
             if operation.kind is not WriteKind.CREATE and lock is None:
                 if existing is None or (spec.status_field
                                         and existing.get(spec.status_field) in GONE):
-                    raise VersionConflict(f"{where} no longer exists in Xero",
+                    raise VersionConflict(f"{where} no longer exists in Xero (ID "
+                                          f"{operation.key})",
                                           stream=stream, key=operation.key)
                 version = str(updated_ms(existing))
                 if operation.expected_version and operation.expected_version != version:
@@ -222,7 +223,8 @@ def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any
     if status == 404:
         for op in operations:
             results[op.token] = WriteResult(op.token, error=VersionConflict(
-                f"{labels[op.token]} no longer exists in Xero", stream=stream, key=op.key))
+                f"{labels[op.token]} no longer exists in Xero (ID {op.key})", stream=stream,
+                key=op.key))
         return
     elements = body.get(spec.collection) if status == 200 and isinstance(body, dict) \
         else None
