@@ -42,12 +42,6 @@ def server() -> Iterator[SandboxServer]:
         yield running
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def crm_url(request: pytest.FixtureRequest) -> str | None:
-    """The order system's database: ``crm.db`` (SQLite), or a fresh PostgreSQL database."""
-    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-
-
 def _messages(world: QboWorld, outcome: str) -> list[str]:
     return [row["message"] for row in world.journal(outcome) if row["stream"] == "invoice"]
 

@@ -23,12 +23,6 @@ from syncline.connectors.xero import XeroConnector
 D = Decimal
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def crm_url(request: pytest.FixtureRequest) -> str | None:
-    """The order system's database: ``crm.db`` (SQLite), or a fresh PostgreSQL database."""
-    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def world(tmp_path: Path, crm_url: str | None) -> Iterator[XeroWorld]:
     orders = [Order("INV-6001", 1, [Line("WIDGET-01", D(2)), Line("SUPPORT-HR", D(1))]),

@@ -33,12 +33,6 @@ PART_PAID = ("invoice INV-2002: INV-2002 is part-paid in Xero; the change was no
              "(date can no longer change; due date, reference still can)")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def crm_url(request: pytest.FixtureRequest) -> str | None:
-    """The order system's database: ``crm.db`` (SQLite), or a fresh PostgreSQL database."""
-    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def world(tmp_path: Path, crm_url: str | None) -> Iterator[XeroWorld]:
     with running_sandbox() as (xero, server):
