@@ -3,7 +3,7 @@ payments to the Xero SANDBOX over real HTTP; then the orders change. A paid or p
 invoice is not changed in Xero: the change is journalled ``skipped`` with a warning naming
 the invoice by its number, never retried as an error, and a forced resend (``syncline force
 --now``) is the same. An unpaid invoice takes the change; a paid one still takes a new
-reference."""
+reference. Errors name invoices by their number, not Xero's ID."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sandbox.xero_support import running_sandbox
 from syncline.cli.main import app
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation
 from syncline.connectors.xero import XeroConnector
+from syncline.state.rules_store import RulesStore
 
 D = Decimal
 ORDERS = [Order("INV-2001", 1, [Line("WIDGET-01", D(2))]),
@@ -136,3 +137,19 @@ def test_a_paid_invoice_still_takes_a_new_reference_and_errors_name_the_number(
     assert str(error) == ("invoice INV-2001: INV-2001 is paid in Xero; the change was not "
                           "sent (status can no longer change; due date, reference still can)")
     assert error.cause.document == "INV-2001"
+
+
+def test_an_update_xero_refuses_is_listed_under_the_invoice_number(world: XeroWorld) -> None:
+    world.sync()
+    key = world.invoices()["INV-2003"]["InvoiceID"].lower()
+    RulesStore(world.store).set_xref(LINK, "ledger_account", "SUPPORT-HR", "999")
+    _double_quantities(world, "INV-2003")
+    refused = world.sync()
+    assert refused.streams["invoice"].errors == 1
+    assert [row["message"] for row in world.journal("error")] == [
+        "invoice INV-2003: Account code '999' is not a valid code for this document."]
+    errors = _cli(world, "errors", LINK, "--json")
+    assert errors.exit_code == 0, errors.output
+    (group,) = json.loads(errors.output)
+    assert [document["document"] for document in group["documents"]] == ["INV-2003"]
+    assert key not in errors.output

@@ -243,8 +243,10 @@ def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any
         messages = [str(error.get("Message")) for error in
                     element.get("ValidationErrors") or []]
         if messages or element.get("StatusAttributeString") == "ERROR":
+            number = element.get("InvoiceNumber") or element.get("CreditNoteNumber")
+            where = f"{stream} {number}" if number else labels[op.token]
             results[op.token] = WriteResult(op.token, error=ValidationFailed(
-                f"{labels[op.token]}: {'; '.join(messages) or 'refused by Xero'}",
+                f"{where}: {'; '.join(messages) or 'refused by Xero'}",
                 stream=stream, key=op.key))
             continue
         millis = updated_ms(element)
