@@ -12,11 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from engine.rules_support import Line, Order, insert_orders
 from sandbox.order_db import order_database
-from sandbox.xero_posting_support import XeroWorld, build_xero_world
+from sandbox.xero_posting_support import LINK, XeroWorld, build_xero_world
 from sandbox.xero_support import running_sandbox
+from syncline.cli.main import app
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation
 from syncline.connectors.xero import XeroConnector
 
@@ -42,6 +44,14 @@ def _lines(world: XeroWorld, number: str) -> list[tuple[str | None, str | None]]
 
 
 def test_products_that_are_no_xero_items_post_as_account_lines(world: XeroWorld) -> None:
+    setup = CliRunner().invoke(app, ["setup", LINK, "--config",
+                                     str(world.folder / "syncline.toml")])
+    assert setup.exit_code == 0, setup.output
+    assert " ".join(setup.output.split()).count(
+        "document lines: the link does not sync the item stream to Xero, and Xero holds 0 "
+        "item(s) now; a line naming a product and a ledger account goes with ItemCode and "
+        "AccountCode when Xero holds that product as an item, else as an account line "
+        "(AccountCode alone)") == 1, setup.output
     first = world.sync()
     assert world.journal("error") == [], [row["message"] for row in world.journal("error")]
     assert first.streams["invoice"].A == 2 and first.streams["invoice"].errors == 0

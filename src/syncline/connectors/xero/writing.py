@@ -39,7 +39,7 @@ from syncline.connectors.xero.mapping import GONE, STREAMS, key_of, to_xero, upd
 from syncline.connectors.xero.reading import IDS_PER_CALL, fetch
 from syncline.errors import ItemError, ValidationFailed, VersionConflict
 
-__all__ = ["recover", "write"]
+__all__ = ["line_items_in_force", "recover", "write"]
 
 _TYPES = {"invoice": "ACCREC", "bill": "ACCPAY", "credit_note": "ACCRECCREDIT"}
 _BATCHED = frozenset({"contact", "invoice", "bill", "credit_note", "item"})
@@ -76,6 +76,21 @@ def _item_codes(context: XeroContext) -> list[str]:
     """The codes of the organisation's items (one ``GET /Items``)."""
     return [str(obj["Code"]) for objects in fetch(context, "item") for obj in objects
             if obj.get("Code")]
+
+
+def line_items_in_force(context: XeroContext, items_synced: bool) -> str:
+    """How document lines that name a product and a ledger account go, in words, for a link
+    that syncs the item stream to Xero (``items_synced``) or not.
+
+    Raises:
+        RunError: as reading the organisation's items.
+    """
+    held = len(_item_codes(context))
+    where = "the link syncs the item stream to Xero" if items_synced else \
+        "the link does not sync the item stream to Xero"
+    return (f"document lines: {where}, and Xero holds {held} item(s) now; a line naming a "
+            f"product and a ledger account goes with ItemCode and AccountCode when Xero "
+            f"holds that product as an item, else as an account line (AccountCode alone)")
 
 
 def _current(context: XeroContext, stream: str, keys: list[str]) -> dict[str, dict[str, Any]]:
