@@ -70,3 +70,43 @@ def test_nothing_differs_then_nothing_goes() -> None:
     with pytest.raises(RecordLocked, match=r"reference can no longer change\)$"):
         locked_update(voided, stream="invoice", label="INV-2001", key="k", current=HELD,
                       wanted=_update(reference="PO-2"), names=["reference"])
+
+
+@pytest.mark.parametrize(("stream", "held", "state"), [
+    ("invoice", {"Status": "PAID", "AmountPaid": 30.0}, "paid"),
+    ("invoice", {"Status": "AUTHORISED", "AmountPaid": 10.0}, "part-paid"),
+    ("bill", {"Status": "AUTHORISED", "AmountCredited": 5.0}, "part-paid"),
+    ("invoice", {"Status": "AUTHORISED", "Payments": [{"PaymentID": "p"}]}, "part-paid"),
+    ("credit_note", {"Status": "AUTHORISED", "Total": 50.0, "RemainingCredit": 20.0},
+     "partly allocated"),
+    ("invoice", {"Status": "AUTHORISED", "AmountPaid": 0.0, "Payments": []}, None),
+    ("invoice", {"Status": "DRAFT"}, None),
+    ("invoice", {"Status": "VOIDED"}, None),  # deleted as far as the connector goes
+    ("contact", {"ContactStatus": "ACTIVE"}, None),
+])
+def test_when_a_xero_document_is_locked(stream: str, held: dict[str, object],
+                                        state: str | None) -> None:
+    from syncline.connectors.xero.locks import PAID_EDITABLE, lock_of
+
+    lock = lock_of(stream, held)
+    assert (lock.state if lock else None) == state
+    assert lock is None or lock.editable == PAID_EDITABLE
+
+
+@pytest.mark.parametrize(("stream", "held", "state"), [
+    ("invoice", {"TotalAmt": 240.0, "Balance": 0}, "paid"),
+    ("invoice", {"TotalAmt": 240.0, "Balance": 140.0}, "part-paid"),
+    ("bill", {"TotalAmt": 80.0, "Balance": 80.0,
+              "LinkedTxn": [{"TxnId": "9", "TxnType": "BillPayment"}]}, "part-paid"),
+    ("invoice", {"TotalAmt": 240.0, "Balance": 240.0}, None),
+    ("invoice", {"TotalAmt": 0, "Balance": 0}, None),
+    ("invoice", {"TotalAmt": 240.0, "Balance": 240.0,
+                 "LinkedTxn": [{"TxnId": "3", "TxnType": "Estimate"}]}, None),
+])
+def test_when_a_quickbooks_document_is_locked(stream: str, held: dict[str, object],
+                                              state: str | None) -> None:
+    from syncline.connectors.qbo.documents import lock_of
+    from syncline.connectors.qbo.mapping import STREAMS
+
+    lock = lock_of(STREAMS[stream], held)
+    assert (lock.state if lock else None) == state

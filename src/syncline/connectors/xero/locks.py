@@ -5,7 +5,8 @@ Terms (see :mod:`syncline.connectors.locking` for locked documents in general):
 locked (Xero)
     An invoice, bill or credit note that is PAID, or AUTHORISED with money allocated to it
     (``AmountPaid`` or ``AmountCredited`` above zero, payments, credit notes or prepayments
-    allocated): ``part-paid``. Xero refuses to change its lines, contact, dates or status
+    allocated): ``part-paid``; a credit note with less ``RemainingCredit`` than its
+    ``Total``: ``partly allocated``. Xero refuses to change its lines, contact, dates or status
     ("This document cannot be edited as it has a payment or credit note allocated to it",
     "Document of status PAID cannot be changed to PAID"); it still takes a new
     ``Reference`` and ``DueDate`` (the :data:`PAID_EDITABLE` fields). A VOIDED or DELETED
@@ -66,6 +67,10 @@ def lock_of(stream: str, existing: dict[str, Any]) -> Lock | None:
     if allocated or _amount(existing.get("AmountPaid")) > 0 \
             or _amount(existing.get("AmountCredited")) > 0:
         return Lock("part-paid", "Xero", PAID_EDITABLE)
+    remaining = existing.get("RemainingCredit")
+    if stream == "credit_note" and remaining is not None \
+            and _amount(remaining) < _amount(existing.get("Total")):
+        return Lock("partly allocated", "Xero", PAID_EDITABLE)
     return None
 
 
