@@ -110,3 +110,22 @@ def test_when_a_quickbooks_document_is_locked(stream: str, held: dict[str, objec
 
     lock = lock_of(STREAMS[stream], held)
     assert (lock.state if lock else None) == state
+
+
+def test_a_locked_result_survives_the_receipt_of_its_batch() -> None:
+    """After a crash the result is read back from the receipt as the same kind of error, so
+    the engine skips it the same way."""
+    from syncline.connectors.base import WriteResult
+    from syncline.connectors.receipts import (
+        format_receipt,
+        line_of_result,
+        parse_receipt,
+        result_of_line,
+    )
+
+    error = RecordLocked("invoice INV-2001: INV-2001 is paid in Xero; the change was not sent",
+                         stream="invoice", key="k", field="status", value="paid in Xero")
+    (line,) = parse_receipt(format_receipt([line_of_result(WriteResult("t", error=error))]))
+    back = result_of_line(line, "invoice").error
+    assert isinstance(back, RecordLocked) and str(back) == str(error)
+    assert back.cause.document == "INV-2001"
