@@ -19,7 +19,9 @@ what the runtime should do with the error, not for where it came from::
     │   ├── ReferenceMissing     a referenced record is not (yet) on the other side
     │   ├── ValidationFailed     the target system rejected the record's content
     │   ├── MalformedRecord      the source holds a record we cannot parse
-    │   └── VersionConflict      the record changed under us since we read it
+    │   ├── VersionConflict      the record changed under us since we read it
+    │   └── RecordLocked         the target no longer lets the record change (a paid
+    │                            invoice): skipped with a warning, not retried
     └── StateError               the state store is unusable (schema, corruption; exit 3)
         └── StateUnavailable     the state store cannot be reached or went away (transient)
 
@@ -49,6 +51,7 @@ __all__ = [
     "LinkBusy",
     "MalformedRecord",
     "ProtocolError",
+    "RecordLocked",
     "ReferenceMissing",
     "RowsWithoutKey",
     "RunCancelled",
@@ -309,6 +312,19 @@ class RowsWithoutKey(MalformedRecord):
 
 class VersionConflict(ItemError):
     """The record changed on the target since it was read (optimistic concurrency)."""
+
+
+class RecordLocked(ItemError):
+    """The target system no longer lets the record be changed as asked: an invoice that is
+    paid or part-paid in the books keeps its lines, amounts and contact. The change
+    was not sent (or only the part the system still takes, see the connector). Not an
+    error to retry: the engine journals the record ``skipped`` with this message as a
+    warning, keeps the target's record as it is and counts the change as dealt with, so
+    that only a later change of the record is tried again. The message names the document
+    by its number (``invoice INV-2001: INV-2001 is paid in Xero; the change was not
+    sent``)."""
+
+    retriable = False
 
 
 class StateError(SynclineError):

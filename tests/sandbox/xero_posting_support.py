@@ -1,10 +1,12 @@
-"""A posting world against the Xero SANDBOX: an order system (``crm.db``, SQLite, through the
-``sql`` connector) posting customers, sales invoices, expenses (supplier bills) and payments
-to a Xero organisation (the sandbox, over real HTTP on 127.0.0.1, through the ``xero``
+"""A posting world against the Xero SANDBOX: an order system (``crm.db``, SQLite, or a
+PostgreSQL database: ``crm_url``; through the ``sql`` connector) posting customers, sales
+invoices, expenses (supplier bills) and payments to a Xero organisation
+(the sandbox, over real HTTP on 127.0.0.1, through the ``xero``
 connector), with the posting rules of :mod:`engine.rules_support` (eligibility, exclusion,
 xref of product and tax codes, a proxy 'Web Customer', totals check, status on create).
 
-The order system's products are also Xero items (same codes); the xref tables say which
+The order system's products are also Xero items (same codes; ``items=False``: they are
+not, and lines go as account lines); the xref tables say which
 ledger account and tax rate each product and tax code posts to. Expenses are coded with the
 order system's own expense codes (``TRAVEL``, ``OFFICE``...) and purchase tax codes
 (``P20``), mapped in place to Xero's account codes and tax types. Payments received for
@@ -13,9 +15,7 @@ invoices and payments made for bills share one table (``receipts``).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from cryptography.fernet import Fernet
 
 from engine.rules_support import CRM_ENDPOINT as RULES_CRM_ENDPOINT
 from engine.rules_support import CRM_SCHEMA, CUSTOMERS, PRODUCTS, Order, insert_orders
+from sandbox.order_db import order_database
 from sandbox.xero_support import ApiUser, authorize
 from syncline.config import Config, load_config
 from syncline.connectors.xero import XeroConnector
@@ -195,6 +196,7 @@ class XeroWorld:
     store: StateStore
     sandbox: XeroSandbox
     user: ApiUser
+    crm_url: str = ""
 
     @property
     def crm(self) -> Path:
@@ -210,13 +212,12 @@ class XeroWorld:
             RunRequest(LINK, mode=mode, streams=frozenset(streams)))
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with closing(sqlite3.connect(self.crm)) as db:
+        with order_database(self.crm_url or f"sqlite:///{self.crm}") as db:
             return db.execute(sql, args).fetchall()
 
     def execute(self, sql: str, *args: Any) -> None:
-        with closing(sqlite3.connect(self.crm)) as db:
+        with order_database(self.crm_url or f"sqlite:///{self.crm}") as db:
             db.execute(sql, args)
-            db.commit()
 
     def xero(self, collection: str) -> list[dict[str, Any]]:
         """Every record of ``collection`` the organisation holds (SANDBOX state)."""
@@ -246,7 +247,7 @@ class XeroWorld:
         self.user.http.close()
 
 
-def _insert_bills(db: sqlite3.Connection, bills: Sequence[Bill]) -> None:
+def _insert_bills(db: Any, bills: Sequence[Bill]) -> None:
     for bill in bills:
         nets = [net for _, _, net in bill.lines]
         taxes = [(net * Decimal("0.20")).quantize(Decimal("0.01")) for net in nets]
@@ -279,11 +280,12 @@ def add_payments(world: XeroWorld, payments: Sequence[Payment]) -> None:
 def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
                      orders: Sequence[Order] = (), bills: Sequence[Bill] = (),
                      web_customers: int = 0, batch_size: int = 50,
-                     rules: str = RULES) -> XeroWorld:
-    """Create the order system, seed the organisation (the 'Web Customer' contact and the
-    products as items), write the config, authorize the endpoint and open the state
-    store."""
-    with closing(sqlite3.connect(folder / "crm.db")) as db:
+                     rules: str = RULES, crm_url: str | None = None,
+                     items: bool = True) -> XeroWorld:
+    """Create the order system (in ``crm.db``, or the empty database ``crm_url``), seed the
+    organisation (the 'Web Customer' contact and, with ``items``, the products as items),
+    write the config, authorize the endpoint and open the state store."""
+    with order_database(crm_url or f"sqlite:///{folder / 'crm.db'}") as db:
         db.executescript(CRM_SCHEMA + PURCHASE_SCHEMA)
         db.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", CUSTOMERS + SUPPLIERS)
         db.executemany("INSERT INTO customers VALUES (?, ?, ?, 'web')", [
@@ -291,20 +293,22 @@ def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
             for number in range(1, web_customers + 1)])
         insert_orders(db, orders)
         _insert_bills(db, bills)
-        db.commit()
     tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
     user = ApiUser(url, tenant)
     seeded = user.call("PUT", "/Contacts", json={"Contacts": [
         {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
     assert seeded.status_code == 200, seeded.text
-    items = user.call("PUT", "/Items", json={"Items": [
-        {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
-        for code, (name, price) in PRODUCTS.items()]})
-    assert items.status_code == 200, items.text
+    if items:
+        made = user.call("PUT", "/Items", json={"Items": [
+            {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
+            for code, (name, price) in PRODUCTS.items()]})
+        assert made.status_code == 200, made.text
     (folder / "secret.key").write_bytes(Fernet.generate_key())
     path = folder / "syncline.toml"
-    path.write_text(CRM_ENDPOINT + BOOKS_ENDPOINT.format(url=url, tenant=TENANT,
-                                                         batch_size=batch_size) + rules,
+    crm = CRM_ENDPOINT if crm_url is None else CRM_ENDPOINT.replace(
+        'url = "sqlite:///crm.db"', f'url = "{crm_url}"')
+    path.write_text(crm + BOOKS_ENDPOINT.format(url=url, tenant=TENANT,
+                                                batch_size=batch_size) + rules,
                     encoding="utf-8")
     config = load_config(path)
     authorize(XeroConnector("books", config.endpoints["books"].settings, folder))
@@ -315,4 +319,4 @@ def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
     finally:
         crm.close()
     store = StateStore.open(config.resolve_url(config.state.url))
-    return XeroWorld(folder, config, store, sandbox, user)
+    return XeroWorld(folder, config, store, sandbox, user, crm_url or "")

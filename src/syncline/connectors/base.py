@@ -162,7 +162,8 @@ class WriteBatch:
 @dataclass(slots=True)
 class WriteResult:
     """The outcome of one operation: the record's key and version after the write, or the
-    error that kept it from being written."""
+    error that kept it from being written (:class:`~syncline.errors.RecordLocked`: the
+    record is locked in the target system, see :class:`Connector`)."""
 
     token: str
     key: str | None = None
@@ -252,7 +253,10 @@ class Connector(ABC):
 
     Every method may raise :class:`~syncline.errors.RunError` subclasses when the system cannot
     be used at all (unreachable, authentication), and reports problems with single records as
-    :class:`~syncline.errors.ItemError` inside results, never by raising.
+    :class:`~syncline.errors.ItemError` inside results, never by raising. A write the system
+    refuses because the record is locked there (an invoice paid in the books) is reported as
+    a :class:`~syncline.errors.RecordLocked` naming the record by its number: the engine
+    journals it ``skipped`` with that warning and does not try it again.
     """
 
     type_name: ClassVar[str]

@@ -35,13 +35,14 @@ from syncline.engine.display_refs import mark_warning
 from syncline.engine.diverged import fill_partial
 from syncline.engine.fetched import fill_fetched
 from syncline.engine.first_pair import unsettled_mapping
+from syncline.engine.locked import settle_locked
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.preview import describe
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
 from syncline.engine.settle_lane import SettleLane, SettleWork
-from syncline.errors import ItemError, ProtocolError, VersionConflict
+from syncline.errors import ItemError, ProtocolError, RecordLocked, VersionConflict
 from syncline.journal import journal_row, pending_item
 from syncline.model import (
     ActionCode,
@@ -365,6 +366,9 @@ class Applier:
                     decision.b_hash = written
                 self.tally[code.value] += 1
                 self._journal(buffer, decision, code, direction, Outcome.OK, decision.message)
+                continue
+            if isinstance(result.error, RecordLocked):  # dealt with: not retried
+                settle_locked(self, decision, write, result.error, buffer)
                 continue
             failed = True
             if isinstance(result.error, NotSent):

@@ -26,6 +26,7 @@ from syncline.connectors.base import (
     WriteResult,
 )
 from syncline.connectors.qbo.auth import TokenKeeper
+from syncline.connectors.qbo.documents import find_item
 from syncline.connectors.qbo.http import ApiClient, RateGate
 from syncline.connectors.qbo.mapping import STREAMS, StreamMap
 from syncline.connectors.qbo.reading import Reader, key_number
@@ -67,7 +68,8 @@ class QboConnector(Connector):
         Raises:
             AuthenticationFailed: no usable refresh token, or the token was refused.
             EndpointUnavailable: the token endpoint cannot be reached.
-            ConfigError: a secret's environment variable is unset, or the vault is unusable.
+            ConfigError: a secret's environment variable is unset, the vault is unusable, or
+                the company has no item ``rounding_item`` names.
         """
         config = self.config
         tokens = TokenKeeper(endpoint=self.endpoint, realm=config.realm_id,
@@ -88,6 +90,14 @@ class QboConnector(Connector):
         self._writer = Writer(self.endpoint, self.client, self._reader, state,
                               batch_size=config.batch_size, concurrent=config.concurrent)
         tokens.access_token()
+        if config.rounding_item is not None:
+            try:
+                self._writer.rounding_item = find_item(
+                    self._reader, config.rounding_item,
+                    f"endpoints.{self.endpoint}.rounding_item")
+            except BaseException:
+                self.close()
+                raise
 
     def close(self) -> None:
         if self.client is not None:

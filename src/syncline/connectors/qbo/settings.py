@@ -25,6 +25,9 @@ setting                  meaning                                                
 ``timeout``              seconds per HTTP call                                         60
 ``attempts``             tries per call before giving up (429s, 5xx, no connection;    8
                          jittered back-off; a 429 or 503 waits its Retry-After)
+``rounding_item``        the item (name, SKU or Id) of sales lines that name none:     none
+                         the rounding and adjustment lines of posting rules; must
+                         exist in the company (checked when the connector opens)
 ``retries``              the run's retry budget and backoff: a table of ``retries``
                          (50), ``max_wait`` (300 s), ``backoff`` (0.5 s),
                          ``max_backoff`` (30 s), ``attempts`` (as above); see
@@ -50,7 +53,7 @@ __all__ = ["SETTINGS", "QboSettings"]
 SETTINGS = ("realm_id", "client_id", "client_secret", "refresh_token", "base_url", "token_url",
             "minor_version", "streams", "page_size", "batch_size", "requests_per_minute",
             "concurrent", "minute_seconds", "cdc_limit", "state_dir", "vault", "key_file",
-            "timeout", "attempts", "retries")
+            "timeout", "attempts", "retries", "rounding_item")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class QboSettings:
     timeout: float
     attempts: int
     retries: RetryPolicy = DEFAULT_POLICY
+    rounding_item: str | None = None
 
     def secret(self, name: str) -> str | None:
         """A secret setting with ``env:NAME`` resolved.
@@ -132,6 +136,12 @@ class QboSettings:
             return found if found.is_absolute() else base_dir / found
 
         refresh = raw.get("refresh_token")
+        rounding_item = raw.get("rounding_item")
+        if rounding_item is not None and (not isinstance(rounding_item, str | int)
+                                          or isinstance(rounding_item, bool)
+                                          or not str(rounding_item).strip()):
+            raise ConfigError("must name an item of the company (its name, SKU or Id)",
+                              key=key("rounding_item"))
         return cls(
             endpoint=endpoint, realm_id=str(raw["realm_id"]).strip(),
             client_id=str(raw["client_id"]), client_secret=str(raw["client_secret"]),
@@ -152,4 +162,5 @@ class QboSettings:
             timeout=number("timeout", 60.0, 0.1, 3600.0),
             attempts=int(number("attempts", 8, 1, 50)),
             retries=parse_policy(raw.get("retries"), key("retries"),
-                                 RetryPolicy(attempts=int(number("attempts", 8, 1, 50)))))
+                                 RetryPolicy(attempts=int(number("attempts", 8, 1, 50)))),
+            rounding_item=str(rounding_item).strip() if rounding_item is not None else None)

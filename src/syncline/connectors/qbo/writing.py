@@ -17,7 +17,12 @@ intent always sends the same requests. Per-item faults become item errors: 5010 
 object) and 610 (object gone) a :class:`~syncline.errors.VersionConflict` (the engine reads
 the record again and applies the link's conflict policy), 2500 (invalid reference) a
 :class:`~syncline.errors.ReferenceMissing`, everything else a
-:class:`~syncline.errors.ValidationFailed`.
+:class:`~syncline.errors.ValidationFailed`. Messages name documents by their number.
+
+An update of a paid or part-paid document sends only its reference and due date, when they
+changed; otherwise nothing, and its result is a :class:`~syncline.errors.RecordLocked`.
+Sales lines that name no item carry the endpoint's ``rounding_item`` (see
+:mod:`.documents`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
+from syncline.connectors.qbo.documents import label, lock_of, locked_body, with_rounding_item
 from syncline.connectors.qbo.http import ApiClient, Fault, FaultError
 from syncline.connectors.qbo.mapping import EntityKind, StreamMap
 from syncline.connectors.qbo.reading import Reader
@@ -34,6 +40,7 @@ from syncline.connectors.qbo.state import StateFolder
 from syncline.errors import (
     ItemError,
     ProtocolError,
+    RecordLocked,
     ReferenceMissing,
     ValidationFailed,
     VersionConflict,
@@ -44,7 +51,8 @@ __all__ = ["Writer", "request_id_for"]
 
 _ERRORS: dict[str, type[ItemError]] = {"VersionConflict": VersionConflict,
                                        "ValidationFailed": ValidationFailed,
-                                       "ReferenceMissing": ReferenceMissing}
+                                       "ReferenceMissing": ReferenceMissing,
+                                       "RecordLocked": RecordLocked}
 
 
 def request_id_for(batch_id: str, chunk: int) -> str:
@@ -53,14 +61,22 @@ def request_id_for(batch_id: str, chunk: int) -> str:
     return hashlib.blake2b(f"{batch_id}:{chunk}".encode(), digest_size=16).hexdigest()
 
 
-def _item_error(stream: str, key: str | None, fault: Fault) -> ItemError:
-    what = f"{stream} {key}" if key else f"new {stream}"
-    text = f"{what}: {fault}"
+def _item_error(stream: str, operation: WriteOperation, fault: Fault) -> ItemError:
+    key = operation.key
+    text = f"{label(stream, operation)}: {fault}"
     if fault.code in ("5010", "610"):
         return VersionConflict(text, stream=stream, key=key)
     if fault.code == "2500":
         return ReferenceMissing(text, stream=stream, key=key)
     return ValidationFailed(text, stream=stream, key=key)
+
+
+def _failed(error: ItemError) -> dict[str, Any]:
+    """The plan step of an operation that fails before anything is sent (kept in the
+    receipt: its kind, message and cause)."""
+    cause = error.cause
+    return {"error": type(error).__name__, "message": error.message, "field": cause.field,
+            "value": cause.value}
 
 
 class Writer:
@@ -76,6 +92,9 @@ class Writer:
         self.concurrent = concurrent
         self.context = RunContext()
         """The run context of the batch being written (set by the connector)."""
+        self.rounding_item: str | None = None
+        """The Id of the item of sales lines that name none (see :mod:`.documents`; set by
+        the connector when it opens)."""
 
     def _prepare(self, mapping: StreamMap, operations: list[WriteOperation]
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -91,17 +110,23 @@ class Writer:
                 plan.append({"error": "ValidationFailed", "message": f"{mapping.stream} "
                              f"{op.key or ''}: {entity} is read-only in QuickBooks Online"})
                 continue
+            found = current.get(op.key or "")
+            try:
+                fields = with_rounding_item(mapping, op, self.rounding_item,
+                                            f"endpoints.{self.endpoint}.rounding_item")
+            except ItemError as error:
+                plan.append(_failed(error))
+                continue
             if op.kind is WriteKind.CREATE:
                 items.append({"bId": bid, "operation": "create",
-                              entity: mapping.to_body(op.fields or {}, create=True)})
+                              entity: mapping.to_body(fields, create=True)})
                 plan.append({"bId": bid, "key": None})
                 continue
-            found = current.get(op.key or "")
             if found is None or (mapping.kind is EntityKind.LIST
                                  and found.get("Active") is False):
-                plan.append({"error": "VersionConflict", "message": f"{mapping.stream} "
-                             f"{op.key}: no longer exists in QuickBooks Online (deleted or "
-                             f"made inactive)"})
+                plan.append({"error": "VersionConflict", "message": f"{label(mapping.stream, op)}"
+                             f": no longer exists in QuickBooks Online (Id {op.key}: deleted "
+                             f"or made inactive)"})
                 continue
             token = op.expected_version or str(found.get("SyncToken"))
             if op.kind is WriteKind.DELETE:
@@ -113,7 +138,14 @@ class Writer:
                         "Id": op.key, "SyncToken": token, "sparse": True, "Active": False}})
                 plan.append({"bId": bid, "key": op.key})
                 continue
-            partial = mapping.to_body(op.fields or {}, create=False)
+            lock = lock_of(mapping, found)
+            try:
+                partial = mapping.to_body(fields, create=False) if lock is None else \
+                    locked_body(mapping, WriteOperation(op.token, op.kind, op.key, fields),
+                                found, lock)
+            except ItemError as error:
+                plan.append(_failed(error))
+                continue
             for name, value in partial.items():
                 if isinstance(value, dict) and isinstance(found.get(name), dict) \
                         and "value" not in value:
@@ -194,7 +226,8 @@ class Writer:
             if "error" in step:
                 kind = _ERRORS.get(str(step["error"]), ValidationFailed)
                 results.append(WriteResult(op.token, error=kind(
-                    str(step["message"]), stream=mapping.stream, key=op.key)))
+                    str(step["message"]), stream=mapping.stream, key=op.key,
+                    field=step.get("field"), value=step.get("value"))))
                 continue
             answer = answers.get(str(step["bId"]))
             if answer is None and context.stopping():
@@ -207,7 +240,7 @@ class Writer:
             fault = Fault.of(answer.get("Fault")) if "Fault" in answer else None
             if fault is not None:
                 results.append(WriteResult(op.token, error=_item_error(
-                    mapping.stream, op.key, fault)))
+                    mapping.stream, op, fault)))
                 continue
             stored = answer.get(mapping.entity)
             if not isinstance(stored, dict) or not stored.get("Id"):

@@ -253,6 +253,17 @@ class XeroConnector(Connector):
         """The connector's state file. Raises: ConnectorNotOpen (see :meth:`_opened`)."""
         return self._opened().state
 
+    def setup(self, streams: Sequence[str]) -> list[str]:
+        """Nothing to install; for a link that syncs documents, say how their lines that
+        name a product and a ledger account go (see :func:`.writing.line_items_in_force`).
+
+        Raises:
+            ConnectorNotOpen, RunError: as reading the organisation's items.
+        """
+        if not set(streams) & {"invoice", "bill", "credit_note"}:
+            return []
+        return [writing.line_items_in_force(self._opened(), "item" in streams)]
+
     # -- reading (see :mod:`.reading`) --------------------------------------------------------
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
         self._check(stream)

@@ -8,6 +8,10 @@ cost and project codes by the tracking option's name. So a line's ``ledger_accou
 takes (``AccountCode``, ``TaxType``, ``ItemCode``, tracking ``Option``), whether or not the
 link syncs those streams; a code Xero does not know is refused by Xero with its own
 validation error ("Account code '999' is not a valid code for this document.").
+A document line that names both a product (``item``) and a ledger account goes with its
+``ItemCode`` only when the organisation holds that item (the item stream is synced to the
+books, or the items were made there); otherwise as an account line, ``AccountCode`` alone
+(see :func:`to_xero`).
 
 Versions are ``UpdatedDateUTC`` in milliseconds since the epoch (as text).
 """
@@ -15,6 +19,7 @@ Versions are ``UpdatedDateUTC`` in milliseconds since the epoch (as text).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -242,7 +247,8 @@ def _contact_out(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _lines_out(lines: list[dict[str, Any]], tracking: dict[str, str]) -> list[dict[str, Any]]:
+def _lines_out(lines: list[dict[str, Any]], tracking: dict[str, str],
+               item_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
     out = []
     for line in lines or []:
         entry: dict[str, Any] = {}
@@ -254,6 +260,9 @@ def _lines_out(lines: list[dict[str, Any]], tracking: dict[str, str]) -> list[di
                                 ("tax_rate", "TaxType")):
             if line.get(canonical) not in (None, ""):
                 entry[xero] = line[canonical]
+        if "ItemCode" in entry and "AccountCode" in entry and item_codes is not None \
+                and str(entry["ItemCode"]).casefold() not in item_codes:
+            del entry["ItemCode"]  # an account line: the product is no Xero item
         options = [{"Name": tracking[name], "Option": line[name]}
                    for name in ("cost_code", "project_code") if line.get(name)]
         if options:
@@ -270,10 +279,14 @@ def _account_reference(key: Any) -> dict[str, Any]:
 
 
 def to_xero(stream: str, fields: dict[str, Any], tracking: dict[str, str],
-            document_type: str | None = None) -> dict[str, Any]:
+            document_type: str | None = None, *,
+            item_codes: Collection[str] | None = None) -> dict[str, Any]:
     """The Xero element for canonical ``fields`` (only the fields given: an update leaves
     the others as they are). ``tracking`` names the tracking category of ``cost_code`` and
-    ``project_code``.
+    ``project_code``. ``item_codes`` (case-folded), when given, are the items the
+    organisation holds: a document line with a ledger account whose item is not one of
+    them goes as an account line (``AccountCode``, no ``ItemCode``, which Xero would refuse:
+    "Item code 'X' is not valid"); ``None``: every line's item goes as its ``ItemCode``.
 
     Raises:
         KeyError: the connector cannot write ``stream``.
@@ -293,7 +306,7 @@ def to_xero(stream: str, fields: dict[str, Any], tracking: dict[str, str],
             if fields.get(canonical) is not None:
                 out[xero] = xero_date(fields[canonical])
         if "lines" in fields:
-            out["LineItems"] = _lines_out(fields["lines"] or [], tracking)
+            out["LineItems"] = _lines_out(fields["lines"] or [], tracking, item_codes)
         if document_type:
             out["Type"] = document_type
         return out

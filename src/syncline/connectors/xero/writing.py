@@ -34,14 +34,16 @@ from typing import Any
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, WriteResult
 from syncline.connectors.receipts import line_of_result, result_of_line
 from syncline.connectors.xero.context import XeroContext
+from syncline.connectors.xero.locks import editable_part, lock_of
 from syncline.connectors.xero.mapping import GONE, STREAMS, key_of, to_xero, updated_ms
 from syncline.connectors.xero.reading import IDS_PER_CALL, fetch
 from syncline.errors import ItemError, ValidationFailed, VersionConflict
 
-__all__ = ["recover", "write"]
+__all__ = ["line_items_in_force", "recover", "write"]
 
 _TYPES = {"invoice": "ACCREC", "bill": "ACCPAY", "credit_note": "ACCRECCREDIT"}
 _BATCHED = frozenset({"contact", "invoice", "bill", "credit_note", "item"})
+_DOCUMENTS = frozenset({"invoice", "bill", "credit_note"})
 
 
 @dataclass
@@ -53,16 +55,44 @@ class _Request:
     batched: bool
 
 
-def _label(stream: str, operation: WriteOperation, position: int) -> str:
-    if operation.key:
-        return f"{stream} {operation.key}"
+def _label(stream: str, operation: WriteOperation, position: int,
+           existing: dict[str, Any] | None = None) -> str:
+    """How messages name the record: by its number (code, name, reference) as the update
+    gives it or Xero holds it, else by its key; a new record without any by its place in
+    the batch."""
     fields = operation.fields or {}
     name = fields.get("number") or fields.get("code") or fields.get("name") \
         or fields.get("reference")
-    return f"{stream} {name}" if name else f"new {stream} #{position + 1}"
+    if not name and existing is not None:
+        name = existing.get("InvoiceNumber") or existing.get("CreditNoteNumber") \
+            or existing.get("Code") or existing.get("Name")
+    if name:
+        return f"{stream} {name}"
+    return f"{stream} {operation.key}" if operation.key else f"new {stream} #{position + 1}"
 
 
 # -- planning -----------------------------------------------------------------------------
+def _item_codes(context: XeroContext) -> list[str]:
+    """The codes of the organisation's items (one ``GET /Items``)."""
+    return [str(obj["Code"]) for objects in fetch(context, "item") for obj in objects
+            if obj.get("Code")]
+
+
+def line_items_in_force(context: XeroContext, items_synced: bool) -> str:
+    """How document lines that name a product and a ledger account go, in words, for a link
+    that syncs the item stream to Xero (``items_synced``) or not.
+
+    Raises:
+        RunError: as reading the organisation's items.
+    """
+    held = len(_item_codes(context))
+    where = "the link syncs the item stream to Xero" if items_synced else \
+        "the link does not sync the item stream to Xero"
+    return (f"document lines: {where}, and Xero holds {held} item(s) now; a line naming a "
+            f"product and a ledger account goes with ItemCode and AccountCode when Xero "
+            f"holds that product as an item, else as an account line (AccountCode alone)")
+
+
 def _current(context: XeroContext, stream: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
@@ -81,17 +111,22 @@ def _plan(context: XeroContext, batch: WriteBatch,
     touched = [op.key for op in batch.operations
                if op.kind is not WriteKind.CREATE and op.key]
     current = _current(context, stream, touched)
+    items = context.items.known_codes(lambda: _item_codes(context), batch.operations) \
+        if stream in _DOCUMENTS else None
     batched: list[tuple[dict[str, Any], WriteOperation]] = []
     single: list[_Request] = []
     for position, operation in enumerate(batch.operations):
-        where = _label(stream, operation, position)
-        existing: dict[str, Any] | None = None
+        existing = current.get(operation.key or "") \
+            if operation.kind is not WriteKind.CREATE else None
+        where = _label(stream, operation, position, existing)
         try:
-            if operation.kind is not WriteKind.CREATE:
-                existing = current.get(operation.key or "")
+            lock = lock_of(stream, existing) \
+                if operation.kind is WriteKind.UPDATE and existing is not None else None
+            if operation.kind is not WriteKind.CREATE and lock is None:
                 if existing is None or (spec.status_field
                                         and existing.get(spec.status_field) in GONE):
-                    raise VersionConflict(f"{where} no longer exists in Xero",
+                    raise VersionConflict(f"{where} no longer exists in Xero (ID "
+                                          f"{operation.key})",
                                           stream=stream, key=operation.key)
                 version = str(updated_ms(existing))
                 if operation.expected_version and operation.expected_version != version:
@@ -109,7 +144,11 @@ def _plan(context: XeroContext, batch: WriteBatch,
             element = to_xero(stream, dict(operation.fields or {}),
                               context.settings.tracking,
                               _TYPES.get(stream) if operation.kind is WriteKind.CREATE
-                              else None)
+                              else None, item_codes=items)
+            if lock is not None:
+                assert existing is not None
+                element = editable_part(stream, where, operation, existing, element, lock,
+                                        context.settings.tracking)
             api_id = str(existing[spec.id_field]) if existing is not None else None
             if api_id is not None:
                 element[spec.id_field] = api_id
@@ -199,7 +238,8 @@ def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any
     if status == 404:
         for op in operations:
             results[op.token] = WriteResult(op.token, error=VersionConflict(
-                f"{labels[op.token]} no longer exists in Xero", stream=stream, key=op.key))
+                f"{labels[op.token]} no longer exists in Xero (ID {op.key})", stream=stream,
+                key=op.key))
         return
     elements = body.get(spec.collection) if status == 200 and isinstance(body, dict) \
         else None
@@ -218,8 +258,10 @@ def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any
         messages = [str(error.get("Message")) for error in
                     element.get("ValidationErrors") or []]
         if messages or element.get("StatusAttributeString") == "ERROR":
+            number = element.get("InvoiceNumber") or element.get("CreditNoteNumber")
+            where = f"{stream} {number}" if number else labels[op.token]
             results[op.token] = WriteResult(op.token, error=ValidationFailed(
-                f"{labels[op.token]}: {'; '.join(messages) or 'refused by Xero'}",
+                f"{where}: {'; '.join(messages) or 'refused by Xero'}",
                 stream=stream, key=op.key))
             continue
         millis = updated_ms(element)
@@ -236,6 +278,8 @@ def _finish(context: XeroContext, batch: WriteBatch,
     state = context.state
     state.note_own_writes(batch.stream, [(r.key, r.version) for r in ordered
                                          if r.ok and r.key and r.version])
+    if batch.stream == "item":
+        context.items.add(r.key for r in ordered if r.ok and r.key)
     state.store_receipt(batch.batch_id, [line_of_result(r, op.kind.value) for r, op
                                          in zip(ordered, batch.operations, strict=True)])
     return ordered

@@ -15,7 +15,9 @@ VOIDED         nothing
 DELETED        nothing
 =============  ==============================================================
 
-An AUTHORISED document may still be edited while nothing was paid on it. Lines: ``LineAmount``
+An AUTHORISED document may still be edited while nothing was paid on it; a paid or part-paid
+one takes only a new reference, due date, expected or planned payment date, sent flag and
+URL (:data:`_PAID_EDITABLE`). Lines: ``LineAmount``
 = quantity x unit amount less discount, rounded to cents; a given ``LineAmount`` that differs
 from it by more than a cent is a "line total mismatch". Tax per line is computed from the tax
 rate unless the request gives ``TaxAmount`` (Xero accepts tax adjustments).
@@ -53,6 +55,10 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
 _HEAD_FIELDS = ("Reference", "CurrencyCode", "LineAmountTypes", "BrandingThemeID",
                 "SentToContact", "Url", "ExpectedPaymentDate", "PlannedPaymentDate")
 _DRAFTY = frozenset({"DRAFT", "SUBMITTED"})
+_PAID_EDITABLE = frozenset({"Reference", "DueDate", "ExpectedPaymentDate",
+                            "PlannedPaymentDate", "SentToContact", "Url"})
+"""What a paid or part-paid document still takes (anything else is refused: "This document
+cannot be edited as it has a payment or credit note allocated to it")."""
 
 
 def _number(value: Any, what: str) -> Decimal:
@@ -159,6 +165,31 @@ def _lines(context: WriteContext, lines: list[dict[str, Any]], status: str,
     return out
 
 
+def _paid(record: dict[str, Any]) -> bool:
+    """Whether money was allocated to the document (PAID, or part-paid)."""
+    return record.get("Status") == "PAID" or (
+        record.get("Status") == "AUTHORISED" and Decimal(record.get("AmountPaid", 0)) > 0)
+
+
+def _edit_paid(context: WriteContext, record: dict[str, Any], element: dict[str, Any],
+               collection: str, id_field: str) -> dict[str, Any]:
+    """An update of a paid or part-paid document that changes only what Xero still lets
+    change on one (:data:`_PAID_EDITABLE`).
+
+    Raises:
+        ElementInvalid: a date that is not a date.
+    """
+    for name in _PAID_EDITABLE & set(element):
+        if name == "DueDate":
+            try:
+                record[name] = ms_date(parse_date(element[name]))
+            except ValueError:
+                raise ElementInvalid(f"{name} '{element[name]}' is not a valid date") from None
+        else:
+            record[name] = element[name]
+    return context.put(collection, record[id_field], record)
+
+
 def _write_document(context: WriteContext, element: dict[str, Any],
                     existing: dict[str, Any] | None, *, collection: str, id_field: str,
                     number_field: str, types: tuple[str, str], unit_places: Decimal) \
@@ -170,6 +201,9 @@ def _write_document(context: WriteContext, element: dict[str, Any],
         "CurrencyCode": "GBP", "LineItems": [], "HasAttachments": False,
         "AmountPaid": Decimal(0), "Payments": []}
     status = str(element.get("Status") or (before or "DRAFT"))
+    if existing is not None and status == before and _paid(record) \
+            and set(element) - {id_field, "Status"} <= _PAID_EDITABLE:
+        return _edit_paid(context, record, element, collection, id_field)
     problems: list[str] = []
     if status not in TRANSITIONS.get(before, frozenset()):
         if before in ("PAID", "VOIDED", "DELETED") or before is None:
