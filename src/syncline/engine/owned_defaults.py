@@ -52,17 +52,6 @@ class StreamOwnership:
     creates_owned: frozenset[Side] = frozenset()
     keeps_edits: frozenset[Side] = frozenset()
 
-    def describe(self, a: str, b: str) -> list[str]:
-        """One line per kind of field, for people (``syncline check``): who owns what."""
-        lines = [f"owned by {name} ({side.value}): {', '.join(sorted(self.owned[side]))}"
-                 for side, name in ((Side.A, a), (Side.B, b)) if self.owned[side]]
-        if self.create_only:
-            lines.append(f"sent when created, then each side's own: "
-                         f"{', '.join(sorted(self.create_only))}")
-        if self.not_synced:
-            lines.append(f"each side keeps its own: {', '.join(sorted(self.not_synced))}")
-        return lines
-
 
 def stream_ownership(link_name: str, link: LinkConfig, stream: str, shared: frozenset[str],
                      read_only: Mapping[Side, frozenset[str]]) -> StreamOwnership:
