@@ -26,7 +26,15 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
-from engine.rules_support import CUSTOMERS, PRODUCTS, Line
+from engine.rules_support import (
+    CRM_ENDPOINT,
+    CRM_SCHEMA,
+    CUSTOMERS,
+    ENDPOINTS,
+    INVOICE_RULES,
+    PRODUCTS,
+    Line,
+)
 from sandbox.qbo_server import ApiSession, endpoint_settings, new_company
 from sandbox.qbo_server import running_sandbox as running_qbo
 from sandbox.xero_support import ApiUser
@@ -38,80 +46,18 @@ __all__ = ["BooksUser", "OrderLine", "PostedOrder", "World", "open_world"]
 LINK = "crm-books"
 TENANT = "Sandbox Company A (UK)"
 
-SCHEMA = """
-CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT,
-                        segment TEXT);
-CREATE TABLE orders (
-    order_id     {serial},
-    order_no     TEXT NOT NULL UNIQUE,
-    customer_id  INTEGER REFERENCES customers(id),
-    order_date   DATE,
-    currency     TEXT,
-    status       TEXT,
-    net          NUMERIC(12, 2),
-    vat          NUMERIC(12, 2),
-    gross        NUMERIC(12, 2),
-    books_status TEXT,
-    amount_due   NUMERIC(12, 2)
-);
-CREATE TABLE order_lines (
-    line_id      {serial},
-    order_id     INTEGER NOT NULL REFERENCES orders(order_id) ON DELETE CASCADE,
-    pos          INTEGER NOT NULL,
-    description  TEXT,
-    product_code TEXT,
-    qty          NUMERIC(10, 2),
-    price        NUMERIC(12, 2),
-    amount       NUMERIC(12, 2),
-    tax_code     TEXT,
-    tax          NUMERIC(12, 2)
-)
-"""
-SERIAL = {"sqlite": "INTEGER PRIMARY KEY", "postgresql": "SERIAL PRIMARY KEY"}
+BOOKS_COLUMNS = "nc_only     INTEGER NOT NULL DEFAULT 0"
+SCHEMA = CRM_SCHEMA.replace(
+    BOOKS_COLUMNS, f"{BOOKS_COLUMNS},\n    books_status TEXT,\n    amount_due NUMERIC(12, 2)")
+"""The posting-rules order system (:mod:`engine.rules_support`) with a column for the books'
+status and one for the amount due."""
+SERIAL = {"order_id    INTEGER PRIMARY KEY": "order_id    SERIAL PRIMARY KEY",
+          "line_id      INTEGER PRIMARY KEY": "line_id      SERIAL PRIMARY KEY"}
+"""What PostgreSQL says for SQLite's auto-numbered keys."""
 
-CRM = """\
-[state]
-url = "sqlite:///state.db"
-
-[endpoints.crm]
-connector = "sql"
-url = "{url}"
-[endpoints.crm.streams.contact]
-table = "customers"
-key = "id"
-fields = {{ name = "name", email = "email", categories = "segment" }}
-[endpoints.crm.streams.invoice]
-table = "orders"
-key = "order_id"
-[endpoints.crm.streams.invoice.fields]
-number = "order_no"
-contact = "customer_id"
-date = "order_date"
-currency = "currency"
-status = "status"
-subtotal = "net"
-tax_total = "vat"
-total = "gross"
-books_status = "books_status"
-amount_due = "amount_due"
-[endpoints.crm.streams.invoice.lines]
-table = "order_lines"
-key = "line_id"
-parent = "order_id"
-order = "pos"
-[endpoints.crm.streams.invoice.lines.fields]
-description = "description"
-item = "product_code"
-quantity = "qty"
-unit_price = "price"
-line_amount = "amount"
-{tax_lines}
-[links.crm-books]
-a = "crm"
-b = "books"
-streams = ["contact", "invoice"]
-match = {{ contact = ["email"], invoice = ["number"] }}
-
+BOOKS_FIELDS = 'nc_only = "nc_only"\n'
+TAX_LINES = 'tax_rate = "tax_code"\ntax_amount = "tax"\n'
+LINK_RULES = """
 [links.crm-books.rules.contact]
 eligible = "categories != 'web'"
 
@@ -120,6 +66,20 @@ eligible = "status in ['shipped', 'finished']"
 {status_on_create}totals = {{ tolerance = 0.01, above = "error", rounding_account = "860" }}
 xref = {xref}
 """
+
+
+def _crm(url: str, books: str) -> str:
+    """The order system's endpoint and the link, with posting rules for ``books``."""
+    crm = CRM_ENDPOINT.replace('url = "sqlite:///crm.db"', f'url = "{url}"').replace(
+        BOOKS_FIELDS, f'{BOOKS_FIELDS}books_status = "books_status"\n'
+                      f'amount_due = "amount_due"\n')
+    link = ENDPOINTS[ENDPOINTS.index("[links.crm-books]"):]
+    if books == "qbo":  # no sales tax in these books
+        crm = crm.replace(TAX_LINES, "")
+    return crm + link + LINK_RULES.format(
+        status_on_create='status_on_create = "AUTHORISED"\n' if books == "xero" else "",
+        xref=XERO_XREF if books == "xero" else QBO_XREF)
+
 
 XERO = """
 [endpoints.books]
@@ -132,16 +92,10 @@ key_file = "secret.key"
 redirect_uri = "http://localhost/cb"
 streams = ["contact", "invoice"]
 limits = {{ time_scale = 600.0 }}
-
-[links.crm-books.xref.ledger_account]
-"WIDGET-01" = "200"
-"GADGET-02" = "200"
-"SUPPORT-HR" = "260"
-
-[links.crm-books.xref.tax_rate]
-"S20" = "OUTPUT2"
 """
-XERO_TAX_LINES = 'tax_rate = "tax_code"\ntax_amount = "tax"\n'
+XERO_TABLES = INVOICE_RULES[INVOICE_RULES.index("[links.crm-books.xref.ledger_account]"):]
+"""The ledger accounts and tax types of the products and tax codes (as for the books of
+:mod:`engine.rules_support`)."""
 XERO_XREF = '{ "lines.item" = "ledger_account", "lines.tax_rate" = "tax_rate" }'
 QBO_XREF = '{ "lines.item" = "item" }'
 
@@ -300,8 +254,13 @@ def _create_orders(url: str, orders: Sequence[PostedOrder], *, taxed: bool) -> N
     engine = sa.create_engine(url)
     try:
         with engine.begin() as db:
-            for statement in SCHEMA.format(serial=SERIAL[engine.dialect.name]).split(";"):
-                db.exec_driver_sql(statement)
+            schema = SCHEMA
+            if engine.dialect.name == "postgresql":
+                for sqlite_key, serial in SERIAL.items():
+                    schema = schema.replace(sqlite_key, serial)
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.exec_driver_sql(statement)
             db.execute(sa.text("INSERT INTO customers VALUES (:id, :name, :email, :segment)"),
                        [dict(zip(("id", "name", "email", "segment"), row, strict=True))
                         for row in CUSTOMERS])
@@ -344,10 +303,7 @@ def open_world(folder: Path, books: str, orders: Sequence[PostedOrder], *,
     the config written, the books authorized and ``syncline setup`` done."""
     url, config_url = _orders_url(folder, postgres_url)
     _create_orders(url, orders, taxed=books == "xero")
-    crm = CRM.format(url=config_url, tax_lines=XERO_TAX_LINES if books == "xero" else "",
-                     status_on_create='status_on_create = "AUTHORISED"\n'
-                     if books == "xero" else "",
-                     xref=XERO_XREF if books == "xero" else QBO_XREF)
+    crm = _crm(config_url, books)
     if books == "xero":
         with running_xero() as (sandbox, server):
             tenant = next(t.tenant_id for t in sandbox.store.tenants.values()
@@ -358,7 +314,8 @@ def open_world(folder: Path, books: str, orders: Sequence[PostedOrder], *,
                 for code, (name, price) in PRODUCTS.items()]}).raise_for_status()
             (folder / "secret.key").write_bytes(Fernet.generate_key())
             (folder / "syncline.toml").write_text(
-                crm + XERO.format(url=server.url, tenant=TENANT), encoding="utf-8")
+                crm + XERO.format(url=server.url, tenant=TENANT) + XERO_TABLES,
+                encoding="utf-8")
             world = World(folder, url, user, books)
             try:
                 world.cli("auth", "books", "--follow")
