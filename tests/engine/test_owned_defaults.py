@@ -72,8 +72,8 @@ def test_posting_rules_give_the_document_to_the_order_system_and_their_state_to_
     owners = _ownership({"rules": {"invoice": {"status_on_create": "AUTHORISED"}}})
     assert owners.owned[Side.A] == {"number", "contact", "date", "lines", "reference"}
     assert owners.owned[Side.B] == BOOKS_STATE_FIELDS
-    assert owners.create_only == {"status"}
-    assert owners.not_synced == {"total", "tax_total"}
+    assert owners.create_only == {"status", "total", "tax_total"}
+    assert owners.not_synced == frozenset()
     assert owners.keeps_edits == {Side.B} and owners.creates_owned == {Side.A}
 
 
@@ -82,7 +82,7 @@ def test_configured_owners_win_over_the_defaults() -> None:
                          "owners": {"invoice": {"a": ["status"], "b": ["reference"]}}})
     assert owners.owned[Side.A] == {"number", "contact", "date", "lines", "status"}
     assert owners.owned[Side.B] == BOOKS_STATE_FIELDS | {"reference"}
-    assert owners.create_only == frozenset()
+    assert owners.create_only == {"total", "tax_total"}
 
 
 def test_without_rules_only_the_configured_and_read_only_owners_stand() -> None:

@@ -131,6 +131,10 @@ class BooksUser(Protocol):
     def pay(self, number: str) -> None:
         """Record a payment of the whole invoice ``number``."""
 
+    def raise_invoice(self, number: str, customer: str) -> None:
+        """Raise invoice ``number`` to ``customer`` (by name) in the books: two blue widgets
+        at 12.50."""
+
     def close(self) -> None:
         """Let go of the connection."""
 
@@ -159,6 +163,18 @@ class XeroUser:
         self.api.call("PUT", "/Payments", json={"Payments": [{
             "Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "090"},
             "Date": "2026-11-20", "Amount": invoice["AmountDue"]}]}).raise_for_status()
+
+    def raise_invoice(self, number: str, customer: str) -> None:
+        contacts = self.api.call("GET", "/Contacts")
+        contacts.raise_for_status()
+        contact = next(c["ContactID"] for c in contacts.json()["Contacts"]
+                       if c["Name"] == customer)
+        self.api.call("PUT", "/Invoices", json={"Invoices": [{
+            "Type": "ACCREC", "Contact": {"ContactID": contact}, "InvoiceNumber": number,
+            "Date": "2026-11-03", "Status": "AUTHORISED", "LineItems": [{
+                "Description": "Widget, blue", "ItemCode": "WIDGET-01", "Quantity": 2,
+                "UnitAmount": 12.5, "AccountCode": "200", "TaxType": "OUTPUT2"}]}]}
+                      ).raise_for_status()
 
     def close(self) -> None:
         self.api.http.close()
@@ -189,6 +205,20 @@ class QboUser:
             "TxnDate": "2026-11-20",
             "Line": [{"Amount": invoice["Balance"],
                       "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+        }).raise_for_status()
+
+    def raise_invoice(self, number: str, customer: str) -> None:
+        found = self.session.query(f"SELECT * FROM Customer WHERE DisplayName = '{customer}'")
+        found.raise_for_status()
+        (buyer,) = found.json()["QueryResponse"]["Customer"]
+        items = self.session.query("SELECT * FROM Item WHERE Sku = 'WIDGET-01'")
+        items.raise_for_status()
+        (item,) = items.json()["QueryResponse"]["Item"]
+        self.session.post("/invoice", {
+            "CustomerRef": {"value": buyer["Id"]}, "DocNumber": number, "TxnDate": "2026-11-03",
+            "Line": [{"Amount": 25, "DetailType": "SalesItemLineDetail", "Description":
+                      "Widget, blue", "SalesItemLineDetail": {
+                          "ItemRef": {"value": item["Id"]}, "Qty": 2, "UnitPrice": 12.5}}],
         }).raise_for_status()
 
     def close(self) -> None:

@@ -85,3 +85,17 @@ def test_the_books_state_comes_back_only_into_its_own_columns(world: World) -> N
     quiet = world.sync()
     assert _counts(quiet)["M"] == _counts(quiet)["A"] == _counts(quiet)["errors"] == 0, quiet
     assert world.orders()["SO-5001"] == now["SO-5001"]
+
+
+def test_an_invoice_raised_in_the_books_comes_to_the_order_system_whole(world: World) -> None:
+    world.sync()
+    world.books.raise_invoice("BK-0001", "Harbour Lights Ltd")
+    raised = world.books.invoice("BK-0001")
+    pulled = world.sync()
+    assert _counts(pulled)["A"] == 1 and _counts(pulled)["errors"] == 0, pulled
+    status, _, _, gross, books_status, due = world.orders()["BK-0001"]
+    # the books' status and total come along with the new order (then each side's own)
+    assert (status, gross, books_status, due) == (
+        raised["status"], raised["total"], raised["status"], raised["due"])
+    quiet = world.sync()
+    assert _counts(quiet)["M"] == _counts(quiet)["A"] == _counts(quiet)["errors"] == 0, quiet

@@ -10,7 +10,9 @@ not synced
 create-only field
     A field sent with a create only, then each side's own: the books' status of a document
     (``status_on_create`` sets it; from then on the books change it, the order system keeps
-    its own).
+    its own), and the totals the books compute (a rounding line of theirs never changes the
+    order's). A connector ignores a value sent for a field it cannot write; a document
+    raised in the books brings them to the order system.
 books' state
     What only the books know about a document: their status, the amount still due and the
     amount paid (:data:`~syncline.model.BOOKS_STATE_FIELDS`). It flows back into the order
@@ -18,8 +20,8 @@ books' state
 
 A document stream (one with lines: invoice, bill, credit note) with posting rules
 (``[links.NAME.rules.STREAM]``) defaults to: every synced field
-owned by side a (the order system), except the books' state, owned by side b; fields the
-books compute (read-only there) not synced; ``status`` create-only; and the books keep their
+owned by side a (the order system), except the books' state, owned by side b; ``status``
+and the fields the books compute (read-only there) create-only; and the books keep their
 own edits of a's fields until a changes the document (:attr:`~syncline.engine.decisions.
 Policy.keeps_edits`); a document raised in the books comes to the order system whole
 (:attr:`~syncline.engine.decisions.Policy.creates_owned`). A field named in
@@ -76,11 +78,9 @@ def stream_ownership(link_name: str, link: LinkConfig, stream: str, shared: froz
         if name in BOOKS_STATE_FIELDS:
             owned_a.discard(name)
             owned_b.add(name)
-        elif name in read_only[Side.B]:  # the books compute it; a keeps its own
-            owned_b.discard(name)
-            not_synced.add(name)
-        elif name == "status":
+        elif name in read_only[Side.B] or name == "status":  # the books' own once created
             owned_a.discard(name)
+            owned_b.discard(name)
             create_only.add(name)
         elif name not in read_only[Side.A]:
             owned_a.add(name)
