@@ -181,9 +181,11 @@ def apply_owners(policy: Policy, decision: Decision, a_record: Record | None,
     updates: list[Write] = []
     for write in decision.writes:
         if write.action is WriteKind.CREATE and write.fields is not None:
-            write.fields = create_fields(policy, write.target, write.fields,
-                                         records[write.target.other])
-            write.hash = content_hash(write.fields, policy.field_names)
+            fields = create_fields(policy, write.target, write.fields,
+                                   records[write.target.other])
+            if any(name not in fields for name in write.fields):  # owned fields left out
+                write.hash = content_hash(fields, policy.field_names)
+            write.fields = fields
         elif write.action is WriteKind.UPDATE and not write.partial:
             updates.append(write)  # a partial write respects owners when it is settled
     if not updates:
