@@ -14,9 +14,10 @@ import pytest
 
 from syncline.config import LinkConfig, parse_config
 from syncline.engine.owned_defaults import stream_ownership
-from syncline.errors import ConfigError
+from syncline.errors import ConfigError, UsageError
 from syncline.model import BOOKS_STATE_FIELDS, Side
 from syncline.plan_types import LinkDirection
+from syncline.service.force import authoritative_side
 
 from .syncharness import Harness
 
@@ -58,6 +59,22 @@ def test_a_streams_direction_overrides_the_links() -> None:
     assert link.direction_of("invoice") is LinkDirection.A_TO_B
     assert link.direction_of("contact") is LinkDirection.BOTH
     assert _link({"direction": "b-to-a"}).direction_of("invoice") is LinkDirection.B_TO_A
+
+
+def test_a_one_way_stream_is_forced_from_its_source_only() -> None:
+    link = _link({"directions": {"invoice": "a-to-b"}})
+    assert authoritative_side(link, None, ("invoice",)) is Side.A
+    assert authoritative_side(link, Side.B, ("contact",)) is Side.B
+    assert authoritative_side(link, None, ()) is Side.A
+    with pytest.raises(UsageError) as caught:
+        authoritative_side(link, Side.B, ("contact", "invoice"))
+    assert str(caught.value) == ("stream invoice of the link only writes a-to-b: its records "
+                                 "can be forced from a only, not from b")
+    backwards = _link({"direction": "a-to-b", "directions": {"invoice": "b-to-a"}})
+    assert authoritative_side(backwards, None, ("invoice",)) is Side.B
+    assert authoritative_side(backwards, Side.B, ("invoice",)) is Side.B
+    with pytest.raises(UsageError, match="the link only writes a-to-b"):
+        authoritative_side(backwards, Side.B)
 
 
 # -- the owners of a document stream with posting rules --------------------------------------
