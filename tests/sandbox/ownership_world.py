@@ -37,6 +37,7 @@ from engine.rules_support import (
 )
 from sandbox.qbo_server import ApiSession, endpoint_settings, new_company
 from sandbox.qbo_server import running_sandbox as running_qbo
+from sandbox.xero_posting_support import BOOKS_ENDPOINT
 from sandbox.xero_support import ApiUser
 from sandbox.xero_support import running_sandbox as running_xero
 from syncline.cli.main import app
@@ -81,18 +82,9 @@ def _crm(url: str, books: str) -> str:
         xref=XERO_XREF if books == "xero" else QBO_XREF)
 
 
-XERO = """
-[endpoints.books]
-connector = "xero"
-client_id = "sandbox-client"
-client_secret = "sandbox-secret"
-sandbox_url = "{url}"
-tenant = "{tenant}"
-key_file = "secret.key"
-redirect_uri = "http://localhost/cb"
-streams = ["contact", "invoice"]
-limits = {{ time_scale = 600.0 }}
-"""
+XERO = BOOKS_ENDPOINT[:BOOKS_ENDPOINT.index("[links.crm-books]")].replace(
+    '"invoice", "bill", "payment"]', '"invoice"]')
+"""The Xero endpoint of :mod:`sandbox.xero_posting_support` (contacts and invoices only)."""
 XERO_TABLES = INVOICE_RULES[INVOICE_RULES.index("[links.crm-books.xref.ledger_account]"):]
 """The ledger accounts and tax types of the products and tax codes (as for the books of
 :mod:`engine.rules_support`)."""
@@ -344,7 +336,7 @@ def open_world(folder: Path, books: str, orders: Sequence[PostedOrder], *,
                 for code, (name, price) in PRODUCTS.items()]}).raise_for_status()
             (folder / "secret.key").write_bytes(Fernet.generate_key())
             (folder / "syncline.toml").write_text(
-                crm + XERO.format(url=server.url, tenant=TENANT) + XERO_TABLES,
+                crm + XERO.format(url=server.url, tenant=TENANT, batch_size=50) + XERO_TABLES,
                 encoding="utf-8")
             world = World(folder, url, user, books)
             try:
