@@ -79,6 +79,9 @@ class LinkConfig(LinkServiceSettings):
     b: str
     streams: list[str] = Field(min_length=1)
     direction: LinkDirection = LinkDirection.BOTH
+    directions: dict[str, LinkDirection] = Field(default_factory=dict)
+    """Per stream, a direction that overrides the link's ``direction`` for that stream
+    (``[links.NAME.directions] invoice = "a-to-b"``; see :meth:`direction_of`)."""
     conflict: ConflictPolicy = ConflictPolicy.NEWEST
     first_sync: FirstSyncPolicy = FirstSyncPolicy.MERGE
     match: dict[str, list[str]] = Field(default_factory=dict)
@@ -109,6 +112,11 @@ class LinkConfig(LinkServiceSettings):
         if found.group(2) and float(found.group(1)) > 100:
             raise ValueError("a percentage cannot exceed 100%")
         return value
+
+    def direction_of(self, stream: str) -> LinkDirection:
+        """The direction ``stream`` syncs in: its entry in ``directions``, else the link's
+        ``direction``."""
+        return self.directions.get(stream, self.direction)
 
     def delete_limit(self, total: int) -> int:
         """How many deletions of a stream holding ``total`` records on a side are allowed."""
@@ -320,11 +328,8 @@ def _check_references(config: Config) -> None:
                         key=f"links.{name}.streams[{index}]", source=config.source)
         for stream, fields in link.match.items():
             if stream not in link.streams:
-                raise ConfigError(
-                    f"'{stream}' is not one of the link's streams"
-                    f"{_suggestion(stream, link.streams)}; its streams: "
-                    f"{', '.join(link.streams)}",
-                    key=f"links.{name}.match.{stream}", source=config.source)
+                raise ConfigError(_not_a_stream(stream, link),
+                                  key=f"links.{name}.match.{stream}", source=config.source)
             known = ENTITY_TYPES[stream].fields
             for field_name in fields:
                 if field_name not in known:
@@ -332,6 +337,7 @@ def _check_references(config: Config) -> None:
                                                listed="known fields"),
                                       key=f"links.{name}.match.{stream}", source=config.source)
         _check_owners(name, link, config.source)
+        _check_directions(name, link, config.source)
         check_link_rules(name, link.streams, link.rules, link.xref, config.source)
 
 
@@ -346,10 +352,7 @@ def _check_owners(name: str, link: LinkConfig, source: str) -> None:
     for stream, owners in link.owners.items():
         key = f"links.{name}.owners.{stream}"
         if stream not in link.streams:
-            raise ConfigError(
-                f"'{stream}' is not one of the link's streams"
-                f"{_suggestion(stream, link.streams)}; its streams: {', '.join(link.streams)}",
-                key=key, source=source)
+            raise ConfigError(_not_a_stream(stream, link), key=key, source=source)
         known = list(ENTITY_TYPES[stream].fields)
         for side in ("a", "b"):
             for field_name in getattr(owners, side):
@@ -361,6 +364,25 @@ def _check_owners(name: str, link: LinkConfig, source: str) -> None:
         if both:
             raise ConfigError(f"field '{both[0]}' is owned by both sides; a field has one "
                               f"owner", key=f"{key}.b", source=source)
+
+
+def _not_a_stream(stream: str, link: LinkConfig) -> str:
+    """The message for a per-stream setting naming a stream the link does not sync."""
+    return (f"'{stream}' is not one of the link's streams{_suggestion(stream, link.streams)}; "
+            f"its streams: {', '.join(link.streams)}")
+
+
+def _check_directions(name: str, link: LinkConfig, source: str) -> None:
+    """``[links.NAME.directions]`` names streams of the link (each value is checked as a
+    direction when the file is read).
+
+    Raises:
+        ConfigError: naming the key, with a suggestion where a stream looks misspelt.
+    """
+    for stream in link.directions:
+        if stream not in link.streams:
+            raise ConfigError(_not_a_stream(stream, link), key=f"links.{name}.directions.{stream}",
+                              source=source)
 
 
 def _check_notify(config: Config) -> None:

@@ -19,6 +19,7 @@ from sandbox.qbo_server import new_company, open_connector, running_sandbox
 from sandbox.xero_support import ApiUser, make_connector
 from sandbox.xero_support import running_sandbox as running_xero
 from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation
+from syncline.model import BOOKS_STATE_FIELDS
 from syncline.sandbox.qbo import SandboxServer
 
 TENANT = "Sandbox Company A (UK)"
@@ -49,7 +50,7 @@ def test_xero_documents_declare_their_computed_totals(tmp_path: Path) -> None:
         connector = make_connector(server.url, tmp_path, TENANT)
         try:
             declared = connector.read_only_fields("invoice")
-            assert declared == {"subtotal", "tax_total", "total"}
+            assert declared == {"subtotal", "tax_total", "total", *BOOKS_STATE_FIELDS}
             assert connector.read_only_fields("contact") == frozenset()
             assert declared <= connector.field_names("invoice")
             fields = {"number": "INV-1", "contact": buyer, "status": "AUTHORISED",
@@ -70,7 +71,7 @@ def test_qbo_invoices_declare_totals_and_status(qbo: SandboxServer, tmp_path: Pa
     connector = open_connector(qbo, company, tmp_path, streams=["invoice", "contact"])
     try:
         declared = connector.read_only_fields("invoice")
-        assert declared == {"subtotal", "tax_total", "total", "status"}
+        assert declared == {"subtotal", "tax_total", "total", "status", *BOOKS_STATE_FIELDS}
         assert connector.read_only_fields("contact") == frozenset()
         buyer = company.create("Customer", {"DisplayName": "Invoice buyer"})["Id"]
         fields = {"number": "INV-7", "contact": buyer, "date": date(2026, 11, 1),

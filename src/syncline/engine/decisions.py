@@ -53,6 +53,19 @@ class Policy:
     :mod:`syncline.engine.owned`)."""
     owned_b: frozenset[str] = frozenset()
     """Synced fields owned by side b (see :mod:`syncline.engine.owned`)."""
+    create_only: frozenset[str] = frozenset()
+    """Fields sent with a create only, then each side's own: not synced, not hashed (the
+    books' status on a stream with posting rules, see :mod:`syncline.engine.owned_defaults`).
+    Not in ``field_names``."""
+    creates_owned: frozenset[Side] = frozenset()
+    """Sides on which a create carries the fields that side owns, rather than leaving them
+    to its defaults (the order system, for a document raised in the books: it has no values
+    of its own for it yet)."""
+    keeps_edits: frozenset[Side] = frozenset()
+    """Sides whose own changes to fields the other side owns stay as they are: they are not
+    copied to the owner, and the owner's values are not put back there until the owner
+    changes the record (the books of a posting-rules stream: a paid document cannot take
+    them, and a rounding line the books added is theirs)."""
 
     def owned_by(self, side: Side) -> frozenset[str]:
         """The synced fields ``side`` owns: never written there from the other side."""
@@ -60,7 +73,7 @@ class Policy:
 
     @property
     def has_owners(self) -> bool:
-        return bool(self.owned_a or self.owned_b)
+        return bool(self.owned_a or self.owned_b or self.create_only)
 
     def allows(self, target: Side) -> bool:
         """Whether changes may be written to ``target`` at all."""

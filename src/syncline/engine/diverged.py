@@ -97,8 +97,9 @@ def settle_partial(policy: Policy, decision: Decision, write: Write, target: Rec
     target holds now (``target``) and the changed side's record (``source``): the changed
     fields over the target's values, never a field the target owns. Where an owned field of
     the target was changed on the source, the owner's value is put back there (unless the
-    owner's is empty and was so at the last sync). Drops the write where the target already
-    holds the result."""
+    owner's is empty and was so at the last sync, or the source keeps its edits: see
+    :attr:`~syncline.engine.decisions.Policy.keeps_edits`). Drops the write where the
+    target already holds the result."""
     names = policy.field_names
     side = write.target
     changed = write.fields or {}
@@ -119,7 +120,7 @@ def settle_partial(policy: Policy, decision: Decision, write: Write, target: Rec
             if field_token(source.fields.get(name)) != field_token(target.fields.get(name))
             and not keeps_empty(policy, decision.mapping, side, target, name)}
     source_now = {name: source.fields.get(name) for name in names}
-    if back and policy.allows(side.other):
+    if back and policy.allows(side.other) and side.other not in policy.keeps_edits:
         source_now.update(back)
         back_hash = content_hash(source_now, names)
         if back_hash != content_hash(source.fields, names):

@@ -21,7 +21,8 @@ settled record
 The planner (:func:`apply_owners`) settles what it can from the records it has. An update of
 a side whose record the planner does not have (only the other side changed) is marked
 ``fill_owned``: the applier reads that record first and settles then (:func:`settle_owned`).
-A create on X leaves X's owned fields out (X's defaults apply); the applier reads the new
+A create on X leaves X's owned fields out (X's defaults apply) and carries the create-only
+fields (:attr:`~syncline.engine.decisions.Policy.create_only`); the applier reads the new
 record back and writes X's values of them to the other side where they differ
 (:func:`owned_put_back`). Pure functions, no I/O.
 """
@@ -41,8 +42,8 @@ from syncline.plan_types import WriteKind
 if TYPE_CHECKING:  # the planner calls this module: it must not load the config (pydantic)
     from syncline.config import LinkConfig
 
-__all__ = ["apply_owners", "owned_put_back", "owners_for", "settle_owned", "unwritable",
-           "without_owned"]
+__all__ = ["apply_owners", "create_fields", "owned_put_back", "owners_for", "settle_owned",
+           "unwritable", "without_owned"]
 
 
 def owners_for(link_name: str, link: LinkConfig, stream: str, shared: frozenset[str],
@@ -93,6 +94,20 @@ def without_owned(policy: Policy, target: Side, fields: Mapping[str, Any]) -> di
     return {name: value for name, value in fields.items() if name not in owned}
 
 
+def create_fields(policy: Policy, target: Side, fields: Mapping[str, Any],
+                  source: Record | None) -> dict[str, Any]:
+    """What a create on ``target`` carries of ``fields`` (the synced fields of the source
+    record ``source``): without the fields ``target`` owns unless it is created with them
+    (:attr:`~syncline.engine.decisions.Policy.creates_owned`), with the create-only fields
+    of ``source``."""
+    out = dict(fields) if target in policy.creates_owned \
+        else without_owned(policy, target, fields)
+    if source is not None:
+        out.update({name: source.fields.get(name) for name in policy.create_only
+                    if name in source.fields})
+    return out
+
+
 def _settled(policy: Policy, records: Mapping[Side, Record], base: Mapping[str, Any]
              ) -> dict[str, Any]:
     """``base`` (the synced fields) with each owned field holding its owner's value."""
@@ -115,7 +130,9 @@ def settle_owned(policy: Policy, decision: Decision, records: Mapping[Side, Reco
     """Rewrite the updates of ``decision``, whose current records on both sides are
     ``records``, so that both sides end up holding the settled record of ``base`` (see the
     module docstring): a side is written only where its record differs (or its write was
-    forced), never with the fields it owns, and never against the link's direction."""
+    forced), never with the fields it owns, and never against the link's direction. A side
+    that keeps its edits (:attr:`~syncline.engine.decisions.Policy.keeps_edits`) and was
+    the one that changed is left as it is, unless the pair is in conflict."""
     names = policy.field_names
     final = _settled(policy, records, base)
     results = {side: dict(final) for side in Side}
@@ -133,7 +150,8 @@ def settle_owned(policy: Policy, decision: Decision, records: Mapping[Side, Reco
         result_hash = content_hash(results[side], names)
         old = prior.get(side)
         forced = old is not None and old.code is ActionCode.FORCED
-        if (current == result_hash and not forced) or not policy.allows(side):
+        kept = side in policy.keeps_edits and old is None and not decision.conflict
+        if (current == result_hash and not forced) or not policy.allows(side) or kept:
             _set_hash(decision, side, current)
             held[side] = records[side].fields
             continue
@@ -163,8 +181,11 @@ def apply_owners(policy: Policy, decision: Decision, a_record: Record | None,
     updates: list[Write] = []
     for write in decision.writes:
         if write.action is WriteKind.CREATE and write.fields is not None:
-            write.fields = without_owned(policy, write.target, write.fields)
-            write.hash = content_hash(write.fields, policy.field_names)
+            fields = create_fields(policy, write.target, write.fields,
+                                   records[write.target.other])
+            if any(name not in fields for name in write.fields):  # owned fields left out
+                write.hash = content_hash(fields, policy.field_names)
+            write.fields = fields
         elif write.action is WriteKind.UPDATE and not write.partial:
             updates.append(write)  # a partial write respects owners when it is settled
     if not updates:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from syncline.connectors.base import WriteResult
 from syncline.engine.buffer import SettleBuffer
-from syncline.engine.owned import owned_put_back, settle_owned, without_owned
+from syncline.engine.owned import create_fields, owned_put_back, settle_owned
 from syncline.engine.plan import Decision, Write
 from syncline.journal import pending_item
 from syncline.model import Record, Side
@@ -36,11 +36,14 @@ def _read(applier: Applier, side: Side, keys: list[str]) -> dict[str, Record]:
 
 
 def strip_created(applier: Applier, decisions: Sequence[Decision]) -> None:
-    """Leave the target's owned fields out of creates filled in from fetched records."""
+    """Leave the target's owned fields out of creates filled in from fetched records (see
+    :func:`~syncline.engine.owned.create_fields`)."""
     for decision in decisions:
         for write in decision.writes:
             if write.action is WriteKind.CREATE and write.fields is not None:
-                write.fields = without_owned(applier.policy, write.target, write.fields)
+                source = decision.b_record if write.target is Side.A else decision.a_record
+                write.fields = create_fields(applier.policy, write.target, write.fields,
+                                             source)
 
 
 def fill_owned(applier: Applier, decisions: Sequence[Decision]) -> None:

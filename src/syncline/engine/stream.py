@@ -19,7 +19,7 @@ from syncline.engine.bulk_plan import ColumnChanges, CreateBatch, plan_column_cr
 from syncline.engine.display_refs import DisplayReferences
 from syncline.engine.first_pair import is_unsettled
 from syncline.engine.options import PlannedChange, ProgressReporter, RunRequest, StreamCounts
-from syncline.engine.owned import owners_for, unwritable
+from syncline.engine.owned_defaults import stream_ownership
 from syncline.engine.plan import Decision, Policy, SideChange, match_key, natural_key, plan_chunk
 from syncline.engine.read_problems import fixed_read_problems
 from syncline.engine.reading import SideReader
@@ -92,14 +92,16 @@ class StreamRun:
         notes = [f"{self.stream}: {why}" for why in self.display.left_out.values()]
         read_only = {side: self.connectors[side].read_only_fields(self.stream) for side in Side}
         self.messages.extend(note for note in notes if note not in self.messages)
-        owned = owners_for(self.link_name, self.link, self.stream, frozenset(shared), read_only)
-        shared = shared - unwritable(self.link, self.stream, read_only)  # each keeps its own
-        owned = {side: names & shared for side, names in owned.items()}
-        return Policy(self.link.direction, self.link.conflict, tuple(sorted(shared)),
-                      tuple(self.link.match.get(self.stream, ())),
+        owners = stream_ownership(self.link_name, self.link, self.stream, frozenset(shared),
+                                  read_only)
+        shared = shared - owners.not_synced - owners.create_only  # each keeps its own
+        return Policy(self.link.direction_of(self.stream), self.link.conflict,
+                      tuple(sorted(shared)), tuple(self.link.match.get(self.stream, ())),
                       keep_snapshot=self.link.conflict is ConflictPolicy.MERGE,
                       first_sync=self.link.first_sync,
-                      owned_a=owned[Side.A], owned_b=owned[Side.B])
+                      owned_a=owners.owned[Side.A], owned_b=owners.owned[Side.B],
+                      create_only=owners.create_only, creates_owned=owners.creates_owned,
+                      keeps_edits=owners.keeps_edits)
 
     def _lookup(self, stream: str, side: Side, keys: Iterable[str]) -> dict[str, str]:
         scope_id = self.store.scope_id(self.link_name, stream)
@@ -157,7 +159,7 @@ class StreamRun:
             if resolved:
                 self.messages.append(f"{self.stream}: applied {resolved} resolved conflicts")
             applier.drain()  # reads below must see what recovery and resolutions settled
-        held_side = Side.A if self.link.direction is LinkDirection.B_TO_A else Side.B
+        held_side = Side.A if policy.direction is LinkDirection.B_TO_A else Side.B
         streamed_side = held_side.other
         full = self.request.mode.value == "full"
         readers = {side: SideReader(side, self.stream, self.connectors[side], self.store,

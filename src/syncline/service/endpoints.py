@@ -341,7 +341,8 @@ def preview_selection(config: Config, link: str, criteria: ForceCriteria,
     from syncline.service.force import authoritative_side, select_records
 
     settings = config.link(link)
-    side = authoritative_side(settings, criteria.source)
+    side = authoritative_side(settings, criteria.source,
+                              settings.check_streams(link, criteria.streams))
     connector = _factory(config, factory)(settings.a if side is Side.A else settings.b)
     connector.open()
     try:

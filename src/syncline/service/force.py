@@ -12,7 +12,7 @@ nothing seems to have changed; a mark is cleared only once its record is written
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,20 +72,36 @@ class ForceResult:
                 "log": str(self.log_path) if self.log_path is not None else None}
 
 
-def authoritative_side(link: LinkConfig, wanted: Side | None) -> Side:
-    """The side to force from: ``wanted``, else the source of a one-way link, else a.
+_SOURCES = {LinkDirection.A_TO_B: Side.A, LinkDirection.B_TO_A: Side.B}
+
+
+def authoritative_side(link: LinkConfig, wanted: Side | None,
+                       streams: Sequence[str] = ()) -> Side:
+    """The side to force ``streams`` (none given: the link as a whole) from: ``wanted``,
+    else the source of a one-way link (or of every stream given, each going one way from
+    the same side: ``[links.NAME.directions]``), else a.
 
     Raises:
-        UsageError: ``wanted`` is the target of a one-way link (nothing may be written
-            from it).
+        UsageError: ``wanted`` is the target of a one-way link or stream (nothing may be
+            written from it).
     """
-    source = {LinkDirection.A_TO_B: Side.A, LinkDirection.B_TO_A: Side.B}.get(link.direction)
-    if wanted is None:
-        return source or Side.A
-    if source is not None and wanted is not source:
+    source = _SOURCES.get(link.direction)
+    if not streams and wanted is not None and source is not None and wanted is not source:
         raise UsageError(f"the link only writes {link.direction.value}: records can be forced "
                          f"from {source.value} only, not from {wanted.value}")
-    return wanted
+    directions = {stream: link.direction_of(stream) for stream in streams}
+    for stream, direction in directions.items():
+        one_way = _SOURCES.get(direction)
+        if wanted is not None and one_way is not None and wanted is not one_way:
+            raise UsageError(f"stream {stream} of the link only writes {direction.value}: its "
+                             f"records can be forced from {one_way.value} only, not from "
+                             f"{wanted.value}")
+    if wanted is not None:
+        return wanted
+    sources = {_SOURCES.get(direction) for direction in directions.values()}
+    if len(sources) == 1 and None not in sources:
+        return sources.pop() or Side.A
+    return source or Side.A
 
 
 def _streams(link_name: str, link: LinkConfig, criteria: ForceCriteria,

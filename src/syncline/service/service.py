@@ -173,7 +173,8 @@ class SyncService:
             RunError: the authoritative endpoint cannot be read.
         """
         settings = self.config.link(link)
-        side = authoritative_side(settings, criteria.source)
+        side = authoritative_side(settings, criteria.source,
+                                  settings.check_streams(link, criteria.streams))
         name = settings.a if side.value == "a" else settings.b
         connector = (self.factory or (lambda endpoint: open_endpoint(self.config, endpoint)))(
             name)

@@ -32,6 +32,7 @@ from typing import Any
 
 from syncline.connectors.base import Capability
 from syncline.errors import MalformedRecord
+from syncline.model import BOOKS_STATE_FIELDS
 
 __all__ = ["STREAMS", "EntityKind", "StreamMap", "parse_qbo_time"]
 
@@ -184,7 +185,7 @@ class StreamMap:
         if self.lines:
             names.add("lines")
         if self.stream in ("invoice", "bill"):
-            names.update(("subtotal", "status", _PARTY[self.stream]))
+            names.update(("subtotal", "status", _PARTY[self.stream], *BOOKS_STATE_FIELDS))
         if self.stream == "payment":
             names.add("invoice")
         if self.stream == "tax_rate":
@@ -195,7 +196,7 @@ class StreamMap:
         """The fields QBO computes, never written (see the module docstring)."""
         names = {p.field for p in self.properties if not p.writable}
         if self.stream in ("invoice", "bill"):
-            names.update(("subtotal", "status"))
+            names.update(("subtotal", "status", *BOOKS_STATE_FIELDS))
         if self.stream == "tax_rate":
             names.add("rate")
         return frozenset(names) & self.field_names()
@@ -242,6 +243,9 @@ def _document_read(party: str, field: str = "contact"
         fields["subtotal"] = total - tax
         balance = _decimal(item.get("Balance"), where)
         fields["status"] = None if balance is None else ("paid" if balance == 0 else "open")
+        fields["books_status"], fields["amount_due"] = fields["status"], balance
+        fields["amount_paid"] = None if balance is None or item.get("TotalAmt") is None \
+            else total - balance
         fields["lines"] = [_line_fields(line, where) for line in item.get("Line") or ()
                            if isinstance(line, dict) and line.get("DetailType") in _LINE_KINDS]
     return read

@@ -56,7 +56,7 @@ from syncline.connectors.xero.context import XeroContext
 from syncline.connectors.xero.settings import XeroSettings, parse_settings
 from syncline.connectors.xero.state import XeroState
 from syncline.errors import AuthenticationFailed, ConfigError, ConnectorNotOpen, ProtocolError
-from syncline.model import ENTITY_TYPES, Record
+from syncline.model import BOOKS_STATE_FIELDS, ENTITY_TYPES, Record
 from syncline.vault import Vault
 
 __all__ = ["CAPABILITIES", "XeroConnector"]
@@ -83,15 +83,16 @@ _FIELDS: dict[str, frozenset[str]] = {
 }
 _READ_ONLY_FIELDS: dict[str, frozenset[str]] = {
     # computed by Xero, never sent: ``to_xero`` leaves them out
-    "invoice": frozenset({"subtotal", "tax_total", "total"}),
-    "bill": frozenset({"subtotal", "tax_total", "total"}),
-    "credit_note": frozenset({"subtotal", "tax_total", "total"}),
+    "invoice": frozenset({"subtotal", "tax_total", "total", *BOOKS_STATE_FIELDS}),
+    "bill": frozenset({"subtotal", "tax_total", "total", *BOOKS_STATE_FIELDS}),
+    "credit_note": frozenset({"subtotal", "tax_total", "total", *BOOKS_STATE_FIELDS}),
     # a payment's contact is its document's; its status is Xero's
     "payment": frozenset({"contact", "status"}),
     "item": frozenset({"active"}),
 }
 _DOCUMENT_FIELDS = frozenset({"number", "contact", "date", "due_date", "currency", "status",
-                              "reference", "subtotal", "tax_total", "total", "lines"})
+                              "reference", "subtotal", "tax_total", "total", "lines",
+                              *BOOKS_STATE_FIELDS})
 
 
 class XeroConnector(Connector):

@@ -172,6 +172,8 @@ def _document(obj: dict[str, Any], number_field: str, tracking: dict[str, str]) 
             "reference": obj.get("Reference") or None,
             "subtotal": _decimal(obj.get("SubTotal")), "tax_total": _decimal(obj.get("TotalTax")),
             "total": _decimal(obj.get("Total")),
+            "books_status": obj.get("Status"), "amount_due": _decimal(obj.get("AmountDue")),
+            "amount_paid": _decimal(obj.get("AmountPaid")),
             "lines": _lines(obj, tracking)}
 
 
