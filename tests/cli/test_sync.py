@@ -31,7 +31,8 @@ def test_sync_creates_missing_records_and_prints_the_summary(runner: CliRunner,
     assert "lr contact: done, 3 read" in result.stderr
 
 
-def test_sync_without_link_runs_every_link(runner: CliRunner, tmp_path: Path) -> None:
+def test_sync_without_link_runs_every_link_switched_on(runner: CliRunner,
+                                                       tmp_path: Path) -> None:
     pair = memory_config(tmp_path, extra="""
 [links.rl]
 a = "right"
@@ -41,6 +42,8 @@ direction = "a-to-b"
 match = { contact = ["email"] }
 """)
     pair.b.put("contact", "r1", {"name": "Rita", "email": "rita@example.com"})
+    for name in ("lr", "rl"):  # Sync All is off for every link until switched on
+        assert runner.invoke(app, pair.args("link", name, "--sync-all", "on")).exit_code == 0
     result = runner.invoke(app, pair.args("sync", "--json"))
     assert result.exit_code == 0, result.output
     documents = json.loads(result.stdout)
@@ -137,7 +140,7 @@ streams = ["contact"]
 
 def test_missing_sqlite_database_exits_3(sql: SqlPair) -> None:
     sql.books.unlink()
-    result = subprocess.run([str(SYNCLINE), "--config", str(sql.config), "sync"],
+    result = subprocess.run([str(SYNCLINE), "--config", str(sql.config), "sync", "crm-books"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
     assert "books" in result.stderr
@@ -273,6 +276,10 @@ def test_sql_sync_both_ways_then_check_constraint_error(sql: SqlPair) -> None:
                            capture_output=True, text=True, timeout=60)
     assert setup.returncode == 0, setup.stderr
     assert "crm (sql, side a)" in setup.stdout
+    switched = subprocess.run([str(SYNCLINE), "link", "crm-books", "--sync-all", "on",
+                               "--config", str(sql.config)],
+                              capture_output=True, text=True, timeout=60)
+    assert switched.stdout == "crm-books takes part in Sync All\n", switched.stderr
     first = subprocess.run([str(SYNCLINE), "sync", "--json", "--config", str(sql.config)],
                            capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr

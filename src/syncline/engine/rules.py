@@ -76,13 +76,17 @@ class Verdict:
     ``assumed`` are values the books keep that the write leaves out (the status of an
     updated document), for the content hash of what the books will hold; ``messages`` say
     why (warnings, errors, skips); ``problems`` are the causes of an error verdict as
-    ``(field, value)``, one per message (``("ledger_account", "CONSULT-HR")``)."""
+    ``(field, value)``, one per message (``("ledger_account", "CONSULT-HR")``);
+    ``completed_by_books``: the fields hold a line the rules added (rounding, adjustment),
+    which the books complete with values of their own (a tax rate, a tax amount of zero), so
+    only the document read back after the write says what the books hold."""
 
     kind: VerdictKind
     fields: dict[str, Any] | None = None
     messages: tuple[str, ...] = ()
     assumed: dict[str, Any] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    completed_by_books: bool = False
 
     @property
     def sends(self) -> bool:
@@ -366,9 +370,12 @@ class RuleSet:
             else:
                 del fields["status"]  # the books own the status once the document is there
                 assumed["status"] = rules.status_on_create
+        lines = len(fields.get("lines") or ())
         self._totals(fields, record, label, errors, warnings, problems)
         if errors:
             return Verdict(VerdictKind.ERROR, messages=tuple(errors), problems=tuple(problems))
+        added = len(fields.get("lines") or ()) > lines
         if warnings:
-            return Verdict(VerdictKind.WARNING, fields, tuple(warnings), assumed)
-        return Verdict(VerdictKind.OK, fields, (), assumed)
+            return Verdict(VerdictKind.WARNING, fields, tuple(warnings), assumed,
+                           completed_by_books=added)
+        return Verdict(VerdictKind.OK, fields, (), assumed, completed_by_books=added)
