@@ -98,8 +98,17 @@ def test_a_full_rules_section_is_accepted() -> None:
      "links.crm-books.rules.invoice.xref: unknown invoice line field 'gl_account' in xref "
      "target of 'lines.item' 'lines.gl_account'"),
     ({"invoice": {"proxy": {"lines.item": "proxy_contact"}}},
-     "links.crm-books.rules.invoice.proxy: proxy 'lines.item': only document fields can be "
-     "proxied"),
+     "links.crm-books.rules.invoice.proxy: proxy 'lines.item' = 'proxy_contact': lines.item "
+     "names an item, proxy_contact a contact; both must name the same kind of record"),
+    ({"invoice": {"proxy": {"contact": "lines.proxy_item"}}},
+     "links.crm-books.rules.invoice.proxy: proxy 'contact' = 'lines.proxy_item': a document "
+     "field cannot be proxied by a line field"),
+    ({"invoice": {"proxy": {"number": "reference"}}},
+     "links.crm-books.rules.invoice.proxy: proxy 'number': only references to other records "
+     "(contact, vendor, item...) can be proxied; number is not one"),
+    ({"invoice": {"proxy": {"lines.item": "lines.proxy_itm"}}},
+     "links.crm-books.rules.invoice.proxy: unknown invoice line field 'proxy_itm' in proxy of "
+     "'lines.item' 'lines.proxy_itm' (did you mean 'proxy_item'?)"),
     ({"contact": {"totals": {"rounding_account": "860"}}},
      "links.crm-books.rules.contact.totals: a totals check needs a document with lines; "
      "contact has none"),
@@ -235,6 +244,48 @@ def test_head_xref_and_a_document_without_number_named_by_key() -> None:
     verdict = rules.evaluate(record, record, key="42", creating=True,
                              tables={"currency": {"STG": "GBP"}})
     assert verdict.fields is not None and verdict.fields["currency"] == "GBP"
+
+
+def test_item_proxies_per_line_and_per_document_and_vendor_proxies() -> None:
+    """Seed 004: customers, vendors and items can all be posted under a proxy record; the
+    xref of the item then looks up the proxy item."""
+    per_line = _rules(proxy={"lines.item": "lines.proxy_item"},
+                      xref={"lines.item": "ledger_account"})
+    web = _invoice()
+    web["lines"][1]["proxy_item"] = "SERVICES"
+    verdict = per_line.evaluate(web, web, key="1", creating=True,
+                                tables={"ledger_account": {"WIDGET-01": "200",
+                                                           "SERVICES": "260"}})
+    assert verdict.kind is VerdictKind.OK, verdict.messages
+    assert verdict.fields is not None
+    assert [(line["item"], line["ledger_account"]) for line in verdict.fields["lines"]] == [
+        ("WIDGET-01", "200"), ("SERVICES", "260")]
+    assert web["lines"][1]["item"] == "CONSULT-HR"  # the record itself is not changed
+    # the write may leave the a-only proxy field out of its lines: the record's line says
+    write = {**web, "lines": [{k: v for k, v in line.items() if k != "proxy_item"}
+                              for line in web["lines"]]}
+    verdict = per_line.evaluate(web, write, key="1", creating=True,
+                                tables={"ledger_account": {"WIDGET-01": "200",
+                                                           "SERVICES": "260"}})
+    assert verdict.fields is not None and verdict.fields["lines"][1]["item"] == "SERVICES"
+    whole = _rules(proxy={"lines.item": "proxy_item"})
+    verdict = whole.evaluate(_invoice(proxy_item="WEBSALES"), _invoice(), key="2",
+                             creating=True)
+    assert verdict.fields is not None
+    assert [line["item"] for line in verdict.fields["lines"]] == ["WEBSALES", "WEBSALES"]
+    assert owned_fields(whole.rules) == {"lines"}
+    bills = RuleSet.compile("bill", StreamRules(proxy={"vendor": "proxy_vendor"}))
+    bill = {"number": "B-1", "vendor": "v7", "proxy_vendor": "v1", "lines": []}
+    verdict = bills.evaluate(bill, bill, key="b1", creating=True)
+    assert verdict.fields is not None and verdict.fields["vendor"] == "v1"
+    parse_config({"endpoints": {"left": {"connector": "memory"},
+                                "right": {"connector": "memory"}},
+                  "links": {"crm-books": {"a": "left", "b": "right",
+                                          "streams": ["vendor", "bill", "invoice"],
+                                          "rules": {"bill": {"proxy": {
+                                              "vendor": "proxy_vendor",
+                                              "lines.item": "lines.proxy_item"}}}}}},
+                 base_dir=Path("."))
 
 
 def test_proxy_replaces_the_reference_only_when_named() -> None:

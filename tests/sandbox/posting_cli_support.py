@@ -40,6 +40,10 @@ from syncline.sandbox.xero import XeroSandbox
 __all__ = ["CliWorld", "build_cli_world"]
 
 
+ITEM_PROXY_COLUMN = "ALTER TABLE order_lines ADD COLUMN post_as TEXT"
+"""The order system's column naming the item a line is posted under (``proxy_item``)."""
+
+
 def _create_orders(url: str, orders: Sequence[Order]) -> None:
     engine = sa.create_engine(url)
     try:
@@ -47,6 +51,7 @@ def _create_orders(url: str, orders: Sequence[Order]) -> None:
             for statement in (CRM_SCHEMA + PURCHASE_SCHEMA).split(";"):
                 if statement.strip():
                     db.execute(sa.text(statement))
+            db.execute(sa.text(ITEM_PROXY_COLUMN))
             db.execute(sa.text("INSERT INTO customers VALUES (:id, :name, :email, :segment)"),
                        [dict(zip(("id", "name", "email", "segment"), row, strict=True))
                         for row in CUSTOMERS + SUPPLIERS])
@@ -146,8 +151,9 @@ def build_cli_world(folder: Path, sandbox: XeroSandbox, url: str, crm_url: str, 
         for code, (name, price) in PRODUCTS.items()]})
     assert items.status_code == 200, items.text
     (folder / "secret.key").write_bytes(Fernet.generate_key())
-    crm = CRM_ENDPOINT.replace('url = "sqlite:///crm.db"', f'url = "{crm_url}"')
-    assert crm != CRM_ENDPOINT
+    crm = CRM_ENDPOINT.replace('url = "sqlite:///crm.db"', f'url = "{crm_url}"').replace(
+        'tax_amount = "tax"\n', 'tax_amount = "tax"\nproxy_item = "post_as"\n', 1)
+    assert crm.count(crm_url) == 1 and crm.count("post_as") == 1
     path = folder / "syncline.toml"
     path.write_text(crm + BOOKS_ENDPOINT.format(url=url, tenant=TENANT, batch_size=50) + rules,
                     encoding="utf-8")

@@ -4,11 +4,13 @@ PostgreSQL) posting to the Xero SANDBOX through ``syncline sync`` under posting 
 - ``--dry-run``'s summary counts what its plan lists: the documents the rules block are
   errors in both, the rounding-line document a warning in both;
 - a ``--full`` or date-scoped re-run sends nothing that is unchanged: no write reaches the
-  books and no fresh warning is journalled for the document posted with a rounding line.
+  books and no fresh warning is journalled for the document posted with a rounding line;
+- (deliverable 6) an order line can be posted under a proxy item.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -16,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from engine.rules_support import Line, Order
 from sandbox.posting_cli_support import CliWorld, build_cli_world
-from sandbox.xero_posting_support import LINK
+from sandbox.xero_posting_support import LINK, RULES
 from sandbox.xero_support import running_sandbox
 from syncline.sandbox.xero.values import ms_date
 
@@ -57,8 +60,6 @@ def _planned(summary: dict[str, Any], action: str) -> list[str]:
 def _journal(world: CliWorld, outcome: str) -> list[str]:
     rows = world.cli("journal", LINK, "--outcome", outcome, "--stream", "invoice", "--json",
                      "--limit", "1000")
-    import json
-
     return sorted(row["message"] for row in json.loads(rows.stdout))
 
 
@@ -109,3 +110,49 @@ def test_a_full_or_scoped_rerun_sends_nothing_unchanged(world: CliWorld,
         == (1, 1)
     assert world.invoices()["INV-2001"]["Date"] == ms_date(date(2026, 11, 3))
     assert world.sync_json(*scope, expect=1)["streams"]["invoice"]["M"] == 0
+
+
+ITEM_PROXY_RULES = RULES.replace('proxy = { contact = "proxy_contact" }',
+                                 'proxy = { contact = "proxy_contact", '
+                                 '"lines.item" = "lines.proxy_item" }')
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_an_item_proxy_posts_a_line_under_another_item(request: pytest.FixtureRequest,
+                                                      tmp_path: Path, database: str) -> None:
+    """Seed 004: an order line of a product the books do not know ('CONSULT-HR', no ledger
+    account mapped) posts under the item its ``post_as`` column names; a line without one
+    still blocks its document. The order system keeps its own product codes."""
+    assert ITEM_PROXY_RULES != RULES
+    crm_url = f"sqlite:///{tmp_path / 'crm.db'}" if database == "sqlite" \
+        else request.getfixturevalue("postgres_url")
+    orders = [Order("INV-3001", 1, [Line("WIDGET-01", D(2)), Line("CONSULT-HR", D(1))]),
+              Order("INV-3002", 2, [Line("CONSULT-HR", D(2))])]
+    with running_sandbox() as (sandbox, server):
+        world = build_cli_world(tmp_path, sandbox, server.url, crm_url, orders=orders,
+                                rules=ITEM_PROXY_RULES)
+        try:
+            world.execute("UPDATE order_lines SET post_as = 'SUPPORT-HR' WHERE order_id = 1 "
+                          "AND product_code = 'CONSULT-HR'")
+            done = world.sync_json(expect=1)
+            assert (done["streams"]["invoice"]["A"], done["streams"]["invoice"]["errors"]) \
+                == (1, 1)
+            lines = world.invoices()["INV-3001"]["LineItems"]
+            assert [line["AccountCode"] for line in lines] == ["200", "260"]
+            errors = json.loads(world.cli("errors", LINK, "--json").stdout)
+            assert [group["keys"] for group in errors] == [["2"]]
+            assert (errors[0]["field"], errors[0]["value"]) == ("ledger_account", "CONSULT-HR")
+            engine = sa.create_engine(crm_url)
+            try:
+                with engine.connect() as db:
+                    codes = [row[0] for row in db.execute(sa.text(
+                        "SELECT product_code FROM order_lines ORDER BY line_id"))]
+            finally:
+                engine.dispose()
+            assert codes == ["WIDGET-01", "CONSULT-HR", "CONSULT-HR"]
+            writes = len(world.writes())
+            rerun = world.sync_json("--full", expect=1)
+            assert (rerun["streams"]["invoice"]["A"], rerun["streams"]["invoice"]["M"]) == (0, 0)
+            assert len(world.writes()) == writes
+        finally:
+            world.close()

@@ -169,7 +169,7 @@ def owned_fields(rules: StreamRules) -> frozenset[str]:
     """The fields the rules write in the books' terms (proxied references, xref targets and,
     when lines are mapped or checked, the lines): an update coming back from the books leaves
     them alone, so that the local record keeps its own customer, codes and lines."""
-    owned = set(rules.proxy)
+    owned = {"lines" if target.startswith("lines.") else target for target in rules.proxy}
     for source, target in rules.xref.items():
         owned.add("lines" if source.startswith("lines.") else target)
     if rules.totals is not None:
@@ -272,6 +272,30 @@ class RuleSet:
         return None
 
     # -- transformations ------------------------------------------------------------------
+    def _proxy(self, fields: dict[str, Any], record: Mapping[str, Any]) -> None:
+        """Put the proxy's record in each proxied field whose proxy names one (see
+        :mod:`syncline.rules_config`): document fields from document fields; line fields
+        from the same line's field, or from a document field for every line."""
+        for target, proxy_field in self.rules.proxy.items():
+            if not target.startswith("lines."):
+                proxy = record.get(proxy_field)
+                if canonical_value(proxy) is not None and target in fields:
+                    fields[target] = proxy
+                continue
+            name = target[len("lines."):]
+            whole = None if proxy_field.startswith("lines.") else record.get(proxy_field)
+            per_line = proxy_field[len("lines."):] if proxy_field.startswith("lines.") else None
+            own = record.get("lines")
+            own_lines = own if isinstance(own, list) else []
+            for number, line in enumerate(fields.get("lines") or ()):
+                if per_line is None:
+                    proxy = whole
+                else:  # the record's own line: the write may leave the proxy field out
+                    source = own_lines[number] if number < len(own_lines) else line
+                    proxy = source.get(per_line, line.get(per_line))
+                if canonical_value(proxy) is not None:
+                    line[name] = proxy
+
     def _xref(self, fields: dict[str, Any], label: str,
               tables: Mapping[str, Mapping[str, str]], errors: list[str],
               problems: list[Problem]) -> None:
@@ -355,10 +379,7 @@ class RuleSet:
         fields = dict(write)
         if isinstance(fields.get("lines"), list):
             fields["lines"] = copy.deepcopy(fields["lines"])
-        for target, proxy_field in rules.proxy.items():
-            proxy = record.get(proxy_field)
-            if canonical_value(proxy) is not None and target in fields:
-                fields[target] = proxy
+        self._proxy(fields, record)
         errors: list[str] = []
         warnings: list[str] = []
         problems: list[Problem] = []
