@@ -178,6 +178,7 @@ _DOCUMENT_LINES = _fields(
 _DOCUMENT_HEAD = (
     "number", _ref("contact", "contact"), _date("date"), _date("due_date"), "currency", "status",
     "reference", _dec("subtotal"), _dec("tax_total"), _dec("total"), "owner",
+    _ref("term", "term"),  # the payment terms
     # posting controls, for the rules of a link (usually mapped on the local side only):
     # on hold, kept out of the books for good, and the record to post the document under
     _bool("on_hold"), _bool("nc_only"), _ref("proxy_contact", "contact"),

@@ -21,6 +21,7 @@ posting rule
         totals = { tolerance = 0.01, above = "error", rounding_account = "860" }
         xref = { "lines.item" = "ledger_account", "lines.tax_rate" = "tax_rate" }
         proxy = { contact = "proxy_contact", "lines.item" = "lines.proxy_item" }
+        fallback = { contact = "900" }      # the customer of documents that have none
 
 eligibility expression
     A `CEL <https://cel.dev>`_ expression over the record's canonical fields (``lines`` is a
@@ -40,6 +41,18 @@ proxy
     bills) and items (``"lines.item" = "lines.proxy_item"``: each line whose ``proxy_item``
     is set goes under that item; ``"lines.item" = "proxy_item"``: every line of a document
     whose ``proxy_item`` is set). Both fields must refer to the same stream.
+billing contact
+    The ``contact`` of a document (a stream with lines): the customer or supplier it is
+    billed to. A document without one goes under its proxy contact when it names one, else
+    under ``fallback``'s contact, with a warning either way; with neither it is blocked.
+fallback
+    ``FIELD = "KEY"``: the record (its key in the local system, or a books code when the
+    stream it names is not synced) a document goes with when its reference field FIELD is
+    empty, with a warning.
+payment terms
+    A document's ``term``. With an xref on it (``xref = { term = "term" }``), a term with no
+    entry does not block the document: it goes without one, so that the books' default
+    terms apply, with a warning.
 totals check
     The total the books will compute from the lines is compared with the document's own
     ``total``; a difference up to ``tolerance`` adds a rounding line on ``rounding_account``
@@ -115,6 +128,7 @@ class StreamRulesSettings(BaseModel):
     totals: TotalsRuleSettings | None = None
     xref: dict[str, str] = Field(default_factory=dict)
     proxy: dict[str, str] = Field(default_factory=dict)
+    fallback: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("eligible", "exclude_flag", "status_on_create")
     @classmethod
@@ -128,7 +142,8 @@ class StreamRulesSettings(BaseModel):
         return StreamRules(eligible=self.eligible, exclude_flag=self.exclude_flag,
                            send_all=self.send_all, status_on_create=self.status_on_create,
                            totals=self.totals.to_rule() if self.totals is not None else None,
-                           xref=dict(self.xref), proxy=dict(self.proxy))
+                           xref=dict(self.xref), proxy=dict(self.proxy),
+                           fallback=dict(self.fallback))
 
 
 def _stream_rules_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -257,6 +272,16 @@ def _check_stream(link_name: str, streams: Sequence[str], stream: str, rules: St
                     what=f"xref target of '{source_path}'")
     for field_name, proxy_field in rules.proxy.items():
         _check_proxy(stream, field_name, proxy_field, key=f"{where}.proxy", source=source)
+    for field_name, record_key in rules.fallback.items():
+        key = f"{where}.fallback"
+        in_lines, _ = _field_path(stream, field_name, key=key, source=source, what="fallback")
+        if in_lines or spec.fields[field_name].reference is None:
+            raise ConfigError(f"fallback '{field_name}': only a document's references to other "
+                              f"records (contact, vendor...) can have a fallback",
+                              key=key, source=source)
+        if not record_key.strip():
+            raise ConfigError(f"fallback '{field_name}': the record key must not be empty",
+                              key=key, source=source)
     if rules.totals is not None and spec.line_fields is None:
         raise ConfigError(f"a totals check needs a document with lines; {stream} has none",
                           key=f"{where}.totals", source=source)

@@ -458,3 +458,73 @@ def test_rules_store_xref_entries_and_post_requests(state_url: str) -> None:
         assert rules.requested(store.scope_id("crm-books", "bill")) == set()
     finally:
         store.close()
+
+
+def test_an_unmapped_payment_term_goes_without_it_and_warns() -> None:
+    """Issue 17, deliverable 5: a term with no entry in the ``term`` xref table does not
+    block the document; it goes without a term (the books apply their default) and says so.
+    A mapped term is translated; other unmapped xrefs still block."""
+    rules = _rules(xref={"term": "term", "lines.item": "ledger_account"})
+    tables = {"term": {"NET30": "30 days"},
+              "ledger_account": {"WIDGET-01": "200", "CONSULT-HR": "260"}}
+    mapped = _invoice(term="NET30")
+    verdict = rules.evaluate(mapped, mapped, key="1", creating=True, tables=tables)
+    assert verdict.kind is VerdictKind.OK and verdict.fields is not None
+    assert verdict.fields["term"] == "30 days" and not verdict.completed_by_books
+    unmapped = _invoice(term="NET45")
+    verdict = rules.evaluate(unmapped, unmapped, key="1", creating=True, tables=tables)
+    assert verdict.kind is VerdictKind.WARNING, verdict.messages
+    assert verdict.messages == ("invoice INV-1001: no term mapped for payment term 'NET45'; "
+                                "sent without it: the books' default terms apply",)
+    assert verdict.fields is not None and "term" not in verdict.fields
+    assert verdict.completed_by_books  # read back: the books fill in their default
+    assert unmapped["term"] == "NET45"
+    blocked = rules.evaluate(unmapped, unmapped, key="1", creating=True,
+                             tables={"term": {}, "ledger_account": {"WIDGET-01": "200"}})
+    assert blocked.kind is VerdictKind.ERROR
+    assert blocked.problems == (("ledger_account", "CONSULT-HR"),)
+
+
+def test_a_document_with_no_billing_contact_goes_to_its_proxy_or_fallback_or_is_blocked() -> None:
+    """Issue 17, deliverable 5: no billing contact -> the proxy contact, else the fallback
+    contact, each with a warning; with neither the document is blocked, saying how to fix
+    it."""
+    nobody = _invoice(contact=None)
+    blocked = _rules().evaluate(nobody, nobody, key="1", creating=True)
+    assert blocked.kind is VerdictKind.ERROR
+    assert blocked.messages == (
+        'invoice INV-1001: no billing contact (contact is empty) and no fallback: set one on '
+        'the document, or give the stream\'s rules fallback = { contact = "KEY" }',)
+    assert blocked.problems == (("contact", "empty, no fallback"),)
+    fallback = _rules(fallback={"contact": "900"})
+    verdict = fallback.evaluate(nobody, nobody, key="1", creating=True)
+    assert verdict.kind is VerdictKind.WARNING and verdict.fields is not None
+    assert verdict.fields["contact"] == "900"
+    assert verdict.messages == (
+        "invoice INV-1001: no billing contact; sent under the fallback contact '900'",)
+    proxied = _invoice(contact=None, proxy_contact="901")
+    both = _rules(fallback={"contact": "900"}, proxy={"contact": "proxy_contact"})
+    verdict = both.evaluate(proxied, proxied, key="1", creating=True)
+    assert verdict.kind is VerdictKind.WARNING and verdict.fields is not None
+    assert verdict.fields["contact"] == "901"
+    assert verdict.messages == ("invoice INV-1001: no billing contact; sent under the proxy "
+                                "contact '901' (proxy_contact)",)
+    own = _invoice()  # a document with its own contact: no warning, fallback unused
+    verdict = both.evaluate(own, own, key="1", creating=True)
+    assert verdict.kind is VerdictKind.OK and verdict.fields is not None
+    assert verdict.fields["contact"] == "7"
+    unwritten = {name: value for name, value in nobody.items() if name != "contact"}
+    assert _rules().evaluate(nobody, unwritten, key="1", creating=True).kind is VerdictKind.OK
+
+
+@pytest.mark.parametrize(("fallback", "message"), [
+    ({"lines.item": "X"}, "fallback 'lines.item': only a document's references to other "
+                          "records (contact, vendor...) can have a fallback"),
+    ({"number": "X"}, "fallback 'number': only a document's references"),
+    ({"contact": " "}, "fallback 'contact': the record key must not be empty"),
+    ({"contakt": "900"}, "unknown invoice field 'contakt' in fallback (did you mean "
+                         "'contact'?)"),
+])
+def test_bad_fallbacks_are_config_errors(fallback: dict[str, str], message: str) -> None:
+    assert f"links.crm-books.rules.invoice.fallback: {message}" in _config_error(
+        {"invoice": {"fallback": fallback}})
