@@ -11,12 +11,13 @@ through SQLAlchemy so that one script serves both databases; the config is that 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
@@ -30,14 +31,15 @@ from sandbox.xero_posting_support import (
     RULES,
     SUPPLIERS,
     TENANT,
+    seed_organisation,
 )
-from sandbox.xero_support import ApiUser, authorize
+from sandbox.xero_support import ApiUser, authorize, running_sandbox
 from syncline.cli import app
 from syncline.config import load_config
 from syncline.connectors.xero import XeroConnector
 from syncline.sandbox.xero import XeroSandbox
 
-__all__ = ["CliWorld", "build_cli_world"]
+__all__ = ["CliWorld", "build_cli_world", "cli_worlds"]
 
 
 ITEM_PROXY_COLUMN = "ALTER TABLE order_lines ADD COLUMN post_as TEXT"
@@ -135,21 +137,30 @@ class CliWorld:
         self.user.http.close()
 
 
+def cli_worlds(request: pytest.FixtureRequest, tmp_path: Path, orders: Sequence[Order],
+               *statements: str) -> Iterator[CliWorld]:
+    """A fixture body: the world of :func:`build_cli_world` over a SQLite file or a fresh
+    PostgreSQL database (``request.param``: ``sqlite`` or ``postgres``), with
+    ``statements`` run on the order system; the sandbox stops afterwards."""
+    crm_url = f"sqlite:///{tmp_path / 'crm.db'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgres_url")
+    with running_sandbox() as (sandbox, server):
+        built = build_cli_world(tmp_path, sandbox, server.url, crm_url, orders=orders)
+        try:
+            for statement in statements:
+                built.execute(statement)
+            yield built
+        finally:
+            built.close()
+
+
 def build_cli_world(folder: Path, sandbox: XeroSandbox, url: str, crm_url: str, *,
                     orders: Sequence[Order] = (), rules: str = RULES) -> CliWorld:
     """Create the order system at ``crm_url``, seed the organisation (the 'Web Customer'
     contact, the products as items), write the config, authorize the Xero endpoint (what
     ``syncline auth books`` does) and run ``syncline setup crm-books``."""
     _create_orders(crm_url, orders)
-    tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
-    user = ApiUser(url, tenant)
-    seeded = user.call("PUT", "/Contacts", json={"Contacts": [
-        {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
-    assert seeded.status_code == 200, seeded.text
-    items = user.call("PUT", "/Items", json={"Items": [
-        {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
-        for code, (name, price) in PRODUCTS.items()]})
-    assert items.status_code == 200, items.text
+    user = seed_organisation(sandbox, url)
     (folder / "secret.key").write_bytes(Fernet.generate_key())
     crm = CRM_ENDPOINT.replace('url = "sqlite:///crm.db"', f'url = "{crm_url}"').replace(
         'tax_amount = "tax"\n', 'tax_amount = "tax"\nproxy_item = "post_as"\n', 1)

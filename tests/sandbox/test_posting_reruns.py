@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.rules_support import Line, Order
-from sandbox.posting_cli_support import CliWorld, build_cli_world
+from sandbox.posting_cli_support import CliWorld, build_cli_world, cli_worlds
 from sandbox.xero_posting_support import LINK, RULES
 from sandbox.xero_support import running_sandbox
 from syncline.sandbox.xero.values import ms_date
@@ -42,14 +42,7 @@ ORDERS = [
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliWorld]:
-    crm_url = f"sqlite:///{tmp_path / 'crm.db'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgres_url")
-    with running_sandbox() as (sandbox, server):
-        built = build_cli_world(tmp_path, sandbox, server.url, crm_url, orders=ORDERS)
-        try:
-            yield built
-        finally:
-            built.close()
+    yield from cli_worlds(request, tmp_path, ORDERS)
 
 
 def _planned(summary: dict[str, Any], action: str) -> list[str]:

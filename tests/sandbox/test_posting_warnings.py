@@ -19,9 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from engine.rules_support import WEB_CUSTOMER, Line, Order
-from sandbox.posting_cli_support import CliWorld, build_cli_world
+from sandbox.posting_cli_support import CliWorld, cli_worlds
 from sandbox.xero_posting_support import LINK, RULES
-from sandbox.xero_support import running_sandbox
 
 D = Decimal
 NOBODY = ('invoice INV-4002: no billing contact (contact is empty) and no fallback: set one '
@@ -36,16 +35,8 @@ ORDERS = [Order("INV-4001", 1, [Line("WIDGET-01", D(1))]),
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliWorld]:
-    crm_url = f"sqlite:///{tmp_path / 'crm.db'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgres_url")
-    with running_sandbox() as (sandbox, server):
-        built = build_cli_world(tmp_path, sandbox, server.url, crm_url, orders=ORDERS)
-        try:
-            built.execute("UPDATE orders SET customer_id = NULL "
+    yield from cli_worlds(request, tmp_path, ORDERS, "UPDATE orders SET customer_id = NULL "
                           "WHERE order_no IN ('INV-4002', 'INV-4003')")
-            yield built
-        finally:
-            built.close()
 
 
 def _warnings(world: CliWorld) -> list[str]:

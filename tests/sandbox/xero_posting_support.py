@@ -32,7 +32,7 @@ from syncline.engine import RunMode, RunRequest, RunSummary, SyncEngine, open_en
 from syncline.sandbox.xero import XeroSandbox
 from syncline.state.store import StateStore
 
-__all__ = ["Bill", "Payment", "XeroWorld", "build_xero_world"]
+__all__ = ["Bill", "Payment", "XeroWorld", "build_xero_world", "seed_organisation"]
 
 TENANT = "Sandbox Company A (UK)"
 LINK = "crm-books"
@@ -276,6 +276,21 @@ def add_payments(world: XeroWorld, payments: Sequence[Payment]) -> None:
                       "order_no = ?", payment.reference, str(payment.amount), payment.number)
 
 
+def seed_organisation(sandbox: XeroSandbox, url: str) -> ApiUser:
+    """Give the sandbox's organisation the 'Web Customer' contact and the order system's
+    products as items; returns a user of that organisation."""
+    tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
+    user = ApiUser(url, tenant)
+    seeded = user.call("PUT", "/Contacts", json={"Contacts": [
+        {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
+    assert seeded.status_code == 200, seeded.text
+    items = user.call("PUT", "/Items", json={"Items": [
+        {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
+        for code, (name, price) in PRODUCTS.items()]})
+    assert items.status_code == 200, items.text
+    return user
+
+
 def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
                      orders: Sequence[Order] = (), bills: Sequence[Bill] = (),
                      web_customers: int = 0, batch_size: int = 50,
@@ -292,15 +307,7 @@ def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
         insert_orders(db, orders)
         _insert_bills(db, bills)
         db.commit()
-    tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
-    user = ApiUser(url, tenant)
-    seeded = user.call("PUT", "/Contacts", json={"Contacts": [
-        {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
-    assert seeded.status_code == 200, seeded.text
-    items = user.call("PUT", "/Items", json={"Items": [
-        {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
-        for code, (name, price) in PRODUCTS.items()]})
-    assert items.status_code == 200, items.text
+    user = seed_organisation(sandbox, url)
     (folder / "secret.key").write_bytes(Fernet.generate_key())
     path = folder / "syncline.toml"
     path.write_text(CRM_ENDPOINT + BOOKS_ENDPOINT.format(url=url, tenant=TENANT,
