@@ -229,7 +229,8 @@ def resume(link: str, body: PauseBody, context: Context, user: Operator) -> dict
                                        user=user.name).to_json()
 
 
-@router.put("/links/{link}/sync-all", summary="Whether the link takes part in Sync All")
+@router.put("/links/{link}/sync-all",
+            summary="Whether the link takes part in Sync All (every link is off until switched on)")
 def set_sync_all(link: str, body: SyncAllFlagBody, context: Context,
                  user: Admin) -> dict[str, Any]:
     check_link(context, link)
