@@ -52,6 +52,34 @@ match = { contact = ["email"] }
     assert len(pair.a.stream("contact")) == 1
 
 
+def test_sync_all_with_streams_runs_the_links_taking_part_that_sync_them(
+        runner: CliRunner, tmp_path: Path) -> None:
+    pair = memory_config(tmp_path, extra="""
+[endpoints.left.streams.organisation]
+fields = ["name"]
+[endpoints.right.streams.organisation]
+fields = ["name"]
+[links.orgs]
+a = "left"
+b = "right"
+streams = ["organisation"]
+""")
+    assert runner.invoke(app, pair.args("link", "lr", "--sync-all", "on")).exit_code == 0
+    bogus = runner.invoke(app, pair.args("sync", "--stream", "invoice"))
+    assert bogus.exit_code == 2 and "no link syncs invoice" in bogus.stderr
+    wanted = runner.invoke(app, pair.args("sync", "--stream", "organisation"))
+    assert wanted.exit_code == 2, wanted.output
+    assert wanted.stderr.startswith("error: no link taking part in Sync All syncs "
+                                    "organisation (taking part: lr)"), wanted.stderr
+    pair.a.put("contact", "c1", {"name": "Ada", "email": "ada@example.com"})
+    pair.a.put("organisation", "o1", {"name": "Acme"})
+    result = runner.invoke(app, pair.args("sync", "--stream", "contact", "--json"))
+    assert result.exit_code == 0, result.output
+    assert [(d["link"], d["outcome"]) for d in json.loads(result.stdout)] == [
+        ("orgs", "left-out"), ("lr", "ok")]
+    assert len(pair.b.stream("contact")) == 1 and len(pair.b.stream("organisation")) == 0
+
+
 def test_sync_json_prints_only_the_documented_shape(runner: CliRunner,
                                                     memory: MemoryPair) -> None:
     result = runner.invoke(app, memory.args("sync", "lr", "--json"))

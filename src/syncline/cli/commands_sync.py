@@ -252,12 +252,17 @@ def sync(
     results: list[LinkResult] = []
     error_word = typer.style("error:", fg="red", bold=True)
     interrupted = False
-    per_link: dict[str, tuple[str, ...]] = {}
+    per_link = choose_streams(loaded, links, list(stream or []))  # before the store opens
     try:
         with open_store(loaded) as store:
             if link is None:
-                links = _sync_all_links(store, links, results, documents)
-            per_link = choose_streams(loaded, links, list(stream or []))
+                taking_part = _sync_all_links(store, links, results, documents)
+                per_link = {name: streams for name, streams in per_link.items()
+                            if name in taking_part}
+                if not per_link:
+                    raise UsageError(f"no link taking part in Sync All syncs "
+                                     f"{', '.join(stream or [])} (taking part: "
+                                     f"{', '.join(taking_part)})")
             user = current_user()
             for name, streams in per_link.items():
                 request = RunRequest(name, RunMode.FULL if full else RunMode.INCREMENTAL,
