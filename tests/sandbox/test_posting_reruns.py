@@ -149,3 +149,22 @@ def test_an_item_proxy_posts_a_line_under_another_item(request: pytest.FixtureRe
             assert len(world.writes()) == writes
         finally:
             world.close()
+
+
+def test_a_one_way_link_rereads_the_rounded_document_as_sent(world: CliWorld) -> None:
+    """On a link from the order system to the books only, a full re-run sends the rounded
+    document (and the others) nothing again and journals no fresh warning."""
+    text = world.config.read_text(encoding="utf-8")
+    world.config.write_text(text.replace('max_delete = "25%"\n',
+                                         'max_delete = "25%"\ndirection = "a-to-b"\n'),
+                            encoding="utf-8")
+    assert 'direction = "a-to-b"' in world.config.read_text(encoding="utf-8")
+    first = world.sync_json(expect=1)
+    assert (first["streams"]["invoice"]["A"], first["streams"]["invoice"]["warnings"]) == (2, 1)
+    writes = len(world.writes())
+    for _ in range(2):
+        again = world.sync_json("--full", expect=1)
+        assert (again["streams"]["invoice"]["A"], again["streams"]["invoice"]["M"],
+                again["streams"]["invoice"]["warnings"]) == (0, 0, 0)
+    assert len(world.writes()) == writes
+    assert _journal(world, "warning") == [ROUNDED]
