@@ -128,7 +128,8 @@ class StreamRulesSettings(BaseModel):
     totals: TotalsRuleSettings | None = None
     xref: dict[str, str] = Field(default_factory=dict)
     proxy: dict[str, str] = Field(default_factory=dict)
-    fallback: dict[str, str] = Field(default_factory=dict)
+    fallback: dict[str, str | int] = Field(default_factory=dict)
+    """Field -> record key; a whole number is taken as its text (``contact = 900``)."""
 
     @field_validator("eligible", "exclude_flag", "status_on_create")
     @classmethod
@@ -143,7 +144,7 @@ class StreamRulesSettings(BaseModel):
                            send_all=self.send_all, status_on_create=self.status_on_create,
                            totals=self.totals.to_rule() if self.totals is not None else None,
                            xref=dict(self.xref), proxy=dict(self.proxy),
-                           fallback=dict(self.fallback))
+                           fallback={name: str(key) for name, key in self.fallback.items()})
 
 
 def _stream_rules_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:

@@ -517,6 +517,11 @@ def test_a_document_with_no_billing_contact_goes_to_its_proxy_or_fallback_or_is_
     assert _rules().evaluate(nobody, unwritten, key="1", creating=True).kind is VerdictKind.OK
 
 
+def test_a_fallback_key_may_be_written_as_a_number() -> None:
+    config = parse_config(_raw({"invoice": {"fallback": {"contact": 900}}}), base_dir=Path("."))
+    assert config.links["crm-books"].rules["invoice"].fallback == {"contact": "900"}
+
+
 @pytest.mark.parametrize(("fallback", "message"), [
     ({"lines.item": "X"}, "fallback 'lines.item': only a document's references to other "
                           "records (contact, vendor...) can have a fallback"),
