@@ -151,6 +151,12 @@ def test_sync_all_runs_only_the_links_switched_on_and_names_the_others(
                             "syncline link third --sync-all on)\n")
 
     _switch_on(runner, backend, "first", "third")
+    listed = runner.invoke(app, backend.args("link"))
+    assert listed.stdout.splitlines() == ["first: not paused; Sync All on",
+                                          "second: not paused; Sync All off",
+                                          "third: not paused; Sync All on"], listed.output
+    bare = runner.invoke(app, backend.args("link", "--sync-all", "on"))
+    assert bare.exit_code == 2 and "--sync-all needs the LINK to switch" in bare.stderr
     from syncline.config import load_config
     from syncline.service.stores import controls_of, open_state_store
 
