@@ -104,7 +104,8 @@ class FolderBench:
     def command(self, tool: str, *args: str) -> list[str]:
         folder = self.folder(tool)
         if tool == "syncline":
-            return [str(self.binaries[tool]), "sync", "--config", str(folder / "syncline.toml")]
+            return [str(self.binaries[tool]), "sync", "cards-copy", "--config",
+                    str(folder / "syncline.toml")]
         return [str(self.binaries[tool]), "--config", str(folder / "config"), *(args or ("sync",))]
 
     def _fresh(self, tool: str) -> None:

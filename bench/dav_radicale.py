@@ -332,8 +332,9 @@ class RadicaleBench:
             self._run(tool, folder, "discover")
 
     def _run(self, tool: str, folder: Path, command: str = "sync") -> Measurement:
-        if tool == "syncline":
-            arguments = [str(self.binaries[tool]), command, "--config",
+        if tool == "syncline":  # the link by name: Sync All is off until switched on
+            link = ["book"] if command == "sync" else []
+            arguments = [str(self.binaries[tool]), command, *link, "--config",
                          str(folder / "syncline.toml")]
         else:
             arguments = [str(self.binaries[tool]), "--config", str(folder / "config"), command]

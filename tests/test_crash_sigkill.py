@@ -43,7 +43,8 @@ def _count(path: Path, query: str) -> int:
 def _kill_when(folder: Path, query: str, threshold: int, timeout: float = 120.0) -> int:
     """Start a sync and SIGKILL it once ``query`` on the state store reaches ``threshold``
     (or the sync ends by itself). Returns the count seen when it was killed."""
-    process = subprocess.Popen([SYNCLINE, "--config", str(folder / "syncline.toml"), "sync"],
+    process = subprocess.Popen([SYNCLINE, "--config", str(folder / "syncline.toml"), "sync",
+                                "crm-books"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     seen = 0
@@ -111,7 +112,7 @@ def test_killed_runs_resume_without_duplicates_or_loss(folder: Path) -> None:
     killed_at = [_kill_when(folder, mappings, threshold)
                  for threshold in (1, 20_000, 45_000, 80_000)]
     assert any(0 < seen < RECORDS for seen in killed_at), killed_at
-    result = _syncline(folder, "sync")
+    result = _syncline(folder, "sync", "crm-books")
     assert result.returncode == 0, result.stdout + result.stderr
     _assert_equal_sides(folder)
     state = folder / "state.db"
@@ -135,7 +136,7 @@ def test_killed_runs_resume_without_duplicates_or_loss(folder: Path) -> None:
     before = _count(state, journal)
     for extra in (1, 3_000, 9_000):
         _kill_when(folder, journal, before + extra)
-    result = _syncline(folder, "sync")
+    result = _syncline(folder, "sync", "crm-books")
     assert result.returncode == 0, result.stdout + result.stderr
     _assert_equal_sides(folder)
     again = _syncline(folder, "sync", "crm-books", "--json")

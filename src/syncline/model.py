@@ -173,10 +173,13 @@ _DOCUMENT_LINES = _fields(
     "description", _ref("item", "item"), _dec("quantity"), _dec("unit_price"),
     _ref("ledger_account", "ledger_account"), _ref("tax_rate", "tax_rate"), _dec("tax_amount"),
     _dec("line_amount"), _ref("cost_code", "cost_code"), _ref("project_code", "project_code"),
+    # posting control, for the rules of a link: the item to post this line under
+    _ref("proxy_item", "item"),
 )
 _DOCUMENT_HEAD = (
     "number", _ref("contact", "contact"), _date("date"), _date("due_date"), "currency", "status",
     "reference", _dec("subtotal"), _dec("tax_total"), _dec("total"), "owner",
+    _ref("term", "term"),  # the payment terms
     # posting controls, for the rules of a link (usually mapped on the local side only):
     # on hold, kept out of the books for good, and the record to post the document under
     _bool("on_hold"), _bool("nc_only"), _ref("proxy_contact", "contact"),
@@ -240,6 +243,7 @@ ENTITY_TYPES: dict[str, EntityType] = {
                    natural_keys=("number",), line_fields=_DOCUMENT_LINES,
                    doc="A credit note against a customer or supplier."),
         EntityType("bill", _fields(*_DOCUMENT_HEAD, _ref("vendor", "vendor"),
+                                   _ref("proxy_vendor", "vendor"),
                                    FieldSpec("lines", FieldType.LINES)),
                    natural_keys=("number",), line_fields=_DOCUMENT_LINES,
                    doc="A purchase invoice (accounts payable)."),

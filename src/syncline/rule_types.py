@@ -72,7 +72,8 @@ class StreamRules:
     """The posting rules of one stream of a link (see the module docstring): ``eligible``
     is a CEL expression, ``exclude_flag`` a field, ``xref`` maps a source field path
     (``lines.item`` for a line field) to an xref table (and target field), ``proxy`` maps a
-    field to the field whose value stands in for it."""
+    field to the field whose value stands in for it, ``fallback`` maps a reference field
+    (``contact``) to the record it takes when the document has none."""
 
     eligible: str | None = None
     exclude_flag: str | None = None
@@ -81,6 +82,7 @@ class StreamRules:
     totals: TotalsRule | None = None
     xref: dict[str, str] = field(default_factory=dict)
     proxy: dict[str, str] = field(default_factory=dict)
+    fallback: dict[str, str] = field(default_factory=dict)
 
 
 _MACRO = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")

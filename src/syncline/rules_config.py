@@ -20,7 +20,8 @@ posting rule
         status_on_create = "AUTHORISED"     # the status documents are created with
         totals = { tolerance = 0.01, above = "error", rounding_account = "860" }
         xref = { "lines.item" = "ledger_account", "lines.tax_rate" = "tax_rate" }
-        proxy = { contact = "proxy_contact" }
+        proxy = { contact = "proxy_contact", "lines.item" = "lines.proxy_item" }
+        fallback = { contact = "900" }      # the customer of documents that have none
 
 eligibility expression
     A `CEL <https://cel.dev>`_ expression over the record's canonical fields (``lines`` is a
@@ -35,7 +36,23 @@ cross-reference (xref)
     store's entry wins. A value with no entry blocks the document.
 proxy
     ``FIELD = "PROXY_FIELD"``: when the document's PROXY_FIELD names a record, the document
-    is posted with FIELD set to that record (all web-shop orders under one 'Web Customer').
+    is posted with FIELD set to that record: customers (``contact = "proxy_contact"``: all
+    web-shop orders under one 'Web Customer'), vendors (``vendor = "proxy_vendor"`` on
+    bills) and items (``"lines.item" = "lines.proxy_item"``: each line whose ``proxy_item``
+    is set goes under that item; ``"lines.item" = "proxy_item"``: every line of a document
+    whose ``proxy_item`` is set). Both fields must refer to the same stream.
+billing contact
+    The ``contact`` of a document (a stream with lines): the customer or supplier it is
+    billed to. A document without one goes under its proxy contact when it names one, else
+    under ``fallback``'s contact, with a warning either way; with neither it is blocked.
+fallback
+    ``FIELD = "KEY"``: the record (its key in the local system, or a books code when the
+    stream it names is not synced) a document goes with when its reference field FIELD is
+    empty, with a warning.
+payment terms
+    A document's ``term``. With an xref on it (``xref = { term = "term" }``), a term with no
+    entry does not block the document: it goes without one, so that the books' default
+    terms apply, with a warning.
 totals check
     The total the books will compute from the lines is compared with the document's own
     ``total``; a difference up to ``tolerance`` adds a rounding line on ``rounding_account``
@@ -111,6 +128,8 @@ class StreamRulesSettings(BaseModel):
     totals: TotalsRuleSettings | None = None
     xref: dict[str, str] = Field(default_factory=dict)
     proxy: dict[str, str] = Field(default_factory=dict)
+    fallback: dict[str, str | int] = Field(default_factory=dict)
+    """Field -> record key; a whole number is taken as its text (``contact = 900``)."""
 
     @field_validator("eligible", "exclude_flag", "status_on_create")
     @classmethod
@@ -124,7 +143,8 @@ class StreamRulesSettings(BaseModel):
         return StreamRules(eligible=self.eligible, exclude_flag=self.exclude_flag,
                            send_all=self.send_all, status_on_create=self.status_on_create,
                            totals=self.totals.to_rule() if self.totals is not None else None,
-                           xref=dict(self.xref), proxy=dict(self.proxy))
+                           xref=dict(self.xref), proxy=dict(self.proxy),
+                           fallback={name: str(key) for name, key in self.fallback.items()})
 
 
 def _stream_rules_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -184,6 +204,41 @@ def _field_path(stream: str, path: str, *, key: str, source: str | None,
     return False, path
 
 
+def _check_proxy(stream: str, field_name: str, proxy_field: str, *, key: str,
+                 source: str | None) -> None:
+    """Check one proxy setting ``field_name = "proxy_field"`` (see the module docstring).
+
+    Raises:
+        ConfigError: an unknown field, a document field proxied by a line field, or two
+            fields that do not refer to the same stream.
+    """
+    spec = ENTITY_TYPES[stream]
+    target_in_lines, target = _field_path(stream, field_name, key=key, source=source,
+                                          what="proxy")
+    proxy_in_lines, proxy = _field_path(stream, proxy_field, key=key, source=source,
+                                        what=f"proxy of '{field_name}'")
+    if proxy_in_lines and not target_in_lines:
+        raise ConfigError(f"proxy '{field_name}' = '{proxy_field}': a document field cannot be "
+                          f"proxied by a line field", key=key, source=source)
+    lines = spec.line_fields or {}
+    target_spec = lines[target] if target_in_lines else spec.fields[target]
+    proxy_spec = lines[proxy] if proxy_in_lines else spec.fields[proxy]
+    if target_spec.reference is None:
+        raise ConfigError(f"proxy '{field_name}': only references to other records (contact, "
+                          f"vendor, item...) can be proxied; {field_name} is not one",
+                          key=key, source=source)
+    if proxy_spec.reference != target_spec.reference:
+        named = _a(proxy_spec.reference) if proxy_spec.reference else "no record"
+        raise ConfigError(f"proxy '{field_name}' = '{proxy_field}': {field_name} names "
+                          f"{_a(target_spec.reference)}, {proxy_field} {named}; both must "
+                          f"name the same kind of record", key=key, source=source)
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: 'an item', 'a contact'."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _check_stream(link_name: str, streams: Sequence[str], stream: str, rules: StreamRules,
                   source: str | None) -> None:
     where = f"links.{link_name}.rules.{stream}"
@@ -217,12 +272,17 @@ def _check_stream(link_name: str, streams: Sequence[str], stream: str, rules: St
         _field_path(stream, target_path, key=key, source=source,
                     what=f"xref target of '{source_path}'")
     for field_name, proxy_field in rules.proxy.items():
-        key = f"{where}.proxy"
-        for path in (field_name, proxy_field):
-            in_lines, _ = _field_path(stream, path, key=key, source=source, what="proxy")
-            if in_lines:
-                raise ConfigError(f"proxy '{path}': only document fields can be proxied, "
-                                  f"not line fields", key=key, source=source)
+        _check_proxy(stream, field_name, proxy_field, key=f"{where}.proxy", source=source)
+    for field_name, record_key in rules.fallback.items():
+        key = f"{where}.fallback"
+        in_lines, _ = _field_path(stream, field_name, key=key, source=source, what="fallback")
+        if in_lines or spec.fields[field_name].reference is None:
+            raise ConfigError(f"fallback '{field_name}': only a document's references to other "
+                              f"records (contact, vendor...) can have a fallback",
+                              key=key, source=source)
+        if not record_key.strip():
+            raise ConfigError(f"fallback '{field_name}': the record key must not be empty",
+                              key=key, source=source)
     if rules.totals is not None and spec.line_fields is None:
         raise ConfigError(f"a totals check needs a document with lines; {stream} has none",
                           key=f"{where}.totals", source=source)

@@ -160,15 +160,19 @@ def test_conflicts_resolved_through_the_api_and_the_sync_user(
 
 def test_sync_all_respects_the_per_link_switch(api: Served, link: MemoryLink) -> None:
     admin = api.client(Role.ADMIN)
-    assert admin.put("/api/links/lr/sync-all", json={"enabled": False}).json()[
-        "sync_all"] is False
+    assert admin.get("/api/links/lr").json()["controls"]["sync_all"] is False  # off at first
     answer = admin.post("/api/sync-all").json()
-    assert answer == {"started": [], "skipped": {"lr": "takes no part in Sync All"}}
-    admin.put("/api/links/lr/sync-all", json={"enabled": True})
+    assert answer == {"started": [], "skipped": {"lr": "Sync All is off for it"}}
+    assert admin.put("/api/links/lr/sync-all", json={"enabled": True}).json()[
+        "sync_all"] is True
     link.a.put("contact", "c1", {"name": "Ada"})
     answer = admin.post("/api/sync-all").json()
     assert [item["link"] for item in answer["started"]] == ["lr"]
     assert _finished(api, 1)[0]["user"] == "admin"
+    admin.put("/api/links/lr/sync-all", json={"enabled": False})
+    admin.post("/api/links/lr/pause", json={})
+    admin.put("/api/links/lr/sync-all", json={"enabled": True})
+    assert admin.post("/api/sync-all").json() == {"started": [], "skipped": {"lr": "paused"}}
     assert httpx.post(f"{api.url}/api/sync-all").status_code == 401
 
 

@@ -64,7 +64,9 @@ def test_passwords_are_argon2id_and_tokens_sha256(store: StateStore) -> None:
 def test_link_controls(store: StateStore) -> None:
     controls = ControlsStore(store)
     fresh = controls.controls("lr")
-    assert (fresh.paused, fresh.sync_all, fresh.paused_streams) == (False, True, frozenset())
+    assert (fresh.paused, fresh.sync_all, fresh.paused_streams) == (False, False, frozenset())
+    controls.set_sync_all("lr", True, user="boss")
+    assert controls.controls("lr").sync_all is True
     controls.set_paused("lr", True, stream="invoice", user="ops")
     controls.set_sync_all("lr", False, user="boss")
     found = controls.controls("lr")
@@ -75,6 +77,15 @@ def test_link_controls(store: StateStore) -> None:
     found = controls.controls("lr")
     assert found.paused is True and found.paused_streams == frozenset()
     assert controls.controls("other").paused is False
+    controls.set_paused("other", False)  # a row made by pausing leaves Sync All off
+    controls.set_sync_all("on", True)
+    selection = controls.sync_all_selection(["lr", "other", "on", "never"])
+    assert selection.taking_part == ("on",)
+    assert selection.left_out == {"lr": "Sync All is off for it",
+                                  "other": "Sync All is off for it",
+                                  "never": "Sync All is off for it"}
+    controls.set_sync_all("lr", True)
+    assert controls.sync_all_selection(["lr"]).left_out == {"lr": "paused"}
 
 
 def test_journal_paging_and_literal_key_filter(store: StateStore) -> None:

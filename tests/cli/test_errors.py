@@ -76,7 +76,7 @@ def test_unset_secret_is_a_config_error(runner: CliRunner, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNCLINE_TEST_CRM_URL", raising=False)
     path = _variant(tmp_path, 'url = "sqlite:///crm.db"', 'url = "env:SYNCLINE_TEST_CRM_URL"')
-    result = runner.invoke(app, ["sync", "--config", str(path)])
+    result = runner.invoke(app, ["sync", "crm-books", "--config", str(path)])
     assert result.exit_code == 2, result.output
     assert "environment variable SYNCLINE_TEST_CRM_URL is not set" in result.stderr
     assert "Traceback" not in result.output
@@ -89,7 +89,7 @@ def test_errors_found_while_opening_name_the_config_file(runner: CliRunner,
     path = _variant(tmp_path, "", "")
     for name in ("crm.db", "books.db"):
         sqlite3.connect(tmp_path / name).close()
-    result = runner.invoke(app, ["sync", "--config", str(path)])
+    result = runner.invoke(app, ["sync", "crm-books", "--config", str(path)])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {path}: endpoints.crm.streams.contact.table: "
                                     f"table 'people' not found")

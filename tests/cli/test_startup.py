@@ -120,7 +120,7 @@ def test_a_vdir_sync_loads_only_what_it_needs(tmp_path: Path) -> None:
     opens the store, and loads no web, HTTP, crypto, cron or CEL package."""
     config = _vdir_link(tmp_path)
     for _ in range(2):
-        result = _probe("sync", "--json", "--config", str(config), cwd=tmp_path)
+        result = _probe("sync", "phone-copy", "--json", "--config", str(config), cwd=tmp_path)
         assert result["code"] == 0
         packages = _packages(result)
         assert {"sqlalchemy", "pydantic"} <= packages  # it did load the config and the store

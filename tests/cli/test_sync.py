@@ -31,7 +31,8 @@ def test_sync_creates_missing_records_and_prints_the_summary(runner: CliRunner,
     assert "lr contact: done, 3 read" in result.stderr
 
 
-def test_sync_without_link_runs_every_link(runner: CliRunner, tmp_path: Path) -> None:
+def test_sync_without_link_runs_every_link_switched_on(runner: CliRunner,
+                                                       tmp_path: Path) -> None:
     pair = memory_config(tmp_path, extra="""
 [links.rl]
 a = "right"
@@ -41,12 +42,42 @@ direction = "a-to-b"
 match = { contact = ["email"] }
 """)
     pair.b.put("contact", "r1", {"name": "Rita", "email": "rita@example.com"})
+    for name in ("lr", "rl"):  # Sync All is off for every link until switched on
+        assert runner.invoke(app, pair.args("link", name, "--sync-all", "on")).exit_code == 0
     result = runner.invoke(app, pair.args("sync", "--json"))
     assert result.exit_code == 0, result.output
     documents = json.loads(result.stdout)
     assert [document["link"] for document in documents] == ["lr", "rl"]
     assert documents[0]["streams"]["contact"]["A"] == 1  # rita, right -> left
     assert len(pair.a.stream("contact")) == 1
+
+
+def test_sync_all_with_streams_runs_the_links_taking_part_that_sync_them(
+        runner: CliRunner, tmp_path: Path) -> None:
+    pair = memory_config(tmp_path, extra="""
+[endpoints.left.streams.organisation]
+fields = ["name"]
+[endpoints.right.streams.organisation]
+fields = ["name"]
+[links.orgs]
+a = "left"
+b = "right"
+streams = ["organisation"]
+""")
+    assert runner.invoke(app, pair.args("link", "lr", "--sync-all", "on")).exit_code == 0
+    bogus = runner.invoke(app, pair.args("sync", "--stream", "invoice"))
+    assert bogus.exit_code == 2 and "no link syncs invoice" in bogus.stderr
+    wanted = runner.invoke(app, pair.args("sync", "--stream", "organisation"))
+    assert wanted.exit_code == 2, wanted.output
+    assert wanted.stderr.startswith("error: no link taking part in Sync All syncs "
+                                    "organisation (taking part: lr)"), wanted.stderr
+    pair.a.put("contact", "c1", {"name": "Ada", "email": "ada@example.com"})
+    pair.a.put("organisation", "o1", {"name": "Acme"})
+    result = runner.invoke(app, pair.args("sync", "--stream", "contact", "--json"))
+    assert result.exit_code == 0, result.output
+    assert [(d["link"], d["outcome"]) for d in json.loads(result.stdout)] == [
+        ("orgs", "left-out"), ("lr", "ok")]
+    assert len(pair.b.stream("contact")) == 1 and len(pair.b.stream("organisation")) == 0
 
 
 def test_sync_json_prints_only_the_documented_shape(runner: CliRunner,
@@ -137,7 +168,7 @@ streams = ["contact"]
 
 def test_missing_sqlite_database_exits_3(sql: SqlPair) -> None:
     sql.books.unlink()
-    result = subprocess.run([str(SYNCLINE), "--config", str(sql.config), "sync"],
+    result = subprocess.run([str(SYNCLINE), "--config", str(sql.config), "sync", "crm-books"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
     assert "books" in result.stderr
@@ -273,6 +304,10 @@ def test_sql_sync_both_ways_then_check_constraint_error(sql: SqlPair) -> None:
                            capture_output=True, text=True, timeout=60)
     assert setup.returncode == 0, setup.stderr
     assert "crm (sql, side a)" in setup.stdout
+    switched = subprocess.run([str(SYNCLINE), "link", "crm-books", "--sync-all", "on",
+                               "--config", str(sql.config)],
+                              capture_output=True, text=True, timeout=60)
+    assert switched.stdout == "crm-books takes part in Sync All\n", switched.stderr
     first = subprocess.run([str(SYNCLINE), "sync", "--json", "--config", str(sql.config)],
                            capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr

@@ -126,8 +126,71 @@ def _people_copied(backend: Backend, number: int) -> list[tuple[object, ...]]:
     return backend.rows(f"SELECT name, email FROM customers_{number} ORDER BY email")
 
 
+def _switch_on(runner: CliRunner, backend: Backend, *links: str) -> None:
+    """Switch ``links`` into Sync All, as an admin does (every link is out until then)."""
+    for name in links:
+        result = runner.invoke(app, backend.args("link", name, "--sync-all", "on"))
+        assert result.exit_code == 0, result.output
+        assert result.stdout == f"{name} takes part in Sync All\n"
+
+
+def test_sync_all_runs_only_the_links_switched_on_and_names_the_others(
+        runner: CliRunner, backend: Backend) -> None:
+    """Sync All is off for every link until an admin switches it on (seed 003): ``sync``
+    with no link runs only the links switched on and not paused, and says which were left
+    out and why; the API's Sync All makes the same choice."""
+    nothing = runner.invoke(app, backend.args("sync"))
+    assert nothing.exit_code == 2, nothing.output
+    assert nothing.stderr.startswith(
+        "error: no link takes part in Sync All (first (Sync All is off for it), second (Sync "
+        "All is off for it), third (Sync All is off for it)); run one with 'syncline sync "
+        "LINK', or switch links on with 'syncline link LINK --sync-all on'"), nothing.stderr
+    assert _people_copied(backend, 1) == [] and _people_copied(backend, 3) == []
+    shown = runner.invoke(app, backend.args("link", "third"))
+    assert shown.stdout == ("third: not paused; is left out of Sync All (switch it on: "
+                            "syncline link third --sync-all on)\n")
+
+    _switch_on(runner, backend, "first", "third")
+    listed = runner.invoke(app, backend.args("link"))
+    assert listed.stdout.splitlines() == ["first: not paused; Sync All on",
+                                          "second: not paused; Sync All off",
+                                          "third: not paused; Sync All on"], listed.output
+    bare = runner.invoke(app, backend.args("link", "--sync-all", "on"))
+    assert bare.exit_code == 2 and "--sync-all needs the LINK to switch" in bare.stderr
+    from syncline.config import load_config
+    from syncline.service.stores import controls_of, open_state_store
+
+    with open_state_store(load_config(backend.config)) as store:
+        controls_of(store).set_paused("third", True, user="test")
+    result = runner.invoke(app, backend.args("sync", "--json"))
+    assert result.exit_code == 0, result.output
+    documents = json.loads(result.stdout)
+    assert [(d["link"], d["outcome"], d["messages"]) for d in documents] == [
+        ("second", "left-out", ["left out of Sync All: Sync All is off for it"]),
+        ("third", "left-out", ["left out of Sync All: paused"]),
+        ("first", "ok", [])]
+    assert len(_people_copied(backend, 1)) == 2
+    assert _people_copied(backend, 3) == []  # paused: left out
+
+    off = runner.invoke(app, backend.args("link", "first", "--sync-all", "off", "--json"))
+    assert off.exit_code == 0, off.output
+    assert json.loads(off.stdout)["sync_all"] is False
+    again = runner.invoke(app, backend.args("sync"))
+    assert again.exit_code == 2 and "no link takes part in Sync All" in again.stderr
+
+    from api.support import serve_api
+    from syncline.state.users_store import Role
+
+    _switch_on(runner, backend, "first")
+    with serve_api(load_config(backend.config)) as api:
+        answer = api.client(Role.ADMIN).post("/api/sync-all").json()
+    assert [started["link"] for started in answer["started"]] == ["first"]
+    assert answer["skipped"] == {"second": "Sync All is off for it", "third": "paused"}
+
+
 def test_a_link_with_a_configuration_error_is_skipped_and_the_others_run(
         runner: CliRunner, backend: Backend) -> None:
+    _switch_on(runner, backend, "first", "second", "third")
     result = runner.invoke(app, backend.args("sync"))
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
@@ -224,6 +287,7 @@ def test_a_busy_link_still_prints_its_summary(runner: CliRunner, backend: Backen
     from syncline.service.lock import RunLock
     from syncline.state.store import StateStore
 
+    _switch_on(runner, backend, "first", "second", "third")
     config = load_config(backend.config)
     store = StateStore.open(config.resolve_url(config.state.url))
     try:

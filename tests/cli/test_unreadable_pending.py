@@ -49,7 +49,7 @@ def test_a_malformed_card_is_pending_until_fixed(runner: CliRunner, tmp_path: Pa
     phone.mkdir()
     (phone / "p0.vcf").write_text(_card("p0", "Margaret Hughes"))
     (phone / "p1.vcf").write_text(_card("p1", "Oliver Bennett"))
-    _run(runner, config, "sync")
+    _run(runner, config, "sync", "phone-copy")
     assert _pending(runner, config) == 0
 
     (phone / "p1.vcf").write_text(BROKEN)

@@ -673,8 +673,8 @@ def test_syncline_sync_names_the_malformed_file_and_its_problem(tmp_path: Path) 
     phone.mkdir()
     for n in range(3):
         (phone / f"p{n}.vcf").write_text(person_card(f"p{n}", " ".join(PEOPLE[n])))
-    syncline = [str(Path(sys.executable).with_name("syncline")), "sync", "--config",
-                str(tmp_path / "syncline.toml")]
+    syncline = [str(Path(sys.executable).with_name("syncline")), "sync", "phone-copy",
+                "--config", str(tmp_path / "syncline.toml")]
     assert subprocess.run(syncline, capture_output=True, check=False).returncode == 0
     (phone / "p1.vcf").write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN Oliver Bennett\r\n"
                                   "END:VCARD\r\n")

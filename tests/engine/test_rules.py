@@ -98,8 +98,17 @@ def test_a_full_rules_section_is_accepted() -> None:
      "links.crm-books.rules.invoice.xref: unknown invoice line field 'gl_account' in xref "
      "target of 'lines.item' 'lines.gl_account'"),
     ({"invoice": {"proxy": {"lines.item": "proxy_contact"}}},
-     "links.crm-books.rules.invoice.proxy: proxy 'lines.item': only document fields can be "
-     "proxied"),
+     "links.crm-books.rules.invoice.proxy: proxy 'lines.item' = 'proxy_contact': lines.item "
+     "names an item, proxy_contact a contact; both must name the same kind of record"),
+    ({"invoice": {"proxy": {"contact": "lines.proxy_item"}}},
+     "links.crm-books.rules.invoice.proxy: proxy 'contact' = 'lines.proxy_item': a document "
+     "field cannot be proxied by a line field"),
+    ({"invoice": {"proxy": {"number": "reference"}}},
+     "links.crm-books.rules.invoice.proxy: proxy 'number': only references to other records "
+     "(contact, vendor, item...) can be proxied; number is not one"),
+    ({"invoice": {"proxy": {"lines.item": "lines.proxy_itm"}}},
+     "links.crm-books.rules.invoice.proxy: unknown invoice line field 'proxy_itm' in proxy of "
+     "'lines.item' 'lines.proxy_itm' (did you mean 'proxy_item'?)"),
     ({"contact": {"totals": {"rounding_account": "860"}}},
      "links.crm-books.rules.contact.totals: a totals check needs a document with lines; "
      "contact has none"),
@@ -235,6 +244,48 @@ def test_head_xref_and_a_document_without_number_named_by_key() -> None:
     verdict = rules.evaluate(record, record, key="42", creating=True,
                              tables={"currency": {"STG": "GBP"}})
     assert verdict.fields is not None and verdict.fields["currency"] == "GBP"
+
+
+def test_item_proxies_per_line_and_per_document_and_vendor_proxies() -> None:
+    """Seed 004: customers, vendors and items can all be posted under a proxy record; the
+    xref of the item then looks up the proxy item."""
+    per_line = _rules(proxy={"lines.item": "lines.proxy_item"},
+                      xref={"lines.item": "ledger_account"})
+    web = _invoice()
+    web["lines"][1]["proxy_item"] = "SERVICES"
+    verdict = per_line.evaluate(web, web, key="1", creating=True,
+                                tables={"ledger_account": {"WIDGET-01": "200",
+                                                           "SERVICES": "260"}})
+    assert verdict.kind is VerdictKind.OK, verdict.messages
+    assert verdict.fields is not None
+    assert [(line["item"], line["ledger_account"]) for line in verdict.fields["lines"]] == [
+        ("WIDGET-01", "200"), ("SERVICES", "260")]
+    assert web["lines"][1]["item"] == "CONSULT-HR"  # the record itself is not changed
+    # the write may leave the a-only proxy field out of its lines: the record's line says
+    write = {**web, "lines": [{k: v for k, v in line.items() if k != "proxy_item"}
+                              for line in web["lines"]]}
+    verdict = per_line.evaluate(web, write, key="1", creating=True,
+                                tables={"ledger_account": {"WIDGET-01": "200",
+                                                           "SERVICES": "260"}})
+    assert verdict.fields is not None and verdict.fields["lines"][1]["item"] == "SERVICES"
+    whole = _rules(proxy={"lines.item": "proxy_item"})
+    verdict = whole.evaluate(_invoice(proxy_item="WEBSALES"), _invoice(), key="2",
+                             creating=True)
+    assert verdict.fields is not None
+    assert [line["item"] for line in verdict.fields["lines"]] == ["WEBSALES", "WEBSALES"]
+    assert owned_fields(whole.rules) == {"lines"}
+    bills = RuleSet.compile("bill", StreamRules(proxy={"vendor": "proxy_vendor"}))
+    bill = {"number": "B-1", "vendor": "v7", "proxy_vendor": "v1", "lines": []}
+    verdict = bills.evaluate(bill, bill, key="b1", creating=True)
+    assert verdict.fields is not None and verdict.fields["vendor"] == "v1"
+    parse_config({"endpoints": {"left": {"connector": "memory"},
+                                "right": {"connector": "memory"}},
+                  "links": {"crm-books": {"a": "left", "b": "right",
+                                          "streams": ["vendor", "bill", "invoice"],
+                                          "rules": {"bill": {"proxy": {
+                                              "vendor": "proxy_vendor",
+                                              "lines.item": "lines.proxy_item"}}}}}},
+                 base_dir=Path("."))
 
 
 def test_proxy_replaces_the_reference_only_when_named() -> None:
@@ -407,3 +458,78 @@ def test_rules_store_xref_entries_and_post_requests(state_url: str) -> None:
         assert rules.requested(store.scope_id("crm-books", "bill")) == set()
     finally:
         store.close()
+
+
+def test_an_unmapped_payment_term_goes_without_it_and_warns() -> None:
+    """Issue 17, deliverable 5: a term with no entry in the ``term`` xref table does not
+    block the document; it goes without a term (the books apply their default) and says so.
+    A mapped term is translated; other unmapped xrefs still block."""
+    rules = _rules(xref={"term": "term", "lines.item": "ledger_account"})
+    tables = {"term": {"NET30": "30 days"},
+              "ledger_account": {"WIDGET-01": "200", "CONSULT-HR": "260"}}
+    mapped = _invoice(term="NET30")
+    verdict = rules.evaluate(mapped, mapped, key="1", creating=True, tables=tables)
+    assert verdict.kind is VerdictKind.OK and verdict.fields is not None
+    assert verdict.fields["term"] == "30 days" and not verdict.completed_by_books
+    unmapped = _invoice(term="NET45")
+    verdict = rules.evaluate(unmapped, unmapped, key="1", creating=True, tables=tables)
+    assert verdict.kind is VerdictKind.WARNING, verdict.messages
+    assert verdict.messages == ("invoice INV-1001: no term mapped for payment term 'NET45'; "
+                                "sent without it: the books' default terms apply",)
+    assert verdict.fields is not None and "term" not in verdict.fields
+    assert verdict.completed_by_books  # read back: the books fill in their default
+    assert unmapped["term"] == "NET45"
+    blocked = rules.evaluate(unmapped, unmapped, key="1", creating=True,
+                             tables={"term": {}, "ledger_account": {"WIDGET-01": "200"}})
+    assert blocked.kind is VerdictKind.ERROR
+    assert blocked.problems == (("ledger_account", "CONSULT-HR"),)
+
+
+def test_a_document_with_no_billing_contact_goes_to_its_proxy_or_fallback_or_is_blocked() -> None:
+    """Issue 17, deliverable 5: no billing contact -> the proxy contact, else the fallback
+    contact, each with a warning; with neither the document is blocked, saying how to fix
+    it."""
+    nobody = _invoice(contact=None)
+    blocked = _rules().evaluate(nobody, nobody, key="1", creating=True)
+    assert blocked.kind is VerdictKind.ERROR
+    assert blocked.messages == (
+        'invoice INV-1001: no billing contact (contact is empty) and no fallback: set one on '
+        'the document, or give the stream\'s rules fallback = { contact = "KEY" }',)
+    assert blocked.problems == (("contact", "empty, no fallback"),)
+    fallback = _rules(fallback={"contact": "900"})
+    verdict = fallback.evaluate(nobody, nobody, key="1", creating=True)
+    assert verdict.kind is VerdictKind.WARNING and verdict.fields is not None
+    assert verdict.fields["contact"] == "900"
+    assert verdict.messages == (
+        "invoice INV-1001: no billing contact; sent under the fallback contact '900'",)
+    proxied = _invoice(contact=None, proxy_contact="901")
+    both = _rules(fallback={"contact": "900"}, proxy={"contact": "proxy_contact"})
+    verdict = both.evaluate(proxied, proxied, key="1", creating=True)
+    assert verdict.kind is VerdictKind.WARNING and verdict.fields is not None
+    assert verdict.fields["contact"] == "901"
+    assert verdict.messages == ("invoice INV-1001: no billing contact; sent under the proxy "
+                                "contact '901' (proxy_contact)",)
+    own = _invoice()  # a document with its own contact: no warning, fallback unused
+    verdict = both.evaluate(own, own, key="1", creating=True)
+    assert verdict.kind is VerdictKind.OK and verdict.fields is not None
+    assert verdict.fields["contact"] == "7"
+    unwritten = {name: value for name, value in nobody.items() if name != "contact"}
+    assert _rules().evaluate(nobody, unwritten, key="1", creating=True).kind is VerdictKind.OK
+
+
+def test_a_fallback_key_may_be_written_as_a_number() -> None:
+    config = parse_config(_raw({"invoice": {"fallback": {"contact": 900}}}), base_dir=Path("."))
+    assert config.links["crm-books"].rules["invoice"].fallback == {"contact": "900"}
+
+
+@pytest.mark.parametrize(("fallback", "message"), [
+    ({"lines.item": "X"}, "fallback 'lines.item': only a document's references to other "
+                          "records (contact, vendor...) can have a fallback"),
+    ({"number": "X"}, "fallback 'number': only a document's references"),
+    ({"contact": " "}, "fallback 'contact': the record key must not be empty"),
+    ({"contakt": "900"}, "unknown invoice field 'contakt' in fallback (did you mean "
+                         "'contact'?)"),
+])
+def test_bad_fallbacks_are_config_errors(fallback: dict[str, str], message: str) -> None:
+    assert f"links.crm-books.rules.invoice.fallback: {message}" in _config_error(
+        {"invoice": {"fallback": fallback}})

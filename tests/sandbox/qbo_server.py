@@ -150,12 +150,14 @@ class StoreEditor:
 
 
 class Books:
-    """A link ``l`` between a memory CRM (side a) and a sandbox company (side b)."""
+    """A link ``l`` between a memory CRM (side a) and a sandbox company (side b), with the
+    posting ``rules`` given (the link's ``rules`` table, per stream)."""
 
     def __init__(self, server: SandboxServer, folder: Path, *, streams: Mapping[str, list[str]],
                  conflict: str = "merge", qbo: Mapping[str, Any] | None = None,
                  match: Mapping[str, list[str]] | None = None,
-                 factory: type[QboConnector] = QboConnector) -> None:
+                 factory: type[QboConnector] = QboConnector,
+                 rules: Mapping[str, Any] | None = None) -> None:
         self.server = server
         self.company = new_company(server)
         self.crm_name = f"crm-{uuid.uuid4().hex}"
@@ -169,7 +171,7 @@ class Books:
                     **(qbo or {}))}},
             "links": {"l": {"a": "crm", "b": "books", "streams": list(streams),
                             "conflict": conflict, "match": dict(match or {}),
-                            "max_delete": "100%"}},
+                            "max_delete": "100%", "rules": dict(rules or {})}},
         }
         self.config = parse_config(raw, base_dir=folder)
         self.store = StateStore.open(f"sqlite:///{folder / 'state.db'}")

@@ -33,7 +33,7 @@ from syncline.engine import RunMode, RunRequest, RunSummary, SyncEngine, open_en
 from syncline.sandbox.xero import XeroSandbox
 from syncline.state.store import StateStore
 
-__all__ = ["Bill", "Payment", "XeroWorld", "build_xero_world"]
+__all__ = ["Bill", "Payment", "XeroWorld", "build_xero_world", "seed_organisation"]
 
 TENANT = "Sandbox Company A (UK)"
 LINK = "crm-books"
@@ -277,6 +277,22 @@ def add_payments(world: XeroWorld, payments: Sequence[Payment]) -> None:
                       "order_no = ?", payment.reference, str(payment.amount), payment.number)
 
 
+def seed_organisation(sandbox: XeroSandbox, url: str, *, items: bool = True) -> ApiUser:
+    """Give the sandbox's organisation the 'Web Customer' contact and (with ``items``) the
+    order system's products as items; returns a user of that organisation."""
+    tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
+    user = ApiUser(url, tenant)
+    seeded = user.call("PUT", "/Contacts", json={"Contacts": [
+        {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
+    assert seeded.status_code == 200, seeded.text
+    if items:
+        made = user.call("PUT", "/Items", json={"Items": [
+            {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
+            for code, (name, price) in PRODUCTS.items()]})
+        assert made.status_code == 200, made.text
+    return user
+
+
 def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
                      orders: Sequence[Order] = (), bills: Sequence[Bill] = (),
                      web_customers: int = 0, batch_size: int = 50,
@@ -293,16 +309,7 @@ def build_xero_world(folder: Path, sandbox: XeroSandbox, url: str, *,
             for number in range(1, web_customers + 1)])
         insert_orders(db, orders)
         _insert_bills(db, bills)
-    tenant = next(t.tenant_id for t in sandbox.store.tenants.values() if t.name == TENANT)
-    user = ApiUser(url, tenant)
-    seeded = user.call("PUT", "/Contacts", json={"Contacts": [
-        {"Name": "Web Customer", "EmailAddress": "webshop@books.example"}]})
-    assert seeded.status_code == 200, seeded.text
-    if items:
-        made = user.call("PUT", "/Items", json={"Items": [
-            {"Code": code, "Name": name, "SalesDetails": {"UnitPrice": float(price)}}
-            for code, (name, price) in PRODUCTS.items()]})
-        assert made.status_code == 200, made.text
+    user = seed_organisation(sandbox, url, items=items)
     (folder / "secret.key").write_bytes(Fernet.generate_key())
     path = folder / "syncline.toml"
     crm = CRM_ENDPOINT if crm_url is None else CRM_ENDPOINT.replace(

@@ -229,7 +229,8 @@ def resume(link: str, body: PauseBody, context: Context, user: Operator) -> dict
                                        user=user.name).to_json()
 
 
-@router.put("/links/{link}/sync-all", summary="Whether the link takes part in Sync All")
+@router.put("/links/{link}/sync-all",
+            summary="Whether the link takes part in Sync All (every link is off until switched on)")
 def set_sync_all(link: str, body: SyncAllFlagBody, context: Context,
                  user: Admin) -> dict[str, Any]:
     check_link(context, link)
@@ -237,20 +238,14 @@ def set_sync_all(link: str, body: SyncAllFlagBody, context: Context,
 
 
 @router.post("/sync-all", status_code=status.HTTP_202_ACCEPTED,
-             summary="Sync All: start every link that takes part and is not paused")
+             summary="Sync All: start every link switched on for it and not paused")
 def sync_all(context: Context, user: Admin) -> dict[str, Any]:
-    started: list[TriggerAnswer] = []
-    skipped: dict[str, str] = {}
-    for name in context.config.links:
-        controls = context.controls.controls(name)
-        if not controls.sync_all:
-            skipped[name] = "takes no part in Sync All"
-        elif controls.paused:
-            skipped[name] = "paused"
-        else:
-            started.append(trigger_answer(context.service.trigger(
-                name, requested_by=user.name, trigger=Trigger.API)))
-    return {"started": [answer.model_dump() for answer in started], "skipped": skipped}
+    selection = context.controls.sync_all_selection(context.config.links)
+    started = [trigger_answer(context.service.trigger(name, requested_by=user.name,
+                                                      trigger=Trigger.API))
+               for name in selection.taking_part]
+    return {"started": [answer.model_dump() for answer in started],
+            "skipped": dict(selection.left_out)}
 
 
 @router.get("/endpoints", summary="The configured endpoints (secrets masked)")

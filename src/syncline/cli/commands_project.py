@@ -32,7 +32,7 @@ def init(ctx: typer.Context, config: ConfigOption = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG, encoding="utf-8")
     typer.echo(f"wrote {path}: describe your endpoints and links there, then run "
-               f"'syncline setup LINK' and 'syncline sync'")
+               f"'syncline setup LINK' and 'syncline sync LINK'")
 
 
 def demo(

@@ -1,6 +1,9 @@
 """``syncline setup`` and ``syncline sync``: preparing endpoints and running links.
 
-Without a LINK, ``sync`` runs every link it can: a link whose configuration is wrong (an
+Without a LINK, ``sync`` is Sync All: it runs the links an admin switched on for it
+(``syncline link LINK --sync-all on``) that are not paused, and names the others as left out
+with the reason; when no link takes part it stops with a usage error (exit code 2) saying
+how to run or switch on one. Of the links it runs, a link whose configuration is wrong (an
 unset ``env:`` variable, a missing table) is reported, naming the link, and skipped; a link
 whose run cannot proceed (endpoint unreachable, link busy) is reported; the others run
 either way, and the end shows which link got which result.
@@ -38,6 +41,7 @@ from syncline.errors import ConfigError, RunCancelled, RunError, StateUnavailabl
 if TYPE_CHECKING:  # the engine, the store and Rich load when a command runs (start-up)
     from rich.console import Console
 
+    from syncline.cli.sync_report import LinkResult
     from syncline.config import Config
     from syncline.service import Lease, RunRequest
     from syncline.service.outcomes import RunSummary
@@ -160,10 +164,34 @@ def run_with_progress(config: Config, store: StateStore, request: RunRequest,
         return None, failed, error
 
 
+def _sync_all_links(store: StateStore, links: list[str], results: list[LinkResult],
+                    documents: list[dict[str, Any]]) -> list[str]:
+    """The links of ``links`` that Sync All runs (switched on, not paused); the others are
+    added to ``results`` and ``documents`` as left out, with the reason.
+
+    Raises:
+        UsageError: no link takes part (saying how to run or switch on one).
+    """
+    from syncline.cli.sync_report import LEFT_OUT, LinkResult, not_run_json
+    from syncline.service.stores import controls_of
+
+    selection = controls_of(store).sync_all_selection(links)
+    if not selection.taking_part:
+        raise UsageError(f"no link takes part in Sync All ({selection.left_out_text()}); "
+                         f"run one with 'syncline sync LINK', or switch links on with "
+                         f"'syncline link LINK --sync-all on'")
+    for name, why in selection.left_out.items():
+        message = f"left out of Sync All: {why}"
+        results.append(LinkResult(name, LEFT_OUT, message))
+        documents.append(not_run_json(name, LEFT_OUT, message))
+    return list(selection.taking_part)
+
+
 def sync(
     ctx: typer.Context,
     link: Annotated[str | None, typer.Argument(
-        help="The link to run; without it every link runs in turn.")] = None,
+        help="The link to run; without it every link switched on for Sync All runs in "
+             "turn (syncline link LINK --sync-all on).")] = None,
     full: Annotated[bool, typer.Option(
         "--full", help="Read both sides completely and reconcile (Force Sync).")] = False,
     stream: Annotated[list[str] | None, typer.Option(
@@ -192,7 +220,8 @@ def sync(
         "--json", help="Print only the run summary as JSON on stdout.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run LINK (or every link) once: read both sides, plan, apply, journal.
+    """Run LINK (or every link switched on for Sync All) once: read both sides, plan,
+    apply, journal.
 
     A date or key scope reads only that part and leaves the cursors where they are.
     """
@@ -217,15 +246,23 @@ def sync(
     links = [link] if link is not None else list(loaded.links)
     if not links:
         raise UsageError(f"{loaded.source} configures no link; add a [links.NAME] table")
-    per_link = choose_streams(loaded, links, list(stream or []))
     scope = ReadScope(since=since, until=until, from_key=from_key, to_key=to_key)
     console = Console()
     documents: list[dict[str, Any]] = []
     results: list[LinkResult] = []
     error_word = typer.style("error:", fg="red", bold=True)
     interrupted = False
+    per_link = choose_streams(loaded, links, list(stream or []))  # before the store opens
     try:
         with open_store(loaded) as store:
+            if link is None:
+                taking_part = _sync_all_links(store, links, results, documents)
+                per_link = {name: streams for name, streams in per_link.items()
+                            if name in taking_part}
+                if not per_link:
+                    raise UsageError(f"no link taking part in Sync All syncs "
+                                     f"{', '.join(stream or [])} (taking part: "
+                                     f"{', '.join(taking_part)})")
             user = current_user()
             for name, streams in per_link.items():
                 request = RunRequest(name, RunMode.FULL if full else RunMode.INCREMENTAL,

@@ -31,6 +31,7 @@ from syncline.cli import (
     commands_discover,
     commands_force,
     commands_info,
+    commands_link,
     commands_post,
     commands_project,
     commands_serve,
@@ -106,6 +107,7 @@ app.command("demo")(commands_project.demo)
 app.command("setup")(commands_sync.setup)
 app.command("sync")(commands_sync.sync)
 app.command("status")(commands_info.status)
+app.command("link")(commands_link.link)
 app.command("journal")(commands_info.journal)
 app.command("conflicts")(commands_info.conflicts)
 app.command("connectors")(commands_info.connectors)

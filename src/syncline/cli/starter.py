@@ -6,7 +6,7 @@ __all__ = ["STARTER_CONFIG"]
 
 STARTER_CONFIG = """\
 # syncline configuration. Check it with `syncline status`, prepare the endpoints with
-# `syncline setup crm-books`, then run `syncline sync`.
+# `syncline setup crm-books`, then run `syncline sync crm-books`.
 #
 # Relative paths (and sqlite:/// URLs) resolve against this file's folder.
 # Any setting written "env:NAME" is read from the environment variable NAME when used,

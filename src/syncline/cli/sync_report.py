@@ -3,8 +3,10 @@ code of the whole command; the JSON document of a link that did not run; and whe
 when records could not go.
 
 Terms: a link's **result** is the outcome of its run (``ok``, ``warning``, ``error``,
-``failed``) or ``config-error`` when its configuration kept it from running (an unset
-``env:`` variable, a missing table): that link is skipped and the others run.
+``failed``), ``config-error`` when its configuration kept it from running (an unset
+``env:`` variable, a missing table): that link is skipped and the others run, or
+``left-out`` when ``sync`` with no link (Sync All) did not run it: Sync All is off for it,
+or it is paused (a left-out link does not change the exit code).
 
 The exit code is the worst result, in this order (worst first):
 
@@ -32,11 +34,14 @@ if TYPE_CHECKING:
 
     from syncline.service.outcomes import RunSummary
 
-__all__ = ["CONFIG_ERROR", "EXIT_ORDER", "LinkResult", "errors_hint", "exit_code",
+__all__ = ["CONFIG_ERROR", "EXIT_ORDER", "LEFT_OUT", "LinkResult", "errors_hint", "exit_code",
            "not_run_json", "results_table"]
 
 CONFIG_ERROR = "config-error"
 """The result of a link that its configuration kept from running."""
+
+LEFT_OUT = "left-out"
+"""The result of a link that Sync All (``sync`` with no link) did not run."""
 
 EXIT_ORDER: tuple[tuple[str, int], ...] = (
     (CONFIG_ERROR, 2),
@@ -70,7 +75,8 @@ def exit_code(results: Iterable[LinkResult]) -> int:
 def not_run_json(link: str, outcome: str, message: str,
                  row: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The run-shaped JSON document of a link whose run did not take place or stopped at
-    once (busy: ``failed``; a configuration error: ``config-error``): the stored run ``row``
+    once (busy: ``failed``; a configuration error: ``config-error``; not in Sync All:
+    ``left-out``): the stored run ``row``
     when the attempt was recorded, else ``null`` run fields; ``messages`` hold ``message``.
     """
     from syncline.cli.render import run_row_json
@@ -104,8 +110,12 @@ def results_table(results: Sequence[LinkResult], code: int) -> Table:
     for name in ("link", "outcome", "detail"):
         table.add_column(name, overflow="fold")
     for result in results:
-        shown = outcome_text(result.outcome) if result.outcome != CONFIG_ERROR \
-            else Text(result.outcome, style="bold red")
+        if result.outcome == CONFIG_ERROR:
+            shown = Text(result.outcome, style="bold red")
+        elif result.outcome == LEFT_OUT:
+            shown = Text(result.outcome, style="dim")
+        else:
+            shown = outcome_text(result.outcome)
         detail = result.message or ""
         if result.errors and not detail:
             detail = f"{result.errors} could not go: syncline errors {result.link}"

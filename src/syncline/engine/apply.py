@@ -109,11 +109,11 @@ class Applier:
         if checked is not None:
             decisions = checked.decisions
         if self.dry_run:
+            warnings: dict[int, str] = {}
             if checked is not None:
-                self.planned.extend(checked.planned)
-                decisions = checked.sendable()
+                decisions, warnings = checked.plan_dry_run(self.planned, self.counts)
             describe(self.stream, self.policy.field_names, decisions, self.counts,
-                     self.planned, self._read_targets)
+                     self.planned, self._read_targets, warnings)
             return
         buffer = SettleBuffer()
         outcomes: dict[int, list[tuple[Write, WriteResult]]] = {}
@@ -156,6 +156,8 @@ class Applier:
                     else:
                         found.append((write, result))
                 buffer.batch_ids.append(batch_id)
+        if checked is not None and self.rules is not None:
+            self.rules.hash_as_held(checked, outcomes)
         back = owned_apply.read_back_created(self, decisions, outcomes) \
             if self.policy.has_owners and outcomes else []
         for index, decision in enumerate(decisions):

@@ -72,16 +72,19 @@ def current_targets(decisions: Sequence[Decision],
 
 
 def describe(stream: str, names: Sequence[str], decisions: Sequence[Decision],
-             counts: StreamCounts, planned: list[PlannedChange], read: TargetReader) -> None:
+             counts: StreamCounts, planned: list[PlannedChange], read: TargetReader,
+             warnings: Mapping[int, str] | None = None) -> None:
     """Add what ``decisions`` would do to a dry run's ``planned`` changes and ``counts``;
     modifications name the fields they change on their target (records not in the
-    decisions are read with ``read``).
+    decisions are read with ``read``). ``warnings`` (by position in ``decisions``: what the
+    posting rules would journal with the write) are counted, once a decision, and shown as
+    the detail of its changes.
 
     Raises:
         whatever ``read`` raises.
     """
     current = current_targets(decisions, read)
-    for decision in decisions:
+    for index, decision in enumerate(decisions):
         if decision.hold:
             counts.conflicts += 1
             planned.append(PlannedChange(stream, "hold", "", decision.a_key, decision.b_key,
@@ -89,6 +92,11 @@ def describe(stream: str, names: Sequence[str], decisions: Sequence[Decision],
             continue
         if decision.conflict:
             counts.conflicts += 1
+        warning = warnings.get(index) if warnings else None
+        if warning is not None and decision.writes:
+            counts.warnings += 1
+        detail = decision.message if warning is None else \
+            f"{decision.message}; {warning}" if decision.message else warning
         for write in decision.writes:
             counts.add_action(write.code.value)
             changes: tuple[FieldChange, ...] = ()
@@ -99,4 +107,4 @@ def describe(stream: str, names: Sequence[str], decisions: Sequence[Decision],
                                          write.fields)
             planned.append(PlannedChange(
                 stream, write.code.value, Direction.towards(write.target).value,
-                decision.a_key, decision.b_key, decision.message, changes))
+                decision.a_key, decision.b_key, detail, changes))

@@ -38,6 +38,7 @@ from syncline.model import ENTITY_TYPES, FieldType, canonical_value
 from syncline.rule_types import AboveTolerance, StreamRules, compile_expression
 
 __all__ = [
+    "BILLING_CONTACT",
     "Problem",
     "RuleSet",
     "Verdict",
@@ -51,7 +52,12 @@ __all__ = [
 
 _CENT = Decimal("0.01")
 _SOURCE_LABELS = {"item": "product", "tax_rate": "tax code", "cost_code": "cost centre",
-                  "project_code": "project", "contact": "contact"}
+                  "project_code": "project", "contact": "contact", "term": "payment term"}
+_BOOKS_DEFAULTS = {"term": "the books' default terms apply"}
+"""Xref targets the books have a default for: an unmapped value is left out of the write (the
+books apply their default) with a warning saying so, instead of blocking the document."""
+BILLING_CONTACT = "contact"
+"""The field of a document (a stream with lines) naming whom it is billed to."""
 
 
 class VerdictKind(StrEnum):
@@ -76,13 +82,18 @@ class Verdict:
     ``assumed`` are values the books keep that the write leaves out (the status of an
     updated document), for the content hash of what the books will hold; ``messages`` say
     why (warnings, errors, skips); ``problems`` are the causes of an error verdict as
-    ``(field, value)``, one per message (``("ledger_account", "CONSULT-HR")``)."""
+    ``(field, value)``, one per message (``("ledger_account", "CONSULT-HR")``);
+    ``completed_by_books``: the fields hold a line the rules added (rounding, adjustment),
+    which the books complete with values of their own (a tax rate, a tax amount of zero), or
+    leave out a value for the books to fill with their default (payment terms), so only the
+    document read back after the write says what the books hold."""
 
     kind: VerdictKind
     fields: dict[str, Any] | None = None
     messages: tuple[str, ...] = ()
     assumed: dict[str, Any] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    completed_by_books: bool = False
 
     @property
     def sends(self) -> bool:
@@ -162,10 +173,12 @@ def _cel_value(value: Any, spec_type: FieldType | None) -> Any:
 
 
 def owned_fields(rules: StreamRules) -> frozenset[str]:
-    """The fields the rules write in the books' terms (proxied references, xref targets and,
-    when lines are mapped or checked, the lines): an update coming back from the books leaves
-    them alone, so that the local record keeps its own customer, codes and lines."""
-    owned = set(rules.proxy)
+    """The fields the rules write in the books' terms (proxied references, references with a
+    fallback, xref targets and, when lines are mapped or checked, the lines): an update
+    coming back from the books leaves them alone, so that the local record keeps its own
+    customer, codes and lines."""
+    owned = {"lines" if target.startswith("lines.") else target for target in rules.proxy}
+    owned.update(rules.fallback)
     for source, target in rules.xref.items():
         owned.add("lines" if source.startswith("lines.") else target)
     if rules.totals is not None:
@@ -268,9 +281,62 @@ class RuleSet:
         return None
 
     # -- transformations ------------------------------------------------------------------
+    def _proxy(self, fields: dict[str, Any], record: Mapping[str, Any]) -> None:
+        """Put the proxy's record in each proxied field whose proxy names one (see
+        :mod:`syncline.rules_config`): document fields from document fields; line fields
+        from the same line's field, or from a document field for every line."""
+        for target, proxy_field in self.rules.proxy.items():
+            if not target.startswith("lines."):
+                proxy = record.get(proxy_field)
+                if canonical_value(proxy) is not None and target in fields:
+                    fields[target] = proxy
+                continue
+            name = target[len("lines."):]
+            whole = None if proxy_field.startswith("lines.") else record.get(proxy_field)
+            per_line = proxy_field[len("lines."):] if proxy_field.startswith("lines.") else None
+            own = record.get("lines")
+            own_lines = own if isinstance(own, list) else []
+            for number, line in enumerate(fields.get("lines") or ()):
+                if per_line is None:
+                    proxy = whole
+                else:  # the record's own line: the write may leave the proxy field out
+                    source = own_lines[number] if number < len(own_lines) else line
+                    proxy = source.get(per_line, line.get(per_line))
+                if canonical_value(proxy) is not None:
+                    line[name] = proxy
+
+    def _billing_contact(self, fields: dict[str, Any], record: Mapping[str, Any], label: str,
+                         errors: list[str], warnings: list[str],
+                         problems: list[Problem]) -> None:
+        """A document with no billing contact (see :mod:`syncline.rules_config`) goes under
+        its proxy contact or the fallback contact, with a warning, or is blocked; other
+        empty references with a fallback take it, with a warning."""
+        rules, stream = self.rules, self.stream
+        document = ENTITY_TYPES[stream].line_fields is not None
+        for name in dict.fromkeys([*rules.fallback, BILLING_CONTACT]):
+            if name not in fields or canonical_value(record.get(name)) is not None:
+                continue
+            if name == BILLING_CONTACT and not document:
+                continue
+            proxy_field = rules.proxy.get(name)
+            proxy = canonical_value(record.get(proxy_field)) if proxy_field else None
+            what = "billing contact" if name == BILLING_CONTACT else name.replace("_", " ")
+            if proxy is not None:
+                warnings.append(f"{stream} {label}: no {what}; sent under the proxy "
+                                f"{name.replace('_', ' ')} '{proxy}' ({proxy_field})")
+            elif name in rules.fallback:
+                fields[name] = rules.fallback[name]
+                warnings.append(f"{stream} {label}: no {what}; sent under the fallback "
+                                f"{name.replace('_', ' ')} '{rules.fallback[name]}'")
+            else:
+                errors.append(f"{stream} {label}: no {what} ({name} is empty) and no "
+                              f"fallback: set one on the document, or give the stream's "
+                              f"rules fallback = {{ {name} = \"KEY\" }}")
+                problems.append((name, "empty, no fallback"))
+
     def _xref(self, fields: dict[str, Any], label: str,
               tables: Mapping[str, Mapping[str, str]], errors: list[str],
-              problems: list[Problem]) -> None:
+              warnings: list[str], problems: list[Problem]) -> None:
         for source_path, target in self.rules.xref.items():
             table = tables.get(target, {})
             what = target.replace("_", " ")
@@ -292,9 +358,13 @@ class RuleSet:
             if value is None:
                 continue
             found = table.get(str(value))
-            if found is None:
-                errors.append(f"{self.stream} {label}: no {what} mapped for "
-                              f"{_SOURCE_LABELS.get(source_path, source_path)} '{value}'")
+            said = f"{self.stream} {label}: no {what} mapped for " \
+                   f"{_SOURCE_LABELS.get(source_path, source_path)} '{value}'"
+            if found is None and target in _BOOKS_DEFAULTS:
+                warnings.append(f"{said}; sent without it: {_BOOKS_DEFAULTS[target]}")
+                fields.pop(target, None)
+            elif found is None:
+                errors.append(said)
                 problems.append((target, str(value)))
             elif target in fields:
                 fields[target] = found
@@ -351,14 +421,14 @@ class RuleSet:
         fields = dict(write)
         if isinstance(fields.get("lines"), list):
             fields["lines"] = copy.deepcopy(fields["lines"])
-        for target, proxy_field in rules.proxy.items():
-            proxy = record.get(proxy_field)
-            if canonical_value(proxy) is not None and target in fields:
-                fields[target] = proxy
+        self._proxy(fields, record)
         errors: list[str] = []
         warnings: list[str] = []
         problems: list[Problem] = []
-        self._xref(fields, label, tables or {}, errors, problems)
+        self._billing_contact(fields, record, label, errors, warnings, problems)
+        defaulted = len(fields)
+        self._xref(fields, label, tables or {}, errors, warnings, problems)
+        defaulted -= len(fields)  # fields left for the books to fill with their default
         assumed: dict[str, Any] = {}
         if rules.status_on_create is not None and "status" in fields:
             if creating:
@@ -366,9 +436,12 @@ class RuleSet:
             else:
                 del fields["status"]  # the books own the status once the document is there
                 assumed["status"] = rules.status_on_create
+        lines = len(fields.get("lines") or ())
         self._totals(fields, record, label, errors, warnings, problems)
         if errors:
             return Verdict(VerdictKind.ERROR, messages=tuple(errors), problems=tuple(problems))
+        added = len(fields.get("lines") or ()) > lines or defaulted > 0
         if warnings:
-            return Verdict(VerdictKind.WARNING, fields, tuple(warnings), assumed)
-        return Verdict(VerdictKind.OK, fields, (), assumed)
+            return Verdict(VerdictKind.WARNING, fields, tuple(warnings), assumed,
+                           completed_by_books=added)
+        return Verdict(VerdictKind.OK, fields, (), assumed, completed_by_books=added)

@@ -10,6 +10,11 @@ verdicts into what the applier does with each planned decision:
 - a blocked document is not written: the applier journals the error and keeps it pending,
   so it is read and checked again next run and goes once the cause is fixed;
 - a warning is journalled with the written document (outcome ``warning``);
+- a document written with a line the rules added (rounding, adjustment) is read back from
+  the books once written, and its mapping keeps the hash of what the books hold: the books
+  complete such a line with values of their own (a tax rate, a tax amount of zero), and a
+  hash of what was sent would make every full or date-scoped run see the document changed
+  in the books and send it again;
 - a document the rules skip (not eligible, excluded, waiting for ``syncline post``) is left
   out of the run altogether: no write, no mapping, counted as skipped. One that was asked
   for with ``syncline post`` is journalled ``skipped`` with the reason, once;
@@ -23,11 +28,12 @@ Rules apply to records going from side a (the company's own system) to side b (t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from syncline.config import LinkConfig
+from syncline.connectors.base import WriteResult
 from syncline.engine.options import PlannedChange, StreamCounts
 from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.rules import Problem, RuleSet, VerdictKind, localise, reverse_fields
@@ -79,7 +85,9 @@ class RuleCheck:
     skipped ones left out); ``blocked`` and ``warnings`` are keyed by position in it;
     ``journal_rows`` are the ``skipped`` rows of documents asked for with ``syncline post``;
     ``planned`` describes the blocked ones for a dry run; ``released`` are the a-keys of the
-    skipped documents (no longer pending, if they were)."""
+    skipped documents (no longer pending, if they were); ``read_back`` are the writes to the
+    books (by ``id``) whose document is read back once written (see the module docstring).
+    """
 
     decisions: list[Decision]
     blocked: dict[int, ItemError] = field(default_factory=dict)
@@ -87,6 +95,7 @@ class RuleCheck:
     journal_rows: list[JournalRow] = field(default_factory=list)
     planned: list[PlannedChange] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    read_back: set[int] = field(default_factory=set)
 
     def record(self, buffer: SettleBuffer, pending: dict[Side, set[str]]) -> None:
         """Add to ``buffer`` the ``skipped`` journal rows, and the release of skipped
@@ -101,6 +110,24 @@ class RuleCheck:
         """The decisions that are not blocked."""
         return [decision for index, decision in enumerate(self.decisions)
                 if index not in self.blocked]
+
+    def plan_dry_run(self, planned: list[PlannedChange],
+                     counts: StreamCounts) -> tuple[list[Decision], dict[int, str]]:
+        """For a dry run: add the blocked documents to ``planned`` and count them as errors,
+        as the run would; return the decisions that would go and their warnings, keyed by
+        position in that list (for :func:`~syncline.engine.preview.describe`, which counts
+        them)."""
+        planned.extend(self.planned)
+        counts.errors += len(self.blocked)
+        sendable: list[Decision] = []
+        warnings: dict[int, str] = {}
+        for index, decision in enumerate(self.decisions):
+            if index in self.blocked:
+                continue
+            if index in self.warnings:
+                warnings[len(sendable)] = self.warnings[index]
+            sendable.append(decision)
+        return sendable, warnings
 
     def mark_warning(self, index: int, rows: list[JournalRow], start: int,
                      counts: StreamCounts) -> None:
@@ -193,6 +220,10 @@ class RuleGate:
                     write.hash = content_hash({**verdict.fields, **verdict.assumed}, names)
                     if verdict.assumed and write.key is not None:
                         current[Side.B].append((write, write.key, verdict.assumed))
+                    if verdict.completed_by_books and (
+                            write.action is WriteKind.UPDATE
+                            or not self.policy.owned_by(Side.B)):  # else read back already
+                        result.read_back.add(id(write))
                 break
             if verdict is not None and verdict.skipped:
                 self._skip(decision, verdict.kind, verdict.message, result)
@@ -227,6 +258,32 @@ class RuleGate:
                 record = found.get(key)
                 base = dict(record.fields) if record is not None else dict(assumed)
                 write.hash = content_hash({**base, **(write.fields or {})}, names)
+
+    def hash_as_held(self, checked: RuleCheck,
+                     outcomes: Mapping[int, Sequence[tuple[Write, WriteResult]]]) -> None:
+        """After the writes of ``checked`` were sent (``outcomes`` by decision index): give
+        each write in ``checked.read_back`` that went the hash of the document the books hold
+        now, read back in one call (see the module docstring).
+
+        Raises:
+            RunError: reading the documents back failed.
+        """
+        if not checked.read_back or self.read_current is None:
+            return
+        written: list[tuple[Write, str]] = []
+        for done in outcomes.values():
+            for write, result in done:
+                key = result.key or write.key
+                if id(write) in checked.read_back and result.error is None and key is not None:
+                    written.append((write, key))
+        if not written:
+            return
+        found = self.read_current(Side.B, [key for _, key in written])
+        names = self.policy.field_names
+        for write, key in written:
+            record = found.get(key)
+            if record is not None:
+                write.hash = content_hash(record.fields, names)
 
     def _skip(self, decision: Decision, kind: VerdictKind, message: str,
               result: RuleCheck) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from syncline.config import Config
-    from syncline.state.controls_store import ControlsStore, LinkControls
+    from syncline.state.controls_store import ControlsStore, LinkControls, SyncAllSelection
     from syncline.state.rules_store import RulesStore
     from syncline.state.store import StateStore
     from syncline.state.users_store import (
@@ -43,6 +43,7 @@ __all__ = [
     "Role",
     "RulesStore",
     "StateStore",
+    "SyncAllSelection",
     "TokenInfo",
     "User",
     "UsersStore",
@@ -56,6 +57,7 @@ __all__ = [
 
 _LAZY = {
     "ControlsStore": "controls_store", "LinkControls": "controls_store",
+    "SyncAllSelection": "controls_store",
     "RulesStore": "rules_store", "StateStore": "store",
     "PASSWORD_MIN_LENGTH": "users_store", "Role": "users_store", "TokenInfo": "users_store",
     "User": "users_store", "UsersStore": "users_store", "parse_role": "users_store",

@@ -350,7 +350,7 @@ link_controls = Table(
     Column("link", String(200), primary_key=True),
     Column("stream", String(100), primary_key=True),
     Column("paused", Boolean, nullable=False, default=False),
-    Column("sync_all", Boolean, nullable=False, default=True),
+    Column("sync_all", Boolean, nullable=False, default=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(200), nullable=True),
 )

@@ -10,7 +10,8 @@ Pages and actions (the role each needs):
 * ``POST /links/{link}/sync`` — Sync now, or with ``stream`` one stream only (``operator``);
 * ``POST /links/{link}/pause`` / ``resume`` — a link or one ``stream`` (``operator``);
 * ``POST /links/{link}/force-sync`` — Force Sync: a full run (``admin``);
-* ``POST /sync-all`` — Sync All: every link that takes part and is not paused (``admin``);
+* ``POST /sync-all`` — Sync All: every link switched on for it (off by default) and not
+  paused (``admin``);
 * ``GET /events`` — progress of every link as server-sent events (``viewer``): the
   events of :mod:`syncline.api.progress`, each with its kind as the SSE event name.
 """
@@ -173,20 +174,13 @@ def force_sync(request: Request, link: str, session: Admin) -> RedirectResponse:
 @router.post("/sync-all")
 def sync_all(request: Request, session: Admin) -> RedirectResponse:
     ctx = context(request)
-    started, skipped = [], []
-    for name in ctx.config.links:
-        controls = ctx.controls.controls(name)
-        if not controls.sync_all:
-            skipped.append(f"{name} (takes no part in Sync All)")
-        elif controls.paused:
-            skipped.append(f"{name} (paused)")
-        else:
-            ctx.service.trigger(name, requested_by=session.user.name, trigger=Trigger.API)
-            started.append(name)
-    text = f"Sync All started {', '.join(started) or 'nothing'}."
-    if skipped:
-        text += f" Left out: {', '.join(skipped)}."
-    return see_other("/", text, "ok" if started else "error")
+    selection = ctx.controls.sync_all_selection(ctx.config.links)
+    for name in selection.taking_part:
+        ctx.service.trigger(name, requested_by=session.user.name, trigger=Trigger.API)
+    text = f"Sync All started {', '.join(selection.taking_part) or 'nothing'}."
+    if selection.left_out:
+        text += f" Left out: {selection.left_out_text()}."
+    return see_other("/", text, "ok" if selection.taking_part else "error")
 
 
 def _pause(request: Request, link: str, session: WebSession, stream: str,
