@@ -26,7 +26,8 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
      "'manual' (got 'newer'; did you mean 'newest'?)"),
     ('conflict = "newest"', 'conflcit = "newest"',
      "links.crm-books.conflcit: unknown setting 'conflcit' (did you mean 'conflict'?); "
-     "allowed: a, b, streams, direction, conflict, first_sync, match, max_delete, batch_size"),
+     "allowed: a, b, streams, direction, directions, conflict, first_sync, match, max_delete, "
+     "batch_size"),
     ('b = "books"', 'b = "bookz"',
      "links.crm-books.b: unknown endpoint 'bookz' (did you mean 'books'?); configured: "
      "books, crm"),
