@@ -8,8 +8,6 @@ full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set wo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,17 +20,6 @@ from syncline.state.store import StateStore
 ODD = ["plain", "quote\"d", "back\\slash", "ünïcødé ✓ 😀", "[\"json\"]", "new\nline",
        "tab\there", "a,b;c|d", "NULL", "'single'", "{}", "\\u0041"]
 """Keys that a JSON key list must carry unchanged."""
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    opened = StateStore.open(url)
-    yield opened
-    opened.close()
 
 
 def _digest(number: int) -> bytes:
