@@ -98,3 +98,9 @@ def test_mapping_ids_answer_as_a_set_would() -> None:
     assert -1 not in ids and "7" not in ids
     with pytest.raises(ValueError, match="never negative"):
         ids.add(-3)
+    in_bulk = MappingIds()
+    in_bulk.add_all(sorted(added, reverse=True))
+    assert [number for number in range(130_000) if number in in_bulk] == sorted(added)
+    with pytest.raises(ValueError, match="never negative"):
+        in_bulk.add_all([3, -3])
+    assert 3 in in_bulk

@@ -5,6 +5,8 @@ where a set of ints takes some 60 MB."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = ["MappingIds"]
 
 
@@ -29,6 +31,20 @@ class MappingIds:
         if byte >= len(bits):
             bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
         bits[byte] |= 1 << (mapping_id & 7)
+
+    def add_all(self, mapping_ids: Iterable[int]) -> None:
+        """Note each of ``mapping_ids`` (as :meth:`add`, one loop for all).
+
+        Raises:
+            ValueError: one of them is negative (those before it are noted).
+        """
+        bits = self._bits
+        for mapping_id in mapping_ids:
+            byte = mapping_id >> 3
+            if byte >= len(bits) or mapping_id < 0:
+                self.add(mapping_id)
+                continue
+            bits[byte] |= 1 << (mapping_id & 7)
 
     def __contains__(self, mapping_id: object) -> bool:
         if not isinstance(mapping_id, int) or mapping_id < 0:

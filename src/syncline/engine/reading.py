@@ -310,23 +310,18 @@ class SideReader:
         keys, hashes = page.keys, page.hashes
         if digests is None:
             return list(range(len(keys)))
+        found = list(map(digests.get, keys))
+        if listed is not None:
+            listed.add_all(digest.id for digest in found if digest is not None)
         changes = page.changes
+        versions = [None] * len(keys) if changes is None else [
+            change.record.version if change.record is not None else None
+            for change in changes]
         special = self.forced | self.pending
-        differing: list[int] = []
-        for index, key in enumerate(keys):
-            digest = digests.get(key)
-            if digest is None:
-                differing.append(index)
-                continue
-            if listed is not None:
-                listed.add(digest.id)
-            if hashes[index] != digest.hash or key in special:
-                differing.append(index)
-                continue
-            record = changes[index].record if changes is not None else None
-            if digest.version != (record.version if record is not None else None):
-                differing.append(index)
-        return differing
+        return [index for index, (digest, listed_hash, version) in enumerate(
+                    zip(found, hashes, versions, strict=True))
+                if digest is None or digest.hash != listed_hash or digest.version != version
+                or keys[index] in special]
 
     def _changes_at(self, page: _ListedPage, positions: list[int]) -> list[SideChange]:
         """The changes of a listed page at ``positions``."""
