@@ -104,3 +104,6 @@ def test_mapping_ids_answer_as_a_set_would() -> None:
     with pytest.raises(ValueError, match="never negative"):
         in_bulk.add_all([3, -3])
     assert 3 in in_bulk
+    pairs = [(number, f"k{number}") for number in range(-2, 1100)] + [(10**7, "far")]
+    assert ids.keys_not_noted(pairs) == [key for number, key in pairs if number not in ids]
+    assert MappingIds().keys_not_noted(pairs) == [key for _, key in pairs]

@@ -277,8 +277,8 @@ class SideReader:
         # paired) after the listing passed them, so the listing cannot speak for them
         for mappings in self.store.mapping_keys(self.scope_id, self.side.value,
                                                 written_before=self.run_id):
-            gone = [SideChange(key, None, None) for mapping_id, key in mappings
-                    if mapping_id not in listed and key not in self.unreadable
+            gone = [SideChange(key, None, None) for key in listed.keys_not_noted(mappings)
+                    if key not in self.unreadable
                     and (ranged is False
                          or self.connector.in_key_range(self.stream, key, self.scope))
                     and not self._held(key)]
