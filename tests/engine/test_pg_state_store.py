@@ -6,9 +6,9 @@
   the store with COPY and arrays replaced by ``executemany`` (what it sent before).
 - The bulk run sends no multi-row ``executemany`` to the state store (no per-row round
   trips on the hot path).
-- An incremental run's look-ups of mappings, with 20,000 mappings in the store (after
-  ANALYZE), are served by indexes: each is EXPLAINed on PostgreSQL, and a
-  ``Seq Scan on mappings`` fails the test.
+- An incremental run's look-ups of mappings, and a full run's look-ups of digests by the
+  keys it listed, with 20,000 mappings in the store (after ANALYZE), are served by
+  indexes: each is EXPLAINed on PostgreSQL, and a ``Seq Scan on mappings`` fails the test.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import and_, bindparam, create_engine, delete, event, insert, select
@@ -55,8 +55,8 @@ def _contact(name: str, email: str) -> dict[str, Any]:
     return {"name": name, "email": email, "phone": None}
 
 
-def _sync(h: Harness) -> RunSummary:
-    request = RunRequest(h.link, mode=RunMode.INCREMENTAL, streams=frozenset(),
+def _sync(h: Harness, mode: RunMode = RunMode.INCREMENTAL) -> RunSummary:
+    request = RunRequest(h.link, mode=mode, streams=frozenset(),
                          scope=ReadScope(), dry_run=False, allow_mass_delete=False)
     summary = h.engine(connector=DuplicatingConnector).run(request)
     h.runs.append(summary)
@@ -240,15 +240,61 @@ def _seed_mappings(h: Harness, count: int) -> None:
         connection.exec_driver_sql("ANALYZE")
 
 
-@pytest.mark.postgres
-def test_an_incremental_run_looks_mappings_up_by_index(
-        harness_on: Callable[[str], Harness], postgres_url: str) -> None:
-    h = harness_on(postgres_url)
+class Lookup(NamedTuple):
+    """A SELECT of mappings a run sent, and its plan as EXPLAINed when it was sent."""
+
+    statement: str
+    plan: str
+
+
+def _mapping_lookups(h: Harness, mode: RunMode,
+                     url: str) -> tuple[RunSummary, list[Lookup]]:
+    """Run a sync in ``mode``; its summary and the SELECTs of mappings it sent, each
+    EXPLAINed (on a connection of its own to ``url``) when it was sent: a full run's
+    deletions change the table afterwards."""
+    looked_up: list[Lookup] = []
+    explainer = create_engine(url)
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM mappings" in statement:
+            with explainer.connect() as connection:
+                plan = "\n".join(row[0] for row in connection.exec_driver_sql(
+                    f"EXPLAIN {statement}", parameters))
+            looked_up.append(Lookup(statement, plan))
+
+    event.listen(h.store.engine, "before_cursor_execute", record)
+    try:
+        summary = _sync(h, mode)
+    finally:
+        event.remove(h.store.engine, "before_cursor_execute", record)
+        explainer.dispose()
+    return summary, looked_up
+
+
+def _by_key(looked_up: list[Lookup], column: str) -> list[Lookup]:
+    """The look-ups of mappings by a list of keys on ``column`` (``IN`` or ``= ANY``)."""
+    return [lookup for lookup in looked_up if f"mappings.{column} IN" in lookup.statement
+            or f"mappings.{column} = ANY" in lookup.statement]
+
+
+def _assert_indexed(looked_up: list[Lookup]) -> None:
+    """None of the plans scans ``mappings`` sequentially, and both key indexes serve
+    some."""
+    for lookup in looked_up:
+        assert "Seq Scan on mappings" not in lookup.plan, f"{lookup.statement}\n{lookup.plan}"
+    assert any("ix_mappings_a" in lookup.plan for lookup in looked_up), looked_up
+    assert any("ix_mappings_b" in lookup.plan for lookup in looked_up), looked_up
+
+
+def _changed_both_sides(h: Harness, seeded: int = 20_000) -> None:
+    """60 synced records, ``seeded`` more mappings (analysed), then 10 records changed on
+    a, 5 on b and one new on a."""
     for number in range(60):
         h.a.put("contact", f"p{number}", _contact(f"Person {number}", f"p{number}@x.org"),
                 when=T0)
     _sync(h)
-    _seed_mappings(h, 20_000)
+    _seed_mappings(h, seeded)
     pairs = h.pairs()
     for number in range(10):
         h.a.put("contact", f"p{number}", _contact(f"Changed {number}", f"p{number}@x.org"),
@@ -258,29 +304,33 @@ def test_an_incremental_run_looks_mappings_up_by_index(
                 _contact(f"Changed on b {number}", f"p{number}@x.org"), when=T0)
     h.a.put("contact", "new", _contact("New", "new@x.org"), when=T0)
 
-    looked_up: list[tuple[str, Any]] = []
 
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-               executemany: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM mappings" in statement:
-            looked_up.append((statement, parameters))
-
-    event.listen(h.store.engine, "before_cursor_execute", record)
-    try:
-        summary = _sync(h)
-    finally:
-        event.remove(h.store.engine, "before_cursor_execute", record)
+@pytest.mark.postgres
+def test_an_incremental_run_looks_mappings_up_by_index(
+        harness_on: Callable[[str], Harness], postgres_url: str) -> None:
+    h = harness_on(postgres_url)
+    _changed_both_sides(h)
+    summary, looked_up = _mapping_lookups(h, RunMode.INCREMENTAL, postgres_url)
     counts = summary.streams["contact"].to_json()
     assert counts["M"] == 15 and counts["A"] == 1 and counts["D"] == 0
-    by_column = {column: [s for s, _ in looked_up if f"mappings.{column} IN" in s]
-                 for column in ("a_key", "b_key")}
-    assert by_column["a_key"] and by_column["b_key"], looked_up
-    plans = []
-    with h.store.engine.connect() as connection:
-        for statement, parameters in looked_up:
-            plan = "\n".join(row[0] for row in connection.exec_driver_sql(
-                f"EXPLAIN {statement}", parameters))
-            plans.append(plan)
-            assert "Seq Scan on mappings" not in plan, f"{statement}\n{plan}"
-    assert any("ix_mappings_a" in plan for plan in plans), plans
-    assert any("ix_mappings_b" in plan for plan in plans), plans
+    assert _by_key(looked_up, "a_key") and _by_key(looked_up, "b_key"), looked_up
+    _assert_indexed(looked_up)
+
+
+@pytest.mark.postgres
+def test_a_full_run_looks_mappings_up_by_index(
+        harness_on: Callable[[str], Harness], postgres_url: str) -> None:
+    """A full run (Force Sync) compares each listed record with its mapping's digest,
+    looked up by the listed keys: by index, never by a sequential scan of mappings. (The
+    20,000 seeded mappings of records no side lists are deletions: their look-up at the
+    end reads most of the table, where a scan is the right plan.)"""
+    h = harness_on(postgres_url)
+    _changed_both_sides(h)
+    summary, looked_up = _mapping_lookups(h, RunMode.FULL, postgres_url)
+    counts = summary.streams["contact"].to_json()
+    assert counts["M"] == 15 and counts["A"] == 1, counts
+    digests = [lookup for lookup in looked_up
+               if "snapshot" not in lookup.statement.split("FROM")[0]]
+    by_a, by_b = _by_key(digests, "a_key"), _by_key(digests, "b_key")
+    assert by_a and by_b, looked_up
+    _assert_indexed(by_a + by_b)

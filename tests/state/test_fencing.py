@@ -10,9 +10,8 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -29,17 +28,6 @@ from syncline.state.service_store import clear_written_marks
 from syncline.state.store import PendingIntent, StateStore, now
 
 LINK = "crm-books"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/state.db"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    opened = StateStore.open(url)
-    yield opened
-    opened.close()
 
 
 def _count(store: StateStore, table: sa.Table) -> int:

@@ -2,7 +2,12 @@
 
 Incremental reads come from the connector's change feed since the stored cursor. Full reads
 list every record and keep only those whose content hash differs from the mapping (or that
-have no mapping), then report mapped keys that were not listed as deletions. Either way,
+have no mapping), then report mapped keys that were not listed as deletions. A full read
+compares in groups of :data:`LOOKUP_SIZE` listed records with their mappings' digests
+(id, hash, version: no snapshot decoded), hashes columnar pages column by column without
+building a record for an unchanged one, notes the ids of the mappings it met in a bitmap
+(:class:`~syncline.engine.mapping_ids.MappingIds`, not a set of every key), and finds the
+deletions by listing the mappings' keys and ids once. Either way,
 records that failed last run (pending) are read again by key, and so are records marked for
 resynchronisation (``syncline force``): those come with ``forced`` set, so the planner writes
 them to the other side with action code R even when their hash says nothing changed.
@@ -21,16 +26,19 @@ settle). A columnar page whose connector guarantees distinct keys
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from syncline.connectors.base import Capability, Connector, ReadScope
 from syncline.engine.bulk_plan import ColumnChanges
+from syncline.engine.mapping_ids import MappingIds
 from syncline.engine.plan import SideChange
 from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, MalformedRecord, ProtocolError, RowsWithoutKey
 from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
 from syncline.plan_types import MappingRow
+from syncline.state.mapping_reads import MappingDigest
 from syncline.state.service_store import marked_keys
 from syncline.state.store import StateStore
 
@@ -220,7 +228,7 @@ class SideReader:
     def _full(self) -> Iterator[list[SideChange] | ColumnChanges]:
         if self.scope.is_everything:
             self.cursor = self.connector.current_cursor(self.stream)
-        any_mapped = self.store.count_mappings(self.scope_id) > 0
+        any_mapped = self.store.has_mappings(self.scope_id)
         if self.columnar and not any_mapped and not self.forced \
                 and not self.translator.active:
             yield from self._first_columnar()
@@ -228,33 +236,36 @@ class SideReader:
         track_deletions = (Capability.DETECT_DELETES in self.capabilities()
                            and self.scope.since is None and self.scope.until is None
                            and any_mapped)
-        seen: set[str] = set()
+        listed = MappingIds()
         forced_seen: set[str] = set()
-        side = self.side.value
-        for records in self.connector.read_all(self.stream, self.scope):
-            changes = self._screen(self._to_changes(records))
-            self.read_count += len(changes)
-            mapped = self.store.mappings_for(self.scope_id, side, (c.key for c in changes)) \
-                if any_mapped else {}
-            self.page_mappings = mapped
+        pages = self.connector.read_all(self.stream, self.scope) if self.translator.active \
+            else self.connector.read_all_columnar(self.stream, self.scope)
+        for group in _groups(pages, LOOKUP_SIZE):
+            listed_pages = [self._listed(page) for page in group]
+            keys = [key for page in listed_pages for key in page.keys]
+            digests = self.store.mapping_digests(self.scope_id, self.side.value, keys) \
+                if any_mapped else None
             out: list[SideChange] = []
-            for change in changes:
-                if track_deletions:
-                    seen.add(change.key)
-                mapping = mapped.get(change.key)
-                if change.forced:
-                    forced_seen.add(change.key)
-                if mapping is None or change.forced or change.key in self.pending:
-                    out.append(change)
-                    continue
-                if self.side is Side.A:
-                    known, version = mapping.a_hash, mapping.a_version
-                else:
-                    known, version = mapping.b_hash, mapping.b_version
-                if change.hash != known or (change.record is not None
-                                            and change.record.version != version):
-                    out.append(change)
-            yield out
+            for page in listed_pages:
+                differing = self._differing(page, digests,
+                                            listed if track_deletions else None)
+                forced_seen.update(page.keys[index] for index in differing
+                                   if page.keys[index] in self.forced)
+                if page.columns is not None and self.pending:  # pending keys read: _screen
+                    self.keys_read.update(page.keys[index] for index in differing
+                                          if page.keys[index] in self.pending)
+                out.extend(self._changes_at(page, differing))
+            mapped = self.store.mappings_for(self.scope_id, self.side.value,
+                                             (change.key for change in out)) \
+                if any_mapped and out else {}
+            if not out:
+                self.page_mappings = {}
+                yield []
+            for start in range(0, len(out), self.page_size):
+                chunk = out[start:start + self.page_size]
+                self.page_mappings = {change.key: mapped[change.key] for change in chunk
+                                      if change.key in mapped}
+                yield chunk
         unlisted = [key for key in self.forced if key not in forced_seen]
         if unlisted:  # marked records outside the scope read: read them by key
             yield from self._by_keys(unlisted)
@@ -264,15 +275,95 @@ class SideReader:
         ranged = self.scope.from_key is not None or self.scope.to_key is not None
         # mappings this run wrote are left out: their records came into being (or were
         # paired) after the listing passed them, so the listing cannot speak for them
-        for mappings in self.store.iter_mappings(self.scope_id, written_before=self.run_id):
-            gone = []
-            for mapping in mappings:
-                key = mapping.a_key if self.side is Side.A else mapping.b_key
-                if key not in seen and key not in self.unreadable and (ranged is False
-                                        or self.connector.in_key_range(self.stream, key,
-                                                                       self.scope)) \
-                        and not self._held(key):
-                    gone.append(SideChange(key, None, None))
+        for mappings in self.store.mapping_keys(self.scope_id, self.side.value,
+                                                written_before=self.run_id):
+            gone = [SideChange(key, None, None) for key in listed.keys_not_noted(mappings)
+                    if key not in self.unreadable
+                    and (ranged is False
+                         or self.connector.in_key_range(self.stream, key, self.scope))
+                    and not self._held(key)]
             if gone:
                 self.page_mappings = None
                 yield gone
+
+    def _listed(self, page: list[Record] | RecordColumns) -> _ListedPage:
+        """A page of a full listing with its keys and hashes; a columnar page whose keys
+        are distinct stays columnar, any other is screened (see :meth:`_screen`)."""
+        self.read_count += len(page)
+        if isinstance(page, RecordColumns) and page.distinct_keys:
+            self._take_errors()
+            return _ListedPage(page.keys, column_hashes(
+                [page.column(name) for name in self.field_names], len(page)), None, page)
+        records = page.records() if isinstance(page, RecordColumns) else page
+        changes = self._screen(self._to_changes(records))
+        if len(changes) != len(page):
+            self.read_count -= len(page) - len(changes)
+        return _ListedPage([change.key for change in changes],
+                           [change.hash or b"" for change in changes], changes, None)
+
+    def _differing(self, page: _ListedPage, digests: dict[str, MappingDigest] | None,
+                   listed: MappingIds | None) -> list[int]:
+        """The positions in a listed page of the records a full read hands on: those with
+        no mapping (``digests`` is ``None`` when the scope has none), marked, pending, or
+        whose hash or version (a columnar page's records have none) differs from what was
+        last synced. The ids of the mappings met are added to ``listed``."""
+        keys, hashes = page.keys, page.hashes
+        if digests is None:
+            return list(range(len(keys)))
+        found = list(map(digests.get, keys))
+        if listed is not None:
+            listed.add_all(digest.id for digest in found if digest is not None)
+        changes = page.changes
+        versions = [None] * len(keys) if changes is None else [
+            change.record.version if change.record is not None else None
+            for change in changes]
+        special = self.forced | self.pending
+        return [index for index, (digest, listed_hash, version) in enumerate(
+                    zip(found, hashes, versions, strict=True))
+                if digest is None or digest.hash != listed_hash or digest.version != version
+                or keys[index] in special]
+
+    def _changes_at(self, page: _ListedPage, positions: list[int]) -> list[SideChange]:
+        """The changes of a listed page at ``positions``."""
+        if page.changes is not None:
+            return [page.changes[index] for index in positions]
+        columns = page.columns
+        assert columns is not None
+        names, values, forced = columns.names, columns.columns, self.forced
+        out: list[SideChange] = []
+        for index in positions:
+            key = columns.keys[index]
+            record = Record(key, {name: column[index]
+                                  for name, column in zip(names, values, strict=True)})
+            out.append(SideChange(key, record, page.hashes[index], key in forced))
+        return out
+
+
+LOOKUP_SIZE = 20_000
+"""Records of a full listing whose mappings are looked up in one go (a few pages)."""
+
+
+class _ListedPage(NamedTuple):
+    """A page of a full listing: its keys and content hashes, and either its screened
+    changes (``changes``) or, for a columnar page of distinct keys, the page itself
+    (``columns``)."""
+
+    keys: list[str]
+    hashes: list[bytes]
+    changes: list[SideChange] | None
+    columns: RecordColumns | None
+
+
+def _groups(pages: Iterable[list[Record] | RecordColumns],
+            size: int) -> Iterator[list[list[Record] | RecordColumns]]:
+    """``pages`` in groups of at least ``size`` records (the last may hold fewer)."""
+    group: list[list[Record] | RecordColumns] = []
+    count = 0
+    for page in pages:
+        group.append(page)
+        count += len(page)
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group

@@ -48,6 +48,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from syncline.sql_variants import sqlite_autoincrement
+
 __all__ = [
     "api_tokens",
     "conflicts",
@@ -263,7 +265,7 @@ force_requests = Table(
     Index("ix_force_requests_link", "link"),
 )
 
-force_marks = Table(
+force_marks = sqlite_autoincrement(Table(  # ids never reused: a run clears only older marks
     "force_marks",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -274,8 +276,7 @@ force_marks = Table(
     Column("reason", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_force_marks_key", "scope_id", "side", "key", unique=True),
-    sqlite_autoincrement=True,  # ids never reused: a run clears only marks older than it
-)
+))
 
 # -- posting rules (issue 4): xref entries and post requests --------------------------------
 # xref entry

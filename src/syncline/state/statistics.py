@@ -3,11 +3,11 @@
 PostgreSQL plans a query from statistics of its tables that ``ANALYZE`` gathers; autovacuum
 runs it some time after many rows changed. A first sync that adds a million mappings ends
 long before that, and the next run would be planned as if ``mappings`` were nearly empty:
-the keyset pages of a Force Sync (:meth:`~syncline.state.store.StateStore.iter_mappings`)
-then read the whole scope and sort it for every page of 5,000, so the run grows with the
-square of the table (measured: 42 ms a page at 300,000 mappings without statistics, 1 ms
-with them). So a run that changed a large share of a table analyses it at its end, as
-``pg_restore`` users are told to after a bulk load.
+keyset pages of mappings (:meth:`~syncline.state.store.StateStore.iter_mappings`) then
+read the whole scope and sort it for every page of 5,000, so a run that pages through
+them grows with the square of the table (measured: 42 ms a page at 300,000 mappings
+without statistics, 1 ms with them). So a run that changed a large share of a table
+analyses it at its end, as ``pg_restore`` users are told to after a bulk load.
 
 stale
     A table whose rows changed since its last ``ANALYZE`` by at least

@@ -29,6 +29,7 @@ from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, NewMappingRow, insert_created
 from syncline.state.conflicts_store import new_id, now
 from syncline.state.fencing import Fence
+from syncline.state.mapping_reads import MappingDigest, keyed_rows, mapping_digests, mapping_keys
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.pg_bulk import copy_rows, delete_ids, delete_keys, update_by_id
 from syncline.state.runs_store import RunRecords
@@ -221,14 +222,31 @@ class StateStore(RunRecords):
         column = t.mappings.c.a_key if side == "a" else t.mappings.c.b_key
         wanted = list(dict.fromkeys(keys))
         found: dict[str, MappingRow] = {}
+        query = select(t.mappings).where(t.mappings.c.scope_id == scope_id)
         with self.engine.connect() as connection:
-            for start in range(0, len(wanted), _PAGE):
-                query = select(t.mappings).where(t.mappings.c.scope_id == scope_id,
-                                                 column.in_(wanted[start:start + _PAGE]))
-                for row in connection.execute(query):
-                    mapping = self._mapping(row)
-                    found[mapping.a_key if side == "a" else mapping.b_key] = mapping
+            for row in keyed_rows(connection, query, column, wanted):
+                mapping = self._mapping(row)
+                found[mapping.a_key if side == "a" else mapping.b_key] = mapping
         return found
+
+    def mapping_digests(self, scope_id: int, side: str,
+                        keys: Sequence[str]) -> dict[str, MappingDigest]:
+        """What a full read compares with, for the mappings whose key on ``side`` is one
+        of ``keys``, by that key (see :mod:`syncline.state.mapping_reads`)."""
+        return mapping_digests(self.engine, scope_id, side, keys)
+
+    def mapping_keys(self, scope_id: int, side: str,
+                     written_before: int) -> Iterator[list[tuple[int, str]]]:
+        """Every mapping of the scope as ``(id, key on side)`` in pages, but those run
+        ``written_before`` wrote (see :mod:`syncline.state.mapping_reads`)."""
+        return mapping_keys(self.engine, scope_id, side, written_before)
+
+    def has_mappings(self, scope_id: int) -> bool:
+        """Whether the scope has any mapping (one index probe, where counting them reads
+        them all)."""
+        query = select(t.mappings.c.id).where(t.mappings.c.scope_id == scope_id).limit(1)
+        with self.engine.connect() as connection:
+            return connection.execute(query).first() is not None
 
     def count_mappings(self, scope_id: int) -> int:
         query = select(func.count()).select_from(t.mappings).where(

@@ -28,8 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
+
+from syncline.sql_variants import MysqlVariant, sqlite_autoincrement
 
 __all__ = [
     "BATCHES",
@@ -42,27 +43,25 @@ __all__ = [
 ]
 
 _METADATA = sa.MetaData()
-_UTC_TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql",
-                                                         "mariadb")
+_UTC_TIMESTAMP = MysqlVariant(sa.DateTime(timezone=True), lambda mysql: mysql.DATETIME(fsp=6))
 
-CHANGES = sa.Table(
+CHANGES = sqlite_autoincrement(sa.Table(
     "syncline_changes", _METADATA,
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
               autoincrement=True),
     sa.Column("table_name", sa.String(128), nullable=False),
-    sa.Column("record_key", sa.Text().with_variant(mysql.VARCHAR(768), "mysql", "mariadb"),
+    sa.Column("record_key", MysqlVariant(sa.Text(), lambda mysql: mysql.VARCHAR(768)),
               nullable=False),
     sa.Column("action", sa.CHAR(1), nullable=False),
     sa.Column("changed_at", _UTC_TIMESTAMP, nullable=False),
     sa.Index("ix_syncline_changes_table_seq", "table_name", "seq"),
-    sqlite_autoincrement=True,
-)
+))
 
 BATCHES = sa.Table(
     "syncline_batches", _METADATA,
     sa.Column("batch_id", sa.String(200), primary_key=True),
     sa.Column("applied_at", _UTC_TIMESTAMP, nullable=False),
-    sa.Column("results", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"),
+    sa.Column("results", MysqlVariant(sa.Text(), lambda mysql: mysql.LONGTEXT()),
               nullable=False),
     sa.Index("ix_syncline_batches_applied_at", "applied_at"),
 )

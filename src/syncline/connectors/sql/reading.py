@@ -321,14 +321,35 @@ def _record(bound: BoundStream, row: Sequence[Any], names: list[str], texts: lis
     return Record(key, fields, updated_at=updated_at)
 
 
-def key_in(bound: BoundStream, natives: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """The condition selecting the rows whose key is one of ``natives``: in a column without
-    a type (:attr:`~syncline.connectors.sql.binding.KeyColumn.loose`), each number in both
-    its integer and text forms, so that a key held by two rows is seen as such."""
+def key_in(bound: BoundStream, natives: Sequence[Any],
+           dialect: str = "") -> sa.ColumnElement[bool]:
+    """The condition selecting the rows whose key is one of ``natives`` (see
+    :func:`column_among` for ``dialect``): in a column without a type
+    (:attr:`~syncline.connectors.sql.binding.KeyColumn.loose`), each number in both its
+    integer and text forms, so that a key held by two rows is seen as such."""
     key = bound.key
     if not key.loose:
-        return key.column.in_(natives)
+        return column_among(key.column, natives, dialect)
     return key.column.in_([form for native in natives for form in key.forms(native)])
+
+
+def column_among(column: sa.ColumnElement[Any], values: Sequence[Any],
+                 dialect: str) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``values``: on PostgreSQL (``dialect``) ``= ANY`` one array of
+    the column's own type (integer, text, ``citext`` or ``uuid`` without a collation of
+    its own, so that the array compares as the column does), elsewhere ``IN (…)``. An
+    ``IN`` list of a thousand values costs SQLAlchemy and the driver a placeholder each to
+    render and parse (a tenth of a re-sync of 10,000 changed rows); the array is one
+    parameter."""
+    kind = column.type
+    if dialect == "postgresql" and isinstance(kind, sa.Integer | sa.String | sa.Uuid) \
+            and not isinstance(kind, sa.Enum) \
+            and getattr(kind, "collation", None) is None:
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam("syncline_keys_", list(values),
+                                              type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
@@ -344,7 +365,7 @@ def fetch_records(conn: Connection, bound: BoundStream, natives: Sequence[Any],
     """
     records: list[Record] = []
     for part in chunks(natives):
-        query = sa.select(*_columns(bound)).where(key_in(bound, part))
+        query = sa.select(*_columns(bound)).where(key_in(bound, part, conn.dialect.name))
         records.extend(_records(conn, bound, fetch_plain(conn, query), changed_at, problems))
     return records
 

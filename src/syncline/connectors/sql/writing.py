@@ -56,7 +56,7 @@ from syncline.connectors.sql.mariadb_writes import (
     insert_group,
     update_group,
 )
-from syncline.connectors.sql.reading import chunks
+from syncline.connectors.sql.reading import chunks, column_among
 from syncline.connectors.sql.settings import mask_secrets
 from syncline.connectors.sql.unproven_writes import (
     KeyNotUnique,
@@ -132,7 +132,8 @@ def _existing(conn: Connection, key: KeyColumn, natives: list[Any]) -> set[Any]:
         return bulk
     found: set[Any] = set()
     for part in chunks(natives):
-        found.update(conn.execute(sa.select(key.column).where(key.column.in_(part))).scalars())
+        found.update(conn.execute(sa.select(key.column).where(
+            column_among(key.column, part, conn.dialect.name))).scalars())
     return found
 
 

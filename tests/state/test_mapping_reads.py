@@ -1,0 +1,109 @@
+"""Mappings read by the thousand (:mod:`syncline.state.mapping_reads`), on SQLite and on
+PostgreSQL: a key list sent as one JSON value finds exactly the keys asked for, whatever
+they hold (quotes, backslashes, unicode, JSON's own syntax), across more keys than one
+query takes; digests carry the side's hash and version; the key listing pages through
+every mapping once, in key order, without the mappings one run wrote; the id bitmap of a
+full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set would."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from syncline.engine.mapping_ids import MappingIds
+from syncline.model import Direction
+from syncline.state import mapping_reads
+from syncline.state.bulk import CreatedMappings
+from syncline.state.store import StateStore
+
+ODD = ["plain", "quote\"d", "back\\slash", "ünïcødé ✓ 😀", "[\"json\"]", "new\nline",
+       "tab\there", "a,b;c|d", "NULL", "'single'", "{}", "\\u0041"]
+"""Keys that a JSON key list must carry unchanged."""
+
+
+def _digest(number: int) -> bytes:
+    return hashlib.blake2b(str(number).encode(), digest_size=12).digest()
+
+
+def _seed(store: StateStore, scope: int, a_keys: list[str], run_id: int) -> None:
+    created = CreatedMappings(Direction.A_TO_B, "seeded")
+    for number, key in enumerate(a_keys):
+        created.a_keys.append(key)
+        created.b_keys.append(f"b:{key}")
+        created.hashes.append(_digest(number))
+        created.a_versions.append(f"v{number}" if number % 2 else None)
+        created.b_versions.append(None)
+        created.codes.append("A")
+    store.settle(scope_id=scope, run_id=run_id, created=[created])
+
+
+def test_a_key_list_finds_exactly_the_keys_asked_for(store: StateStore) -> None:
+    scope = store.scope_id("l", "contact")
+    other = store.scope_id("l", "invoice")
+    _seed(store, scope, ODD, run_id=1)
+    _seed(store, other, ODD, run_id=1)  # same keys, another scope: never found
+    asked = [*ODD[::2], "missing", "\"", ""]
+    found = store.mapping_digests(scope, "a", asked)
+    assert set(found) == set(ODD[::2])
+    for key in ODD[::2]:
+        number = ODD.index(key)
+        assert found[key].hash == _digest(number)
+        assert found[key].version == (f"v{number}" if number % 2 else None)
+    by_b = store.mapping_digests(scope, "b", [f"b:{key}" for key in ODD])
+    assert set(by_b) == {f"b:{key}" for key in ODD}
+    assert {digest.id for digest in by_b.values()} == {
+        digest.id for digest in store.mapping_digests(scope, "a", ODD).values()}
+    assert store.mappings_for(scope, "a", asked).keys() == set(ODD[::2])
+
+
+def test_more_keys_than_one_query_takes(store: StateStore,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapping_reads, "_KEY_LIST_SIZE", 7)
+    monkeypatch.setattr(mapping_reads, "IN_LIST_SIZE", 7)
+    scope = store.scope_id("l", "contact")
+    keys = [f"k{number:03d}" for number in range(50)]
+    _seed(store, scope, keys, run_id=1)
+    wanted = [*keys[3:45], "nope"]
+    assert set(store.mapping_digests(scope, "a", wanted)) == set(keys[3:45])
+    assert set(store.mappings_for(scope, "a", wanted)) == set(keys[3:45])
+
+
+def test_the_key_listing_pages_through_every_mapping_but_one_runs(store: StateStore) -> None:
+    scope = store.scope_id("l", "contact")
+    earlier = [f"e{number:03d}" for number in range(23)] + ODD
+    _seed(store, scope, earlier, run_id=1)
+    _seed(store, scope, ["x-by-run-2", "y-by-run-2"], run_id=2)
+    _seed(store, store.scope_id("l", "invoice"), ["other-scope"], run_id=1)
+    pages = list(mapping_reads.mapping_keys(store.engine, scope, "a", written_before=2,
+                                            page=5))
+    listed = [key for page in pages for _, key in page]
+    assert sorted(listed) == sorted(earlier)
+    assert len(listed) == len(set(listed))
+    ids = {key: digest.id for key, digest in store.mapping_digests(scope, "a", earlier).items()}
+    assert all(ids[key] == mapping_id for page in pages for mapping_id, key in page)
+    assert [key for _, key in store.mapping_keys(scope, "b", written_before=1).__next__()] \
+        == ["b:x-by-run-2", "b:y-by-run-2"]
+
+
+def test_mapping_ids_answer_as_a_set_would() -> None:
+    ids = MappingIds()
+    added = {0, 1, 7, 8, 9, 63, 64, 1000, 123_457, 5}
+    for mapping_id in added:
+        ids.add(mapping_id)
+    ids.add(7)
+    for mapping_id in range(0, 1100):
+        assert (mapping_id in ids) == (mapping_id in added), mapping_id
+    assert 123_457 in ids and 123_456 not in ids and 10**9 not in ids
+    assert -1 not in ids and "7" not in ids
+    with pytest.raises(ValueError, match="never negative"):
+        ids.add(-3)
+    in_bulk = MappingIds()
+    in_bulk.add_all(sorted(added, reverse=True))
+    assert [number for number in range(130_000) if number in in_bulk] == sorted(added)
+    with pytest.raises(ValueError, match="never negative"):
+        in_bulk.add_all([3, -3])
+    assert 3 in in_bulk
+    pairs = [(number, f"k{number}") for number in range(-2, 1100)] + [(10**7, "far")]
+    assert ids.keys_not_noted(pairs) == [key for number, key in pairs if number not in ids]
+    assert MappingIds().keys_not_noted(pairs) == [key for _, key in pairs]
