@@ -57,7 +57,8 @@ class Pace:
 
 
 class PacedConnector:
-    """A real connector whose page reads wait :attr:`Pace.delay` first."""
+    """A real connector whose page reads (of records or of columns) wait :attr:`Pace.delay`
+    first."""
 
     def __init__(self, inner: Connector) -> None:
         self._inner = inner
@@ -66,10 +67,17 @@ class PacedConnector:
         return getattr(self._inner, name)
 
     def read_all(self, stream: str, scope: ReadScope) -> Iterator[list[Record]]:
-        for page in self._inner.read_all(stream, scope):
-            if Pace.delay:
-                time.sleep(Pace.delay)
-            yield page
+        yield from _paced(self._inner.read_all(stream, scope))
+
+    def read_all_columnar(self, stream: str, scope: ReadScope) -> Iterator[Any]:
+        yield from _paced(self._inner.read_all_columnar(stream, scope))
+
+
+def _paced(pages: Iterator[Any]) -> Iterator[Any]:
+    for page in pages:
+        if Pace.delay:
+            time.sleep(Pace.delay)
+        yield page
 
 
 @dataclass

@@ -240,7 +240,9 @@ class SideReader:
         forced_seen: set[str] = set()
         pages = self.connector.read_all(self.stream, self.scope) if self.translator.active \
             else self.connector.read_all_columnar(self.stream, self.scope)
-        for group in _groups(pages, LOOKUP_SIZE):
+        # grouped only for the digest lookup: with no mapping yet, each page goes on as
+        # it comes (the run's progress moves with the listing)
+        for group in _groups(pages, LOOKUP_SIZE if any_mapped else 1):
             listed_pages = [self._listed(page) for page in group]
             keys = [key for page in listed_pages for key in page.keys]
             digests = self.store.mapping_digests(self.scope_id, self.side.value, keys) \
