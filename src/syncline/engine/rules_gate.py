@@ -274,7 +274,8 @@ class RuleGate:
         for done in outcomes.values():
             for write, result in done:
                 key = result.key or write.key
-                if id(write) in checked.read_back and result.error is None and key is not None:
+                if id(write) in checked.read_back and result.error is None \
+                        and result.record is None and key is not None:  # else hashed as returned
                     written.append((write, key))
         if not written:
             return

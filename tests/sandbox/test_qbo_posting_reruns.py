@@ -1,0 +1,90 @@
+"""Issue 17, defect 8 on QuickBooks Online, as a user meets it: an order system (SQLite file
+or PostgreSQL) linked both ways to the QBO SANDBOX through ``syncline sync`` under posting
+rules (see :mod:`sandbox.qbo_posting_support`).
+
+QuickBooks completes every invoice it stores with details of its own (line numbers, item
+names, tax lines, totals). A ``--full`` or date-scoped re-run after posting must still send
+nothing to the books and write nothing back to the order system: the mapping keeps the hash
+of the invoice as QuickBooks answered the write with it, not of what was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.rules_support import Line, Order
+from sandbox.order_db import order_database
+from sandbox.qbo_posting_support import QboWorld, build_qbo_world
+from sandbox.qbo_server import running_sandbox
+from syncline.sandbox.qbo import SandboxServer
+
+D = Decimal
+ORDERS = [
+    Order("INV-2001", 1, [Line("WIDGET-01", D(3)), Line("GADGET-02", D(1))],
+          total_offset=D("0.01")),
+    Order("INV-2003", 3, [Line("GADGET-02", D(2))]),
+    Order("INV-2005", 2, [Line("SUPPORT-HR", D(2)), Line("WIDGET-01", D(1))]),
+]
+ROUNDED = "invoice INV-2001: books total differs by 0.01; rounding line added"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with running_sandbox() as running:
+        yield running
+
+
+def _writes(world: QboWorld) -> list[str]:
+    """The writes the sandbox answered for the world's company (method and path)."""
+    return [f"{entry.method} {entry.path}" for entry in world.server.state.log.snapshot()
+            if entry.realm == world.company.realm_id and entry.method == "POST"
+            and not entry.path.endswith("/query")]
+
+
+def _orders(world: QboWorld) -> list[tuple[object, ...]]:
+    with order_database(world.crm_url) as db:
+        return [tuple(row) for row in db.execute(
+            "SELECT order_no, status, net, vat, gross, order_date FROM orders "
+            "ORDER BY order_no", ()).fetchall()]
+
+
+@pytest.mark.parametrize("scope", [["--full"], ["--since", "2026-01-01"], []])
+def test_a_full_or_scoped_rerun_sends_and_writes_back_nothing(
+        tmp_path: Path, server: SandboxServer, crm_url: str | None, scope: list[str]) -> None:
+    world = build_qbo_world(tmp_path, server, orders=ORDERS, crm_url=crm_url)
+    first = world.sync()
+    assert (first["streams"]["invoice"]["A"], first["streams"]["invoice"]["warnings"]) \
+        == (3, 1), first
+    posted = world.invoices()
+    orders = _orders(world)
+    writes = len(_writes(world))
+    for _ in range(2):
+        again = world.sync(*scope)
+        assert all(stream["A"] == stream["M"] == stream["D"] == 0
+                   for stream in again["streams"].values()), again["streams"]
+        assert again["streams"]["invoice"]["warnings"] == 0
+    assert _writes(world)[writes:] == []
+    assert world.invoices() == posted
+    assert _orders(world) == orders
+    assert [row["message"] for row in world.journal("warning")
+            if row["stream"] == "invoice"] == [ROUNDED]
+
+    # a real change to an order goes once, and QBO's answer to the update is what the
+    # mapping keeps: the re-runs after it send and write back nothing either
+    world.execute("UPDATE orders SET order_date = '2026-11-03' WHERE order_no IN "
+                  "('INV-2001', 'INV-2005')")
+    changed = world.sync(*scope)
+    assert (changed["streams"]["invoice"]["M"], changed["streams"]["invoice"]["warnings"]) \
+        == (2, 1), changed["streams"]
+    assert world.invoices()["INV-2005"]["TxnDate"] == "2026-11-03"
+    posted, orders, writes = world.invoices(), _orders(world), len(_writes(world))
+    for _ in range(2):
+        again = world.sync(*scope)
+        assert all(stream["A"] == stream["M"] == stream["D"] == 0
+                   for stream in again["streams"].values()), again["streams"]
+    assert _writes(world)[writes:] == []
+    assert (world.invoices(), _orders(world)) == (posted, orders)
