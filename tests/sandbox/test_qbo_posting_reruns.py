@@ -19,7 +19,7 @@ import pytest
 from engine.rules_support import Line, Order
 from sandbox.order_db import order_database
 from sandbox.qbo_posting_support import QboWorld, build_qbo_world
-from sandbox.qbo_server import running_sandbox
+from sandbox.qbo_server import active, running_sandbox
 from syncline.sandbox.qbo import SandboxServer
 
 D = Decimal
@@ -88,3 +88,38 @@ def test_a_full_or_scoped_rerun_sends_and_writes_back_nothing(
                    for stream in again["streams"].values()), again["streams"]
     assert _writes(world)[writes:] == []
     assert (world.invoices(), _orders(world)) == (posted, orders)
+
+
+def test_terms_go_as_the_sales_term_and_an_unmapped_one_goes_without(
+        tmp_path: Path, server: SandboxServer, crm_url: str | None) -> None:
+    """Deliverable 2 on QBO: an order's payment term goes as the invoice's SalesTermRef
+    through the ``term`` xref table; a term with no entry goes without one (QBO applies the
+    customer's or the company's default terms) and with a warning; re-runs send nothing."""
+    world = build_qbo_world(tmp_path, server, orders=ORDERS[1:], crm_url=crm_url, setup=False)
+    world.execute("ALTER TABLE orders ADD COLUMN terms TEXT")
+    world.execute("UPDATE orders SET terms = 'NET30' WHERE order_no = 'INV-2003'")
+    world.execute("UPDATE orders SET terms = 'NET45' WHERE order_no = 'INV-2005'")
+    net30 = next(term["Id"] for term in active(world.company, "Term")
+                 if term["Name"] == "Net 30")
+    text = world.config.read_text(encoding="utf-8")
+    text = text.replace('nc_only = "nc_only"\n', 'nc_only = "nc_only"\nterm = "terms"\n', 1)
+    text = text.replace('xref = { "lines.item" = "item", ',
+                        'xref = { term = "term", "lines.item" = "item", ', 1)
+    world.config.write_text(text + f'\n[links.crm-books.xref.term]\n"NET30" = "{net30}"\n',
+                            encoding="utf-8")
+    assert world.cli("setup", "crm-books").exit_code == 0
+    first = world.sync()
+    assert (first["streams"]["invoice"]["A"], first["streams"]["invoice"]["warnings"]) \
+        == (2, 1), first
+    invoices = world.invoices()
+    assert invoices["INV-2003"]["SalesTermRef"]["value"] == net30
+    assert invoices["INV-2003"]["DueDate"] == "2026-12-02"  # 30 days after 2026-11-02
+    assert "SalesTermRef" not in invoices["INV-2005"]
+    assert [row["message"] for row in world.journal("warning")] == [
+        "invoice INV-2005: no term mapped for payment term 'NET45'; sent without it: the "
+        "books' default terms apply"]
+    writes = len(_writes(world))
+    again = world.sync("--full")
+    assert (again["streams"]["invoice"]["M"], again["streams"]["invoice"]["warnings"]) \
+        == (0, 0), again["streams"]
+    assert _writes(world)[writes:] == []

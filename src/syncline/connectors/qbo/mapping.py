@@ -9,7 +9,9 @@ stream                  QBO entity    notes
 ``item``                Item          Sku is the code; new items are of Type Service
 ``term``                Term          DueDays, DiscountPercent, DiscountDays
 ``tax_rate``            TaxCode       read only; the rate sums the code's sales tax rates
-``invoice``             Invoice       sales lines (SalesItemLineDetail)
+``invoice``             Invoice       sales lines (SalesItemLineDetail); ``term`` is the
+                                      SalesTermRef (a ``term`` record's Id; none sent: the
+                                      customer's or the company's default terms apply)
 ``bill``                Bill          item lines or account lines (by whether ``item`` is set);
                                       the supplier is ``vendor`` (VendorRef), not ``contact``
 ``payment``             Payment       applied to at most one invoice
@@ -152,7 +154,7 @@ def _names(*extra: Property) -> tuple[Property, ...]:
 
 _DOCUMENT = (Property("number", "DocNumber"), Property("date", "TxnDate", "date"),
              Property("due_date", "DueDate", "date"), Property("currency", "CurrencyRef", "ref"),
-             Property("reference", "PrivateNote"),
+             Property("reference", "PrivateNote"), Property("term", "SalesTermRef", "ref"),
              Property("tax_total", "TxnTaxDetail.TotalTax", "decimal", writable=False),
              Property("total", "TotalAmt", "decimal", writable=False))
 
