@@ -168,3 +168,40 @@ def test_a_one_way_link_rereads_the_rounded_document_as_sent(world: CliWorld) ->
                 again["streams"]["invoice"]["warnings"]) == (0, 0, 0)
     assert len(world.writes()) == writes
     assert _journal(world, "warning") == [ROUNDED]
+
+
+def test_the_books_number_and_link_come_back_into_the_columns_mapped_for_them(
+        world: CliWorld) -> None:
+    """Deliverable 3 on Xero: ``books_number`` (the InvoiceNumber) and ``books_url`` (Xero's
+    link to the invoice, built from its InvoiceID) land in the order system's columns
+    mapped for them, from Xero's answer to the create (no extra request); the order keeps
+    its own status, and re-runs change nothing."""
+    world.execute("ALTER TABLE orders ADD COLUMN books_no TEXT")
+    world.execute("ALTER TABLE orders ADD COLUMN books_link TEXT")
+    text = world.config.read_text(encoding="utf-8").replace(
+        'nc_only = "nc_only"\n',
+        'nc_only = "nc_only"\nbooks_number = "books_no"\nbooks_url = "books_link"\n', 1)
+    assert text.count("books_link") == 1
+    world.config.write_text(text, encoding="utf-8")
+    world.cli("setup", LINK)
+    world.sync_json(expect=1)  # the two blocked documents
+    posted = world.invoices()
+    engine = sa.create_engine(world.crm_url)
+    try:
+        with engine.connect() as db:
+            rows = {row[0]: tuple(row[1:]) for row in db.execute(sa.text(
+                "SELECT order_no, books_no, books_link, status FROM orders"))}
+    finally:
+        engine.dispose()
+    link = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID="
+    assert rows == {
+        "INV-2001": ("INV-2001", link + posted["INV-2001"]["InvoiceID"], "shipped"),
+        "INV-2002": (None, None, "shipped"),
+        "INV-2003": ("INV-2003", link + posted["INV-2003"]["InvoiceID"], "shipped"),
+        "INV-2004": (None, None, "shipped")}
+    writes = len(world.writes())
+    for scope in ([], ["--full"]):
+        again = world.sync_json(*scope, expect=1)
+        assert all(stream["A"] == stream["M"] == stream["D"] == 0
+                   for stream in again["streams"].values()), again["streams"]
+    assert len(world.writes()) == writes

@@ -123,3 +123,34 @@ def test_terms_go_as_the_sales_term_and_an_unmapped_one_goes_without(
     assert (again["streams"]["invoice"]["M"], again["streams"]["invoice"]["warnings"]) \
         == (0, 0), again["streams"]
     assert _writes(world)[writes:] == []
+
+
+def test_the_books_number_and_link_come_back_into_the_columns_mapped_for_them(
+        tmp_path: Path, server: SandboxServer, crm_url: str | None) -> None:
+    """Deliverable 3 on QBO: ``books_number`` (the DocNumber) and ``books_url`` (a link
+    built from the realm and the invoice's Id) land in the order system's columns mapped
+    for them, from QBO's answer to the create (no extra request); re-runs change nothing."""
+    world = build_qbo_world(tmp_path, server, orders=ORDERS[1:2], crm_url=crm_url,
+                            setup=False)
+    world.execute("ALTER TABLE orders ADD COLUMN books_no TEXT")
+    world.execute("ALTER TABLE orders ADD COLUMN books_link TEXT")
+    text = world.config.read_text(encoding="utf-8").replace(
+        'nc_only = "nc_only"\n',
+        'nc_only = "nc_only"\nbooks_number = "books_no"\nbooks_url = "books_link"\n', 1)
+    world.config.write_text(text, encoding="utf-8")
+    assert world.cli("setup", "crm-books").exit_code == 0
+    first = world.sync()
+    assert first["streams"]["invoice"]["A"] == 1, first
+    invoice = world.invoices()["INV-2003"]
+    with order_database(world.crm_url) as db:
+        row = db.execute("SELECT books_no, books_link, status FROM orders", ()).fetchall()
+    assert row == [("INV-2003", f"https://app.qbo.intuit.com/app/invoice?txnId="
+                                f"{invoice['Id']}&companyId={world.company.realm_id}",
+                    "shipped")]
+    writes = len(_writes(world))
+    for scope in ([], ["--full"]):
+        again = world.sync(*scope)
+        assert all(stream["A"] == stream["M"] == stream["D"] == 0
+                   for stream in again["streams"].values()), again["streams"]
+    assert _writes(world)[writes:] == []
+
