@@ -154,3 +154,35 @@ def test_the_books_number_and_link_come_back_into_the_columns_mapped_for_them(
                    for stream in again["streams"].values()), again["streams"]
     assert _writes(world)[writes:] == []
 
+
+def test_a_one_way_stream_leaves_a_paid_document_edited_in_the_books_after_one_warning(
+        tmp_path: Path, server: SandboxServer, crm_url: str | None) -> None:
+    """Deliverable 4: on a stream that goes one way (``directions``: ``a-to-b``) the order
+    system's fields are put back over the books' edits; a paid document cannot take them,
+    so its edit is journalled ``skipped`` with a warning naming it, once, and later runs
+    send nothing to it (not a write, or a warning, per run)."""
+    world = build_qbo_world(tmp_path, server, orders=ORDERS[1:], crm_url=crm_url)
+    with world.config.open("a", encoding="utf-8") as config:
+        config.write('\n[links.crm-books.directions]\ninvoice = "a-to-b"\n')
+    assert world.sync()["streams"]["invoice"]["A"] == 2
+    invoices = world.invoices()
+    world.pay("INV-2003", float(invoices["INV-2003"]["TotalAmt"]))
+    for number in ("INV-2003", "INV-2005"):  # the bookkeeper moves both invoices' dates
+        current = world.invoices()[number]
+        world.company.update("Invoice", {"Id": current["Id"], "SyncToken": current["SyncToken"],
+                                         "sparse": True, "TxnDate": "2026-11-20"})
+    first = world.sync("--full")
+    assert (first["streams"]["invoice"]["M"], first["streams"]["invoice"]["warnings"],
+            first["streams"]["invoice"]["errors"]) == (1, 1, 0), first["streams"]
+    after = world.invoices()
+    assert (after["INV-2003"]["TxnDate"], after["INV-2005"]["TxnDate"]) \
+        == ("2026-11-20", "2026-11-02")  # the paid one keeps the books' edit
+    warned = [row["message"] for row in world.journal("skipped") if row["stream"] == "invoice"]
+    assert len(warned) == 1 and "INV-2003 is paid in QuickBooks Online" in warned[0], warned
+    writes = len(_writes(world))
+    for scope in ([], ["--full"], []):
+        again = world.sync(*scope)
+        counts = again["streams"]["invoice"]
+        assert (counts["M"], counts["warnings"], counts["errors"]) == (0, 0, 0), counts
+    assert _writes(world)[writes:] == []
+    assert len([row for row in world.journal("skipped") if row["stream"] == "invoice"]) == 1
