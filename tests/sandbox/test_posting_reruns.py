@@ -205,3 +205,35 @@ def test_the_books_number_and_link_come_back_into_the_columns_mapped_for_them(
         assert all(stream["A"] == stream["M"] == stream["D"] == 0
                    for stream in again["streams"].values()), again["streams"]
     assert len(world.writes()) == writes
+
+
+def test_a_one_way_stream_leaves_a_paid_invoice_edited_in_xero_after_one_warning(
+        world: CliWorld) -> None:
+    """Deliverable 4 on Xero: with invoices going one way (``directions``), a bookkeeper's
+    edit of an invoice that is paid before the next run cannot be put back: it is journalled
+    ``skipped`` with a warning naming the invoice, once; later runs send and warn nothing."""
+    with world.config.open("a", encoding="utf-8") as config:
+        config.write('\n[links.crm-books.directions]\ninvoice = "a-to-b"\n')
+    world.sync_json(expect=1)  # the two blocked documents
+    invoice = world.invoices()["INV-2003"]
+    world.user.call("POST", f"/Invoices/{invoice['InvoiceID']}", json={"Invoices": [{
+        "InvoiceID": invoice["InvoiceID"], "Date": "2026-11-20"}]}).raise_for_status()
+    world.user.call("PUT", "/Payments", json={"Payments": [{
+        "Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "090"},
+        "Date": "2026-11-21", "Amount": invoice["AmountDue"]}]}).raise_for_status()
+    assert world.invoices()["INV-2003"]["Status"] == "PAID"
+    writes = len(world.writes())
+    first = world.sync_json("--full", expect=1)
+    assert (first["streams"]["invoice"]["M"], first["streams"]["invoice"]["warnings"]) \
+        == (0, 1), first["streams"]
+    skipped = [row["message"] for row in json.loads(world.cli(
+        "journal", LINK, "--outcome", "skipped", "--stream", "invoice", "--json").stdout)]
+    assert len(skipped) == 1 and "INV-2003 is paid in Xero" in skipped[0], skipped
+    for scope in ([], ["--full"], []):
+        again = world.sync_json(*scope, expect=1)
+        assert (again["streams"]["invoice"]["M"], again["streams"]["invoice"]["warnings"]) \
+            == (0, 0), again["streams"]
+    assert len(world.writes()) == writes
+    assert world.invoices()["INV-2003"]["Date"] == ms_date(date(2026, 11, 20))
+    assert len(json.loads(world.cli("journal", LINK, "--outcome", "skipped", "--stream",
+                                    "invoice", "--json").stdout)) == 1
