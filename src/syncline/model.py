@@ -184,12 +184,15 @@ _DOCUMENT_HEAD = (
     # on hold, kept out of the books for good, and the record to post the document under
     _bool("on_hold"), _bool("nc_only"), _ref("proxy_contact", "contact"),
     # the books' state of the document (read in the books only; see BOOKS_STATE_FIELDS)
-    "books_status", _dec("amount_due"), _dec("amount_paid"),
+    "books_status", _dec("amount_due"), _dec("amount_paid"), "books_number", "books_url",
 )
-BOOKS_STATE_FIELDS = frozenset({"books_status", "amount_due", "amount_paid"})
+BOOKS_STATE_FIELDS = frozenset({"books_status", "amount_due", "amount_paid", "books_number",
+                                "books_url"})
 """Document fields only the books know: their own status of the document (Xero's ``PAID``,
-QuickBooks' ``paid`` / ``open``), the amount still due and the amount paid. An order system
-maps a field for each it wants to receive; they are never written to the books."""
+QuickBooks' ``paid`` / ``open``), the amount still due and the amount paid, the books' own
+number of the document (Xero's InvoiceNumber, QuickBooks' DocNumber) and a link that opens
+it in the books' web app. An order system maps a field for each it wants to receive; they
+are never written to the books."""
 
 ENTITY_TYPES: dict[str, EntityType] = {
     t.name: t

@@ -168,3 +168,72 @@ def test_a_one_way_link_rereads_the_rounded_document_as_sent(world: CliWorld) ->
                 again["streams"]["invoice"]["warnings"]) == (0, 0, 0)
     assert len(world.writes()) == writes
     assert _journal(world, "warning") == [ROUNDED]
+
+
+def test_the_books_number_and_link_come_back_into_the_columns_mapped_for_them(
+        world: CliWorld) -> None:
+    """Deliverable 3 on Xero: ``books_number`` (the InvoiceNumber) and ``books_url`` (Xero's
+    link to the invoice, built from its InvoiceID) land in the order system's columns
+    mapped for them, from Xero's answer to the create (no extra request); the order keeps
+    its own status, and re-runs change nothing."""
+    world.execute("ALTER TABLE orders ADD COLUMN books_no TEXT")
+    world.execute("ALTER TABLE orders ADD COLUMN books_link TEXT")
+    text = world.config.read_text(encoding="utf-8").replace(
+        'nc_only = "nc_only"\n',
+        'nc_only = "nc_only"\nbooks_number = "books_no"\nbooks_url = "books_link"\n', 1)
+    assert text.count("books_link") == 1
+    world.config.write_text(text, encoding="utf-8")
+    world.cli("setup", LINK)
+    world.sync_json(expect=1)  # the two blocked documents
+    posted = world.invoices()
+    engine = sa.create_engine(world.crm_url)
+    try:
+        with engine.connect() as db:
+            rows = {row[0]: tuple(row[1:]) for row in db.execute(sa.text(
+                "SELECT order_no, books_no, books_link, status FROM orders"))}
+    finally:
+        engine.dispose()
+    link = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID="
+    assert rows == {
+        "INV-2001": ("INV-2001", link + posted["INV-2001"]["InvoiceID"], "shipped"),
+        "INV-2002": (None, None, "shipped"),
+        "INV-2003": ("INV-2003", link + posted["INV-2003"]["InvoiceID"], "shipped"),
+        "INV-2004": (None, None, "shipped")}
+    writes = len(world.writes())
+    for scope in ([], ["--full"]):
+        again = world.sync_json(*scope, expect=1)
+        assert all(stream["A"] == stream["M"] == stream["D"] == 0
+                   for stream in again["streams"].values()), again["streams"]
+    assert len(world.writes()) == writes
+
+
+def test_a_one_way_stream_leaves_a_paid_invoice_edited_in_xero_after_one_warning(
+        world: CliWorld) -> None:
+    """Deliverable 4 on Xero: with invoices going one way (``directions``), a bookkeeper's
+    edit of an invoice that is paid before the next run cannot be put back: it is journalled
+    ``skipped`` with a warning naming the invoice, once; later runs send and warn nothing."""
+    with world.config.open("a", encoding="utf-8") as config:
+        config.write('\n[links.crm-books.directions]\ninvoice = "a-to-b"\n')
+    world.sync_json(expect=1)  # the two blocked documents
+    invoice = world.invoices()["INV-2003"]
+    world.user.call("POST", f"/Invoices/{invoice['InvoiceID']}", json={"Invoices": [{
+        "InvoiceID": invoice["InvoiceID"], "Date": "2026-11-20"}]}).raise_for_status()
+    world.user.call("PUT", "/Payments", json={"Payments": [{
+        "Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "090"},
+        "Date": "2026-11-21", "Amount": invoice["AmountDue"]}]}).raise_for_status()
+    assert world.invoices()["INV-2003"]["Status"] == "PAID"
+    writes = len(world.writes())
+    first = world.sync_json("--full", expect=1)
+    assert (first["streams"]["invoice"]["M"], first["streams"]["invoice"]["warnings"]) \
+        == (0, 1), first["streams"]
+    skipped = [row["message"] for row in json.loads(world.cli(
+        "journal", LINK, "--outcome", "skipped", "--stream", "invoice", "--json").stdout)]
+    assert len(skipped) == 1 and "INV-2003 is paid in Xero" in skipped[0], skipped
+    for scope in ([], ["--full"], []):
+        again = world.sync_json(*scope, expect=1)
+        assert (again["streams"]["invoice"]["M"], again["streams"]["invoice"]["warnings"]) \
+            == (0, 0), again["streams"]
+    assert len(world.writes()) == writes
+    assert world.invoices()["INV-2003"]["Date"] == ms_date(date(2026, 11, 20))
+    assert len(json.loads(world.cli("journal", LINK, "--outcome", "skipped", "--stream",
+                                    "invoice", "--json").stdout)) == 1

@@ -163,12 +163,20 @@ class WriteBatch:
 class WriteResult:
     """The outcome of one operation: the record's key and version after the write, or the
     error that kept it from being written (:class:`~syncline.errors.RecordLocked`: the
-    record is locked in the target system, see :class:`Connector`)."""
+    record is locked in the target system, see :class:`Connector`).
+
+    ``record`` (optional) is the record as the system stored it, where the system answers a
+    create or update with it (Xero and QuickBooks Online do): the canonical record as
+    :meth:`Connector.read_keys` would read it now, references in the system's own space.
+    The engine keeps the hash of that for the mapping instead of the hash of what it sent
+    (the system may complete a record with values of its own), without reading it back.
+    ``None``: the system did not say (the engine reads the record back where it must)."""
 
     token: str
     key: str | None = None
     version: str | None = None
     error: ItemError | None = None
+    record: Record | None = None
 
     @property
     def ok(self) -> bool:

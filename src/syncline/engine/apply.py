@@ -41,6 +41,7 @@ from syncline.engine.plan import Decision, Policy, Write
 from syncline.engine.preview import describe
 from syncline.engine.recovery import recover_interrupted
 from syncline.engine.references import ReferenceTranslator
+from syncline.engine.returned import hash_returned
 from syncline.engine.settle_lane import SettleLane, SettleWork
 from syncline.errors import ItemError, ProtocolError, RecordLocked, VersionConflict
 from syncline.journal import journal_row, pending_item
@@ -156,6 +157,7 @@ class Applier:
                     else:
                         found.append((write, result))
                 buffer.batch_ids.append(batch_id)
+        hash_returned(outcomes, self.translator, self.policy.field_names)
         if checked is not None and self.rules is not None:
             self.rules.hash_as_held(checked, outcomes)
         back = owned_apply.read_back_created(self, decisions, outcomes) \

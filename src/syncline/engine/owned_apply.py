@@ -78,9 +78,10 @@ def fill_owned(applier: Applier, decisions: Sequence[Decision]) -> None:
 def read_back_created(applier: Applier, decisions: Sequence[Decision],
                       outcomes: dict[int, list[tuple[Write, WriteResult]]]
                       ) -> list[tuple[Decision, Write]]:
-    """After the creates of ``decisions`` were sent (``outcomes`` by decision index): read
-    back each record created on a side that owns fields, so that the mapping stores the hash
-    of what it holds; returns the writes of owned values to put on the other side (with the
+    """After the creates of ``decisions`` were sent (``outcomes`` by decision index): take
+    each record created on a side that owns fields as its system returned it, or read it
+    back where the system returned none, so that the mapping stores the hash of what it
+    holds; returns the writes of owned values to put on the other side (with the
     decisions they belong to), to be sent by :func:`put_back` once the creates are settled.
 
     Raises:
@@ -88,16 +89,22 @@ def read_back_created(applier: Applier, decisions: Sequence[Decision],
     """
     policy = applier.policy
     created: dict[Side, list[tuple[Decision, str]]] = {Side.A: [], Side.B: []}
+    returned: dict[Side, dict[str, Record]] = {Side.A: {}, Side.B: {}}
     for index, done in outcomes.items():
         for write, result in done:
             if write.action is WriteKind.CREATE and result.error is None \
                     and result.key is not None and policy.owned_by(write.target):
                 created[write.target].append((decisions[index], result.key))
+                if result.record is not None:  # already in a-space (hash_returned)
+                    returned[write.target][result.key] = result.record
     back: list[tuple[Decision, Write]] = []
     for target, items in created.items():
         if not items:
             continue
-        found = _read(applier, target, [key for _, key in items])
+        found = returned[target]
+        unread = [key for _, key in items if key not in found]
+        if unread:
+            found = {**found, **_read(applier, target, unread)}
         for decision, key in items:
             record = found.get(key)
             if record is None:

@@ -10,11 +10,13 @@ verdicts into what the applier does with each planned decision:
 - a blocked document is not written: the applier journals the error and keeps it pending,
   so it is read and checked again next run and goes once the cause is fixed;
 - a warning is journalled with the written document (outcome ``warning``);
-- a document written with a line the rules added (rounding, adjustment) is read back from
-  the books once written, and its mapping keeps the hash of what the books hold: the books
-  complete such a line with values of their own (a tax rate, a tax amount of zero), and a
-  hash of what was sent would make every full or date-scoped run see the document changed
-  in the books and send it again;
+- a document written with a line the rules added (rounding, adjustment) keeps in its
+  mapping the hash of what the books hold: the books complete such a line with values of
+  their own (a tax rate, a tax amount of zero), and a hash of what was sent would make
+  every full or date-scoped run see the document changed in the books and send it again.
+  Where the books answered the write with the document (Xero, QuickBooks Online: see
+  :mod:`syncline.engine.returned`) that answer gives the hash; otherwise the document is
+  read back once written;
 - a document the rules skip (not eligible, excluded, waiting for ``syncline post``) is left
   out of the run altogether: no write, no mapping, counted as skipped. One that was asked
   for with ``syncline post`` is journalled ``skipped`` with the reason, once;
@@ -274,7 +276,8 @@ class RuleGate:
         for done in outcomes.values():
             for write, result in done:
                 key = result.key or write.key
-                if id(write) in checked.read_back and result.error is None and key is not None:
+                if id(write) in checked.read_back and result.error is None \
+                        and result.record is None and key is not None:  # else hashed as returned
                     written.append((write, key))
         if not written:
             return

@@ -9,14 +9,18 @@ stream                  QBO entity    notes
 ``item``                Item          Sku is the code; new items are of Type Service
 ``term``                Term          DueDays, DiscountPercent, DiscountDays
 ``tax_rate``            TaxCode       read only; the rate sums the code's sales tax rates
-``invoice``             Invoice       sales lines (SalesItemLineDetail)
+``invoice``             Invoice       sales lines (SalesItemLineDetail); ``term`` is the
+                                      SalesTermRef (a ``term`` record's Id; none sent: the
+                                      customer's or the company's default terms apply)
 ``bill``                Bill          item lines or account lines (by whether ``item`` is set);
                                       the supplier is ``vendor`` (VendorRef), not ``contact``
 ``payment``             Payment       applied to at most one invoice
 ======================  ============  =====================================================
 
 Read-only canonical fields (computed by QBO, never written): ``subtotal``, ``tax_total``,
-``total`` and ``status`` (``paid`` / ``open`` from the balance) of documents, ``line_amount``
+``total`` and ``status`` (``paid`` / ``open`` from the balance) of documents, the books'
+state of them (``books_status``, ``amount_due``, ``amount_paid``, ``books_number``: the
+DocNumber, ``books_url``: a link opening it in QuickBooks, see :func:`app_link`), ``line_amount``
 of lines that have a quantity and unit price (QBO computes it), ``rate`` of tax rates.
 A reference field holds the referenced object's Id.
 """
@@ -34,7 +38,7 @@ from syncline.connectors.base import Capability
 from syncline.errors import MalformedRecord
 from syncline.model import BOOKS_STATE_FIELDS
 
-__all__ = ["STREAMS", "EntityKind", "StreamMap", "parse_qbo_time"]
+__all__ = ["STREAMS", "EntityKind", "StreamMap", "app_link", "parse_qbo_time"]
 
 
 class EntityKind(StrEnum):
@@ -152,7 +156,7 @@ def _names(*extra: Property) -> tuple[Property, ...]:
 
 _DOCUMENT = (Property("number", "DocNumber"), Property("date", "TxnDate", "date"),
              Property("due_date", "DueDate", "date"), Property("currency", "CurrencyRef", "ref"),
-             Property("reference", "PrivateNote"),
+             Property("reference", "PrivateNote"), Property("term", "SalesTermRef", "ref"),
              Property("tax_total", "TxnTaxDetail.TotalTax", "decimal", writable=False),
              Property("total", "TotalAmt", "decimal", writable=False))
 
@@ -233,6 +237,22 @@ _PARTY = {"invoice": "contact", "bill": "vendor"}
 customers, so a bill's party must be a record of the ``vendor`` stream)."""
 
 
+_APP_PAGES = {"Invoice": "invoice", "Bill": "bill"}
+
+
+def app_link(base_url: str, realm: str, entity: str, key: str) -> str | None:
+    """The link that opens document ``key`` (an Invoice or Bill) of company ``realm`` in
+    QuickBooks Online's web app: Intuit's development sandbox's app for an API at
+    ``sandbox-quickbooks.api.intuit.com``, the production app otherwise (``None``: another
+    entity)."""
+    page = _APP_PAGES.get(entity)
+    if page is None or not key:
+        return None
+    app = "https://app.sandbox.qbo.intuit.com" if "sandbox-quickbooks." in base_url \
+        else "https://app.qbo.intuit.com"
+    return f"{app}/app/{page}?txnId={key}&companyId={realm}"
+
+
 def _document_read(party: str, field: str = "contact"
                    ) -> Callable[[dict[str, Any], dict[str, Any]], None]:
     def read(item: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -244,6 +264,7 @@ def _document_read(party: str, field: str = "contact"
         balance = _decimal(item.get("Balance"), where)
         fields["status"] = None if balance is None else ("paid" if balance == 0 else "open")
         fields["books_status"], fields["amount_due"] = fields["status"], balance
+        fields["books_number"] = str(item["DocNumber"]) if item.get("DocNumber") else None
         fields["amount_paid"] = None if balance is None or item.get("TotalAmt") is None \
             else total - balance
         fields["lines"] = [_line_fields(line, where) for line in item.get("Line") or ()

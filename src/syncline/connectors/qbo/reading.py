@@ -29,7 +29,7 @@ from typing import Any
 
 from syncline.connectors.base import Change, ChangeFeed, ReadScope
 from syncline.connectors.qbo.http import ApiClient, FaultError
-from syncline.connectors.qbo.mapping import EntityKind, StreamMap, parse_qbo_time
+from syncline.connectors.qbo.mapping import EntityKind, StreamMap, app_link, parse_qbo_time
 from syncline.connectors.qbo.state import StateFolder
 from syncline.errors import MalformedRecord, ProtocolError
 from syncline.model import Record
@@ -90,6 +90,9 @@ class Reader:
         except (MalformedRecord, ValueError) as error:
             raise MalformedRecord(f"{mapping.stream} {key}: {error}", stream=mapping.stream,
                                   key=key) from None
+        if mapping.entity in ("Invoice", "Bill"):
+            fields["books_url"] = app_link(self.client.base, self.client.realm, mapping.entity,
+                                           key)
         if mapping.stream == "tax_rate":
             details = (item.get("SalesTaxRateList") or {}).get("TaxRateDetail") or ()
             values = [(rates or {}).get(str((d.get("TaxRateRef") or {}).get("value")))

@@ -39,12 +39,14 @@ from syncline.connectors.qbo.reading import Reader
 from syncline.connectors.qbo.state import StateFolder
 from syncline.errors import (
     ItemError,
+    MalformedRecord,
     ProtocolError,
     RecordLocked,
     ReferenceMissing,
     ValidationFailed,
     VersionConflict,
 )
+from syncline.model import Record
 from syncline.run_context import RunContext
 
 __all__ = ["Writer", "request_id_for"]
@@ -190,6 +192,18 @@ class Writer:
                                                f"not match the batch to recover")
         return self._send(mapping, batch.operations, receipt.get("chunks") or [], plan)
 
+    def _returned(self, mapping: StreamMap, stored: dict[str, Any]) -> Record | None:
+        """The canonical record of an object QBO answered a write with (see
+        :class:`~syncline.connectors.base.WriteResult`); ``None`` for tax rates (their rate
+        takes another query) and for an object that cannot be read (the engine reads it
+        back then, and sees the problem there)."""
+        if mapping.stream == "tax_rate":
+            return None
+        try:
+            return self.reader.record(mapping, stored)
+        except MalformedRecord:
+            return None
+
     def _send(self, mapping: StreamMap, operations: list[WriteOperation],
               chunks: list[dict[str, Any]], plan: list[dict[str, Any]]) -> list[WriteResult]:
         answers: dict[str, dict[str, Any]] = {}
@@ -252,6 +266,7 @@ class Writer:
                 results.append(WriteResult(op.token, key))
                 continue
             written[key] = str(stored.get("SyncToken"))
-            results.append(WriteResult(op.token, key, written[key]))
+            results.append(WriteResult(op.token, key, written[key],
+                                       record=self._returned(mapping, stored)))
         self.state.record_own(mapping.entity, written)
         return results

@@ -174,7 +174,24 @@ def _document(obj: dict[str, Any], number_field: str, tracking: dict[str, str]) 
             "total": _decimal(obj.get("Total")),
             "books_status": obj.get("Status"), "amount_due": _decimal(obj.get("AmountDue")),
             "amount_paid": _decimal(obj.get("AmountPaid")),
+            "books_number": obj.get(number_field) or None, "books_url": _app_link(obj),
             "lines": _lines(obj, tracking)}
+
+
+APP_URL = "https://go.xero.com"
+"""Xero's web app: a document's ``books_url`` opens it there (Xero's deep links; for an
+organisation other than the user's last one, Xero asks which to open)."""
+
+_APP_PAGES = {"ACCREC": "/AccountsReceivable/View.aspx?InvoiceID=",
+              "ACCPAY": "/AccountsPayable/View.aspx?InvoiceID="}
+
+
+def _app_link(obj: dict[str, Any]) -> str | None:
+    """The link that opens an invoice or bill in Xero's web app (``None``: another kind of
+    document, or one without an ID)."""
+    page = _APP_PAGES.get(str(obj.get("Type")))
+    invoice_id = obj.get("InvoiceID")
+    return f"{APP_URL}{page}{invoice_id}" if page and invoice_id else None
 
 
 def from_xero(stream: str, obj: dict[str, Any], tracking: dict[str, str]) -> Record:

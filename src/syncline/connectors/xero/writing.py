@@ -35,9 +35,18 @@ from syncline.connectors.base import WriteBatch, WriteKind, WriteOperation, Writ
 from syncline.connectors.receipts import line_of_result, result_of_line
 from syncline.connectors.xero.context import XeroContext
 from syncline.connectors.xero.locks import editable_part, lock_of
-from syncline.connectors.xero.mapping import GONE, STREAMS, key_of, to_xero, updated_ms
+from syncline.connectors.xero.mapping import (
+    GONE,
+    STREAMS,
+    from_xero,
+    is_gone,
+    key_of,
+    to_xero,
+    updated_ms,
+)
 from syncline.connectors.xero.reading import IDS_PER_CALL, fetch
-from syncline.errors import ItemError, ValidationFailed, VersionConflict
+from syncline.errors import ItemError, MalformedRecord, ValidationFailed, VersionConflict
+from syncline.model import Record
 
 __all__ = ["line_items_in_force", "recover", "write"]
 
@@ -226,8 +235,21 @@ def _send(context: XeroContext, batch: WriteBatch, sequence: int, method: str, p
     return stored
 
 
+def _returned(stream: str, op: WriteOperation, element: dict[str, Any],
+              tracking: dict[str, str]) -> Record | None:
+    """The canonical record of the object Xero answered a create or update with (see
+    :class:`~syncline.connectors.base.WriteResult`); ``None`` for a delete, a gone object,
+    or one that cannot be read (the engine reads it back then, and sees the problem)."""
+    if op.kind is WriteKind.DELETE or is_gone(stream, element):
+        return None
+    try:
+        return from_xero(stream, element, tracking)
+    except (MalformedRecord, ValueError, KeyError, TypeError):
+        return None
+
+
 def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any],
-            results: dict[str, WriteResult]) -> None:
+            results: dict[str, WriteResult], tracking: dict[str, str]) -> None:
     spec = STREAMS[stream]
     status, body = answer["status"], answer["body"]
     labels = {op.token: _label(stream, op, index) for index, op in enumerate(operations)}
@@ -266,7 +288,8 @@ def _settle(stream: str, operations: list[WriteOperation], answer: dict[str, Any
             continue
         millis = updated_ms(element)
         results[op.token] = WriteResult(op.token, key_of(stream, element),
-                                        None if millis is None else str(millis))
+                                        None if millis is None else str(millis),
+                                        record=_returned(stream, op, element, tracking))
 
 
 def _finish(context: XeroContext, batch: WriteBatch,
@@ -349,7 +372,7 @@ def _run(context: XeroContext, batch: WriteBatch, sequence: int, request: _Reque
                               [operation], True)
             _run(context, batch, _split_sequence(sequence, index), single, results)
         return
-    _settle(batch.stream, request.operations, answer, results)
+    _settle(batch.stream, request.operations, answer, results, context.settings.tracking)
 
 
 def recover(context: XeroContext, batch: WriteBatch) -> list[WriteResult] | None:
@@ -377,7 +400,7 @@ def recover(context: XeroContext, batch: WriteBatch) -> list[WriteResult] | None
                                               request.path, request.body, request.key)
         operations = [by_token[token] for token in request.tokens if token in by_token]
         if len(operations) == len(request.tokens):
-            _settle(batch.stream, operations, answer, results)
+            _settle(batch.stream, operations, answer, results, context.settings.tracking)
     return _finish(context, batch, results)
 
 
