@@ -3,7 +3,8 @@ PostgreSQL: a key list sent as one JSON value finds exactly the keys asked for, 
 they hold (quotes, backslashes, unicode, JSON's own syntax), across more keys than one
 query takes; digests carry the side's hash and version; the key listing pages through
 every mapping once, in key order, without the mappings one run wrote; the id bitmap of a
-full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set would."""
+full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set would, and
+the database lists exactly the mappings whose bit in it is clear."""
 
 from __future__ import annotations
 
@@ -104,6 +105,39 @@ def test_mapping_ids_answer_as_a_set_would() -> None:
     with pytest.raises(ValueError, match="never negative"):
         in_bulk.add_all([3, -3])
     assert 3 in in_bulk
-    pairs = [(number, f"k{number}") for number in range(-2, 1100)] + [(10**7, "far")]
-    assert ids.keys_not_noted(pairs) == [key for number, key in pairs if number not in ids]
-    assert MappingIds().keys_not_noted(pairs) == [key for _, key in pairs]
+    bitmap = in_bulk.bitmap()
+    assert [number for number in range(8 * len(bitmap))
+            if bitmap[number >> 3] >> (number & 7) & 1] == sorted(added | {3})
+    assert MappingIds().bitmap() == b""
+
+
+@pytest.mark.parametrize("share", [0, 1, 2, 3])
+def test_unnoted_keys_are_exactly_the_mappings_whose_bit_is_clear(store: StateStore,
+                                                                  share: int) -> None:
+    """The database tests the bits (PostgreSQL ``get_bit``, SQLite hex digits): whatever
+    the keys hold, across pages, with ids past the bitmap's end, only other runs' mappings
+    of the scope; the same answer as testing the bits here (the other databases' way)."""
+    scope = store.scope_id("l", "contact")
+    earlier = ODD + [f"e{number:03d}" for number in range(60)]
+    _seed(store, scope, earlier, run_id=1)
+    _seed(store, scope, ["x-by-run-2", "y-by-run-2"], run_id=2)
+    _seed(store, store.scope_id("l", "invoice"), ["other-scope"], run_id=1)
+    ids = {key: digest.id for key, digest in store.mapping_digests(scope, "a", earlier).items()}
+    noted = MappingIds()
+    # every id, none, every other one, or a few with the bitmap ending before the last ids
+    chosen = {0: earlier, 1: [], 2: earlier[::2], 3: [ODD[1], ODD[3], "e001"]}[share]
+    noted.add_all(ids[key] for key in chosen)
+    if share == 3:
+        assert max(ids.values()) >= 8 * len(noted.bitmap())  # ids past the end: not noted
+    expected = sorted(key for key in earlier if key not in chosen)
+    for side, prefix in (("a", ""), ("b", "b:")):
+        pages = list(mapping_reads.unnoted_keys(store.engine, scope, side, 2,
+                                                noted.bitmap(), page=5))
+        got = [key for page in pages for key in page]
+        assert sorted(got) == sorted(prefix + key for key in expected)
+        assert got == sorted(got) and all(pages)  # key order, no empty page
+    in_python = [key for page in mapping_reads.mapping_keys(store.engine, scope, "a", 2, 7)
+                 for key in mapping_reads._unnoted(noted.bitmap(), page)]
+    assert sorted(in_python) == expected
+    assert [key for page in store.unnoted_keys(scope, "a", 1, noted.bitmap())
+            for key in page] == ["x-by-run-2", "y-by-run-2"]  # run 1's left out

@@ -46,14 +46,10 @@ class MappingIds:
                 continue
             bits[byte] |= 1 << (mapping_id & 7)
 
-    def keys_not_noted(self, mappings: Iterable[tuple[int, str]]) -> list[str]:
-        """The keys of those ``(id, key)`` pairs whose id is not noted (one loop for all,
-        as ``[key for id, key in mappings if id not in self]``)."""
-        bits = self._bits
-        size = len(bits)
-        return [key for mapping_id, key in mappings
-                if mapping_id < 0 or (mapping_id >> 3) >= size
-                or not bits[mapping_id >> 3] & (1 << (mapping_id & 7))]
+    def bitmap(self) -> bytes:
+        """The ids noted, as the noted bitmap :func:`~syncline.state.mapping_reads.unnoted_keys`
+        takes: bit ``id & 7`` of byte ``id >> 3``."""
+        return bytes(self._bits)
 
     def __contains__(self, mapping_id: object) -> bool:
         if not isinstance(mapping_id, int) or mapping_id < 0:

@@ -16,22 +16,30 @@ key list
 digest
     :class:`MappingDigest`: what a full read compares a listed record with (the mapping's
     id, and the content hash and version last synced on that side), without the snapshot.
+noted bitmap
+    The ids of the mappings a full read met, one bit each: bit ``id & 7`` of byte
+    ``id >> 3`` (the layout of PostgreSQL's ``get_bit`` on ``bytea``). :func:`unnoted_keys`
+    sends it as one value and the database keeps the mappings whose bit is clear, so that
+    a Force Sync's deletion pass brings back only the keys of gone records instead of
+    every mapping's key and id.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Select, cast, func, select
+from sqlalchemy import Connection, Engine, Select, cast, func, select, text
 from sqlalchemy.sql import ColumnElement, any_, bindparam
-from sqlalchemy.types import String
+from sqlalchemy.types import LargeBinary, String
 
 from syncline.state import schema as t
 
 __all__ = ["IN_LIST_SIZE", "MappingDigest", "key_pages", "keyed_rows", "mapping_digests",
-           "mapping_keys"]
+           "mapping_keys", "unnoted_keys"]
 
 IN_LIST_SIZE = 900
 """Keys per ``IN (…)`` list where no key list can be sent as one value: below SQLite's and
@@ -42,12 +50,19 @@ _KEY_LIST_SIZE = 20_000
 
 
 class MappingDigest(NamedTuple):
-    """A mapping as a full read compares it (see the module docstring): ``id``, and the
-    ``hash`` and ``version`` last synced on the side looked up."""
+    """A mapping as a full read compares it (see the module docstring): the ``key`` looked
+    up, the mapping's ``id``, and the ``hash`` and ``version`` last synced on that side
+    (in the order of the driver's rows, so that a row becomes a digest in C code)."""
 
+    key: str
     id: int
     hash: bytes | None
     version: str | None
+
+
+_AS_DIGEST = partial(tuple.__new__, MappingDigest)
+"""A driver's row ``(key, id, hash, version)`` as a :class:`MappingDigest`, without a
+Python step per row."""
 
 
 def key_pages(connection: Connection, keys: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -101,10 +116,15 @@ def mapping_digests(engine: Engine, scope_id: int, side: str,
     query = select(key, t.mappings.c.id, hash_, version).where(
         t.mappings.c.scope_id == scope_id)
     with engine.connect() as connection:  # ids, bytes and texts: nothing to process
-        return {found: MappingDigest(mapping_id, digest if digest is None or type(digest) is bytes
-                                     else bytes(digest), version)
-                for found, mapping_id, digest, version in keyed_rows(connection, query, key,
-                                                                     keys, plain=True)}
+        digests = list(map(_AS_DIGEST, keyed_rows(connection, query, key, keys, plain=True)))
+    if not set(map(type, map(_HASH, digests))) <= {bytes, type(None)}:  # a driver's buffers
+        digests = [digest._replace(hash=None if digest.hash is None else bytes(digest.hash))
+                   for digest in digests]
+    return dict(zip(map(_KEY, digests), digests, strict=True))
+
+
+_KEY = itemgetter(0)
+_HASH = itemgetter(2)
 
 
 def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
@@ -128,3 +148,57 @@ def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
             return
         last = str(rows[-1][1])
         yield [(int(row[0]), str(row[1])) for row in rows if row[2] != written_before]
+
+
+_BIT_CLEAR = {
+    "postgresql": "(mappings.id < 0 OR mappings.id >= 8 * length(:noted) "
+                  "OR get_bit(:noted, mappings.id) = 0)",
+    # SQLite has no bit access on a blob: the hex digit holding the bit, as a number
+    "sqlite": "(mappings.id < 0 OR mappings.id >= 8 * length(:noted) "
+              "OR ((instr('0123456789ABCDEF', substr(hex(substr(:noted, mappings.id / 8 + 1, 1)), "
+              "2 - ((mappings.id & 7) >> 2), 1)) - 1) >> (mappings.id & 3)) & 1 = 0)",
+}
+"""The condition that a mapping's bit in the noted bitmap is clear, by database."""
+
+
+def unnoted_keys(engine: Engine, scope_id: int, side: str, written_before: int,
+                 noted: bytes, page: int = 20_000) -> Iterator[list[str]]:
+    """The key on ``side`` of every mapping of the scope whose id is not set in ``noted``
+    (a noted bitmap, see the module docstring; a negative id counts as not noted), leaving
+    out the mappings run ``written_before`` wrote, in pages ordered by that key (keyset
+    paging as :func:`mapping_keys`). PostgreSQL and SQLite test the bits themselves and
+    send only those keys; any other database lists every mapping and the bits are tested
+    here."""
+    dialect = engine.dialect.name
+    if dialect not in _BIT_CLEAR:
+        for mappings in mapping_keys(engine, scope_id, side, written_before, page):
+            unnoted = _unnoted(noted, mappings)
+            if unnoted:
+                yield unnoted
+        return
+    key = t.mappings.c.a_key if side == "a" else t.mappings.c.b_key
+    query = select(key).where(t.mappings.c.scope_id == scope_id,
+                              t.mappings.c.run_id.is_distinct_from(written_before))
+    if noted:
+        query = query.where(text(_BIT_CLEAR[dialect]).bindparams(
+            bindparam("noted", bytes(noted), type_=LargeBinary)))
+    query = query.order_by(key).limit(page)
+    last: str | None = None
+    while True:
+        paged = query
+        if last is not None:
+            paged = query.where(key > last)
+        with engine.connect() as connection:
+            keys = [str(row[0]) for row in connection.execute(paged)]
+        if not keys:
+            return
+        last = keys[-1]
+        yield keys
+
+
+def _unnoted(noted: bytes, mappings: list[tuple[int, str]]) -> list[str]:
+    """The keys of those ``(id, key)`` pairs whose id is not set in ``noted``."""
+    size = len(noted)
+    return [key for mapping_id, key in mappings
+            if mapping_id < 0 or (mapping_id >> 3) >= size
+            or not noted[mapping_id >> 3] & (1 << (mapping_id & 7))]
