@@ -5,10 +5,10 @@ list every record and keep only those whose content hash differs from the mappin
 have no mapping), then report mapped keys that were not listed as deletions. A full read
 compares in groups of :data:`LOOKUP_SIZE` listed records with their mappings' digests
 (id, hash, version: no snapshot decoded), hashes columnar pages column by column without
-building a record for an unchanged one, notes the ids of the mappings it met in a bitmap
+building a record for an unchanged one, notes the ids of the mappings it met as marks
 (:class:`~syncline.engine.mapping_ids.MappingIds`, not a set of every key), and finds the
-deletions by sending that bitmap to the state store, which lists the keys of the mappings
-whose bit is clear (the database tests the bits: only gone records' keys come back).
+deletions by sending those marks to the state store, which lists the keys of the mappings
+not marked (the database tests the marks: only gone records' keys come back).
 Either way, records that failed last run (pending) are read again by key, and so are
 records marked for resynchronisation (``syncline force``): those come with ``forced`` set,
 so the planner writes them to the other side with action code R even when their hash says
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress, count
-from operator import itemgetter, not_
+from operator import ne
 from typing import NamedTuple
 
 from syncline.connectors.base import Capability, Connector, ReadScope
@@ -246,16 +246,15 @@ class SideReader:
         for group in _groups(pages, LOOKUP_SIZE):
             listed_pages = [self._listed(page) for page in group]
             keys = [key for page in listed_pages for key in page.keys]
-            stored: set[tuple[str, bytes | None, str | None]] | None = None
+            synced: dict[str, tuple[bytes | None, str | None]] | None = None
             if any_mapped:
-                digests = self.store.mapping_digests(self.scope_id, self.side.value,
-                                                     keys).values()
-                if track_deletions:  # each digest is the mapping of a listed key
-                    listed.add_all(map(_DIGEST_ID, digests))
-                stored = set(map(_DIGEST_COMPARED, digests))
+                digests = self.store.mapping_digests(self.scope_id, self.side.value, keys)
+                if track_deletions:  # each is the mapping of a listed key
+                    listed.add_all(list(digests.ids.values()))
+                synced = digests.synced
             out: list[SideChange] = []
             for page in listed_pages:
-                differing = self._differing(page, stored)
+                differing = self._differing(page, synced)
                 forced_seen.update(page.keys[index] for index in differing
                                    if page.keys[index] in self.forced)
                 if page.columns is not None and self.pending:  # pending keys read: _screen
@@ -283,7 +282,7 @@ class SideReader:
         # mappings this run wrote are left out: their records came into being (or were
         # paired) after the listing passed them, so the listing cannot speak for them
         for keys in self.store.unnoted_keys(self.scope_id, self.side.value, self.run_id,
-                                            listed.bitmap()):
+                                            listed.marks()):
             gone = [SideChange(key, None, None) for key in keys
                     if key not in self.unreadable
                     and (ranged is False
@@ -309,23 +308,22 @@ class SideReader:
                            [change.hash or b"" for change in changes], changes, None)
 
     def _differing(self, page: _ListedPage,
-                   stored: set[tuple[str, bytes | None, str | None]] | None) -> list[int]:
+                   synced: dict[str, tuple[bytes | None, str | None]] | None) -> list[int]:
         """The positions in a listed page of the records a full read hands on: those with
-        no mapping (``stored`` is ``None`` when the scope has none), marked, pending, or
+        no mapping (``synced`` is ``None`` when the scope has none), marked, pending, or
         whose hash or version (a columnar page's records have none) differs from what was
-        last synced. ``stored`` holds ``(key, hash, version)`` of the mappings of the
-        listed keys (see :class:`~syncline.state.mapping_reads.MappingDigest`): a record
-        is unchanged when its own triple is there, tested in one pass of C code."""
+        last synced. ``synced`` holds ``(hash, version)`` of the mappings of the listed
+        keys, by key (see :class:`~syncline.state.mapping_reads.MappingDigests`); the
+        records are compared with it in one pass of C code."""
         keys, hashes = page.keys, page.hashes
-        if stored is None:
+        if synced is None:
             return list(range(len(keys)))
         changes = page.changes
         versions: list[str | None] = [None] * len(keys) if changes is None else [
             change.record.version if change.record is not None else None
             for change in changes]
-        differing = list(compress(count(), map(not_, map(stored.__contains__,
-                                                         zip(keys, hashes, versions,
-                                                             strict=True)))))
+        differing = list(compress(count(), map(ne, zip(hashes, versions, strict=True),
+                                               map(synced.get, keys))))
         special = self.forced | self.pending
         if special:
             differing = sorted(set(differing).union(
@@ -347,11 +345,6 @@ class SideReader:
             out.append(SideChange(key, record, page.hashes[index], key in forced))
         return out
 
-
-_DIGEST_ID = itemgetter(1)
-"""A :class:`~syncline.state.mapping_reads.MappingDigest`'s mapping id."""
-_DIGEST_COMPARED = itemgetter(0, 2, 3)
-"""A :class:`~syncline.state.mapping_reads.MappingDigest`'s ``(key, hash, version)``."""
 
 LOOKUP_SIZE = 20_000
 """Records of a full listing whose mappings are looked up in one go (a few pages)."""

@@ -13,22 +13,22 @@ key list
     (SELECT value FROM json_each(:keys))``; both are served by the unique ``(scope_id,
     key)`` indexes. Any other database gets ``IN (…)`` lists of :data:`IN_LIST_SIZE`
     values.
-digest
-    :class:`MappingDigest`: what a full read compares a listed record with (the mapping's
-    id, and the content hash and version last synced on that side), without the snapshot.
-noted bitmap
-    The ids of the mappings a full read met, one bit each: bit ``id & 7`` of byte
-    ``id >> 3`` (the layout of PostgreSQL's ``get_bit`` on ``bytea``). :func:`unnoted_keys`
-    sends it as one value and the database keeps the mappings whose bit is clear, so that
-    a Force Sync's deletion pass brings back only the keys of gone records instead of
-    every mapping's key and id.
+digests
+    :class:`MappingDigests`: what a full read compares listed records with (each mapping's
+    id, and the content hash and version last synced on that side), without the snapshot,
+    as dictionaries built from the driver's rows in C code (no Python step per mapping).
+noted marks
+    The ids of the mappings a full read met, one byte each: byte ``id`` is not zero for a
+    noted id. :func:`unnoted_keys` sends them as one value and the database keeps the
+    mappings whose byte is zero (PostgreSQL ``get_byte``, SQLite ``substr``), so that a
+    Force Sync's deletion pass brings back only the keys of gone records instead of every
+    mapping's key and id.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -38,7 +38,7 @@ from sqlalchemy.types import LargeBinary, String
 
 from syncline.state import schema as t
 
-__all__ = ["IN_LIST_SIZE", "MappingDigest", "key_pages", "keyed_rows", "mapping_digests",
+__all__ = ["IN_LIST_SIZE", "MappingDigests", "key_pages", "keyed_rows", "mapping_digests",
            "mapping_keys", "unnoted_keys"]
 
 IN_LIST_SIZE = 900
@@ -49,20 +49,13 @@ _KEY_LIST_SIZE = 20_000
 """Keys per query sent as one key list (bounded to keep each answer small)."""
 
 
-class MappingDigest(NamedTuple):
-    """A mapping as a full read compares it (see the module docstring): the ``key`` looked
-    up, the mapping's ``id``, and the ``hash`` and ``version`` last synced on that side
-    (in the order of the driver's rows, so that a row becomes a digest in C code)."""
+class MappingDigests(NamedTuple):
+    """The mappings of some keys as a full read compares them (see the module docstring),
+    by their key on the side looked up: ``ids`` their mapping ids, ``synced`` the
+    ``(hash, version)`` last synced on that side."""
 
-    key: str
-    id: int
-    hash: bytes | None
-    version: str | None
-
-
-_AS_DIGEST = partial(tuple.__new__, MappingDigest)
-"""A driver's row ``(key, id, hash, version)`` as a :class:`MappingDigest`, without a
-Python step per row."""
+    ids: dict[str, int]
+    synced: dict[str, tuple[bytes | None, str | None]]
 
 
 def key_pages(connection: Connection, keys: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -106,9 +99,9 @@ def keyed_rows(connection: Connection, query: Select[Any], column: ColumnElement
 
 
 def mapping_digests(engine: Engine, scope_id: int, side: str,
-                    keys: Sequence[str]) -> dict[str, MappingDigest]:
-    """The :class:`MappingDigest` of each mapping of the scope whose key on ``side`` is one
-    of ``keys``, by that key."""
+                    keys: Sequence[str]) -> MappingDigests:
+    """The :class:`MappingDigests` of the mappings of the scope whose key on ``side`` is one
+    of ``keys``."""
     if side == "a":
         key, hash_, version = t.mappings.c.a_key, t.mappings.c.a_hash, t.mappings.c.a_version
     else:
@@ -116,15 +109,18 @@ def mapping_digests(engine: Engine, scope_id: int, side: str,
     query = select(key, t.mappings.c.id, hash_, version).where(
         t.mappings.c.scope_id == scope_id)
     with engine.connect() as connection:  # ids, bytes and texts: nothing to process
-        digests = list(map(_AS_DIGEST, keyed_rows(connection, query, key, keys, plain=True)))
-    if not set(map(type, map(_HASH, digests))) <= {bytes, type(None)}:  # a driver's buffers
-        digests = [digest._replace(hash=None if digest.hash is None else bytes(digest.hash))
-                   for digest in digests]
-    return dict(zip(map(_KEY, digests), digests, strict=True))
+        rows = list(keyed_rows(connection, query, key, keys, plain=True))
+    if not set(map(type, map(_HASH, rows))) <= {bytes, type(None)}:  # a driver's buffers
+        rows = [(found, mapping_id, None if digest is None else bytes(digest), synced)
+                for found, mapping_id, digest, synced in rows]
+    return MappingDigests(dict(zip(map(_KEY, rows), map(_ID, rows), strict=True)),
+                          dict(zip(map(_KEY, rows), map(_SYNCED, rows), strict=True)))
 
 
 _KEY = itemgetter(0)
+_ID = itemgetter(1)
 _HASH = itemgetter(2)
+_SYNCED = itemgetter(2, 3)
 
 
 def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
@@ -150,27 +146,25 @@ def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
         yield [(int(row[0]), str(row[1])) for row in rows if row[2] != written_before]
 
 
-_BIT_CLEAR = {
-    "postgresql": "(mappings.id < 0 OR mappings.id >= 8 * length(:noted) "
-                  "OR get_bit(:noted, mappings.id) = 0)",
-    # SQLite has no bit access on a blob: the hex digit holding the bit, as a number
-    "sqlite": "(mappings.id < 0 OR mappings.id >= 8 * length(:noted) "
-              "OR ((instr('0123456789ABCDEF', substr(hex(substr(:noted, mappings.id / 8 + 1, 1)), "
-              "2 - ((mappings.id & 7) >> 2), 1)) - 1) >> (mappings.id & 3)) & 1 = 0)",
+_NOT_NOTED = {
+    "postgresql": "(mappings.id < 0 OR mappings.id >= length(:noted) "
+                  "OR get_byte(:noted, mappings.id) = 0)",
+    "sqlite": "(mappings.id < 0 OR mappings.id >= length(:noted) "
+              "OR substr(:noted, mappings.id + 1, 1) = x'00')",
 }
-"""The condition that a mapping's bit in the noted bitmap is clear, by database."""
+"""The condition that a mapping's id is not noted in the noted marks, by database."""
 
 
 def unnoted_keys(engine: Engine, scope_id: int, side: str, written_before: int,
                  noted: bytes, page: int = 20_000) -> Iterator[list[str]]:
-    """The key on ``side`` of every mapping of the scope whose id is not set in ``noted``
-    (a noted bitmap, see the module docstring; a negative id counts as not noted), leaving
-    out the mappings run ``written_before`` wrote, in pages ordered by that key (keyset
-    paging as :func:`mapping_keys`). PostgreSQL and SQLite test the bits themselves and
-    send only those keys; any other database lists every mapping and the bits are tested
-    here."""
+    """The key on ``side`` of every mapping of the scope whose id is not noted in
+    ``noted`` (noted marks, see the module docstring; a negative id counts as not noted),
+    leaving out the mappings run ``written_before`` wrote, in pages ordered by that key
+    (keyset paging as :func:`mapping_keys`). PostgreSQL and SQLite test the marks
+    themselves and send only those keys; any other database lists every mapping and the
+    marks are tested here."""
     dialect = engine.dialect.name
-    if dialect not in _BIT_CLEAR:
+    if dialect not in _NOT_NOTED:
         for mappings in mapping_keys(engine, scope_id, side, written_before, page):
             unnoted = _unnoted(noted, mappings)
             if unnoted:
@@ -180,7 +174,7 @@ def unnoted_keys(engine: Engine, scope_id: int, side: str, written_before: int,
     query = select(key).where(t.mappings.c.scope_id == scope_id,
                               t.mappings.c.run_id.is_distinct_from(written_before))
     if noted:
-        query = query.where(text(_BIT_CLEAR[dialect]).bindparams(
+        query = query.where(text(_NOT_NOTED[dialect]).bindparams(
             bindparam("noted", bytes(noted), type_=LargeBinary)))
     query = query.order_by(key).limit(page)
     last: str | None = None
@@ -197,8 +191,7 @@ def unnoted_keys(engine: Engine, scope_id: int, side: str, written_before: int,
 
 
 def _unnoted(noted: bytes, mappings: list[tuple[int, str]]) -> list[str]:
-    """The keys of those ``(id, key)`` pairs whose id is not set in ``noted``."""
+    """The keys of those ``(id, key)`` pairs whose id is not noted in ``noted``."""
     size = len(noted)
     return [key for mapping_id, key in mappings
-            if mapping_id < 0 or (mapping_id >> 3) >= size
-            or not noted[mapping_id >> 3] & (1 << (mapping_id & 7))]
+            if mapping_id < 0 or mapping_id >= size or not noted[mapping_id]]

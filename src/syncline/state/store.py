@@ -30,7 +30,7 @@ from syncline.state.bulk import CreatedMappings, NewMappingRow, insert_created
 from syncline.state.conflicts_store import new_id, now
 from syncline.state.fencing import Fence
 from syncline.state.mapping_reads import (
-    MappingDigest,
+    MappingDigests,
     keyed_rows,
     mapping_digests,
     mapping_keys,
@@ -236,9 +236,9 @@ class StateStore(RunRecords):
         return found
 
     def mapping_digests(self, scope_id: int, side: str,
-                        keys: Sequence[str]) -> dict[str, MappingDigest]:
+                        keys: Sequence[str]) -> MappingDigests:
         """What a full read compares with, for the mappings whose key on ``side`` is one
-        of ``keys``, by that key (see :mod:`syncline.state.mapping_reads`)."""
+        of ``keys`` (see :mod:`syncline.state.mapping_reads`)."""
         return mapping_digests(self.engine, scope_id, side, keys)
 
     def mapping_keys(self, scope_id: int, side: str,
@@ -249,7 +249,7 @@ class StateStore(RunRecords):
 
     def unnoted_keys(self, scope_id: int, side: str, written_before: int,
                      noted: bytes) -> Iterator[list[str]]:
-        """The keys on ``side`` of the scope's mappings whose id is not set in the bitmap
+        """The keys on ``side`` of the scope's mappings whose id is not noted in the marks
         ``noted``, in pages, but those run ``written_before`` wrote (see
         :func:`syncline.state.mapping_reads.unnoted_keys`)."""
         return unnoted_keys(self.engine, scope_id, side, written_before, noted)
