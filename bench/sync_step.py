@@ -1,10 +1,14 @@
 """One measured step of the benchmark, run in a process of its own:
 ``python -m bench.sync_step FOLDER setup|sync|full`` prints the run summary as JSON (``full``:
-a full run, the Force Sync of ``syncline sync --full``)."""
+a full run, the Force Sync of ``syncline sync --full``). With ``BENCH_PROFILE=PREFIX`` in the
+environment, each sync step is run under cProfile and its profile written to
+``PREFIX-ACTION-PID.prof`` (for ``python -m pstats``); the step's timings then include the
+profiler's overhead."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,4 +47,10 @@ def _peak_rss_kb() -> int | None:
 
 
 if __name__ == "__main__":
-    main()
+    _prefix = os.environ.get("BENCH_PROFILE")
+    if _prefix and sys.argv[2:3] != ["setup"]:
+        import cProfile
+
+        cProfile.run("main()", f"{_prefix}-{sys.argv[2]}-{os.getpid()}.prof")
+    else:
+        main()

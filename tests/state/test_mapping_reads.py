@@ -2,8 +2,9 @@
 PostgreSQL: a key list sent as one JSON value finds exactly the keys asked for, whatever
 they hold (quotes, backslashes, unicode, JSON's own syntax), across more keys than one
 query takes; digests carry the side's hash and version; the key listing pages through
-every mapping once, in key order, without the mappings one run wrote; the id bitmap of a
-full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set would."""
+every mapping once, in key order, without the mappings one run wrote; the id marks of a
+full read (:class:`~syncline.engine.mapping_ids.MappingIds`) answers as a set would, and
+the database lists exactly the mappings not marked in it."""
 
 from __future__ import annotations
 
@@ -45,15 +46,16 @@ def test_a_key_list_finds_exactly_the_keys_asked_for(store: StateStore) -> None:
     _seed(store, other, ODD, run_id=1)  # same keys, another scope: never found
     asked = [*ODD[::2], "missing", "\"", ""]
     found = store.mapping_digests(scope, "a", asked)
-    assert set(found) == set(ODD[::2])
+    assert set(found.ids) == set(found.synced) == set(ODD[::2])
     for key in ODD[::2]:
         number = ODD.index(key)
-        assert found[key].hash == _digest(number)
-        assert found[key].version == (f"v{number}" if number % 2 else None)
+        assert found.synced[key] == (_digest(number), f"v{number}" if number % 2 else None)
     by_b = store.mapping_digests(scope, "b", [f"b:{key}" for key in ODD])
-    assert set(by_b) == {f"b:{key}" for key in ODD}
-    assert {digest.id for digest in by_b.values()} == {
-        digest.id for digest in store.mapping_digests(scope, "a", ODD).values()}
+    assert set(by_b.ids) == {f"b:{key}" for key in ODD}
+    assert all(synced == (_digest(ODD.index(key[2:])), None)
+               for key, synced in by_b.synced.items())
+    assert set(by_b.ids.values()) == set(store.mapping_digests(scope, "a", ODD).ids.values())
+    assert len(set(by_b.ids.values())) == len(ODD)
     assert store.mappings_for(scope, "a", asked).keys() == set(ODD[::2])
 
 
@@ -65,7 +67,7 @@ def test_more_keys_than_one_query_takes(store: StateStore,
     keys = [f"k{number:03d}" for number in range(50)]
     _seed(store, scope, keys, run_id=1)
     wanted = [*keys[3:45], "nope"]
-    assert set(store.mapping_digests(scope, "a", wanted)) == set(keys[3:45])
+    assert set(store.mapping_digests(scope, "a", wanted).ids) == set(keys[3:45])
     assert set(store.mappings_for(scope, "a", wanted)) == set(keys[3:45])
 
 
@@ -80,7 +82,7 @@ def test_the_key_listing_pages_through_every_mapping_but_one_runs(store: StateSt
     listed = [key for page in pages for _, key in page]
     assert sorted(listed) == sorted(earlier)
     assert len(listed) == len(set(listed))
-    ids = {key: digest.id for key, digest in store.mapping_digests(scope, "a", earlier).items()}
+    ids = store.mapping_digests(scope, "a", earlier).ids
     assert all(ids[key] == mapping_id for page in pages for mapping_id, key in page)
     assert [key for _, key in store.mapping_keys(scope, "b", written_before=1).__next__()] \
         == ["b:x-by-run-2", "b:y-by-run-2"]
@@ -103,7 +105,40 @@ def test_mapping_ids_answer_as_a_set_would() -> None:
     assert [number for number in range(130_000) if number in in_bulk] == sorted(added)
     with pytest.raises(ValueError, match="never negative"):
         in_bulk.add_all([3, -3])
-    assert 3 in in_bulk
-    pairs = [(number, f"k{number}") for number in range(-2, 1100)] + [(10**7, "far")]
-    assert ids.keys_not_noted(pairs) == [key for number, key in pairs if number not in ids]
-    assert MappingIds().keys_not_noted(pairs) == [key for _, key in pairs]
+    assert 3 not in in_bulk  # none of them noted
+    in_bulk.add_all(iter([2, 2]))
+    marks = in_bulk.marks()
+    assert [number for number in range(len(marks)) if marks[number]] == sorted(added | {2})
+    assert MappingIds().marks() == b""
+
+
+@pytest.mark.parametrize("share", [0, 1, 2, 3])
+def test_unnoted_keys_are_exactly_the_mappings_whose_bit_is_clear(store: StateStore,
+                                                                  share: int) -> None:
+    """The database tests the marks (PostgreSQL ``get_byte``, SQLite ``substr``): whatever
+    the keys hold, across pages, with ids past the marks' end, only other runs' mappings
+    of the scope; the same answer as testing the marks here (the other databases' way)."""
+    scope = store.scope_id("l", "contact")
+    earlier = ODD + [f"e{number:03d}" for number in range(60)]
+    _seed(store, scope, earlier, run_id=1)
+    _seed(store, scope, ["x-by-run-2", "y-by-run-2"], run_id=2)
+    _seed(store, store.scope_id("l", "invoice"), ["other-scope"], run_id=1)
+    ids = store.mapping_digests(scope, "a", earlier).ids
+    noted = MappingIds()
+    # every id, none, every other one, or a few with the marks ending before the last ids
+    chosen = {0: earlier, 1: [], 2: earlier[::2], 3: [ODD[1], ODD[3], "e001"]}[share]
+    noted.add_all(ids[key] for key in chosen)
+    if share == 3:
+        assert max(ids.values()) >= len(noted.marks())  # ids past the end: not noted
+    expected = sorted(key for key in earlier if key not in chosen)
+    for side, prefix in (("a", ""), ("b", "b:")):
+        pages = list(mapping_reads.unnoted_keys(store.engine, scope, side, 2,
+                                                noted.marks(), page=5))
+        got = [key for page in pages for key in page]
+        assert sorted(got) == sorted(prefix + key for key in expected)
+        assert got == sorted(got) and all(pages)  # key order, no empty page
+    in_python = [key for page in mapping_reads.mapping_keys(store.engine, scope, "a", 2, 7)
+                 for key in mapping_reads._unnoted(noted.marks(), page)]
+    assert sorted(in_python) == expected
+    assert [key for page in store.unnoted_keys(scope, "a", 1, noted.marks())
+            for key in page] == ["x-by-run-2", "y-by-run-2"]  # run 1's left out

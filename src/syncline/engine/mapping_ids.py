@@ -1,22 +1,26 @@
-"""A set of mapping ids kept as a bitmap: a full read notes the id of every mapping whose
-key it listed, to find the mappings whose record is gone. Mapping ids are a table's
-growing integer ids, so one bit per id up to the largest is 125 kB for a million mappings
-where a set of ints takes some 60 MB."""
+"""A set of mapping ids kept as marks, one byte per id: a full read notes the id of every
+mapping whose key it listed, to find the mappings whose record is gone. Mapping ids are a
+table's growing integer ids, so one byte per id up to the largest is 1 MB for a million
+mappings where a set of ints takes some 60 MB; a byte (not a bit) per id lets a page of
+ids be noted in one pass of C code, and lets the database test a mark with a plain byte
+access (see :func:`syncline.state.mapping_reads.unnoted_keys`)."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from itertools import repeat
 
 __all__ = ["MappingIds"]
 
 
 class MappingIds:
-    """Non-negative integer ids, one bit each (see the module docstring)."""
+    """Non-negative integer ids, one byte each (see the module docstring)."""
 
-    __slots__ = ("_bits",)
+    __slots__ = ("_marks",)
 
     def __init__(self) -> None:
-        self._bits = bytearray()
+        self._marks = bytearray()
 
     def add(self, mapping_id: int) -> None:
         """Note ``mapping_id``.
@@ -24,39 +28,32 @@ class MappingIds:
         Raises:
             ValueError: ``mapping_id`` is negative.
         """
-        if mapping_id < 0:
-            raise ValueError(f"a mapping id is never negative, not {mapping_id}")
-        byte = mapping_id >> 3
-        bits = self._bits
-        if byte >= len(bits):
-            bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
-        bits[byte] |= 1 << (mapping_id & 7)
+        self.add_all((mapping_id,))
 
     def add_all(self, mapping_ids: Iterable[int]) -> None:
-        """Note each of ``mapping_ids`` (as :meth:`add`, one loop for all).
+        """Note each of ``mapping_ids`` (in one pass of C code).
 
         Raises:
-            ValueError: one of them is negative (those before it are noted).
+            ValueError: one of them is negative (then none of them is noted).
         """
-        bits = self._bits
-        for mapping_id in mapping_ids:
-            byte = mapping_id >> 3
-            if byte >= len(bits) or mapping_id < 0:
-                self.add(mapping_id)
-                continue
-            bits[byte] |= 1 << (mapping_id & 7)
+        ids = mapping_ids if isinstance(mapping_ids, (list, tuple)) else list(mapping_ids)
+        if not ids:
+            return
+        lowest = min(ids)
+        if lowest < 0:
+            raise ValueError(f"a mapping id is never negative, not {lowest}")
+        marks = self._marks
+        highest = max(ids)
+        if highest >= len(marks):
+            marks.extend(bytes(max(highest + 1 - len(marks), len(marks))))
+        deque(map(marks.__setitem__, ids, repeat(1)), maxlen=0)
 
-    def keys_not_noted(self, mappings: Iterable[tuple[int, str]]) -> list[str]:
-        """The keys of those ``(id, key)`` pairs whose id is not noted (one loop for all,
-        as ``[key for id, key in mappings if id not in self]``)."""
-        bits = self._bits
-        size = len(bits)
-        return [key for mapping_id, key in mappings
-                if mapping_id < 0 or (mapping_id >> 3) >= size
-                or not bits[mapping_id >> 3] & (1 << (mapping_id & 7))]
+    def marks(self) -> bytes:
+        """The ids noted as the marks :func:`~syncline.state.mapping_reads.unnoted_keys`
+        takes: byte ``id`` is not zero for a noted id (ids past the end are not noted)."""
+        return bytes(self._marks)
 
     def __contains__(self, mapping_id: object) -> bool:
         if not isinstance(mapping_id, int) or mapping_id < 0:
             return False
-        byte = mapping_id >> 3
-        return byte < len(self._bits) and bool(self._bits[byte] & (1 << (mapping_id & 7)))
+        return mapping_id < len(self._marks) and self._marks[mapping_id] != 0

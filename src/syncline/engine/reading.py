@@ -5,12 +5,14 @@ list every record and keep only those whose content hash differs from the mappin
 have no mapping), then report mapped keys that were not listed as deletions. A full read
 compares in groups of :data:`LOOKUP_SIZE` listed records with their mappings' digests
 (id, hash, version: no snapshot decoded), hashes columnar pages column by column without
-building a record for an unchanged one, notes the ids of the mappings it met in a bitmap
+building a record for an unchanged one, notes the ids of the mappings it met as marks
 (:class:`~syncline.engine.mapping_ids.MappingIds`, not a set of every key), and finds the
-deletions by listing the mappings' keys and ids once. Either way,
-records that failed last run (pending) are read again by key, and so are records marked for
-resynchronisation (``syncline force``): those come with ``forced`` set, so the planner writes
-them to the other side with action code R even when their hash says nothing changed.
+deletions by sending those marks to the state store, which lists the keys of the mappings
+not marked (the database tests the marks: only gone records' keys come back).
+Either way, records that failed last run (pending) are read again by key, and so are
+records marked for resynchronisation (``syncline force``): those come with ``forced`` set,
+so the planner writes them to the other side with action code R even when their hash says
+nothing changed.
 
 Items a connector could not read (see :meth:`Connector.take_item_errors
 <syncline.connectors.base.Connector.take_item_errors>`) are taken after every page and kept
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, count
+from operator import ne
 from typing import NamedTuple
 
 from syncline.connectors.base import Capability, Connector, ReadScope
@@ -38,7 +42,6 @@ from syncline.engine.references import ReferenceTranslator
 from syncline.errors import ItemError, MalformedRecord, ProtocolError, RowsWithoutKey
 from syncline.model import Record, RecordColumns, Side, column_hashes, content_hashes
 from syncline.plan_types import MappingRow
-from syncline.state.mapping_reads import MappingDigest
 from syncline.state.service_store import marked_keys
 from syncline.state.store import StateStore
 
@@ -245,12 +248,15 @@ class SideReader:
         for group in _groups(pages, LOOKUP_SIZE if any_mapped else 1):
             listed_pages = [self._listed(page) for page in group]
             keys = [key for page in listed_pages for key in page.keys]
-            digests = self.store.mapping_digests(self.scope_id, self.side.value, keys) \
-                if any_mapped else None
+            synced: dict[str, tuple[bytes | None, str | None]] | None = None
+            if any_mapped:
+                digests = self.store.mapping_digests(self.scope_id, self.side.value, keys)
+                if track_deletions:  # each is the mapping of a listed key
+                    listed.add_all(list(digests.ids.values()))
+                synced = digests.synced
             out: list[SideChange] = []
             for page in listed_pages:
-                differing = self._differing(page, digests,
-                                            listed if track_deletions else None)
+                differing = self._differing(page, synced)
                 forced_seen.update(page.keys[index] for index in differing
                                    if page.keys[index] in self.forced)
                 if page.columns is not None and self.pending:  # pending keys read: _screen
@@ -277,9 +283,9 @@ class SideReader:
         ranged = self.scope.from_key is not None or self.scope.to_key is not None
         # mappings this run wrote are left out: their records came into being (or were
         # paired) after the listing passed them, so the listing cannot speak for them
-        for mappings in self.store.mapping_keys(self.scope_id, self.side.value,
-                                                written_before=self.run_id):
-            gone = [SideChange(key, None, None) for key in listed.keys_not_noted(mappings)
+        for keys in self.store.unnoted_keys(self.scope_id, self.side.value, self.run_id,
+                                            listed.marks()):
+            gone = [SideChange(key, None, None) for key in keys
                     if key not in self.unreadable
                     and (ranged is False
                          or self.connector.in_key_range(self.stream, key, self.scope))
@@ -303,27 +309,28 @@ class SideReader:
         return _ListedPage([change.key for change in changes],
                            [change.hash or b"" for change in changes], changes, None)
 
-    def _differing(self, page: _ListedPage, digests: dict[str, MappingDigest] | None,
-                   listed: MappingIds | None) -> list[int]:
+    def _differing(self, page: _ListedPage,
+                   synced: dict[str, tuple[bytes | None, str | None]] | None) -> list[int]:
         """The positions in a listed page of the records a full read hands on: those with
-        no mapping (``digests`` is ``None`` when the scope has none), marked, pending, or
+        no mapping (``synced`` is ``None`` when the scope has none), marked, pending, or
         whose hash or version (a columnar page's records have none) differs from what was
-        last synced. The ids of the mappings met are added to ``listed``."""
+        last synced. ``synced`` holds ``(hash, version)`` of the mappings of the listed
+        keys, by key (see :class:`~syncline.state.mapping_reads.MappingDigests`); the
+        records are compared with it in one pass of C code."""
         keys, hashes = page.keys, page.hashes
-        if digests is None:
+        if synced is None:
             return list(range(len(keys)))
-        found = list(map(digests.get, keys))
-        if listed is not None:
-            listed.add_all(digest.id for digest in found if digest is not None)
         changes = page.changes
-        versions = [None] * len(keys) if changes is None else [
+        versions: list[str | None] = [None] * len(keys) if changes is None else [
             change.record.version if change.record is not None else None
             for change in changes]
+        differing = list(compress(count(), map(ne, zip(hashes, versions, strict=True),
+                                               map(synced.get, keys))))
         special = self.forced | self.pending
-        return [index for index, (digest, listed_hash, version) in enumerate(
-                    zip(found, hashes, versions, strict=True))
-                if digest is None or digest.hash != listed_hash or digest.version != version
-                or keys[index] in special]
+        if special:
+            differing = sorted(set(differing).union(
+                index for index, key in enumerate(keys) if key in special))
+        return differing
 
     def _changes_at(self, page: _ListedPage, positions: list[int]) -> list[SideChange]:
         """The changes of a listed page at ``positions``."""

@@ -13,25 +13,33 @@ key list
     (SELECT value FROM json_each(:keys))``; both are served by the unique ``(scope_id,
     key)`` indexes. Any other database gets ``IN (…)`` lists of :data:`IN_LIST_SIZE`
     values.
-digest
-    :class:`MappingDigest`: what a full read compares a listed record with (the mapping's
-    id, and the content hash and version last synced on that side), without the snapshot.
+digests
+    :class:`MappingDigests`: what a full read compares listed records with (each mapping's
+    id, and the content hash and version last synced on that side), without the snapshot,
+    as dictionaries built from the driver's rows in C code (no Python step per mapping).
+noted marks
+    The ids of the mappings a full read met, one byte each: byte ``id`` is not zero for a
+    noted id. :func:`unnoted_keys` sends them as one value and the database keeps the
+    mappings whose byte is zero (PostgreSQL ``get_byte``, SQLite ``substr``), so that a
+    Force Sync's deletion pass brings back only the keys of gone records instead of every
+    mapping's key and id.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Select, cast, func, select
+from sqlalchemy import Connection, Engine, Select, cast, func, select, text
 from sqlalchemy.sql import ColumnElement, any_, bindparam
-from sqlalchemy.types import String
+from sqlalchemy.types import LargeBinary, String
 
 from syncline.state import schema as t
 
-__all__ = ["IN_LIST_SIZE", "MappingDigest", "key_pages", "keyed_rows", "mapping_digests",
-           "mapping_keys"]
+__all__ = ["IN_LIST_SIZE", "MappingDigests", "key_pages", "keyed_rows", "mapping_digests",
+           "mapping_keys", "unnoted_keys"]
 
 IN_LIST_SIZE = 900
 """Keys per ``IN (…)`` list where no key list can be sent as one value: below SQLite's and
@@ -41,13 +49,13 @@ _KEY_LIST_SIZE = 20_000
 """Keys per query sent as one key list (bounded to keep each answer small)."""
 
 
-class MappingDigest(NamedTuple):
-    """A mapping as a full read compares it (see the module docstring): ``id``, and the
-    ``hash`` and ``version`` last synced on the side looked up."""
+class MappingDigests(NamedTuple):
+    """The mappings of some keys as a full read compares them (see the module docstring),
+    by their key on the side looked up: ``ids`` their mapping ids, ``synced`` the
+    ``(hash, version)`` last synced on that side."""
 
-    id: int
-    hash: bytes | None
-    version: str | None
+    ids: dict[str, int]
+    synced: dict[str, tuple[bytes | None, str | None]]
 
 
 def key_pages(connection: Connection, keys: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -91,9 +99,9 @@ def keyed_rows(connection: Connection, query: Select[Any], column: ColumnElement
 
 
 def mapping_digests(engine: Engine, scope_id: int, side: str,
-                    keys: Sequence[str]) -> dict[str, MappingDigest]:
-    """The :class:`MappingDigest` of each mapping of the scope whose key on ``side`` is one
-    of ``keys``, by that key."""
+                    keys: Sequence[str]) -> MappingDigests:
+    """The :class:`MappingDigests` of the mappings of the scope whose key on ``side`` is one
+    of ``keys``."""
     if side == "a":
         key, hash_, version = t.mappings.c.a_key, t.mappings.c.a_hash, t.mappings.c.a_version
     else:
@@ -101,10 +109,18 @@ def mapping_digests(engine: Engine, scope_id: int, side: str,
     query = select(key, t.mappings.c.id, hash_, version).where(
         t.mappings.c.scope_id == scope_id)
     with engine.connect() as connection:  # ids, bytes and texts: nothing to process
-        return {found: MappingDigest(mapping_id, digest if digest is None or type(digest) is bytes
-                                     else bytes(digest), version)
-                for found, mapping_id, digest, version in keyed_rows(connection, query, key,
-                                                                     keys, plain=True)}
+        rows = list(keyed_rows(connection, query, key, keys, plain=True))
+    if not set(map(type, map(_HASH, rows))) <= {bytes, type(None)}:  # a driver's buffers
+        rows = [(found, mapping_id, None if digest is None else bytes(digest), synced)
+                for found, mapping_id, digest, synced in rows]
+    return MappingDigests(dict(zip(map(_KEY, rows), map(_ID, rows), strict=True)),
+                          dict(zip(map(_KEY, rows), map(_SYNCED, rows), strict=True)))
+
+
+_KEY = itemgetter(0)
+_ID = itemgetter(1)
+_HASH = itemgetter(2)
+_SYNCED = itemgetter(2, 3)
 
 
 def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
@@ -128,3 +144,54 @@ def mapping_keys(engine: Engine, scope_id: int, side: str, written_before: int,
             return
         last = str(rows[-1][1])
         yield [(int(row[0]), str(row[1])) for row in rows if row[2] != written_before]
+
+
+_NOT_NOTED = {
+    "postgresql": "(mappings.id < 0 OR mappings.id >= length(:noted) "
+                  "OR get_byte(:noted, mappings.id) = 0)",
+    "sqlite": "(mappings.id < 0 OR mappings.id >= length(:noted) "
+              "OR substr(:noted, mappings.id + 1, 1) = x'00')",
+}
+"""The condition that a mapping's id is not noted in the noted marks, by database."""
+
+
+def unnoted_keys(engine: Engine, scope_id: int, side: str, written_before: int,
+                 noted: bytes, page: int = 20_000) -> Iterator[list[str]]:
+    """The key on ``side`` of every mapping of the scope whose id is not noted in
+    ``noted`` (noted marks, see the module docstring; a negative id counts as not noted),
+    leaving out the mappings run ``written_before`` wrote, in pages ordered by that key
+    (keyset paging as :func:`mapping_keys`). PostgreSQL and SQLite test the marks
+    themselves and send only those keys; any other database lists every mapping and the
+    marks are tested here."""
+    dialect = engine.dialect.name
+    if dialect not in _NOT_NOTED:
+        for mappings in mapping_keys(engine, scope_id, side, written_before, page):
+            unnoted = _unnoted(noted, mappings)
+            if unnoted:
+                yield unnoted
+        return
+    key = t.mappings.c.a_key if side == "a" else t.mappings.c.b_key
+    query = select(key).where(t.mappings.c.scope_id == scope_id,
+                              t.mappings.c.run_id.is_distinct_from(written_before))
+    if noted:
+        query = query.where(text(_NOT_NOTED[dialect]).bindparams(
+            bindparam("noted", bytes(noted), type_=LargeBinary)))
+    query = query.order_by(key).limit(page)
+    last: str | None = None
+    while True:
+        paged = query
+        if last is not None:
+            paged = query.where(key > last)
+        with engine.connect() as connection:
+            keys = [str(row[0]) for row in connection.execute(paged)]
+        if not keys:
+            return
+        last = keys[-1]
+        yield keys
+
+
+def _unnoted(noted: bytes, mappings: list[tuple[int, str]]) -> list[str]:
+    """The keys of those ``(id, key)`` pairs whose id is not noted in ``noted``."""
+    size = len(noted)
+    return [key for mapping_id, key in mappings
+            if mapping_id < 0 or mapping_id >= size or not noted[mapping_id]]

@@ -29,7 +29,13 @@ from syncline.state import schema as t
 from syncline.state.bulk import CreatedMappings, NewMappingRow, insert_created
 from syncline.state.conflicts_store import new_id, now
 from syncline.state.fencing import Fence
-from syncline.state.mapping_reads import MappingDigest, keyed_rows, mapping_digests, mapping_keys
+from syncline.state.mapping_reads import (
+    MappingDigests,
+    keyed_rows,
+    mapping_digests,
+    mapping_keys,
+    unnoted_keys,
+)
 from syncline.state.opening import SCHEMA_REVISION, open_engine
 from syncline.state.pg_bulk import copy_rows, delete_ids, delete_keys, update_by_id
 from syncline.state.runs_store import RunRecords
@@ -230,9 +236,9 @@ class StateStore(RunRecords):
         return found
 
     def mapping_digests(self, scope_id: int, side: str,
-                        keys: Sequence[str]) -> dict[str, MappingDigest]:
+                        keys: Sequence[str]) -> MappingDigests:
         """What a full read compares with, for the mappings whose key on ``side`` is one
-        of ``keys``, by that key (see :mod:`syncline.state.mapping_reads`)."""
+        of ``keys`` (see :mod:`syncline.state.mapping_reads`)."""
         return mapping_digests(self.engine, scope_id, side, keys)
 
     def mapping_keys(self, scope_id: int, side: str,
@@ -240,6 +246,13 @@ class StateStore(RunRecords):
         """Every mapping of the scope as ``(id, key on side)`` in pages, but those run
         ``written_before`` wrote (see :mod:`syncline.state.mapping_reads`)."""
         return mapping_keys(self.engine, scope_id, side, written_before)
+
+    def unnoted_keys(self, scope_id: int, side: str, written_before: int,
+                     noted: bytes) -> Iterator[list[str]]:
+        """The keys on ``side`` of the scope's mappings whose id is not noted in the marks
+        ``noted``, in pages, but those run ``written_before`` wrote (see
+        :func:`syncline.state.mapping_reads.unnoted_keys`)."""
+        return unnoted_keys(self.engine, scope_id, side, written_before, noted)
 
     def has_mappings(self, scope_id: int) -> bool:
         """Whether the scope has any mapping (one index probe, where counting them reads
