@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from syncline.model import field_token
+
 from .syncharness import CrashPlan, Harness, SimulatedCrash
 from .test_owned import HarnessFactory, owned_harness
 
@@ -42,4 +44,36 @@ def test_an_edit_of_a_record_created_before_a_crash_is_not_taken_as_synced(
     assert h.records("b")["b1"] == {"email": "ann@example.org", "name": "Ann A",
                                     "phone": "1"}
     assert h.pairs() == {a_key: "b1"}
+    assert_settled(h)
+
+
+@pytest.mark.parametrize(("side", "edit"), [
+    ("b", {"name": "Bob"}),  # the non-owner edits a's owned field: put back to a's value
+    ("a", {"name": "Ann A"}),  # the owner edits it: its value flows to b
+    ("a", {"phone": "9"}),  # a edits b's owned field: b's value is put back on a
+    ("b", {"phone": "9"}),  # the owner edits it: its value flows to a
+    ("a", None),  # the source is deleted: so is its copy, no mapping is left behind
+])
+def test_an_edit_after_a_crash_before_the_put_back_settles_with_owner_values(
+        harness_factory: HarnessFactory, side: str, edit: dict[str, str] | None) -> None:
+    """The create on b (which leaves b's ``phone`` out) was settled, then the run died
+    before the write putting b's (empty) phone back on a; then someone edited the pair."""
+    h = owned_harness(lambda **options: harness_factory(max_delete="100%", **options))
+    h.a.put("contact", "a1", {"email": "ann@example.com", "name": "Ann", "phone": "1"})
+    crashing_sync(h, 2, "before")  # write 1: the create on b; write 2: the put-back on a
+    (b_key,) = h.records("b")
+    assert h.records("a")["a1"]["phone"] == "1"
+    key = "a1" if side == "a" else b_key
+    if edit is None:
+        h.side(side).remove("contact", key)
+    else:
+        h.side(side).put("contact", key, {**h.records(side)[key], **edit})
+    h.sync()
+    if edit is None:
+        assert h.records("a") == h.records("b") == {}
+    else:
+        name = "Ann A" if side == "a" and "name" in edit else "Ann"
+        phone = "9" if side == "b" and "phone" in edit else None
+        expected = tuple(field_token(value) for value in ("ann@example.com", name, phone))
+        assert h.tokens("a")["a1"] == h.tokens("b")[b_key] == expected
     assert_settled(h)
