@@ -12,10 +12,11 @@ read again, as the cursors did not move.
 
 A recovered create on a side that owns fields is settled as a create answered in time is
 (:func:`~syncline.engine.owned_apply.read_back_created`): the new record and its source are
-read, the mapping stores the hash and version of what the new record holds, and only when
-owned values are still to be put back on the source is the pair left to be settled again
-(its source hash unknown). So an answer lost after the write was applied costs no conflict
-and no rewrite next run.
+read, the mapping stores the hash and version of what the new record holds (unless it was
+edited since the create: then the hash the create wrote, so that the edit reads as a change,
+not as synced), and only when owned values are still to be put back on the source is the
+pair left to be settled again (its source hash unknown). So an answer lost after the write
+was applied costs no conflict and no rewrite next run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from syncline.engine.owned import owned_put_back
 from syncline.engine.owned_apply import UNSETTLED
 from syncline.engine.plan import Decision, Write
 from syncline.journal import journal_row, pending_item
-from syncline.model import ActionCode, Direction, Outcome, Record, Side
+from syncline.model import ActionCode, Direction, Outcome, Record, Side, content_hash
 from syncline.plan_types import MappingRow, WriteKind
 from syncline.state.store import PendingIntent
 
@@ -173,7 +174,24 @@ def _owned_settled(applier: Applier, target: Side, entry: list[Any], new_key: st
     back = owned_put_back(applier.policy, decision, target, record)
     if write.hash is None:
         return None
+    written = unhex(entry[5] if target is Side.A else entry[6])
+    if written is not None and written not in (write.hash,
+                                               _made_hash(applier, target, record)):
+        # edited since the create (the run died, people went on working): what it holds
+        # now was not synced, so the mapping keeps the hash of what the create wrote and
+        # the edit is read as a change
+        return written, None, back is not None
     return write.hash, record.version, back is not None
+
+
+def _made_hash(applier: Applier, target: Side, record: Record) -> bytes:
+    """The hash of ``record`` (created on ``target``) with the fields ``target`` owns
+    empty: what a create that left them out wrote, if the record was not edited since (a
+    create that carried them wrote the hash of the whole record)."""
+    owned = applier.policy.owned_by(target)
+    return content_hash({name: None if name in owned else value
+                         for name, value in record.fields.items()},
+                        applier.policy.field_names)
 
 
 def _settle_recovered(applier: Applier, target: Side, entry: list[Any], result: WriteResult,
