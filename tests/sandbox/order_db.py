@@ -15,7 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 
-__all__ = ["OrderDatabase", "order_database"]
+import sqlalchemy as sa
+
+__all__ = ["OrderDatabase", "execute_statement", "order_database"]
 
 _KEYS = {"orders": "order_id", "purchases": "purchase_id", "order_lines": "line_id",
          "purchase_lines": "line_id", "receipts": "receipt_id", "customers": "id"}
@@ -84,3 +86,14 @@ def order_database(url: str) -> Iterator[OrderDatabase]:
     with closing(OrderDatabase(url)) as db:
         yield db
         db.commit()
+
+
+def execute_statement(url: str, statement: str, **values: Any) -> None:
+    """Run one SQL ``statement`` with ``:name`` placeholders (``values``) on the database at
+    the SQLAlchemy ``url`` and commit it: a user's edit of the order system in a test."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as db:
+            db.execute(sa.text(statement), values)
+    finally:
+        engine.dispose()

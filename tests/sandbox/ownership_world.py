@@ -35,6 +35,7 @@ from engine.rules_support import (
     PRODUCTS,
     Line,
 )
+from sandbox.order_db import execute_statement
 from sandbox.qbo_server import ApiSession, endpoint_settings, new_company
 from sandbox.qbo_server import running_sandbox as running_qbo
 from sandbox.xero_posting_support import BOOKS_ENDPOINT
@@ -256,12 +257,7 @@ class World:
         return {row[0]: tuple(_decimal(value) for value in row[1:]) for row in rows}
 
     def execute(self, sql: str, **params: Any) -> None:
-        engine = sa.create_engine(self.orders_url)
-        try:
-            with engine.begin() as db:
-                db.execute(sa.text(sql), params)
-        finally:
-            engine.dispose()
+        execute_statement(self.orders_url, sql, **params)
 
 
 def _decimal(value: Any) -> Any:

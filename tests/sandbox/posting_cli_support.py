@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from engine.rules_support import CRM_SCHEMA, CUSTOMERS, PRODUCTS, Order
+from sandbox.order_db import execute_statement
 from sandbox.xero_posting_support import (
     BOOKS_ENDPOINT,
     CRM_ENDPOINT,
@@ -113,12 +114,7 @@ class CliWorld:
         return found
 
     def execute(self, statement: str, **values: Any) -> None:
-        engine = sa.create_engine(self.crm_url)
-        try:
-            with engine.begin() as db:
-                db.execute(sa.text(statement), values)
-        finally:
-            engine.dispose()
+        execute_statement(self.crm_url, statement, **values)
 
     def writes(self) -> list[dict[str, Any]]:
         """The sandbox's log of write calls answered 200 (batched requests)."""
