@@ -204,6 +204,17 @@ def test_expressions_see_dates_as_iso_text_and_lines_as_maps() -> None:
         is VerdictKind.NOT_ELIGIBLE
 
 
+def test_an_expression_sees_the_fields_it_names_and_only_those() -> None:
+    """The activation holds each field the expression names (a field the record lacks as
+    null, an empty boolean as false), not every field of the stream."""
+    rules = _rules(eligible="reference == null && !on_hold && status == 'shipped'")
+    assert {name for name, _ in rules.named_fields} == {"reference", "on_hold", "status"}
+    record = _invoice(on_hold=None)
+    record.pop("reference", None)
+    assert rules.evaluate(record, record, key="1", creating=True).kind is VerdictKind.OK
+    assert rules._activation(record) == {"reference": None, "on_hold": False, "status": "shipped"}
+
+
 def test_send_all_off_waits_for_a_post_request() -> None:
     rules = _rules(send_all=False)
     record = _invoice()

@@ -27,6 +27,7 @@ books total
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -157,6 +158,9 @@ def books_total(lines: Sequence[Mapping[str, Any]], tax_total: Any) -> Decimal:
     return net + tax
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _cel_value(value: Any, spec_type: FieldType | None) -> Any:
     """A canonical value as the expression sees it: dates as ISO text, an empty boolean
     as false, lines as lists of maps."""
@@ -235,6 +239,9 @@ class RuleSet:
     stream: str
     rules: StreamRules
     program: Any = None
+    named_fields: tuple[tuple[str, FieldType], ...] = ()
+    """The stream's fields the eligibility expression names (with their types): the only
+    ones its activation needs."""
 
     @classmethod
     def compile(cls, stream: str, rules: StreamRules) -> RuleSet:
@@ -243,14 +250,19 @@ class RuleSet:
         Raises:
             ValueError: the eligibility expression does not parse.
         """
-        program = compile_expression(rules.eligible) if rules.eligible is not None else None
-        return cls(stream, rules, program)
+        if rules.eligible is None:
+            return cls(stream, rules)
+        words = set(_WORD.findall(rules.eligible))  # a superset of the names it uses
+        named = tuple((name, spec.type) for name, spec in ENTITY_TYPES[stream].fields.items()
+                      if name in words)
+        return cls(stream, rules, compile_expression(rules.eligible), named)
 
     # -- gates --------------------------------------------------------------------------
     def _activation(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        spec = ENTITY_TYPES[self.stream]
-        return {name: _cel_value(fields.get(name), field_spec.type)
-                for name, field_spec in spec.fields.items()}
+        """The values the eligibility expression sees: each field it names, as
+        :func:`_cel_value` gives it."""
+        return {name: _cel_value(fields.get(name), field_type)
+                for name, field_type in self.named_fields}
 
     def _gate(self, fields: Mapping[str, Any], label: str,
               requested: bool) -> Verdict | None:
