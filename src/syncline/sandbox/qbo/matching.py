@@ -66,8 +66,8 @@ def _comparable(stored: Any, literal: Any) -> tuple[Any, Any]:
                 and stored[4:5] == "-":
             try:
                 return parse_time(stored), parse_time(literal)
-            except ValueError:
-                pass
+            except ValueError:  # they only looked like moments: compared as text
+                return stored, literal
     return stored, literal
 
 
